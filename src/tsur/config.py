@@ -1,0 +1,544 @@
+"""Region configuration: one TOML (or YAML) file describes a region.
+
+The file is validated with pydantic; every problem is reported with the
+file, the key path (``executors[3].territory``) and what is wrong, all at
+once, as a :class:`~tsur.errors.ConfigError`. See ``docs/configuration.md``
+for the format and ``tsur/data/regions/samara.toml`` for a complete example.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tsur.domain import Executor, GeoPoint, SLAPolicy, Source, Territory, Topic, Urgency
+from tsur.errors import ConfigError
+
+__all__ = [
+    "BUNDLED_REGION",
+    "Duration",
+    "RegionConfig",
+    "bundled_region_path",
+    "load_region",
+    "parse_duration",
+]
+
+#: Name of the example region shipped with the package.
+BUNDLED_REGION = "samara"
+
+_ID = r"^[a-z0-9][a-z0-9_.-]*$"
+Id = Annotated[str, Field(pattern=_ID, max_length=64)]
+
+TERRITORY_KINDS = (
+    "region",
+    "city_okrug",
+    "municipal_okrug",
+    "municipal_district",
+    "urban_settlement",
+    "rural_settlement",
+    "settlement",
+    "city_district",
+)
+EXECUTOR_KINDS = (
+    "governor",
+    "deputy_governor",
+    "curator",
+    "ministry",
+    "regional_agency",
+    "municipal_administration",
+    "district_administration",
+    "management_company",
+    "utility",
+    "carrier",
+    "contractor",
+    "federal_agency",
+    "other",
+)
+SOURCE_KINDS = (
+    "vk",
+    "telegram",
+    "ok",
+    "pos",
+    "webhook",
+    "open311",
+    "email",
+    "rss",
+    "hotline",
+    "written",
+    "file",
+    "other",
+)
+
+_DURATION = re.compile(
+    r"^\s*(\d+(?:\.\d+)?)\s*(working\s+hours?|working\s+days?|hours?|days?|minutes?|wh|wd|h|d|m)\s*$",
+    re.IGNORECASE,
+)
+
+
+class Duration(BaseModel):
+    """A span of time, either in working time (calendar-aware) or plain time."""
+
+    model_config = ConfigDict(frozen=True)
+
+    amount: float
+    unit: Literal["working_hours", "working_days", "hours", "days", "minutes"]
+
+    @property
+    def working(self) -> bool:
+        """Whether the span counts only working time."""
+        return self.unit.startswith("working")
+
+    def as_timedelta(self, hours_per_working_day: float = 8.0) -> timedelta:
+        """The span as a timedelta (working days as ``hours_per_working_day``)."""
+        if self.unit == "working_hours" or self.unit == "hours":
+            return timedelta(hours=self.amount)
+        if self.unit == "working_days":
+            return timedelta(hours=self.amount * hours_per_working_day)
+        if self.unit == "days":
+            return timedelta(days=self.amount)
+        return timedelta(minutes=self.amount)
+
+    def __str__(self) -> str:
+        amount = int(self.amount) if self.amount == int(self.amount) else self.amount
+        return f"{amount} {self.unit.replace('_', ' ')}"
+
+
+def parse_duration(text: str | Mapping[str, Any] | Duration) -> Duration:
+    """Parse ``"8 working hours"``, ``"8wh"``, ``"7 working days"``, ``"30 days"``, ``"4h"``."""
+    if isinstance(text, Duration):
+        return text
+    if isinstance(text, Mapping):
+        return Duration.model_validate(text)
+    m = _DURATION.match(str(text))
+    if not m:
+        raise ValueError(
+            f"cannot read duration {text!r}; write e.g. '8 working hours', '7 working days', "
+            "'30 days', '4 hours'"
+        )
+    amount = float(m.group(1))
+    word = re.sub(r"\s+", " ", m.group(2).lower())
+    unit = {
+        "wh": "working_hours",
+        "wd": "working_days",
+        "h": "hours",
+        "d": "days",
+        "m": "minutes",
+    }.get(word)
+    if unit is None:
+        if word.startswith("working h"):
+            unit = "working_hours"
+        elif word.startswith("working d"):
+            unit = "working_days"
+        elif word.startswith("hour"):
+            unit = "hours"
+        elif word.startswith("day"):
+            unit = "days"
+        else:
+            unit = "minutes"
+    if amount <= 0:
+        raise ValueError(f"duration {text!r} must be positive")
+    return Duration(amount=amount, unit=unit)  # type: ignore[arg-type]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RegionInfo(_Model):
+    """The region itself."""
+
+    code: str = Field(description="OKATO/subject code, e.g. '63' for Samara oblast")
+    name: str
+    timezone: str = "Europe/Moscow"
+    territory: Id = Field(description="id of the root territory (the region)")
+    curator: Id = Field(description="executor that receives what no rule routes (ЦУР curators)")
+    working_hours: tuple[str, str] = ("09:00", "18:00")
+    lunch: tuple[str, str] | None = ("13:00", "14:00")
+    extra_holidays: list[str] = Field(default_factory=list, description="ISO dates")
+    extra_workdays: list[str] = Field(default_factory=list, description="ISO dates")
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r} (use an IANA name like 'Europe/Samara')") from exc
+        return v
+
+    @field_validator("working_hours", "lunch")
+    @classmethod
+    def _hours(cls, v: tuple[str, str] | None) -> tuple[str, str] | None:
+        if v is None:
+            return v
+        for t in v:
+            if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", t):
+                raise ValueError(f"time {t!r} must be HH:MM")
+        if v[0] >= v[1]:
+            raise ValueError(f"start {v[0]} must be before end {v[1]}")
+        return v
+
+
+class TerritoryConfig(_Model):
+    """One territory: the region, a municipality or a settlement."""
+
+    id: Id
+    name: str
+    kind: Literal[TERRITORY_KINDS]  # type: ignore[valid-type]
+    parent: Id | None = None
+    variants: list[str] = Field(default_factory=list, description="other spellings and adjectives")
+    population: int | None = Field(default=None, ge=0)
+    population_year: int | None = None
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+
+
+class SeasonalKeywords(_Model):
+    """Keywords that count only in some months (snow in winter …)."""
+
+    months: list[Annotated[int, Field(ge=1, le=12)]]
+    keywords: list[str]
+
+
+class TopicConfig(_Model):
+    """One topic (a direction or a subtopic) with its keywords."""
+
+    id: Id
+    name: str
+    parent: Id | None = None
+    keywords: list[str] = Field(default_factory=list)
+    seasonal: list[SeasonalKeywords] = Field(default_factory=list)
+    urgent_keywords: list[str] = Field(default_factory=list)
+    quick_keywords: list[str] = Field(default_factory=list)
+
+
+class ExecutorConfig(_Model):
+    """One executor: who answers, where, for which topics, reporting to whom."""
+
+    id: Id
+    name: str
+    kind: Literal[EXECUTOR_KINDS]  # type: ignore[valid-type]
+    territory: Id | None = None
+    topics: list[Id] = Field(default_factory=list)
+    parent: Id | None = None
+    contacts: dict[str, str] = Field(default_factory=dict)
+    sla: Id | None = Field(default=None, description="SLA policy overriding the region's rules")
+
+
+class SourceConfig(_Model):
+    """One channel the region listens to."""
+
+    id: Id
+    kind: Literal[SOURCE_KINDS]  # type: ignore[valid-type]
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class RoutingRule(_Model):
+    """A routing rule: the first rule whose conditions all match wins.
+
+    Either ``executor`` names one executor, or ``executor_kind`` picks the
+    executor of that kind responsible for the incident's territory (walking
+    up the territory tree from the settlement to the region).
+    """
+
+    name: str
+    topics: list[Id] = Field(default_factory=list, description="topic or any of its subtopics")
+    territories: list[Id] = Field(default_factory=list, description="territory or inside it")
+    urgency: list[Urgency] = Field(default_factory=list)
+    sources: list[Id] = Field(default_factory=list)
+    executor: Id | None = None
+    executor_kind: Literal[EXECUTOR_KINDS] | None = None  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _target(self) -> RoutingRule:
+        if (self.executor is None) == (self.executor_kind is None):
+            raise ValueError("give exactly one of 'executor' or 'executor_kind'")
+        return self
+
+
+class SLAConfig(_Model):
+    """An SLA policy and the incidents it applies to (first matching policy wins)."""
+
+    id: Id
+    name: str
+    topics: list[Id] = Field(default_factory=list)
+    urgency: list[Urgency] = Field(default_factory=list)
+    sources: list[Id] = Field(default_factory=list)
+    source_kinds: list[str] = Field(default_factory=list)
+    executor_kinds: list[str] = Field(default_factory=list)
+    first_response: Duration | None = None
+    resolution: Duration | None = None
+    after_intermediate: Duration | None = Field(
+        default=None, description="final answer due this long after an intermediate one"
+    )
+
+    @field_validator("first_response", "resolution", "after_intermediate", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> Any:
+        return None if v is None else parse_duration(v)
+
+
+class EscalationStep(_Model):
+    """One rung of the escalation ladder."""
+
+    level: Literal["supervisor", "curator", "deputy_governor", "governor", "executor_kind"]
+    after: Duration = Field(description="how long past the deadline this rung is reached")
+    executor_kind: str | None = None
+
+    @field_validator("after", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> Any:
+        return parse_duration(v)
+
+
+class EscalationConfig(_Model):
+    """When and to whom late incidents climb."""
+
+    warn_at: float = Field(default=0.75, gt=0, lt=1, description="share of the time to warn at")
+    ladder: list[EscalationStep] = Field(default_factory=list)
+
+
+class PipelineConfig(_Model):
+    """Thresholds of the processing pipeline."""
+
+    min_confidence: float = Field(default=0.3, ge=0, le=1)
+    group_window_days: float = Field(default=7, gt=0)
+    group_similarity: float = Field(default=0.5, gt=0, le=1)
+    disabled_plugins: list[str] = Field(default_factory=list)
+
+
+class RegionConfig(_Model):
+    """A whole region: validated, cross-checked, ready for the engine."""
+
+    region: RegionInfo
+    territories: list[TerritoryConfig]
+    topics: list[TopicConfig]
+    executors: list[ExecutorConfig]
+    sources: list[SourceConfig] = Field(default_factory=list)
+    routing: list[RoutingRule] = Field(default_factory=list)
+    sla: list[SLAConfig] = Field(default_factory=list)
+    escalation: EscalationConfig = Field(default_factory=EscalationConfig)
+    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
+
+    @model_validator(mode="after")
+    def _cross_check(self) -> RegionConfig:
+        problems: list[str] = []
+        ids: dict[str, set[str]] = {}
+        for section in ("territories", "topics", "executors", "sources", "sla"):
+            seen: set[str] = set()
+            for i, item in enumerate(getattr(self, section)):
+                if item.id in seen:
+                    problems.append(f"{section}[{i}].id: duplicate id {item.id!r}")
+                seen.add(item.id)
+            ids[section] = seen
+
+        def check(ref: str | None, section: str, where: str) -> None:
+            if ref is not None and ref not in ids[section]:
+                problems.append(f"{where}: unknown {section[:-1] if section != 'territories' else 'territory'} {ref!r}")
+
+        check(self.region.territory, "territories", "region.territory")
+        check(self.region.curator, "executors", "region.curator")
+        for i, t in enumerate(self.territories):
+            check(t.parent, "territories", f"territories[{i}].parent")
+        for i, tp in enumerate(self.topics):
+            check(tp.parent, "topics", f"topics[{i}].parent")
+        for i, e in enumerate(self.executors):
+            check(e.territory, "territories", f"executors[{i}].territory")
+            check(e.parent, "executors", f"executors[{i}].parent")
+            check(e.sla, "sla", f"executors[{i}].sla")
+            for t in e.topics:
+                check(t, "topics", f"executors[{i}].topics")
+        for i, r in enumerate(self.routing):
+            check(r.executor, "executors", f"routing[{i}].executor")
+            for t in r.topics:
+                check(t, "topics", f"routing[{i}].topics")
+            for t in r.territories:
+                check(t, "territories", f"routing[{i}].territories")
+            for s in r.sources:
+                check(s, "sources", f"routing[{i}].sources")
+        for i, p in enumerate(self.sla):
+            for t in p.topics:
+                check(t, "topics", f"sla[{i}].topics")
+            for s in p.sources:
+                check(s, "sources", f"sla[{i}].sources")
+        problems.extend(self._cycles("territories", "parent"))
+        problems.extend(self._cycles("topics", "parent"))
+        problems.extend(self._cycles("executors", "parent"))
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _cycles(self, section: str, attr: str) -> Iterable[str]:
+        parents = {item.id: getattr(item, attr) for item in getattr(self, section)}
+        for start in parents:
+            seen = {start}
+            node = parents.get(start)
+            while node is not None:
+                if node in seen:
+                    yield f"{section}: {attr} chain of {start!r} loops back to {node!r}"
+                    break
+                seen.add(node)
+                node = parents.get(node)
+
+    # Domain views -----------------------------------------------------
+    def territory_objects(self) -> dict[str, Territory]:
+        """Territories as domain objects, by id."""
+        return {
+            t.id: Territory(
+                id=t.id,
+                name=t.name,
+                kind=t.kind,
+                parent=t.parent,
+                variants=tuple(t.variants),
+                population=t.population,
+                center=GeoPoint(t.lat, t.lon) if t.lat is not None and t.lon is not None else None,
+            )
+            for t in self.territories
+        }
+
+    def topic_objects(self) -> dict[str, Topic]:
+        """Topics as domain objects (all-year keywords only), by id."""
+        return {
+            t.id: Topic(
+                id=t.id,
+                name=t.name,
+                parent=t.parent,
+                keywords=tuple(t.keywords),
+                urgent_keywords=tuple(t.urgent_keywords),
+                quick_keywords=tuple(t.quick_keywords),
+            )
+            for t in self.topics
+        }
+
+    def executor_objects(self) -> dict[str, Executor]:
+        """Executors as domain objects, by id."""
+        return {
+            e.id: Executor(
+                id=e.id,
+                name=e.name,
+                kind=e.kind,
+                territory=e.territory,
+                topics=tuple(e.topics),
+                parent=e.parent,
+                contacts=dict(e.contacts),
+            )
+            for e in self.executors
+        }
+
+    def source_objects(self) -> dict[str, Source]:
+        """Sources as domain objects, by id."""
+        return {s.id: Source(id=s.id, kind=s.kind, name=s.name, options=dict(s.options)) for s in self.sources}
+
+    def sla_objects(self) -> dict[str, SLAPolicy]:
+        """SLA policies as domain objects, by id."""
+        out: dict[str, SLAPolicy] = {}
+        for p in self.sla:
+            out[p.id] = SLAPolicy(
+                id=p.id,
+                name=p.name,
+                first_response=p.first_response.as_timedelta() if p.first_response else None,
+                first_response_working=bool(p.first_response and p.first_response.working),
+                resolution=p.resolution.as_timedelta() if p.resolution else None,
+                resolution_working=bool(p.resolution and p.resolution.working),
+                after_intermediate=(
+                    p.after_intermediate.as_timedelta() if p.after_intermediate else None
+                ),
+                after_intermediate_working=bool(
+                    p.after_intermediate and p.after_intermediate.working
+                ),
+            )
+        return out
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: region file not found", path=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read region file: {exc}", path=str(path)) from exc
+    suffix = path.suffix.lower()
+    if suffix in {".yaml", ".yml"}:
+        try:
+            import yaml  # type: ignore[import-untyped]
+        except ImportError:
+            raise ConfigError(
+                f"{path}: YAML region files need PyYAML (pip install 'tsur[yaml]')", path=str(path)
+            ) from None
+        try:
+            data = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}", path=str(path)) from exc
+    else:
+        try:
+            data = tomllib.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not UTF-8 text: {exc}", path=str(path)) from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}", path=str(path)) from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a table of sections", path=str(path))
+    return data
+
+
+def bundled_region_path(name: str = BUNDLED_REGION) -> Path:
+    """Path of a region file shipped inside the package (``samara``)."""
+    ref = resources.files("tsur") / "data" / "regions" / f"{name}.toml"
+    path = Path(str(ref))
+    if not path.is_file():
+        raise ConfigError(f"no bundled region named {name!r}")
+    return path
+
+
+def load_region(path: str | Path | None = None) -> RegionConfig:
+    """Load and validate a region file (TOML, or YAML with PyYAML installed).
+
+    ``None`` loads the bundled example region (Samara oblast). Raises
+    :class:`~tsur.errors.ConfigError` naming the file, the key path and the
+    problem for every error found.
+    """
+    p = bundled_region_path() if path is None else Path(path)
+    data = _read(p)
+    return region_from_mapping(data, origin=str(p))
+
+
+def region_from_mapping(data: Mapping[str, Any], *, origin: str = "<mapping>") -> RegionConfig:
+    """Validate an already parsed mapping; errors name ``origin`` as the file."""
+    try:
+        return RegionConfig.model_validate(data)
+    except ValidationError as exc:
+        problems: list[tuple[str, str]] = []
+        for err in exc.errors():
+            loc = _loc(tuple(err["loc"]))
+            msg = err["msg"]
+            if msg.startswith("Value error, "):
+                msg = msg[len("Value error, ") :]
+            if err["type"] == "value_error" and not loc:
+                # cross-check problems come as one joined message
+                problems.extend(tuple(p.split(": ", 1)) for p in msg.split("; "))  # type: ignore[misc]
+            else:
+                problems.append((loc, msg))
+        raise ConfigError(
+            f"{origin}: invalid region configuration ({len(problems)} problem(s))",
+            path=origin,
+            problems=problems,
+        ) from None

@@ -1,0 +1,132 @@
+"""Locators: territory from a structured field, from names in the text, from a geotag.
+
+The gazetteer matches lemmatised territory names and variants ("в
+Тольятти", "тольяттинский", "Новокуйбышевске") and prefers the deepest
+territory named (a settlement over its district, a district over the
+region). The geotag locator picks the nearest municipal centre within a
+radius and runs after the text.
+"""
+
+from __future__ import annotations
+
+import math
+
+from tsur.config import RegionConfig
+from tsur.domain import Location, Message
+from tsur.errors import UnknownTerritory
+from tsur.hookspecs import hookimpl
+from tsur.text.normalize import Lemmatizer, Text, get_lemmatizer
+from tsur.typing import Register
+
+__all__ = ["ExplicitLocator", "GazetteerLocator", "GeoLocator"]
+
+
+class ExplicitLocator:
+    """Trusts a territory id given by a structured source, after checking it exists."""
+
+    def __init__(self, config: RegionConfig) -> None:
+        self.ids = {t.id for t in config.territories}
+
+    def locate(self, message: Message, text: Text) -> Location | None:
+        """The message's own ``territory`` field, validated."""
+        if message.territory is None:
+            return None
+        if message.territory not in self.ids:
+            raise UnknownTerritory(message.territory)
+        return Location(message.territory, 1.0, ("territory field",))
+
+
+class GazetteerLocator:
+    """Finds territory names in the lemmatised text (and in the address)."""
+
+    def __init__(self, config: RegionConfig, lemmatizer: Lemmatizer | None = None) -> None:
+        lem = lemmatizer or get_lemmatizer()
+        parents = {t.id: t.parent for t in config.territories}
+        self.depth: dict[str, int] = {}
+        for tid in parents:
+            d, node = 0, parents[tid]
+            while node is not None:
+                d, node = d + 1, parents.get(node)
+            self.depth[tid] = d
+        # first lemma → [(phrase, territory id)], longest phrases first
+        self.index: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+        for t in config.territories:
+            for name in (t.name, *t.variants):
+                phrase = lem.phrase(name)
+                if phrase:
+                    self.index.setdefault(phrase[0], []).append((phrase, t.id))
+        for entries in self.index.values():
+            entries.sort(key=lambda e: -len(e[0]))
+        self.lemmatizer = lem
+
+    def _matches(self, lemmas: tuple[str, ...]) -> list[tuple[str, str]]:
+        found = []
+        i, n = 0, len(lemmas)
+        while i < n:
+            step = 1
+            for phrase, tid in self.index.get(lemmas[i], ()):
+                k = len(phrase)
+                if lemmas[i : i + k] == phrase:
+                    found.append((tid, " ".join(phrase)))
+                    step = k
+                    break
+            i += step
+        return found
+
+    def locate(self, message: Message, text: Text) -> Location | None:
+        """The deepest territory named in the text or address."""
+        found = self._matches(text.lemmas)
+        if message.address:
+            found += self._matches(Text.from_raw(message.address, self.lemmatizer).lemmas)
+        if not found:
+            return None
+        counts: dict[str, int] = {}
+        for tid, _ in found:
+            counts[tid] = counts.get(tid, 0) + 1
+        best = max(counts, key=lambda t: (self.depth[t], counts[t]))
+        evidence = tuple(dict.fromkeys(w for t, w in found if t == best))
+        confidence = 0.9 if len(counts) == 1 else 0.7
+        return Location(best, confidence, evidence)
+
+
+class GeoLocator:
+    """Nearest municipal centre to a geotag, within ``radius_km``."""
+
+    def __init__(self, config: RegionConfig, radius_km: float = 25.0) -> None:
+        self.radius_km = radius_km
+        self.points = [
+            (t.id, t.lat, t.lon)
+            for t in config.territories
+            if t.lat is not None and t.lon is not None and t.kind != "region"
+        ]
+
+    def locate(self, message: Message, text: Text) -> Location | None:
+        """The territory whose centre is nearest to ``message.geo``."""
+        if message.geo is None or not self.points:
+            return None
+        lat, lon = message.geo.lat, message.geo.lon
+        best, best_km = None, float("inf")
+        for tid, tlat, tlon in self.points:
+            km = _haversine_km(lat, lon, tlat, tlon)  # type: ignore[arg-type]
+            if km < best_km:
+                best, best_km = tid, km
+        if best is None or best_km > self.radius_km:
+            return None
+        return Location(best, round(max(0.3, 1 - best_km / self.radius_km), 3),
+                        (f"geotag {best_km:.1f} km from centre",))
+
+
+def _haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    r = 6371.0
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * r * math.asin(math.sqrt(a))
+
+
+@hookimpl
+def register_locators(register: Register, config: RegionConfig) -> None:
+    """Register the explicit-field, gazetteer and geotag locators, in that order."""
+    register("explicit", ExplicitLocator(config), priority=100)
+    register("gazetteer", GazetteerLocator(config), priority=50)
+    register("geotag", GeoLocator(config), priority=10)

@@ -1,0 +1,389 @@
+"""The domain model: what a source saw, what the engine made of it.
+
+Plain attrs classes without I/O. Messages and history events are frozen;
+an :class:`Incident` changes only through :meth:`Incident.transition` and
+the other methods that append an :class:`Event`, so its history is the
+complete, append-only record of who changed what, when and why.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+
+from tsur.errors import IllegalTransition
+
+__all__ = [
+    "TRANSITIONS",
+    "Attachment",
+    "Author",
+    "Classification",
+    "Event",
+    "Executor",
+    "GeoPoint",
+    "Incident",
+    "Location",
+    "Message",
+    "ModerationVerdict",
+    "Rating",
+    "Reply",
+    "RouteDecision",
+    "SLAPolicy",
+    "Source",
+    "Status",
+    "Territory",
+    "Topic",
+    "Urgency",
+]
+
+
+def _aware(_instance: object, attribute: attrs.Attribute[Any], value: datetime | None) -> None:
+    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+        raise ValueError(f"{attribute.name} must be timezone-aware, got naive {value.isoformat()}")
+
+
+class Status(enum.StrEnum):
+    """Where an incident stands. See :data:`TRANSITIONS` for the allowed moves."""
+
+    NEW = "new"
+    TRIAGE = "triage"  # waits for a curator: low confidence or no territory
+    CLASSIFIED = "classified"
+    ROUTED = "routed"
+    IN_PROGRESS = "in_progress"
+    ANSWERED_INTERMEDIATE = "answered_intermediate"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    REOPENED = "reopened"
+    REJECTED = "rejected"
+    DUPLICATE = "duplicate"
+
+    @property
+    def is_open(self) -> bool:
+        """True while the incident still needs work (Open311's ``open``)."""
+        return self not in {Status.RESOLVED, Status.CLOSED, Status.REJECTED, Status.DUPLICATE}
+
+
+_S = Status
+#: The state machine: status → statuses it may change to.
+TRANSITIONS: Mapping[Status, frozenset[Status]] = {
+    _S.NEW: frozenset({_S.TRIAGE, _S.CLASSIFIED, _S.REJECTED, _S.DUPLICATE}),
+    _S.TRIAGE: frozenset({_S.CLASSIFIED, _S.ROUTED, _S.REJECTED, _S.DUPLICATE}),
+    _S.CLASSIFIED: frozenset({_S.TRIAGE, _S.CLASSIFIED, _S.ROUTED, _S.REJECTED, _S.DUPLICATE}),
+    _S.ROUTED: frozenset(
+        {_S.ROUTED, _S.IN_PROGRESS, _S.ANSWERED_INTERMEDIATE, _S.RESOLVED, _S.REJECTED,
+         _S.DUPLICATE, _S.TRIAGE}
+    ),
+    _S.IN_PROGRESS: frozenset({_S.ROUTED, _S.ANSWERED_INTERMEDIATE, _S.RESOLVED, _S.DUPLICATE}),
+    _S.ANSWERED_INTERMEDIATE: frozenset({_S.ROUTED, _S.IN_PROGRESS, _S.RESOLVED}),
+    _S.RESOLVED: frozenset({_S.CLOSED, _S.REOPENED}),
+    _S.CLOSED: frozenset({_S.REOPENED}),
+    _S.REOPENED: frozenset({_S.ROUTED, _S.IN_PROGRESS, _S.ANSWERED_INTERMEDIATE, _S.RESOLVED}),
+    _S.REJECTED: frozenset({_S.REOPENED}),
+    _S.DUPLICATE: frozenset({_S.REOPENED}),
+}
+
+
+class Urgency(enum.StrEnum):
+    """Which track an incident is on; drives its SLA policy."""
+
+    URGENT = "urgent"  # threat to life or health, emergencies
+    QUICK = "quick"  # «быстрорешаемые»: a bench, a pothole in a yard
+    NORMAL = "normal"
+
+    @property
+    def rank(self) -> int:
+        """Higher is more pressing: urgent 2, quick 1, normal 0."""
+        return {Urgency.URGENT: 2, Urgency.QUICK: 1, Urgency.NORMAL: 0}[self]
+
+
+@attrs.frozen
+class GeoPoint:
+    """A WGS84 point."""
+
+    lat: float = attrs.field(validator=[attrs.validators.ge(-90.0), attrs.validators.le(90.0)])
+    lon: float = attrs.field(validator=[attrs.validators.ge(-180.0), attrs.validators.le(180.0)])
+
+
+@attrs.frozen
+class Author:
+    """Who wrote a message. ``id`` is the source's own user id."""
+
+    id: str | None = None
+    name: str | None = None
+    contact: str | None = None  # phone or e-mail when the channel gives one
+    anonymous: bool = False  # name hidden publicly, known to the executor
+
+
+@attrs.frozen
+class Attachment:
+    """A file attached to a message (photo, video, document, link)."""
+
+    kind: str
+    url: str | None = None
+    name: str | None = None
+    mime_type: str | None = None
+
+
+@attrs.frozen
+class Message:
+    """One message as a source saw it: the unit of ingest.
+
+    ``(source, external_id)`` identifies it; ingesting the same pair twice is
+    a no-op. ``territory`` and ``topic`` may be given by structured sources
+    (a portal form with a category), in which case they are checked against
+    the region instead of guessed.
+    """
+
+    source: str
+    external_id: str
+    text: str
+    created_at: datetime = attrs.field(validator=_aware)
+    author: Author | None = None
+    attachments: tuple[Attachment, ...] = attrs.field(default=(), converter=tuple)
+    geo: GeoPoint | None = None
+    address: str | None = None
+    thread_id: str | None = None
+    parent_id: str | None = None
+    url: str | None = None
+    topic: str | None = None
+    territory: str | None = None
+    meta: Mapping[str, Any] = attrs.field(factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """The idempotency key ``(source, external_id)``."""
+        return (self.source, self.external_id)
+
+
+@attrs.frozen
+class Source:
+    """A configured channel: a VK community, a Telegram bot, a portal, a hotline."""
+
+    id: str
+    kind: str
+    name: str
+    options: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Territory:
+    """A node of the territory tree: region → municipality → settlement."""
+
+    id: str
+    name: str
+    kind: str
+    parent: str | None = None
+    variants: tuple[str, ...] = ()
+    population: int | None = None
+    center: GeoPoint | None = None
+
+
+@attrs.frozen
+class Topic:
+    """A node of the topic tree with its keyword lemmas."""
+
+    id: str
+    name: str
+    parent: str | None = None
+    keywords: tuple[str, ...] = ()
+    urgent_keywords: tuple[str, ...] = ()
+    quick_keywords: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class Executor:
+    """Who answers for incidents: an administration, a ministry, a УК, a РСО …"""
+
+    id: str
+    name: str
+    kind: str
+    territory: str | None = None
+    topics: tuple[str, ...] = ()
+    parent: str | None = None
+    contacts: Mapping[str, str] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class SLAPolicy:
+    """Deadlines that apply to an incident, resolved from the region config."""
+
+    id: str
+    name: str
+    first_response: timedelta | None
+    first_response_working: bool
+    resolution: timedelta | None
+    resolution_working: bool
+    after_intermediate: timedelta | None = None
+    after_intermediate_working: bool = True
+
+
+@attrs.frozen
+class Classification:
+    """A classifier's answer: a topic, how sure, and the words that decided."""
+
+    topic: str | None
+    confidence: float
+    urgency: Urgency | None = None
+    evidence: tuple[str, ...] = ()
+    classifier: str = ""
+
+
+@attrs.frozen
+class Location:
+    """A locator's answer: the territory, how sure, and why."""
+
+    territory: str
+    confidence: float = 1.0
+    evidence: tuple[str, ...] = ()
+    locator: str = ""
+
+
+@attrs.frozen
+class RouteDecision:
+    """A router's answer: the executor and the rule or reason that chose it."""
+
+    executor: str
+    reason: str
+    router: str = ""
+
+
+@attrs.frozen
+class ModerationVerdict:
+    """A moderation filter's decision on one message.
+
+    ``action`` is ``"reject"`` (not an appeal, spam: no incident is made),
+    ``"flag"`` (kept, marked for a curator) or ``"mask"`` (``masked_text``
+    replaces the text for everything that leaves the engine).
+    """
+
+    action: str
+    reason: str
+    masked_text: str | None = None
+    filter: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        if self.action not in {"reject", "flag", "mask"}:
+            raise ValueError(f"unknown moderation action {self.action!r}")
+
+
+@attrs.frozen
+class Reply:
+    """An answer posted back to the citizen on the channel they wrote in."""
+
+    incident_id: int
+    source: str
+    text: str
+    kind: str  # "intermediate" | "final"
+    in_reply_to: str | None = None  # external id of the citizen's message
+    thread_id: str | None = None
+    author: str | None = None
+
+
+@attrs.frozen
+class Rating:
+    """The citizen's rating of an answer (1–5) and a comment."""
+
+    incident_id: int
+    score: int = attrs.field(validator=[attrs.validators.ge(1), attrs.validators.le(5)])
+    comment: str | None = None
+    resolved: bool | None = None  # the citizen's "решено / не решено"
+
+
+@attrs.frozen
+class Event:
+    """One entry of an incident's append-only history."""
+
+    at: datetime = attrs.field(validator=_aware)
+    actor: str
+    kind: str
+    reason: str = ""
+    from_status: Status | None = None
+    to_status: Status | None = None
+    data: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.define
+class Incident:
+    """One problem in one place, made of one or more messages.
+
+    Status changes go through :meth:`transition`, which checks
+    :data:`TRANSITIONS` and appends an :class:`Event`; the history is never
+    rewritten. ``id`` is ``None`` until the store saves the incident.
+    """
+
+    status: Status
+    created_at: datetime = attrs.field(validator=_aware)
+    id: int | None = None
+    topic: str | None = None
+    confidence: float = 0.0
+    urgency: Urgency = Urgency.NORMAL
+    territory: str | None = None
+    executor: str | None = None
+    sla_policy: str | None = None
+    first_response_due: datetime | None = None
+    resolution_due: datetime | None = None
+    first_response_at: datetime | None = None
+    summary: str = ""
+    source: str | None = None
+    geo: GeoPoint | None = None
+    address: str | None = None
+    message_ids: list[int] = attrs.field(factory=list)
+    history: list[Event] = attrs.field(factory=list)
+    data: dict[str, Any] = attrs.field(factory=dict)
+
+    def can_transition(self, target: Status) -> bool:
+        """Whether the state machine allows moving to ``target`` now."""
+        return target in TRANSITIONS[self.status]
+
+    def transition(
+        self,
+        target: Status,
+        *,
+        at: datetime,
+        actor: str,
+        reason: str = "",
+        data: Mapping[str, Any] | None = None,
+    ) -> Event:
+        """Move to ``target`` and record why; raise :class:`IllegalTransition` if forbidden."""
+        target = Status(target)
+        if not self.can_transition(target):
+            raise IllegalTransition(self.status.value, target.value, incident_id=self.id)
+        event = Event(
+            at=at,
+            actor=actor,
+            kind="status",
+            reason=reason,
+            from_status=self.status,
+            to_status=target,
+            data=dict(data or {}),
+        )
+        self.status = target
+        self.history.append(event)
+        return event
+
+    def record(
+        self,
+        kind: str,
+        *,
+        at: datetime,
+        actor: str,
+        reason: str = "",
+        data: Mapping[str, Any] | None = None,
+    ) -> Event:
+        """Append a non-status event (classified, located, routed, merged, note …)."""
+        event = Event(at=at, actor=actor, kind=kind, reason=reason, data=dict(data or {}))
+        self.history.append(event)
+        return event
+
+    def is_overdue(self, at: datetime) -> bool:
+        """Whether a deadline that still matters has passed at ``at``."""
+        if not self.status.is_open:
+            return False
+        if self.first_response_at is None and self.first_response_due is not None:
+            if at > self.first_response_due:
+                return True
+        return self.resolution_due is not None and at > self.resolution_due

@@ -1,0 +1,178 @@
+"""Exceptions raised by tsur.
+
+Every error tsur raises on purpose derives from :class:`TsurError`, so an
+embedding application can catch the whole family with one clause::
+
+    TsurError
+    ├── ConfigError            a region file is missing, malformed or inconsistent
+    ├── PluginError            a plugin registered something invalid or conflicting
+    ├── IngestError            an incoming message cannot be accepted
+    │   └── UnknownSource      ... because its source is not configured
+    ├── ProcessingError        a pipeline stage failed on a stored message
+    │   └── UnknownTerritory   ... because it names a territory the region lacks
+    ├── IllegalTransition      an incident status change the state machine forbids
+    ├── NotFound               an incident, message or executor id does not exist
+    ├── StorageError           the database cannot be opened or migrated
+    └── AdapterError           a source API failed or answered something unreadable
+        └── RateLimited        ... because it asked us to slow down
+
+Context is carried in keyword-only attributes (``source``, ``line``,
+``path`` …) so that callers never have to parse messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "AdapterError",
+    "ConfigError",
+    "IllegalTransition",
+    "IngestError",
+    "NotFound",
+    "PluginError",
+    "ProcessingError",
+    "RateLimited",
+    "StorageError",
+    "TsurError",
+    "UnknownSource",
+    "UnknownTerritory",
+]
+
+
+class TsurError(Exception):
+    """Root of every exception tsur raises deliberately."""
+
+
+class ConfigError(TsurError):
+    """A region configuration cannot be loaded.
+
+    ``path`` is the file, ``problems`` a list of ``(key path, message)``
+    pairs, one per thing that is wrong.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        problems: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        self.path = path
+        self.problems = list(problems)
+        lines = [message]
+        lines.extend(f"  {loc}: {msg}" if loc else f"  {msg}" for loc, msg in self.problems)
+        super().__init__("\n".join(lines))
+
+
+class PluginError(TsurError):
+    """A plugin contributed something invalid (duplicate name, wrong type, …)."""
+
+    def __init__(self, message: str, *, plugin: str | None = None) -> None:
+        self.plugin = plugin
+        super().__init__(f"plugin {plugin!r}: {message}" if plugin else message)
+
+
+class IngestError(TsurError):
+    """An incoming message was not accepted.
+
+    ``line`` is the 1-based line of the input file when there is one.
+    """
+
+    def __init__(self, message: str, *, line: int | None = None, origin: str | None = None) -> None:
+        self.line = line
+        self.origin = origin
+        prefix = ""
+        if origin is not None and line is not None:
+            prefix = f"{origin}:{line}: "
+        elif line is not None:
+            prefix = f"line {line}: "
+        super().__init__(prefix + message)
+
+
+class UnknownSource(IngestError):
+    """The message names a source the region configuration does not declare."""
+
+    def __init__(
+        self,
+        source: str,
+        known: Sequence[str],
+        *,
+        line: int | None = None,
+        origin: str | None = None,
+    ) -> None:
+        self.source = source
+        self.known = list(known)
+        super().__init__(
+            f"unknown source {source!r}; configured sources: {', '.join(sorted(known)) or 'none'}",
+            line=line,
+            origin=origin,
+        )
+
+
+class ProcessingError(TsurError):
+    """A pipeline stage failed on a message; the message is kept for re-run."""
+
+    def __init__(self, message: str, *, stage: str | None = None) -> None:
+        self.stage = stage
+        super().__init__(message)
+
+
+class UnknownTerritory(ProcessingError):
+    """A message or plugin named a territory id the region does not have."""
+
+    def __init__(self, territory: str, *, stage: str | None = "locate") -> None:
+        self.territory = territory
+        super().__init__(f"unknown territory {territory!r}", stage=stage)
+
+
+class IllegalTransition(TsurError):
+    """An incident status change that the state machine does not allow."""
+
+    def __init__(self, current: str, target: str, *, incident_id: int | None = None) -> None:
+        self.current = current
+        self.target = target
+        self.incident_id = incident_id
+        where = f"incident {incident_id}: " if incident_id is not None else ""
+        super().__init__(f"{where}cannot change status from {current!r} to {target!r}")
+
+
+class NotFound(TsurError):
+    """A record looked up by id does not exist."""
+
+    def __init__(self, kind: str, key: object) -> None:
+        self.kind = kind
+        self.key = key
+        super().__init__(f"{kind} {key!r} not found")
+
+
+class StorageError(TsurError):
+    """The store cannot be opened, migrated or written.
+
+    ``retryable`` is True for conflicts between concurrent workers (a
+    deadlock, a serialization failure, a locked SQLite file): the whole
+    transaction can simply be run again.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        self.retryable = retryable
+        super().__init__(message)
+
+
+class AdapterError(TsurError):
+    """A source adapter's API call failed or returned an unreadable payload."""
+
+    def __init__(self, message: str, *, source: str | None = None, retryable: bool = False) -> None:
+        self.source = source
+        self.retryable = retryable
+        super().__init__(f"{source}: {message}" if source else message)
+
+
+class RateLimited(AdapterError):
+    """The API asked us to slow down; ``retry_after`` is in seconds when known."""
+
+    def __init__(
+        self, message: str, *, source: str | None = None, retry_after: float | None = None
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, source=source, retryable=True)

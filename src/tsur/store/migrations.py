@@ -1,0 +1,92 @@
+"""Versioned schema migrations.
+
+tsur is embedded in other applications, so its schema must upgrade itself
+when a new version opens an old database, without an external tool or a
+migration environment on disk. Each migration is a numbered function run
+once, inside a transaction, and recorded in ``tsur_schema_version``; on
+PostgreSQL an advisory lock keeps two processes from migrating at once, on
+SQLite the write lock does. Migrations are written with SQLAlchemy
+constructs, so one definition serves both databases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import attrs
+import sqlalchemy as sa
+
+from tsur.errors import StorageError
+from tsur.store import schema
+
+__all__ = ["MIGRATIONS", "Migration", "current_version", "migrate"]
+
+_LOCK_ID = 0x7473_7572  # "tsur"
+
+
+@attrs.frozen
+class Migration:
+    """One step of the schema's history."""
+
+    version: int
+    description: str
+    upgrade: Callable[[sa.Connection], None]
+
+
+def _v1(conn: sa.Connection) -> None:
+    tables = [
+        schema.messages,
+        schema.incidents,
+        schema.events,
+        schema.rejected_input,
+        schema.cursors,
+    ]
+    schema.metadata.create_all(conn, tables=tables)
+
+
+def _v2(conn: sa.Connection) -> None:
+    schema.metadata.create_all(conn, tables=[schema.notifications])
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "messages, incidents, events, rejected input, cursors", _v1),
+    Migration(2, "notification outbox", _v2),
+)
+
+
+def current_version(conn: sa.Connection) -> int:
+    """The highest applied migration, 0 for an empty database."""
+    if not sa.inspect(conn).has_table(schema.schema_version.name):
+        return 0
+    value = conn.execute(sa.select(sa.func.max(schema.schema_version.c.version))).scalar()
+    return int(value or 0)
+
+
+def migrate(engine: sa.Engine) -> int:
+    """Apply every pending migration; return the resulting version."""
+    latest = MIGRATIONS[-1].version
+    try:
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_ID})
+            schema.metadata.create_all(conn, tables=[schema.schema_version])
+            version = current_version(conn)
+            if version > latest:
+                raise StorageError(
+                    f"database schema version {version} is newer than this tsur "
+                    f"(knows up to {latest}); upgrade tsur"
+                )
+            for m in MIGRATIONS:
+                if m.version <= version:
+                    continue
+                m.upgrade(conn)
+                conn.execute(
+                    schema.schema_version.insert().values(
+                        version=m.version, description=m.description, applied_at=datetime.now(UTC)
+                    )
+                )
+                version = m.version
+    except sa.exc.SQLAlchemyError as exc:
+        raise StorageError(f"cannot migrate database: {exc}") from exc
+    return version

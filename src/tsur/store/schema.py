@@ -1,0 +1,158 @@
+"""Table definitions (SQLAlchemy Core), shared by SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+__all__ = ["UTCDateTime", "metadata"]
+
+metadata = sa.MetaData()
+
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Timezone-aware datetimes stored as UTC on every backend.
+
+    SQLite has no time zones: values are written as naive UTC and read back
+    with ``tzinfo=UTC``. PostgreSQL uses ``timestamptz``.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r} cannot be stored; give it a time zone")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+schema_version = sa.Table(
+    "tsur_schema_version",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("description", sa.String(200), nullable=False),
+    sa.Column("applied_at", UTCDateTime, nullable=False),
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("external_id", sa.String(255), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    # pending → done | rejected | failed (failed → pending on re-run)
+    sa.Column("status", sa.String(16), nullable=False, server_default="pending"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("error_stage", sa.String(32)),
+    sa.Column("error", sa.Text),
+    sa.Column("incident_id", BigId),
+    sa.Column("processed_at", UTCDateTime),
+    sa.Column("moderation", sa.JSON),
+    sa.UniqueConstraint("source", "external_id", name="uq_messages_source_external_id"),
+)
+sa.Index("ix_messages_status_id", messages.c.status, messages.c.id)
+sa.Index("ix_messages_incident", messages.c.incident_id)
+
+incidents = sa.Table(
+    "incidents",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("topic", sa.String(64)),
+    sa.Column("confidence", sa.Float, nullable=False, server_default="0"),
+    sa.Column("urgency", sa.String(16), nullable=False, server_default="normal"),
+    sa.Column("territory", sa.String(64)),
+    sa.Column("executor", sa.String(64)),
+    sa.Column("sla_policy", sa.String(64)),
+    sa.Column("first_response_due", UTCDateTime),
+    sa.Column("resolution_due", UTCDateTime),
+    sa.Column("first_response_at", UTCDateTime),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("source", sa.String(64)),
+    sa.Column("summary", sa.Text, nullable=False, server_default=""),
+    sa.Column("lat", sa.Float),
+    sa.Column("lon", sa.Float),
+    sa.Column("address", sa.Text),
+    sa.Column("address_key", sa.String(200)),
+    sa.Column("signature", sa.Text, nullable=False, server_default=""),
+    sa.Column("message_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("data", sa.JSON, nullable=False),
+)
+sa.Index("ix_incidents_group", incidents.c.topic, incidents.c.territory, incidents.c.created_at)
+sa.Index("ix_incidents_status", incidents.c.status)
+sa.Index("ix_incidents_executor_status", incidents.c.executor, incidents.c.status)
+sa.Index("ix_incidents_created", incidents.c.created_at)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("incident_id", BigId, sa.ForeignKey("incidents.id"), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("from_status", sa.String(32)),
+    sa.Column("to_status", sa.String(32)),
+    sa.Column("data", sa.JSON, nullable=False),
+)
+sa.Index("ix_events_incident", events.c.incident_id, events.c.id)
+
+rejected_input = sa.Table(
+    "rejected_input",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("origin", sa.Text, nullable=False),
+    sa.Column("line", sa.Integer),
+    sa.Column("raw", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("resolved_at", UTCDateTime),
+)
+
+cursors = sa.Table(
+    "cursors",
+    metadata,
+    sa.Column("source", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("dedup_key", sa.String(255), nullable=False, unique=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("incident_id", BigId),
+    sa.Column("recipients", sa.JSON, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("error", sa.Text),
+)
+sa.Index("ix_notifications_unsent", notifications.c.sent_at, notifications.c.id)

@@ -1,0 +1,589 @@
+"""The SQL repository: SQLite (embedded default) and PostgreSQL, one code path.
+
+SQLite runs in WAL mode and takes its write lock at the start of every
+transaction (``BEGIN IMMEDIATE``), so concurrent workers queue instead of
+failing half-way. PostgreSQL workers claim pending messages with
+``SELECT … FOR UPDATE SKIP LOCKED``: each message is processed by exactly one
+worker, and a worker that dies releases its claim when its transaction
+rolls back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.pool import StaticPool
+
+from tsur.domain import Event, GeoPoint, Incident, Message, Status, Urgency
+from tsur.errors import NotFound, StorageError
+from tsur.store import schema
+from tsur.store.base import (
+    Batch,
+    ClaimedMessage,
+    GroupCandidate,
+    IngestResult,
+    RejectedInput,
+    Repository,
+    StoredMessage,
+)
+from tsur.store.codec import message_from_dict, message_to_dict
+from tsur.store.migrations import migrate
+from tsur.typing import Notification
+
+__all__ = ["SqlRepository", "normalize_url", "open_repository"]
+
+log = structlog.get_logger("tsur.store")
+
+M, I, E = schema.messages, schema.incidents, schema.events
+_INGEST_CHUNK = 500
+
+
+def normalize_url(db: str | Path) -> str:
+    """Turn a path, ``:memory:`` or a database URL into a SQLAlchemy URL."""
+    text = str(db)
+    if text in {":memory:", "sqlite://", "sqlite:///:memory:"}:
+        return "sqlite://"
+    if text.startswith(("postgres://", "postgresql://")):
+        return "postgresql+psycopg://" + text.split("://", 1)[1]
+    if "://" in text:
+        return text
+    return f"sqlite:///{Path(text).expanduser()}"
+
+
+def open_repository(db: str | Path, *, migrate_schema: bool = True) -> SqlRepository:
+    """Open (and by default create or upgrade) the database at ``db``.
+
+    ``db`` is a SQLite file path, ``:memory:``, or a URL such as
+    ``postgresql://user@host/dbname``.
+    """
+    repo = SqlRepository(normalize_url(db))
+    if migrate_schema:
+        repo.migrate()
+    return repo
+
+
+def _sqlite_engine(url: str) -> sa.Engine:
+    memory = url == "sqlite://"
+    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 60}}
+    if memory:
+        kwargs["poolclass"] = StaticPool
+    else:
+        path = Path(url.removeprefix("sqlite:///"))
+        if path.parent and not path.parent.exists():
+            raise StorageError(f"cannot create database {path}: folder {path.parent} does not exist")
+    engine = sa.create_engine(url, **kwargs)
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        if not memory:
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+_RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization, deadlock, lock not available
+
+
+def _storage_error(exc: sa.exc.SQLAlchemyError) -> StorageError:
+    orig = getattr(exc, "orig", None)
+    state = getattr(orig, "sqlstate", None)
+    retryable = state in _RETRYABLE_SQLSTATES or "database is locked" in str(orig)
+    return StorageError(f"database error: {orig or exc}", retryable=retryable)
+
+
+def _row_to_incident(row: Any) -> Incident:
+    geo = GeoPoint(row.lat, row.lon) if row.lat is not None and row.lon is not None else None
+    return Incident(
+        id=row.id,
+        status=Status(row.status),
+        created_at=row.created_at,
+        topic=row.topic,
+        confidence=row.confidence,
+        urgency=Urgency(row.urgency),
+        territory=row.territory,
+        executor=row.executor,
+        sla_policy=row.sla_policy,
+        first_response_due=row.first_response_due,
+        resolution_due=row.resolution_due,
+        first_response_at=row.first_response_at,
+        summary=row.summary,
+        source=row.source,
+        geo=geo,
+        address=row.address,
+        data=dict(row.data or {}),
+    )
+
+
+def _incident_values(inc: Incident, now: datetime) -> dict[str, Any]:
+    return {
+        "status": inc.status.value,
+        "topic": inc.topic,
+        "confidence": inc.confidence,
+        "urgency": inc.urgency.value,
+        "territory": inc.territory,
+        "executor": inc.executor,
+        "sla_policy": inc.sla_policy,
+        "first_response_due": inc.first_response_due,
+        "resolution_due": inc.resolution_due,
+        "first_response_at": inc.first_response_at,
+        "updated_at": now,
+        "summary": inc.summary,
+        "source": inc.source,
+        "lat": inc.geo.lat if inc.geo else None,
+        "lon": inc.geo.lon if inc.geo else None,
+        "address": inc.address,
+        "data": inc.data,
+    }
+
+
+def _event_values(incident_id: int, ev: Event) -> dict[str, Any]:
+    return {
+        "incident_id": incident_id,
+        "at": ev.at,
+        "actor": ev.actor,
+        "kind": ev.kind,
+        "reason": ev.reason,
+        "from_status": ev.from_status.value if ev.from_status else None,
+        "to_status": ev.to_status.value if ev.to_status else None,
+        "data": dict(ev.data),
+    }
+
+
+def _row_to_event(row: Any) -> Event:
+    return Event(
+        at=row.at,
+        actor=row.actor,
+        kind=row.kind,
+        reason=row.reason,
+        from_status=Status(row.from_status) if row.from_status else None,
+        to_status=Status(row.to_status) if row.to_status else None,
+        data=dict(row.data or {}),
+    )
+
+
+class _SqlBatch(Batch):
+    def __init__(self, conn: sa.Connection, messages: list[ClaimedMessage], now: datetime) -> None:
+        self.conn = conn
+        self.messages = messages
+        self.now = now
+        self._events: list[dict[str, Any]] = []
+        self._updates: list[dict[str, Any]] = []
+        self._notes: list[tuple[Notification, str]] = []
+        self._attached: dict[int, int] = {}
+        self._seen: dict[tuple[str, str], int] = {}  # (source, external id) → incident
+        self._sources = {c.id: c.message.key for c in messages}
+
+    def group_candidates(
+        self, *, topic: str | None, territory: str | None, since: datetime
+    ) -> list[GroupCandidate]:
+        open_statuses = [s.value for s in Status if s.is_open]
+        q = sa.select(I.c.id, I.c.status, I.c.signature, I.c.address_key, I.c.created_at).where(
+            I.c.topic == topic if topic is not None else I.c.topic.is_(None),
+            I.c.territory == territory if territory is not None else I.c.territory.is_(None),
+            I.c.created_at >= since,
+            I.c.status.in_(open_statuses),
+        ).order_by(I.c.id.desc()).limit(200)
+        return [
+            GroupCandidate(
+                id=r.id,
+                status=Status(r.status),
+                signature=frozenset(r.signature.split()),
+                address_key=r.address_key,
+                created_at=r.created_at,
+            )
+            for r in self.conn.execute(q)
+        ]
+
+    def incident_of_message(self, source: str, external_ids: Sequence[str]) -> int | None:
+        if not external_ids:
+            return None
+        for ext in external_ids:
+            if (source, ext) in self._seen:
+                return self._seen[(source, ext)]
+        q = sa.select(M.c.incident_id).where(
+            M.c.source == source,
+            M.c.external_id.in_(list(external_ids)),
+            M.c.incident_id.is_not(None),
+        ).limit(1)
+        return self.conn.execute(q).scalar()
+
+    def create_incident(self, incident: Incident, message_id: int, *, signature: str,
+                        address_key: str | None) -> int:
+        values = _incident_values(incident, self.now)
+        values.update(created_at=incident.created_at, signature=signature,
+                      address_key=address_key, message_count=1)
+        new_id = int(self.conn.execute(I.insert().values(**values).returning(I.c.id)).scalar_one())
+        incident.id = new_id
+        self._events.extend(_event_values(new_id, ev) for ev in incident.history)
+        return new_id
+
+    def attach(self, incident_id: int, message_id: int, events: Sequence[Event]) -> None:
+        # Counts are applied at flush in id order, so concurrent workers lock
+        # incidents in the same order and do not deadlock each other.
+        self._attached[incident_id] = self._attached.get(incident_id, 0) + 1
+        self._events.extend(_event_values(incident_id, ev) for ev in events)
+
+    def _update(self, message_id: int, status: str, *, incident_id: int | None = None,
+                stage: str | None = None, error: str | None = None, moderation: Any = None,
+                attempt: bool = True) -> None:
+        self._updates.append({
+            "mid": message_id, "st": status, "inc": incident_id, "stage": stage,
+            "err": error, "mod": moderation, "at": self.now, "att": 1 if attempt else 0,
+        })
+
+    def done(self, message_id: int, incident_id: int | None, moderation: Any = None) -> None:
+        if incident_id is not None:
+            self._seen[self._sources[message_id]] = incident_id
+        self._update(message_id, "done", incident_id=incident_id, moderation=moderation)
+
+    def reject(self, message_id: int, reason: str, moderation: Any = None) -> None:
+        self._update(message_id, "rejected", stage="moderate", error=reason, moderation=moderation)
+
+    def fail(self, message_id: int, stage: str, reason: str) -> None:
+        self._update(message_id, "failed", stage=stage, error=reason)
+
+    def notify(self, notification: Notification, dedup_key: str) -> None:
+        self._notes.append((notification, dedup_key))
+
+    def flush(self) -> None:
+        for incident_id in sorted(self._attached):
+            self.conn.execute(
+                I.update().where(I.c.id == incident_id).values(
+                    message_count=I.c.message_count + self._attached[incident_id],
+                    updated_at=self.now,
+                )
+            )
+        for note, key in self._notes:
+            _queue_notification(self.conn, note, key)
+        if self._events:
+            self.conn.execute(E.insert(), self._events)
+        if self._updates:
+            self.conn.execute(
+                M.update().where(M.c.id == sa.bindparam("mid")).values(
+                    status=sa.bindparam("st"),
+                    incident_id=sa.bindparam("inc"),
+                    error_stage=sa.bindparam("stage"),
+                    error=sa.bindparam("err"),
+                    moderation=sa.bindparam("mod", type_=sa.JSON),
+                    processed_at=sa.bindparam("at", type_=schema.UTCDateTime),
+                    attempts=M.c.attempts + sa.bindparam("att"),
+                ),
+                self._updates,
+            )
+
+
+def _queue_notification(conn: sa.Connection, n: Notification, dedup_key: str) -> bool:
+    N = schema.notifications
+    exists = conn.execute(sa.select(N.c.id).where(N.c.dedup_key == dedup_key)).first()
+    if exists:
+        return False
+    conn.execute(N.insert().values(
+        dedup_key=dedup_key, kind=n.kind, incident_id=n.incident_id,
+        recipients=list(n.recipients), text=n.text, data=dict(n.data), created_at=n.at,
+    ))
+    return True
+
+
+class SqlRepository(Repository):
+    """:class:`Repository` on SQLAlchemy Core, for SQLite and PostgreSQL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            if url.startswith("sqlite"):
+                self.engine = _sqlite_engine(url)
+            else:
+                self.engine = sa.create_engine(url, pool_pre_ping=True)
+        except (sa.exc.SQLAlchemyError, ModuleNotFoundError) as exc:
+            hint = " (pip install 'tsur[postgres]')" if "psycopg" in str(exc) else ""
+            raise StorageError(f"cannot open database {url!r}: {exc}{hint}") from exc
+        self.dialect = self.engine.dialect.name
+
+    def __repr__(self) -> str:
+        return f"SqlRepository({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    @contextmanager
+    def _tx(self) -> Iterator[sa.Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except sa.exc.DBAPIError as exc:
+            raise _storage_error(exc) from exc
+
+    def migrate(self) -> int:
+        return migrate(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ingest ---------------------------------------------------------------
+    def ingest(self, messages: Sequence[Message], *, received_at: datetime) -> IngestResult:
+        inserted: list[int] = []
+        duplicates = 0
+        for start in range(0, len(messages), _INGEST_CHUNK):
+            chunk = messages[start : start + _INGEST_CHUNK]
+            # Repeated keys inside one chunk count as duplicates too.
+            unique: dict[tuple[str, str], Message] = {}
+            for m in chunk:
+                if m.key in unique:
+                    duplicates += 1
+                else:
+                    unique[m.key] = m
+            with self._tx() as conn:
+                known = self._known_keys(conn, list(unique))
+                rows = [
+                    {
+                        "source": m.source,
+                        "external_id": m.external_id,
+                        "created_at": m.created_at,
+                        "received_at": received_at,
+                        "text": m.text,
+                        "payload": message_to_dict(m),
+                        "status": "pending",
+                    }
+                    for key, m in unique.items()
+                    if key not in known
+                ]
+                duplicates += len(unique) - len(rows)
+                if rows:
+                    ids = self._insert_ignoring_conflicts(conn, rows)
+                    duplicates += len(rows) - len(ids)
+                    inserted.extend(ids)
+        return IngestResult(tuple(inserted), duplicates)
+
+    def _known_keys(self, conn: sa.Connection, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        known: set[tuple[str, str]] = set()
+        by_source: dict[str, list[str]] = {}
+        for source, ext in keys:
+            by_source.setdefault(source, []).append(ext)
+        for source, exts in by_source.items():
+            q = sa.select(M.c.external_id).where(M.c.source == source, M.c.external_id.in_(exts))
+            known.update((source, e) for e in conn.execute(q).scalars())
+        return known
+
+    def _insert_ignoring_conflicts(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> list[int]:
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        stmt = dialect_insert(M).on_conflict_do_nothing(
+            index_elements=["source", "external_id"]
+        ).returning(M.c.id)
+        # A concurrent ingest of the same key makes RETURNING skip that row.
+        return [int(i) for i in conn.execute(stmt, rows).scalars().all()]
+
+    def record_rejected_input(self, origin: str, line: int | None, raw: str, reason: str,
+                              *, at: datetime) -> int:
+        with self._tx() as conn:
+            stmt = schema.rejected_input.insert().values(
+                origin=origin, line=line, raw=raw, reason=reason, created_at=at
+            ).returning(schema.rejected_input.c.id)
+            return int(conn.execute(stmt).scalar_one())
+
+    def rejected_inputs(self, *, include_resolved: bool = False) -> list[RejectedInput]:
+        R = schema.rejected_input
+        q = sa.select(R).order_by(R.c.id)
+        if not include_resolved:
+            q = q.where(R.c.resolved_at.is_(None))
+        with self._tx() as conn:
+            return [
+                RejectedInput(r.id, r.origin, r.line, r.raw, r.reason, r.created_at)
+                for r in conn.execute(q)
+            ]
+
+    def resolve_rejected_input(self, ids: Sequence[int], *, at: datetime) -> None:
+        R = schema.rejected_input
+        with self._tx() as conn:
+            conn.execute(R.update().where(R.c.id.in_(list(ids))).values(resolved_at=at))
+
+    # processing -------------------------------------------------------------
+    @contextmanager
+    def claim(self, limit: int, *, now: datetime) -> Iterator[Batch]:
+        q = sa.select(M.c.id, M.c.payload, M.c.attempts).where(M.c.status == "pending")
+        q = q.order_by(M.c.id).limit(limit)
+        if self.dialect == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        with self._tx() as conn:
+            claimed = [
+                ClaimedMessage(r.id, message_from_dict(r.payload), r.attempts)
+                for r in conn.execute(q)
+            ]
+            batch = _SqlBatch(conn, claimed, now)
+            yield batch
+            batch.flush()
+
+    def requeue(self, *, statuses: Sequence[str] = ("failed",),
+                ids: Sequence[int] | None = None) -> int:
+        with self._tx() as conn:
+            stmt = M.update().where(M.c.status.in_(list(statuses)))
+            if ids is not None:
+                stmt = stmt.where(M.c.id.in_(list(ids)))
+            result = conn.execute(stmt.values(status="pending", error=None, error_stage=None))
+            return int(result.rowcount or 0)
+
+    def message_counts(self) -> dict[str, int]:
+        with self._tx() as conn:
+            q = sa.select(M.c.status, sa.func.count()).group_by(M.c.status)
+            return {status: int(n) for status, n in conn.execute(q)}
+
+    def messages(self, *, status: str | None = None, incident_id: int | None = None,
+                 limit: int = 100) -> list[StoredMessage]:
+        q = sa.select(M).order_by(M.c.id.desc()).limit(limit)
+        if status is not None:
+            q = q.where(M.c.status == status)
+        if incident_id is not None:
+            q = q.where(M.c.incident_id == incident_id)
+        with self._tx() as conn:
+            return [
+                StoredMessage(
+                    id=r.id, message=message_from_dict(r.payload), status=r.status,
+                    received_at=r.received_at, attempts=r.attempts, error_stage=r.error_stage,
+                    error=r.error, incident_id=r.incident_id, moderation=r.moderation,
+                )
+                for r in conn.execute(q)
+            ]
+
+    # incidents -------------------------------------------------------------
+    def _load(self, conn: sa.Connection, incident_id: int, *, lock: bool = False) -> Incident:
+        q = sa.select(I).where(I.c.id == incident_id)
+        if lock and self.dialect == "postgresql":
+            q = q.with_for_update()
+        row = conn.execute(q).first()
+        if row is None:
+            raise NotFound("incident", incident_id)
+        inc = _row_to_incident(row)
+        inc.history = [
+            _row_to_event(r)
+            for r in conn.execute(sa.select(E).where(E.c.incident_id == incident_id).order_by(E.c.id))
+        ]
+        inc.message_ids = list(
+            conn.execute(
+                sa.select(M.c.id).where(M.c.incident_id == incident_id).order_by(M.c.id)
+            ).scalars()
+        )
+        return inc
+
+    def get_incident(self, incident_id: int) -> Incident:
+        with self._tx() as conn:
+            return self._load(conn, incident_id)
+
+    def incidents(
+        self,
+        *,
+        status: Sequence[str] | None = None,
+        topic: str | None = None,
+        territory: Sequence[str] | None = None,
+        executor: str | None = None,
+        urgency: str | None = None,
+        overdue_at: datetime | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> list[Incident]:
+        q = sa.select(I).order_by(I.c.id.desc()).offset(offset)
+        if limit is not None:
+            q = q.limit(limit)
+        if status:
+            q = q.where(I.c.status.in_([Status(s).value for s in status]))
+        if topic is not None:
+            q = q.where(sa.or_(I.c.topic == topic, I.c.topic.startswith(topic + ".")))
+        if territory:
+            q = q.where(I.c.territory.in_(list(territory)))
+        if executor is not None:
+            q = q.where(I.c.executor == executor)
+        if urgency is not None:
+            q = q.where(I.c.urgency == Urgency(urgency).value)
+        if overdue_at is not None:
+            open_statuses = [s.value for s in Status if s.is_open]
+            q = q.where(
+                I.c.status.in_(open_statuses),
+                sa.or_(
+                    sa.and_(I.c.first_response_at.is_(None), I.c.first_response_due < overdue_at),
+                    I.c.resolution_due < overdue_at,
+                ),
+            )
+        with self._tx() as conn:
+            rows = conn.execute(q).all()
+            result = [_row_to_incident(r) for r in rows]
+            counts = dict(conn.execute(
+                sa.select(M.c.incident_id, sa.func.count()).where(
+                    M.c.incident_id.in_([r.id for r in rows])
+                ).group_by(M.c.incident_id)
+            ).all()) if rows else {}
+        for inc in result:
+            inc.data.setdefault("message_count", counts.get(inc.id, 0))
+        return result
+
+    def count_incidents(self, by: str) -> dict[str | None, int]:
+        allowed = {"topic", "territory", "executor", "status", "urgency", "source"}
+        if by not in allowed:
+            raise ValueError(f"cannot group incidents by {by!r}; choose from {sorted(allowed)}")
+        col = I.c[by]
+        with self._tx() as conn:
+            return {k: int(n) for k, n in conn.execute(sa.select(col, sa.func.count()).group_by(col))}
+
+    @contextmanager
+    def update_incident(self, incident_id: int) -> Iterator[Incident]:
+        with self._tx() as conn:
+            inc = self._load(conn, incident_id, lock=True)
+            known = len(inc.history)
+            yield inc
+            now = inc.history[-1].at if len(inc.history) > known else datetime.now(UTC)
+            values = _incident_values(inc, now)
+            conn.execute(I.update().where(I.c.id == incident_id).values(**values))
+            new = inc.history[known:]
+            if new:
+                conn.execute(E.insert(), [_event_values(incident_id, ev) for ev in new])
+
+    # cursors & outbox -------------------------------------------------------
+    def get_cursor(self, source: str) -> str | None:
+        C = schema.cursors
+        with self._tx() as conn:
+            return conn.execute(sa.select(C.c.value).where(C.c.source == source)).scalar()
+
+    def set_cursor(self, source: str, value: str | None, *, at: datetime) -> None:
+        C = schema.cursors
+        with self._tx() as conn:
+            updated = conn.execute(
+                C.update().where(C.c.source == source).values(value=value, updated_at=at)
+            ).rowcount
+            if not updated:
+                conn.execute(C.insert().values(source=source, value=value, updated_at=at))
+
+    def queue_notification(self, notification: Notification, dedup_key: str) -> bool:
+        with self._tx() as conn:
+            return _queue_notification(conn, notification, dedup_key)
+
+    def pending_notifications(self, limit: int = 100) -> Iterator[tuple[int, Notification]]:
+        N = schema.notifications
+        q = sa.select(N).where(N.c.sent_at.is_(None)).order_by(N.c.id).limit(limit)
+        with self._tx() as conn:
+            rows = conn.execute(q).all()
+        for r in rows:
+            yield r.id, Notification(
+                kind=r.kind, incident_id=r.incident_id, at=r.created_at,
+                recipients=tuple(r.recipients), text=r.text, data=dict(r.data),
+            )
+
+    def mark_notification(self, notification_id: int, *, sent_at: datetime | None,
+                          error: str | None = None) -> None:
+        N = schema.notifications
+        with self._tx() as conn:
+            conn.execute(N.update().where(N.c.id == notification_id).values(
+                sent_at=sent_at, error=error, attempts=N.c.attempts + 1,
+            ))

@@ -1,0 +1,144 @@
+"""Shared fixtures: regions, a frozen clock, and repositories on SQLite and PostgreSQL.
+
+PostgreSQL tests use ``TSUR_TEST_PG_DSN`` (default
+``postgresql://postgres@127.0.0.1:5432/test``); each test gets a schema of
+its own. Without a reachable server those tests are skipped with the reason,
+except under ``CI=true``, where a missing server is an error.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import structlog
+
+from tsur import Engine, RegionConfig, load_region
+from tsur.store.sql import SqlRepository
+
+DATA = Path(__file__).parent / "data"
+PG_DSN = os.environ.get("TSUR_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+
+structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
+
+
+def pg_available() -> str | None:
+    """None if PostgreSQL answers, else the reason it does not."""
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed (pip install 'tsur[test]')"
+    try:
+        with psycopg.connect(PG_DSN, connect_timeout=3):
+            return None
+    except psycopg.Error as exc:
+        return f"PostgreSQL at {PG_DSN} is not reachable: {exc}".strip()
+
+
+_PG_REASON = pg_available()
+
+
+def require_pg() -> None:
+    """Skip (or fail under CI) when PostgreSQL is absent."""
+    if _PG_REASON is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI must run the PostgreSQL tests: {_PG_REASON}")
+    pytest.skip(_PG_REASON)
+
+
+class PgSchema:
+    """A throwaway PostgreSQL schema and a URL whose search_path points at it."""
+
+    def __init__(self) -> None:
+        import psycopg
+
+        self.name = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{self.name}"')
+        sep = "&" if "?" in PG_DSN else "?"
+        self.url = f"{PG_DSN}{sep}options=-csearch_path%3D{self.name}"
+
+    def drop(self) -> None:
+        import psycopg
+
+        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{self.name}" CASCADE')
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """URL of an empty PostgreSQL schema for this test."""
+    require_pg()
+    schema = PgSchema()
+    try:
+        yield schema.url
+    finally:
+        schema.drop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The same test on a SQLite file and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "tsur.db")
+        return
+    require_pg()
+    schema = PgSchema()
+    try:
+        yield schema.url
+    finally:
+        schema.drop()
+
+
+@pytest.fixture(scope="session")
+def small_region() -> RegionConfig:
+    """The small test region (tests/data/region_small.toml)."""
+    return load_region(DATA / "region_small.toml")
+
+
+@pytest.fixture(scope="session")
+def bundled_region() -> RegionConfig:
+    """The bundled example region (Samara oblast)."""
+    return load_region()
+
+
+class FrozenClock:
+    """A clock tests move by hand."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw: float) -> None:
+        self.now += timedelta(**kw)
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    """A clock frozen at Monday 16 November 2026, 10:00 Samara time."""
+    return FrozenClock(datetime(2026, 11, 16, 6, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def engine(small_region: RegionConfig, db_url: str, clock: FrozenClock) -> Iterator[Engine]:
+    """An engine on the small region, on each backend, with a frozen clock."""
+    repo = SqlRepository(_url(db_url))
+    repo.migrate()
+    eng = Engine(small_region, repo, entry_points=False, clock=clock)
+    try:
+        yield eng
+    finally:
+        eng.close()
+
+
+def _url(db: str) -> str:
+    from tsur.store.sql import normalize_url
+
+    return normalize_url(db)

@@ -1,0 +1,136 @@
+"""The repository contract, run on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+
+from tsur import Incident, NotFound, Notification, Status, open_repository
+from tsur.store.migrations import MIGRATIONS, current_version
+from tsur.store.sql import SqlRepository
+
+from .helpers import msg
+
+NOW = datetime(2026, 11, 16, 6, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def repo(db_url: str) -> SqlRepository:
+    r = open_repository(db_url)
+    yield r
+    r.close()
+
+
+def test_migrations_are_versioned_and_idempotent(repo: SqlRepository) -> None:
+    with repo.engine.connect() as conn:
+        assert current_version(conn) == MIGRATIONS[-1].version
+    assert repo.migrate() == MIGRATIONS[-1].version
+    with repo.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT version FROM tsur_schema_version ORDER BY version"))
+        assert [r[0] for r in rows] == [m.version for m in MIGRATIONS]
+
+
+def test_ingest_is_idempotent_on_source_and_external_id(repo: SqlRepository) -> None:
+    batch = [msg("1", "нет воды"), msg("2", "яма"), msg("1", "повтор в той же пачке")]
+    first = repo.ingest(batch, received_at=NOW)
+    assert first.count == 2 and first.duplicates == 1
+    again = repo.ingest(batch, received_at=NOW)
+    assert again.count == 0 and again.duplicates == 3
+    other_source = repo.ingest([msg("1", "нет воды", source="written")], received_at=NOW)
+    assert other_source.count == 1
+    assert repo.message_counts() == {"pending": 3}
+    stored = {m.message.external_id: m.message for m in repo.messages()
+              if m.message.source == "vk"}
+    assert stored["1"].text == "нет воды"  # the first version is kept
+    assert stored["1"].created_at == batch[0].created_at
+
+
+def test_message_round_trips_every_field(repo: SqlRepository) -> None:
+    from tsur import Attachment, Author, GeoPoint
+
+    m = msg("42", "Текст", author=Author("7", "Ирина К.", "+7 900 000-00-00", True),
+            attachments=(Attachment("photo", "https://example.org/1.jpg"),),
+            geo=GeoPoint(53.2, 50.15), address="ул. Ленинская, 1", thread_id="t",
+            parent_id="p", url="https://vk.com/wall-1_42", topic="roads", territory="gorod",
+            meta={"likes": 3})
+    repo.ingest([m], received_at=NOW)
+    assert repo.messages()[0].message == m
+
+
+def test_claim_marks_and_failed_messages_can_be_requeued(repo: SqlRepository) -> None:
+    repo.ingest([msg(str(i), f"текст {i}") for i in range(5)], received_at=NOW)
+    with repo.claim(3, now=NOW) as batch:
+        ids = [c.id for c in batch.messages]
+        batch.done(ids[0], None)
+        batch.reject(ids[1], "spam")
+        batch.fail(ids[2], "classify", "model missing")
+    assert repo.message_counts() == {"done": 1, "rejected": 1, "failed": 1, "pending": 2}
+    failed = repo.messages(status="failed")
+    assert failed[0].error_stage == "classify" and failed[0].error == "model missing"
+    assert failed[0].attempts == 1
+    assert repo.requeue() == 1
+    assert repo.message_counts()["pending"] == 3
+
+
+def test_a_batch_that_raises_writes_nothing(repo: SqlRepository) -> None:
+    repo.ingest([msg("1", "текст")], received_at=NOW)
+    with pytest.raises(RuntimeError), repo.claim(10, now=NOW) as batch:
+        inc = Incident(status=Status.NEW, created_at=NOW)
+        batch.create_incident(inc, batch.messages[0].id, signature="", address_key=None)
+        batch.done(batch.messages[0].id, inc.id)
+        raise RuntimeError("worker died")
+    assert repo.message_counts() == {"pending": 1}
+    assert repo.incidents() == []
+
+
+def test_incident_updates_append_history(repo: SqlRepository) -> None:
+    repo.ingest([msg("1", "текст")], received_at=NOW)
+    with repo.claim(1, now=NOW) as batch:
+        inc = Incident(status=Status.NEW, created_at=NOW, topic="roads")
+        inc.transition(Status.CLASSIFIED, at=NOW, actor="kw", reason="яма")
+        new_id = batch.create_incident(inc, batch.messages[0].id, signature="яма",
+                                       address_key=None)
+        batch.done(batch.messages[0].id, new_id)
+    with repo.update_incident(new_id) as inc:
+        inc.transition(Status.ROUTED, at=NOW, actor="rules", reason="rule 1")
+        inc.executor = "adm"
+    got = repo.get_incident(new_id)
+    assert got.status is Status.ROUTED and got.executor == "adm"
+    assert [e.to_status for e in got.history] == [Status.CLASSIFIED, Status.ROUTED]
+    assert got.message_ids == [1] or len(got.message_ids) == 1
+    with pytest.raises(NotFound, match="incident 999 not found"):
+        repo.get_incident(999)
+
+
+def test_rejected_input_is_kept_until_resolved(repo: SqlRepository) -> None:
+    rid = repo.record_rejected_input("f.jsonl", 3, "{broken", "not valid JSON", at=NOW)
+    items = repo.rejected_inputs()
+    assert [(r.id, r.line, r.raw, r.reason) for r in items] == [
+        (rid, 3, "{broken", "not valid JSON")]
+    repo.resolve_rejected_input([rid], at=NOW)
+    assert repo.rejected_inputs() == []
+    assert len(repo.rejected_inputs(include_resolved=True)) == 1
+
+
+def test_cursors_persist(repo: SqlRepository) -> None:
+    assert repo.get_cursor("vk") is None
+    repo.set_cursor("vk", "100", at=NOW)
+    repo.set_cursor("vk", "250", at=NOW)
+    assert repo.get_cursor("vk") == "250"
+
+
+def test_notifications_are_deduplicated_and_marked(repo: SqlRepository) -> None:
+    n = Notification("routed", 1, NOW, ("adm",), "Новое обращение")
+    assert repo.queue_notification(n, "routed:1:adm") is True
+    assert repo.queue_notification(n, "routed:1:adm") is False
+    pending = list(repo.pending_notifications())
+    assert [p[1] for p in pending] == [n]
+    repo.mark_notification(pending[0][0], sent_at=NOW)
+    assert list(repo.pending_notifications()) == []
+
+
+def test_naive_datetime_is_refused_by_the_store(repo: SqlRepository) -> None:
+    with pytest.raises((ValueError, sa.exc.StatementError)):
+        repo.set_cursor("vk", "1", at=datetime(2026, 1, 1))
