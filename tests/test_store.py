@@ -106,6 +106,7 @@ def test_incident_updates_append_history(repo: SqlRepository) -> None:
 
 def test_rejected_input_is_kept_until_resolved(repo: SqlRepository) -> None:
     rid = repo.record_rejected_input("f.jsonl", 3, "{broken", "not valid JSON", at=NOW)
+    assert repo.record_rejected_input("f.jsonl", 3, "{broken", "not valid JSON", at=NOW) == rid
     items = repo.rejected_inputs()
     assert [(r.id, r.line, r.raw, r.reason) for r in items] == [
         (rid, 3, "{broken", "not valid JSON")]

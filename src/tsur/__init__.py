@@ -58,7 +58,6 @@ from tsur.typing import FetchResult, Notification
 __version__ = "0.1.0"
 
 __all__ = [
-    "TRANSITIONS",
     "AdapterError",
     "Attachment",
     "Author",
@@ -80,8 +79,8 @@ __all__ = [
     "Notification",
     "PluginError",
     "ProcessingError",
-    "Rating",
     "RateLimited",
+    "Rating",
     "RegionConfig",
     "Reply",
     "Repository",
@@ -91,6 +90,7 @@ __all__ = [
     "Source",
     "Status",
     "StorageError",
+    "TRANSITIONS",
     "Territory",
     "Text",
     "Topic",

@@ -38,11 +38,21 @@ DEMO_DB = "tsur-demo.db"
 DEMO_NOW = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 
 
+class _Stderr:
+    """Whatever ``sys.stderr`` is at write time (it may be replaced after configuration)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def _configure_logging(verbose: int) -> None:
     level = logging.WARNING - 10 * min(verbose, 2)
     structlog.configure(
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
         processors=[
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -110,23 +120,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topic", help="topic id (includes subtopics)")
     p.add_argument("--territory", help="territory id")
     p.add_argument("--executor", help="executor id")
-    p.add_argument("--urgency", choices=["urgent", "quick", "normal"])
+    p.add_argument("--urgency", choices=["urgent", "quick", "normal"], help="track")
     p.add_argument("--overdue", action="store_true", help="only incidents past a deadline now")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
     p.add_argument("--json", action="store_true", help="JSON Lines output")
     p.set_defaults(func=cmd_incidents)
 
     p = sub.add_parser("show", parents=[common], help="one incident with its history",
                        description="Show one incident, its messages and its full history.")
-    p.add_argument("id", type=int)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("id", type=int, help="incident number")
+    p.add_argument("--json", action="store_true", help="one JSON object with the history")
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("messages", parents=[common], help="stored messages and their state",
                        description="Counts of messages by state, and the failed or rejected "
                                    "ones with their reasons.")
-    p.add_argument("--status", choices=["pending", "done", "rejected", "failed"])
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--status", choices=["pending", "done", "rejected", "failed"],
+                   help="list messages in this state (default: failed ones, if any)")
+    p.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
     p.set_defaults(func=cmd_messages)
 
     p = sub.add_parser("rejects", parents=[common], help="input lines that could not be read",
@@ -358,7 +369,7 @@ def cmd_rejects(args: argparse.Namespace, console: Console) -> int:
     with _engine(args) as engine:
         items = engine.repository.rejected_inputs()
         for r in items:
-            console.print(f"#{r.id} {r.origin}:{r.line}: {r.reason}", highlight=False, markup=False)
+            console.print(f"#{r.id} {r.reason}", highlight=False, markup=False)
         console.print(f"{len(items)} refused input records"
                       + ("; after fixing, run: tsur run --retry-rejected-input" if items else ""))
     return 0
@@ -379,8 +390,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(args.verbose)
-    console = Console(highlight=False)
-    err = Console(stderr=True, highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         return int(args.func(args, console))
     except TsurError as exc:

@@ -148,7 +148,7 @@ class Repository(abc.ABC):
     @abc.abstractmethod
     def record_rejected_input(self, origin: str, line: int | None, raw: str, reason: str,
                               *, at: datetime) -> int:
-        """Keep an input record that could not be read, with the reason."""
+        """Keep an input record that could not be read, with the reason (once per origin and raw)."""
 
     @abc.abstractmethod
     def rejected_inputs(self, *, include_resolved: bool = False) -> list[RejectedInput]:

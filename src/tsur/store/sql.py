@@ -390,7 +390,12 @@ class SqlRepository(Repository):
 
     def record_rejected_input(self, origin: str, line: int | None, raw: str, reason: str,
                               *, at: datetime) -> int:
+        R = schema.rejected_input
         with self._tx() as conn:
+            known = conn.execute(sa.select(R.c.id).where(
+                R.c.origin == origin, R.c.raw == raw, R.c.resolved_at.is_(None))).scalar()
+            if known is not None:  # the same bad record sent again: keep one copy
+                return int(known)
             stmt = schema.rejected_input.insert().values(
                 origin=origin, line=line, raw=raw, reason=reason, created_at=at
             ).returning(schema.rejected_input.c.id)

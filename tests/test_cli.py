@@ -1,0 +1,117 @@
+"""The tsur command as an operator uses it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tsur.cli import build_parser, main
+
+from .conftest import DATA
+
+REGION = str(DATA / "region_small.toml")
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "demo.db")
+    code, out, _ = run(capsys, "demo", "--db", db)
+    assert code == 0
+    assert "Самарская область" in out
+    ingested = int(out.split("ingested ")[1].split()[0])
+    assert ingested >= 300
+    assert "0 failed" in out
+    for title in ("Обращения по темам", "По территориям", "По исполнителям", "Срочные"):
+        assert title in out
+    # a second demo starts afresh; --keep re-ingests nothing
+    code, out, _ = run(capsys, "demo", "--db", db, "--keep")
+    assert code == 0 and "ingested 0 messages" in out
+    code, out, _ = run(capsys, "incidents", "--db", db, "--urgency", "urgent", "--json",
+                       "--limit", "500")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert rows and all(r["urgency"] == "urgent" for r in rows)
+    assert all(r["executor"] for r in rows)
+    code, out, _ = run(capsys, "show", str(rows[0]["id"]), "--db", db, "--json")
+    shown = json.loads(out)
+    assert shown["id"] == rows[0]["id"]
+    assert shown["history"][0]["kind"] == "received"
+
+
+def _lines(*records: object) -> str:
+    return "\n".join(r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)
+                     for r in records) + "\n"
+
+
+def test_ingest_reports_bad_lines_and_keeps_the_good(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "in.jsonl"
+    good = {"source": "vk", "external_id": "1", "text": "В Тольятти яма на дороге",
+            "created_at": "2026-11-16T09:00:00+04:00"}
+    f.write_text(_lines(good, "{oops", {**good, "external_id": "2", "source": "fax"}), "utf-8")
+    db = str(tmp_path / "t.db")
+    code, out, _ = run(capsys, "ingest", str(f), "--db", db, "--config", REGION)
+    assert code == 1
+    assert f"{f}:2: not valid JSON" in out
+    assert f"{f}:3: unknown source 'fax'" in out
+    assert "ingested 1 new messages, 0 already stored, 2 lines refused" in out
+    code, out, _ = run(capsys, "ingest", str(f), "--db", db, "--config", REGION)
+    assert "ingested 0 new messages, 1 already stored" in out
+    code, out, _ = run(capsys, "rejects", "--db", db, "--config", REGION)
+    assert out.count("in.jsonl:") == 2  # each bad line kept once, however often it came
+    assert "2 refused input records" in out
+    code, out, _ = run(capsys, "run", "--db", db, "--config", REGION, "--quiet")
+    assert code == 0 and "processed 1: 1 new incidents" in out
+    code, out, _ = run(capsys, "incidents", "--db", db, "--config", REGION, "--json")
+    (row,) = [json.loads(line) for line in out.splitlines()]
+    assert (row["topic"], row["territory"], row["executor"]) == ("roads", "gorod", "adm-gorod")
+    code, out, _ = run(capsys, "messages", "--db", db, "--config", REGION)
+    assert "done: 1" in out
+
+
+def test_bad_config_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "r.toml"
+    bad.write_text(Path(REGION).read_text("utf-8").replace('kind = "carrier"', 'kind = "bus"'),
+                   "utf-8")
+    code, _, err = run(capsys, "config", "--config", str(bad))
+    assert code == 2
+    assert f"error: {bad}: invalid region configuration (1 problem(s))" in err
+    assert "executors[8].kind" in err
+
+
+def test_show_unknown_incident(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "show", "42", "--db", str(tmp_path / "x.db"), "--config", REGION)
+    assert code == 2 and "incident 42 not found" in err
+
+
+def test_config_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "config")
+    assert code == 0
+    assert "Самарская область (Europe/Samara)" in out and "city_okrug 10" in out
+
+
+def test_every_command_has_complete_help() -> None:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    assert set(sub.choices) >= {"demo", "ingest", "run", "incidents", "show"}
+    for name, p in sub.choices.items():
+        text = p.format_help()
+        assert p.description, f"{name} has no description"
+        assert "--db" in text and "--config" in text
+        for action in p._actions:
+            if action.dest not in {"help"}:
+                assert action.help, f"{name} {action.dest} is undocumented"
+
+
+def test_console_script_is_installed() -> None:
+    out = subprocess.run([sys.executable, "-m", "tsur", "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    assert "demo" in out and "incidents" in out

@@ -1,0 +1,235 @@
+"""Hooks: registration checks and how several plugins' answers combine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import tsur
+from tsur import Classification, Engine, Location, PluginError, RouteDecision, Urgency, hookimpl
+from tsur.plugins import DEFAULT_PLUGINS, collect_components, make_plugin_manager
+
+from .helpers import msg
+
+
+class FixedClassifier:
+    def __init__(self, topic: str | None, confidence: float, urgency: Urgency | None = None,
+                 evidence: tuple[str, ...] = ()) -> None:
+        self.answer = Classification(topic, confidence, urgency, evidence)
+
+    def classify(self, message: Any, text: Any) -> Classification:
+        return self.answer
+
+
+class FixedLocator:
+    def __init__(self, territory: str | None) -> None:
+        self.territory = territory
+
+    def locate(self, message: Any, text: Any) -> Location | None:
+        return Location(self.territory, 0.5, ("fixed",)) if self.territory else None
+
+
+def plugin(**hooks: Any) -> object:
+    """A throwaway plugin object whose hooks register the given components."""
+
+    class P:
+        pass
+
+    p = P()
+    for hook, items in hooks.items():
+        def impl(register: Any, _items: Any = items) -> None:
+            for name, component, kw in _items:
+                register(name, component, **kw)
+
+        impl.__name__ = hook
+        setattr(p, hook, hookimpl(impl))
+    return p
+
+
+def engine_with(region: Any, *plugins: object, defaults: bool = True) -> Engine:
+    pm = make_plugin_manager(defaults=defaults, entry_points=False, plugins=plugins)
+    return Engine(region, tsur.open_repository(":memory:"), plugin_manager=pm)
+
+
+@pytest.fixture
+def region(small_region: Any) -> Any:
+    return small_region
+
+
+def test_built_ins_are_ordinary_plugins(region: Any) -> None:
+    pm = make_plugin_manager(entry_points=False)
+    names = {pm.get_name(p) for p in pm.get_plugins()}
+    assert set(DEFAULT_PLUGINS) <= names
+    comps = collect_components(pm, region)
+    assert comps.names("classifiers") == ["keywords"]
+    assert comps.names("locators") == ["explicit", "gazetteer", "geotag"]
+    assert comps.names("routers") == ["rules", "topic-executors"]
+    assert "jsonl" in comps.names("source_adapters")
+    assert {"json", "csv"} <= set(comps.names("report_renderers"))
+
+
+def test_without_defaults_nothing_is_registered(region: Any) -> None:
+    comps = collect_components(make_plugin_manager(defaults=False, entry_points=False), region)
+    assert all(comps.names(k) == [] for k in ("classifiers", "locators", "routers", "notifiers"))
+
+
+def test_duplicate_names_are_an_error_naming_both_plugins(region: Any) -> None:
+    p = plugin(register_classifiers=[("keywords", FixedClassifier("roads", 1.0), {})])
+    pm = make_plugin_manager(entry_points=False, plugins=[p])
+    with pytest.raises(PluginError) as info:
+        collect_components(pm, region)
+    text = str(info.value)
+    assert "name 'keywords' is already registered by plugin 'tsur.default_plugins.keyword_classifier'" in text
+    assert text.startswith("plugin '")
+
+
+def test_component_without_its_method_is_refused(region: Any) -> None:
+    p = plugin(register_routers=[("bad", object(), {})])
+    with pytest.raises(PluginError, match="component 'bad' has no route\\(\\) method"):
+        collect_components(make_plugin_manager(entry_points=False, plugins=[p]), region)
+
+
+def test_a_crashing_hook_is_reported_with_its_plugin(region: Any) -> None:
+    class Broken:
+        @hookimpl
+        def register_locators(self, register: Any) -> None:
+            raise KeyError("gazetteer file")
+
+    with pytest.raises(PluginError, match="register_locators failed: 'gazetteer file'"):
+        collect_components(make_plugin_manager(entry_points=False, plugins=[Broken()]), region)
+
+
+def test_classifiers_vote_with_weights(region: Any) -> None:
+    p = plugin(register_classifiers=[
+        ("a", FixedClassifier("roads", 0.9, evidence=("яма",)), {"weight": 1.0}),
+        ("b", FixedClassifier("transport", 0.8, Urgency.QUICK), {"weight": 1.0}),
+        ("c", FixedClassifier("transport", 0.6, Urgency.URGENT), {"weight": 2.0}),
+    ])
+    eng = engine_with(region, p, defaults=False)
+    m = msg("1", "текст")
+    result = eng.classify(m, tsur.Text.from_raw(m.text))
+    assert result is not None
+    # roads 0.9; transport 0.8 + 2 × 0.6 = 2.0; total weight 4
+    assert result.topic == "transport"
+    assert result.confidence == pytest.approx(0.5)
+    assert result.urgency is Urgency.URGENT  # the most pressing urgency of any voter
+    assert result.classifier == "b+c"
+
+
+def test_a_classifier_naming_an_unknown_topic_fails_the_message(region: Any) -> None:
+    p = plugin(register_classifiers=[("x", FixedClassifier("space", 1.0), {})])
+    eng = engine_with(region, p)
+    eng.process([msg("1", "яма в Тольятти")])
+    (failed,) = eng.repository.messages(status="failed")
+    assert failed.error == "classifier 'x' returned unknown topic 'space'"
+
+
+def test_locators_first_answer_by_priority_wins(region: Any) -> None:
+    p = plugin(register_locators=[
+        ("low", FixedLocator("sela"), {"priority": 60}),
+        ("silent", FixedLocator(None), {"priority": 1000}),
+        ("lowest", FixedLocator("volzhsky"), {"priority": -5}),
+    ])
+    eng = engine_with(region, p)
+    m = msg("1", "яма в Тольятти")  # the gazetteer (priority 50) would say Тольятти
+    loc = eng.locate(m, tsur.Text.from_raw(m.text))
+    assert loc is not None and (loc.territory, loc.locator) == ("sela", "low")
+
+
+def test_routers_first_answer_by_priority_and_curator_fallback(region: Any) -> None:
+    class Always:
+        def route(self, incident: Any, config: Any) -> RouteDecision:
+            return RouteDecision("minzdrav", "always")
+
+    eng = engine_with(region, plugin(register_routers=[("always", Always(), {"priority": 500})]))
+    eng.process([msg("1", "яма в Тольятти")])
+    assert eng.incidents()[0].executor == "minzdrav"
+
+    bare = engine_with(region, defaults=False)
+    bare.process([msg("2", "яма в Тольятти")])
+    inc = bare.incidents()[0]
+    assert inc.executor == "cur"
+
+
+def test_a_router_naming_an_unknown_executor_fails_the_message(region: Any) -> None:
+    class Wrong:
+        def route(self, incident: Any, config: Any) -> RouteDecision:
+            return RouteDecision("nobody", "bug")
+
+    eng = engine_with(region, plugin(register_routers=[("wrong", Wrong(), {"priority": 500})]))
+    eng.process([msg("1", "яма в Тольятти")])
+    assert eng.repository.messages(status="failed")[0].error == (
+        "router 'wrong' chose unknown executor 'nobody'")
+
+
+def test_moderation_filters_all_apply(region: Any) -> None:
+    class Flag:
+        def check(self, message: Any, text: Any) -> list[tsur.ModerationVerdict]:
+            return [tsur.ModerationVerdict("flag", "possible fake")]
+
+    class Reject:
+        def check(self, message: Any, text: Any) -> list[tsur.ModerationVerdict]:
+            if "реклама" in message.text:
+                return [tsur.ModerationVerdict("reject", "advertising (city list)")]
+            return []
+
+    eng = engine_with(region, plugin(register_moderation_filters=[
+        ("flag", Flag(), {}), ("reject", Reject(), {})]))
+    eng.process([msg("1", "яма в Тольятти"), msg("2", "реклама яма в Тольятти")])
+    (inc,) = eng.incidents()
+    assert inc.status is tsur.Status.TRIAGE  # flagged for a curator
+    rejected = eng.repository.messages(status="rejected")[0]
+    assert rejected.error == "advertising (city list)"
+    assert {v["filter"] for v in rejected.moderation} == {"flag", "reject"}
+
+
+def test_notifiers_fan_out_and_one_failure_does_not_stop_others(region: Any) -> None:
+    got: list[str] = []
+
+    class Good:
+        def notify(self, n: Any) -> None:
+            got.append(n.kind)
+
+    class Bad:
+        def notify(self, n: Any) -> None:
+            raise ConnectionError("smtp down")
+
+    eng = engine_with(region, plugin(register_notifiers=[("bad", Bad(), {}),
+                                                        ("good", Good(), {})]))
+    eng.process([msg("1", "яма в Тольятти")])
+    assert got == ["routed"]
+
+
+def test_disabled_plugins_from_the_region_file(region: Any) -> None:
+    cfg = region.model_copy(update={"pipeline": region.pipeline.model_copy(
+        update={"disabled_plugins": ["gazetteer"]})})
+    comps = collect_components(make_plugin_manager(entry_points=False), cfg)
+    assert "gazetteer" not in comps.names("locators")
+
+
+def test_prepare_engine_hook_sees_the_engine(region: Any) -> None:
+    seen: list[Engine] = []
+
+    class Prep:
+        @hookimpl
+        def prepare_engine(self, engine: Engine) -> None:
+            seen.append(engine)
+
+    eng = engine_with(region, Prep())
+    assert seen == [eng]
+
+
+def test_tracing_logs_hook_calls(region: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import structlog
+    from structlog.testing import capture_logs
+
+    monkeypatch.setenv("TSUR_TRACE_PLUGINS", "1")
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(0))
+    try:
+        with capture_logs() as logs:
+            engine_with(region)
+    finally:
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
+    traces = [e["trace"] for e in logs if e["event"] == "hook"]
+    assert any("prepare_engine" in t for t in traces)
