@@ -90,16 +90,18 @@ def test_incident_updates_append_history(repo: SqlRepository) -> None:
     with repo.claim(1, now=NOW) as batch:
         inc = Incident(status=Status.NEW, created_at=NOW, topic="roads")
         inc.transition(Status.CLASSIFIED, at=NOW, actor="kw", reason="яма")
-        new_id = batch.create_incident(inc, batch.messages[0].id, signature="яма",
-                                       address_key=None)
-        batch.done(batch.messages[0].id, new_id)
+        provisional = batch.create_incident(inc, batch.messages[0].id, signature="яма",
+                                            address_key=None)
+        batch.done(batch.messages[0].id, provisional)
+    new_id = batch.real_id(provisional)
+    assert new_id > 0 and inc.id == new_id
     with repo.update_incident(new_id) as inc:
         inc.transition(Status.ROUTED, at=NOW, actor="rules", reason="rule 1")
         inc.executor = "adm"
     got = repo.get_incident(new_id)
     assert got.status is Status.ROUTED and got.executor == "adm"
     assert [e.to_status for e in got.history] == [Status.CLASSIFIED, Status.ROUTED]
-    assert got.message_ids == [1] or len(got.message_ids) == 1
+    assert got.message_ids == [batch.messages[0].id]
     with pytest.raises(NotFound, match="incident 999 not found"):
         repo.get_incident(999)
 

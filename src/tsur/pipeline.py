@@ -324,7 +324,9 @@ class Engine:
                 with self.repository.claim(size, now=self.clock()) as batch:
                     if not batch.messages:
                         return None
-                    return self._process_batch(batch)
+                    report = self._process_batch(batch)
+                report.incident_ids = [batch.real_id(i) for i in report.incident_ids]
+                return report
             except StorageError as exc:
                 if not exc.retryable or attempt == attempts:
                     raise
@@ -489,10 +491,9 @@ class Engine:
                 incident_id=inc_id,
                 at=now,
                 recipients=(decision.executor,),
-                text=f"Новое обращение №{inc_id}: {inc.summary[:140]}",
+                text=f"Новое обращение: {inc.summary[:140]}",
                 data={"topic": topic, "territory": territory, "urgency": urgency.value},
             ),
-            dedup_key=f"{'triage' if triage else 'routed'}:{inc_id}:{decision.executor}",
         )
         return "created", inc_id, triage
 

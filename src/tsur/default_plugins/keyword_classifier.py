@@ -24,23 +24,35 @@ Phrase = tuple[str, ...]
 
 
 class KeywordClassifier:
-    """Scores topics by keyword lemmas found in a message."""
+    """Scores topics by keyword lemmas found in a message.
+
+    Keywords are indexed by their first lemma, so a message costs one dict
+    lookup per distinct lemma whatever the number of topics and keywords.
+    """
 
     def __init__(self, config: RegionConfig, lemmatizer: Lemmatizer | None = None) -> None:
         lem = lemmatizer or get_lemmatizer()
         self.tz = ZoneInfo(config.region.timezone)
         self.parents = {t.id: t.parent for t in config.topics}
-        self.always: dict[str, list[Phrase]] = defaultdict(list)
-        self.seasonal: dict[int, dict[str, list[Phrase]]] = defaultdict(lambda: defaultdict(list))
-        self.urgent: list[tuple[Phrase, str]] = []
-        self.quick: list[tuple[Phrase, str]] = []
+        self._chains = {t.id: self._chain(t.id) for t in config.topics}
+        # first lemma → [(phrase, topic, months or None)]
+        self.index: dict[str, list[tuple[Phrase, str, frozenset[int] | None]]] = defaultdict(list)
+        # first lemma → [(phrase, urgency, topic)]
+        self.urgency_index: dict[str, list[tuple[Phrase, Urgency, str]]] = defaultdict(list)
         for t in config.topics:
-            self.always[t.id].extend(p for p in map(lem.phrase, t.keywords) if p)
+            for p in map(lem.phrase, t.keywords):
+                if p:
+                    self.index[p[0]].append((p, t.id, None))
             for s in t.seasonal:
-                for month in s.months:
-                    self.seasonal[month][t.id].extend(p for p in map(lem.phrase, s.keywords) if p)
-            self.urgent.extend((p, t.id) for p in map(lem.phrase, t.urgent_keywords) if p)
-            self.quick.extend((p, t.id) for p in map(lem.phrase, t.quick_keywords) if p)
+                months = frozenset(s.months)
+                for p in map(lem.phrase, s.keywords):
+                    if p:
+                        self.index[p[0]].append((p, t.id, months))
+            for words, level in ((t.urgent_keywords, Urgency.URGENT),
+                                 (t.quick_keywords, Urgency.QUICK)):
+                for p in map(lem.phrase, words):
+                    if p:
+                        self.urgency_index[p[0]].append((p, level, t.id))
 
     def _chain(self, topic: str) -> list[str]:
         out = []
@@ -55,42 +67,45 @@ class KeywordClassifier:
         month = message.created_at.astimezone(self.tz).month
         own: dict[str, float] = defaultdict(float)
         evidence: dict[str, list[str]] = defaultdict(list)
-        for table in (self.always, self.seasonal.get(month, {})):
-            for topic, phrases in table.items():
-                for p in phrases:
-                    if text.contains(p):
-                        own[topic] += 2.0 if len(p) > 1 else 1.0
-                        evidence[topic].append(" ".join(p))
-        urgency = self._urgency(text, evidence)
+        urgent_hits: dict[Urgency, list[str]] = defaultdict(list)
+        index, uindex = self.index, self.urgency_index
+        for lemma in text.lemma_set:
+            for p, topic, months in index.get(lemma, ()):
+                if months is not None and month not in months:
+                    continue
+                if len(p) == 1 or text.contains(p):
+                    own[topic] += 2.0 if len(p) > 1 else 1.0
+                    evidence[topic].append(" ".join(p))
+            for p, level, _topic in uindex.get(lemma, ()):
+                if len(p) == 1 or text.contains(p):
+                    urgent_hits[level].append(" ".join(p))
+        urgency = None
+        urgency_words: list[str] = []
+        for level in (Urgency.URGENT, Urgency.QUICK):
+            if urgent_hits.get(level):
+                urgency, urgency_words = level, sorted(urgent_hits[level])
+                break
         if not own:
             if urgency is None:
                 return None
-            return Classification(None, 0.0, urgency, tuple(evidence.get("*urgency*", ())))
+            return Classification(None, 0.0, urgency, tuple(urgency_words))
+        chains = self._chains
         # A topic's score is its own plus its ancestors'; ties go to the deeper topic.
-        scores = {t: sum(own.get(a, 0.0) for a in self._chain(t)) for t in own}
-        best = max(scores, key=lambda t: (scores[t], len(self._chain(t))))
-        root = self._chain(best)[-1]
+        scores = {t: sum(own.get(a, 0.0) for a in chains[t]) for t in own}
+        best = max(sorted(scores), key=lambda t: (scores[t], len(chains[t])))
+        root = chains[best][-1]
         by_root: dict[str, float] = defaultdict(float)
         for t, v in own.items():
-            by_root[self._chain(t)[-1]] += v
+            by_root[chains[t][-1]] += v
         share = by_root[root] / sum(by_root.values())
         strength = min(1.0, scores[best] / 3.0)
-        words = [w for t in self._chain(best) for w in evidence.get(t, [])]
-        words += evidence.get("*urgency*", [])
+        words = [w for t in reversed(chains[best]) for w in sorted(evidence.get(t, []))]
         return Classification(
             topic=best,
             confidence=round(share * (0.5 + 0.5 * strength), 4),
             urgency=urgency,
-            evidence=tuple(dict.fromkeys(words)),
+            evidence=tuple(dict.fromkeys(words + urgency_words)),
         )
-
-    def _urgency(self, text: Text, evidence: dict[str, list[str]]) -> Urgency | None:
-        for table, level in ((self.urgent, Urgency.URGENT), (self.quick, Urgency.QUICK)):
-            hits = [" ".join(p) for p, _topic in table if text.contains(p)]
-            if hits:
-                evidence["*urgency*"].extend(hits)
-                return level
-        return None
 
 
 @hookimpl

@@ -142,6 +142,8 @@ class WorkingCalendar:
             raise ValueError("start must be timezone-aware")
         if amount < timedelta(0):
             raise ValueError("amount must not be negative")
+        if amount == timedelta(0):
+            return start
         local = start.astimezone(self.tz)
         remaining = amount
         day = local.date()

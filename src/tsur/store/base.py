@@ -106,7 +106,16 @@ class Batch(abc.ABC):
     @abc.abstractmethod
     def create_incident(self, incident: Incident, message_id: int, *, signature: str,
                         address_key: str | None) -> int:
-        """Insert a new incident made from one message; return its id."""
+        """Add a new incident made from one message; return its id.
+
+        The id may be provisional (negative) until the batch is written;
+        every method of the batch accepts it, and :meth:`real_id` gives the
+        stored id afterwards.
+        """
+
+    @abc.abstractmethod
+    def real_id(self, incident_id: int) -> int:
+        """The stored id for an id this batch returned."""
 
     @abc.abstractmethod
     def attach(self, incident_id: int, message_id: int, events: Sequence[Event]) -> None:
@@ -125,8 +134,9 @@ class Batch(abc.ABC):
         """Mark a message failed at ``stage``; it can be re-run later."""
 
     @abc.abstractmethod
-    def notify(self, notification: Notification, dedup_key: str) -> None:
-        """Queue a notification in the outbox with the batch (once per ``dedup_key``)."""
+    def notify(self, notification: Notification, dedup_key: str | None = None) -> None:
+        """Queue a notification in the outbox with the batch (once per ``dedup_key``;
+        by default ``kind:incident:recipients``)."""
 
 
 class Repository(abc.ABC):

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import attrs
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.pool import StaticPool
@@ -177,17 +178,40 @@ def _row_to_event(row: Any) -> Event:
     )
 
 
+def _dialect_insert(dialect: str, table: sa.Table) -> Any:
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
 class _SqlBatch(Batch):
+    """Writes of one batch, buffered and written in bulk when the batch ends.
+
+    New incidents get provisional negative ids until :meth:`flush` inserts
+    them all at once; every reference (events, messages, notifications,
+    later messages joining them) is translated to the real id then.
+    """
+
     def __init__(self, conn: sa.Connection, messages: list[ClaimedMessage], now: datetime) -> None:
         self.conn = conn
+        self.dialect = conn.dialect.name
         self.messages = messages
         self.now = now
+        self.id_map: dict[int, int] = {}
+        self._new: list[dict[str, Any]] = []  # incident rows; index i has provisional id -(i+1)
+        self._new_objects: list[Incident] = []
         self._events: list[dict[str, Any]] = []
         self._updates: list[dict[str, Any]] = []
-        self._notes: list[tuple[Notification, str]] = []
+        self._notes: list[tuple[Notification, str | None]] = []
         self._attached: dict[int, int] = {}
         self._seen: dict[tuple[str, str], int] = {}  # (source, external id) → incident
-        self._sources = {c.id: c.message.key for c in messages}
+        self._keys = {c.id: c.message.key for c in messages}
+
+    def real_id(self, incident_id: int) -> int:
+        """The stored id of an incident (provisional ids are negative until flushed)."""
+        return self.id_map.get(incident_id, incident_id)
 
     def group_candidates(
         self, *, topic: str | None, territory: str | None, since: datetime
@@ -199,7 +223,7 @@ class _SqlBatch(Batch):
             I.c.created_at >= since,
             I.c.status.in_(open_statuses),
         ).order_by(I.c.id.desc()).limit(200)
-        return [
+        found = [
             GroupCandidate(
                 id=r.id,
                 status=Status(r.status),
@@ -209,6 +233,12 @@ class _SqlBatch(Batch):
             )
             for r in self.conn.execute(q)
         ]
+        for i, row in enumerate(self._new):
+            if (row["topic"], row["territory"]) == (topic, territory) and row["created_at"] >= since:
+                found.append(GroupCandidate(-(i + 1), Status(row["status"]),
+                                            frozenset(row["signature"].split()),
+                                            row["address_key"], row["created_at"]))
+        return found
 
     def incident_of_message(self, source: str, external_ids: Sequence[str]) -> int | None:
         if not external_ids:
@@ -228,15 +258,17 @@ class _SqlBatch(Batch):
         values = _incident_values(incident, self.now)
         values.update(created_at=incident.created_at, signature=signature,
                       address_key=address_key, message_count=1)
-        new_id = int(self.conn.execute(I.insert().values(**values).returning(I.c.id)).scalar_one())
-        incident.id = new_id
-        self._events.extend(_event_values(new_id, ev) for ev in incident.history)
-        return new_id
+        self._new.append(values)
+        self._new_objects.append(incident)
+        provisional = -len(self._new)
+        self._events.extend(_event_values(provisional, ev) for ev in incident.history)
+        return provisional
 
     def attach(self, incident_id: int, message_id: int, events: Sequence[Event]) -> None:
-        # Counts are applied at flush in id order, so concurrent workers lock
-        # incidents in the same order and do not deadlock each other.
-        self._attached[incident_id] = self._attached.get(incident_id, 0) + 1
+        if incident_id < 0:
+            self._new[-incident_id - 1]["message_count"] += 1
+        else:
+            self._attached[incident_id] = self._attached.get(incident_id, 0) + 1
         self._events.extend(_event_values(incident_id, ev) for ev in events)
 
     def _update(self, message_id: int, status: str, *, incident_id: int | None = None,
@@ -249,7 +281,7 @@ class _SqlBatch(Batch):
 
     def done(self, message_id: int, incident_id: int | None, moderation: Any = None) -> None:
         if incident_id is not None:
-            self._seen[self._sources[message_id]] = incident_id
+            self._seen[self._keys[message_id]] = incident_id
         self._update(message_id, "done", incident_id=incident_id, moderation=moderation)
 
     def reject(self, message_id: int, reason: str, moderation: Any = None) -> None:
@@ -258,10 +290,19 @@ class _SqlBatch(Batch):
     def fail(self, message_id: int, stage: str, reason: str) -> None:
         self._update(message_id, "failed", stage=stage, error=reason)
 
-    def notify(self, notification: Notification, dedup_key: str) -> None:
+    def notify(self, notification: Notification, dedup_key: str | None = None) -> None:
         self._notes.append((notification, dedup_key))
 
     def flush(self) -> None:
+        if self._new:
+            stmt = I.insert().returning(I.c.id, sort_by_parameter_order=True)
+            ids = [int(i) for i in self.conn.execute(stmt, self._new).scalars()]
+            for i, (new_id, obj) in enumerate(zip(ids, self._new_objects, strict=True)):
+                self.id_map[-(i + 1)] = new_id
+                obj.id = new_id
+        real = self.real_id
+        # Counts are applied in id order, so concurrent workers lock incidents
+        # in the same order and do not deadlock each other.
         for incident_id in sorted(self._attached):
             self.conn.execute(
                 I.update().where(I.c.id == incident_id).values(
@@ -269,11 +310,24 @@ class _SqlBatch(Batch):
                     updated_at=self.now,
                 )
             )
-        for note, key in self._notes:
-            _queue_notification(self.conn, note, key)
         if self._events:
+            for ev in self._events:
+                ev["incident_id"] = real(ev["incident_id"])
             self.conn.execute(E.insert(), self._events)
+        if self._notes:
+            rows = []
+            for note, key in self._notes:
+                inc = real(note.incident_id)
+                rows.append(_notification_row(
+                    attrs.evolve(note, incident_id=inc),
+                    key or f"{note.kind}:{inc}:{','.join(note.recipients)}"))
+            stmt = _dialect_insert(self.dialect, schema.notifications).on_conflict_do_nothing(
+                index_elements=["dedup_key"])
+            self.conn.execute(stmt, rows)
         if self._updates:
+            for u in self._updates:
+                if u["inc"] is not None:
+                    u["inc"] = real(u["inc"])
             self.conn.execute(
                 M.update().where(M.c.id == sa.bindparam("mid")).values(
                     status=sa.bindparam("st"),
@@ -288,16 +342,16 @@ class _SqlBatch(Batch):
             )
 
 
+def _notification_row(n: Notification, dedup_key: str) -> dict[str, Any]:
+    return {"dedup_key": dedup_key, "kind": n.kind, "incident_id": n.incident_id,
+            "recipients": list(n.recipients), "text": n.text, "data": dict(n.data),
+            "created_at": n.at}
+
+
 def _queue_notification(conn: sa.Connection, n: Notification, dedup_key: str) -> bool:
-    N = schema.notifications
-    exists = conn.execute(sa.select(N.c.id).where(N.c.dedup_key == dedup_key)).first()
-    if exists:
-        return False
-    conn.execute(N.insert().values(
-        dedup_key=dedup_key, kind=n.kind, incident_id=n.incident_id,
-        recipients=list(n.recipients), text=n.text, data=dict(n.data), created_at=n.at,
-    ))
-    return True
+    stmt = _dialect_insert(conn.dialect.name, schema.notifications).on_conflict_do_nothing(
+        index_elements=["dedup_key"]).returning(schema.notifications.c.id)
+    return conn.execute(stmt, [_notification_row(n, dedup_key)]).first() is not None
 
 
 class SqlRepository(Repository):
@@ -378,11 +432,7 @@ class SqlRepository(Repository):
         return known
 
     def _insert_ignoring_conflicts(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> list[int]:
-        if self.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        stmt = dialect_insert(M).on_conflict_do_nothing(
+        stmt = _dialect_insert(self.dialect, M).on_conflict_do_nothing(
             index_elements=["source", "external_id"]
         ).returning(M.c.id)
         # A concurrent ingest of the same key makes RETURNING skip that row.
