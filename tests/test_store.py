@@ -130,7 +130,7 @@ def test_notifications_are_deduplicated_and_marked(repo: SqlRepository) -> None:
     assert repo.queue_notification(n, "routed:1:adm") is False
     pending = list(repo.pending_notifications())
     assert [p[1] for p in pending] == [n]
-    repo.mark_notification(pending[0][0], sent_at=NOW)
+    repo.mark_notifications([(pending[0][0], NOW, None)])
     assert list(repo.pending_notifications()) == []
 
 

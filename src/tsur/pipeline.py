@@ -465,9 +465,10 @@ class Engine:
             inc.record("located", at=now, actor=loc.locator or ACTOR,
                        reason=", ".join(loc.evidence),
                        data={"territory": territory, "confidence": loc.confidence})
-        triage = bool(reasons) and not (confident and territory is None and not flags
-                                        and self._routes_without_territory(inc))
         decision = self.route(inc)
+        # A regional topic (a ministry's) needs no municipality: route it anyway.
+        regional = decision.executor != self.config.region.curator and decision.router != "fallback"
+        triage = bool(reasons) and not (confident and territory is None and not flags and regional)
         inc.executor = decision.executor
         if triage:
             inc.transition(Status.TRIAGE, at=now, actor=ACTOR, reason="; ".join(reasons),
@@ -496,11 +497,6 @@ class Engine:
             ),
         )
         return "created", inc_id, triage
-
-    def _routes_without_territory(self, inc: Incident) -> bool:
-        # A regional topic (a ministry's) needs no municipality: route it anyway.
-        d = self.route(inc)
-        return d.executor != self.config.region.curator and d.router != "fallback"
 
     def _find_group(self, batch: Batch, m: Message, topic: str | None, territory: str | None,
                     text: Text, akey: str | None) -> tuple[int, str] | None:
@@ -611,22 +607,30 @@ class Engine:
             inc.transition(Status(status), at=self.clock(), actor=actor, reason=reason, data=data)
         return inc
 
-    def deliver_notifications(self) -> int:
-        """Send queued notifications through every notifier; return how many were sent."""
+    def deliver_notifications(self, *, chunk: int = 500) -> int:
+        """Send queued notifications through every notifier; return how many were sent.
+
+        A notification is marked sent once every notifier has had it; a
+        notifier's failure is logged and recorded with the notification.
+        """
         sent = 0
-        for nid, note in self.repository.pending_notifications(limit=10_000):
-            errors = []
-            for reg in self.components.notifiers:
-                try:
-                    reg.component.notify(note)
-                except Exception as exc:
-                    errors.append(f"{reg.name}: {type(exc).__name__}: {exc}")
-                    log.warning("notifier.failed", notifier=reg.name, notification_id=nid,
-                                error=str(exc))
-            self.repository.mark_notification(nid, sent_at=self.clock(),
-                                              error="; ".join(errors) or None)
-            sent += 1
-        return sent
+        while True:
+            pending = list(self.repository.pending_notifications(limit=chunk))
+            if not pending:
+                return sent
+            results: list[tuple[int, datetime | None, str | None]] = []
+            for nid, note in pending:
+                errors = []
+                for reg in self.components.notifiers:
+                    try:
+                        reg.component.notify(note)
+                    except Exception as exc:
+                        errors.append(f"{reg.name}: {type(exc).__name__}: {exc}")
+                        log.warning("notifier.failed", notifier=reg.name, notification_id=nid,
+                                    error=str(exc))
+                results.append((nid, self.clock(), "; ".join(errors) or None))
+            self.repository.mark_notifications(results)
+            sent += len(results)
 
 
 @attrs.frozen

@@ -80,6 +80,7 @@ class WorkingCalendar:
         self._workdays |= extra_w
         self._workdays -= extra_h
         self._day_cache: dict[date, bool] = {}
+        self._interval_cache: dict[date, list[tuple[datetime, datetime]]] = {}
 
     # days -----------------------------------------------------------------
     def is_working_day(self, day: date) -> bool:
@@ -108,6 +109,12 @@ class WorkingCalendar:
 
     def intervals(self, day: date) -> list[tuple[datetime, datetime]]:
         """Working intervals of ``day`` as aware datetimes (empty on days off)."""
+        cached = self._interval_cache.get(day)
+        if cached is None:
+            cached = self._interval_cache[day] = self._intervals(day)
+        return cached
+
+    def _intervals(self, day: date) -> list[tuple[datetime, datetime]]:
         if not self.is_working_day(day):
             return []
         end = datetime.combine(day, self.end, self.tz)

@@ -233,6 +233,5 @@ class Repository(abc.ABC):
         """Queued notifications not yet delivered."""
 
     @abc.abstractmethod
-    def mark_notification(self, notification_id: int, *, sent_at: datetime | None,
-                          error: str | None = None) -> None:
-        """Record a delivery (``sent_at``) or a failed attempt (``error``)."""
+    def mark_notifications(self, results: Sequence[tuple[int, datetime | None, str | None]]) -> None:
+        """Record deliveries: ``(notification id, sent_at or None, error or None)`` each."""

@@ -635,10 +635,14 @@ class SqlRepository(Repository):
                 recipients=tuple(r.recipients), text=r.text, data=dict(r.data),
             )
 
-    def mark_notification(self, notification_id: int, *, sent_at: datetime | None,
-                          error: str | None = None) -> None:
+    def mark_notifications(self, results: Sequence[tuple[int, datetime | None, str | None]]) -> None:
+        if not results:
+            return
         N = schema.notifications
+        stmt = N.update().where(N.c.id == sa.bindparam("nid")).values(
+            sent_at=sa.bindparam("sent", type_=schema.UTCDateTime),
+            error=sa.bindparam("err"),
+            attempts=N.c.attempts + 1,
+        )
         with self._tx() as conn:
-            conn.execute(N.update().where(N.c.id == notification_id).values(
-                sent_at=sent_at, error=error, attempts=N.c.attempts + 1,
-            ))
+            conn.execute(stmt, [{"nid": i, "sent": at, "err": err} for i, at, err in results])
