@@ -89,16 +89,25 @@ def bench_pipeline(messages: list[Message], batch_size: int) -> tuple[float, dic
     with tempfile.TemporaryDirectory() as tmp:
         lem = Lemmatizer()  # cold cache, as the bare measurement
         t0 = time.perf_counter()
-        engine = Engine(load_region(), open_repository(Path(tmp) / "bench.db"),
-                        entry_points=False, lemmatizer=lem)
+        engine = Engine(
+            load_region(),
+            open_repository(Path(tmp) / "bench.db"),
+            entry_points=False,
+            lemmatizer=lem,
+        )
         setup = time.perf_counter() - t0
         t1 = time.perf_counter()
         engine.ingest(messages)
         report = engine.run(batch_size=batch_size)
         elapsed = time.perf_counter() - t1
         engine.close()
-    counts = {"created": report.created, "merged": report.merged, "rejected": report.rejected,
-              "failed": report.failed, "setup_ms": round(setup * 1000)}
+    counts = {
+        "created": report.created,
+        "merged": report.merged,
+        "rejected": report.rejected,
+        "failed": report.failed,
+        "setup_ms": round(setup * 1000),
+    }
     return elapsed, counts
 
 
@@ -117,11 +126,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.n} messages from {origin} ({words} words)", file=sys.stderr)
 
     lem_s = bench_lemmatise(bodies)
-    print(f"bare lemmatisation (cold): {lem_s:.2f} s, {args.n / lem_s:,.0f} messages/s",
-          file=sys.stderr)
+    print(
+        f"bare lemmatisation (cold): {lem_s:.2f} s, {args.n / lem_s:,.0f} messages/s",
+        file=sys.stderr,
+    )
     pipe_s, counts = bench_pipeline(messages, args.batch_size)
-    print(f"full pipeline on SQLite:   {pipe_s:.2f} s, {args.n / pipe_s:,.0f} messages/s "
-          f"({counts})", file=sys.stderr)
+    print(
+        f"full pipeline on SQLite:   {pipe_s:.2f} s, {args.n / pipe_s:,.0f} messages/s ({counts})",
+        file=sys.stderr,
+    )
     result = {
         "n": args.n,
         "texts": origin,

@@ -10,8 +10,14 @@ from tsur import Message
 SAMARA = timezone(timedelta(hours=4))
 
 
-def msg(ext: str, text: str, *, source: str = "vk", at: datetime | None = None,
-        **kw: Any) -> Message:
+def msg(
+    ext: str, text: str, *, source: str = "vk", at: datetime | None = None, **kw: Any
+) -> Message:
     """A message from ``source`` created at ``at`` (default 16.11.2026 09:00 Samara)."""
-    return Message(source=source, external_id=ext, text=text,
-                   created_at=at or datetime(2026, 11, 16, 9, 0, tzinfo=SAMARA), **kw)
+    return Message(
+        source=source,
+        external_id=ext,
+        text=text,
+        created_at=at or datetime(2026, 11, 16, 9, 0, tzinfo=SAMARA),
+        **kw,
+    )

@@ -65,8 +65,9 @@ def test_region_overrides() -> None:
     assert cal.add(start, timedelta(hours=1)).astimezone(cal.tz).hour == 10
 
 
-instants = st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2027, 10, 1),
-                        timezones=st.just(UTC))
+instants = st.datetimes(
+    min_value=datetime(2024, 1, 1), max_value=datetime(2027, 10, 1), timezones=st.just(UTC)
+)
 spans = st.integers(min_value=0, max_value=60 * 400).map(lambda m: timedelta(minutes=m))
 
 

@@ -35,8 +35,9 @@ def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     # a second demo starts afresh; --keep re-ingests nothing
     code, out, _ = run(capsys, "demo", "--db", db, "--keep")
     assert code == 0 and "ingested 0 messages" in out
-    code, out, _ = run(capsys, "incidents", "--db", db, "--urgency", "urgent", "--json",
-                       "--limit", "500")
+    code, out, _ = run(
+        capsys, "incidents", "--db", db, "--urgency", "urgent", "--json", "--limit", "500"
+    )
     rows = [json.loads(line) for line in out.splitlines()]
     assert rows and all(r["urgency"] == "urgent" for r in rows)
     assert all(r["executor"] for r in rows)
@@ -47,15 +48,22 @@ def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 
 def _lines(*records: object) -> str:
-    return "\n".join(r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)
-                     for r in records) + "\n"
+    return (
+        "\n".join(r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in records)
+        + "\n"
+    )
 
 
-def test_ingest_reports_bad_lines_and_keeps_the_good(tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_ingest_reports_bad_lines_and_keeps_the_good(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     f = tmp_path / "in.jsonl"
-    good = {"source": "vk", "external_id": "1", "text": "В Тольятти яма на дороге",
-            "created_at": "2026-11-16T09:00:00+04:00"}
+    good = {
+        "source": "vk",
+        "external_id": "1",
+        "text": "В Тольятти яма на дороге",
+        "created_at": "2026-11-16T09:00:00+04:00",
+    }
     f.write_text(_lines(good, "{oops", {**good, "external_id": "2", "source": "fax"}), "utf-8")
     db = str(tmp_path / "t.db")
     code, out, _ = run(capsys, "ingest", str(f), "--db", db, "--config", REGION)
@@ -79,8 +87,9 @@ def test_ingest_reports_bad_lines_and_keeps_the_good(tmp_path: Path,
 
 def test_bad_config_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "r.toml"
-    bad.write_text(Path(REGION).read_text("utf-8").replace('kind = "carrier"', 'kind = "bus"'),
-                   "utf-8")
+    bad.write_text(
+        Path(REGION).read_text("utf-8").replace('kind = "carrier"', 'kind = "bus"'), "utf-8"
+    )
     code, _, err = run(capsys, "config", "--config", str(bad))
     assert code == 2
     assert f"error: {bad}: invalid region configuration (1 problem(s))" in err
@@ -112,6 +121,7 @@ def test_every_command_has_complete_help() -> None:
 
 
 def test_console_script_is_installed() -> None:
-    out = subprocess.run([sys.executable, "-m", "tsur", "--help"], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "tsur", "--help"], capture_output=True, text=True, check=True
+    ).stdout
     assert "demo" in out and "incidents" in out

@@ -29,13 +29,25 @@ def test_bundled_region_is_samara_with_all_municipalities() -> None:
     main = {"zhkh", "social", "education", "roads", "transport", "health", "energy", "waste"}
     assert main <= {t.id for t in cfg.topics}
     executor_kinds = {e.kind for e in cfg.executors}
-    assert {"municipal_administration", "ministry", "management_company", "utility", "carrier",
-            "deputy_governor", "governor", "curator"} <= executor_kinds
+    assert {
+        "municipal_administration",
+        "ministry",
+        "management_company",
+        "utility",
+        "carrier",
+        "deputy_governor",
+        "governor",
+        "curator",
+    } <= executor_kinds
     # every municipality has an administration
-    admin_of = {e.territory for e in cfg.executors
-                if e.kind in {"municipal_administration", "district_administration"}}
-    municipalities = {t.id for t in cfg.territories
-                      if t.kind in {"city_okrug", "municipal_district"}}
+    admin_of = {
+        e.territory
+        for e in cfg.executors
+        if e.kind in {"municipal_administration", "district_administration"}
+    }
+    municipalities = {
+        t.id for t in cfg.territories if t.kind in {"city_okrug", "municipal_district"}
+    }
     assert municipalities <= admin_of
 
 
@@ -76,8 +88,10 @@ def test_wrong_values_are_reported_with_key_paths_all_at_once() -> None:
         region_from_mapping(data, origin="region.toml")
     paths = dict(info.value.problems)
     assert "executors[4].kind" in paths
-    assert "sla[0].first_response" in paths and "cannot read duration 'soon'" in paths[
-        "sla[0].first_response"]
+    assert (
+        "sla[0].first_response" in paths
+        and "cannot read duration 'soon'" in paths["sla[0].first_response"]
+    )
     assert "unknown time zone 'Mars/Olympus'" in paths["region.timezone"]
     assert str(info.value).startswith("region.toml: invalid region configuration (3 problem(s))")
 
@@ -111,9 +125,15 @@ def test_routing_rule_needs_exactly_one_target() -> None:
 
 @pytest.mark.parametrize(
     ("text", "unit", "amount"),
-    [("8 working hours", "working_hours", 8), ("8wh", "working_hours", 8),
-     ("7 working days", "working_days", 7), ("30 days", "days", 30), ("4h", "hours", 4),
-     ("1 day", "days", 1), ("90 minutes", "minutes", 90)],
+    [
+        ("8 working hours", "working_hours", 8),
+        ("8wh", "working_hours", 8),
+        ("7 working days", "working_days", 7),
+        ("30 days", "days", 30),
+        ("4h", "hours", 4),
+        ("1 day", "days", 1),
+        ("90 minutes", "minutes", 90),
+    ],
 )
 def test_durations(text: str, unit: str, amount: float) -> None:
     d = parse_duration(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,11 +23,13 @@ from .helpers import SAMARA, msg
 
 
 def test_messages_become_routed_incidents_with_deadlines(engine: Engine) -> None:
-    report = engine.process([
-        msg("1", "В Тольятти на ул. Мира, 5 нет отопления, батареи холодные!"),
-        msg("2", "Прошу отремонтировать дорогу в Смышляевке, огромные ямы", source="written"),
-        msg("3", "Автобус 41 опять не пришёл, Сызрань, стоим на остановке час"),
-    ])
+    report = engine.process(
+        [
+            msg("1", "В Тольятти на ул. Мира, 5 нет отопления, батареи холодные!"),
+            msg("2", "Прошу отремонтировать дорогу в Смышляевке, огромные ямы", source="written"),
+            msg("3", "Автобус 41 опять не пришёл, Сызрань, стоим на остановке час"),
+        ]
+    )
     assert (report.processed, report.created, report.failed) == (3, 3, 0)
     by_topic = {i.topic: i for i in engine.incidents()}
     heat = by_topic["zhkh.heating"]
@@ -36,7 +39,10 @@ def test_messages_become_routed_incidents_with_deadlines(engine: Engine) -> None
     assert heat.first_response_due == datetime(2026, 11, 16, 11, 0, tzinfo=SAMARA)
     road = by_topic["roads"]
     assert (road.territory, road.executor, road.sla_policy) == (
-        "smyshlyaevka", "adm-volzhsky", "written-59fz")
+        "smyshlyaevka",
+        "adm-volzhsky",
+        "written-59fz",
+    )
     assert road.resolution_due == datetime(2026, 12, 16, 9, 0, tzinfo=SAMARA)
     bus = by_topic["transport"]
     assert (bus.territory, bus.executor) == ("sela", "adm-sela")
@@ -58,13 +64,18 @@ def test_reingesting_the_same_batch_changes_nothing(engine: Engine) -> None:
 
 def test_duplicates_join_one_incident_and_threads_follow_their_post(engine: Engine) -> None:
     t = datetime(2026, 11, 16, 9, 0, tzinfo=SAMARA)
-    engine.process([
-        msg("p1", "Тольятти, ул. Мира, 5: нет отопления третий день, батареи ледяные", at=t),
-        msg("p2", "Тлт Мира дом 5 отопление не работает, батареи холодные как лед",
-            at=t + timedelta(hours=2)),
-        msg("c1", "до сих пор ничего не сделали", parent_id="p1", at=t + timedelta(hours=5)),
-        msg("x", "Сызрань, ул. Мира, 5: нет отопления", at=t + timedelta(hours=1)),
-    ])
+    engine.process(
+        [
+            msg("p1", "Тольятти, ул. Мира, 5: нет отопления третий день, батареи ледяные", at=t),
+            msg(
+                "p2",
+                "Тлт Мира дом 5 отопление не работает, батареи холодные как лед",
+                at=t + timedelta(hours=2),
+            ),
+            msg("c1", "до сих пор ничего не сделали", parent_id="p1", at=t + timedelta(hours=5)),
+            msg("x", "Сызрань, ул. Мира, 5: нет отопления", at=t + timedelta(hours=1)),
+        ]
+    )
     incidents = engine.incidents()
     assert len(incidents) == 2
     tlt = next(i for i in incidents if i.territory == "gorod")
@@ -74,12 +85,16 @@ def test_duplicates_join_one_incident_and_threads_follow_their_post(engine: Engi
 
 
 def test_moderation_rejects_with_reason_and_masks_contacts(engine: Engine) -> None:
-    engine.process([
-        msg("1", "Спасибо большое за оперативную работу!"),
-        msg("2", "Продам гараж недорого, пишите в лс"),
-        msg("3", "В Тольятти яма на дороге, звоните +7 (927) 123-45-67"),
-    ])
-    rejected = {m.message.external_id: m.error for m in engine.repository.messages(status="rejected")}
+    engine.process(
+        [
+            msg("1", "Спасибо большое за оперативную работу!"),
+            msg("2", "Продам гараж недорого, пишите в лс"),
+            msg("3", "В Тольятти яма на дороге, звоните +7 (927) 123-45-67"),
+        ]
+    )
+    rejected = {
+        m.message.external_id: m.error for m in engine.repository.messages(status="rejected")
+    }
     assert rejected == {"1": "not an appeal: thanks or greetings", "2": "advertising or spam"}
     (inc,) = engine.incidents()
     assert "[телефон]" in inc.summary and "123-45-67" not in inc.summary
@@ -107,15 +122,20 @@ def test_unknown_source_is_refused_and_kept(engine: Engine) -> None:
     assert '"myspace"' in kept.raw and "unknown source" in kept.reason
 
 
+def _line(ext: str, text: str, at: str = "2026-11-16T09:00:00+04:00") -> str:
+    return json.dumps({"source": "vk", "external_id": ext, "text": text, "created_at": at},
+                      ensure_ascii=False)
+
+
 def test_jsonl_ingest_reports_bad_lines_and_keeps_good_ones(engine: Engine) -> None:
     lines = [
-        '{"source": "vk", "external_id": "1", "text": "яма", "created_at": "2026-11-16T09:00:00+04:00"}',
+        _line("1", "яма"),
         '{"source": "vk", "external_id": "2", "text": "яма", ',
         "",
         '{"source": "vk", "external_id": "3", "text": "яма", "created_at": "2026-11-16T09:00:00"}',
         '["not", "an", "object"]',
         '{"source": "vk", "external_id": "5", "created_at": "2026-11-16T09:00:00+04:00"}',
-        '{"source": "vk", "external_id": "6", "text": "нет воды", "created_at": "2026-11-16T10:00:00+04:00"}',
+        _line("6", "нет воды", "2026-11-16T10:00:00+04:00"),
     ]
     report = engine.ingest_jsonl(lines=lines, origin="hotline.jsonl")
     assert report.inserted == 2
@@ -131,10 +151,13 @@ def test_jsonl_ingest_reports_bad_lines_and_keeps_good_ones(engine: Engine) -> N
 def test_rejected_input_is_retried_after_a_fix(engine: Engine, small_region: Any) -> None:
     engine.ingest([msg("1", "яма в Тольятти", source="hotline")])
     assert engine.repository.message_counts() == {}
-    sources = [*small_region.model_dump()["sources"],
-               {"id": "hotline", "kind": "hotline", "name": "Горячая линия"}]
-    fixed = small_region.model_copy(update={"sources": [
-        type(small_region.sources[0]).model_validate(s) for s in sources]})
+    sources = [
+        *small_region.model_dump()["sources"],
+        {"id": "hotline", "kind": "hotline", "name": "Горячая линия"},
+    ]
+    fixed = small_region.model_copy(
+        update={"sources": [type(small_region.sources[0]).model_validate(s) for s in sources]}
+    )
     engine2 = Engine(fixed, engine.repository, entry_points=False, clock=engine.clock)
     assert engine2.retry_rejected_input().inserted == 1
     assert engine2.repository.rejected_inputs() == []
@@ -159,8 +182,9 @@ def test_a_failing_stage_keeps_the_message_for_rerun(engine: Engine, small_regio
         def register_classifiers(self, register: Any) -> None:
             register("exploding", boom)
 
-    eng = Engine(small_region, engine.repository, entry_points=False, plugins=[Plugin()],
-                 clock=engine.clock)
+    eng = Engine(
+        small_region, engine.repository, entry_points=False, plugins=[Plugin()], clock=engine.clock
+    )
     report = eng.process([msg("1", "взрыв яма в Тольятти"), msg("2", "яма в Сызрани")])
     assert (report.created, report.failed) == (1, 1)
     (failed,) = eng.repository.messages(status="failed")
@@ -179,11 +203,16 @@ def test_unknown_territory_from_a_structured_source_fails_clearly(engine: Engine
 
 
 def test_structured_category_and_territory_are_trusted(engine: Engine) -> None:
-    engine.process([msg("1", "Просьба разобраться", source="portal", topic="health",
-                        territory="sela")])
+    engine.process(
+        [msg("1", "Просьба разобраться", source="portal", topic="health", territory="sela")]
+    )
     (inc,) = engine.incidents()
     assert (inc.topic, inc.territory, inc.executor, inc.confidence) == (
-        "health", "sela", "minzdrav", 1.0)
+        "health",
+        "sela",
+        "minzdrav",
+        1.0,
+    )
 
 
 def test_illegal_status_change_through_the_engine(engine: Engine) -> None:
@@ -205,8 +234,9 @@ def test_notifications_are_sent_once(engine: Engine, small_region: Any) -> None:
         def register_notifiers(self, register: Any) -> None:
             register("collect", type("N", (), {"notify": lambda self, n: seen.append(n)})())
 
-    eng = Engine(small_region, engine.repository, entry_points=False, plugins=[Collect()],
-                 clock=engine.clock)
+    eng = Engine(
+        small_region, engine.repository, entry_points=False, plugins=[Collect()], clock=engine.clock
+    )
     eng.process([msg("1", "В Тольятти яма на дороге")])
     assert [(n.kind, n.recipients) for n in seen] == [("routed", ("adm-gorod",))]
     assert eng.deliver_notifications() == 0
@@ -216,8 +246,12 @@ def test_notifications_are_sent_once(engine: Engine, small_region: Any) -> None:
 def test_seasonal_keywords_count_only_in_season(engine: Engine) -> None:
     winter = datetime(2026, 12, 1, 9, tzinfo=SAMARA)
     summer = datetime(2026, 7, 1, 9, tzinfo=SAMARA)
-    engine.process([msg("w", "В Тольятти гололед на тротуарах", at=winter),
-                    msg("s", "В Сызрани гололед на тротуарах", at=summer)])
+    engine.process(
+        [
+            msg("w", "В Тольятти гололед на тротуарах", at=winter),
+            msg("s", "В Сызрани гололед на тротуарах", at=summer),
+        ]
+    )
     by_terr = {i.territory: i for i in engine.incidents()}
     assert by_terr["gorod"].topic == "roads"
     assert by_terr["sela"].topic is None and by_terr["sela"].status is Status.TRIAGE
@@ -240,8 +274,9 @@ def test_run_limit_and_progress(engine: Engine) -> None:
 
 
 def test_engine_from_config_defaults_to_bundled_region_in_memory() -> None:
-    with Engine.from_config(entry_points=False,
-                            clock=lambda: datetime(2026, 11, 16, 6, tzinfo=UTC)) as eng:
+    with Engine.from_config(
+        entry_points=False, clock=lambda: datetime(2026, 11, 16, 6, tzinfo=UTC)
+    ) as eng:
         assert eng.config.region.name == "Самарская область"
         eng.process([msg("1", "В Тольятти на улице Революционной открытый люк, дети рядом!")])
         (inc,) = eng.incidents()

@@ -14,8 +14,13 @@ from .helpers import msg
 
 
 class FixedClassifier:
-    def __init__(self, topic: str | None, confidence: float, urgency: Urgency | None = None,
-                 evidence: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        topic: str | None,
+        confidence: float,
+        urgency: Urgency | None = None,
+        evidence: tuple[str, ...] = (),
+    ) -> None:
         self.answer = Classification(topic, confidence, urgency, evidence)
 
     def classify(self, message: Any, text: Any) -> Classification:
@@ -38,6 +43,7 @@ def plugin(**hooks: Any) -> object:
 
     p = P()
     for hook, items in hooks.items():
+
         def impl(register: Any, _items: Any = items) -> None:
             for name, component, kw in _items:
                 register(name, component, **kw)
@@ -80,7 +86,10 @@ def test_duplicate_names_are_an_error_naming_both_plugins(region: Any) -> None:
     with pytest.raises(PluginError) as info:
         collect_components(pm, region)
     text = str(info.value)
-    assert "name 'keywords' is already registered by plugin 'tsur.default_plugins.keyword_classifier'" in text
+    assert (
+        "name 'keywords' is already registered by plugin 'tsur.default_plugins.keyword_classifier'"
+        in text
+    )
     assert text.startswith("plugin '")
 
 
@@ -101,11 +110,13 @@ def test_a_crashing_hook_is_reported_with_its_plugin(region: Any) -> None:
 
 
 def test_classifiers_vote_with_weights(region: Any) -> None:
-    p = plugin(register_classifiers=[
-        ("a", FixedClassifier("roads", 0.9, evidence=("яма",)), {"weight": 1.0}),
-        ("b", FixedClassifier("transport", 0.8, Urgency.QUICK), {"weight": 1.0}),
-        ("c", FixedClassifier("transport", 0.6, Urgency.URGENT), {"weight": 2.0}),
-    ])
+    p = plugin(
+        register_classifiers=[
+            ("a", FixedClassifier("roads", 0.9, evidence=("яма",)), {"weight": 1.0}),
+            ("b", FixedClassifier("transport", 0.8, Urgency.QUICK), {"weight": 1.0}),
+            ("c", FixedClassifier("transport", 0.6, Urgency.URGENT), {"weight": 2.0}),
+        ]
+    )
     eng = engine_with(region, p, defaults=False)
     m = msg("1", "текст")
     result = eng.classify(m, tsur.Text.from_raw(m.text))
@@ -126,11 +137,13 @@ def test_a_classifier_naming_an_unknown_topic_fails_the_message(region: Any) -> 
 
 
 def test_locators_first_answer_by_priority_wins(region: Any) -> None:
-    p = plugin(register_locators=[
-        ("low", FixedLocator("sela"), {"priority": 60}),
-        ("silent", FixedLocator(None), {"priority": 1000}),
-        ("lowest", FixedLocator("volzhsky"), {"priority": -5}),
-    ])
+    p = plugin(
+        register_locators=[
+            ("low", FixedLocator("sela"), {"priority": 60}),
+            ("silent", FixedLocator(None), {"priority": 1000}),
+            ("lowest", FixedLocator("volzhsky"), {"priority": -5}),
+        ]
+    )
     eng = engine_with(region, p)
     m = msg("1", "яма в Тольятти")  # the gazetteer (priority 50) would say Тольятти
     loc = eng.locate(m, tsur.Text.from_raw(m.text))
@@ -160,7 +173,8 @@ def test_a_router_naming_an_unknown_executor_fails_the_message(region: Any) -> N
     eng = engine_with(region, plugin(register_routers=[("wrong", Wrong(), {"priority": 500})]))
     eng.process([msg("1", "яма в Тольятти")])
     assert eng.repository.messages(status="failed")[0].error == (
-        "router 'wrong' chose unknown executor 'nobody'")
+        "router 'wrong' chose unknown executor 'nobody'"
+    )
 
 
 def test_moderation_filters_all_apply(region: Any) -> None:
@@ -174,8 +188,9 @@ def test_moderation_filters_all_apply(region: Any) -> None:
                 return [tsur.ModerationVerdict("reject", "advertising (city list)")]
             return []
 
-    eng = engine_with(region, plugin(register_moderation_filters=[
-        ("flag", Flag(), {}), ("reject", Reject(), {})]))
+    eng = engine_with(
+        region, plugin(register_moderation_filters=[("flag", Flag(), {}), ("reject", Reject(), {})])
+    )
     eng.process([msg("1", "яма в Тольятти"), msg("2", "реклама яма в Тольятти")])
     (inc,) = eng.incidents()
     assert inc.status is tsur.Status.TRIAGE  # flagged for a curator
@@ -195,15 +210,15 @@ def test_notifiers_fan_out_and_one_failure_does_not_stop_others(region: Any) -> 
         def notify(self, n: Any) -> None:
             raise ConnectionError("smtp down")
 
-    eng = engine_with(region, plugin(register_notifiers=[("bad", Bad(), {}),
-                                                        ("good", Good(), {})]))
+    eng = engine_with(region, plugin(register_notifiers=[("bad", Bad(), {}), ("good", Good(), {})]))
     eng.process([msg("1", "яма в Тольятти")])
     assert got == ["routed"]
 
 
 def test_disabled_plugins_from_the_region_file(region: Any) -> None:
-    cfg = region.model_copy(update={"pipeline": region.pipeline.model_copy(
-        update={"disabled_plugins": ["gazetteer"]})})
+    cfg = region.model_copy(
+        update={"pipeline": region.pipeline.model_copy(update={"disabled_plugins": ["gazetteer"]})}
+    )
     comps = collect_components(make_plugin_manager(entry_points=False), cfg)
     assert "gazetteer" not in comps.names("locators")
 

@@ -41,8 +41,7 @@ def test_ingest_is_idempotent_on_source_and_external_id(repo: SqlRepository) -> 
     other_source = repo.ingest([msg("1", "нет воды", source="written")], received_at=NOW)
     assert other_source.count == 1
     assert repo.message_counts() == {"pending": 3}
-    stored = {m.message.external_id: m.message for m in repo.messages()
-              if m.message.source == "vk"}
+    stored = {m.message.external_id: m.message for m in repo.messages() if m.message.source == "vk"}
     assert stored["1"].text == "нет воды"  # the first version is kept
     assert stored["1"].created_at == batch[0].created_at
 
@@ -50,11 +49,20 @@ def test_ingest_is_idempotent_on_source_and_external_id(repo: SqlRepository) -> 
 def test_message_round_trips_every_field(repo: SqlRepository) -> None:
     from tsur import Attachment, Author, GeoPoint
 
-    m = msg("42", "Текст", author=Author("7", "Ирина К.", "+7 900 000-00-00", True),
-            attachments=(Attachment("photo", "https://example.org/1.jpg"),),
-            geo=GeoPoint(53.2, 50.15), address="ул. Ленинская, 1", thread_id="t",
-            parent_id="p", url="https://vk.com/wall-1_42", topic="roads", territory="gorod",
-            meta={"likes": 3})
+    m = msg(
+        "42",
+        "Текст",
+        author=Author("7", "Ирина К.", "+7 900 000-00-00", True),
+        attachments=(Attachment("photo", "https://example.org/1.jpg"),),
+        geo=GeoPoint(53.2, 50.15),
+        address="ул. Ленинская, 1",
+        thread_id="t",
+        parent_id="p",
+        url="https://vk.com/wall-1_42",
+        topic="roads",
+        territory="gorod",
+        meta={"likes": 3},
+    )
     repo.ingest([m], received_at=NOW)
     assert repo.messages()[0].message == m
 
@@ -90,8 +98,9 @@ def test_incident_updates_append_history(repo: SqlRepository) -> None:
     with repo.claim(1, now=NOW) as batch:
         inc = Incident(status=Status.NEW, created_at=NOW, topic="roads")
         inc.transition(Status.CLASSIFIED, at=NOW, actor="kw", reason="яма")
-        provisional = batch.create_incident(inc, batch.messages[0].id, signature="яма",
-                                            address_key=None)
+        provisional = batch.create_incident(
+            inc, batch.messages[0].id, signature="яма", address_key=None
+        )
         batch.done(batch.messages[0].id, provisional)
     new_id = batch.real_id(provisional)
     assert new_id > 0 and inc.id == new_id
@@ -111,7 +120,8 @@ def test_rejected_input_is_kept_until_resolved(repo: SqlRepository) -> None:
     assert repo.record_rejected_input("f.jsonl", 3, "{broken", "not valid JSON", at=NOW) == rid
     items = repo.rejected_inputs()
     assert [(r.id, r.line, r.raw, r.reason) for r in items] == [
-        (rid, 3, "{broken", "not valid JSON")]
+        (rid, 3, "{broken", "not valid JSON")
+    ]
     repo.resolve_rejected_input([rid], at=NOW)
     assert repo.rejected_inputs() == []
     assert len(repo.rejected_inputs(include_resolved=True)) == 1

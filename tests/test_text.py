@@ -9,8 +9,11 @@ def test_markup_urls_and_hashtags_are_cleaned() -> None:
 
 
 def test_yo_repeated_letters_and_caps() -> None:
-    assert tokenize(normalize("ЖИГУЛЁВСК!!! Ооочень хооолодно")) == ["жигулевск", "очень",
-                                                                     "холодно"]
+    assert tokenize(normalize("ЖИГУЛЁВСК!!! Ооочень хооолодно")) == [
+        "жигулевск",
+        "очень",
+        "холодно",
+    ]
 
 
 def test_latin_lookalikes_inside_cyrillic_words_are_repaired() -> None:

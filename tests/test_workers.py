@@ -36,15 +36,21 @@ def _messages(n: int) -> list:
 
 def _spawn(db: str, go: Path, delay: float) -> subprocess.Popen[str]:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, str(WORKER), db, CONFIG, str(go), str(delay)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, str(WORKER), db, CONFIG, str(go), str(delay)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def _grouping(db: str) -> set[frozenset[str]]:
     repo = open_repository(db)
     with repo.engine.connect() as conn:
-        rows = conn.execute(sa.text(
-            "SELECT incident_id, external_id FROM messages WHERE incident_id IS NOT NULL"))
+        rows = conn.execute(
+            sa.text("SELECT incident_id, external_id FROM messages WHERE incident_id IS NOT NULL")
+        )
         groups: dict[int, set[str]] = {}
         for inc, ext in rows:
             groups.setdefault(inc, set()).add(ext)
@@ -55,17 +61,23 @@ def _grouping(db: str) -> set[frozenset[str]]:
 def _check_consistent(db: str, n: int) -> None:
     repo = open_repository(db)
     with repo.engine.connect() as conn:
-        statuses = dict(conn.execute(sa.text(
-            "SELECT status, count(*) FROM messages GROUP BY status")).all())
+        statuses = dict(
+            conn.execute(sa.text("SELECT status, count(*) FROM messages GROUP BY status")).all()
+        )
         attempts = set(conn.execute(sa.text("SELECT DISTINCT attempts FROM messages")).scalars())
         incidents = conn.execute(sa.text("SELECT count(*) FROM incidents")).scalar()
-        received = conn.execute(sa.text(
-            "SELECT count(*) FROM events WHERE kind = 'received'")).scalar()
-        mismatched = conn.execute(sa.text(
-            "SELECT count(*) FROM incidents i WHERE message_count != "
-            "(SELECT count(*) FROM messages m WHERE m.incident_id = i.id)")).scalar()
-        notes = conn.execute(sa.text(
-            "SELECT count(*) - count(DISTINCT incident_id) FROM notifications")).scalar()
+        received = conn.execute(
+            sa.text("SELECT count(*) FROM events WHERE kind = 'received'")
+        ).scalar()
+        mismatched = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM incidents i WHERE message_count != "
+                "(SELECT count(*) FROM messages m WHERE m.incident_id = i.id)"
+            )
+        ).scalar()
+        notes = conn.execute(
+            sa.text("SELECT count(*) - count(DISTINCT incident_id) FROM notifications")
+        ).scalar()
     repo.close()
     assert sum(statuses.values()) == n and set(statuses) <= {"done", "rejected"}
     assert attempts == {1}, "a message was processed more than once"
@@ -86,7 +98,7 @@ def test_three_postgres_workers_share_one_queue_without_double_processing(
     time.sleep(0.5)
     go.touch()
     outputs = [w.communicate(timeout=240) for w in workers]
-    for w, (out, err) in zip(workers, outputs, strict=True):
+    for w, (_out, err) in zip(workers, outputs, strict=True):
         assert w.returncode == 0, err
     counts = [int(out.split()[-1]) for out, _ in outputs]
     assert sum(counts) == n

@@ -58,6 +58,7 @@ from tsur.typing import FetchResult, Notification
 __version__ = "0.1.0"
 
 __all__ = [
+    "TRANSITIONS",
     "AdapterError",
     "Attachment",
     "Author",
@@ -90,7 +91,6 @@ __all__ = [
     "Source",
     "Status",
     "StorageError",
-    "TRANSITIONS",
     "Territory",
     "Text",
     "Topic",

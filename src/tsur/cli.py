@@ -64,11 +64,19 @@ def _configure_logging(verbose: int) -> None:
 
 def _common() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--db", default=os.environ.get("TSUR_DB", DEFAULT_DB),
-                   help="SQLite file or postgresql:// URL (env TSUR_DB; default %(default)s)")
-    p.add_argument("--config", default=os.environ.get("TSUR_CONFIG"),
-                   help="region file, TOML or YAML (env TSUR_CONFIG; default: bundled Samara oblast)")
-    p.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
+    p.add_argument(
+        "--db",
+        default=os.environ.get("TSUR_DB", DEFAULT_DB),
+        help="SQLite file or postgresql:// URL (env TSUR_DB; default %(default)s)",
+    )
+    p.add_argument(
+        "--config",
+        default=os.environ.get("TSUR_CONFIG"),
+        help="region file, TOML or YAML (env TSUR_CONFIG; default: bundled Samara oblast)",
+    )
+    p.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)"
+    )
     return p
 
 
@@ -78,45 +86,69 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tsur",
         description="tsur: turn citizens' messages into classified, located, routed and "
-                    "tracked incidents.",
+        "tracked incidents.",
         epilog="Start with 'tsur demo'. Each command has its own --help.",
     )
     parser.add_argument("--version", action="version", version=f"tsur {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("demo", parents=[common], help="run the bundled example region end to end",
-                       description="Create a SQLite database, load the bundled Samara oblast "
-                                   "region, ingest a few hundred bundled messages from several "
-                                   "channels, process them and print a summary.")
+    p = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="run the bundled example region end to end",
+        description="Create a SQLite database, load the bundled Samara oblast "
+        "region, ingest a few hundred bundled messages from several "
+        "channels, process them and print a summary.",
+    )
     p.set_defaults(db=os.environ.get("TSUR_DB", DEMO_DB), func=cmd_demo)
-    p.add_argument("--keep", action="store_true",
-                   help="keep an existing database instead of starting afresh")
+    p.add_argument(
+        "--keep", action="store_true", help="keep an existing database instead of starting afresh"
+    )
 
-    p = sub.add_parser("ingest", parents=[common], help="store messages from a JSON Lines file",
-                       description="Store messages from a JSON Lines file (one message per "
-                                   "line). Bad lines are reported with their numbers and kept "
-                                   "for re-run; valid lines are stored. Re-ingesting the same "
-                                   "file changes nothing. Exit status 1 if any line was refused.")
+    p = sub.add_parser(
+        "ingest",
+        parents=[common],
+        help="store messages from a JSON Lines file",
+        description="Store messages from a JSON Lines file (one message per "
+        "line). Bad lines are reported with their numbers and kept "
+        "for re-run; valid lines are stored. Re-ingesting the same "
+        "file changes nothing. Exit status 1 if any line was refused.",
+    )
     p.add_argument("file", help="JSON Lines file, or - for standard input")
     p.add_argument("--run", action="store_true", help="process pending messages afterwards")
     p.set_defaults(func=cmd_ingest)
 
-    p = sub.add_parser("run", parents=[common], help="process pending messages",
-                       description="Process pending messages in batches (several workers may "
-                                   "run at once on PostgreSQL).")
+    p = sub.add_parser(
+        "run",
+        parents=[common],
+        help="process pending messages",
+        description="Process pending messages in batches (several workers may "
+        "run at once on PostgreSQL).",
+    )
     p.add_argument("--batch-size", type=int, default=200, help="messages per transaction")
     p.add_argument("--limit", type=int, default=None, help="stop after this many messages")
-    p.add_argument("--retry-failed", action="store_true",
-                   help="first put messages that failed before back in the queue")
-    p.add_argument("--retry-rejected-input", action="store_true",
-                   help="first re-ingest stored unreadable input lines that now pass")
+    p.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="first put messages that failed before back in the queue",
+    )
+    p.add_argument(
+        "--retry-rejected-input",
+        action="store_true",
+        help="first re-ingest stored unreadable input lines that now pass",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("incidents", parents=[common], help="list incidents",
-                       description="List incidents, newest first, filtered.")
-    p.add_argument("--status", action="append", choices=[s.value for s in Status],
-                   help="repeat for several")
+    p = sub.add_parser(
+        "incidents",
+        parents=[common],
+        help="list incidents",
+        description="List incidents, newest first, filtered.",
+    )
+    p.add_argument(
+        "--status", action="append", choices=[s.value for s in Status], help="repeat for several"
+    )
     p.add_argument("--topic", help="topic id (includes subtopics)")
     p.add_argument("--territory", help="territory id")
     p.add_argument("--executor", help="executor id")
@@ -126,27 +158,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="JSON Lines output")
     p.set_defaults(func=cmd_incidents)
 
-    p = sub.add_parser("show", parents=[common], help="one incident with its history",
-                       description="Show one incident, its messages and its full history.")
+    p = sub.add_parser(
+        "show",
+        parents=[common],
+        help="one incident with its history",
+        description="Show one incident, its messages and its full history.",
+    )
     p.add_argument("id", type=int, help="incident number")
     p.add_argument("--json", action="store_true", help="one JSON object with the history")
     p.set_defaults(func=cmd_show)
 
-    p = sub.add_parser("messages", parents=[common], help="stored messages and their state",
-                       description="Counts of messages by state, and the failed or rejected "
-                                   "ones with their reasons.")
-    p.add_argument("--status", choices=["pending", "done", "rejected", "failed"],
-                   help="list messages in this state (default: failed ones, if any)")
+    p = sub.add_parser(
+        "messages",
+        parents=[common],
+        help="stored messages and their state",
+        description="Counts of messages by state, and the failed or rejected "
+        "ones with their reasons.",
+    )
+    p.add_argument(
+        "--status",
+        choices=["pending", "done", "rejected", "failed"],
+        help="list messages in this state (default: failed ones, if any)",
+    )
     p.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
     p.set_defaults(func=cmd_messages)
 
-    p = sub.add_parser("rejects", parents=[common], help="input lines that could not be read",
-                       description="Input records refused at ingest (bad JSON, unknown "
-                                   "source …) with their reasons.")
+    p = sub.add_parser(
+        "rejects",
+        parents=[common],
+        help="input lines that could not be read",
+        description="Input records refused at ingest (bad JSON, unknown "
+        "source …) with their reasons.",
+    )
     p.set_defaults(func=cmd_rejects)
 
-    p = sub.add_parser("config", parents=[common], help="validate a region file",
-                       description="Load and validate a region file; print what it holds.")
+    p = sub.add_parser(
+        "config",
+        parents=[common],
+        help="validate a region file",
+        description="Load and validate a region file; print what it holds.",
+    )
     p.set_defaults(func=cmd_config)
     return parser
 
@@ -162,10 +213,16 @@ def _engine(args: argparse.Namespace, **kwargs: Any) -> Engine:
 
 
 def _progress_run(engine: Engine, console: Console, *, quiet: bool = False, **kw: Any) -> RunReport:
-    if quiet or not console.is_terminal and os.environ.get("TSUR_PROGRESS") != "1":
+    if quiet or (not console.is_terminal and os.environ.get("TSUR_PROGRESS") != "1"):
         return engine.run(**kw)
-    with Progress(TextColumn("[bold]обработка"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=False) as bar:
+    with Progress(
+        TextColumn("[bold]обработка"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
         task = bar.add_task("run", total=None)
 
         def update(done: int, total: int) -> None:
@@ -196,8 +253,9 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
         report = _progress_run(engine, console)
         _print_run(console, report)
         _summary(engine, console)
-    console.print(f"\nNext: tsur incidents --db {args.db} --urgency urgent;  "
-                  f"tsur show ID --db {args.db}")
+    console.print(
+        f"\nNext: tsur incidents --db {args.db} --urgency urgent;  tsur show ID --db {args.db}"
+    )
     return 0
 
 
@@ -219,7 +277,9 @@ def _summary(engine: Engine, console: Console) -> None:
         for k, n in counts.most_common(10):
             table.add_row(names.get(k, "—") if k else "— не определено", str(n))
         if len(counts) > 10:
-            table.add_row(f"… ещё {len(counts) - 10}", str(sum(n for _, n in counts.most_common()[10:])))
+            table.add_row(
+                f"… ещё {len(counts) - 10}", str(sum(n for _, n in counts.most_common()[10:]))
+            )
         console.print(table)
     urgent = [i for i in incidents if i.urgency.value == "urgent"]
     table = Table(title=f"Срочные ({len(urgent)})", title_justify="left")
@@ -227,15 +287,22 @@ def _summary(engine: Engine, console: Console) -> None:
         table.add_column(col)
     tz = engine.calendar.tz
     for i in urgent[:12]:
-        table.add_row(str(i.id), topics.get(i.topic or "", "—"), terr.get(i.territory or "", "—"),
-                      execs.get(i.executor or "", "—"),
-                      _fmt(i.first_response_due, tz), i.summary[:60])
+        table.add_row(
+            str(i.id),
+            topics.get(i.topic or "", "—"),
+            terr.get(i.territory or "", "—"),
+            execs.get(i.executor or "", "—"),
+            _fmt(i.first_response_due, tz),
+            i.summary[:60],
+        )
     console.print(table)
     now = engine.clock()
     overdue = [i for i in incidents if i.is_overdue(now)]
     triage = [i for i in incidents if i.status == Status.TRIAGE]
-    console.print(f"on {now.astimezone(tz):%d.%m.%Y %H:%M}: {len(incidents)} incidents, "
-                  f"{len(overdue)} past a deadline, {len(triage)} waiting for a curator")
+    console.print(
+        f"on {now.astimezone(tz):%d.%m.%Y %H:%M}: {len(incidents)} incidents, "
+        f"{len(overdue)} past a deadline, {len(triage)} waiting for a curator"
+    )
 
 
 def _fmt(d: datetime | None, tz: Any) -> str:
@@ -250,9 +317,11 @@ def cmd_ingest(args: argparse.Namespace, console: Console) -> int:
             report = engine.ingest_jsonl(args.file)
         for err in report.errors:
             console.print(RichText("error ", style="red") + RichText(str(err)))
-        console.print(f"ingested {report.inserted} new messages, {report.duplicates} already "
-                      f"stored, {len(report.errors)} lines refused"
-                      + (" (kept with reasons: tsur rejects)" if report.errors else ""))
+        console.print(
+            f"ingested {report.inserted} new messages, {report.duplicates} already "
+            f"stored, {len(report.errors)} lines refused"
+            + (" (kept with reasons: tsur rejects)" if report.errors else "")
+        )
         if args.run:
             _print_run(console, _progress_run(engine, console))
     return 1 if report.errors else 0
@@ -265,27 +334,41 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             console.print(f"re-ingested {rep.inserted} stored input lines")
         if args.retry_failed:
             console.print(f"requeued {engine.retry_failed()} failed messages")
-        report = _progress_run(engine, console, quiet=args.quiet, batch_size=args.batch_size,
-                               limit=args.limit)
+        report = _progress_run(
+            engine, console, quiet=args.quiet, batch_size=args.batch_size, limit=args.limit
+        )
         _print_run(console, report)
     return 0
 
 
 def _incident_json(i: Incident, cfg: RegionConfig, *, history: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "id": i.id, "status": i.status.value, "topic": i.topic, "confidence": i.confidence,
-        "urgency": i.urgency.value, "territory": i.territory, "executor": i.executor,
+        "id": i.id,
+        "status": i.status.value,
+        "topic": i.topic,
+        "confidence": i.confidence,
+        "urgency": i.urgency.value,
+        "territory": i.territory,
+        "executor": i.executor,
         "sla_policy": i.sla_policy,
         "first_response_due": i.first_response_due.isoformat() if i.first_response_due else None,
         "resolution_due": i.resolution_due.isoformat() if i.resolution_due else None,
-        "created_at": i.created_at.isoformat(), "source": i.source, "summary": i.summary,
+        "created_at": i.created_at.isoformat(),
+        "source": i.source,
+        "summary": i.summary,
         "messages": i.message_ids or i.data.get("message_count"),
     }
     if history:
         out["history"] = [
-            {"at": e.at.isoformat(), "actor": e.actor, "kind": e.kind, "reason": e.reason,
-             "from": e.from_status.value if e.from_status else None,
-             "to": e.to_status.value if e.to_status else None, "data": dict(e.data)}
+            {
+                "at": e.at.isoformat(),
+                "actor": e.actor,
+                "kind": e.kind,
+                "reason": e.reason,
+                "from": e.from_status.value if e.from_status else None,
+                "to": e.to_status.value if e.to_status else None,
+                "data": dict(e.data),
+            }
             for e in i.history
         ]
     return out
@@ -294,9 +377,12 @@ def _incident_json(i: Incident, cfg: RegionConfig, *, history: bool = False) -> 
 def cmd_incidents(args: argparse.Namespace, console: Console) -> int:
     with _engine(args, entry_points=True) as engine:
         items = engine.incidents(
-            status=args.status, topic=args.topic,
-            territory=[args.territory] if args.territory else None, executor=args.executor,
-            urgency=args.urgency, overdue_at=engine.clock() if args.overdue else None,
+            status=args.status,
+            topic=args.topic,
+            territory=[args.territory] if args.territory else None,
+            executor=args.executor,
+            urgency=args.urgency,
+            overdue_at=engine.clock() if args.overdue else None,
             limit=args.limit,
         )
         if args.json:
@@ -308,13 +394,28 @@ def cmd_incidents(args: argparse.Namespace, console: Console) -> int:
         terr = {t.id: t.name for t in cfg.territories}
         tz = engine.calendar.tz
         table = Table(title=f"Инциденты ({len(items)})", title_justify="left")
-        for col in ("№", "статус", "срочность", "тема", "территория", "исполнитель", "ответ до",
-                    "суть"):
+        for col in (
+            "№",
+            "статус",
+            "срочность",
+            "тема",
+            "территория",
+            "исполнитель",
+            "ответ до",
+            "суть",
+        ):
             table.add_column(col)
         for i in items:
-            table.add_row(str(i.id), i.status.value, i.urgency.value, topics.get(i.topic or "", "—"),
-                          terr.get(i.territory or "", "—"), i.executor or "—",
-                          _fmt(i.first_response_due, tz), i.summary[:50])
+            table.add_row(
+                str(i.id),
+                i.status.value,
+                i.urgency.value,
+                topics.get(i.topic or "", "—"),
+                terr.get(i.territory or "", "—"),
+                i.executor or "—",
+                _fmt(i.first_response_due, tz),
+                i.summary[:50],
+            )
         console.print(table)
     return 0
 
@@ -323,8 +424,11 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
     with _engine(args) as engine:
         inc = engine.incident(args.id)
         if args.json:
-            print(json.dumps(_incident_json(inc, engine.config, history=True), ensure_ascii=False,
-                             indent=2))
+            print(
+                json.dumps(
+                    _incident_json(inc, engine.config, history=True), ensure_ascii=False, indent=2
+                )
+            )
             return 0
         cfg = engine.config
         tz = engine.calendar.tz
@@ -335,12 +439,17 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
         console.print(f"тема: {topics.get(inc.topic or '', '—')} ({inc.confidence:.2f})")
         console.print(f"территория: {terr.get(inc.territory or '', '—')}")
         console.print(f"исполнитель: {execs.get(inc.executor or '', '—')}")
-        console.print(f"SLA: {inc.sla_policy or '—'}; первый ответ до {_fmt(inc.first_response_due, tz)}, "
-                      f"решение до {_fmt(inc.resolution_due, tz)}")
+        console.print(
+            f"SLA: {inc.sla_policy or '—'}; первый ответ до {_fmt(inc.first_response_due, tz)}, "
+            f"решение до {_fmt(inc.resolution_due, tz)}"
+        )
         for sm in reversed(engine.repository.messages(incident_id=inc.id, limit=1000)):
             m = sm.message
-            console.print(f"\n[bold]{m.source}[/] {m.external_id} "
-                          f"{m.created_at.astimezone(tz):%d.%m.%Y %H:%M}", highlight=False)
+            console.print(
+                f"\n[bold]{m.source}[/] {m.external_id} "
+                f"{m.created_at.astimezone(tz):%d.%m.%Y %H:%M}",
+                highlight=False,
+            )
             console.print(m.text, highlight=False, markup=False)
         table = Table(title="История", title_justify="left")
         for col in ("когда", "кто", "что", "почему"):
@@ -359,9 +468,12 @@ def cmd_messages(args: argparse.Namespace, console: Console) -> int:
         status = args.status or ("failed" if counts.get("failed") else None)
         if status:
             for sm in engine.repository.messages(status=status, limit=args.limit):
-                console.print(f"#{sm.id} {sm.message.source}/{sm.message.external_id} "
-                              f"[{sm.status}] {sm.error_stage or ''}: {sm.error or ''}",
-                              highlight=False, markup=False)
+                console.print(
+                    f"#{sm.id} {sm.message.source}/{sm.message.external_id} "
+                    f"[{sm.status}] {sm.error_stage or ''}: {sm.error or ''}",
+                    highlight=False,
+                    markup=False,
+                )
     return 0
 
 
@@ -370,18 +482,22 @@ def cmd_rejects(args: argparse.Namespace, console: Console) -> int:
         items = engine.repository.rejected_inputs()
         for r in items:
             console.print(f"#{r.id} {r.reason}", highlight=False, markup=False)
-        console.print(f"{len(items)} refused input records"
-                      + ("; after fixing, run: tsur run --retry-rejected-input" if items else ""))
+        console.print(
+            f"{len(items)} refused input records"
+            + ("; after fixing, run: tsur run --retry-rejected-input" if items else "")
+        )
     return 0
 
 
 def cmd_config(args: argparse.Namespace, console: Console) -> int:
     cfg = load_region(args.config)
     kinds = Counter(t.kind for t in cfg.territories)
-    console.print(f"{cfg.region.name} ({cfg.region.timezone}): {len(cfg.territories)} territories "
-                  f"({', '.join(f'{k} {v}' for k, v in kinds.items())}), {len(cfg.topics)} topics, "
-                  f"{len(cfg.executors)} executors, {len(cfg.sources)} sources, "
-                  f"{len(cfg.routing)} routing rules, {len(cfg.sla)} SLA policies")
+    console.print(
+        f"{cfg.region.name} ({cfg.region.timezone}): {len(cfg.territories)} territories "
+        f"({', '.join(f'{k} {v}' for k, v in kinds.items())}), {len(cfg.topics)} topics, "
+        f"{len(cfg.executors)} executors, {len(cfg.sources)} sources, "
+        f"{len(cfg.routing)} routing rules, {len(cfg.sla)} SLA policies"
+    )
     return 0
 
 

@@ -83,6 +83,15 @@ _DURATION = re.compile(
 )
 
 
+_SINGULAR = {
+    "territories": "territory",
+    "topics": "topic",
+    "executors": "executor",
+    "sources": "source",
+    "sla": "SLA policy",
+}
+
+
 class Duration(BaseModel):
     """A span of time, either in working time (calendar-aware) or plain time."""
 
@@ -125,7 +134,7 @@ def parse_duration(text: str | Mapping[str, Any] | Duration) -> Duration:
         )
     amount = float(m.group(1))
     word = re.sub(r"\s+", " ", m.group(2).lower())
-    unit = {
+    unit: str | None = {
         "wh": "working_hours",
         "wd": "working_days",
         "h": "hours",
@@ -145,7 +154,7 @@ def parse_duration(text: str | Mapping[str, Any] | Duration) -> Duration:
             unit = "minutes"
     if amount <= 0:
         raise ValueError(f"duration {text!r} must be positive")
-    return Duration(amount=amount, unit=unit)  # type: ignore[arg-type]
+    return Duration(amount=amount, unit=unit)
 
 
 class _Model(BaseModel):
@@ -171,7 +180,9 @@ class RegionInfo(_Model):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {v!r} (use an IANA name like 'Europe/Samara')") from exc
+            raise ValueError(
+                f"unknown time zone {v!r} (use an IANA name like 'Europe/Samara')"
+            ) from exc
         return v
 
     @field_validator("working_hours", "lunch")
@@ -343,7 +354,7 @@ class RegionConfig(_Model):
 
         def check(ref: str | None, section: str, where: str) -> None:
             if ref is not None and ref not in ids[section]:
-                problems.append(f"{where}: unknown {section[:-1] if section != 'territories' else 'territory'} {ref!r}")
+                problems.append(f"{where}: unknown {_SINGULAR[section]} {ref!r}")
 
         check(self.region.territory, "territories", "region.territory")
         check(self.region.curator, "executors", "region.curator")
@@ -355,21 +366,21 @@ class RegionConfig(_Model):
             check(e.territory, "territories", f"executors[{i}].territory")
             check(e.parent, "executors", f"executors[{i}].parent")
             check(e.sla, "sla", f"executors[{i}].sla")
-            for t in e.topics:
-                check(t, "topics", f"executors[{i}].topics")
+            for ref in e.topics:
+                check(ref, "topics", f"executors[{i}].topics")
         for i, r in enumerate(self.routing):
             check(r.executor, "executors", f"routing[{i}].executor")
-            for t in r.topics:
-                check(t, "topics", f"routing[{i}].topics")
-            for t in r.territories:
-                check(t, "territories", f"routing[{i}].territories")
-            for s in r.sources:
-                check(s, "sources", f"routing[{i}].sources")
+            for ref in r.topics:
+                check(ref, "topics", f"routing[{i}].topics")
+            for ref in r.territories:
+                check(ref, "territories", f"routing[{i}].territories")
+            for ref in r.sources:
+                check(ref, "sources", f"routing[{i}].sources")
         for i, p in enumerate(self.sla):
-            for t in p.topics:
-                check(t, "topics", f"sla[{i}].topics")
-            for s in p.sources:
-                check(s, "sources", f"sla[{i}].sources")
+            for ref in p.topics:
+                check(ref, "topics", f"sla[{i}].topics")
+            for ref in p.sources:
+                check(ref, "sources", f"sla[{i}].sources")
         problems.extend(self._cycles("territories", "parent"))
         problems.extend(self._cycles("topics", "parent"))
         problems.extend(self._cycles("executors", "parent"))
@@ -436,7 +447,10 @@ class RegionConfig(_Model):
 
     def source_objects(self) -> dict[str, Source]:
         """Sources as domain objects, by id."""
-        return {s.id: Source(id=s.id, kind=s.kind, name=s.name, options=dict(s.options)) for s in self.sources}
+        return {
+            s.id: Source(id=s.id, kind=s.kind, name=s.name, options=dict(s.options))
+            for s in self.sources
+        }
 
     def sla_objects(self) -> dict[str, SLAPolicy]:
         """SLA policies as domain objects, by id."""

@@ -9,7 +9,7 @@ complete, append-only record of who changed what, when and why.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -74,8 +74,15 @@ TRANSITIONS: Mapping[Status, frozenset[Status]] = {
     _S.TRIAGE: frozenset({_S.CLASSIFIED, _S.ROUTED, _S.REJECTED, _S.DUPLICATE}),
     _S.CLASSIFIED: frozenset({_S.TRIAGE, _S.CLASSIFIED, _S.ROUTED, _S.REJECTED, _S.DUPLICATE}),
     _S.ROUTED: frozenset(
-        {_S.ROUTED, _S.IN_PROGRESS, _S.ANSWERED_INTERMEDIATE, _S.RESOLVED, _S.REJECTED,
-         _S.DUPLICATE, _S.TRIAGE}
+        {
+            _S.ROUTED,
+            _S.IN_PROGRESS,
+            _S.ANSWERED_INTERMEDIATE,
+            _S.RESOLVED,
+            _S.REJECTED,
+            _S.DUPLICATE,
+            _S.TRIAGE,
+        }
     ),
     _S.IN_PROGRESS: frozenset({_S.ROUTED, _S.ANSWERED_INTERMEDIATE, _S.RESOLVED, _S.DUPLICATE}),
     _S.ANSWERED_INTERMEDIATE: frozenset({_S.ROUTED, _S.IN_PROGRESS, _S.RESOLVED}),
@@ -128,6 +135,10 @@ class Attachment:
     mime_type: str | None = None
 
 
+def _attachments(items: Iterable[Attachment]) -> tuple[Attachment, ...]:
+    return tuple(items)
+
+
 @attrs.frozen
 class Message:
     """One message as a source saw it: the unit of ingest.
@@ -143,7 +154,7 @@ class Message:
     text: str
     created_at: datetime = attrs.field(validator=_aware)
     author: Author | None = None
-    attachments: tuple[Attachment, ...] = attrs.field(default=(), converter=tuple)
+    attachments: tuple[Attachment, ...] = attrs.field(default=(), converter=_attachments)
     geo: GeoPoint | None = None
     address: str | None = None
     thread_id: str | None = None
@@ -383,7 +394,7 @@ class Incident:
         """Whether a deadline that still matters has passed at ``at``."""
         if not self.status.is_open:
             return False
-        if self.first_response_at is None and self.first_response_due is not None:
-            if at > self.first_response_due:
-                return True
+        first_due = self.first_response_due
+        if self.first_response_at is None and first_due is not None and at > first_due:
+            return True
         return self.resolution_due is not None and at > self.resolution_due

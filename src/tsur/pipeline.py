@@ -84,8 +84,39 @@ except ImportError:  # pragma: no cover
     _DB_ERRORS = ()
 
 _ADDRESS_WORDS = frozenset(
-    "ул улица д дом кв квартира г город гор р-н район п пос поселок село с деревня дер "
-    "пр проспект пр-т шоссе ш бульвар б-р переулок пер область обл микрорайон мкр".split()
+    [
+        "ул",
+        "улица",
+        "д",
+        "дом",
+        "кв",
+        "квартира",
+        "г",
+        "город",
+        "гор",
+        "р-н",
+        "район",
+        "п",
+        "пос",
+        "поселок",
+        "село",
+        "с",
+        "деревня",
+        "дер",
+        "пр",
+        "проспект",
+        "пр-т",
+        "шоссе",
+        "ш",
+        "бульвар",
+        "б-р",
+        "переулок",
+        "пер",
+        "область",
+        "обл",
+        "микрорайон",
+        "мкр",
+    ]
 )
 
 
@@ -102,8 +133,11 @@ class IngestReport:
     errors: list[IngestError] = attrs.field(factory=list)
 
     def __add__(self, other: IngestReport) -> IngestReport:
-        return IngestReport(self.inserted + other.inserted, self.duplicates + other.duplicates,
-                            self.errors + other.errors)
+        return IngestReport(
+            self.inserted + other.inserted,
+            self.duplicates + other.duplicates,
+            self.errors + other.errors,
+        )
 
 
 @attrs.define
@@ -120,9 +154,12 @@ class RunReport:
 
     def __add__(self, other: RunReport) -> RunReport:
         return RunReport(
-            self.processed + other.processed, self.created + other.created,
-            self.merged + other.merged, self.rejected + other.rejected,
-            self.failed + other.failed, self.triage + other.triage,
+            self.processed + other.processed,
+            self.created + other.created,
+            self.merged + other.merged,
+            self.rejected + other.rejected,
+            self.failed + other.failed,
+            self.triage + other.triage,
             self.incident_ids + other.incident_ids,
         )
 
@@ -166,8 +203,11 @@ class Engine:
         self.directory = ExecutorDirectory(config)
         r = config.region
         self.calendar = WorkingCalendar(
-            r.timezone, hours=r.working_hours, lunch=r.lunch,
-            holidays=r.extra_holidays, workdays=r.extra_workdays,
+            r.timezone,
+            hours=r.working_hours,
+            lunch=r.lunch,
+            holidays=r.extra_holidays,
+            workdays=r.extra_workdays,
         )
         self.sla = SLAResolver(config, self.calendar)
         self.source_ids = {s.id for s in config.sources}
@@ -213,8 +253,9 @@ class Engine:
         if not m.text.strip() and not m.attachments:
             raise IngestError("message has neither text nor attachments", line=line, origin=origin)
 
-    def ingest(self, messages: Iterable[Message | Mapping[str, Any]], *,
-               origin: str = "api") -> IngestReport:
+    def ingest(
+        self, messages: Iterable[Message | Mapping[str, Any]], *, origin: str = "api"
+    ) -> IngestReport:
         """Store messages for processing; idempotent on ``(source, external_id)``.
 
         Dictionaries are validated as wire records. An item that cannot be
@@ -237,12 +278,22 @@ class Engine:
         result = self.repository.ingest(ok, received_at=now)
         report.inserted += result.count
         report.duplicates += result.duplicates
-        log.info("ingest", origin=origin, inserted=report.inserted,
-                 duplicates=report.duplicates, errors=len(report.errors))
+        log.info(
+            "ingest",
+            origin=origin,
+            inserted=report.inserted,
+            duplicates=report.duplicates,
+            errors=len(report.errors),
+        )
         return report
 
-    def ingest_jsonl(self, path: str | Path | None = None, *, lines: Iterable[str] | None = None,
-                     origin: str | None = None) -> IngestReport:
+    def ingest_jsonl(
+        self,
+        path: str | Path | None = None,
+        *,
+        lines: Iterable[str] | None = None,
+        origin: str | None = None,
+    ) -> IngestReport:
         """Ingest a JSON Lines file; bad lines are reported with their numbers and kept."""
         if lines is None:
             if path is None:
@@ -269,8 +320,13 @@ class Engine:
             report.errors.append(err)
         result = self.repository.ingest(good, received_at=now)
         report.inserted, report.duplicates = result.count, result.duplicates
-        log.info("ingest", origin=origin, inserted=report.inserted,
-                 duplicates=report.duplicates, errors=len(report.errors))
+        log.info(
+            "ingest",
+            origin=origin,
+            inserted=report.inserted,
+            duplicates=report.duplicates,
+            errors=len(report.errors),
+        )
         return report
 
     def retry_rejected_input(self) -> IngestReport:
@@ -297,8 +353,9 @@ class Engine:
         self.ingest(messages)
         return self.run()
 
-    def run(self, *, batch_size: int = 200, limit: int | None = None,
-            progress: Progress | None = None) -> RunReport:
+    def run(
+        self, *, batch_size: int = 200, limit: int | None = None, progress: Progress | None = None
+    ) -> RunReport:
         """Process pending messages in batches until none are left (or ``limit``)."""
         total = self.repository.message_counts().get("pending", 0)
         if limit is not None:
@@ -312,8 +369,13 @@ class Engine:
             report += part
             if progress is not None:
                 progress(report.processed, max(total, report.processed))
-            log.debug("batch", processed=part.processed, created=part.created,
-                      merged=part.merged, failed=part.failed)
+            log.debug(
+                "batch",
+                processed=part.processed,
+                created=part.created,
+                merged=part.merged,
+                failed=part.failed,
+            )
         self.deliver_notifications()
         return report
 
@@ -344,7 +406,9 @@ class Engine:
             report.processed += 1
             try:
                 outcome = self._process_one(batch, cm)
-            except (StorageError, *_DB_ERRORS):
+            except StorageError:
+                raise
+            except _DB_ERRORS:
                 raise  # the database, not the message: the whole batch is re-run
             except TsurError as exc:
                 stage = getattr(exc, "stage", None) or "process"
@@ -416,21 +480,27 @@ class Engine:
         akey = address_key(m.address) or address_key(m.text)
 
         # group ------------------------------------------------------------
-        target = self._stage("group", lambda: self._find_group(batch, m, topic, territory,
-                                                               a.text, akey))
+        target = self._stage(
+            "group", lambda: self._find_group(batch, m, topic, territory, a.text, akey)
+        )
         if target is not None:
             inc_id, why = target
             ev = Incident(status=Status.NEW, created_at=m.created_at)
-            ev.record("message_added", at=now, actor=ACTOR, reason=why,
-                      data={"message_id": cm.id, "source": m.source,
-                            "external_id": m.external_id})
+            ev.record(
+                "message_added",
+                at=now,
+                actor=ACTOR,
+                reason=why,
+                data={"message_id": cm.id, "source": m.source, "external_id": m.external_id},
+            )
             batch.attach(inc_id, cm.id, ev.history)
             batch.done(cm.id, inc_id, moderation)
             return "merged", inc_id, False
 
         # new incident -----------------------------------------------------------
-        masked = next((v.masked_text for v in a.verdicts if v.action == "mask" and v.masked_text),
-                      m.text)
+        masked = next(
+            (v.masked_text for v in a.verdicts if v.action == "mask" and v.masked_text), m.text
+        )
         inc = Incident(
             status=Status.NEW,
             created_at=m.created_at,
@@ -443,47 +513,84 @@ class Engine:
             geo=m.geo,
             address=m.address,
         )
-        inc.record("received", at=now, actor=ACTOR, reason=f"message from {m.source}",
-                   data={"message_id": cm.id, "external_id": m.external_id})
+        inc.record(
+            "received",
+            at=now,
+            actor=ACTOR,
+            reason=f"message from {m.source}",
+            data={"message_id": cm.id, "external_id": m.external_id},
+        )
         flags = [v.reason for v in a.verdicts if v.action == "flag"]
-        confident = topic is not None and (m.topic is not None or inc.confidence
-                                           >= self.config.pipeline.min_confidence)
+        confident = topic is not None and (
+            m.topic is not None or inc.confidence >= self.config.pipeline.min_confidence
+        )
         if confident:
-            inc.transition(Status.CLASSIFIED, at=now, actor=cls.classifier if cls else ACTOR,
-                           reason=_explain_classification(cls, m),
-                           data={"topic": topic, "confidence": inc.confidence,
-                                 "urgency": urgency.value,
-                                 "evidence": list(cls.evidence) if cls else []})
+            inc.transition(
+                Status.CLASSIFIED,
+                at=now,
+                actor=cls.classifier if cls else ACTOR,
+                reason=_explain_classification(cls, m),
+                data={
+                    "topic": topic,
+                    "confidence": inc.confidence,
+                    "urgency": urgency.value,
+                    "evidence": list(cls.evidence) if cls else [],
+                },
+            )
         reasons = []
         if not confident:
-            reasons.append("topic unclear" if topic is None
-                           else f"low confidence {inc.confidence:.2f} for {topic}")
+            reasons.append(
+                "topic unclear"
+                if topic is None
+                else f"low confidence {inc.confidence:.2f} for {topic}"
+            )
         if territory is None:
             reasons.append("territory not found")
         reasons.extend(flags)
         if loc is not None:
-            inc.record("located", at=now, actor=loc.locator or ACTOR,
-                       reason=", ".join(loc.evidence),
-                       data={"territory": territory, "confidence": loc.confidence})
+            inc.record(
+                "located",
+                at=now,
+                actor=loc.locator or ACTOR,
+                reason=", ".join(loc.evidence),
+                data={"territory": territory, "confidence": loc.confidence},
+            )
         decision = self.route(inc)
         # A regional topic (a ministry's) needs no municipality: route it anyway.
         regional = decision.executor != self.config.region.curator and decision.router != "fallback"
         triage = bool(reasons) and not (confident and territory is None and not flags and regional)
         inc.executor = decision.executor
         if triage:
-            inc.transition(Status.TRIAGE, at=now, actor=ACTOR, reason="; ".join(reasons),
-                           data={"executor": decision.executor})
+            inc.transition(
+                Status.TRIAGE,
+                at=now,
+                actor=ACTOR,
+                reason="; ".join(reasons),
+                data={"executor": decision.executor},
+            )
         else:
-            inc.transition(Status.ROUTED, at=now, actor=decision.router or ACTOR,
-                           reason=decision.reason, data={"executor": decision.executor})
+            inc.transition(
+                Status.ROUTED,
+                at=now,
+                actor=decision.router or ACTOR,
+                reason=decision.reason,
+                data={"executor": decision.executor},
+            )
         deadlines = self.sla.deadlines(inc, m.created_at)
         if deadlines is not None:
             inc.sla_policy = deadlines.policy
             inc.first_response_due = deadlines.first_response_due
             inc.resolution_due = deadlines.resolution_due
-            inc.record("deadlines", at=now, actor=ACTOR, reason=f"SLA policy {deadlines.policy}",
-                       data={"first_response_due": _iso(deadlines.first_response_due),
-                             "resolution_due": _iso(deadlines.resolution_due)})
+            inc.record(
+                "deadlines",
+                at=now,
+                actor=ACTOR,
+                reason=f"SLA policy {deadlines.policy}",
+                data={
+                    "first_response_due": _iso(deadlines.first_response_due),
+                    "resolution_due": _iso(deadlines.resolution_due),
+                },
+            )
         inc_id = batch.create_incident(inc, cm.id, signature=signature, address_key=akey)
         batch.done(cm.id, inc_id, moderation)
         batch.notify(
@@ -498,8 +605,15 @@ class Engine:
         )
         return "created", inc_id, triage
 
-    def _find_group(self, batch: Batch, m: Message, topic: str | None, territory: str | None,
-                    text: Text, akey: str | None) -> tuple[int, str] | None:
+    def _find_group(
+        self,
+        batch: Batch,
+        m: Message,
+        topic: str | None,
+        territory: str | None,
+        text: Text,
+        akey: str | None,
+    ) -> tuple[int, str] | None:
         refs = [r for r in (m.parent_id, m.thread_id) if r]
         if refs:
             inc_id = batch.incident_of_message(m.source, refs)
@@ -511,8 +625,9 @@ class Engine:
         threshold = self.config.pipeline.group_similarity
         mine = text.content_lemmas - self._place_lemmas
         best: tuple[float, int, str] | None = None
-        for c in batch.group_candidates(topic=topic, territory=territory,
-                                        since=m.created_at - window):
+        for c in batch.group_candidates(
+            topic=topic, territory=territory, since=m.created_at - window
+        ):
             if c.created_at > m.created_at + window:
                 continue
             if akey is not None and c.address_key == akey:
@@ -574,7 +689,7 @@ class Engine:
     def locate(self, message: Message, text: Text) -> Location | None:
         """The first locator's answer, in descending priority."""
         for reg in self.components.locators:
-            loc = reg.component.locate(message, text)
+            loc: Location | None = reg.component.locate(message, text)
             if loc is not None:
                 return attrs.evolve(loc, locator=loc.locator or reg.name)
         return None
@@ -582,7 +697,7 @@ class Engine:
     def route(self, incident: Incident) -> RouteDecision:
         """The first router's answer, in descending priority; the curator otherwise."""
         for reg in self.components.routers:
-            d = reg.component.route(incident, self.config)
+            d: RouteDecision | None = reg.component.route(incident, self.config)
             if d is not None:
                 if d.executor not in self.directory.executors:
                     raise ProcessingError(
@@ -600,8 +715,15 @@ class Engine:
         """Incidents filtered as :meth:`Repository.incidents` allows."""
         return self.repository.incidents(**filters)
 
-    def transition(self, incident_id: int, status: Status | str, *, actor: str,
-                   reason: str = "", data: Mapping[str, Any] | None = None) -> Incident:
+    def transition(
+        self,
+        incident_id: int,
+        status: Status | str,
+        *,
+        actor: str,
+        reason: str = "",
+        data: Mapping[str, Any] | None = None,
+    ) -> Incident:
         """Change an incident's status (checked by the state machine) and record why."""
         with self.repository.update_incident(incident_id) as inc:
             inc.transition(Status(status), at=self.clock(), actor=actor, reason=reason, data=data)
@@ -626,8 +748,12 @@ class Engine:
                         reg.component.notify(note)
                     except Exception as exc:
                         errors.append(f"{reg.name}: {type(exc).__name__}: {exc}")
-                        log.warning("notifier.failed", notifier=reg.name, notification_id=nid,
-                                    error=str(exc))
+                        log.warning(
+                            "notifier.failed",
+                            notifier=reg.name,
+                            notification_id=nid,
+                            error=str(exc),
+                        )
                 results.append((nid, self.clock(), "; ".join(errors) or None))
             self.repository.mark_notifications(results)
             sent += len(results)

@@ -28,7 +28,13 @@ from tsur import hookspecs
 from tsur.config import RegionConfig
 from tsur.errors import PluginError
 
-__all__ = ["DEFAULT_PLUGINS", "Components", "Registered", "collect_components", "make_plugin_manager"]
+__all__ = [
+    "DEFAULT_PLUGINS",
+    "Components",
+    "Registered",
+    "collect_components",
+    "make_plugin_manager",
+]
 
 log = structlog.get_logger("tsur.plugins")
 
@@ -168,9 +174,7 @@ def _make_register(
                 f"{kind}: name {name!r} is already registered by plugin {other!r}", plugin=plugin
             )
         if method is not None and not callable(getattr(component, method, None)):
-            raise PluginError(
-                f"{kind}: component {name!r} has no {method}() method", plugin=plugin
-            )
+            raise PluginError(f"{kind}: component {name!r} has no {method}() method", plugin=plugin)
         if method is None and not callable(component):
             raise PluginError(f"{kind}: factory {name!r} is not callable", plugin=plugin)
         if weight <= 0:

@@ -57,8 +57,9 @@ def read_jsonl(lines: Iterable[str], *, origin: str = "<input>") -> Iterator[Par
         try:
             data = json.loads(stripped)
         except json.JSONDecodeError as exc:
-            err = IngestError(f"not valid JSON: {exc.msg} at column {exc.colno}",
-                              line=n, origin=origin)
+            err = IngestError(
+                f"not valid JSON: {exc.msg} at column {exc.colno}", line=n, origin=origin
+            )
             yield ParsedLine(n, stripped, error=err)
             continue
         try:
@@ -75,8 +76,14 @@ class JsonLinesAdapter:
     appended to ``replies_path`` when one is configured.
     """
 
-    def __init__(self, source: Source, config: RegionConfig | None = None, *,
-                 path: str | None = None, replies_path: str | None = None) -> None:
+    def __init__(
+        self,
+        source: Source,
+        config: RegionConfig | None = None,
+        *,
+        path: str | None = None,
+        replies_path: str | None = None,
+    ) -> None:
         self.source = source
         path = path or source.options.get("path")
         if not path:

@@ -107,13 +107,16 @@ class GeoLocator:
         lat, lon = message.geo.lat, message.geo.lon
         best, best_km = None, float("inf")
         for tid, tlat, tlon in self.points:
-            km = _haversine_km(lat, lon, tlat, tlon)  # type: ignore[arg-type]
+            km = _haversine_km(lat, lon, tlat, tlon)
             if km < best_km:
                 best, best_km = tid, km
         if best is None or best_km > self.radius_km:
             return None
-        return Location(best, round(max(0.3, 1 - best_km / self.radius_km), 3),
-                        (f"geotag {best_km:.1f} km from centre",))
+        return Location(
+            best,
+            round(max(0.3, 1 - best_km / self.radius_km), 3),
+            (f"geotag {best_km:.1f} km from centre",),
+        )
 
 
 def _haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

@@ -48,8 +48,10 @@ class KeywordClassifier:
                 for p in map(lem.phrase, s.keywords):
                     if p:
                         self.index[p[0]].append((p, t.id, months))
-            for words, level in ((t.urgent_keywords, Urgency.URGENT),
-                                 (t.quick_keywords, Urgency.QUICK)):
+            for words, level in (
+                (t.urgent_keywords, Urgency.URGENT),
+                (t.quick_keywords, Urgency.QUICK),
+            ):
                 for p in map(lem.phrase, words):
                     if p:
                         self.urgency_index[p[0]].append((p, level, t.id))

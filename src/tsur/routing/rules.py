@@ -60,7 +60,7 @@ class TopicExecutorRouter:
         if incident.topic is None:
             return None
         topics = self.dir.topic_chain(incident.topic)
-        territories = self.dir.territory_chain(incident.territory) + [None]  # type: ignore[list-item]
+        territories: list[str | None] = [*self.dir.territory_chain(incident.territory), None]
         for tp in topics:
             for terr in territories:
                 for e in self.dir.executors.values():

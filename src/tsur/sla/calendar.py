@@ -22,8 +22,22 @@ from dateutil import rrule
 
 __all__ = ["WorkingCalendar", "load_production_calendar"]
 
-_FIXED_HOLIDAYS = ((1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (1, 8),
-                   (2, 23), (3, 8), (5, 1), (5, 9), (6, 12), (11, 4))
+_FIXED_HOLIDAYS = (
+    (1, 1),
+    (1, 2),
+    (1, 3),
+    (1, 4),
+    (1, 5),
+    (1, 6),
+    (1, 7),
+    (1, 8),
+    (2, 23),
+    (3, 8),
+    (5, 1),
+    (5, 9),
+    (6, 12),
+    (11, 4),
+)
 
 
 @lru_cache(maxsize=1)
@@ -90,9 +104,9 @@ class WorkingCalendar:
             return cached
         if day in self._workdays:
             result = True
-        elif day in self._holidays:
-            result = False
-        elif day.year not in self._years and (day.month, day.day) in _FIXED_HOLIDAYS:
+        elif day in self._holidays or (
+            day.year not in self._years and (day.month, day.day) in _FIXED_HOLIDAYS
+        ):
             result = False
         else:
             result = day.weekday() < 5
@@ -101,8 +115,11 @@ class WorkingCalendar:
 
     def working_days(self, start: date, end: date) -> Iterator[date]:
         """Working days from ``start`` to ``end`` inclusive."""
-        rule = rrule.rrule(rrule.DAILY, dtstart=datetime.combine(start, time()),
-                           until=datetime.combine(end, time()))
+        rule = rrule.rrule(
+            rrule.DAILY,
+            dtstart=datetime.combine(start, time()),
+            until=datetime.combine(end, time()),
+        )
         for dt in rule:
             if self.is_working_day(dt.date()):
                 yield dt.date()

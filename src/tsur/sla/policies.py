@@ -38,7 +38,8 @@ class SLAResolver:
         parents = {t.id: t.parent for t in config.topics}
         self._topic_chain: dict[str, set[str]] = {}
         for tid in parents:
-            chain, node = set(), tid
+            chain: set[str] = set()
+            node: str | None = tid
             while node is not None:
                 chain.add(node)
                 node = parents.get(node)
@@ -72,7 +73,9 @@ class SLAResolver:
         if span.unit == "working_hours":
             return self.calendar.add(start, timedelta(hours=span.amount))
         if span.unit == "working_days":
-            return self.calendar.add(start, timedelta(hours=span.amount * self.calendar.hours_per_day))
+            return self.calendar.add(
+                start, timedelta(hours=span.amount * self.calendar.hours_per_day)
+            )
         if span.unit == "days":
             return self.calendar.add_calendar_days(start, span.amount)
         return start + span.as_timedelta()

@@ -104,8 +104,9 @@ class Batch(abc.ABC):
         """The incident an earlier message (same source) belongs to, if any."""
 
     @abc.abstractmethod
-    def create_incident(self, incident: Incident, message_id: int, *, signature: str,
-                        address_key: str | None) -> int:
+    def create_incident(
+        self, incident: Incident, message_id: int, *, signature: str, address_key: str | None
+    ) -> int:
         """Add a new incident made from one message; return its id.
 
         The id may be provisional (negative) until the batch is written;
@@ -156,9 +157,10 @@ class Repository(abc.ABC):
         """Store raw messages; those already stored (same source and id) are skipped."""
 
     @abc.abstractmethod
-    def record_rejected_input(self, origin: str, line: int | None, raw: str, reason: str,
-                              *, at: datetime) -> int:
-        """Keep an input record that could not be read, with the reason (once per origin and raw)."""
+    def record_rejected_input(
+        self, origin: str, line: int | None, raw: str, reason: str, *, at: datetime
+    ) -> int:
+        """Keep an unreadable input record with its reason (once per origin and raw text)."""
 
     @abc.abstractmethod
     def rejected_inputs(self, *, include_resolved: bool = False) -> list[RejectedInput]:
@@ -174,8 +176,9 @@ class Repository(abc.ABC):
         """Claim up to ``limit`` pending messages, skipping ones other workers hold."""
 
     @abc.abstractmethod
-    def requeue(self, *, statuses: Sequence[str] = ("failed",),
-                ids: Sequence[int] | None = None) -> int:
+    def requeue(
+        self, *, statuses: Sequence[str] = ("failed",), ids: Sequence[int] | None = None
+    ) -> int:
         """Put failed (or other) messages back in the queue; return how many."""
 
     @abc.abstractmethod
@@ -183,8 +186,9 @@ class Repository(abc.ABC):
         """Number of messages per processing status."""
 
     @abc.abstractmethod
-    def messages(self, *, status: str | None = None, incident_id: int | None = None,
-                 limit: int = 100) -> list[StoredMessage]:
+    def messages(
+        self, *, status: str | None = None, incident_id: int | None = None, limit: int = 100
+    ) -> list[StoredMessage]:
         """Stored messages, newest first."""
 
     # incidents -------------------------------------------------------------
@@ -233,5 +237,7 @@ class Repository(abc.ABC):
         """Queued notifications not yet delivered."""
 
     @abc.abstractmethod
-    def mark_notifications(self, results: Sequence[tuple[int, datetime | None, str | None]]) -> None:
+    def mark_notifications(
+        self, results: Sequence[tuple[int, datetime | None, str | None]]
+    ) -> None:
         """Record deliveries: ``(notification id, sent_at or None, error or None)`` each."""

@@ -80,9 +80,7 @@ class MessageIn(BaseModel):
             text=self.text,
             created_at=self.created_at,
             author=Author(a.id, a.name, a.contact, a.anonymous) if a else None,
-            attachments=tuple(
-                Attachment(x.kind, x.url, x.name, x.mime_type) for x in self.attachments
-            ),
+            attachments=[Attachment(x.kind, x.url, x.name, x.mime_type) for x in self.attachments],
             geo=GeoPoint(self.geo.lat, self.geo.lon) if self.geo else None,
             address=self.address,
             thread_id=self.thread_id,
@@ -120,8 +118,16 @@ def message_to_dict(m: Message) -> dict[str, Any]:
         }
     if m.attachments:
         out["attachments"] = [
-            {k: v for k, v in (("kind", a.kind), ("url", a.url), ("name", a.name),
-                               ("mime_type", a.mime_type)) if v is not None}
+            {
+                k: v
+                for k, v in (
+                    ("kind", a.kind),
+                    ("url", a.url),
+                    ("name", a.name),
+                    ("mime_type", a.mime_type),
+                )
+                if v is not None
+            }
             for a in m.attachments
         ]
     if m.geo is not None:

@@ -41,7 +41,7 @@ __all__ = ["SqlRepository", "normalize_url", "open_repository"]
 
 log = structlog.get_logger("tsur.store")
 
-M, I, E = schema.messages, schema.incidents, schema.events
+M, INC, E = schema.messages, schema.incidents, schema.events
 _INGEST_CHUNK = 500
 
 
@@ -77,7 +77,9 @@ def _sqlite_engine(url: str) -> sa.Engine:
     else:
         path = Path(url.removeprefix("sqlite:///"))
         if path.parent and not path.parent.exists():
-            raise StorageError(f"cannot create database {path}: folder {path.parent} does not exist")
+            raise StorageError(
+                f"cannot create database {path}: folder {path.parent} does not exist"
+            )
     engine = sa.create_engine(url, **kwargs)
 
     @sa.event.listens_for(engine, "connect")
@@ -179,11 +181,10 @@ def _row_to_event(row: Any) -> Event:
 
 
 def _dialect_insert(dialect: str, table: sa.Table) -> Any:
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
+    """An INSERT that supports ``on_conflict_do_nothing`` on this database."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 class _SqlBatch(Batch):
@@ -217,12 +218,19 @@ class _SqlBatch(Batch):
         self, *, topic: str | None, territory: str | None, since: datetime
     ) -> list[GroupCandidate]:
         open_statuses = [s.value for s in Status if s.is_open]
-        q = sa.select(I.c.id, I.c.status, I.c.signature, I.c.address_key, I.c.created_at).where(
-            I.c.topic == topic if topic is not None else I.c.topic.is_(None),
-            I.c.territory == territory if territory is not None else I.c.territory.is_(None),
-            I.c.created_at >= since,
-            I.c.status.in_(open_statuses),
-        ).order_by(I.c.id.desc()).limit(200)
+        q = (
+            sa.select(INC.c.id, INC.c.status, INC.c.signature, INC.c.address_key, INC.c.created_at)
+            .where(
+                INC.c.topic == topic if topic is not None else INC.c.topic.is_(None),
+                INC.c.territory == territory
+                if territory is not None
+                else INC.c.territory.is_(None),
+                INC.c.created_at >= since,
+                INC.c.status.in_(open_statuses),
+            )
+            .order_by(INC.c.id.desc())
+            .limit(200)
+        )
         found = [
             GroupCandidate(
                 id=r.id,
@@ -234,10 +242,18 @@ class _SqlBatch(Batch):
             for r in self.conn.execute(q)
         ]
         for i, row in enumerate(self._new):
-            if (row["topic"], row["territory"]) == (topic, territory) and row["created_at"] >= since:
-                found.append(GroupCandidate(-(i + 1), Status(row["status"]),
-                                            frozenset(row["signature"].split()),
-                                            row["address_key"], row["created_at"]))
+            if (row["topic"], row["territory"]) == (topic, territory) and row[
+                "created_at"
+            ] >= since:
+                found.append(
+                    GroupCandidate(
+                        -(i + 1),
+                        Status(row["status"]),
+                        frozenset(row["signature"].split()),
+                        row["address_key"],
+                        row["created_at"],
+                    )
+                )
         return found
 
     def incident_of_message(self, source: str, external_ids: Sequence[str]) -> int | None:
@@ -246,18 +262,27 @@ class _SqlBatch(Batch):
         for ext in external_ids:
             if (source, ext) in self._seen:
                 return self._seen[(source, ext)]
-        q = sa.select(M.c.incident_id).where(
-            M.c.source == source,
-            M.c.external_id.in_(list(external_ids)),
-            M.c.incident_id.is_not(None),
-        ).limit(1)
+        q = (
+            sa.select(M.c.incident_id)
+            .where(
+                M.c.source == source,
+                M.c.external_id.in_(list(external_ids)),
+                M.c.incident_id.is_not(None),
+            )
+            .limit(1)
+        )
         return self.conn.execute(q).scalar()
 
-    def create_incident(self, incident: Incident, message_id: int, *, signature: str,
-                        address_key: str | None) -> int:
+    def create_incident(
+        self, incident: Incident, message_id: int, *, signature: str, address_key: str | None
+    ) -> int:
         values = _incident_values(incident, self.now)
-        values.update(created_at=incident.created_at, signature=signature,
-                      address_key=address_key, message_count=1)
+        values.update(
+            created_at=incident.created_at,
+            signature=signature,
+            address_key=address_key,
+            message_count=1,
+        )
         self._new.append(values)
         self._new_objects.append(incident)
         provisional = -len(self._new)
@@ -271,13 +296,29 @@ class _SqlBatch(Batch):
             self._attached[incident_id] = self._attached.get(incident_id, 0) + 1
         self._events.extend(_event_values(incident_id, ev) for ev in events)
 
-    def _update(self, message_id: int, status: str, *, incident_id: int | None = None,
-                stage: str | None = None, error: str | None = None, moderation: Any = None,
-                attempt: bool = True) -> None:
-        self._updates.append({
-            "mid": message_id, "st": status, "inc": incident_id, "stage": stage,
-            "err": error, "mod": moderation, "at": self.now, "att": 1 if attempt else 0,
-        })
+    def _update(
+        self,
+        message_id: int,
+        status: str,
+        *,
+        incident_id: int | None = None,
+        stage: str | None = None,
+        error: str | None = None,
+        moderation: Any = None,
+        attempt: bool = True,
+    ) -> None:
+        self._updates.append(
+            {
+                "mid": message_id,
+                "st": status,
+                "inc": incident_id,
+                "stage": stage,
+                "err": error,
+                "mod": moderation,
+                "at": self.now,
+                "att": 1 if attempt else 0,
+            }
+        )
 
     def done(self, message_id: int, incident_id: int | None, moderation: Any = None) -> None:
         if incident_id is not None:
@@ -295,7 +336,7 @@ class _SqlBatch(Batch):
 
     def flush(self) -> None:
         if self._new:
-            stmt = I.insert().returning(I.c.id, sort_by_parameter_order=True)
+            stmt = INC.insert().returning(INC.c.id, sort_by_parameter_order=True)
             ids = [int(i) for i in self.conn.execute(stmt, self._new).scalars()]
             for i, (new_id, obj) in enumerate(zip(ids, self._new_objects, strict=True)):
                 self.id_map[-(i + 1)] = new_id
@@ -305,8 +346,10 @@ class _SqlBatch(Batch):
         # in the same order and do not deadlock each other.
         for incident_id in sorted(self._attached):
             self.conn.execute(
-                I.update().where(I.c.id == incident_id).values(
-                    message_count=I.c.message_count + self._attached[incident_id],
+                INC.update()
+                .where(INC.c.id == incident_id)
+                .values(
+                    message_count=INC.c.message_count + self._attached[incident_id],
                     updated_at=self.now,
                 )
             )
@@ -318,18 +361,24 @@ class _SqlBatch(Batch):
             rows = []
             for note, key in self._notes:
                 inc = real(note.incident_id)
-                rows.append(_notification_row(
-                    attrs.evolve(note, incident_id=inc),
-                    key or f"{note.kind}:{inc}:{','.join(note.recipients)}"))
+                rows.append(
+                    _notification_row(
+                        attrs.evolve(note, incident_id=inc),
+                        key or f"{note.kind}:{inc}:{','.join(note.recipients)}",
+                    )
+                )
             stmt = _dialect_insert(self.dialect, schema.notifications).on_conflict_do_nothing(
-                index_elements=["dedup_key"])
+                index_elements=["dedup_key"]
+            )
             self.conn.execute(stmt, rows)
         if self._updates:
             for u in self._updates:
                 if u["inc"] is not None:
                     u["inc"] = real(u["inc"])
             self.conn.execute(
-                M.update().where(M.c.id == sa.bindparam("mid")).values(
+                M.update()
+                .where(M.c.id == sa.bindparam("mid"))
+                .values(
                     status=sa.bindparam("st"),
                     incident_id=sa.bindparam("inc"),
                     error_stage=sa.bindparam("stage"),
@@ -343,14 +392,23 @@ class _SqlBatch(Batch):
 
 
 def _notification_row(n: Notification, dedup_key: str) -> dict[str, Any]:
-    return {"dedup_key": dedup_key, "kind": n.kind, "incident_id": n.incident_id,
-            "recipients": list(n.recipients), "text": n.text, "data": dict(n.data),
-            "created_at": n.at}
+    return {
+        "dedup_key": dedup_key,
+        "kind": n.kind,
+        "incident_id": n.incident_id,
+        "recipients": list(n.recipients),
+        "text": n.text,
+        "data": dict(n.data),
+        "created_at": n.at,
+    }
 
 
 def _queue_notification(conn: sa.Connection, n: Notification, dedup_key: str) -> bool:
-    stmt = _dialect_insert(conn.dialect.name, schema.notifications).on_conflict_do_nothing(
-        index_elements=["dedup_key"]).returning(schema.notifications.c.id)
+    stmt = (
+        _dialect_insert(conn.dialect.name, schema.notifications)
+        .on_conflict_do_nothing(index_elements=["dedup_key"])
+        .returning(schema.notifications.c.id)
+    )
     return conn.execute(stmt, [_notification_row(n, dedup_key)]).first() is not None
 
 
@@ -431,24 +489,34 @@ class SqlRepository(Repository):
             known.update((source, e) for e in conn.execute(q).scalars())
         return known
 
-    def _insert_ignoring_conflicts(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> list[int]:
-        stmt = _dialect_insert(self.dialect, M).on_conflict_do_nothing(
-            index_elements=["source", "external_id"]
-        ).returning(M.c.id)
+    def _insert_ignoring_conflicts(
+        self, conn: sa.Connection, rows: list[dict[str, Any]]
+    ) -> list[int]:
+        stmt = (
+            _dialect_insert(self.dialect, M)
+            .on_conflict_do_nothing(index_elements=["source", "external_id"])
+            .returning(M.c.id)
+        )
         # A concurrent ingest of the same key makes RETURNING skip that row.
         return [int(i) for i in conn.execute(stmt, rows).scalars().all()]
 
-    def record_rejected_input(self, origin: str, line: int | None, raw: str, reason: str,
-                              *, at: datetime) -> int:
+    def record_rejected_input(
+        self, origin: str, line: int | None, raw: str, reason: str, *, at: datetime
+    ) -> int:
         R = schema.rejected_input
         with self._tx() as conn:
-            known = conn.execute(sa.select(R.c.id).where(
-                R.c.origin == origin, R.c.raw == raw, R.c.resolved_at.is_(None))).scalar()
+            known = conn.execute(
+                sa.select(R.c.id).where(
+                    R.c.origin == origin, R.c.raw == raw, R.c.resolved_at.is_(None)
+                )
+            ).scalar()
             if known is not None:  # the same bad record sent again: keep one copy
                 return int(known)
-            stmt = schema.rejected_input.insert().values(
-                origin=origin, line=line, raw=raw, reason=reason, created_at=at
-            ).returning(schema.rejected_input.c.id)
+            stmt = (
+                schema.rejected_input.insert()
+                .values(origin=origin, line=line, raw=raw, reason=reason, created_at=at)
+                .returning(schema.rejected_input.c.id)
+            )
             return int(conn.execute(stmt).scalar_one())
 
     def rejected_inputs(self, *, include_resolved: bool = False) -> list[RejectedInput]:
@@ -483,8 +551,9 @@ class SqlRepository(Repository):
             yield batch
             batch.flush()
 
-    def requeue(self, *, statuses: Sequence[str] = ("failed",),
-                ids: Sequence[int] | None = None) -> int:
+    def requeue(
+        self, *, statuses: Sequence[str] = ("failed",), ids: Sequence[int] | None = None
+    ) -> int:
         with self._tx() as conn:
             stmt = M.update().where(M.c.status.in_(list(statuses)))
             if ids is not None:
@@ -497,8 +566,9 @@ class SqlRepository(Repository):
             q = sa.select(M.c.status, sa.func.count()).group_by(M.c.status)
             return {status: int(n) for status, n in conn.execute(q)}
 
-    def messages(self, *, status: str | None = None, incident_id: int | None = None,
-                 limit: int = 100) -> list[StoredMessage]:
+    def messages(
+        self, *, status: str | None = None, incident_id: int | None = None, limit: int = 100
+    ) -> list[StoredMessage]:
         q = sa.select(M).order_by(M.c.id.desc()).limit(limit)
         if status is not None:
             q = q.where(M.c.status == status)
@@ -507,16 +577,22 @@ class SqlRepository(Repository):
         with self._tx() as conn:
             return [
                 StoredMessage(
-                    id=r.id, message=message_from_dict(r.payload), status=r.status,
-                    received_at=r.received_at, attempts=r.attempts, error_stage=r.error_stage,
-                    error=r.error, incident_id=r.incident_id, moderation=r.moderation,
+                    id=r.id,
+                    message=message_from_dict(r.payload),
+                    status=r.status,
+                    received_at=r.received_at,
+                    attempts=r.attempts,
+                    error_stage=r.error_stage,
+                    error=r.error,
+                    incident_id=r.incident_id,
+                    moderation=r.moderation,
                 )
                 for r in conn.execute(q)
             ]
 
     # incidents -------------------------------------------------------------
     def _load(self, conn: sa.Connection, incident_id: int, *, lock: bool = False) -> Incident:
-        q = sa.select(I).where(I.c.id == incident_id)
+        q = sa.select(INC).where(INC.c.id == incident_id)
         if lock and self.dialect == "postgresql":
             q = q.with_for_update()
         row = conn.execute(q).first()
@@ -525,7 +601,9 @@ class SqlRepository(Repository):
         inc = _row_to_incident(row)
         inc.history = [
             _row_to_event(r)
-            for r in conn.execute(sa.select(E).where(E.c.incident_id == incident_id).order_by(E.c.id))
+            for r in conn.execute(
+                sa.select(E).where(E.c.incident_id == incident_id).order_by(E.c.id)
+            )
         ]
         inc.message_ids = list(
             conn.execute(
@@ -550,47 +628,57 @@ class SqlRepository(Repository):
         limit: int | None = 100,
         offset: int = 0,
     ) -> list[Incident]:
-        q = sa.select(I).order_by(I.c.id.desc()).offset(offset)
+        q = sa.select(INC).order_by(INC.c.id.desc()).offset(offset)
         if limit is not None:
             q = q.limit(limit)
         if status:
-            q = q.where(I.c.status.in_([Status(s).value for s in status]))
+            q = q.where(INC.c.status.in_([Status(s).value for s in status]))
         if topic is not None:
-            q = q.where(sa.or_(I.c.topic == topic, I.c.topic.startswith(topic + ".")))
+            q = q.where(sa.or_(INC.c.topic == topic, INC.c.topic.startswith(topic + ".")))
         if territory:
-            q = q.where(I.c.territory.in_(list(territory)))
+            q = q.where(INC.c.territory.in_(list(territory)))
         if executor is not None:
-            q = q.where(I.c.executor == executor)
+            q = q.where(INC.c.executor == executor)
         if urgency is not None:
-            q = q.where(I.c.urgency == Urgency(urgency).value)
+            q = q.where(INC.c.urgency == Urgency(urgency).value)
         if overdue_at is not None:
             open_statuses = [s.value for s in Status if s.is_open]
             q = q.where(
-                I.c.status.in_(open_statuses),
+                INC.c.status.in_(open_statuses),
                 sa.or_(
-                    sa.and_(I.c.first_response_at.is_(None), I.c.first_response_due < overdue_at),
-                    I.c.resolution_due < overdue_at,
+                    sa.and_(
+                        INC.c.first_response_at.is_(None), INC.c.first_response_due < overdue_at
+                    ),
+                    INC.c.resolution_due < overdue_at,
                 ),
             )
         with self._tx() as conn:
             rows = conn.execute(q).all()
             result = [_row_to_incident(r) for r in rows]
-            counts = dict(conn.execute(
-                sa.select(M.c.incident_id, sa.func.count()).where(
-                    M.c.incident_id.in_([r.id for r in rows])
-                ).group_by(M.c.incident_id)
-            ).all()) if rows else {}
+            counts: dict[int, int] = (
+                dict(
+                    conn.execute(
+                        sa.select(M.c.incident_id, sa.func.count())
+                        .where(M.c.incident_id.in_([r.id for r in rows]))
+                        .group_by(M.c.incident_id)
+                    ).all()
+                )
+                if rows
+                else {}
+            )
         for inc in result:
-            inc.data.setdefault("message_count", counts.get(inc.id, 0))
+            inc.data.setdefault("message_count", counts.get(inc.id or 0, 0))
         return result
 
     def count_incidents(self, by: str) -> dict[str | None, int]:
         allowed = {"topic", "territory", "executor", "status", "urgency", "source"}
         if by not in allowed:
             raise ValueError(f"cannot group incidents by {by!r}; choose from {sorted(allowed)}")
-        col = I.c[by]
+        col = INC.c[by]
         with self._tx() as conn:
-            return {k: int(n) for k, n in conn.execute(sa.select(col, sa.func.count()).group_by(col))}
+            return {
+                k: int(n) for k, n in conn.execute(sa.select(col, sa.func.count()).group_by(col))
+            }
 
     @contextmanager
     def update_incident(self, incident_id: int) -> Iterator[Incident]:
@@ -600,7 +688,7 @@ class SqlRepository(Repository):
             yield inc
             now = inc.history[-1].at if len(inc.history) > known else datetime.now(UTC)
             values = _incident_values(inc, now)
-            conn.execute(I.update().where(I.c.id == incident_id).values(**values))
+            conn.execute(INC.update().where(INC.c.id == incident_id).values(**values))
             new = inc.history[known:]
             if new:
                 conn.execute(E.insert(), [_event_values(incident_id, ev) for ev in new])
@@ -630,19 +718,32 @@ class SqlRepository(Repository):
         with self._tx() as conn:
             rows = conn.execute(q).all()
         for r in rows:
-            yield r.id, Notification(
-                kind=r.kind, incident_id=r.incident_id, at=r.created_at,
-                recipients=tuple(r.recipients), text=r.text, data=dict(r.data),
+            yield (
+                r.id,
+                Notification(
+                    kind=r.kind,
+                    incident_id=r.incident_id,
+                    at=r.created_at,
+                    recipients=tuple(r.recipients),
+                    text=r.text,
+                    data=dict(r.data),
+                ),
             )
 
-    def mark_notifications(self, results: Sequence[tuple[int, datetime | None, str | None]]) -> None:
+    def mark_notifications(
+        self, results: Sequence[tuple[int, datetime | None, str | None]]
+    ) -> None:
         if not results:
             return
         N = schema.notifications
-        stmt = N.update().where(N.c.id == sa.bindparam("nid")).values(
-            sent_at=sa.bindparam("sent", type_=schema.UTCDateTime),
-            error=sa.bindparam("err"),
-            attempts=N.c.attempts + 1,
+        stmt = (
+            N.update()
+            .where(N.c.id == sa.bindparam("nid"))
+            .values(
+                sent_at=sa.bindparam("sent", type_=schema.UTCDateTime),
+                error=sa.bindparam("err"),
+                attempts=N.c.attempts + 1,
+            )
         )
         with self._tx() as conn:
             conn.execute(stmt, [{"nid": i, "sent": at, "err": err} for i, at, err in results])
