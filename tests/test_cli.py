@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,8 +17,8 @@ from .conftest import DATA
 REGION = str(DATA / "region_small.toml")
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
+def run(capsys: pytest.CaptureFixture[str], *argv: str, pm: Any = None) -> tuple[int, str, str]:
+    code = main(list(argv), pm=pm)
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -125,3 +126,27 @@ def test_console_script_is_installed() -> None:
         [sys.executable, "-m", "tsur", "--help"], capture_output=True, text=True, check=True
     ).stdout
     assert "demo" in out and "incidents" in out
+
+
+def test_plugins_add_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    from tsur import hookimpl, make_plugin_manager
+
+    class Hello:
+        @hookimpl
+        def register_commands(self, add_command: Any) -> None:
+            p = add_command("hello", help="say hello to a territory")
+            p.add_argument("name")
+            p.set_defaults(func=lambda args, console: console.print(f"привет, {args.name}") or 0)
+
+    pm = make_plugin_manager(entry_points=False, plugins=[Hello()])
+    code, out, _ = run(capsys, "hello", "Самара", pm=pm)
+    assert (code, out.strip()) == (0, "привет, Самара")
+
+    class Clash:
+        @hookimpl
+        def register_commands(self, add_command: Any) -> None:
+            add_command("demo", help="mine")
+
+    pm = make_plugin_manager(entry_points=False, plugins=[Clash()])
+    code, _, err = run(capsys, "demo", pm=pm)
+    assert code == 2 and "command 'demo' already exists" in err

@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import pluggy
 import structlog
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -27,8 +28,9 @@ from rich.text import Text as RichText
 
 from tsur.config import RegionConfig, load_region
 from tsur.domain import Incident, Status
-from tsur.errors import TsurError
+from tsur.errors import PluginError, TsurError
 from tsur.pipeline import Engine, RunReport
+from tsur.plugins import make_plugin_manager
 
 __all__ = ["main"]
 
@@ -80,8 +82,8 @@ def _common() -> argparse.ArgumentParser:
     return p
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``tsur`` command."""
+def build_parser(pm: pluggy.PluginManager | None = None) -> argparse.ArgumentParser:
+    """The argument parser of the ``tsur`` command, with plugins' commands from ``pm``."""
     common = _common()
     parser = argparse.ArgumentParser(
         prog="tsur",
@@ -199,7 +201,26 @@ def build_parser() -> argparse.ArgumentParser:
         description="Load and validate a region file; print what it holds.",
     )
     p.set_defaults(func=cmd_config)
+    _plugin_commands(sub, common, pm or make_plugin_manager())
     return parser
+
+
+def _plugin_commands(sub: Any, common: argparse.ArgumentParser, pm: pluggy.PluginManager) -> None:
+    """Subcommands contributed through the ``register_commands`` hook."""
+    for impl in pm.hook.register_commands.get_hookimpls():
+        plugin = pm.get_name(impl.plugin) or repr(impl.plugin)
+
+        def add_command(
+            name: str, *, help: str, description: str | None = None, _plugin: str = plugin
+        ) -> argparse.ArgumentParser:
+            if name in sub.choices:
+                raise PluginError(f"command {name!r} already exists", plugin=_plugin)
+            parser = sub.add_parser(
+                name, parents=[common], help=help, description=description or help
+            )
+            return cast(argparse.ArgumentParser, parser)
+
+        impl.function(add_command=add_command)
 
 
 def _version() -> str:
@@ -501,9 +522,13 @@ def cmd_config(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``tsur`` console script."""
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, *, pm: pluggy.PluginManager | None = None) -> int:
+    """Entry point of the ``tsur`` console script (``pm``: a plugin manager to use)."""
+    try:
+        parser = build_parser(pm)
+    except TsurError as exc:
+        Console(stderr=True).print(RichText("error: ", style="red") + RichText(str(exc)))
+        return 2
     args = parser.parse_args(argv)
     _configure_logging(args.verbose)
     console = Console(highlight=False, soft_wrap=True)

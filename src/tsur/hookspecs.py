@@ -34,6 +34,8 @@ The components' interfaces are the Protocols in :mod:`tsur.typing`.
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -119,6 +121,19 @@ def register_report_renderers(register: Register, config: RegionConfig) -> None:
     ``register(format, renderer)``; ``render(report)`` turns a report (a
     mapping of figures) into ``bytes`` of that format (``"json"``, ``"csv"``,
     ``"html"`` …).
+    """
+
+
+@hookspec
+def register_commands(add_command: Callable[..., argparse.ArgumentParser]) -> None:
+    """Add subcommands to the ``tsur`` command line.
+
+    ``add_command(name, help=..., description=...)`` returns an
+    :class:`argparse.ArgumentParser` that already has ``--db``,
+    ``--config`` and ``-v``; add arguments and
+    ``set_defaults(func=handler)`` where ``handler(args, console) -> int``
+    returns the exit status (``console`` is a :class:`rich.console.Console`).
+    A name already taken is a :class:`~tsur.errors.PluginError`.
     """
 
 
