@@ -157,6 +157,27 @@ def parse_duration(text: str | Mapping[str, Any] | Duration) -> Duration:
     return Duration(amount=amount, unit=unit)
 
 
+def _check_tz(v: str) -> str:
+    try:
+        ZoneInfo(v)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(
+            f"unknown time zone {v!r} (use an IANA name like 'Europe/Samara')"
+        ) from exc
+    return v
+
+
+def _check_hours(v: tuple[str, str] | None) -> tuple[str, str] | None:
+    if v is None:
+        return v
+    for t in v:
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", t):
+            raise ValueError(f"time {t!r} must be HH:MM")
+    if v[0] >= v[1]:
+        raise ValueError(f"start {v[0]} must be before end {v[1]}")
+    return v
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -174,28 +195,8 @@ class RegionInfo(_Model):
     extra_holidays: list[str] = Field(default_factory=list, description="ISO dates")
     extra_workdays: list[str] = Field(default_factory=list, description="ISO dates")
 
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(
-                f"unknown time zone {v!r} (use an IANA name like 'Europe/Samara')"
-            ) from exc
-        return v
-
-    @field_validator("working_hours", "lunch")
-    @classmethod
-    def _hours(cls, v: tuple[str, str] | None) -> tuple[str, str] | None:
-        if v is None:
-            return v
-        for t in v:
-            if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", t):
-                raise ValueError(f"time {t!r} must be HH:MM")
-        if v[0] >= v[1]:
-            raise ValueError(f"start {v[0]} must be before end {v[1]}")
-        return v
+    _tz = field_validator("timezone")(lambda cls, v: _check_tz(v))
+    _hours = field_validator("working_hours", "lunch")(lambda cls, v: _check_hours(v))
 
 
 class TerritoryConfig(_Model):
@@ -242,6 +243,14 @@ class ExecutorConfig(_Model):
     parent: Id | None = None
     contacts: dict[str, str] = Field(default_factory=dict)
     sla: Id | None = Field(default=None, description="SLA policy overriding the region's rules")
+    working_hours: tuple[str, str] | None = Field(
+        default=None, description="the executor's own hours (HH:MM, HH:MM); region's otherwise"
+    )
+    lunch: tuple[str, str] | None = None
+    timezone: str | None = Field(default=None, description="IANA zone if not the region's")
+
+    _hours = field_validator("working_hours", "lunch")(lambda cls, v: _check_hours(v))
+    _tz = field_validator("timezone")(lambda cls, v: v if v is None else _check_tz(v))
 
 
 class SourceConfig(_Model):
@@ -318,6 +327,21 @@ class EscalationConfig(_Model):
     ladder: list[EscalationStep] = Field(default_factory=list)
 
 
+class LifecycleConfig(_Model):
+    """Rules of an incident's life after routing: answers, photos, ratings."""
+
+    photo_required_topics: list[Id] = Field(
+        default_factory=list, description="topics (and subtopics) that need a photo to close"
+    )
+    low_rating: int = Field(default=3, ge=1, le=5, description="ratings at or below reopen")
+    reopen_window_days: float = Field(
+        default=30, gt=0, description="a repeat message this soon after closing reopens"
+    )
+    forbidden_phrases: list[str] = Field(
+        default_factory=list, description="extra phrases that mark a final answer as «отписка»"
+    )
+
+
 class PipelineConfig(_Model):
     """Thresholds of the processing pipeline."""
 
@@ -339,6 +363,7 @@ class RegionConfig(_Model):
     sla: list[SLAConfig] = Field(default_factory=list)
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
+    lifecycle: LifecycleConfig = Field(default_factory=LifecycleConfig)
 
     @model_validator(mode="after")
     def _cross_check(self) -> RegionConfig:
@@ -376,6 +401,8 @@ class RegionConfig(_Model):
                 check(ref, "territories", f"routing[{i}].territories")
             for ref in r.sources:
                 check(ref, "sources", f"routing[{i}].sources")
+        for ref in self.lifecycle.photo_required_topics:
+            check(ref, "topics", "lifecycle.photo_required_topics")
         for i, p in enumerate(self.sla):
             for ref in p.topics:
                 check(ref, "topics", f"sla[{i}].topics")
