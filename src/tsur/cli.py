@@ -68,8 +68,9 @@ def _common() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument(
         "--db",
-        default=os.environ.get("TSUR_DB", DEFAULT_DB),
-        help="SQLite file or postgresql:// URL (env TSUR_DB; default %(default)s)",
+        default=None,
+        help=f"SQLite file or postgresql:// URL (env TSUR_DB; default {DEFAULT_DB}, "
+        f"for the demo {DEMO_DB})",
     )
     p.add_argument(
         "--config",
@@ -102,7 +103,7 @@ def build_parser(pm: pluggy.PluginManager | None = None) -> argparse.ArgumentPar
         "region, ingest a few hundred bundled messages from several "
         "channels, process them and print a summary.",
     )
-    p.set_defaults(db=os.environ.get("TSUR_DB", DEMO_DB), func=cmd_demo)
+    p.set_defaults(func=cmd_demo)
     p.add_argument(
         "--keep", action="store_true", help="keep an existing database instead of starting afresh"
     )
@@ -527,9 +528,14 @@ def main(argv: Sequence[str] | None = None, *, pm: pluggy.PluginManager | None =
     try:
         parser = build_parser(pm)
     except TsurError as exc:
-        Console(stderr=True).print(RichText("error: ", style="red") + RichText(str(exc)))
+        Console(stderr=True, soft_wrap=True).print(
+            RichText("error: ", style="red") + RichText(str(exc))
+        )
         return 2
     args = parser.parse_args(argv)
+    if getattr(args, "db", None) is None:
+        fallback = DEMO_DB if args.command == "demo" else DEFAULT_DB
+        args.db = os.environ.get("TSUR_DB", fallback)
     _configure_logging(args.verbose)
     console = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -11,13 +11,21 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
-from datetime import timedelta
+from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from tsur.domain import Executor, GeoPoint, SLAPolicy, Source, Territory, Topic, Urgency
 from tsur.errors import ConfigError
@@ -198,6 +206,16 @@ class RegionInfo(_Model):
     _tz = field_validator("timezone")(lambda cls, v: _check_tz(v))
     _hours = field_validator("working_hours", "lunch")(lambda cls, v: _check_hours(v))
 
+    @field_validator("extra_holidays", "extra_workdays")
+    @classmethod
+    def _dates(cls, v: list[str]) -> list[str]:
+        for d in v:
+            try:
+                date.fromisoformat(d)
+            except ValueError:
+                raise ValueError(f"{d!r} is not a date; write YYYY-MM-DD") from None
+        return v
+
 
 class TerritoryConfig(_Model):
     """One territory: the region, a municipality or a settlement."""
@@ -254,10 +272,14 @@ class ExecutorConfig(_Model):
 
 
 class SourceConfig(_Model):
-    """One channel the region listens to."""
+    """One channel the region listens to.
+
+    ``kind`` names the adapter that talks to it: a built-in one (see
+    ``SOURCE_KINDS``) or one a plugin registers.
+    """
 
     id: Id
-    kind: Literal[SOURCE_KINDS]  # type: ignore[valid-type]
+    kind: Id
     name: str
     options: dict[str, Any] = Field(default_factory=dict)
 
@@ -319,6 +341,12 @@ class EscalationStep(_Model):
     def _duration(cls, v: Any) -> Any:
         return parse_duration(v)
 
+    @model_validator(mode="after")
+    def _kind(self) -> EscalationStep:
+        if self.level == "executor_kind" and not self.executor_kind:
+            raise ValueError("level 'executor_kind' needs executor_kind = '...'")
+        return self
+
 
 class EscalationConfig(_Model):
     """When and to whom late incidents climb."""
@@ -342,13 +370,37 @@ class LifecycleConfig(_Model):
     )
 
 
+class ModelConfig(_Model):
+    """A trained text model the engine uses (``tsur train`` writes one).
+
+    ``target = "topic"`` makes it a classifier voting with ``weight``;
+    ``target = "executor"`` makes it a router asked at ``priority`` (the
+    rules router has 100) that answers only above ``min_confidence``.
+    ``labels`` maps the model's labels to topic or executor ids when they
+    differ (e.g. numeric groups of a training file). A relative ``path`` is
+    read from the region file's folder.
+    """
+
+    name: Id
+    path: str
+    target: Literal["topic", "executor"] = "topic"
+    weight: float = Field(default=1.0, gt=0)
+    priority: int = 150
+    min_confidence: float = Field(default=0.0, ge=0, le=1)
+    labels: dict[str, Id] = Field(default_factory=dict)
+
+
 class PipelineConfig(_Model):
     """Thresholds of the processing pipeline."""
 
     min_confidence: float = Field(default=0.3, ge=0, le=1)
     group_window_days: float = Field(default=7, gt=0)
     group_similarity: float = Field(default=0.5, gt=0, le=1)
-    disabled_plugins: list[str] = Field(default_factory=list)
+    disabled_plugins: list[str] = Field(
+        default_factory=list,
+        description="component names to switch off; 'kind:name' (e.g. 'locators:geotag') "
+        "for one kind only",
+    )
 
 
 class RegionConfig(_Model):
@@ -364,6 +416,13 @@ class RegionConfig(_Model):
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     lifecycle: LifecycleConfig = Field(default_factory=LifecycleConfig)
+    models: list[ModelConfig] = Field(default_factory=list)
+    _base_dir: Path | None = PrivateAttr(default=None)
+
+    @property
+    def base_dir(self) -> Path | None:
+        """Folder of the region file (relative model paths are read from there)."""
+        return self._base_dir
 
     @model_validator(mode="after")
     def _cross_check(self) -> RegionConfig:
@@ -559,7 +618,9 @@ def load_region(path: str | Path | None = None) -> RegionConfig:
     """
     p = bundled_region_path() if path is None else Path(path)
     data = _read(p)
-    return region_from_mapping(data, origin=str(p))
+    region = region_from_mapping(data, origin=str(p))
+    region._base_dir = p.resolve().parent
+    return region
 
 
 def region_from_mapping(data: Mapping[str, Any], *, origin: str = "<mapping>") -> RegionConfig:

@@ -19,12 +19,14 @@ both plugins); ``priority`` orders components where the first answer wins
 How answers combine (see docs/plugins.md):
 
 - classifiers: **weighted vote**. Each classifier's confidence × weight is
-  summed per topic; the best topic wins with its share of the total vote as
-  the confidence; urgency is the most pressing any classifier reported.
+  summed per topic; the best topic wins, and its confidence is that sum
+  divided by the total weight of the classifiers that named a topic;
+  urgency is the most pressing any classifier reported.
 - locators, routers: **first answer by priority**. Components are asked in
   descending priority; the first non-``None`` answer wins.
-- moderation filters: **all apply**. Any ``reject`` rejects; ``mask``
-  verdicts are applied in priority order; every verdict is recorded.
+- moderation filters: **all apply**. Any ``reject`` rejects; the text that
+  leaves the engine is the last ``mask`` verdict's text (a masking filter
+  composes all the masks it applies); every verdict is recorded.
 - notifiers: **fan-out**. Every notifier receives every notification; one
   failing notifier is logged and does not stop the others.
 - source adapters, report renderers: **by name**. The caller chooses.

@@ -498,9 +498,8 @@ class Engine:
             return "merged", inc_id, False
 
         # new incident -----------------------------------------------------------
-        masked = next(
-            (v.masked_text for v in a.verdicts if v.action == "mask" and v.masked_text), m.text
-        )
+        masks = [v.masked_text for v in a.verdicts if v.action == "mask" and v.masked_text]
+        masked = masks[-1] if masks else m.text
         inc = Incident(
             status=Status.NEW,
             created_at=m.created_at,
@@ -632,6 +631,8 @@ class Engine:
                 continue
             if akey is not None and c.address_key == akey:
                 return c.id, f"same topic and address ({akey})"
+            if akey is not None and c.address_key is not None:
+                continue  # two known, different addresses: two problems
             common = len(mine & c.signature)
             smaller = min(len(mine), len(c.signature)) or 1
             score = common / smaller

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import types
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -42,6 +43,7 @@ log = structlog.get_logger("tsur.plugins")
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "tsur.default_plugins.moderation",
     "tsur.default_plugins.keyword_classifier",
+    "tsur.default_plugins.models",
     "tsur.default_plugins.gazetteer_locator",
     "tsur.routing.rules",
     "tsur.default_plugins.notifiers",
@@ -71,12 +73,31 @@ def make_plugin_manager(
     for plugin in plugins:
         if isinstance(plugin, str):
             plugin = importlib.import_module(plugin)
-        pm.register(plugin)
+        _register(pm, plugin)
     if os.environ.get("TSUR_TRACE_PLUGINS"):
         pm.trace.root.setwriter(lambda text: log.debug("hook", trace=text.rstrip()))
         pm.enable_tracing()
-    pm.check_pending()
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"{exc} (is the hook name misspelt?)") from exc
     return pm
+
+
+def _register(pm: pluggy.PluginManager, plugin: object) -> None:
+    """Register under a readable name; hook typos become :class:`PluginError`."""
+    if isinstance(plugin, types.ModuleType):
+        name = plugin.__name__
+    else:
+        name = f"{type(plugin).__module__}.{type(plugin).__qualname__}"
+    base, n = name, 1
+    while pm.has_plugin(name):
+        n += 1
+        name = f"{base}#{n}"
+    try:
+        pm.register(plugin, name=name)
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(str(exc), plugin=name) from exc
 
 
 def _load_entry_points(pm: pluggy.PluginManager) -> None:
@@ -152,7 +173,11 @@ def collect_components(pm: pluggy.PluginManager, config: RegionConfig) -> Compon
                 raise
             except Exception as exc:
                 raise PluginError(f"{hook_name} failed: {exc}", plugin=plugin_name) from exc
-        items = [r for r in seen.values() if r.name not in disabled]
+        items = [
+            r
+            for r in seen.values()
+            if r.name not in disabled and f"{kind}:{r.name}" not in disabled
+        ]
         items.sort(key=lambda r: -r.priority)  # stable: registration order breaks ties
         target = getattr(comps, kind)
         if isinstance(target, dict):

@@ -1,0 +1,236 @@
+"""A linear text model that predicts with numpy alone and loads without pickle.
+
+Features: each lemma as ``w:<lemma>`` plus the character 2–5-grams of every
+lemma padded with spaces (they catch rare inflections, place-name stems and
+typos). Weights: sublinear TF-IDF, L2-normalised — the same as
+scikit-learn's ``TfidfVectorizer(sublinear_tf=True)`` with this analyzer, so
+a model trained there predicts identically here.
+
+File format (``MODEL_FORMAT``, version ``MODEL_VERSION``): a NumPy ``.npz``
+archive of plain arrays — ``labels``, ``features``, ``idf``, ``coef``,
+``intercept`` — and ``meta``, a JSON string (format, version, training
+parameters and figures). Loading uses ``allow_pickle=False``: a model file
+is data, never code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from tsur.errors import TsurError
+from tsur.text.normalize import STOP_WORDS, Lemmatizer, Text, get_lemmatizer
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = [
+    "MODEL_FORMAT",
+    "MODEL_VERSION",
+    "ModelError",
+    "Prediction",
+    "TextModel",
+    "text_features",
+]
+
+MODEL_FORMAT = "tsur-linear-text-model"
+MODEL_VERSION = 1
+_NGRAMS = (2, 3, 4, 5)
+
+
+class ModelError(TsurError):
+    """A model file is missing, damaged, of another format, or needs an extra."""
+
+
+def _numpy() -> Any:
+    try:
+        import numpy
+    except ImportError:  # pragma: no cover - numpy comes with the ml extra
+        raise ModelError("text models need numpy: pip install 'tsur[ml]'") from None
+    return numpy
+
+
+def text_features(lemmas: Iterable[str]) -> list[str]:
+    """The feature strings of a lemmatised text (see the module docstring)."""
+    out: list[str] = []
+    for w in lemmas:
+        if len(w) < 2 and not w.isdigit():
+            continue
+        if w not in STOP_WORDS:
+            out.append("w:" + w)
+        s = f" {w} "
+        for n in _NGRAMS:
+            out.extend(s[i : i + n] for i in range(len(s) - n + 1))
+    return out
+
+
+@attrs.frozen
+class Prediction:
+    """A model's answer for one text."""
+
+    label: str
+    confidence: float
+    alternatives: tuple[tuple[str, float], ...]  # the next labels with their confidence
+    evidence: tuple[str, ...]  # words that weighed most for ``label``
+
+
+@attrs.define(eq=False)
+class TextModel:
+    """Labels, vocabulary, IDF weights and a linear decision function."""
+
+    labels: tuple[str, ...]
+    features: dict[str, int]
+    idf: np.ndarray
+    coef: np.ndarray  # labels × features
+    intercept: np.ndarray
+    temperature: float = 1.0  # softmax temperature fitted on held-out scores
+    meta: dict[str, Any] = attrs.field(factory=dict)
+    _words: dict[int, str] = attrs.field(init=False, factory=dict)
+
+    def __attrs_post_init__(self) -> None:
+        self._words = {i: f[2:] for f, i in self.features.items() if f.startswith("w:")}
+
+    # prediction -------------------------------------------------------------
+    def vector(self, lemmas: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Indices and TF-IDF weights of a text's known features (L2-normalised)."""
+        np = _numpy()
+        counts = Counter(text_features(lemmas))
+        idx, vals = [], []
+        feats = self.features
+        for f, c in counts.items():
+            j = feats.get(f)
+            if j is not None:
+                idx.append(j)
+                vals.append((1.0 + math.log(c)) * float(self.idf[j]))
+        index = np.asarray(idx, dtype=np.int64)
+        values = np.asarray(vals, dtype=np.float64)
+        norm = float(np.sqrt((values**2).sum()))
+        if norm > 0:
+            values /= norm
+        return index, values
+
+    def scores(self, lemmas: Iterable[str]) -> np.ndarray:
+        """Decision scores of every label."""
+        index, values = self.vector(lemmas)
+        result: np.ndarray = self.coef[:, index] @ values + self.intercept
+        return result
+
+    def probabilities(self, scores: np.ndarray) -> np.ndarray:
+        """Softmax of ``scores`` at the fitted temperature."""
+        z = scores / self.temperature
+        z = _numpy().exp(z - z.max())
+        result: np.ndarray = z / z.sum()
+        return result
+
+    def predict_lemmas(self, lemmas: Sequence[str], *, top: int = 3) -> Prediction:
+        """Predict from lemmas already computed (the engine's :class:`Text`)."""
+        np = _numpy()
+        index, values = self.vector(lemmas)
+        scores = self.coef[:, index] @ values + self.intercept
+        probs = self.probabilities(scores)
+        order = np.argsort(-probs)
+        best = int(order[0])
+        contrib = self.coef[best, index] * values
+        words = [
+            (float(c), self._words[int(j)])
+            for j, c in zip(index, contrib, strict=True)
+            if int(j) in self._words and c > 0
+        ]
+        evidence = [w for _, w in sorted(words, reverse=True)[:5]]
+        return Prediction(
+            label=self.labels[best],
+            confidence=round(float(probs[best]), 4),
+            alternatives=tuple(
+                (self.labels[int(k)], round(float(probs[int(k)]), 4)) for k in order[1:top]
+            ),
+            evidence=tuple(evidence),
+        )
+
+    def predict(
+        self, texts: Iterable[str | Text], *, lemmatizer: Lemmatizer | None = None
+    ) -> list[Prediction]:
+        """Predict raw texts (lemmatised here) or :class:`Text` objects."""
+        lem = lemmatizer or get_lemmatizer()
+        out = []
+        for t in texts:
+            text = t if isinstance(t, Text) else Text.from_raw(t, lem)
+            out.append(self.predict_lemmas(text.lemmas))
+        return out
+
+    # persistence -------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the model as a ``.npz`` archive of plain arrays; returns the path written."""
+        np = _numpy()
+        p = Path(path)
+        names = sorted(self.features, key=self.features.__getitem__)
+        meta = {
+            **self.meta,
+            "format": MODEL_FORMAT,
+            "version": MODEL_VERSION,
+            "temperature": self.temperature,
+        }
+        with p.open("wb") as f:
+            np.savez_compressed(
+                f,
+                labels=np.asarray(self.labels, dtype=str),
+                features=np.asarray(names, dtype=str),
+                idf=self.idf.astype(np.float32),
+                coef=self.coef.astype(np.float32),
+                intercept=self.intercept.astype(np.float32),
+                meta=np.asarray(json.dumps(meta, ensure_ascii=False)),
+            )
+        return p
+
+    @classmethod
+    def load(cls, path: str | Path) -> TextModel:
+        """Read a model written by :meth:`save`; :class:`ModelError` if it is not one."""
+        np = _numpy()
+        p = Path(path)
+        try:
+            with np.load(p, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except FileNotFoundError:
+            raise ModelError(f"model file {p} not found") from None
+        except (OSError, ValueError, EOFError) as exc:
+            raise ModelError(f"{p} is not a tsur model file: {exc}") from exc
+        missing = {"labels", "features", "idf", "coef", "intercept", "meta"} - set(arrays)
+        if missing:
+            raise ModelError(f"{p} is not a tsur model file (missing {', '.join(sorted(missing))})")
+        try:
+            meta = json.loads(str(arrays["meta"]))
+        except json.JSONDecodeError as exc:
+            raise ModelError(f"{p}: damaged model metadata: {exc}") from exc
+        if meta.get("format") != MODEL_FORMAT:
+            raise ModelError(f"{p}: format {meta.get('format')!r}, expected {MODEL_FORMAT!r}")
+        if meta.get("version") != MODEL_VERSION:
+            raise ModelError(
+                f"{p}: model version {meta.get('version')}, this tsur reads {MODEL_VERSION}; "
+                "train it again"
+            )
+        labels = tuple(str(x) for x in arrays["labels"].tolist())
+        names = [str(x) for x in arrays["features"].tolist()]
+        coef = arrays["coef"].astype(np.float64)
+        if coef.shape != (len(labels), len(names)):
+            raise ModelError(
+                f"{p}: damaged model (weights {coef.shape} for "
+                f"{len(labels)} labels × {len(names)} features)"
+            )
+        return cls(
+            labels=labels,
+            features={f: i for i, f in enumerate(names)},
+            idf=arrays["idf"].astype(np.float64),
+            coef=coef,
+            intercept=arrays["intercept"].astype(np.float64),
+            temperature=float(meta.get("temperature", 1.0)),
+            meta=meta,
+        )
+
+    def describe(self) -> Mapping[str, Any]:
+        """What the model is: labels, size and how it was trained."""
+        return {"labels": len(self.labels), "features": len(self.features), **self.meta}

@@ -1,0 +1,239 @@
+"""Training and cross-validation of :class:`~tsur.ml.model.TextModel` (needs scikit-learn)."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from tsur.ml.metrics import Metrics, evaluate_predictions
+from tsur.ml.model import ModelError, TextModel, text_features
+from tsur.text.normalize import Lemmatizer, Text, get_lemmatizer
+
+__all__ = ["CLASS_WEIGHTS", "cross_validate", "lemmatize_all", "train_model"]
+
+#: How rare labels are weighted: "none" (accuracy on frequent labels),
+#: "balanced" (every label counts equally), "sqrt" (the square root of
+#: "balanced": a compromise, the default).
+CLASS_WEIGHTS = ("sqrt", "balanced", "none")
+
+Progress = Callable[[str, int, int], None]
+
+
+def _sklearn() -> Any:
+    try:
+        import sklearn  # noqa: F401
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.svm import LinearSVC
+    except ImportError:
+        raise ModelError("training needs scikit-learn: pip install 'tsur[ml]'") from None
+    return TfidfVectorizer, LinearSVC
+
+
+def lemmatize_all(
+    texts: Sequence[str], lemmatizer: Lemmatizer | None = None, progress: Progress | None = None
+) -> list[tuple[str, ...]]:
+    """Lemmas of every text, reporting progress every 200 texts."""
+    lem = lemmatizer or get_lemmatizer()
+    out = []
+    for i, t in enumerate(texts, 1):
+        out.append(Text.from_raw(t, lem).lemmas)
+        if progress and (i % 200 == 0 or i == len(texts)):
+            progress("lemmatise", i, len(texts))
+    return out
+
+
+def _weights(y: Sequence[int], k: int, mode: str) -> dict[int, float] | None:
+    if mode == "none":
+        return None
+    if mode not in CLASS_WEIGHTS:
+        raise ValueError(f"class weight {mode!r}: choose one of {', '.join(CLASS_WEIGHTS)}")
+    counts = Counter(y)
+    n = len(y)
+    power = 1.0 if mode == "balanced" else 0.5
+    return {c: (n / (k * counts[c])) ** power for c in counts}
+
+
+def _fit(
+    lemmas: Sequence[Sequence[str]],
+    labels: Sequence[str],
+    *,
+    c: float,
+    class_weight: str,
+    max_features: int,
+    min_df: int,
+) -> tuple[Any, Any, tuple[str, ...]]:
+    tfidf_cls, svc_cls = _sklearn()
+    classes = tuple(sorted(set(labels)))
+    if len(classes) < 2:
+        raise ModelError(f"need at least two labels to train, got {classes}")
+    index = {lab: i for i, lab in enumerate(classes)}
+    y = [index[lab] for lab in labels]
+    import numpy as np
+
+    vec = tfidf_cls(
+        analyzer=text_features,
+        sublinear_tf=True,
+        min_df=min_df,
+        max_features=max_features,
+        dtype=np.float64,
+    )
+    x = vec.fit_transform(lemmas)
+    clf = svc_cls(C=c, class_weight=_weights(y, len(classes), class_weight), random_state=0)
+    clf.fit(x, y)
+    return vec, clf, classes
+
+
+def _to_model(vec: Any, clf: Any, classes: tuple[str, ...], meta: dict[str, Any]) -> TextModel:
+    import numpy as np
+
+    coef = np.asarray(clf.coef_, dtype=np.float64)
+    intercept = np.asarray(clf.intercept_, dtype=np.float64)
+    if len(classes) == 2:  # a binary SVM has one weight row: score(label 1) = -score(label 0)
+        coef = np.vstack([-coef[0], coef[0]]) / 2
+        intercept = np.asarray([-intercept[0], intercept[0]]) / 2
+    return TextModel(
+        labels=classes,
+        features={str(f): int(i) for f, i in vec.vocabulary_.items()},
+        idf=np.asarray(vec.idf_, dtype=np.float64),
+        coef=coef,
+        intercept=intercept,
+        meta=meta,
+    )
+
+
+def _fit_temperature(scores: Any, truth: Sequence[int]) -> float:
+    """The softmax temperature that minimises log-loss of held-out scores."""
+    import numpy as np
+
+    s = np.asarray(scores)
+    t_idx = np.asarray(truth)
+    best, best_loss = 1.0, math.inf
+    for t in np.geomspace(0.02, 2.0, 40):
+        z = s / t
+        z = z - z.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        loss = float(-logp[np.arange(len(t_idx)), t_idx].mean())
+        if loss < best_loss:
+            best, best_loss = float(t), loss
+    return best
+
+
+def _folds(labels: Sequence[str], k: int, seed: int) -> list[list[int]]:
+    """Stratified folds: each label's rows dealt round-robin after a seeded shuffle."""
+    import random
+
+    rnd = random.Random(seed)
+    by_label: dict[str, list[int]] = {}
+    for i, lab in enumerate(labels):
+        by_label.setdefault(lab, []).append(i)
+    folds: list[list[int]] = [[] for _ in range(k)]
+    offset = 0
+    for lab in sorted(by_label):
+        rows = by_label[lab]
+        rnd.shuffle(rows)
+        for j, i in enumerate(rows):
+            folds[(j + offset) % k].append(i)
+        offset += len(rows)
+    return folds
+
+
+def train_model(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    *,
+    c: float = 0.5,
+    class_weight: str = "sqrt",
+    max_features: int = 100_000,
+    min_df: int = 2,
+    calibrate: bool = True,
+    lemmas: Sequence[Sequence[str]] | None = None,
+    progress: Progress | None = None,
+    meta: dict[str, Any] | None = None,
+) -> TextModel:
+    """Train a model on ``texts`` and their ``labels``.
+
+    With ``calibrate`` the softmax temperature (which turns scores into the
+    confidence the engine compares with ``pipeline.min_confidence``) is
+    fitted on 3-fold held-out scores.
+    """
+    if len(texts) != len(labels):
+        raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+    lemmas = list(lemmas) if lemmas is not None else lemmatize_all(texts, progress=progress)
+    params: dict[str, Any] = {
+        "c": c,
+        "class_weight": class_weight,
+        "max_features": max_features,
+        "min_df": min_df,
+    }
+    vec, clf, classes = _fit(lemmas, labels, **params)
+    if progress:
+        progress("train", 1, 1)
+    model = _to_model(
+        vec,
+        clf,
+        classes,
+        {
+            **(meta or {}),
+            "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "n": len(texts),
+            "label_counts": dict(Counter(labels).most_common()),
+            "params": params,
+        },
+    )
+    if calibrate and len(texts) >= 60:
+        scores, truth = [], []
+        index = {lab: i for i, lab in enumerate(classes)}
+        for fold in _folds(labels, 3, seed=7):
+            held = set(fold)
+            train_idx = [i for i in range(len(texts)) if i not in held]
+            if len({labels[i] for i in train_idx}) != len(classes):
+                continue  # a label missing from this split: skip the fold
+            v, cl, cs = _fit(
+                [lemmas[i] for i in train_idx], [labels[i] for i in train_idx], **params
+            )
+            fold_model = _to_model(v, cl, cs, {})
+            for i in fold:
+                scores.append(fold_model.scores(lemmas[i]))
+                truth.append(index[labels[i]])
+        if scores:
+            model.temperature = _fit_temperature(scores, truth)
+        if progress:
+            progress("calibrate", 1, 1)
+    model.meta["temperature"] = model.temperature
+    return model
+
+
+def cross_validate(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    k: int = 5,
+    *,
+    seed: int = 0,
+    progress: Progress | None = None,
+    **train_kw: Any,
+) -> tuple[Metrics, list[str]]:
+    """K-fold cross-validation of the default model; metrics over out-of-fold predictions."""
+    if k < 2:
+        raise ValueError("cross-validation needs at least 2 folds")
+    if len(texts) < k:
+        raise ValueError(f"{len(texts)} rows are too few for {k} folds")
+    lemmas = lemmatize_all(texts, progress=progress)
+    predicted: list[str] = [""] * len(texts)
+    for f, fold in enumerate(_folds(labels, k, seed), 1):
+        held = set(fold)
+        train_idx = [i for i in range(len(texts)) if i not in held]
+        model = train_model(
+            [texts[i] for i in train_idx],
+            [labels[i] for i in train_idx],
+            lemmas=[lemmas[i] for i in train_idx],
+            calibrate=False,
+            **train_kw,
+        )
+        for i in fold:
+            predicted[i] = model.predict_lemmas(lemmas[i]).label
+        if progress:
+            progress("fold", f, k)
+    return evaluate_predictions(labels, predicted), predicted
