@@ -1,0 +1,61 @@
+"""Embed tsur: the bundled Samara oblast region, an in-memory database, three messages.
+
+Run: python examples/embed_minimal.py
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+
+import structlog
+
+import tsur
+
+SAMARA = timezone(timedelta(hours=4))
+URGENCY = {"urgent": "срочно", "quick": "быстрое решение", "normal": "обычный порядок"}
+
+MESSAGES = [
+    tsur.Message(
+        source="vk",
+        external_id="wall-100_501",
+        created_at=datetime(2026, 11, 16, 8, 12, tzinfo=SAMARA),
+        text="Тольятти, ул. Юбилейная, 31: во дворе открытый люк, колодец без крышки, "
+        "ребёнок чуть не упал! Закройте срочно",
+    ),
+    tsur.Message(
+        source="pos",
+        external_id="pos-2026-000431",
+        created_at=datetime(2026, 11, 16, 9, 40, tzinfo=SAMARA),
+        text="В Самаре в доме по ул. Ново-Садовая, 24 третью неделю нет отопления, "
+        "батареи холодные, в квартире +15. Прошу разобраться.",
+    ),
+    tsur.Message(
+        source="hotline",
+        external_id="call-0934",
+        created_at=datetime(2026, 11, 16, 10, 5, tzinfo=SAMARA),
+        text="Звонок на линию 122: в Сызрани автобус маршрута № 2 утром не пришёл, "
+        "на остановке на ул. Советской люди ждали больше часа.",
+    ),
+]
+
+
+def main() -> None:
+    """Process the messages and print each incident the engine made."""
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    with tsur.Engine.from_config(db=":memory:") as engine:  # None: the bundled region
+        report = engine.process(MESSAGES)
+        topics, territories = engine.config.topic_objects(), engine.config.territory_objects()
+        for incident_id in report.incident_ids:
+            i = engine.incident(incident_id)
+            topic = topics[i.topic].name if i.topic else "тема не определена"
+            place = territories[i.territory].name if i.territory else "территория не найдена"
+            executor = engine.directory.executors[i.executor].name if i.executor else "—"
+            print(f"№{i.id} [{i.status}] {topic} — {place} → {executor}")
+            if i.first_response_due is not None:
+                due = i.first_response_due.astimezone(engine.calendar.tz)
+                print(f"    {URGENCY[i.urgency.value]}; первый ответ до {due:%d.%m.%Y %H:%M}")
+
+
+if __name__ == "__main__":
+    main()
