@@ -69,7 +69,7 @@ def test_built_ins_are_ordinary_plugins(region: Any) -> None:
     assert set(DEFAULT_PLUGINS) <= names
     comps = collect_components(pm, region)
     assert comps.names("classifiers") == ["keywords"]
-    assert comps.names("locators") == ["explicit", "gazetteer", "geotag"]
+    assert comps.names("locators") == ["explicit", "gazetteer", "geotag", "source"]
     assert comps.names("routers") == ["rules", "topic-executors"]
     assert "jsonl" in comps.names("source_adapters")
     assert {"json", "csv"} <= set(comps.names("report_renderers"))

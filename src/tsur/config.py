@@ -281,6 +281,9 @@ class SourceConfig(_Model):
     id: Id
     kind: Id
     name: str
+    territory: Id | None = Field(
+        default=None, description="where its messages are from when they don't say (a city group)"
+    )
     options: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -452,6 +455,8 @@ class RegionConfig(_Model):
             check(e.sla, "sla", f"executors[{i}].sla")
             for ref in e.topics:
                 check(ref, "topics", f"executors[{i}].topics")
+        for i, src in enumerate(self.sources):
+            check(src.territory, "territories", f"sources[{i}].territory")
         for i, r in enumerate(self.routing):
             check(r.executor, "executors", f"routing[{i}].executor")
             for ref in r.topics:

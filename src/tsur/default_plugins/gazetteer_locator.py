@@ -18,7 +18,7 @@ from tsur.hookspecs import hookimpl
 from tsur.text.normalize import Lemmatizer, Text, get_lemmatizer
 from tsur.typing import Register
 
-__all__ = ["ExplicitLocator", "GazetteerLocator", "GeoLocator"]
+__all__ = ["ExplicitLocator", "GazetteerLocator", "GeoLocator", "SourceLocator", "demonyms"]
 
 
 class ExplicitLocator:
@@ -36,6 +36,43 @@ class ExplicitLocator:
         return Location(message.territory, 1.0, ("territory field",))
 
 
+_TOWN_KINDS = frozenset({"city_okrug", "urban_settlement", "municipal_okrug"})
+_VOWELS = "аеёиоуыэюяь"
+
+
+def demonyms(name: str) -> list[str]:
+    """What a town's people are called, by the regular patterns of Russian.
+
+    «Самара» → «самарец», «Тольятти» → «тольяттинец», «Сызрань» → «сызранец»,
+    «Новокуйбышевск» → «новокуйбышевец». Names of several words or shorter
+    than five letters, and adjective-like names («Отрадный»), get none: the
+    risk of matching an ordinary word is too high.
+    """
+    word = name.lower().replace("ё", "е")
+    if " " in word or "-" in word or len(word) < 5 or word.endswith(("ый", "ий", "ой", "ая")):
+        return []
+    if word.endswith("ск"):
+        return [word[:-2] + "ец"]
+    if word.endswith(("и", "о")) and word[-2] not in _VOWELS:
+        return [word[:-1] + "инец", word[:-1] + "ец"]
+    stem = word[:-1] if word[-1] in _VOWELS else word
+    return [stem + "ец"]
+
+
+class SourceLocator:
+    """The territory a source is bound to (a city's community group), as a last resort."""
+
+    def __init__(self, config: RegionConfig) -> None:
+        self.by_source = {s.id: s.territory for s in config.sources if s.territory}
+
+    def locate(self, message: Message, text: Text) -> Location | None:
+        """The message source's own territory, if it has one."""
+        territory = self.by_source.get(message.source)
+        if territory is None:
+            return None
+        return Location(territory, 0.5, (f"source {message.source}",))
+
+
 class GazetteerLocator:
     """Finds territory names in the lemmatised text (and in the address)."""
 
@@ -51,7 +88,10 @@ class GazetteerLocator:
         # first lemma → [(phrase, territory id)], longest phrases first
         self.index: dict[str, list[tuple[tuple[str, ...], str]]] = {}
         for t in config.territories:
-            for name in (t.name, *t.variants):
+            names = [t.name, *t.variants]
+            if t.kind in _TOWN_KINDS:
+                names.extend(demonyms(t.name))
+            for name in names:
                 phrase = lem.phrase(name)
                 if phrase:
                     self.index.setdefault(phrase[0], []).append((phrase, t.id))
@@ -129,7 +169,8 @@ def _haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 @hookimpl
 def register_locators(register: Register, config: RegionConfig) -> None:
-    """Register the explicit-field, gazetteer and geotag locators, in that order."""
+    """Register the explicit-field, gazetteer, geotag and source locators, in that order."""
     register("explicit", ExplicitLocator(config), priority=100)
     register("gazetteer", GazetteerLocator(config), priority=50)
     register("geotag", GeoLocator(config), priority=10)
+    register("source", SourceLocator(config), priority=0)
