@@ -68,7 +68,7 @@ def test_built_ins_are_ordinary_plugins(region: Any) -> None:
     names = {pm.get_name(p) for p in pm.get_plugins()}
     assert set(DEFAULT_PLUGINS) <= names
     comps = collect_components(pm, region)
-    assert comps.names("classifiers") == ["keywords"]
+    assert comps.names("classifiers") == ["keywords", "urgency"]
     assert comps.names("locators") == ["explicit", "gazetteer", "geotag", "source"]
     assert comps.names("routers") == ["rules", "topic-executors"]
     assert "jsonl" in comps.names("source_adapters")

@@ -683,7 +683,7 @@ class Engine:
             topic=best,
             confidence=round(votes[best] / weight_total, 4),
             urgency=urgency,
-            evidence=tuple(dict.fromkeys(evidence[best])),
+            evidence=tuple(dict.fromkeys([*evidence[best], *urgency_evidence])),
             classifier="+".join(voters[best]),
         )
 

@@ -43,6 +43,7 @@ log = structlog.get_logger("tsur.plugins")
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "tsur.default_plugins.moderation",
     "tsur.default_plugins.keyword_classifier",
+    "tsur.default_plugins.urgency",
     "tsur.default_plugins.models",
     "tsur.default_plugins.gazetteer_locator",
     "tsur.routing.rules",
@@ -85,7 +86,13 @@ def make_plugin_manager(
 
 
 def _register(pm: pluggy.PluginManager, plugin: object) -> None:
-    """Register under a readable name; hook typos become :class:`PluginError`."""
+    """Register under a readable name; hook typos become :class:`PluginError`.
+
+    Registering a plugin that is already registered (a built-in passed again)
+    changes nothing.
+    """
+    if pm.is_registered(plugin):
+        return
     if isinstance(plugin, types.ModuleType):
         name = plugin.__name__
     else:

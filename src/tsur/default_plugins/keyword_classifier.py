@@ -3,8 +3,10 @@
 Each keyword (a word or a phrase) is lemmatised once; a message scores a
 point per single-word keyword and two per phrase found in its lemmas. A
 subtopic inherits its parent's score, so the most specific topic with
-evidence wins. Urgency comes from the topics' ``urgent_keywords`` and
-``quick_keywords``, searched in every message whatever its topic.
+evidence wins. A topic's ``urgent_keywords`` and ``quick_keywords`` count as
+its keywords too; the urgency they signal is decided by the ``urgency``
+classifier (:mod:`tsur.default_plugins.urgency`), which knows negation and
+fixed problems («люк закрыли»).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections import defaultdict
 from zoneinfo import ZoneInfo
 
 from tsur.config import RegionConfig
-from tsur.domain import Classification, Message, Urgency
+from tsur.domain import Classification, Message
 from tsur.hookspecs import hookimpl
 from tsur.text.normalize import Lemmatizer, Text, get_lemmatizer
 from tsur.typing import Register
@@ -37,8 +39,6 @@ class KeywordClassifier:
         self._chains = {t.id: self._chain(t.id) for t in config.topics}
         # first lemma → [(phrase, topic, months or None)]
         self.index: dict[str, list[tuple[Phrase, str, frozenset[int] | None]]] = defaultdict(list)
-        # first lemma → [(phrase, urgency, topic)]
-        self.urgency_index: dict[str, list[tuple[Phrase, Urgency, str]]] = defaultdict(list)
         for t in config.topics:
             for p in map(lem.phrase, t.keywords):
                 if p:
@@ -48,13 +48,9 @@ class KeywordClassifier:
                 for p in map(lem.phrase, s.keywords):
                     if p:
                         self.index[p[0]].append((p, t.id, months))
-            for words, level in (
-                (t.urgent_keywords, Urgency.URGENT),
-                (t.quick_keywords, Urgency.QUICK),
-            ):
-                for p in map(lem.phrase, words):
-                    if p:
-                        self.urgency_index[p[0]].append((p, level, t.id))
+            for p in map(lem.phrase, [*t.urgent_keywords, *t.quick_keywords]):
+                if p:
+                    self.index[p[0]].append((p, t.id, None))
 
     def _chain(self, topic: str) -> list[str]:
         out = []
@@ -65,12 +61,11 @@ class KeywordClassifier:
         return out
 
     def classify(self, message: Message, text: Text) -> Classification | None:
-        """Topic, confidence, urgency and evidence for ``message`` (None without evidence)."""
+        """Topic, confidence and evidence for ``message`` (None without evidence)."""
         month = message.created_at.astimezone(self.tz).month
         own: dict[str, float] = defaultdict(float)
         evidence: dict[str, list[str]] = defaultdict(list)
-        urgent_hits: dict[Urgency, list[str]] = defaultdict(list)
-        index, uindex = self.index, self.urgency_index
+        index = self.index
         for lemma in text.lemma_set:
             for p, topic, months in index.get(lemma, ()):
                 if months is not None and month not in months:
@@ -78,19 +73,8 @@ class KeywordClassifier:
                 if len(p) == 1 or text.contains(p):
                     own[topic] += 2.0 if len(p) > 1 else 1.0
                     evidence[topic].append(" ".join(p))
-            for p, level, _topic in uindex.get(lemma, ()):
-                if len(p) == 1 or text.contains(p):
-                    urgent_hits[level].append(" ".join(p))
-        urgency = None
-        urgency_words: list[str] = []
-        for level in (Urgency.URGENT, Urgency.QUICK):
-            if urgent_hits.get(level):
-                urgency, urgency_words = level, sorted(urgent_hits[level])
-                break
         if not own:
-            if urgency is None:
-                return None
-            return Classification(None, 0.0, urgency, tuple(urgency_words))
+            return None
         chains = self._chains
         # A topic's score is its own plus its ancestors'; ties go to the deeper topic.
         scores = {t: sum(own.get(a, 0.0) for a in chains[t]) for t in own}
@@ -105,8 +89,7 @@ class KeywordClassifier:
         return Classification(
             topic=best,
             confidence=round(share * (0.5 + 0.5 * strength), 4),
-            urgency=urgency,
-            evidence=tuple(dict.fromkeys(words + urgency_words)),
+            evidence=tuple(dict.fromkeys(words)),
         )
 
 
