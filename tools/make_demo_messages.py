@@ -16,6 +16,7 @@ invented. Run from anywhere:
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import random
 import re
@@ -686,7 +687,7 @@ def generate(r):
         pool[src] -= 1
         return src
 
-    for g in DUPS:
+    for gi, g in enumerate(DUPS):
         town, topic = TOWNS[g["town"]], TOPICS[g["topic"]]
         base = jitter(r, town["c"], .03)
         fixed = {k: g[k] for k in ("street", "house", "bus", "veh", "school", "area") if k in g}
@@ -695,6 +696,7 @@ def generate(r):
             x = appeal(r, st, take(src), topic, town, mode, make_time(r, src, g["day"], 3), fixed)
             if "geo" in x:
                 x["geo"] = jitter(r, (base["lat"], base["lon"]), .0008)
+            x["_same"] = f"dup-{gi + 1}"
             recs.append(x)
     for _ in range(6):  # VK threads: a post, neighbours' comments, the author's «до сих пор не сделали»
         while (topic := choose_topic(r, kinds="nq"))["loc"] == "area":
@@ -702,6 +704,7 @@ def generate(r):
         town = choose_town(r, topic)
         post = appeal(r, st, take("vk"), topic, town, "full", make_time(r, "vk", r.randint(0, 7)))
         post["_kind"], prev = "post", post
+        post["_same"] = f"thread-{len([x for x in recs if x.get('_kind') == 'post']) + 1}"
         recs.append(post)
         for j in range(r.randint(1, 3)):
             if j == 0 or r.random() < .5:
@@ -716,7 +719,7 @@ def generate(r):
                     pass
                 dt = post["_dt"] + timedelta(days=r.randint(2, 4), hours=r.randint(0, 5))
             st["seen"].add(text)
-            prev = dict(_src=take("vk"), _dt=dt, author=a, text=text, _kind="comment", _thread=post, _parent=prev if reply else post)
+            prev = dict(_src=take("vk"), _dt=dt, author=a, text=text, _kind="comment", _thread=post, _parent=prev if reply else post, _same=post["_same"])
             recs.append(prev)
     flood = r.sample(FLOOD, 5)
     for kind, n in [("thanks", 8), ("greet", 4), ("news", 5), ("spam", 7), ("flood", 5)]:
@@ -843,6 +846,16 @@ def main():
         for x in recs:
             fh.write(json.dumps(to_json(x), ensure_ascii=False) + "\n")
     print(f"wrote {len(recs)} messages to {args.out}")
+    # Which messages report the same problem (duplicate groups, VK threads):
+    # the labels the grouping test measures against.
+    labels = Path(__file__).resolve().parents[1] / "tests/data/demo_groups.csv"
+    with labels.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["source", "external_id", "group"])
+        for x in recs:
+            if x.get("_same"):
+                w.writerow([x["_src"], x["external_id"], x["_same"]])
+    print(f"wrote group labels to {labels}")
 
 
 if __name__ == "__main__":

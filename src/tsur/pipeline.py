@@ -20,7 +20,6 @@ is lost and nothing is made twice. A message a stage fails on is marked
 from __future__ import annotations
 
 import random
-import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -52,6 +51,7 @@ from tsur.errors import (
     UnknownSource,
     UnknownTerritory,
 )
+from tsur.grouping import decode_keys, encode_keys, match_candidate, place_keys
 from tsur.plugins import Components, collect_components, make_plugin_manager
 from tsur.routing.executors import ExecutorDirectory
 from tsur.sla.calendar import WorkingCalendar
@@ -68,12 +68,6 @@ log = structlog.get_logger("tsur.pipeline")
 Clock = Callable[[], datetime]
 Progress = Callable[[int, int], None]
 ACTOR = "tsur"
-
-_STREET = re.compile(
-    r"(?:ул\.?|улиц[аеиуы]|пр-?к?т\.?|проспект[аеу]?|ш\.|шоссе|б-р|бульвар[аеу]?|пер\.?|переул[ок][кау]?)"
-    r"\s+([а-яё0-9-]+(?:\s[а-яё-]+)?)[,\s]+(?:д\.?|дом)?\s*(\d+[а-я]?)",
-    re.IGNORECASE,
-)
 
 
 try:  # database errors raised inside a stage belong to the batch, not the message
@@ -162,17 +156,6 @@ class RunReport:
             self.triage + other.triage,
             self.incident_ids + other.incident_ids,
         )
-
-
-def address_key(text: str | None) -> str | None:
-    """A normalised "street house" key for spotting reports about one building."""
-    if not text:
-        return None
-    m = _STREET.search(text)
-    if not m:
-        return None
-    street = m.group(1).lower().replace("ё", "е")
-    return f"{street} {m.group(2).lower()}"
 
 
 class Engine:
@@ -477,11 +460,13 @@ class Engine:
             raise UnknownTerritory(territory)
         urgency = (cls.urgency if cls and cls.urgency else None) or Urgency.NORMAL
         signature = " ".join(sorted(a.text.content_lemmas - self._place_lemmas)[:60])
-        akey = address_key(m.address) or address_key(m.text)
+        address = Text.from_raw(m.address, self.lemmatizer) if m.address else None
+        keys = place_keys(a.text, address)
+        akey = encode_keys(keys)
 
         # group ------------------------------------------------------------
         target = self._stage(
-            "group", lambda: self._find_group(batch, m, topic, territory, a.text, akey)
+            "group", lambda: self._find_group(batch, m, topic, territory, a.text, keys)
         )
         if target is not None:
             inc_id, why = target
@@ -611,7 +596,7 @@ class Engine:
         topic: str | None,
         territory: str | None,
         text: Text,
-        akey: str | None,
+        keys: dict[str, str],
     ) -> tuple[int, str] | None:
         refs = [r for r in (m.parent_id, m.thread_id) if r]
         if refs:
@@ -621,23 +606,24 @@ class Engine:
         if topic is None or territory is None:
             return None
         window = timedelta(days=self.config.pipeline.group_window_days)
-        threshold = self.config.pipeline.group_similarity
-        mine = text.content_lemmas - self._place_lemmas
+        root = topic.split(".")[0]
+        words = text.content_lemmas - self._place_lemmas
         best: tuple[float, int, str] | None = None
         for c in batch.group_candidates(
-            topic=topic, territory=territory, since=m.created_at - window
+            topic=root, territory=territory, since=m.created_at - window
         ):
             if c.created_at > m.created_at + window:
                 continue
-            if akey is not None and c.address_key == akey:
-                return c.id, f"same topic and address ({akey})"
-            if akey is not None and c.address_key is not None:
-                continue  # two known, different addresses: two problems
-            common = len(mine & c.signature)
-            smaller = min(len(mine), len(c.signature)) or 1
-            score = common / smaller
-            if common >= 3 and score >= threshold and (best is None or score > best[0]):
-                best = (score, c.id, f"same topic and territory, text overlap {score:.2f}")
+            found = match_candidate(
+                keys,
+                words,
+                decode_keys(c.address_key),
+                c.signature,
+                same_topic=c.topic == topic,
+                threshold=self.config.pipeline.group_similarity,
+            )
+            if found is not None and (best is None or found.score > best[0]):
+                best = (found.score, c.id, found.reason)
         return (best[1], best[2]) if best else None
 
     # stages as public API -----------------------------------------------------

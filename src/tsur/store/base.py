@@ -80,8 +80,9 @@ class GroupCandidate:
     id: int
     status: Status
     signature: frozenset[str]
-    address_key: str | None
+    address_key: str | None  # place keys, see tsur.grouping.encode_keys
     created_at: datetime
+    topic: str | None = None
 
 
 class Batch(abc.ABC):
@@ -97,7 +98,7 @@ class Batch(abc.ABC):
     def group_candidates(
         self, *, topic: str | None, territory: str | None, since: datetime
     ) -> list[GroupCandidate]:
-        """Open incidents on ``topic`` in ``territory`` created since ``since``."""
+        """Open incidents on ``topic`` or its subtopics in ``territory`` created since ``since``."""
 
     @abc.abstractmethod
     def incident_of_message(self, source: str, external_ids: Sequence[str]) -> int | None:

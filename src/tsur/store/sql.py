@@ -218,10 +218,22 @@ class _SqlBatch(Batch):
         self, *, topic: str | None, territory: str | None, since: datetime
     ) -> list[GroupCandidate]:
         open_statuses = [s.value for s in Status if s.is_open]
+        cols = (
+            INC.c.id,
+            INC.c.status,
+            INC.c.signature,
+            INC.c.address_key,
+            INC.c.created_at,
+            INC.c.topic,
+        )
+        if topic is None:
+            topic_match: sa.ColumnElement[bool] = INC.c.topic.is_(None)
+        else:
+            topic_match = sa.or_(INC.c.topic == topic, INC.c.topic.startswith(topic + "."))
         q = (
-            sa.select(INC.c.id, INC.c.status, INC.c.signature, INC.c.address_key, INC.c.created_at)
+            sa.select(*cols)
             .where(
-                INC.c.topic == topic if topic is not None else INC.c.topic.is_(None),
+                topic_match,
                 INC.c.territory == territory
                 if territory is not None
                 else INC.c.territory.is_(None),
@@ -238,13 +250,14 @@ class _SqlBatch(Batch):
                 signature=frozenset(r.signature.split()),
                 address_key=r.address_key,
                 created_at=r.created_at,
+                topic=r.topic,
             )
             for r in self.conn.execute(q)
         ]
         for i, row in enumerate(self._new):
-            if (row["topic"], row["territory"]) == (topic, territory) and row[
-                "created_at"
-            ] >= since:
+            t = row["topic"]
+            same = t == topic or (topic is not None and t is not None and t.startswith(topic + "."))
+            if same and row["territory"] == territory and row["created_at"] >= since:
                 found.append(
                     GroupCandidate(
                         -(i + 1),
@@ -252,6 +265,7 @@ class _SqlBatch(Batch):
                         frozenset(row["signature"].split()),
                         row["address_key"],
                         row["created_at"],
+                        t,
                     )
                 )
         return found

@@ -1,0 +1,185 @@
+"""Which open incident a new message belongs to: places, numbered objects, words.
+
+A message about the same problem as an open incident joins it instead of
+making a new one: a reply in the same thread; the same street and house;
+the same numbered object (school № 77, bus route 41) in the same topic
+family; or, within one topic, enough shared content words. Two known and
+different places (another house, another school) are two problems however
+alike the words.
+
+Place keys are read from the lemmatised text and the address:
+``{"street": "революционный", "house": "13", "школа": "77", "route": "41"}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import attrs
+
+from tsur.text.normalize import Text
+
+__all__ = ["GroupMatch", "decode_keys", "encode_keys", "match_candidate", "place_keys"]
+
+_STREET_MARKERS = frozenset(
+    [
+        "ул",
+        "улица",
+        "проспект",
+        "пр",
+        "пр-т",
+        "пр-кт",
+        "шоссе",
+        "бульвар",
+        "б-р",
+        "переулок",
+        "пер",
+        "проезд",
+        "площадь",
+        "набережная",
+        "наб",
+        "микрорайон",
+        "мкр",
+    ]
+)
+_HOUSE_MARKERS = frozenset({"дом", "д"})
+_SKIP = frozenset(
+    ["в", "во", "у", "на", "около", "возле", "напротив", "район", "районе", "рядом", "с", "со", "№"]
+)
+# Numbered objects, by lemma; transport words share one key: «автобус 41» is «маршрут 41».
+_OBJECTS = {
+    "школа": "школа",
+    "лицей": "школа",
+    "гимназия": "школа",
+    "сад": "сад",
+    "садик": "сад",
+    "детсад": "сад",
+    "поликлиника": "поликлиника",
+    "больница": "больница",
+    "амбулатория": "поликлиника",
+    "автобус": "route",
+    "маршрут": "route",
+    "маршрутка": "route",
+    "троллейбус": "route",
+    "трамвай": "route",
+    "корпус": "корпус",
+    "котельная": "котельная",
+    "подстанция": "подстанция",
+    "мфц": "мфц",
+}
+
+
+def _is_number(token: str) -> bool:
+    return bool(token) and token[0].isdigit() and len(token) <= 6
+
+
+def _is_word(token: str) -> bool:
+    return bool(token) and not token[0].isdigit() and any(c.isalpha() for c in token)
+
+
+def _next_number(tokens: Sequence[str], start: int, limit: int = 4) -> str | None:
+    for t in tokens[start : start + limit]:
+        if _is_number(t):
+            return t
+        if t not in _SKIP and t not in _HOUSE_MARKERS and not t.startswith("район"):
+            return None
+    return None
+
+
+def place_keys(text: Text, address: Text | None = None) -> dict[str, str]:
+    """Street, house and numbered objects named in ``text`` (the address wins)."""
+    keys: dict[str, str] = {}
+    for source in (text, address):
+        if source is None:
+            continue
+        found = _scan(source.tokens, source.lemmas)
+        if source is address:
+            keys.update(found)
+        else:
+            for k, v in found.items():
+                keys.setdefault(k, v)
+    return keys
+
+
+def _scan(tokens: Sequence[str], lemmas: Sequence[str]) -> dict[str, str]:
+    keys: dict[str, str] = {}
+    n = len(tokens)
+    for i, lemma in enumerate(lemmas):
+        tok = tokens[i]
+        if tok in _STREET_MARKERS or lemma in _STREET_MARKERS:
+            street = None
+            nxt = tokens[i + 1] if i + 1 < n else ""
+            if _is_word(nxt) and nxt not in _SKIP and nxt not in _HOUSE_MARKERS:
+                street = lemmas[i + 1]
+                after = i + 2
+            elif i > 0 and _is_word(tokens[i - 1]) and tokens[i - 1] not in _SKIP:
+                street = lemmas[i - 1]  # «Московское шоссе», «Приморский бульвар»
+                after = i + 1
+            if street and "street" not in keys:
+                keys["street"] = street
+                house = _next_number(tokens, after)
+                if house:
+                    keys.setdefault("house", house)
+        elif tok in _HOUSE_MARKERS or lemma in _HOUSE_MARKERS:
+            house = _next_number(tokens, i + 1, 2)
+            if house:
+                keys.setdefault("house", house)
+        elif lemma in _OBJECTS:
+            number = _next_number(tokens, i + 1, 2)
+            if number:
+                keys.setdefault(_OBJECTS[lemma], number)
+    return keys
+
+
+def encode_keys(keys: Mapping[str, str]) -> str | None:
+    """Keys as stored with an incident (``street=мир;house=5``), None when empty."""
+    if not keys:
+        return None
+    return ";".join(f"{k}={v}" for k, v in sorted(keys.items()))[:200]
+
+
+def decode_keys(stored: str | None) -> dict[str, str]:
+    """The inverse of :func:`encode_keys`; unreadable parts are ignored."""
+    out: dict[str, str] = {}
+    for part in (stored or "").split(";"):
+        k, sep, v = part.partition("=")
+        if sep and k and v:
+            out[k] = v
+    return out
+
+
+@attrs.frozen
+class GroupMatch:
+    """Why a message joins a candidate incident, and how strongly."""
+
+    score: float
+    reason: str
+
+
+def match_candidate(
+    mine: Mapping[str, str],
+    words: frozenset[str],
+    theirs: Mapping[str, str],
+    their_words: frozenset[str],
+    *,
+    same_topic: bool,
+    threshold: float,
+) -> GroupMatch | None:
+    """Whether a message (``mine``, ``words``) belongs to a candidate incident."""
+    shared = set(mine) & set(theirs)
+    if any(mine[k] != theirs[k] for k in shared):
+        return None  # another house, another school, another route: another problem
+    if "street" in shared and "house" in shared:
+        return GroupMatch(2.0, f"same address ({mine['street']} {mine['house']})")
+    objects = sorted(k for k in shared if k not in {"street", "house"})
+    if objects:
+        what = ", ".join(f"{k} {mine[k]}" for k in objects)
+        return GroupMatch(1.5, f"same {what}")
+    if not same_topic:
+        return None
+    common = len(words & their_words)
+    smaller = min(len(words), len(their_words)) or 1
+    score = common / smaller
+    if common >= 3 and score >= threshold:
+        return GroupMatch(score, f"same topic and territory, text overlap {score:.2f}")
+    return None

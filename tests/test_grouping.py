@@ -1,0 +1,96 @@
+"""Grouping measured on the demo messages, whose duplicate groups and threads are labelled.
+
+``tests/data/demo_groups.csv`` (written by ``tools/make_demo_messages.py``)
+names, for every message reporting a problem someone else reported too, its
+group; every other message is a problem of its own. Pairwise precision is
+the share of message pairs put in one incident that truly belong together;
+recall, the share of true pairs that were put together.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tsur import Engine, open_repository
+
+LABELS = Path(__file__).parent / "data" / "demo_groups.csv"
+
+
+def pairs(groups: dict[str, set[tuple[str, str]]]) -> set[frozenset[tuple[str, str]]]:
+    return {frozenset(p) for members in groups.values() for p in itertools.combinations(members, 2)}
+
+
+def grouping_scores(engine: Engine) -> tuple[float, float, int]:
+    truth: dict[str, set[tuple[str, str]]] = {}
+    with LABELS.open(encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            truth.setdefault(row["group"], set()).add((row["source"], row["external_id"]))
+    made: dict[str, set[tuple[str, str]]] = {}
+    for sm in engine.repository.messages(status="done", limit=10_000):
+        made.setdefault(str(sm.incident_id), set()).add(sm.message.key)
+    done = set().union(*made.values())
+    truth = {g: {k for k in ks if k in done} for g, ks in truth.items()}
+    t, p = pairs(truth), pairs(made)
+    precision = len(t & p) / len(p) if p else 1.0
+    recall = len(t & p) / len(t) if t else 1.0
+    return precision, recall, len(p)
+
+
+@pytest.fixture(scope="module")
+def demo_engine(bundled_region: Any) -> Engine:
+    eng = Engine(
+        bundled_region,
+        open_repository(":memory:"),
+        entry_points=False,
+        clock=lambda: datetime(2026, 11, 20, 14, tzinfo=UTC),
+    )
+    lines = (resources.files("tsur") / "data" / "demo" / "messages.jsonl").read_text("utf-8")
+    eng.ingest_jsonl(lines=lines.splitlines(), origin="demo")
+    eng.run()
+    return eng
+
+
+def test_grouping_precision_and_recall_on_labelled_demo(demo_engine: Engine) -> None:
+    precision, recall, merged_pairs = grouping_scores(demo_engine)
+    assert merged_pairs > 20
+    assert precision >= 0.6, f"precision {precision:.2f}"
+    assert recall >= 0.5, f"recall {recall:.2f}"
+
+
+def test_place_keys_keep_different_places_apart() -> None:
+    from tsur import Text
+    from tsur.grouping import match_candidate, place_keys
+
+    a = place_keys(Text.from_raw("В школе № 77 в Тольятти холодно, +16 в кабинетах"))
+    b = place_keys(Text.from_raw("В школе № 58 в Тольятти холодно, +16 в кабинетах"))
+    words = frozenset({"школа", "холодно", "кабинет"})
+    assert a == {"школа": "77"} and b == {"школа": "58"}
+    assert match_candidate(a, words, b, words, same_topic=True, threshold=0.5) is None
+    same = match_candidate(a, words, a, frozenset(), same_topic=False, threshold=0.5)
+    assert same is not None and same.reason == "same школа 77"
+
+
+def test_place_keys_read_streets_houses_and_routes() -> None:
+    from tsur import Text
+    from tsur.grouping import decode_keys, encode_keys, place_keys
+
+    cases = {
+        "В Тольятти на ул. Мира, 5 нет отопления": {"street": "мир", "house": "5"},
+        "На Московском шоссе напротив дома № 18": {"street": "московский", "house": "18"},
+        "дом № 145 на ул. Стара-Загора": {"house": "145", "street": "стара-загора"},
+        "автобус №41 в Сызрани не ходит": {"route": "41"},
+        "маршрутка 41 опять не пришла": {"route": "41"},
+    }
+    for text, keys in cases.items():
+        assert place_keys(Text.from_raw(text)) == keys, text
+        assert decode_keys(encode_keys(keys)) == keys
+    # the address field wins over the text
+    got = place_keys(Text.from_raw("ул. Мира, 5"), Text.from_raw("ул. Ленина, 7"))
+    assert got == {"street": "ленин", "house": "7"}
