@@ -1,0 +1,533 @@
+"""Moderation of citizens' texts: masking and the signals filters decide on.
+
+Masking (no lemmatisation, plain regular expressions over the raw text):
+
+- :func:`find_personal_data` / :func:`mask_personal_data`: phone numbers
+  in the usual Russian formats, e-mail addresses, passport series and
+  numbers (next to «паспорт», «серия»), СНИЛС and ИНН (checksums; or the
+  word «СНИЛС»/«ИНН» next to them), bank card numbers (Luhn). Each becomes
+  a Russian token such as «[телефон]». House and flat numbers, dates,
+  sums, years and route numbers are left alone.
+- :class:`ObsceneLexicon`: Russian obscene words in any inflected or
+  derived form, written with Latin look-alike letters, transliterated, or
+  already half-hidden with asterisks («бл**», «х*р»), masked as «х**»
+  (the first letter kept).
+- :func:`mask_text` applies both, personal data first, and reports what it
+  replaced.
+
+Word lists (:func:`load_lexicon`, :class:`Phrases`): the TOML files in
+``tsur/data/lexicon/`` — advertising markers, signs of a real appeal,
+thanks, greetings, news and flood words — matched by exact word, by lemma
+sequence or by regular expression. The built-in filters in
+:mod:`tsur.default_plugins.moderation` read them.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import tomllib
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from tsur.errors import ConfigError
+from tsur.text.normalize import Lemmatizer, Text, normalize
+
+__all__ = [
+    "PII_TOKENS",
+    "Masked",
+    "ObsceneLexicon",
+    "Phrases",
+    "Span",
+    "apply_spans",
+    "compile_patterns",
+    "default_obscene_lexicon",
+    "find_personal_data",
+    "inn_valid",
+    "load_lexicon",
+    "luhn_valid",
+    "mask_personal_data",
+    "mask_text",
+    "snils_valid",
+    "string_list",
+]
+
+#: Replacement token of each kind of personal data.
+PII_TOKENS: Mapping[str, str] = {
+    "phone": "[телефон]",
+    "email": "[e-mail]",
+    "passport": "[паспорт]",
+    "snils": "[СНИЛС]",
+    "inn": "[ИНН]",
+    "card": "[карта]",
+}
+
+
+# lexicon files ---------------------------------------------------------------
+def load_lexicon(name_or_path: str | Path) -> dict[str, Any]:
+    """Read a lexicon: a bundled name (``"obscene"``, ``"spam"`` …) or a TOML path.
+
+    Raises :class:`~tsur.errors.ConfigError` when the file is missing or not
+    valid TOML.
+    """
+    if isinstance(name_or_path, Path) or str(name_or_path).endswith(".toml"):
+        path = Path(name_or_path)
+        label = str(path)
+        try:
+            raw = path.read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read lexicon: {exc}", path=label) from exc
+    else:
+        ref = resources.files("tsur") / "data" / "lexicon" / f"{name_or_path}.toml"
+        label = f"tsur/data/lexicon/{name_or_path}.toml"
+        if not ref.is_file():
+            raise ConfigError(f"no bundled lexicon named {name_or_path!r}", path=label)
+        raw = ref.read_text("utf-8")
+    try:
+        return tomllib.loads(raw)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"lexicon is not valid TOML: {exc}", path=label) from exc
+
+
+def compile_patterns(
+    patterns: Iterable[str], *, path: str, key: str
+) -> tuple[re.Pattern[str], ...]:
+    """Compile a lexicon's regular expressions; a broken one is a ConfigError."""
+    out = []
+    problems = []
+    for i, p in enumerate(patterns):
+        try:
+            out.append(re.compile(p))
+        except re.error as exc:
+            problems.append((f"{key}[{i}]", f"bad regular expression {p!r}: {exc}"))
+    if problems:
+        raise ConfigError("lexicon has invalid patterns", path=path, problems=problems)
+    return tuple(out)
+
+
+# spans ------------------------------------------------------------------------
+@attrs.frozen
+class Span:
+    """A piece of text to replace: ``text[start:end]`` becomes ``replacement``."""
+
+    start: int
+    end: int
+    kind: str  # "phone", "email", "passport", "snils", "inn", "card", "obscene"
+    replacement: str
+
+
+@attrs.frozen
+class Masked:
+    """A masked text and what was replaced in it (spans refer to the input)."""
+
+    text: str
+    spans: tuple[Span, ...] = ()
+
+    def counts(self) -> dict[str, int]:
+        """How many spans of each kind were replaced."""
+        return dict(Counter(s.kind for s in self.spans))
+
+
+def apply_spans(text: str, spans: Iterable[Span]) -> str:
+    """Replace non-overlapping ``spans`` in ``text``."""
+    out = []
+    pos = 0
+    for s in sorted(spans, key=lambda s: s.start):
+        if s.start < pos:
+            raise ValueError(f"overlapping spans at {s.start}")
+        out.append(text[pos : s.start])
+        out.append(s.replacement)
+        pos = s.end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+# personal data ------------------------------------------------------------------
+def luhn_valid(digits: str) -> bool:
+    """Whether a card number passes the Luhn check."""
+    if not digits.isdigit():
+        return False
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def snils_valid(digits: str) -> bool:
+    """Whether an 11-digit СНИЛС has a correct control number.
+
+    Numbers up to 001-001-998, which the Pension Fund issued without a
+    control number, are not accepted: they look like anything.
+    """
+    if len(digits) != 11 or not digits.isdigit() or int(digits[:9]) <= 1001998:
+        return False
+    s = sum(int(d) * (9 - i) for i, d in enumerate(digits[:9]))
+    control = s if s < 100 else (0 if s in (100, 101) else s % 101)
+    return (0 if control == 100 else control) == int(digits[9:])
+
+
+_INN10 = (2, 4, 10, 3, 5, 9, 4, 6, 8)
+_INN11 = (7, 2, 4, 10, 3, 5, 9, 4, 6, 8)
+_INN12 = (3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8)
+
+
+def _inn_digit(digits: str, weights: Sequence[int]) -> int:
+    return sum(int(d) * w for d, w in zip(digits, weights, strict=False)) % 11 % 10
+
+
+def inn_valid(digits: str) -> bool:
+    """Whether a 10-digit (organisation) or 12-digit (person) ИНН has correct control digits."""
+    if not digits.isdigit() or int(digits) == 0:
+        return False
+    if len(digits) == 10:
+        return _inn_digit(digits, _INN10) == int(digits[9])
+    if len(digits) == 12:
+        return _inn_digit(digits, _INN11) == int(digits[10]) and _inn_digit(digits, _INN12) == int(
+            digits[11]
+        )
+    return False
+
+
+_URL = re.compile(
+    r"(?:https?://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:ru|рф|com|me|org|net)/\S*", re.I
+)
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[a-zа-я]{2,}", re.I)
+_SEP = r"[\s\-.()]{0,2}"
+_PHONE = re.compile(rf"(?<![\w+])(?:\+\s?7|8|7)(?:{_SEP}\d){{10}}(?!\d)")
+_MOBILE = re.compile(r"(?<![\w+\-])\(?9\d\d\)?(?:[\s\-.]{0,2}\d){7}(?![\d\-])")
+_LOCAL = re.compile(r"(?<![\w\-.,])\d{3}-\d{2}-\d{2}(?![\w\-])")
+_LOCAL_LOOSE = re.compile(r"(?<![\w\-.,])\d{1,3}(?:[\s-]\d{2}){2}(?![\w\-])")
+_PASSPORT = re.compile(r"(?<![\w\-])\d{2}\s?\d{2}\s*(?:№|номер|n)?\s*\d{6}(?![\w\-])", re.I)
+_SNILS = re.compile(r"(?<![\w\-])\d{3}([- ]?)\d{3}\1\d{3}[- ]?\d{2}(?![\w\-])")
+_LONG = re.compile(r"(?<![\w\-])(?:\d{12}|\d{10})(?![\w\-])")
+_CARD = re.compile(r"(?<![\w\-.,])\d(?:[ -]?\d){12,18}(?![\w\-])")
+_PHONE_CONTEXT = re.compile(r"\b(?:тел|звон|номер|моб|сот\.|т\.)", re.I)
+_DIGIT_OR_AT = re.compile(r"[\d@]")
+_MONEY_GROUPS = re.compile(r"\d{1,3}(?: \d{3})+")
+_PASSPORT_CONTEXT = re.compile(r"паспорт|сери[яиюей]|сер\.", re.I)
+_SNILS_CONTEXT = re.compile(r"снилс|страхов\w* номер", re.I)
+_INN_CONTEXT = re.compile(r"\bинн\b", re.I)
+
+
+def _context(text: str, start: int, rx: re.Pattern[str], width: int) -> bool:
+    return rx.search(text, max(0, start - width), start) is not None
+
+
+def _card_groups_ok(raw: str) -> bool:
+    groups = [g for g in re.split(r"[ -]", raw) if g]
+    if len(groups) == 1:
+        return True
+    sizes = [len(g) for g in groups]
+    if sizes in ([4, 6, 4], [4, 6, 5]):
+        return True
+    return all(s == 4 for s in sizes[:-1]) and 1 <= sizes[-1] <= 4
+
+
+def find_personal_data(text: str) -> list[Span]:
+    """Personal data in ``text`` as non-overlapping spans, in order.
+
+    Where two readings overlap the more specific wins: a number next to
+    «СНИЛС», «паспорт» or «ИНН» is that document; otherwise a valid card
+    number, a phone number, a valid ИНН, a valid СНИЛС, in that order.
+    Digits inside links are never touched.
+    """
+    if _DIGIT_OR_AT.search(text) is None:
+        return []
+    found: list[tuple[int, int, int, str]] = []  # (priority, start, end, kind)
+
+    def add(prio: int, m: re.Match[str], kind: str) -> None:
+        found.append((prio, m.start(), m.end(), kind))
+
+    for m in _URL.finditer(text):
+        add(200, m, "")  # protected: never masked, nothing inside is
+    for m in _EMAIL.finditer(text):
+        add(100, m, "email")
+    for m in _SNILS.finditer(text):
+        digits = re.sub(r"\D", "", m.group())
+        if _context(text, m.start(), _SNILS_CONTEXT, 30):
+            add(90, m, "snils")
+        elif m.group(1) and snils_valid(digits):
+            add(65, m, "snils")
+        elif snils_valid(digits):
+            add(35, m, "snils")
+    for m in _PASSPORT.finditer(text):
+        if _context(text, m.start(), _PASSPORT_CONTEXT, 40):
+            add(85, m, "passport")
+    for m in _LONG.finditer(text):
+        if _context(text, m.start(), _INN_CONTEXT, 15):
+            add(80, m, "inn")
+        elif inn_valid(m.group()):
+            add(40, m, "inn")
+    for m in _CARD.finditer(text):
+        digits = re.sub(r"\D", "", m.group())
+        if 13 <= len(digits) <= 19 and _card_groups_ok(m.group()) and luhn_valid(digits):
+            add(70, m, "card")
+    for m in _PHONE.finditer(text):
+        raw = m.group()
+        if raw.startswith("7") and not re.match(r"7[\s\-.(]*9", raw):
+            continue  # a bare 7 starts a phone only before a mobile code
+        if not _MONEY_GROUPS.fullmatch(raw):  # 79 000 000 000 is a sum
+            add(60, m, "phone")
+    for m in _MOBILE.finditer(text):
+        if not _MONEY_GROUPS.fullmatch(m.group()):
+            add(55, m, "phone")
+    for m in _LOCAL.finditer(text):
+        add(50, m, "phone")
+    for m in _LOCAL_LOOSE.finditer(text):
+        if _context(text, m.start(), _PHONE_CONTEXT, 30):
+            add(45, m, "phone")
+
+    taken: list[tuple[int, int]] = []
+    spans: list[Span] = []
+    for prio, start, end, kind in sorted(found, key=lambda f: (-f[0], f[1])):
+        del prio
+        if any(start < e and s < end for s, e in taken):
+            continue
+        taken.append((start, end))
+        if kind:
+            spans.append(Span(start, end, kind, PII_TOKENS[kind]))
+    return sorted(spans, key=lambda s: s.start)
+
+
+def mask_personal_data(text: str) -> str:
+    """``text`` with personal data replaced by «[телефон]», «[e-mail]», «[СНИЛС]» …"""
+    spans = find_personal_data(text)
+    return apply_spans(text, spans) if spans else text
+
+
+# obscenity ------------------------------------------------------------------------
+# Latin letters and digits that stand in for Cyrillic ones inside a Cyrillic word.
+_LOOKALIKE = str.maketrans("abcehkmnoprtuxyi0364@", "авсенкмпоргтихуиозбча")
+_TRANSLIT_MULTI = (
+    ("shch", "щ"), ("sch", "щ"), ("sh", "ш"), ("ch", "ч"), ("zh", "ж"), ("kh", "х"),
+    ("ts", "ц"), ("ya", "я"), ("ja", "я"), ("yu", "ю"), ("ju", "ю"), ("yo", "е"),
+    ("jo", "е"), ("ye", "е"),
+)  # fmt: skip
+_TRANSLIT = str.maketrans("abcdefghijklmnopqrstuvwxz'036", "абцдефгхийклмнопкрстуввхзьозб")
+_WORD = re.compile(r"(?:[^\W_]|\*)+")
+_SQUEEZE = re.compile(r"(\w)\1+")
+_CYR = re.compile(r"[а-я]")
+_LAT = re.compile(r"[a-z]")
+
+
+def _translit(word: str) -> str:
+    for a, b in _TRANSLIT_MULTI:
+        word = word.replace(a, b)
+    word = re.sub(r"(?<=[аеиоуыэюяaeiou])y", "й", word)
+    return word.replace("y", "ы").translate(_TRANSLIT)
+
+
+def _readings(word: str) -> list[str]:
+    """The Cyrillic readings of one word, normalised as the lexicon expects."""
+    w = word.lower().replace("ё", "е")
+    if _CYR.search(w):
+        if _LAT.search(w) or any(ch.isdigit() for ch in w):
+            mapped = w.translate(_LOOKALIKE)
+            forms = [mapped, _translit(w)] if _LAT.search(mapped) else [mapped]
+        else:
+            forms = [w]
+    elif _LAT.search(w):
+        forms = [w.translate(_LOOKALIKE), _translit(w)]
+    else:
+        return []
+    return [_SQUEEZE.sub(r"\1", f) for f in forms]
+
+
+@attrs.frozen
+class _Root:
+    name: str
+    patterns: tuple[re.Pattern[str], ...]
+    exceptions: tuple[re.Pattern[str], ...]
+
+    def matches(self, reading: str) -> bool:
+        return any(p.search(reading) for p in self.patterns) and not any(
+            e.search(reading) for e in self.exceptions
+        )
+
+
+class ObsceneLexicon:
+    """Finds and masks obscene words; built from ``tsur/data/lexicon/obscene.toml``.
+
+    Each distinct word is judged once and remembered (a bounded cache), so
+    masking costs one dictionary lookup per word on a warm cache.
+    """
+
+    def __init__(
+        self, roots: Sequence[_Root], latin_exceptions: Iterable[str] = (), cache_size: int = 65536
+    ) -> None:
+        self.roots = tuple(roots)
+        self.latin_exceptions = frozenset(w.lower() for w in latin_exceptions)
+        self._judge = functools.lru_cache(maxsize=cache_size)(self._judge_word)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> ObsceneLexicon:
+        """The bundled lexicon, or the TOML file at ``path`` (same format)."""
+        data = load_lexicon(path if path is not None else "obscene")
+        label = str(path) if path is not None else "tsur/data/lexicon/obscene.toml"
+        roots = []
+        problems = []
+        for i, entry in enumerate(data.get("root", [])):
+            if not isinstance(entry, dict) or not entry.get("patterns"):
+                problems.append((f"root[{i}]", "needs a name and a non-empty list of patterns"))
+                continue
+            where = f"root[{i}]"
+            patterns = string_list(entry, "patterns", path=label, where=where)
+            exceptions = string_list(entry, "exceptions", path=label, where=where)
+            roots.append(
+                _Root(
+                    str(entry.get("name", f"root {i}")),
+                    compile_patterns(patterns, path=label, key=f"{where}.patterns"),
+                    compile_patterns(exceptions, path=label, key=f"{where}.exceptions"),
+                )
+            )
+        if problems or not roots:
+            raise ConfigError(
+                "obscene lexicon is incomplete", path=label, problems=problems or [("", "no roots")]
+            )
+        return cls(roots, string_list(data, "latin_exceptions", path=label, where="lexicon"))
+
+    def _judge_word(self, word: str) -> str | None:
+        if "*" in word:
+            return "*" if _self_censored(word) else None
+        if not _CYR.search(word) and word.lower() in self.latin_exceptions:
+            return None
+        for reading in _readings(word):
+            for root in self.roots:
+                if root.matches(reading):
+                    return root.name
+        return None
+
+    def root_of(self, word: str) -> str | None:
+        """The root family an obscene ``word`` belongs to (``"*"`` if self-censored), else None."""
+        return self._judge(word)
+
+    def is_obscene(self, word: str) -> bool:
+        """Whether ``word`` is obscene."""
+        return self._judge(word) is not None
+
+    def find(self, text: str, *, skip: Sequence[tuple[int, int]] = ()) -> list[Span]:
+        """Obscene words in ``text`` as spans masked «х**»; links and e-mails are skipped."""
+        protected = list(skip) + [m.span() for m in _URL.finditer(text)]
+        if "@" in text:
+            protected += [m.span() for m in _EMAIL.finditer(text)]
+        spans = []
+        for m in _WORD.finditer(text):
+            word = m.group()
+            if len(word) < 3 and "*" not in word:
+                continue
+            if self._judge(word) is None:
+                continue
+            start, end = m.span()
+            if any(start < e and s < end for s, e in protected):
+                continue
+            spans.append(Span(start, end, "obscene", word[0] + "*" * (len(word) - 1)))
+        return spans
+
+    def mask(self, text: str) -> Masked:
+        """``text`` with every obscene word masked."""
+        spans = self.find(text)
+        return Masked(apply_spans(text, spans), tuple(spans))
+
+
+def _self_censored(word: str) -> bool:
+    """«бл**», «х*р», «п***ц»: letters with asterisks inside or at the end.
+
+    A single trailing asterisk after a whole word («стоимость*») is a
+    footnote mark, not a hidden word.
+    """
+    if not word[0].isalpha() or not any(ch.isalpha() for ch in word):
+        return False
+    stars = word.count("*")
+    letters = len(word) - stars
+    return not (stars == 1 and word.endswith("*") and letters >= 4)
+
+
+@functools.lru_cache(maxsize=1)
+def default_obscene_lexicon() -> ObsceneLexicon:
+    """The bundled obscene lexicon, loaded once per process."""
+    return ObsceneLexicon.load()
+
+
+def mask_text(
+    text: str,
+    *,
+    personal_data: bool = True,
+    obscenity: bool = True,
+    lexicon: ObsceneLexicon | None = None,
+) -> Masked:
+    """Mask personal data, then obscene words; spans refer to ``text``."""
+    spans: list[Span] = find_personal_data(text) if personal_data else []
+    if obscenity:
+        lex = lexicon or default_obscene_lexicon()
+        spans += lex.find(text, skip=[(s.start, s.end) for s in spans])
+    if not spans:
+        return Masked(text)
+    spans.sort(key=lambda s: s.start)
+    return Masked(apply_spans(text, spans), tuple(spans))
+
+
+# lexicon groups -----------------------------------------------------------------------------
+
+
+def string_list(data: Mapping[str, Any], key: str, *, path: str, where: str) -> list[str]:
+    """``data[key]`` as a list of strings (empty if absent); anything else is a ConfigError."""
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(
+            "lexicon has a malformed list",
+            path=path,
+            problems=[(f"{where}.{key}", "list of strings")],
+        )
+    return value
+
+
+@attrs.frozen
+class Phrases:
+    """One group of a lexicon: exact words, lemma phrases and patterns."""
+
+    forms: frozenset[str] = frozenset()
+    lemmas: frozenset[str] = frozenset()
+    sequences: Mapping[str, tuple[tuple[str, ...], ...]] = attrs.field(factory=dict)  # by 1st lemma
+    patterns: tuple[re.Pattern[str], ...] = ()
+
+    @classmethod
+    def from_table(
+        cls, table: Mapping[str, Any], lemmatizer: Lemmatizer, *, path: str, where: str
+    ) -> Phrases:
+        """Build from a TOML table with optional ``forms``, ``phrases``, ``patterns``."""
+        forms = {normalize(f).strip() for f in string_list(table, "forms", path=path, where=where)}
+        lemmas: set[str] = set()
+        seqs: dict[str, list[tuple[str, ...]]] = {}
+        for p in string_list(table, "phrases", path=path, where=where):
+            lem = lemmatizer.phrase(p)
+            if len(lem) == 1:
+                lemmas.add(lem[0])
+            elif lem and lem not in seqs.get(lem[0], []):
+                seqs.setdefault(lem[0], []).append(lem)
+        patterns = compile_patterns(
+            string_list(table, "patterns", path=path, where=where),
+            path=path,
+            key=f"{where}.patterns",
+        )
+        by_first = {k: tuple(v) for k, v in seqs.items()}
+        return cls(frozenset(forms), frozenset(lemmas), by_first, patterns)
+
+    def hits(self, text: Text, lowered: str) -> list[str]:
+        """What of this group occurs in ``text`` (``lowered`` is the raw text in lower case)."""
+        out = sorted(self.forms.intersection(text.tokens))
+        out += sorted(self.lemmas & text.lemma_set)
+        for first in sorted(text.lemma_set.intersection(self.sequences)):
+            out += [" ".join(s) for s in self.sequences[first] if text.contains(s)]
+        for p in self.patterns:
+            m = p.search(lowered)
+            if m:
+                out.append(m.group().strip())
+        return out
