@@ -82,6 +82,8 @@ SOURCE_KINDS = (
     "hotline",
     "written",
     "file",
+    "csv",
+    "jsonl",
     "other",
 )
 
@@ -274,7 +276,8 @@ class ExecutorConfig(_Model):
 class SourceConfig(_Model):
     """One channel the region listens to.
 
-    ``kind`` names the adapter that talks to it: a built-in one (see
+    ``kind`` names the channel and, unless ``options.adapter`` names another
+    one (``"jsonl"``), the adapter that talks to it: a built-in one (see
     ``SOURCE_KINDS``) or one a plugin registers.
     """
 
@@ -393,6 +396,32 @@ class ModelConfig(_Model):
     labels: dict[str, Id] = Field(default_factory=dict)
 
 
+class NotifierConfig(_Model):
+    """One ``[[notifiers]]`` entry: an e-mail (SMTP) or webhook notifier.
+
+    Secrets are not written in the file: ``password_env`` and ``secret_env``
+    name environment variables that hold them.
+    """
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=64)
+    kind: Literal["smtp", "webhook"]
+    kinds: list[str] = Field(default_factory=list, description="notification kinds; all if empty")
+    # smtp
+    host: str | None = None
+    port: int = Field(default=25, ge=1, le=65535)
+    sender: str | None = None
+    starttls: bool = False
+    ssl: bool = False
+    username: str | None = None
+    password_env: str | None = None
+    extra_recipients: list[str] = Field(default_factory=list)
+    # webhook
+    url: str | None = None
+    secret_env: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout: float = Field(default=10.0, gt=0)
+
+
 class PipelineConfig(_Model):
     """Thresholds of the processing pipeline."""
 
@@ -420,6 +449,7 @@ class RegionConfig(_Model):
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     lifecycle: LifecycleConfig = Field(default_factory=LifecycleConfig)
     models: list[ModelConfig] = Field(default_factory=list)
+    notifiers: list[NotifierConfig] = Field(default_factory=list)
     _base_dir: Path | None = PrivateAttr(default=None)
 
     @property

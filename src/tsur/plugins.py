@@ -50,6 +50,17 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "tsur.default_plugins.notifiers",
     "tsur.default_plugins.reports",
     "tsur.adapters.files",
+    "tsur.adapters.vk",
+    "tsur.adapters.telegram",
+    "tsur.adapters.portal",
+    "tsur.adapters.webhook",
+    "tsur.adapters.csvfile",
+    "tsur.adapters.open311",
+    "tsur.adapters.rss",
+    "tsur.adapters.mail",
+    "tsur.adapters.commands",
+    "tsur.lifecycle.notifiers",
+    "tsur.lifecycle.commands",
 )
 
 

@@ -1,0 +1,272 @@
+"""Building a configured source's adapter and collecting from it with a persisted cursor.
+
+:func:`collect` is the polling loop an application (or ``tsur collect``)
+runs for one source::
+
+    report = tsur.adapters.collect(engine, "vk-samara")
+
+Each page is fetched with the cursor saved in the repository, ingested, and
+only then is the new cursor saved: a restart continues where the last
+committed page ended, never skipping anything; at worst one page whose
+cursor was not yet saved is read again, which is harmless because ingest is
+idempotent on ``(source, external_id)``. Unreadable payloads and items are
+kept with their reasons in the rejected-input store.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import structlog
+
+from tsur.config import RegionConfig
+from tsur.domain import Source
+from tsur.errors import AdapterError, IngestError, UnknownSource
+
+from ._base import ADAPTER_KEY
+from ._payload import FetchBatch, PayloadError
+
+if TYPE_CHECKING:
+    from tsur.pipeline import Engine
+    from tsur.plugins import Components
+
+__all__ = [
+    "CollectReport",
+    "adapter_kind",
+    "build_adapter",
+    "collect",
+    "make_adapter",
+    "retry_rejected",
+]
+
+log = structlog.get_logger("tsur.adapters")
+
+
+def adapter_kind(source: Source) -> str:
+    """The adapter a source uses: ``options.adapter`` if given, else its ``kind``.
+
+    ``options.adapter`` lets a source keep a descriptive kind (``"hotline"``)
+    while being read by a generic adapter (``"csv"``).
+    """
+    chosen = source.options.get(ADAPTER_KEY)
+    return str(chosen) if chosen else source.kind
+
+
+def accepts_param(factory: Any, name: str) -> bool:
+    """Whether ``factory`` declares a parameter called ``name``."""
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params
+
+
+def build_adapter(
+    components: Components,
+    config: RegionConfig | None,
+    source: Source,
+    *,
+    kind: str | None = None,
+    repository: Any = None,
+    **runtime: Any,
+) -> Any:
+    """Call the registered factory as ``factory(source, config, **source.options, **runtime)``.
+
+    A factory that declares a ``repository`` parameter also gets ``repository``
+    (the e-mail adapter reads the original letter from it to answer).
+    """
+    kind = kind or adapter_kind(source)
+    registered = components.source_adapters.get(kind)
+    if registered is None:
+        known = ", ".join(sorted(components.source_adapters)) or "none"
+        raise AdapterError(
+            f"no adapter for kind {kind!r}; installed adapters: {known} "
+            "(set options.adapter to use one of them)",
+            source=source.id,
+        )
+    factory = registered.component
+    options = {k: v for k, v in source.options.items() if k != ADAPTER_KEY}
+    options.update(runtime)
+    if repository is not None and accepts_param(factory, "repository"):
+        options.setdefault("repository", repository)
+    return factory(source, config, **options)
+
+
+def make_adapter(engine: Engine, source_id: str, *, kind: str | None = None, **runtime: Any) -> Any:
+    """The adapter of a configured source, built by its registered factory.
+
+    ``runtime`` is passed to the factory as well (``client=``, ``sleep=`` …).
+    """
+    sources = engine.config.source_objects()
+    source = sources.get(source_id)
+    if source is None:
+        raise UnknownSource(source_id, sorted(sources))
+    return build_adapter(
+        engine.components,
+        engine.config,
+        source,
+        kind=kind,
+        repository=engine.repository,
+        **runtime,
+    )
+
+
+@attrs.define
+class CollectReport:
+    """What one :func:`collect` run did, page by page."""
+
+    source: str
+    pages: int = 0
+    fetched: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    cursor: str | None = None
+    reasons: list[str] = attrs.field(factory=list)
+
+
+def collect(
+    engine: Engine,
+    source_id: str,
+    *,
+    adapter: Any = None,
+    max_pages: int | None = None,
+    progress: Callable[[CollectReport], None] | None = None,
+    **runtime: Any,
+) -> CollectReport:
+    """Fetch everything new from ``source_id`` and ingest it, saving the cursor per page.
+
+    Pages are fetched while the adapter says there is ``more`` (at most
+    ``max_pages``). The cursor is saved only after a page's messages are
+    committed. An unreadable page is kept in the rejected-input store and
+    its :class:`~tsur.errors.AdapterError` raised, leaving the cursor where
+    it was; unreadable items of a readable page are kept and skipped.
+    """
+    own = adapter is None
+    if adapter is None:
+        adapter = make_adapter(engine, source_id, **runtime)
+    repo = engine.repository
+    origin = f"collect:{source_id}"
+    report = CollectReport(source_id, cursor=repo.get_cursor(source_id))
+    try:
+        while max_pages is None or report.pages < max_pages:
+            cursor = repo.get_cursor(source_id)
+            try:
+                result = adapter.fetch(cursor)
+            except PayloadError as exc:
+                repo.record_rejected_input(origin, None, exc.raw, str(exc), at=engine.clock())
+                report.rejected += 1
+                report.reasons.append(str(exc))
+                raise
+            foreign = {m.source for m in result.messages} - {source_id}
+            if foreign:
+                raise AdapterError(
+                    f"adapter returned messages of source {sorted(foreign)[0]!r}",
+                    source=source_id,
+                )
+            ingested = engine.ingest(result.messages, origin=origin)
+            for item in result.rejected if isinstance(result, FetchBatch) else ():
+                repo.record_rejected_input(
+                    origin, item.line, item.raw, item.reason, at=engine.clock()
+                )
+                report.reasons.append(item.reason)
+                report.rejected += 1
+            repo.set_cursor(source_id, result.cursor, at=engine.clock())
+            report.pages += 1
+            report.fetched += len(result.messages)
+            report.inserted += ingested.inserted
+            report.duplicates += ingested.duplicates
+            report.rejected += len(ingested.errors)
+            report.reasons.extend(str(e) for e in ingested.errors)
+            report.cursor = result.cursor
+            log.info(
+                "collect.page",
+                source=source_id,
+                page=report.pages,
+                fetched=len(result.messages),
+                inserted=ingested.inserted,
+                cursor=result.cursor,
+            )
+            if progress is not None:
+                progress(report)
+            if not result.more:
+                break
+            if result.cursor == cursor and not result.messages:
+                raise AdapterError(
+                    f"the adapter reports more to fetch but its cursor stays at {cursor!r}",
+                    source=source_id,
+                )
+    finally:
+        if own and hasattr(adapter, "close"):
+            adapter.close()
+    return report
+
+
+def retry_rejected(
+    engine: Engine, source_id: str, *, adapter: Any = None, **runtime: Any
+) -> CollectReport:
+    """Read again what ``source_id`` delivered and was kept as unreadable.
+
+    After a fix (an adapter upgrade, a corrected option such as a date
+    format) each record collected or pushed for the source is parsed again;
+    those that now give messages are ingested and marked resolved, the
+    others stay. Returns the counts (``fetched`` = records read again).
+    """
+    own = adapter is None
+    if adapter is None:
+        adapter = make_adapter(engine, source_id, **runtime)
+    repo = engine.repository
+    origins = {f"collect:{source_id}", f"webhook:{source_id}"}
+    report = CollectReport(source_id)
+    try:
+        for rec in repo.rejected_inputs():
+            if rec.origin not in origins:
+                continue
+            report.fetched += 1
+            try:
+                messages = list(adapter.parse(rec.raw))
+            except (AdapterError, IngestError) as exc:
+                report.rejected += 1
+                report.reasons.append(f"#{rec.id}: {exc}")
+                continue
+            ingested = engine.ingest(messages, origin=rec.origin)
+            report.inserted += ingested.inserted
+            report.duplicates += ingested.duplicates
+            if ingested.errors:
+                report.rejected += 1
+                report.reasons.extend(f"#{rec.id}: {e}" for e in ingested.errors)
+                continue
+            repo.resolve_rejected_input([rec.id], at=engine.clock())
+    finally:
+        if own and hasattr(adapter, "close"):
+            adapter.close()
+    return report
+
+
+def describe_factory(factory: Any) -> Mapping[str, Any]:
+    """Name, summary and config keys of an adapter factory (for ``tsur sources``)."""
+    from ._base import option_fields
+
+    doc = inspect.getdoc(factory) or ""
+    model = getattr(factory, "options_model", None)
+    if model is not None:
+        options = option_fields(model)
+    else:
+        options = []
+        try:
+            params = list(inspect.signature(factory).parameters.values())
+        except (TypeError, ValueError):
+            params = []
+        for p in params[2:]:
+            if p.kind is inspect.Parameter.KEYWORD_ONLY:
+                options.append(
+                    {
+                        "name": p.name,
+                        "required": p.default is inspect.Parameter.empty,
+                        "description": "",
+                    }
+                )
+    return {"summary": doc.splitlines()[0] if doc else "", "options": options}

@@ -1,0 +1,290 @@
+"""``tsur`` subcommands of the lifecycle: tick, kpi, take, answer, rate, extend, forward.
+
+Registered through the ``register_commands`` hook. Every command accepts
+``--now ISO`` to act at a given instant (replaying a day, testing); the
+default is the current time. Notifications a command queues are delivered
+before it exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from rich.console import Console
+from rich.table import Table
+
+from tsur.domain import Incident
+from tsur.hookspecs import hookimpl
+from tsur.lifecycle.answers import format_due
+from tsur.lifecycle.errors import AnswerRejected, InvalidRequest
+from tsur.lifecycle.kpi import executor_kpis, month_period
+from tsur.lifecycle.service import Lifecycle
+
+__all__ = ["register_commands"]
+
+
+def _instant(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO date-time, e.g. 2026-11-20T18:00:00+04:00"
+        ) from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} needs a time zone offset, e.g. +04:00")
+    return value
+
+
+def _add_now(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--now", type=_instant, default=None, help="act at this instant (ISO with offset)"
+    )
+
+
+@contextmanager
+def _life(args: argparse.Namespace) -> Iterator[Lifecycle]:
+    from tsur.pipeline import Engine
+
+    clock: Callable[[], datetime] = (
+        (lambda: args.now) if args.now is not None else (lambda: datetime.now(UTC))
+    )
+    with (
+        Engine.from_config(args.config, db=args.db, clock=clock) as engine,
+        Lifecycle(engine) as life,
+    ):
+        yield life
+        engine.deliver_notifications()
+
+
+def _show(console: Console, life: Lifecycle, inc: Incident) -> None:
+    tz = life.calendars.region.tz
+    replies = [e for e in inc.history if e.kind == "reply"]
+    last = replies[-1].data if replies else {}
+    delivered = ""
+    if last:
+        delivered = (
+            f"; ответ доставлен ({last.get('external_reply_id')})"
+            if last.get("delivered")
+            else f"; ответ НЕ доставлен: {replies[-1].reason.removeprefix('not delivered: ')}"
+        )
+    console.print(
+        f"№ {inc.id}: {inc.status.value}, исполнитель {inc.executor or '—'}, "
+        f"первый ответ до {format_due(inc.first_response_due, tz)}, "
+        f"решение до {format_due(inc.resolution_due, tz)}{delivered}"
+    )
+
+
+def cmd_tick(args: argparse.Namespace, console: Console) -> int:
+    """Run one tick and print its figures; the last line is one JSON object."""
+    with _life(args) as life:
+        report = life.tick(args.now)
+        if not args.json:
+            table = Table(title=f"Эскалации ({report.escalated})", title_justify="left")
+            for col in ("№", "шаг", "уровень", "кому", "срок", "просрочка, ч"):
+                table.add_column(col)
+            tz = life.calendars.region.tz
+            for e in report.escalations:
+                table.add_row(
+                    str(e["incident"]),
+                    str(e["step"]),
+                    e["level"],
+                    life.executor_name(e["to"]),
+                    format_due(datetime.fromisoformat(e["due"]), tz),
+                    f"{e['late_by_s'] / 3600:.1f}",
+                )
+            if report.escalations:
+                console.print(table)
+            console.print(
+                f"проверено {report.checked}: предупреждений {report.warned}, просрочено "
+                f"{report.overdue}, эскалаций {report.escalated}, уведомлений {report.notified}"
+            )
+        summary = report.as_dict()
+        if not args.json:
+            summary.pop("escalations")
+        print(json.dumps(summary, ensure_ascii=False))
+    return 0
+
+
+def cmd_kpi(args: argparse.Namespace, console: Console) -> int:
+    """Print executor KPIs for a month."""
+    with _life(args) as life:
+        since, until = month_period(args.period, life.calendars.region.tz)
+        kpis = executor_kpis(
+            life.repository,
+            since=since,
+            until=until,
+            calendar=life.calendars.region if args.working_time else None,
+            min_cases=args.min_cases,
+            as_of=args.now,
+        )
+        if args.json:
+            print(json.dumps([k.as_dict() for k in kpis], ensure_ascii=False))
+            return 0
+        unit = "раб. ч" if args.working_time else "ч"
+        table = Table(title=f"Показатели исполнителей за {args.period}", title_justify="left")
+        for col in (
+            "место",
+            "исполнитель",
+            "поступило",
+            "в срок",
+            f"1-й ответ, медиана, {unit}",
+            f"1-й ответ, 90%, {unit}",
+            "просрочено",
+            "возвраты",
+            "оценка",
+        ):
+            table.add_column(col)
+        for k in kpis:
+            table.add_row(
+                str(k.rank) if k.rank else "—",
+                life.executor_name(k.executor),
+                str(k.received),
+                _pct(k.on_time_share),
+                _hours(k.first_response_median_s),
+                _hours(k.first_response_p90_s),
+                str(k.overdue),
+                _pct(k.reopen_rate),
+                f"{k.avg_rating:.1f} ({k.ratings})" if k.avg_rating is not None else "—",
+            )
+        console.print(table)
+        console.print(f"в рейтинге — исполнители с не менее чем {args.min_cases} обращениями")
+    return 0
+
+
+def _pct(v: float | None) -> str:
+    return "—" if v is None else f"{v:.0%}"
+
+
+def _hours(v: float | None) -> str:
+    return "—" if v is None else f"{v / 3600:.1f}"
+
+
+def cmd_take(args: argparse.Namespace, console: Console) -> int:
+    """Take an incident into work."""
+    with _life(args) as life:
+        _show(console, life, life.take_in_work(args.id, actor=args.actor))
+    return 0
+
+
+def cmd_answer(args: argparse.Namespace, console: Console) -> int:
+    """Give an intermediate or a final answer."""
+    with _life(args) as life:
+        if args.final:
+            if not args.text:
+                raise InvalidRequest("a final answer needs its text", incident_id=args.id)
+            try:
+                inc = life.answer_final(args.id, args.text, actor=args.actor, photos=args.photo)
+            except AnswerRejected as exc:
+                console.print("ответ отклонён как отписка:")
+                for reason in exc.reasons:
+                    console.print(f"  — {reason}", markup=False)
+                return 1
+        else:
+            if args.photo:
+                life.attach_photos(args.id, args.photo, actor=args.actor)
+            inc = life.answer_intermediate(args.id, args.text, actor=args.actor)
+        _show(console, life, inc)
+    return 0
+
+
+def _yes_no(text: str) -> bool:
+    value = text.strip().lower()
+    if value in {"yes", "y", "да", "true", "1"}:
+        return True
+    if value in {"no", "n", "нет", "false", "0"}:
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r}: answer yes or no (да / нет)")
+
+
+def cmd_rate(args: argparse.Namespace, console: Console) -> int:
+    """Record a citizen's rating."""
+    with _life(args) as life:
+        inc = life.rate(
+            args.id, args.score, args.comment, args.resolved, actor=args.actor or "citizen"
+        )
+        _show(console, life, inc)
+    return 0
+
+
+def cmd_extend(args: argparse.Namespace, console: Console) -> int:
+    """Extend a written appeal's term by 30 days (59-ФЗ, once)."""
+    with _life(args) as life:
+        _show(console, life, life.extend_59fz(args.id, args.reason, actor=args.actor))
+    return 0
+
+
+def cmd_forward(args: argparse.Namespace, console: Console) -> int:
+    """Forward an incident to the competent executor."""
+    with _life(args) as life:
+        inc = life.forward(args.id, args.executor, args.reason, actor=args.actor)
+        _show(console, life, inc)
+        late = [e for e in inc.history if e.kind == "forwarded"][-1].data.get("late")
+        if late:
+            console.print("внимание: 7-дневный срок переадресации (ч. 3 ст. 8 59-ФЗ) нарушен")
+    return 0
+
+
+@hookimpl
+def register_commands(add_command: Callable[..., argparse.ArgumentParser]) -> None:
+    """Add ``tick``, ``kpi``, ``take``, ``answer``, ``rate``, ``extend`` and ``forward``."""
+    p = add_command(
+        "tick",
+        help="warn, mark overdue and escalate late incidents",
+        description="Look at every open incident once: warn before deadlines, mark missed "
+        "ones, climb the escalation ladder, deliver notifications. Safe to run often and "
+        "twice: each step happens once. The last line is a JSON object with the counts.",
+    )
+    p.add_argument("--json", action="store_true", help="only the JSON line, with escalations")
+    _add_now(p)
+    p.set_defaults(func=cmd_tick)
+
+    p = add_command(
+        "kpi",
+        help="executor KPIs for a month",
+        description="First response on time, medians, overdue, reopened, ratings per "
+        "executor for incidents received in a month; executors with fewer than "
+        "--min-cases incidents are shown but not ranked.",
+    )
+    p.add_argument("--period", required=True, help="month as YYYY-MM, e.g. 2026-11")
+    p.add_argument("--min-cases", type=int, default=10, help="cases needed to be ranked")
+    p.add_argument(
+        "--working-time", action="store_true", help="durations in the region's working time"
+    )
+    p.add_argument("--json", action="store_true", help="a JSON list, one object per executor")
+    _add_now(p)
+    p.set_defaults(func=cmd_kpi)
+
+    for name, helptext, func in (
+        ("take", "take an incident into work", cmd_take),
+        ("answer", "answer the citizen (intermediate, or --final)", cmd_answer),
+        ("rate", "record the citizen's rating (a low one reopens)", cmd_rate),
+        ("extend", "extend a written appeal's term by 30 days (59-ФЗ)", cmd_extend),
+        ("forward", "forward an incident to the competent executor", cmd_forward),
+    ):
+        p = add_command(name, help=helptext)
+        p.add_argument("id", type=int, help="incident number")
+        if name == "answer":
+            p.add_argument(
+                "text",
+                nargs="?",
+                default=None,
+                help="answer text (intermediate: the topic's template when omitted)",
+            )
+            p.add_argument("--final", action="store_true", help="the final answer")
+            p.add_argument("--photo", action="append", default=[], help="photo URL (repeat)")
+        elif name == "rate":
+            p.add_argument("score", type=int, help="1–5")
+            p.add_argument("--comment", default=None, help="the citizen's comment")
+            p.add_argument("--resolved", type=_yes_no, default=None, help="yes / no")
+        elif name == "extend":
+            p.add_argument("reason", help="why the term is extended")
+        elif name == "forward":
+            p.add_argument("executor", help="executor id to forward to")
+            p.add_argument("reason", help="why it is forwarded")
+        p.add_argument("--actor", default=None, help="who acts (default: the executor)")
+        _add_now(p)
+        p.set_defaults(func=func)

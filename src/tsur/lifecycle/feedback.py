@@ -1,0 +1,169 @@
+"""Citizens' ratings and reopening.
+
+A rating (1–5, a comment, «решено / не решено») is kept as a ``rating``
+event. On a resolved or closed incident a score at or below
+``lifecycle.low_rating``, or «не решено», reopens it — back to the same
+executor with a new resolution term, which counts against the executor in
+the KPIs — as long as the rating comes within ``reopen_window_days`` of
+the resolution; a later low rating is reported to the curator instead. A
+good rating closes a resolved incident.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from tsur.domain import Incident, Status
+from tsur.errors import IllegalTransition
+from tsur.lifecycle.calendars import due
+from tsur.lifecycle.errors import InvalidRequest
+from tsur.typing import Notification
+
+if TYPE_CHECKING:
+    from tsur.lifecycle.service import Lifecycle
+
+__all__ = ["rate", "reopen", "resolved_at"]
+
+
+def resolved_at(incident: Incident) -> datetime | None:
+    """When the incident was last resolved (its last status event to RESOLVED)."""
+    for ev in reversed(incident.history):
+        if ev.to_status is Status.RESOLVED:
+            return ev.at
+    return None
+
+
+def _check_rating(
+    incident_id: int, score: Any, comment: Any, resolved: Any
+) -> tuple[int, str | None, bool | None]:
+    if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
+        raise InvalidRequest(
+            f"a rating is a whole number 1–5, got {score!r}", incident_id=incident_id
+        )
+    if comment is not None and not isinstance(comment, str):
+        raise InvalidRequest(f"a comment must be text, got {comment!r}", incident_id=incident_id)
+    if resolved is not None and not isinstance(resolved, bool):
+        raise InvalidRequest(
+            f"'resolved' must be true, false or absent, got {resolved!r}", incident_id=incident_id
+        )
+    return score, (comment.strip() or None) if comment else None, resolved
+
+
+def rate(
+    life: Lifecycle,
+    incident_id: int,
+    score: int,
+    comment: str | None = None,
+    resolved: bool | None = None,
+    *,
+    actor: str = "citizen",
+) -> Incident:
+    """Record the citizen's rating; reopen on a low one, close a resolved incident on a good one."""
+    score, comment, resolved = _check_rating(incident_id, score, comment, resolved)
+    now = life.now()
+    low_limit = life.config.lifecycle.low_rating
+    window = timedelta(days=life.config.lifecycle.reopen_window_days)
+    outcome = "recorded"
+    with life.repository.update_incident(incident_id) as inc:
+        answered = inc.status in (Status.RESOLVED, Status.CLOSED) or (
+            inc.first_response_at is not None and inc.status.is_open
+        )
+        if not answered:
+            raise InvalidRequest(
+                f"there is no answer to rate yet (status {inc.status.value})",
+                incident_id=incident_id,
+            )
+        low = score <= low_limit or resolved is False
+        inc.record(
+            "rating",
+            at=now,
+            actor=actor,
+            reason=f"оценка {score}" + (" — не решено" if resolved is False else ""),
+            data={"score": score, "comment": comment, "resolved": resolved},
+        )
+        state = _state(inc)
+        state.setdefault("ratings", []).append({"score": score, "at": life.iso(now)})
+        if inc.status in (Status.RESOLVED, Status.CLOSED):
+            if low:
+                when = resolved_at(inc) or inc.created_at
+                if now - when <= window:
+                    why = "заявитель: не решено" if resolved is False else f"низкая оценка {score}"
+                    _reopen_locked(life, inc, now, actor, why)
+                    outcome = "reopened"
+                else:
+                    outcome = "late_low"
+            elif inc.status is Status.RESOLVED:
+                inc.transition(
+                    Status.CLOSED, at=now, actor=actor, reason=f"заявитель оценил ответ на {score}"
+                )
+        elif low:
+            outcome = "low_open"
+    if outcome == "reopened":
+        return _after_reopen(life, inc, now)
+    if outcome in ("late_low", "low_open"):
+        to = life.config.region.curator if outcome == "late_low" else inc.executor
+        life._queue(
+            Notification(
+                kind="low_rating",
+                incident_id=incident_id,
+                at=now,
+                recipients=tuple(r for r in (to, inc.executor) if r),
+                text=f"Низкая оценка заявителя ({score}) по обращению № {incident_id}"
+                + (f": {comment}" if comment else ""),
+                data={"score": score, "resolved": resolved, "reopened": False},
+            ),
+            f"low_rating:{incident_id}:{now.isoformat()}",
+        )
+    return inc
+
+
+def reopen(life: Lifecycle, incident_id: int, reason: str, *, actor: str = "citizen") -> Incident:
+    """RESOLVED/CLOSED → REOPENED with the same executor and a new term; tell both sides."""
+    if not isinstance(reason, str) or not reason.strip():
+        raise InvalidRequest(
+            "the reason of reopening must be a non-empty text", incident_id=incident_id
+        )
+    now = life.now()
+    with life.repository.update_incident(incident_id) as inc:
+        if inc.status not in (Status.RESOLVED, Status.CLOSED):
+            raise IllegalTransition(inc.status.value, Status.REOPENED.value, incident_id=inc.id)
+        _reopen_locked(life, inc, now, actor, reason.strip())
+    return _after_reopen(life, inc, now)
+
+
+def _state(inc: Incident) -> dict[str, Any]:
+    from tsur.lifecycle.service import lifecycle_state
+
+    return lifecycle_state(inc)
+
+
+def _reopen_locked(life: Lifecycle, inc: Incident, now: datetime, actor: str, reason: str) -> None:
+    inc.transition(
+        Status.REOPENED, at=now, actor=actor, reason=reason, data={"executor": inc.executor}
+    )
+    state = _state(inc)
+    state["reopened"] = int(state.get("reopened", 0)) + 1
+    policy = life.policy_of(inc)
+    if policy is not None and policy.resolution is not None:
+        new_due = due(life.calendar_for(inc.executor), now, policy.resolution)
+        life._set_deadlines(
+            inc, now, actor, f"доработка после возврата: {reason}", resolution_due=new_due
+        )
+
+
+def _after_reopen(life: Lifecycle, inc: Incident, now: datetime) -> Incident:
+    assert inc.id is not None
+    life._queue(
+        Notification(
+            kind="reopened",
+            incident_id=inc.id,
+            at=now,
+            recipients=tuple(r for r in (inc.executor,) if r),
+            text=f"Обращение № {inc.id} возвращено на доработку заявителем",
+            data={"resolution_due": life.iso(inc.resolution_due)},
+        ),
+        f"reopened:{inc.id}:{now.isoformat()}",
+    )
+    text = life._render("reopened", inc, due_at=inc.resolution_due)
+    return life._send(inc, "intermediate", text, actor="tsur", notice="reopened")

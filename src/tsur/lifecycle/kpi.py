@@ -1,0 +1,333 @@
+"""Executor KPIs, computed in the database (SQLite and PostgreSQL alike).
+
+:func:`executor_kpis` takes the incidents *received* in a period (created
+in ``[since, until)``, rejected and duplicate ones left out) and reports
+per executor:
+
+- ``received``; ``answered`` (a first response given); ``answered_on_time``
+  (by the first-response deadline, or with none set); ``decided`` — the
+  incidents whose first-response outcome is known at ``as_of`` (answered, or
+  past the deadline unanswered); ``on_time_share = answered_on_time / decided``;
+- ``first_response_median_s`` and ``first_response_p90_s``: time from the
+  first message to the first answer, measured apart from completion;
+- ``resolved`` (resolved at least once) and ``resolution_median_s`` (from the
+  first message to the final resolution of those resolved or closed now);
+- ``overdue``: a deadline missed — the first response late or still missing
+  past its deadline, or the resolution after its (current) deadline or still
+  missing past it at ``as_of``;
+- ``reopened`` (reopened at least once) and ``reopen_rate = reopened / resolved``;
+- ``ratings`` (citizens' ratings given) and ``avg_rating``.
+
+Counts, sums and the percentiles (linear interpolation, as PostgreSQL's
+``percentile_cont``, done with window functions so SQLite gives the same)
+are computed by SQL. With a ``calendar`` the durations are working time
+instead: the two timestamps per incident are fetched and measured on the
+calendar in Python.
+
+Fair ratings: only executors with at least ``min_cases`` incidents get a
+``rank`` — by on-time share, then the overdue share, the reopen rate and
+the average rating.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, tzinfo
+from typing import Any
+
+import attrs
+import sqlalchemy as sa
+
+from tsur.lifecycle.errors import InvalidRequest, LifecycleError
+from tsur.sla.calendar import WorkingCalendar
+from tsur.store import schema
+from tsur.store.base import Repository
+
+__all__ = ["ExecutorKPI", "executor_kpis", "month_period"]
+
+INC, E = schema.incidents, schema.events
+_DONE = ("resolved", "closed")
+_EXCLUDED = ("rejected", "duplicate")
+_MEDIAN, _P90 = (1, 2), (9, 10)
+_Pcts = dict[str, tuple[float | None, float | None]]  # executor → (median, 90th percentile)
+
+
+@attrs.frozen
+class ExecutorKPI:
+    """One executor's figures for a period (durations in seconds)."""
+
+    executor: str
+    received: int
+    answered: int
+    answered_on_time: int
+    decided: int
+    on_time_share: float | None
+    first_response_median_s: float | None
+    first_response_p90_s: float | None
+    resolved: int
+    resolution_median_s: float | None
+    overdue: int
+    reopened: int
+    reopen_rate: float | None
+    avg_rating: float | None
+    ratings: int
+    rank: int | None = None
+
+    @property
+    def ranked(self) -> bool:
+        """Whether the executor had enough cases to be ranked."""
+        return self.rank is not None
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary (what ``tsur kpi --json`` prints per executor)."""
+        return attrs.asdict(self)
+
+
+def month_period(period: str, tz: tzinfo) -> tuple[datetime, datetime]:
+    """``"2026-11"`` → (1 November 00:00, 1 December 00:00) in ``tz``."""
+    m = re.fullmatch(r"(\d{4})-(\d{2})", period.strip())
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        raise InvalidRequest(f"period {period!r} must be a month as YYYY-MM, e.g. 2026-11")
+    year, month = int(m.group(1)), int(m.group(2))
+    start = datetime.combine(date(year, month, 1), time(), tz)
+    nxt = date(year + month // 12, month % 12 + 1, 1)
+    return start, datetime.combine(nxt, time(), tz)
+
+
+def _seconds(dialect: str, later: Any, earlier: Any) -> Any:
+    if dialect == "postgresql":
+        return sa.func.extract("epoch", later - earlier)
+    return (sa.func.julianday(later) - sa.func.julianday(earlier)) * 86400.0
+
+
+def _interpolate(lo: float, hi: float, n: int, share: tuple[int, int]) -> float:
+    num, den = share
+    frac = ((n - 1) * num % den) / den
+    return float(lo) + frac * (float(hi) - float(lo))
+
+
+def _percentile(values: Sequence[float], share: tuple[int, int]) -> float | None:
+    """Linear-interpolation percentile of sorted ``values`` (as the SQL does)."""
+    n = len(values)
+    if n == 0:
+        return None
+    num, den = share
+    lo = (n - 1) * num // den
+    hi = lo + (1 if (n - 1) * num % den else 0)
+    return _interpolate(values[lo], values[hi], n, share)
+
+
+def _sql_percentiles(conn: sa.Connection, base: Any, value: Any, condition: Any) -> _Pcts:
+    vals = sa.select(base.c.executor.label("ex"), value.label("v")).where(condition).subquery()
+    ranked = sa.select(
+        vals.c.ex,
+        vals.c.v,
+        sa.func.row_number().over(partition_by=vals.c.ex, order_by=vals.c.v).label("rn"),
+        sa.func.count().over(partition_by=vals.c.ex).label("n"),
+    ).subquery()
+    n1 = ranked.c.n - 1
+    cols: list[Any] = []
+    for num, den in (_MEDIAN, _P90):
+        lo = (n1 * num) // den + 1
+        hi = lo + sa.case(((n1 * num) % den > 0, 1), else_=0)
+        cols.append(sa.func.max(sa.case((ranked.c.rn == lo, ranked.c.v))))
+        cols.append(sa.func.max(sa.case((ranked.c.rn == hi, ranked.c.v))))
+    q = sa.select(ranked.c.ex, ranked.c.n, *cols).group_by(ranked.c.ex, ranked.c.n)
+    out: _Pcts = {}
+    for ex, n, mlo, mhi, plo, phi in conn.execute(q):
+        out[ex] = (_interpolate(mlo, mhi, n, _MEDIAN), _interpolate(plo, phi, n, _P90))
+    return out
+
+
+def executor_kpis(
+    repository: Repository,
+    *,
+    since: datetime,
+    until: datetime,
+    calendar: WorkingCalendar | None = None,
+    min_cases: int = 10,
+    as_of: datetime | None = None,
+) -> list[ExecutorKPI]:
+    """KPIs per executor for incidents received in ``[since, until)``; ranked ones first.
+
+    ``as_of`` (default: ``until`` or now, whichever is earlier) is the
+    instant at which missing answers count as late. ``calendar`` measures
+    durations in its working time instead of plain seconds.
+    """
+    engine = getattr(repository, "engine", None)
+    if not isinstance(engine, sa.Engine):
+        raise LifecycleError("KPIs are computed in SQL: they need the SQL repository")
+    for name, value in (("since", since), ("until", until), ("as_of", as_of)):
+        if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+            raise InvalidRequest(f"{name} must be timezone-aware, got {value.isoformat()}")
+    if since >= until:
+        raise InvalidRequest(
+            f"since ({since.isoformat()}) must be before until ({until.isoformat()})"
+        )
+    if min_cases < 0:
+        raise InvalidRequest(f"min_cases must not be negative, got {min_cases}")
+    as_of = as_of or min(until, datetime.now(UTC))
+    dialect = engine.dialect.name
+
+    cohort = sa.and_(
+        INC.c.created_at >= since,
+        INC.c.created_at < until,
+        INC.c.executor.is_not(None),
+        INC.c.status.not_in(_EXCLUDED),
+    )
+    ids = sa.select(INC.c.id).where(cohort)
+    status_ev = sa.and_(E.c.kind == "status", E.c.incident_id.in_(ids))
+    resolved_ev = (
+        sa.select(E.c.incident_id.label("iid"), sa.func.max(E.c.at).label("resolved_at"))
+        .where(status_ev, E.c.to_status == "resolved")
+        .group_by(E.c.incident_id)
+        .subquery()
+    )
+    reopened_ev = (
+        sa.select(E.c.incident_id.label("iid"), sa.func.count().label("reopens"))
+        .where(status_ev, E.c.to_status == "reopened")
+        .group_by(E.c.incident_id)
+        .subquery()
+    )
+    rating_ev = (
+        sa.select(
+            E.c.incident_id.label("iid"),
+            sa.func.count().label("nratings"),
+            sa.func.sum(E.c.data["score"].as_integer()).label("score_total"),
+        )
+        .where(E.c.kind == "rating", E.c.incident_id.in_(ids))
+        .group_by(E.c.incident_id)
+        .subquery()
+    )
+    base = (
+        sa.select(
+            INC.c.id,
+            INC.c.executor,
+            INC.c.created_at,
+            INC.c.first_response_at.label("fra"),
+            INC.c.first_response_due.label("frd"),
+            INC.c.resolution_due.label("rd"),
+            resolved_ev.c.resolved_at,
+            sa.case((INC.c.status.in_(_DONE), resolved_ev.c.resolved_at)).label("final_at"),
+            reopened_ev.c.reopens,
+            rating_ev.c.nratings,
+            rating_ev.c.score_total,
+        )
+        .select_from(
+            INC.outerjoin(resolved_ev, resolved_ev.c.iid == INC.c.id)
+            .outerjoin(reopened_ev, reopened_ev.c.iid == INC.c.id)
+            .outerjoin(rating_ev, rating_ev.c.iid == INC.c.id)
+        )
+        .where(cohort)
+        .subquery("base")
+    )
+    b = base.c
+    one = sa.literal(1)
+    on_time = sa.and_(b.fra.is_not(None), sa.or_(b.frd.is_(None), b.fra <= b.frd))
+    decided = sa.or_(b.fra.is_not(None), sa.and_(b.frd.is_not(None), b.frd < as_of))
+    first_late = sa.or_(
+        sa.and_(b.fra.is_not(None), b.frd.is_not(None), b.fra > b.frd),
+        sa.and_(b.fra.is_(None), b.frd < as_of),
+    )
+    resolution_late = sa.and_(
+        b.rd.is_not(None),
+        sa.or_(
+            sa.and_(b.final_at.is_not(None), b.final_at > b.rd),
+            sa.and_(b.final_at.is_(None), b.rd < as_of),
+        ),
+    )
+    totals = sa.select(
+        b.executor,
+        sa.func.count(),
+        sa.func.sum(sa.case((on_time, one), else_=0)),
+        sa.func.sum(sa.case((decided, one), else_=0)),
+        sa.func.count(b.fra),
+        sa.func.sum(sa.case((sa.or_(first_late, resolution_late), one), else_=0)),
+        sa.func.count(b.resolved_at),
+        sa.func.sum(sa.case((b.reopens > 0, one), else_=0)),
+        sa.func.coalesce(sa.func.sum(b.nratings), 0),
+        sa.func.sum(b.score_total),
+    ).group_by(b.executor)
+
+    with engine.connect() as conn:
+        rows = conn.execute(totals).all()
+        if calendar is None:
+            first = _sql_percentiles(
+                conn, base, _seconds(dialect, b.fra, b.created_at), b.fra.is_not(None)
+            )
+            final = _sql_percentiles(
+                conn, base, _seconds(dialect, b.final_at, b.created_at), b.final_at.is_not(None)
+            )
+        else:
+            spans = conn.execute(sa.select(b.executor, b.created_at, b.fra, b.final_at)).all()
+            first, final = _working_percentiles(spans, calendar)
+
+    out = []
+    for row in rows:
+        ex, received, on_time_n, decided_n, answered, overdue, resolved, reopened, nr, total = row
+        fm, fp = first.get(ex, (None, None))
+        rm, _ = final.get(ex, (None, None))
+        out.append(
+            ExecutorKPI(
+                executor=ex,
+                received=int(received),
+                answered=int(answered),
+                answered_on_time=int(on_time_n or 0),
+                decided=int(decided_n or 0),
+                on_time_share=(int(on_time_n or 0) / decided_n) if decided_n else None,
+                first_response_median_s=_round(fm),
+                first_response_p90_s=_round(fp),
+                resolved=int(resolved),
+                resolution_median_s=_round(rm),
+                overdue=int(overdue or 0),
+                reopened=int(reopened or 0),
+                reopen_rate=(int(reopened or 0) / resolved) if resolved else None,
+                avg_rating=round(float(total) / int(nr), 3) if nr else None,
+                ratings=int(nr),
+            )
+        )
+    return _rank(out, min_cases)
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None or math.isnan(v) else round(v, 1)
+
+
+def _working_percentiles(spans: Sequence[Any], calendar: WorkingCalendar) -> tuple[_Pcts, _Pcts]:
+    first: dict[str, list[float]] = defaultdict(list)
+    final: dict[str, list[float]] = defaultdict(list)
+    for ex, created, fra, final_at in spans:
+        if fra is not None:
+            first[ex].append(calendar.between(created, fra).total_seconds())
+        if final_at is not None:
+            final[ex].append(calendar.between(created, final_at).total_seconds())
+
+    def pct(values: dict[str, list[float]]) -> _Pcts:
+        return {
+            ex: (_percentile(sorted(v), _MEDIAN), _percentile(sorted(v), _P90))
+            for ex, v in values.items()
+        }
+
+    return pct(first), pct(final)
+
+
+def _rank(items: list[ExecutorKPI], min_cases: int) -> list[ExecutorKPI]:
+    eligible = [k for k in items if k.received >= min_cases and k.received > 0]
+    eligible.sort(
+        key=lambda k: (
+            -(k.on_time_share or 0.0),
+            k.overdue / k.received,
+            k.reopen_rate or 0.0,
+            -(k.avg_rating or 0.0),
+            k.executor,
+        )
+    )
+    ranked = [attrs.evolve(k, rank=i) for i, k in enumerate(eligible, start=1)]
+    names = {k.executor for k in ranked}
+    rest = sorted(
+        (k for k in items if k.executor not in names), key=lambda k: (-k.received, k.executor)
+    )
+    return ranked + rest

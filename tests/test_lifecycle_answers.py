@@ -1,0 +1,171 @@
+"""The «отписка» check on real-looking answers of executors, and the answer templates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tsur import ConfigError
+from tsur.lifecycle import AnswerChecker, AnswerTemplates, check_answer
+
+#: Answers that say what was done or by when, or refuse with a reason.
+CONCRETE = [
+    "Ваше обращение рассмотрено. Яма на ул. Мира у дома 5 заделана 20.11.2026 литым асфальтом.",
+    "Замена ламп уличного освещения на Приморском бульваре будет выполнена до 25.11.",
+    "Контейнерная площадка по ул. Ленина, 12 очищена, мусор вывезен 18.11.2026.",
+    "Подача горячей воды восстановлена в 14:30 после устранения порыва на сети.",
+    "Аварийное дерево во дворе дома № 7 спилено, порубочные остатки вывезены.",
+    "Ремонт кровли дома включён в краткосрочный план капитального ремонта на 2027 год.",
+    "Работы по ремонту лифта будут выполнены в течение 3 рабочих дней.",
+    "Перерасчёт платы за отопление за октябрь произведён, сумма отражена в квитанции за ноябрь.",
+    "Маршрут № 41 с 01.12.2026 будет обслуживаться двумя дополнительными автобусами.",
+    "В соответствии с п. 3.2 Правил благоустройства г.о. Самара уборка придомовой территории — "
+    "обязанность управляющей компании; обращение направлено в ООО «Жилсервис».",
+    "Вопрос не входит в полномочия администрации района. Обращение направлено в министерство "
+    "транспорта Самарской области для рассмотрения по существу.",
+    "Установка искусственной неровности невозможна: согласно ГОСТ Р 52605-2006 неровности не "
+    "устраиваются на дорогах, по которым проходят маршруты общественного транспорта.",
+    "Температура воздуха в квартире по замеру 19.11.2026 составила +21 °C, что соответствует "
+    "СанПиН 1.2.3685-21.",
+    "Снег с тротуаров по ул. Ново-Садовой убран, проведена подсыпка противогололёдным материалом.",
+    "Открытый люк на пересечении улиц Мира и Ленина закрыт крышкой 17.11.",
+    "Освещение во дворе дома 12 по ул. Гагарина восстановлено: заменены 3 светильника.",
+    "График движения автобусов маршрута 41 скорректирован с 23 ноября, интервал 15 минут.",
+    "Вывоз мусора с площадки по ул. Садовой, 4 осуществлён 18.11.2026 в 10:40, площадка убрана.",
+    "Ямочный ремонт дороги по ул. Луговой будет выполнен в мае 2027 года по программе БКД.",
+    "Участок дороги не является муниципальной собственностью и находится в ведении ГКУ "
+    "«Управление автомобильных дорог»; обращение направлено в ГКУ «Управление автомобильных "
+    "дорог».",
+    "Лекарственный препарат поступил в аптеку 20.11.2026, выдача по рецепту организована.",
+    "Задолженность по заработной плате выплачена работникам в полном объёме.",
+    "Протечка кровли над квартирой 45 устранена 18.11, покрытие заменено на площади 12 м².",
+    "Бригада РСО отремонтировала теплотрассу, подача тепла возобновлена сегодня в 16:00.",
+]
+
+#: Formal non-answers.
+OTPISKI = [
+    "Ваше обращение рассмотрено.",
+    "Информация принята к сведению.",
+    "Ваше обращение будет рассмотрено в плановом порядке.",
+    "Ремонт дороги будет выполнен по мере финансирования.",
+    "Ваше обращение направлено для рассмотрения.",
+    "Обращение направлено в соответствующую службу.",
+    "Работы будут выполнены в ближайшее время.",
+    "Вопрос находится на контроле администрации.",
+    "Приняты исчерпывающие меры, ситуация на контроле.",
+    "Ваша заявка передана в работу ответственным лицам.",
+    "Благоустройство двора будет рассмотрено при наличии финансирования.",
+    "Замена лифта будет произведена в порядке очередности.",
+    "Ямочный ремонт будет проведён в весенне-летний период.",
+    "С управляющей компанией проведена разъяснительная работа.",
+    "Даны поручения ответственным службам.",
+    "Вопрос не входит в компетенцию администрации района.",
+    "Проведено обследование, ремонт будет выполнен по мере поступления денежных средств.",
+    "Заявка принята, работа по данному вопросу ведется.",
+    "Спасибо за обращение! Ждите.",
+    "Яма засыпана щебнем. Асфальтирование будет выполнено по мере финансирования.",
+    "Ремонт не выполнен из-за погодных условий.",
+    "Ок",
+]
+
+
+@pytest.mark.parametrize("text", CONCRETE, ids=[f"concrete-{i}" for i in range(len(CONCRETE))])
+def test_concrete_answers_pass(text: str) -> None:
+    verdict = check_answer(text)
+    assert verdict.accepted, verdict.reasons
+    assert verdict.evidence  # it says what made the answer concrete
+
+
+@pytest.mark.parametrize("text", OTPISKI, ids=[f"otpiska-{i}" for i in range(len(OTPISKI))])
+def test_formal_non_answers_are_rejected_with_reasons(text: str) -> None:
+    verdict = check_answer(text)
+    assert not verdict.accepted
+    assert verdict.reasons
+
+
+def test_reasons_name_what_is_wrong() -> None:
+    assert check_answer("Ваше обращение рассмотрено.").reasons == (
+        "нет конкретного действия, срока или обоснованного отказа",
+        "шаблонная фраза «обращение рассмотрено»",
+    )
+    assert check_answer("Ремонт дороги будет выполнен по мере финансирования.").reasons == (
+        "«по мере финансирования» без конкретного срока",
+        "нет конкретного действия, срока или обоснованного отказа",
+        "обещание без срока: «выполнен»",
+    )
+    assert "«направлено для рассмотрения» без указания, куда и кому" in (
+        check_answer("Ваше обращение направлено для рассмотрения.").reasons
+    )
+    assert (
+        "«в ближайшее время» — это не срок"
+        in check_answer("Работы будут выполнены в ближайшее время.").reasons
+    )
+    assert (
+        "отказ по компетенции без указания, куда направлено обращение"
+        in check_answer("Вопрос не входит в компетенцию администрации района.").reasons
+    )
+    assert check_answer("Ок").reasons == ("слишком короткий ответ",)
+    # a done action with an indefinite rest is still refused
+    mixed = check_answer("Яма засыпана щебнем. Асфальтирование — по мере финансирования.")
+    assert mixed.reasons == ("«по мере финансирования» без конкретного срока",)
+    # ... and accepted once the rest has a term
+    assert check_answer(
+        "Яма засыпана щебнем. Асфальтирование по мере финансирования, не позднее 30.05.2027."
+    ).accepted
+
+
+def test_region_phrases_reject_even_concrete_answers() -> None:
+    checker = AnswerChecker(["В рабочем порядке", "  "])
+    verdict = checker.check("Вопрос будет решён в рабочем порядке до 30.11.2026.")
+    assert verdict.reasons == ("недопустимая формулировка: «в рабочем порядке»",)
+    assert checker.check("Вопрос решён 30.11.2026: яма заделана.").accepted
+
+
+def test_yo_and_case_do_not_matter() -> None:
+    assert check_answer("ЗАМЕНЁН СВЕТИЛЬНИК У ПОДЪЕЗДА № 2.").accepted
+    assert not check_answer("ИНФОРМАЦИЯ ПРИНЯТА К СВЕДЕНИЮ.").accepted
+
+
+# templates ------------------------------------------------------------------------------------
+def test_templates_fall_back_along_the_topic_tree() -> None:
+    t = AnswerTemplates.load()
+    heating = t.render(
+        "intermediate",
+        ["zhkh.heating", "zhkh"],
+        id=7,
+        executor="Теплосеть",
+        term="до 20.11.2026 18:00",
+    )
+    assert heating.startswith("Здравствуйте! Ваше обращение № 7 об отоплении взято в работу.")
+    assert "Исполнитель: Теплосеть." in heating and "Срок: до 20.11.2026 18:00." in heating
+    roof = t.render("intermediate", ["zhkh.roof", "zhkh"], id=8, executor="УК", term="до …")
+    assert "по вопросу ЖКХ" in roof  # the parent's template
+    other = t.render("intermediate", ["trade"], id=9, executor="Минпром", term="до …")
+    assert other.startswith("Здравствуйте! Ваше обращение № 9 взято в работу.")
+    ext = t.render("extension", [], id=1, executor="X", due="11.01.2027 18:00", reason="R")
+    assert "продлён до 11.01.2027 18:00" in ext and "59-ФЗ" in ext and "Причина: R." in ext
+    assert "—" in t.render("forward", [], id=1)  # missing values are visible, not «None»
+    with pytest.raises(ValueError, match="unknown template kind"):
+        t.render("final", [])
+
+
+def test_bad_template_files_are_refused_with_the_place(tmp_path: Path) -> None:
+    bad = tmp_path / "answers.toml"
+    bad.write_text(
+        '[default]\nintermediate = "№ {id}, срок {deadline}"\nforward = "{id}"\n'
+        '[topics.roads]\nfinal = "x"\n',
+        "utf-8",
+    )
+    with pytest.raises(ConfigError) as err:
+        AnswerTemplates.load(bad)
+    problems = dict(err.value.problems)
+    assert problems["default.extension"] == "missing"
+    assert problems["default.reopened"] == "missing"
+    assert "unknown placeholder(s) ['deadline']" in problems["default.intermediate"]
+    assert problems['topics."roads".final'].startswith("unknown template kind")
+    bad.write_text("[default\n", "utf-8")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        AnswerTemplates.load(bad)
+    with pytest.raises(ConfigError, match="cannot read templates"):
+        AnswerTemplates.load(tmp_path / "absent.toml")

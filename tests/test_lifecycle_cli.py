@@ -1,0 +1,133 @@
+"""The lifecycle's ``tsur`` commands as an operator uses them, and the demo's lifecycle part."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from tsur import Engine, Status
+from tsur.cli import DEMO_NOW, main
+from tsur.lifecycle import demo_lifecycle
+
+from .conftest import DATA
+from .test_lifecycle import lifecycle_pm
+
+REGION = str(DATA / "region_small.toml")
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str, now: str) -> tuple[int, str, str]:
+    code = main([*argv, "--now", now], pm=lifecycle_pm())
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_operator_walks_an_incident_from_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "ops.db")
+    messages = [
+        ("written", "1", "Сызрань, ул. Мира, 5: яма на дороге"),
+        ("written", "w1", "Прошу отремонтировать дорогу в Смышляевке, огромные ямы"),
+    ]
+    with Engine.from_config(REGION, db=db, entry_points=False) as engine:
+        report = engine.process(
+            [
+                {
+                    "source": s,
+                    "external_id": x,
+                    "text": t,
+                    "created_at": "2026-11-16T09:00:00+04:00",
+                }
+                for s, x, t in messages
+            ]
+        )
+    road, written = report.incident_ids
+    c = ["--db", db, "--config", REGION]
+    code, out, _ = run(capsys, "take", str(road), *c, now="2026-11-16T10:00:00+04:00")
+    assert code == 0 and f"№ {road}: in_progress, исполнитель adm-sela" in out
+    code, out, _ = run(capsys, "answer", str(road), *c, now="2026-11-16T10:30:00+04:00")
+    assert code == 0 and "answered_intermediate" in out
+    assert "решение до 16.12.2026 09:00" in out  # 59-ФЗ: the answer does not move the term
+    assert "ответ НЕ доставлен: no source adapter for kind 'written'" in out
+    code, out, _ = run(
+        capsys,
+        "answer",
+        str(road),
+        "Ваше обращение рассмотрено.",
+        "--final",
+        *c,
+        now="2026-11-17T10:00:00+04:00",
+    )
+    assert code == 1 and "ответ отклонён как отписка:" in out
+    assert "— шаблонная фраза «обращение рассмотрено»" in out
+    code, out, _ = run(
+        capsys,
+        "answer",
+        str(road),
+        "Яма заделана 17.11.2026.",
+        "--final",
+        "--photo",
+        "p.jpg",
+        *c,
+        now="2026-11-17T11:00:00+04:00",
+    )
+    assert code == 0 and "resolved" in out
+    code, out, _ = run(
+        capsys,
+        "rate",
+        str(road),
+        "2",
+        "--resolved",
+        "нет",
+        "--comment",
+        "яма осталась",
+        *c,
+        now="2026-11-17T12:00:00+04:00",
+    )
+    assert code == 0 and f"№ {road}: reopened" in out
+    code, _, err = run(capsys, "rate", str(road), "9", *c, now="2026-11-17T12:00:00+04:00")
+    assert code == 2 and "whole number 1–5" in err
+    code, out, _ = run(
+        capsys, "extend", str(written), "нужна комиссия", *c, now="2026-12-01T10:00:00+04:00"
+    )
+    assert code == 0 and "решение до 15.01.2027 09:00" in out
+    code, _, err = run(capsys, "extend", str(written), "ещё", *c, now="2026-12-01T10:00:00+04:00")
+    assert code == 2 and "allows one extension" in err
+    code, out, _ = run(
+        capsys,
+        "forward",
+        str(written),
+        "adm-sela",
+        "дорога г.о. Сызрань",
+        *c,
+        now="2026-12-01T11:00:00+04:00",
+    )
+    assert code == 0 and "исполнитель adm-sela" in out
+    assert "7-дневный срок переадресации (ч. 3 ст. 8 59-ФЗ) нарушен" in out
+    assert main(["show", str(road), *c, "--json"], pm=lifecycle_pm()) == 0
+    history = json.loads(capsys.readouterr().out)["history"]
+    assert [h["kind"] for h in history].count("reply") == 3  # intermediate, final, reopened
+
+
+def test_demo_lifecycle_answers_rates_and_escalates() -> None:
+    lines = (resources.files("tsur") / "data" / "demo" / "messages.jsonl").read_text("utf-8")
+    sample = lines.splitlines()[:90]
+    with Engine.from_config(None, db=":memory:", entry_points=False, clock=lambda: DEMO_NOW) as e:
+        e.ingest_jsonl(lines=sample, origin="demo")
+        e.run()
+        demo = demo_lifecycle(e)
+        assert len(demo.intermediate) == 6 and len(demo.final) == 3
+        assert len(demo.rejected) == 1 and len(demo.closed) == 1 and len(demo.reopened) == 1
+        assert len(demo.extended) == 1
+        assert demo.tick is not None and demo.tick.escalated >= 1
+        assert e.incident(demo.reopened[0]).status is Status.REOPENED
+        assert e.incident(demo.closed[0]).status is Status.CLOSED
+        reply = next(x for x in e.incident(demo.final[0]).history if x.kind == "reply")
+        assert reply.reason == "not delivered: posting to channels is switched off"
+        text = "\n".join(demo.lines())
+    assert "отклонено как отписка: 1" in text and "продлено по 59-ФЗ: 1" in text
+    assert f"эскалаций {demo.tick.escalated}" in text
+    assert "эскалация — " in text and "первый ответ до " in text
