@@ -33,6 +33,10 @@ def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "0 failed" in out
     for title in ("Обращения по темам", "По территориям", "По исполнителям", "Срочные"):
         assert title in out
+    # the lifecycle part: answers, an отписка refused, escalations on the demo clock
+    assert "отклонено как отписка: 1" in out
+    escalations = int(out.split("эскалаций ")[1].split(",")[0])
+    assert escalations > 0
     # a second demo starts afresh; --keep re-ingests nothing
     code, out, _ = run(capsys, "demo", "--db", db, "--keep")
     assert code == 0 and "ingested 0 messages" in out

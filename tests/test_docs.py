@@ -182,7 +182,13 @@ def check_gas_smell(engine: tsur.Engine, module: types.ModuleType, tmp_path: Pat
 
 
 def check_tlt_kvartal(engine: tsur.Engine, module: types.ModuleType, tmp_path: Path) -> None:
-    assert engine.components.names("locators") == ["explicit", "gazetteer", "tlt-kvartal", "geotag", "source"]
+    assert engine.components.names("locators") == [
+        "explicit",
+        "gazetteer",
+        "tlt-kvartal",
+        "geotag",
+        "source",
+    ]
     assert incident_of(engine, "kvartal").territory == "tolyatti-avtozavodsky"
 
 

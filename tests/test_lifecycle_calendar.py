@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from tsur.config import parse_duration
 from tsur.lifecycle import ExecutorCalendars
-from tsur.lifecycle.calendars import due, late_by, warning_instant
+from tsur.sla.executors import due, late_by, warning_instant
 
 from .test_lifecycle import life_region
 

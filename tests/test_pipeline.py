@@ -123,8 +123,9 @@ def test_unknown_source_is_refused_and_kept(engine: Engine) -> None:
 
 
 def _line(ext: str, text: str, at: str = "2026-11-16T09:00:00+04:00") -> str:
-    return json.dumps({"source": "vk", "external_id": ext, "text": text, "created_at": at},
-                      ensure_ascii=False)
+    return json.dumps(
+        {"source": "vk", "external_id": ext, "text": text, "created_at": at}, ensure_ascii=False
+    )
 
 
 def test_jsonl_ingest_reports_bad_lines_and_keeps_good_ones(engine: Engine) -> None:
@@ -282,3 +283,51 @@ def test_engine_from_config_defaults_to_bundled_region_in_memory() -> None:
         (inc,) = eng.incidents()
         assert inc.territory == "tolyatti"
         assert inc.urgency is Urgency.URGENT
+
+
+def _resolve(engine: Engine, incident_id: int) -> None:
+    engine.transition(incident_id, Status.RESOLVED, actor="adm", reason="сделано")
+
+
+def test_a_repeat_message_reopens_a_resolved_incident(engine: Engine, clock: Any) -> None:
+    from tsur import Author
+
+    t = datetime(2026, 11, 16, 9, 0, tzinfo=SAMARA)
+    anna = Author("42", "Анна")
+    engine.process(
+        [msg("a1", "В Тольятти на ул. Мира, 5 огромная яма на дороге", at=t, author=anna)]
+    )
+    (inc,) = engine.incidents()
+    _resolve(engine, inc.id)  # type: ignore[arg-type]
+    report = engine.process(
+        [
+            msg(
+                "c1",
+                "яму так и не заделали, всё как было",
+                parent_id="a1",
+                at=t + timedelta(days=2),
+            ),
+            msg(
+                "a2",
+                "Тольятти, дорога у дома Мира 5 опять разбита, ямы",
+                at=t + timedelta(days=3),
+                author=anna,
+            ),
+        ]
+    )
+    assert report.reopened == 1 and report.merged == 1 and report.created == 0
+    got = engine.incident(inc.id)  # type: ignore[arg-type]
+    assert got.status is Status.REOPENED
+    reopen = next(e for e in got.history if e.to_status is Status.REOPENED)
+    assert reopen.reason == "повторное сообщение: reply in the thread of a closed incident"
+    assert len(got.message_ids) == 3
+    assert got.resolution_due is not None and got.resolution_due > t + timedelta(days=2)
+
+
+def test_a_repeat_long_after_the_window_makes_a_new_incident(engine: Engine) -> None:
+    t = datetime(2026, 11, 16, 9, 0, tzinfo=SAMARA)
+    engine.process([msg("a1", "В Тольятти на ул. Мира, 5 огромная яма на дороге", at=t)])
+    (inc,) = engine.incidents()
+    _resolve(engine, inc.id)  # type: ignore[arg-type]
+    engine.process([msg("c1", "опять яма", parent_id="a1", at=t + timedelta(days=60))])
+    assert len(engine.incidents()) == 2

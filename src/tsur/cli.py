@@ -256,8 +256,8 @@ def _progress_run(engine: Engine, console: Console, *, quiet: bool = False, **kw
 def _print_run(console: Console, r: RunReport) -> None:
     console.print(
         f"processed {r.processed}: {r.created} new incidents ({r.triage} to curators), "
-        f"{r.merged} added to existing ones, {r.rejected} rejected by moderation, "
-        f"{r.failed} failed"
+        f"{r.merged} added to existing ones, {r.reopened} reopened, "
+        f"{r.rejected} rejected by moderation, {r.failed} failed"
     )
 
 
@@ -275,6 +275,11 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
         report = _progress_run(engine, console)
         _print_run(console, report)
         _summary(engine, console)
+        from tsur.lifecycle import demo_lifecycle
+
+        console.print("\n[bold]Жизненный цикл: ответы, оценки, контроль сроков[/]")
+        for line in demo_lifecycle(engine).lines():
+            console.print(line, markup=False, highlight=False)
     console.print(
         f"\nNext: tsur incidents --db {args.db} --urgency urgent;  tsur show ID --db {args.db}"
     )

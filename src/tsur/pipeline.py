@@ -55,6 +55,7 @@ from tsur.grouping import decode_keys, encode_keys, match_candidate, place_keys
 from tsur.plugins import Components, collect_components, make_plugin_manager
 from tsur.routing.executors import ExecutorDirectory
 from tsur.sla.calendar import WorkingCalendar
+from tsur.sla.executors import ExecutorCalendars, deadlines_for, due
 from tsur.sla.policies import SLAResolver
 from tsur.store.base import Batch, ClaimedMessage, Repository
 from tsur.store.sql import open_repository
@@ -145,6 +146,7 @@ class RunReport:
     failed: int = 0
     triage: int = 0
     incident_ids: list[int] = attrs.field(factory=list)
+    reopened: int = 0
 
     def __add__(self, other: RunReport) -> RunReport:
         return RunReport(
@@ -155,6 +157,7 @@ class RunReport:
             self.failed + other.failed,
             self.triage + other.triage,
             self.incident_ids + other.incident_ids,
+            self.reopened + other.reopened,
         )
 
 
@@ -193,6 +196,8 @@ class Engine:
             workdays=r.extra_workdays,
         )
         self.sla = SLAResolver(config, self.calendar)
+        self.calendars = ExecutorCalendars(config, self.calendar)
+        self._policies = {p.id: p for p in config.sla}
         self.source_ids = {s.id for s in config.sources}
         self.topic_ids = {t.id for t in config.topics}
         self.territory_ids = {t.id for t in config.territories}
@@ -409,6 +414,8 @@ class Engine:
                 report.rejected += 1
             elif kind == "merged":
                 report.merged += 1
+            elif kind == "reopened":
+                report.reopened += 1
             else:
                 report.created += 1
                 report.triage += int(triage)
@@ -481,6 +488,11 @@ class Engine:
             batch.attach(inc_id, cm.id, ev.history)
             batch.done(cm.id, inc_id, moderation)
             return "merged", inc_id, False
+        reopened = self._stage(
+            "group", lambda: self._reopen(batch, cm, topic, territory, akey, now, moderation)
+        )
+        if reopened is not None:
+            return "reopened", reopened, False
 
         # new incident -----------------------------------------------------------
         masks = [v.masked_text for v in a.verdicts if v.action == "mask" and v.masked_text]
@@ -560,7 +572,9 @@ class Engine:
                 reason=decision.reason,
                 data={"executor": decision.executor},
             )
-        deadlines = self.sla.deadlines(inc, m.created_at)
+        deadlines = deadlines_for(
+            self.sla, self.calendars.for_executor(inc.executor), inc, m.created_at
+        )
         if deadlines is not None:
             inc.sla_policy = deadlines.policy
             inc.first_response_due = deadlines.first_response_due
@@ -625,6 +639,73 @@ class Engine:
             if found is not None and (best is None or found.score > best[0]):
                 best = (found.score, c.id, found.reason)
         return (best[1], best[2]) if best else None
+
+    def _reopen(
+        self,
+        batch: Batch,
+        cm: ClaimedMessage,
+        topic: str | None,
+        territory: str | None,
+        akey: str | None,
+        now: datetime,
+        moderation: Any,
+    ) -> int | None:
+        """Reopen a recently resolved incident the message repeats; its id, or None."""
+        m = cm.message
+        window = timedelta(days=self.config.lifecycle.reopen_window_days)
+        keys = decode_keys(akey)
+        candidates = batch.reopen_candidates(
+            source=m.source,
+            author_id=m.author.id if m.author and m.author.id else None,
+            refs=[r for r in (m.parent_id, m.thread_id) if r],
+            topic=topic,
+            territory=territory,
+            address_key=akey if {"street", "house"} <= set(keys) else None,
+            since=m.created_at - window,
+        )
+        for c, why in candidates:
+            policy = self._policies.get(c.sla_policy or "")
+            calendar = self.calendars.for_executor(c.executor)
+            resolution_due = due(calendar, m.created_at, policy.resolution) if policy else None
+            inc = Incident(status=c.status, created_at=c.created_at, id=c.id)
+            inc.record(
+                "message_added",
+                at=now,
+                actor=ACTOR,
+                reason=why,
+                data={"message_id": cm.id, "source": m.source, "external_id": m.external_id},
+            )
+            inc.transition(
+                Status.REOPENED,
+                at=now,
+                actor=ACTOR,
+                reason=f"повторное сообщение: {why}",
+                data={"message_id": cm.id, "executor": c.executor},
+            )
+            if resolution_due is not None:
+                inc.record(
+                    "deadlines",
+                    at=now,
+                    actor=ACTOR,
+                    reason="reopened",
+                    data={"resolution_due": resolution_due.isoformat()},
+                )
+            if not batch.reopen(c.id, cm.id, inc.history, resolution_due=resolution_due):
+                continue
+            batch.done(cm.id, c.id, moderation)
+            batch.notify(
+                Notification(
+                    kind="reopened",
+                    incident_id=c.id,
+                    at=now,
+                    recipients=(c.executor or self.config.region.curator,),
+                    text=f"Обращение №{c.id} возвращено в работу: {why}",
+                    data={"message_id": cm.id},
+                ),
+                dedup_key=f"reopened:{c.id}:{cm.id}",
+            )
+            return c.id
+        return None
 
     # stages as public API -----------------------------------------------------
     def moderate(self, message: Message, text: Text) -> list[ModerationVerdict]:

@@ -15,7 +15,6 @@ executor KPIs computed in the database::
 """
 
 from tsur.lifecycle.answers import AnswerCheck, AnswerChecker, AnswerTemplates, check_answer
-from tsur.lifecycle.calendars import ExecutorCalendars
 from tsur.lifecycle.demo import LifecycleDemo, demo_lifecycle
 from tsur.lifecycle.errors import (
     AnswerRejected,
@@ -29,6 +28,7 @@ from tsur.lifecycle.escalation import TickReport
 from tsur.lifecycle.kpi import ExecutorKPI, executor_kpis, month_period
 from tsur.lifecycle.replies import Delivery
 from tsur.lifecycle.service import Lifecycle
+from tsur.sla.executors import ExecutorCalendars
 
 __all__ = [
     "AnswerCheck",

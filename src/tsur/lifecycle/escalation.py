@@ -31,7 +31,7 @@ import structlog
 from tsur.config import EscalationStep
 from tsur.domain import Incident, Status
 from tsur.lifecycle.answers import format_due
-from tsur.lifecycle.calendars import due, late_by, warning_instant
+from tsur.sla.executors import due, late_by, warning_instant
 from tsur.typing import Notification
 
 if TYPE_CHECKING:

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from tsur.domain import Incident, Status
 from tsur.errors import IllegalTransition
-from tsur.lifecycle.calendars import due
 from tsur.lifecycle.errors import InvalidRequest
+from tsur.sla.executors import due
 from tsur.typing import Notification
 
 if TYPE_CHECKING:

@@ -124,8 +124,11 @@ class ReplyChannel:
             log.warning("reply.not_delivered", incident_id=reply.incident_id, reason=reason)
             return Delivery(source_id, message_id, False, None, reason, retryable)
 
-        if not self.enabled:
-            return failed("posting to channels is switched off")
+        if not self.enabled:  # a deliberate choice (tests, the demo): not worth a warning
+            log.info("reply.not_posted", incident_id=reply.incident_id)
+            return Delivery(
+                source_id, message_id, False, None, "posting to channels is switched off", False
+            )
         if source_id is None:
             return failed("the incident has no source to answer on")
         source = self._sources.get(source_id)

@@ -30,7 +30,6 @@ from tsur.config import Duration, SLAConfig
 from tsur.domain import Incident, Status
 from tsur.errors import IllegalTransition, NotFound
 from tsur.lifecycle.answers import AnswerCheck, AnswerChecker, AnswerTemplates, format_due
-from tsur.lifecycle.calendars import ExecutorCalendars, deadlines_for, due
 from tsur.lifecycle.errors import (
     AnswerRejected,
     ExtensionRefused,
@@ -39,6 +38,7 @@ from tsur.lifecycle.errors import (
 )
 from tsur.lifecycle.replies import ReplyChannel
 from tsur.sla.calendar import WorkingCalendar
+from tsur.sla.executors import ExecutorCalendars, deadlines_for, due
 from tsur.typing import Notification
 
 if TYPE_CHECKING:

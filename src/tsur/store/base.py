@@ -83,6 +83,8 @@ class GroupCandidate:
     address_key: str | None  # place keys, see tsur.grouping.encode_keys
     created_at: datetime
     topic: str | None = None
+    executor: str | None = None
+    sla_policy: str | None = None
 
 
 class Batch(abc.ABC):
@@ -102,7 +104,37 @@ class Batch(abc.ABC):
 
     @abc.abstractmethod
     def incident_of_message(self, source: str, external_ids: Sequence[str]) -> int | None:
-        """The incident an earlier message (same source) belongs to, if any."""
+        """The open incident an earlier message (same source) belongs to, if any."""
+
+    @abc.abstractmethod
+    def reopen_candidates(
+        self,
+        *,
+        source: str,
+        author_id: str | None,
+        refs: Sequence[str],
+        topic: str | None,
+        territory: str | None,
+        address_key: str | None,
+        since: datetime,
+    ) -> list[tuple[GroupCandidate, str]]:
+        """Resolved or closed incidents (changed since ``since``) a repeat message reopens.
+
+        Matches, each with its reason: a reply in the thread of one of their
+        messages; the same citizen on the same source about the same topic
+        family; the same topic family at the same address.
+        """
+
+    @abc.abstractmethod
+    def reopen(
+        self,
+        incident_id: int,
+        message_id: int,
+        events: Sequence[Event],
+        *,
+        resolution_due: datetime | None,
+    ) -> bool:
+        """Reopen a resolved or closed incident with a new message; False if it changed."""
 
     @abc.abstractmethod
     def create_incident(
@@ -232,6 +264,10 @@ class Repository(abc.ABC):
     @abc.abstractmethod
     def queue_notification(self, notification: Notification, dedup_key: str) -> bool:
         """Queue a notification; False if the same ``dedup_key`` was queued before."""
+
+    @abc.abstractmethod
+    def queue_notifications(self, items: Sequence[tuple[Notification, str]]) -> list[bool]:
+        """Queue several ``(notification, dedup_key)`` at once; which ones were new."""
 
     @abc.abstractmethod
     def pending_notifications(self, limit: int = 100) -> Iterator[tuple[int, Notification]]:

@@ -276,16 +276,111 @@ class _SqlBatch(Batch):
         for ext in external_ids:
             if (source, ext) in self._seen:
                 return self._seen[(source, ext)]
+        open_statuses = [s.value for s in Status if s.is_open]
         q = (
             sa.select(M.c.incident_id)
+            .join(INC, INC.c.id == M.c.incident_id)
             .where(
                 M.c.source == source,
                 M.c.external_id.in_(list(external_ids)),
-                M.c.incident_id.is_not(None),
+                INC.c.status.in_(open_statuses),
             )
             .limit(1)
         )
         return self.conn.execute(q).scalar()
+
+    def reopen_candidates(
+        self,
+        *,
+        source: str,
+        author_id: str | None,
+        refs: Sequence[str],
+        topic: str | None,
+        territory: str | None,
+        address_key: str | None,
+        since: datetime,
+    ) -> list[tuple[GroupCandidate, str]]:
+        done = [Status.RESOLVED.value, Status.CLOSED.value]
+        cols = (
+            INC.c.id,
+            INC.c.status,
+            INC.c.signature,
+            INC.c.address_key,
+            INC.c.created_at,
+            INC.c.topic,
+            INC.c.executor,
+            INC.c.sla_policy,
+        )
+        found: list[tuple[Any, str]] = []
+        base = sa.select(*cols).where(INC.c.status.in_(done), INC.c.updated_at >= since)
+        if refs:
+            q = base.join(M, M.c.incident_id == INC.c.id).where(
+                M.c.source == source, M.c.external_id.in_(list(refs))
+            )
+            found += [(r, "reply in the thread of a closed incident") for r in self.conn.execute(q)]
+        root = topic.split(".")[0] if topic else None
+        in_family = (
+            sa.or_(INC.c.topic == root, INC.c.topic.startswith(f"{root}.")) if root else sa.false()
+        )
+        if author_id and root:
+            q = base.join(M, M.c.incident_id == INC.c.id).where(
+                M.c.source == source,
+                M.c.payload["author"]["id"].as_string() == author_id,
+                in_family,
+                INC.c.territory == territory if territory else sa.true(),
+            )
+            found += [(r, "the same citizen writes again") for r in self.conn.execute(q)]
+        if address_key and root and territory:
+            q = base.where(
+                in_family, INC.c.territory == territory, INC.c.address_key == address_key
+            )
+            found += [(r, "the same problem at the same address") for r in self.conn.execute(q)]
+        out: list[tuple[GroupCandidate, str]] = []
+        seen: set[int] = set()
+        for r, why in found:
+            if r.id in seen:
+                continue
+            seen.add(r.id)
+            out.append(
+                (
+                    GroupCandidate(
+                        r.id,
+                        Status(r.status),
+                        frozenset(r.signature.split()),
+                        r.address_key,
+                        r.created_at,
+                        r.topic,
+                        r.executor,
+                        r.sla_policy,
+                    ),
+                    why,
+                )
+            )
+        return out
+
+    def reopen(
+        self,
+        incident_id: int,
+        message_id: int,
+        events: Sequence[Event],
+        *,
+        resolution_due: datetime | None,
+    ) -> bool:
+        done = [Status.RESOLVED.value, Status.CLOSED.value]
+        values: dict[str, Any] = {
+            "status": Status.REOPENED.value,
+            "message_count": INC.c.message_count + 1,
+            "updated_at": self.now,
+        }
+        if resolution_due is not None:
+            values["resolution_due"] = resolution_due
+        changed = self.conn.execute(
+            INC.update().where(INC.c.id == incident_id, INC.c.status.in_(done)).values(**values)
+        ).rowcount
+        if not changed:
+            return False  # someone else reopened or changed it meanwhile
+        self._events.extend(_event_values(incident_id, ev) for ev in events)
+        return True
 
     def create_incident(
         self, incident: Incident, message_id: int, *, signature: str, address_key: str | None
@@ -725,6 +820,29 @@ class SqlRepository(Repository):
     def queue_notification(self, notification: Notification, dedup_key: str) -> bool:
         with self._tx() as conn:
             return _queue_notification(conn, notification, dedup_key)
+
+    def queue_notifications(self, items: Sequence[tuple[Notification, str]]) -> list[bool]:
+        """Queue several notifications in one transaction; which ones were new."""
+        if not items:
+            return []
+        rows, seen = [], set()
+        for note, key in items:
+            if key not in seen:
+                seen.add(key)
+                rows.append(_notification_row(note, key))
+        N = schema.notifications
+        stmt = (
+            _dialect_insert(self.dialect, N)
+            .on_conflict_do_nothing(index_elements=["dedup_key"])
+            .returning(N.c.dedup_key)
+        )
+        with self._tx() as conn:
+            new = set(conn.execute(stmt, rows).scalars())
+        out = []
+        for _, key in items:
+            out.append(key in new)
+            new.discard(key)
+        return out
 
     def pending_notifications(self, limit: int = 100) -> Iterator[tuple[int, Notification]]:
         N = schema.notifications

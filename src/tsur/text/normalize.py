@@ -191,6 +191,24 @@ STOP_WORDS: frozenset[str] = frozenset(
 )
 
 
+#: Word forms pymorphy3 reads as a rarer word than citizens mean («ямы» → «ям»,
+#: a coaching inn); in appeals they are almost always the common noun.
+LEMMA_OVERRIDES: dict[str, str] = {
+    "ямы": "яма",
+    "ям": "яма",
+    "ямами": "яма",
+    "ямах": "яма",
+    "ямам": "яма",
+    "люков": "люк",
+    "проводов": "провод",
+    "иву": "ива",
+    "ивы": "ива",
+    "кочки": "кочка",
+    "кочек": "кочка",
+    "стоков": "сток",
+}
+
+
 def normalize(raw: str) -> str:
     """Clean a raw message into lower-case plain words (see module docstring)."""
     text = raw
@@ -248,6 +266,8 @@ class Lemmatizer:
             pass
         if word.isdigit() or not _CYR.search(word):
             lemma = word
+        elif word in LEMMA_OVERRIDES:
+            lemma = LEMMA_OVERRIDES[word]
         else:
             lemma = self._morph.parse(word)[0].normal_form.replace("ё", "е")
         with self._lock:
