@@ -60,8 +60,8 @@ def demo_engine(bundled_region: Any) -> Engine:
 def test_grouping_precision_and_recall_on_labelled_demo(demo_engine: Engine) -> None:
     precision, recall, merged_pairs = grouping_scores(demo_engine)
     assert merged_pairs > 20
-    assert precision >= 0.6, f"precision {precision:.2f}"
-    assert recall >= 0.5, f"recall {recall:.2f}"
+    assert precision >= 0.65, f"precision {precision:.2f}"
+    assert recall >= 0.45, f"recall {recall:.2f}"
 
 
 def test_place_keys_keep_different_places_apart() -> None:
@@ -73,8 +73,15 @@ def test_place_keys_keep_different_places_apart() -> None:
     words = frozenset({"школа", "холодно", "кабинет"})
     assert a == {"школа": "77"} and b == {"школа": "58"}
     assert match_candidate(a, words, b, words, same_topic=True, threshold=0.5) is None
-    same = match_candidate(a, words, a, frozenset(), same_topic=False, threshold=0.5)
+    same = match_candidate(a, words, a, frozenset(), same_topic=True, threshold=0.5)
     assert same is not None and same.reason == "same школа 77"
+    # the same school, another problem (no words in common, another subtopic): apart
+    assert (
+        match_candidate(a, words, a, frozenset({"столовая"}), same_topic=False, threshold=0.5)
+        is None
+    )
+    # ... but with two problem words in common across subtopics: together
+    assert match_candidate(a, words, a, words, same_topic=False, threshold=0.5) is not None
 
 
 def test_place_keys_read_streets_houses_and_routes() -> None:

@@ -13,11 +13,12 @@ Place keys are read from the lemmatised text and the address:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import attrs
 
-from tsur.text.normalize import Text
+from tsur.text.normalize import STOP_WORDS, Text
 
 __all__ = ["GroupMatch", "decode_keys", "encode_keys", "match_candidate", "place_keys"]
 
@@ -40,9 +41,14 @@ _STREET_MARKERS = frozenset(
         "наб",
         "микрорайон",
         "мкр",
+        "ш",
     ]
 )
 _HOUSE_MARKERS = frozenset({"дом", "д"})
+# Words that are never a street's name, next to a marker («бульвар после снегопада»).
+_NOT_STREETS = STOP_WORDS | frozenset(
+    ["после", "до", "перед", "за", "из", "от", "к", "по", "при", "через", "между"]
+)
 _SKIP = frozenset(
     ["в", "во", "у", "на", "около", "возле", "напротив", "район", "районе", "рядом", "с", "со", "№"]
 )
@@ -74,7 +80,18 @@ def _is_number(token: str) -> bool:
 
 
 def _is_word(token: str) -> bool:
-    return bool(token) and not token[0].isdigit() and any(c.isalpha() for c in token)
+    return (
+        bool(token)
+        and not token[0].isdigit()
+        and any(c.isalpha() for c in token)
+        and token not in _NOT_STREETS
+    )
+
+
+def _ordinal(token: str) -> str | None:
+    """«124», «6-я», «26-й», «50-го» → the number; None otherwise."""
+    head = token.split("-", 1)[0]
+    return head if head.isdigit() and len(head) <= 4 else None
 
 
 def _next_number(tokens: Sequence[str], start: int, limit: int = 4) -> str | None:
@@ -126,6 +143,8 @@ def _scan(tokens: Sequence[str], lemmas: Sequence[str]) -> dict[str, str]:
                 keys.setdefault("house", house)
         elif lemma in _OBJECTS:
             number = _next_number(tokens, i + 1, 2)
+            if number is None and i > 0:
+                number = _ordinal(tokens[i - 1])  # «в 124 школе», «26-й маршрут»
             if number:
                 keys.setdefault(_OBJECTS[lemma], number)
     return keys
@@ -169,17 +188,21 @@ def match_candidate(
     shared = set(mine) & set(theirs)
     if any(mine[k] != theirs[k] for k in shared):
         return None  # another house, another school, another route: another problem
-    if "street" in shared and "house" in shared:
+    common = len(words & their_words)
+    # One place may have several problems (a roof and the heating of one house):
+    # a place match needs the same subtopic or some words of the problem in common.
+    related = same_topic or common >= 2
+    if "street" in shared and "house" in shared and related:
         return GroupMatch(2.0, f"same address ({mine['street']} {mine['house']})")
     objects = sorted(k for k in shared if k not in {"street", "house"})
-    if objects:
+    if objects and related:
         what = ", ".join(f"{k} {mine[k]}" for k in objects)
         return GroupMatch(1.5, f"same {what}")
     if not same_topic:
         return None
-    common = len(words & their_words)
-    smaller = min(len(words), len(their_words)) or 1
-    score = common / smaller
+    # Cosine of the two word sets: symmetric, so a short message is not
+    # "contained" in a long one by a few generic words.
+    score = common / math.sqrt(max(1, len(words)) * max(1, len(their_words)))
     if common >= 3 and score >= threshold:
         return GroupMatch(score, f"same topic and territory, text overlap {score:.2f}")
     return None

@@ -197,6 +197,9 @@ class Engine:
         )
         self.sla = SLAResolver(config, self.calendar)
         self.calendars = ExecutorCalendars(config, self.calendar)
+        # Grouping compares places at the municipality's level: a city district's
+        # report and a report naming only the city may be one problem.
+        self._same_place = _places_by_municipality(config)
         self._policies = {p.id: p for p in config.sla}
         self.source_ids = {s.id for s in config.sources}
         self.topic_ids = {t.id for t in config.topics}
@@ -624,7 +627,7 @@ class Engine:
         words = text.content_lemmas - self._place_lemmas
         best: tuple[float, int, str] | None = None
         for c in batch.group_candidates(
-            topic=root, territory=territory, since=m.created_at - window
+            topic=root, territories=self._same_place[territory], since=m.created_at - window
         ):
             if c.created_at > m.created_at + window:
                 continue
@@ -825,6 +828,33 @@ class Engine:
                 results.append((nid, self.clock(), "; ".join(errors) or None))
             self.repository.mark_notifications(results)
             sent += len(results)
+
+
+_MUNICIPAL = frozenset({"city_okrug", "municipal_district", "municipal_okrug"})
+
+
+def _places_by_municipality(config: RegionConfig) -> dict[str, tuple[str, ...]]:
+    """Each territory → every territory of its municipality (itself only above one)."""
+    parent = {t.id: t.parent for t in config.territories}
+    kind = {t.id: t.kind for t in config.territories}
+
+    def municipality(tid: str) -> str | None:
+        node: str | None = tid
+        while node is not None:
+            if kind[node] in _MUNICIPAL:
+                return node
+            node = parent[node]
+        return None
+
+    members: dict[str, list[str]] = {}
+    for t in config.territories:
+        muni = municipality(t.id)
+        if muni is not None:
+            members.setdefault(muni, []).append(t.id)
+    return {
+        t.id: tuple(members[m]) if (m := municipality(t.id)) else (t.id,)
+        for t in config.territories
+    }
 
 
 @attrs.frozen

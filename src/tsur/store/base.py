@@ -98,9 +98,10 @@ class Batch(abc.ABC):
 
     @abc.abstractmethod
     def group_candidates(
-        self, *, topic: str | None, territory: str | None, since: datetime
+        self, *, topic: str | None, territories: Sequence[str], since: datetime
     ) -> list[GroupCandidate]:
-        """Open incidents on ``topic`` or its subtopics in ``territory`` created since ``since``."""
+        """Open incidents on ``topic`` or its subtopics in one of ``territories``, created since
+        ``since``."""
 
     @abc.abstractmethod
     def incident_of_message(self, source: str, external_ids: Sequence[str]) -> int | None:

@@ -215,7 +215,7 @@ class _SqlBatch(Batch):
         return self.id_map.get(incident_id, incident_id)
 
     def group_candidates(
-        self, *, topic: str | None, territory: str | None, since: datetime
+        self, *, topic: str | None, territories: Sequence[str], since: datetime
     ) -> list[GroupCandidate]:
         open_statuses = [s.value for s in Status if s.is_open]
         cols = (
@@ -234,9 +234,7 @@ class _SqlBatch(Batch):
             sa.select(*cols)
             .where(
                 topic_match,
-                INC.c.territory == territory
-                if territory is not None
-                else INC.c.territory.is_(None),
+                INC.c.territory.in_(list(territories)),
                 INC.c.created_at >= since,
                 INC.c.status.in_(open_statuses),
             )
@@ -257,7 +255,7 @@ class _SqlBatch(Batch):
         for i, row in enumerate(self._new):
             t = row["topic"]
             same = t == topic or (topic is not None and t is not None and t.startswith(topic + "."))
-            if same and row["territory"] == territory and row["created_at"] >= since:
+            if same and row["territory"] in territories and row["created_at"] >= since:
                 found.append(
                     GroupCandidate(
                         -(i + 1),
