@@ -207,6 +207,7 @@ class _SqlBatch(Batch):
         self._updates: list[dict[str, Any]] = []
         self._notes: list[tuple[Notification, str | None]] = []
         self._attached: dict[int, int] = {}
+        self._any_done: bool | None = None
         self._seen: dict[tuple[str, str], int] = {}  # (source, external id) → incident
         self._keys = {c.id: c.message.key for c in messages}
 
@@ -299,6 +300,11 @@ class _SqlBatch(Batch):
         since: datetime,
     ) -> list[tuple[GroupCandidate, str]]:
         done = [Status.RESOLVED.value, Status.CLOSED.value]
+        if self._any_done is None:  # once per batch: usually there is nothing to reopen
+            q0 = sa.select(INC.c.id).where(INC.c.status.in_(done)).limit(1)
+            self._any_done = self.conn.execute(q0).first() is not None
+        if not self._any_done:
+            return []
         cols = (
             INC.c.id,
             INC.c.status,

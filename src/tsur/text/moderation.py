@@ -366,6 +366,14 @@ class ObsceneLexicon:
         self.roots = tuple(roots)
         self.latin_exceptions = frozenset(w.lower() for w in latin_exceptions)
         self._judge = functools.lru_cache(maxsize=cache_size)(self._judge_word)
+        # One alternation of every root pattern: most words match none, and one
+        # search in C rules them out before the roots are tried one by one.
+        flags = {p.flags for r in self.roots for p in r.patterns}
+        self._any_root: re.Pattern[str] | None = None
+        if len(flags) == 1:
+            self._any_root = re.compile(
+                "|".join(f"(?:{p.pattern})" for r in self.roots for p in r.patterns), flags.pop()
+            )
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> ObsceneLexicon:
@@ -399,7 +407,10 @@ class ObsceneLexicon:
             return "*" if _self_censored(word) else None
         if not _CYR.search(word) and word.lower() in self.latin_exceptions:
             return None
+        any_root = self._any_root
         for reading in _readings(word):
+            if any_root is not None and any_root.search(reading) is None:
+                continue
             for root in self.roots:
                 if root.matches(reading):
                     return root.name
