@@ -154,3 +154,36 @@ def test_plugins_add_commands(capsys: pytest.CaptureFixture[str]) -> None:
     pm = make_plugin_manager(entry_points=False, plugins=[Clash()])
     code, _, err = run(capsys, "demo", pm=pm)
     assert code == 2 and "command 'demo' already exists" in err
+
+
+def test_run_re_reads_payloads_kept_by_adapters(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import UTC, datetime
+
+    from tsur import open_repository
+
+    db = str(tmp_path / "w.db")
+    repo = open_repository(db)
+    body = json.dumps(
+        {
+            "external_id": "NE-1",
+            "text": "В Тольятти яма на дороге",
+            "created_at": "2026-11-16T09:00:00+04:00",
+        },
+        ensure_ascii=False,
+    )
+    repo.record_rejected_input(
+        "webhook:portal",
+        None,
+        body,
+        "was unreadable before a fix",
+        at=datetime(2026, 11, 16, tzinfo=UTC),
+    )
+    repo.close()
+    code, out, _ = run(
+        capsys, "run", "--db", db, "--config", REGION, "--quiet", "--retry-rejected-input"
+    )
+    assert code == 0
+    assert "portal: re-read 1 kept payloads, ingested 1, still unreadable 0" in out
+    assert "processed 1: 1 new incidents" in out

@@ -359,6 +359,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         if args.retry_rejected_input:
             rep = engine.retry_rejected_input()
             console.print(f"re-ingested {rep.inserted} stored input lines")
+            _retry_collected(engine, console)
         if args.retry_failed:
             console.print(f"requeued {engine.retry_failed()} failed messages")
         report = _progress_run(
@@ -366,6 +367,27 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         )
         _print_run(console, report)
     return 0
+
+
+def _retry_collected(engine: Engine, console: Console) -> None:
+    """Re-read what adapters collected or received but could not read (per source)."""
+    from tsur.adapters import retry_rejected
+
+    sources = {
+        r.origin.split(":", 1)[1]
+        for r in engine.repository.rejected_inputs()
+        if r.origin.startswith(("collect:", "webhook:"))
+    }
+    for source_id in sorted(sources):
+        try:
+            report = retry_rejected(engine, source_id)
+        except TsurError as exc:
+            console.print(RichText(f"{source_id}: cannot re-read yet: {exc}", style="yellow"))
+            continue
+        console.print(
+            f"{source_id}: re-read {report.fetched} kept payloads, ingested {report.inserted}, "
+            f"still unreadable {report.rejected}"
+        )
 
 
 def _incident_json(i: Incident, cfg: RegionConfig, *, history: bool = False) -> dict[str, Any]:
