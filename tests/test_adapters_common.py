@@ -28,7 +28,6 @@ from tsur.adapters._webhooks import (
     secrets_match,
     verify_hmac_sha256,
 )
-from tsur.adapters.commands import adapter_plugins
 from tsur.adapters.vk import VkOptions
 from tsur.config import region_from_mapping
 from tsur.store.sql import SqlRepository, normalize_url
@@ -90,7 +89,7 @@ def make_engine(region: tsur.RegionConfig, db_url: str, clock: Any) -> tsur.Engi
     """An engine with the built-in adapters registered, on ``db_url``."""
     repo = SqlRepository(normalize_url(db_url))
     repo.migrate()
-    return tsur.Engine(region, repo, entry_points=False, clock=clock, plugins=adapter_plugins())
+    return tsur.Engine(region, repo, entry_points=False, clock=clock)
 
 
 @pytest.fixture
@@ -371,9 +370,7 @@ def test_collect_keeps_bad_items_and_moves_on(adapters_engine: tsur.Engine) -> N
 
 def test_make_adapter_errors() -> None:
     region = region_with([{"id": "ok", "kind": "ok", "name": "OK", "options": {}}])
-    engine = tsur.Engine(
-        region, SqlRepository("sqlite://"), entry_points=False, plugins=adapter_plugins()
-    )
+    engine = tsur.Engine(region, SqlRepository("sqlite://"), entry_points=False)
     with pytest.raises(tsur.UnknownSource, match="unknown source 'nope'"):
         make_adapter(engine, "nope")
     with pytest.raises(tsur.AdapterError, match=r"no adapter for kind 'ok'.*set options\.adapter"):

@@ -266,7 +266,13 @@ class Engine:
                 report.errors.append(exc)
                 continue
             ok.append(m)
-        result = self.repository.ingest(ok, received_at=now)
+        return self._store(ok, report, origin, now)
+
+    def _store(
+        self, messages: list[Message], report: IngestReport, origin: str, now: datetime
+    ) -> IngestReport:
+        """Store accepted messages and complete ``report`` (refusals are already in it)."""
+        result = self.repository.ingest(messages, received_at=now)
         report.inserted += result.count
         report.duplicates += result.duplicates
         log.info(
@@ -309,16 +315,7 @@ class Engine:
                     err = exc
             self.repository.record_rejected_input(origin, parsed.line, parsed.raw, str(err), at=now)
             report.errors.append(err)
-        result = self.repository.ingest(good, received_at=now)
-        report.inserted, report.duplicates = result.count, result.duplicates
-        log.info(
-            "ingest",
-            origin=origin,
-            inserted=report.inserted,
-            duplicates=report.duplicates,
-            errors=len(report.errors),
-        )
-        return report
+        return self._store(good, report, origin, now)
 
     def retry_rejected_input(self) -> IngestReport:
         """Try stored unreadable inputs again (after a config fix); resolve those that pass."""

@@ -20,7 +20,7 @@ import os
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from datetime import tzinfo
+from datetime import UTC, datetime, tzinfo
 from types import TracebackType
 from typing import Any, ClassVar, Self, TypeVar
 
@@ -180,9 +180,12 @@ class HttpAdapter(BaseAdapter):
         sleep: Callable[[float], None] | None = None,
         async_sleep: Callable[[float], Awaitable[None]] | None = None,
         clock: Callable[[], float] | None = None,
+        now: Callable[[], datetime] | None = None,
         **options: Any,
     ) -> None:
         super().__init__(source, config, **options)
+        #: wall-clock time (for date windows and timestamps); tests freeze it
+        self.now = now or (lambda: datetime.now(UTC))
         self._sleep = sleep or time.sleep
         self._async_sleep = async_sleep or asyncio.sleep
         self._clock = clock or time.monotonic

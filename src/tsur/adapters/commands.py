@@ -48,32 +48,13 @@ from ._payload import PayloadError
 if TYPE_CHECKING:
     from tsur.plugins import Components
 
-__all__ = ["BUILTIN_ADAPTERS", "adapter_plugins", "register_commands"]
-
-#: Plugin modules of the built-in adapters besides ``tsur.adapters.files``.
-BUILTIN_ADAPTERS: tuple[str, ...] = (
-    "tsur.adapters.vk",
-    "tsur.adapters.telegram",
-    "tsur.adapters.portal",
-    "tsur.adapters.webhook",
-    "tsur.adapters.csvfile",
-    "tsur.adapters.open311",
-    "tsur.adapters.rss",
-    "tsur.adapters.mail",
-)
-
-
-def adapter_plugins() -> list[str]:
-    """Built-in adapter modules that the default plugin list does not register yet."""
-    from tsur.plugins import DEFAULT_PLUGINS
-
-    return [m for m in BUILTIN_ADAPTERS if m not in DEFAULT_PLUGINS]
+__all__ = ["register_commands"]
 
 
 def _components(config: RegionConfig) -> Components:
     from tsur.plugins import collect_components, make_plugin_manager
 
-    return collect_components(make_plugin_manager(plugins=adapter_plugins()), config)
+    return collect_components(make_plugin_manager(), config)
 
 
 def _option(text: str) -> tuple[str, Any]:
@@ -201,7 +182,7 @@ def cmd_collect(args: argparse.Namespace, console: Console) -> int:
     runtime: dict[str, Any] = {}
     if args.adapter:
         runtime["kind"] = args.adapter
-    with Engine.from_config(args.config, db=args.db, plugins=adapter_plugins()) as engine:
+    with Engine.from_config(args.config, db=args.db) as engine:
         show = not args.quiet and (console.is_terminal or os.environ.get("TSUR_PROGRESS") == "1")
         try:
             report = _collect_with_progress(engine, args, console, show, **runtime)

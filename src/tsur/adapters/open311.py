@@ -19,8 +19,8 @@ logs why. Errors are the spec's array ``[{"code", "description"}]``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import httpx
@@ -153,17 +153,6 @@ class Open311Adapter(HttpAdapter):
     kind: ClassVar[str] = "open311"
     options_model: ClassVar[type[AdapterOptions]] = Open311Options
     opts: Open311Options
-
-    def __init__(
-        self,
-        source: Any,
-        config: RegionConfig | None = None,
-        *,
-        now: Callable[[], datetime] | None = None,
-        **options: Any,
-    ) -> None:
-        super().__init__(source, config, **options)
-        self.now = now or (lambda: datetime.now(UTC))
 
     def _url(self, path: str) -> str:
         if not self.opts.base_url:

@@ -23,8 +23,8 @@ link to the ПОС form to point citizens at.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlencode
@@ -179,16 +179,8 @@ class PosAdapter(HttpAdapter):
     options_model: ClassVar[type[AdapterOptions]] = PosOptions
     opts: PosOptions
 
-    def __init__(
-        self,
-        source: Any,
-        config: RegionConfig | None = None,
-        *,
-        now: Callable[[], datetime] | None = None,
-        **options: Any,
-    ) -> None:
+    def __init__(self, source: Any, config: RegionConfig | None = None, **options: Any) -> None:
         super().__init__(source, config, **options)
-        self.now = now or (lambda: datetime.now(UTC))
         if config is not None:
             topics = {t.id for t in config.topics}
             wrong = [(k, v) for k, v in self.opts.category_map.items() if v not in topics]

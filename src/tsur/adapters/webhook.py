@@ -14,8 +14,7 @@ to ``reply_url``, signed the same way.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 import httpx
@@ -87,17 +86,6 @@ class JsonWebhookAdapter(HttpAdapter):
     kind: ClassVar[str] = "webhook"
     options_model: ClassVar[type[AdapterOptions]] = WebhookOptions
     opts: WebhookOptions
-
-    def __init__(
-        self,
-        source: Any,
-        config: RegionConfig | None = None,
-        *,
-        now: Callable[[], datetime] | None = None,
-        **options: Any,
-    ) -> None:
-        super().__init__(source, config, **options)
-        self.now = now or (lambda: datetime.now(UTC))
 
     def _decode(self, response: httpx.Response, request: ApiRequest) -> Any:
         return decode_json_answer(response, request, self.source.id)
