@@ -248,3 +248,45 @@ def test_tracing_logs_hook_calls(region: Any, monkeypatch: pytest.MonkeyPatch) -
         structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
     traces = [e["trace"] for e in logs if e["event"] == "hook"]
     assert any("prepare_engine" in t for t in traces)
+
+
+def test_built_in_classifier_locator_and_moderation_can_be_replaced(region: Any) -> None:
+    """A region switches the built-ins off and a third-party plugin takes their place."""
+
+    class Everything:
+        def classify(self, message: Any, text: Any) -> Classification:
+            return Classification("health", 0.9, None, ("всё о здоровье",))
+
+        def locate(self, message: Any, text: Any) -> Location:
+            return Location("volzhsky", 0.8, ("своя карта",))
+
+        def check(self, message: Any, text: Any) -> list[tsur.ModerationVerdict]:
+            return [tsur.ModerationVerdict("mask", "own masking", masked_text="***")]
+
+    thing = Everything()
+    cfg = region.model_copy(
+        update={
+            "pipeline": region.pipeline.model_copy(
+                update={
+                    "disabled_plugins": [
+                        "keywords",
+                        "gazetteer",
+                        "masking",
+                        "spam",
+                        "not-an-appeal",
+                    ]
+                }
+            )
+        }
+    )
+    p = plugin(
+        register_classifiers=[("region-classifier", thing, {})],
+        register_locators=[("region-map", thing, {"priority": 60})],
+        register_moderation_filters=[("region-masking", thing, {})],
+    )
+    eng = Engine(cfg, tsur.open_repository(":memory:"), entry_points=False, plugins=[p])
+    assert "keywords" not in eng.components.names("classifiers")
+    assert "gazetteer" not in eng.components.names("locators")
+    eng.process([msg("1", "В Тольятти огромная яма на дороге")])
+    (inc,) = eng.incidents()
+    assert (inc.topic, inc.territory, inc.summary) == ("health", "volzhsky", "***")
