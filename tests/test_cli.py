@@ -37,6 +37,9 @@ def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "отклонено как отписка: 1" in out
     escalations = int(out.split("эскалаций ")[1].split(",")[0])
     assert escalations > 0
+    report = tmp_path / "tsur-demo-report.html"
+    assert report.exists() and "<svg" in report.read_text("utf-8")
+    assert f"report of the month for the region's leaders: {report}" in out
     # a second demo starts afresh; --keep re-ingests nothing
     code, out, _ = run(capsys, "demo", "--db", db, "--keep")
     assert code == 0 and "ingested 0 messages" in out

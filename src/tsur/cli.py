@@ -105,6 +105,12 @@ def build_parser(pm: pluggy.PluginManager | None = None) -> argparse.ArgumentPar
     )
     p.set_defaults(func=cmd_demo)
     p.add_argument(
+        "--report",
+        default=None,
+        help="also write the HTML report of the month here (default: tsur-demo-report.html "
+        "next to the database; '' for none)",
+    )
+    p.add_argument(
         "--keep", action="store_true", help="keep an existing database instead of starting afresh"
     )
 
@@ -280,6 +286,15 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
         console.print("\n[bold]Жизненный цикл: ответы, оценки, контроль сроков[/]")
         for line in demo_lifecycle(engine).lines():
             console.print(line, markup=False, highlight=False)
+        report_path = args.report
+        if report_path is None:
+            folder = path.parent if "://" not in args.db else Path.cwd()
+            report_path = str(folder / "tsur-demo-report.html")
+        if report_path:
+            from tsur.analytics import demo_report
+
+            written = demo_report(engine, report_path)
+            console.print(f"\nreport of the month for the region's leaders: {written}")
     console.print(
         f"\nNext: tsur incidents --db {args.db} --urgency urgent;  tsur show ID --db {args.db}"
     )

@@ -13,8 +13,9 @@ embedding application can catch the whole family with one clause::
     ├── IllegalTransition      an incident status change the state machine forbids
     ├── NotFound               an incident, message or executor id does not exist
     ├── StorageError           the database cannot be opened or migrated
-    └── AdapterError           a source API failed or answered something unreadable
-        └── RateLimited        ... because it asked us to slow down
+    ├── AdapterError           a source API failed or answered something unreadable
+    │   └── RateLimited        ... because it asked us to slow down
+    └── ReportError            a report or analytics query cannot be made as asked
 
 Context is carried in keyword-only attributes (``source``, ``line``,
 ``path`` …) so that callers never have to parse messages.
@@ -33,6 +34,7 @@ __all__ = [
     "PluginError",
     "ProcessingError",
     "RateLimited",
+    "ReportError",
     "StorageError",
     "TsurError",
     "UnknownSource",
@@ -176,3 +178,16 @@ class RateLimited(AdapterError):
     ) -> None:
         self.retry_after = retry_after
         super().__init__(message, source=source, retryable=True)
+
+
+class ReportError(TsurError):
+    """A report or an analytics query cannot be made as asked.
+
+    A bad period (``"2026-13"``), an unknown export format, an unreadable
+    boundary file, a store that is not SQL. ``option`` names the argument
+    that is wrong when there is one.
+    """
+
+    def __init__(self, message: str, *, option: str | None = None) -> None:
+        self.option = option
+        super().__init__(f"{option}: {message}" if option else message)

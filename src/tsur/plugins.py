@@ -49,6 +49,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "tsur.routing.rules",
     "tsur.default_plugins.notifiers",
     "tsur.default_plugins.reports",
+    "tsur.analytics.renderers",
     "tsur.adapters.files",
     "tsur.adapters.vk",
     "tsur.adapters.telegram",

@@ -1,0 +1,107 @@
+"""Systemic problems: a topic surging in a municipality, with the incidents behind it."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+
+import pytest
+
+from tsur import Engine, Message
+from tsur.analytics import Analytics, ReportError
+from tsur.analytics.stats import poisson_sf
+
+from .conftest import FrozenClock
+from .helpers import SAMARA
+
+UNTIL = datetime(2026, 11, 20, 18, 0, tzinfo=SAMARA)
+WEEK = timedelta(days=7)
+
+
+def in_week(i: int, k: int) -> datetime:
+    """The ``k``-th moment inside week ``i`` before UNTIL (week 0 is the last 7 days)."""
+    return UNTIL - WEEK * i - timedelta(days=1, hours=3 * k + 1)
+
+
+def make(engine: Engine, clock: FrozenClock) -> dict[str, list[int]]:
+    """Incidents per case, window (week 0) incidents' ids returned by case."""
+    clock.now = UNTIL
+    plan: list[tuple[str, str, str, int, int]] = []  # case, territory, topic, week, how many
+    # Тольятти × дороги: one a week for eight weeks, then six in the last week → a spike
+    plan += [("roads", "gorod", "roads", i, 1) for i in range(1, 9)] + [
+        ("roads", "gorod", "roads", 0, 6)
+    ]
+    # Сызрань × транспорт: 2,3,2,3… a week, then 5: above mean + 3 sd (2.5 + 1.5) but not
+    # improbable for Poisson(2.5) (p ≈ 0.11) → no spike
+    plan += [("bus", "sela", "transport", i, 2 + i % 2) for i in range(1, 9)]
+    plan += [("bus", "sela", "transport", 0, 5)]
+    # Волжский район × ЖКХ: nothing before, three in Смышляевка and two in the district → a spike
+    plan += [("zhkh", "smyshlyaevka", "zhkh", 0, 3), ("zhkh", "volzhsky", "zhkh", 0, 2)]
+    # Тольятти × здравоохранение: four out of nowhere → below the minimum count of five
+    plan += [("health", "gorod", "health", 0, 4)]
+    messages, cases = [], {}
+    n = 0
+    for case, territory, topic, week, count in plan:
+        for k in range(count):
+            n += 1
+            key = f"{case}-{week}-{territory}-{k}"
+            cases[key] = (case, week)
+            messages.append(
+                Message(
+                    source="vk",
+                    external_id=key,
+                    text=f"Обращение номер {n}",
+                    created_at=in_week(week, k),
+                    topic=topic,
+                    territory=territory,
+                )
+            )
+    report = engine.process(messages)
+    assert report.created == len(messages) == 8 + 6 + 20 + 5 + 5 + 4
+    window: dict[str, list[int]] = {}
+    for sm in engine.repository.messages(limit=1000):
+        case, week = cases[sm.message.external_id]
+        if week == 0 and sm.incident_id is not None:
+            window.setdefault(case, []).append(sm.incident_id)
+    return {case: sorted(ids) for case, ids in window.items()}
+
+
+def test_spikes_flag_surges_with_their_incidents(engine: Engine, clock: FrozenClock) -> None:
+    window = make(engine, clock)
+    a = Analytics.for_engine(engine)
+    spikes = a.spikes(UNTIL)
+    assert [(s.municipality, s.topic) for s in spikes] == [
+        ("volzhsky", "zhkh"),  # p = P(X ≥ 5 | 0.5) ≈ 1.7e-4
+        ("gorod", "roads"),  # p = P(X ≥ 6 | 1) ≈ 5.9e-4
+    ]
+    zhkh, roads = spikes
+    assert (zhkh.count, zhkh.baseline, zhkh.mean, zhkh.expected) == (5, (0,) * 8, 0.0, 0.5)
+    assert zhkh.p_value == pytest.approx(poisson_sf(5, 0.5))
+    assert zhkh.p_value == pytest.approx(
+        1 - math.exp(-0.5) * sum(0.5**j / math.factorial(j) for j in range(5))
+    )
+    assert zhkh.incident_ids == tuple(window["zhkh"])  # the settlement's and the district's
+    assert zhkh.municipality_name == "Волжский район" and zhkh.label == "ЖКХ"
+    assert (roads.count, roads.baseline, roads.mean, roads.sd, roads.ratio) == (
+        6,
+        (1,) * 8,
+        1.0,
+        0.0,
+        6.0,
+    )
+    assert roads.incident_ids == tuple(window["roads"])
+    assert (roads.window_start, roads.window_end) == (UNTIL - WEEK, UNTIL)
+
+    # a lower minimum lets the four health complaints through; a stricter alpha drops Тольятти
+    loose = a.spikes(UNTIL, min_count=4)
+    assert ("gorod", "health") in [(s.municipality, s.topic) for s in loose]
+    strict = a.spikes(UNTIL, alpha=3e-4)
+    assert [(s.municipality, s.topic) for s in strict] == [("volzhsky", "zhkh")]
+    # the transport week is above mean + 3 sd but ordinary for Poisson(2.5) at alpha 0.1;
+    # only a lax alpha lets it through
+    assert all(s.topic != "transport" for s in a.spikes(UNTIL, alpha=0.1))
+    assert "transport" in [s.topic for s in a.spikes(UNTIL, alpha=0.2)]
+    # a week earlier nothing had happened yet
+    assert a.spikes(UNTIL - WEEK) == []
+    with pytest.raises(ReportError, match="must be positive"):
+        a.spikes(UNTIL, baseline_weeks=0)
