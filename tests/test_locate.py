@@ -69,3 +69,14 @@ def test_demonyms() -> None:
     assert "тольяттинец" in demonyms("Тольятти")
     assert demonyms("Новокуйбышевск") == ["новокуйбышевец"]
     assert demonyms("Отрадный") == [] and demonyms("Бор") == []
+
+
+def test_a_geotag_inside_a_district_boundary(engine: Engine) -> None:
+    # far from every centre, inside Большеглушицкий район by OpenStreetMap's boundary
+    m = msg("1", "Дорогу замело, не проехать", geo=GeoPoint(52.5, 50.6))
+    loc = engine.locate(m, Text.from_raw(m.text))
+    assert loc is not None
+    assert (loc.territory, loc.evidence) == (
+        "bolsheglushitsky-rayon",
+        ("geotag inside the municipal boundary",),
+    )

@@ -212,6 +212,13 @@ class Boundaries:
         ys = [y for polys in self.shapes.values() for p in polys for r in p for _, y in r]
         return (min(xs), min(ys), max(xs), max(ys))
 
+    def containing(self, lon: float, lat: float) -> str | None:
+        """The municipality whose boundary contains the point, if any."""
+        for mid, polys in self.shapes.items():
+            if any(_inside((lon, lat), poly) for poly in polys):
+                return mid
+        return None
+
     def label_point(self, mid: str) -> Point:
         """A point inside the municipality's largest polygon, near its middle."""
         poly = max(self.shapes[mid], key=lambda p: abs(_ring_area(p[0])))

@@ -10,6 +10,7 @@ radius and runs after the text.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from tsur.config import RegionConfig
 from tsur.domain import Location, Message
@@ -130,7 +131,9 @@ class GazetteerLocator:
 
 
 class GeoLocator:
-    """Nearest municipal centre to a geotag, within ``radius_km``."""
+    """A geotag's municipality: inside its boundary when the region has boundaries
+    (the bundled region ships OpenStreetMap's), else the nearest centre within
+    ``radius_km``."""
 
     def __init__(self, config: RegionConfig, radius_km: float = 25.0) -> None:
         self.radius_km = radius_km
@@ -139,12 +142,17 @@ class GeoLocator:
             for t in config.territories
             if t.lat is not None and t.lon is not None and t.kind != "region"
         ]
+        self.boundaries = _boundaries(config)
 
     def locate(self, message: Message, text: Text) -> Location | None:
-        """The territory whose centre is nearest to ``message.geo``."""
-        if message.geo is None or not self.points:
+        """The territory of ``message.geo``."""
+        if message.geo is None:
             return None
         lat, lon = message.geo.lat, message.geo.lon
+        if self.boundaries is not None:
+            inside = self.boundaries.containing(lon, lat)
+            if inside is not None:
+                return Location(inside, 0.95, ("geotag inside the municipal boundary",))
         best, best_km = None, float("inf")
         for tid, tlat, tlon in self.points:
             km = _haversine_km(lat, lon, tlat, tlon)
@@ -157,6 +165,17 @@ class GeoLocator:
             round(max(0.3, 1 - best_km / self.radius_km), 3),
             (f"geotag {best_km:.1f} km from centre",),
         )
+
+
+def _boundaries(config: RegionConfig) -> Any:
+    """The shipped municipal boundaries of this region, or None."""
+    from tsur.analytics.geometry import bundled_geometry, load_boundaries
+
+    path = bundled_geometry(config)
+    if path is None:
+        return None
+    municipalities = [t.id for t in config.territories if t.parent == config.region.territory]
+    return load_boundaries(path, municipalities=municipalities)
 
 
 def _haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
