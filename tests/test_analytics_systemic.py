@@ -105,3 +105,27 @@ def test_spikes_flag_surges_with_their_incidents(engine: Engine, clock: FrozenCl
     assert a.spikes(UNTIL - WEEK) == []
     with pytest.raises(ReportError, match="must be positive"):
         a.spikes(UNTIL, baseline_weeks=0)
+
+
+def test_tick_raises_each_spike_once_to_the_curator(engine: Engine, clock: FrozenClock) -> None:
+    from tsur.lifecycle import Lifecycle
+
+    make(engine, clock)
+    life = Lifecycle(engine, post_replies=False)
+    import sqlalchemy as sa
+
+    from tsur.store.schema import notifications
+
+    first = life.tick(now=UNTIL)
+    assert first.systemic == 2  # Тольятти × дороги and Волжский район × ЖКХ
+    with engine.repository.engine.connect() as conn:  # type: ignore[attr-defined]
+        rows = conn.execute(
+            sa.select(notifications).where(notifications.c.kind == "systemic")
+        ).all()
+    by_place = {r.data["municipality"]: r for r in rows}
+    assert set(by_place) == {"gorod", "volzhsky"}
+    assert by_place["gorod"].recipients == ["cur"]
+    assert len(by_place["gorod"].data["incidents"]) == 6
+    assert by_place["gorod"].text.startswith("Системная проблема: ")
+    assert all(r.sent_at is not None for r in rows)  # delivered by the same tick
+    assert life.tick(now=UNTIL).systemic == 0  # idempotent: each spike is told once

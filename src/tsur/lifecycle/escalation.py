@@ -65,6 +65,7 @@ class TickReport:
     notified: int = 0
     delivered: int = 0
     escalations: list[dict[str, Any]] = attrs.field(factory=list)
+    systemic: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready figures (the last line of ``tsur tick``)."""
@@ -76,6 +77,7 @@ class TickReport:
             "escalated": self.escalated,
             "notified": self.notified,
             "delivered": self.delivered,
+            "systemic": self.systemic,
             "escalations": self.escalations,
         }
 
@@ -250,6 +252,52 @@ def queue_all(life: Lifecycle, items: list[tuple[Notification, str]]) -> list[bo
     return [life.repository.queue_notification(note, key) for note, key in items]
 
 
+def _systemic_signals(life: Lifecycle, now: datetime) -> int:
+    """Tell the curator, once per spike, about a topic surging in a municipality.
+
+    Uses :func:`tsur.analytics.systemic.find_spikes` (last 7 days against the
+    8 weeks before); the notification lists the incidents behind the spike.
+    Returns how many signals were newly queued.
+    """
+    from tsur.analytics.queries import Analytics
+    from tsur.analytics.systemic import find_spikes
+    from tsur.errors import ReportError
+
+    try:
+        spikes = find_spikes(Analytics.for_engine(life.engine), now)
+    except ReportError as exc:  # a store the analytics cannot query: no signals
+        log.info("systemic.skipped", reason=str(exc))
+        return 0
+    curator = life.engine.config.region.curator
+    items = []
+    for s in spikes:
+        ids = list(s.incident_ids)
+        week = s.window_start.date().isoformat()
+        items.append(
+            (
+                Notification(
+                    kind="systemic",
+                    incident_id=ids[0] if ids else 0,
+                    at=now,
+                    recipients=(curator,),
+                    text=(
+                        f"Системная проблема: {s.label} — {s.municipality_name}, "
+                        f"{s.count} обращений за неделю (обычно {s.mean:.1f})"
+                    ),
+                    data={
+                        "municipality": s.municipality,
+                        "topic": s.topic,
+                        "count": s.count,
+                        "incidents": ids,
+                        "p_value": s.p_value,
+                    },
+                ),
+                f"systemic:{s.municipality}:{s.topic}:{week}",
+            )
+        )
+    return sum(queue_all(life, items))
+
+
 def run_tick(life: Lifecycle, now: datetime | None = None) -> TickReport:
     """Look at every open incident once; see the module docstring."""
     from tsur.lifecycle.service import ACTOR, lifecycle_state
@@ -286,6 +334,8 @@ def run_tick(life: Lifecycle, now: datetime | None = None) -> TickReport:
                         k: a.event[k] for k in ("level", "to", "step", "deadline")
                     }
                     report.escalations.append({"incident": incident_id, **a.event})
+    report.systemic = _systemic_signals(life, now)
+    report.notified += report.systemic
     report.delivered = life.engine.deliver_notifications()
     log.info(
         "tick",
