@@ -586,6 +586,9 @@ def main(argv: Sequence[str] | None = None, *, pm: pluggy.PluginManager | None =
     except TsurError as exc:
         err.print(RichText("error: ", style="red") + RichText(str(exc)))
         return 2
+    except BrokenPipeError:  # the reader went away (| head): stop quietly
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         err.print("interrupted; nothing is lost: run 'tsur run' to continue")
         return 130
