@@ -313,6 +313,7 @@ _TRANSLIT_MULTI = (
 )  # fmt: skip
 _TRANSLIT = str.maketrans("abcdefghijklmnopqrstuvwxz'036", "абцдефгхийклмнопкрстуввхзьозб")
 _WORD = re.compile(r"(?:[^\W_]|\*)+")
+_MIXED_DIGIT = re.compile(r"[а-яё]\d|\d[а-яё]")
 _SQUEEZE = re.compile(r"(\w)\1+")
 _CYR = re.compile(r"[а-я]")
 _LAT = re.compile(r"[a-z]")
@@ -370,10 +371,13 @@ class ObsceneLexicon:
         # search in C rules them out before the roots are tried one by one.
         flags = {p.flags for r in self.roots for p in r.patterns}
         self._any_root: re.Pattern[str] | None = None
+        self._any_line: re.Pattern[str] | None = None
         if len(flags) == 1:
-            self._any_root = re.compile(
-                "|".join(f"(?:{p.pattern})" for r in self.roots for p in r.patterns), flags.pop()
-            )
+            alternation = "|".join(f"(?:{p.pattern})" for r in self.roots for p in r.patterns)
+            flag = flags.pop()
+            self._any_root = re.compile(alternation, flag)
+            # The same over a whole text with one word a line (^ and $ at each word).
+            self._any_line = re.compile(alternation, flag | re.MULTILINE)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> ObsceneLexicon:
@@ -426,6 +430,8 @@ class ObsceneLexicon:
 
     def find(self, text: str, *, skip: Sequence[tuple[int, int]] = ()) -> list[Span]:
         """Obscene words in ``text`` as spans masked «х**»; links and e-mails are skipped."""
+        if self._clean_at_a_glance(text):
+            return []
         protected = list(skip) + [m.span() for m in _URL.finditer(text)]
         if "@" in text:
             protected += [m.span() for m in _EMAIL.finditer(text)]
@@ -441,6 +447,18 @@ class ObsceneLexicon:
                 continue
             spans.append(Span(start, end, "obscene", word[0] + "*" * (len(word) - 1)))
         return spans
+
+    def _clean_at_a_glance(self, text: str) -> bool:
+        """True when one search over the whole text proves no word obscene.
+
+        Only for plain Cyrillic text: no Latin letters, no digits inside
+        words, no asterisks — the forms that need a word-by-word reading.
+        """
+        low = text.lower()
+        if self._any_line is None or "*" in low or _LAT.search(low) or _MIXED_DIGIT.search(low):
+            return False
+        lines = _SQUEEZE.sub(r"\1", "\n".join(_WORD.findall(low.replace("ё", "е"))))
+        return self._any_line.search(lines) is None
 
     def mask(self, text: str) -> Masked:
         """``text`` with every obscene word masked."""
