@@ -15,7 +15,6 @@ import pytest
 
 from tsur import Engine, GeoPoint, Message, Status
 from tsur.analytics import Analytics, ReportError, executor_ratings, parse_period
-from tsur.analytics.executors import _fallback_kpis, _rank
 from tsur.analytics.stats import poisson_sf
 from tsur.store.base import Repository
 
@@ -291,33 +290,6 @@ def test_executor_rating_from_the_lifecycle_kpis(data: tuple[Analytics, dict[str
     assert {r["source"] for r in rows} == {"lifecycle"}
     assert [r["executor"] for r in rows if r["rank"]] == ["teplo", "adm-volzhsky"]
     assert all(r["rank"] is None for r in rows[2:])
-
-
-def test_executor_fallback_from_incidents(data: tuple[Analytics, dict[str, int]]) -> None:
-    """The stand-in used when the lifecycle module is absent (kept until it always is)."""
-    a, _ = data
-    rows = _rank(_fallback_kpis(a, NOV.start, NOV.end, at=AT), min_cases=1)
-    got = {
-        r["executor"]: (r["received"], r["answered_on_time"], r["overdue"], r["on_time_share"])
-        for r in rows
-    }
-    assert got == {
-        "teplo": (3, 1, 1, 1.0),  # n1 on time; n2 overdue; n8 not yet due
-        "adm-gorod": (1, 0, 0, 0.0),  # n3 answered late, resolution not yet due
-        "adm-sela": (1, 1, 0, 1.0),
-        "adm-volzhsky": (2, 0, 2, None),
-        "minzdrav": (1, 0, 1, None),
-    }
-    # on time first; among equals the smaller overdue share; unanswered last
-    assert [r["executor"] for r in rows] == [
-        "adm-sela",
-        "teplo",
-        "adm-gorod",
-        "adm-volzhsky",
-        "minzdrav",
-    ]
-    assert [r["rank"] for r in rows] == [1, 2, 3, 4, 5]
-    assert rows[1]["first_response_median_s"] == 7200.0
 
 
 def test_local_days_follow_the_region_time_zone(engine: Engine, clock: FrozenClock) -> None:
