@@ -331,3 +331,28 @@ def test_a_repeat_long_after_the_window_makes_a_new_incident(engine: Engine) -> 
     _resolve(engine, inc.id)  # type: ignore[arg-type]
     engine.process([msg("c1", "опять яма", parent_id="a1", at=t + timedelta(days=60))])
     assert len(engine.incidents()) == 2
+
+
+def test_an_incident_learns_the_address_a_later_report_gives(engine: Engine) -> None:
+    t = datetime(2026, 11, 16, 9, 0, tzinfo=SAMARA)
+    engine.process(
+        [
+            msg("1", "В Тольятти нет отопления, батареи ледяные третий день", at=t),
+            msg(
+                "2",
+                "Тольятти, ул. Мира, 5: нет отопления, батареи ледяные, дети мёрзнут",
+                at=t + timedelta(hours=1),
+            ),
+            # no words in common with the first, but the address the second taught
+            msg(
+                "3",
+                "Тольятти, ул. Мира, 5 — холодно в квартирах, отопление не включили",
+                at=t + timedelta(hours=2),
+            ),
+        ]
+    )
+    (inc,) = engine.incidents()
+    got = engine.incident(inc.id)  # type: ignore[arg-type]
+    reasons = [e.reason for e in got.history if e.kind == "message_added"]
+    assert reasons[-1] == "same address (мир 5)"
+    assert len(got.message_ids) == 3

@@ -57,7 +57,7 @@ from tsur.routing.executors import ExecutorDirectory
 from tsur.sla.calendar import WorkingCalendar
 from tsur.sla.executors import ExecutorCalendars, deadlines_for, due
 from tsur.sla.policies import SLAResolver
-from tsur.store.base import Batch, ClaimedMessage, Repository
+from tsur.store.base import Batch, ClaimedMessage, GroupCandidate, Repository
 from tsur.store.sql import open_repository
 from tsur.text.normalize import Lemmatizer, Text, get_lemmatizer
 from tsur.typing import Notification
@@ -476,7 +476,7 @@ class Engine:
             "group", lambda: self._find_group(batch, m, topic, territory, a.text, keys)
         )
         if target is not None:
-            inc_id, why = target
+            inc_id, why, learned = target
             ev = Incident(status=Status.NEW, created_at=m.created_at)
             ev.record(
                 "message_added",
@@ -485,7 +485,7 @@ class Engine:
                 reason=why,
                 data={"message_id": cm.id, "source": m.source, "external_id": m.external_id},
             )
-            batch.attach(inc_id, cm.id, ev.history)
+            batch.attach(inc_id, cm.id, ev.history, **learned)
             batch.done(cm.id, inc_id, moderation)
             return "merged", inc_id, False
         reopened = self._stage(
@@ -611,18 +611,19 @@ class Engine:
         territory: str | None,
         text: Text,
         keys: dict[str, str],
-    ) -> tuple[int, str] | None:
+    ) -> tuple[int, str, dict[str, str]] | None:
+        """The open incident ``m`` belongs to, why, and what it adds to its picture."""
         refs = [r for r in (m.parent_id, m.thread_id) if r]
         if refs:
             inc_id = batch.incident_of_message(m.source, refs)
             if inc_id is not None:
-                return inc_id, "reply in the same thread"
+                return inc_id, "reply in the same thread", {}
         if topic is None or territory is None:
             return None
         window = timedelta(days=self.config.pipeline.group_window_days)
         root = topic.split(".")[0]
         words = text.content_lemmas - self._place_lemmas
-        best: tuple[float, int, str] | None = None
+        best: tuple[float, GroupCandidate, str] | None = None
         for c in batch.group_candidates(
             topic=root, territories=self._same_place[territory], since=m.created_at - window
         ):
@@ -637,8 +638,20 @@ class Engine:
                 threshold=self.config.pipeline.group_similarity,
             )
             if found is not None and (best is None or found.score > best[0]):
-                best = (found.score, c.id, found.reason)
-        return (best[1], best[2]) if best else None
+                best = (found.score, c, found.reason)
+        if best is None:
+            return None
+        _, c, why = best
+        # What the new report adds (a house number, new words) stays with the
+        # incident, so that later reports can match it too.
+        learned: dict[str, str] = {}
+        merged = {**keys, **decode_keys(c.address_key)}
+        if merged and encode_keys(merged) != c.address_key:
+            learned["address_key"] = encode_keys(merged) or ""
+        more = words - c.signature
+        if more and len(c.signature) < 60:
+            learned["signature"] = " ".join(sorted(c.signature | more)[:60])
+        return c.id, why, learned
 
     def _reopen(
         self,

@@ -153,8 +153,21 @@ class Batch(abc.ABC):
         """The stored id for an id this batch returned."""
 
     @abc.abstractmethod
-    def attach(self, incident_id: int, message_id: int, events: Sequence[Event]) -> None:
-        """Add a message (and events) to an existing incident."""
+    def attach(
+        self,
+        incident_id: int,
+        message_id: int,
+        events: Sequence[Event],
+        *,
+        address_key: str | None = None,
+        signature: str | None = None,
+    ) -> None:
+        """Add a message (and events) to an existing incident.
+
+        ``address_key`` and ``signature``, when given, replace the incident's
+        place keys and word signature (the caller merged in what the new
+        message adds), so later reports can match what it taught.
+        """
 
     @abc.abstractmethod
     def done(self, message_id: int, incident_id: int | None, moderation: Any = None) -> None:

@@ -207,6 +207,7 @@ class _SqlBatch(Batch):
         self._updates: list[dict[str, Any]] = []
         self._notes: list[tuple[Notification, str | None]] = []
         self._attached: dict[int, int] = {}
+        self._learned: dict[int, dict[str, str]] = {}
         self._any_done: bool | None = None
         self._seen: dict[tuple[str, str], int] = {}  # (source, external id) → incident
         self._keys = {c.id: c.message.key for c in messages}
@@ -402,11 +403,28 @@ class _SqlBatch(Batch):
         self._events.extend(_event_values(provisional, ev) for ev in incident.history)
         return provisional
 
-    def attach(self, incident_id: int, message_id: int, events: Sequence[Event]) -> None:
+    def attach(
+        self,
+        incident_id: int,
+        message_id: int,
+        events: Sequence[Event],
+        *,
+        address_key: str | None = None,
+        signature: str | None = None,
+    ) -> None:
+        learned = {
+            k: v
+            for k, v in (("address_key", address_key), ("signature", signature))
+            if v is not None
+        }
         if incident_id < 0:
-            self._new[-incident_id - 1]["message_count"] += 1
+            row = self._new[-incident_id - 1]
+            row["message_count"] += 1
+            row.update(learned)
         else:
             self._attached[incident_id] = self._attached.get(incident_id, 0) + 1
+            if learned:
+                self._learned.setdefault(incident_id, {}).update(learned)
         self._events.extend(_event_values(incident_id, ev) for ev in events)
 
     def _update(
@@ -464,6 +482,7 @@ class _SqlBatch(Batch):
                 .values(
                     message_count=INC.c.message_count + self._attached[incident_id],
                     updated_at=self.now,
+                    **self._learned.get(incident_id, {}),
                 )
             )
         if self._events:
