@@ -526,6 +526,14 @@ class Phrases:
     lemmas: frozenset[str] = frozenset()
     sequences: Mapping[str, tuple[tuple[str, ...], ...]] = attrs.field(factory=dict)  # by 1st lemma
     patterns: tuple[re.Pattern[str], ...] = ()
+    #: all ``patterns`` as one alternation: one search rules most texts out
+    any_pattern: re.Pattern[str] | None = attrs.field(default=None, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        flags = {p.flags for p in self.patterns}
+        if len(flags) == 1:
+            joined = re.compile("|".join(f"(?:{p.pattern})" for p in self.patterns), flags.pop())
+            object.__setattr__(self, "any_pattern", joined)
 
     @classmethod
     def from_table(
@@ -555,8 +563,9 @@ class Phrases:
         out += sorted(self.lemmas & text.lemma_set)
         for first in sorted(text.lemma_set.intersection(self.sequences)):
             out += [" ".join(s) for s in self.sequences[first] if text.contains(s)]
-        for p in self.patterns:
-            m = p.search(lowered)
-            if m:
-                out.append(m.group().strip())
+        if self.patterns and (self.any_pattern is None or self.any_pattern.search(lowered)):
+            for p in self.patterns:
+                m = p.search(lowered)
+                if m:
+                    out.append(m.group().strip())
         return out

@@ -326,11 +326,17 @@ class Text:
             return False
         if n == 1:
             return phrase[0] in self.lemma_set
-        if not set(phrase) <= self.lemma_set:
+        lemma_set = self.lemma_set
+        if any(p not in lemma_set for p in phrase):
             return False
         lem = self.lemmas
-        first = phrase[0]
-        return any(
-            lem[i] == first and tuple(lem[i : i + n]) == tuple(phrase)
-            for i in range(len(lem) - n + 1)
-        )
+        target = tuple(phrase)
+        return any(lem[i : i + n] == target for i in self.positions[phrase[0]])
+
+    @functools.cached_property
+    def positions(self) -> dict[str, list[int]]:
+        """Where each lemma occurs (indices into ``lemmas``)."""
+        out: dict[str, list[int]] = {}
+        for i, lemma in enumerate(self.lemmas):
+            out.setdefault(lemma, []).append(i)
+        return out
