@@ -101,3 +101,19 @@ def test_place_keys_read_streets_houses_and_routes() -> None:
     # the address field wins over the text
     got = place_keys(Text.from_raw("ул. Мира, 5"), Text.from_raw("ул. Ленина, 7"))
     assert got == {"street": "ленин", "house": "7"}
+
+
+def test_bare_addresses_without_a_street_marker() -> None:
+    from tsur import Text
+    from tsur.grouping import place_keys
+
+    towns = frozenset({"самара", "тольятти"})
+    cases = {
+        "в доме на Ново-Садовой 20 нет воды": {"street": "ново-садовый", "house": "20"},
+        "Щорса, 86 — течёт крыша": {"street": "щорс", "house": "86"},
+        "Уже 5 дней нет воды": {},  # a stop word, and an amount of days
+        "в Самаре 15 градусов в квартире": {},  # a town, and degrees
+        "Пенсия 14 тысяч, на лекарства не хватает": {},  # an amount of money
+    }
+    for text, keys in cases.items():
+        assert place_keys(Text.from_raw(text), not_streets=towns) == keys, text

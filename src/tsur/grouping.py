@@ -14,11 +14,12 @@ Place keys are read from the lemmatised text and the address:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 
 import attrs
 
-from tsur.text.normalize import STOP_WORDS, Text
+from tsur.text.normalize import STOP_WORDS, Text, get_lemmatizer
 
 __all__ = ["GroupMatch", "decode_keys", "encode_keys", "match_candidate", "place_keys"]
 
@@ -103,19 +104,76 @@ def _next_number(tokens: Sequence[str], start: int, limit: int = 4) -> str | Non
     return None
 
 
-def place_keys(text: Text, address: Text | None = None) -> dict[str, str]:
-    """Street, house and numbered objects named in ``text`` (the address wins)."""
+def place_keys(
+    text: Text, address: Text | None = None, *, not_streets: frozenset[str] = frozenset()
+) -> dict[str, str]:
+    """Street, house and numbered objects named in ``text`` (the address wins).
+
+    Without a street marker («ул.», «проспект» …), a capitalised word right
+    before a house number («на Ново-Садовой 20», «Щорса, 86») is read as the
+    street, unless its lemma is in ``not_streets`` (the region's place
+    names) or a stop word, or the number is followed by a unit («5 дней»).
+    """
     keys: dict[str, str] = {}
     for source in (text, address):
         if source is None:
             continue
         found = _scan(source.tokens, source.lemmas)
+        if "street" not in found:
+            found.update(_bare_address(source, not_streets))
         if source is address:
             keys.update(found)
         else:
             for k, v in found.items():
                 keys.setdefault(k, v)
     return keys
+
+
+# A number followed by one of these is an amount, not a house.
+_UNITS = [
+    "год",
+    "лет",
+    "час",
+    "мин",
+    "сек",
+    "руб",
+    "рубл",
+    "коп",
+    "тыс",
+    "млн",
+    "процент",
+    "раз",
+    "дн",
+    "сут",
+    "недел",
+    "месяц",
+    "мес",
+    "кв",
+    "этаж",
+    "человек",
+    "градус",
+    "метр",
+    "км",
+    "см",
+    "кг",
+    "литр",
+    "шт",
+    "штук",
+]
+_BARE = re.compile(
+    r"(?<![\w.])([А-ЯЁ][а-яё]+(?:-[А-ЯЁа-яё][а-яё]+)?)\s*,?\s+(?:д\.\s*|дом\s+)?"
+    r"(\d{1,4}[а-яА-Я]?)(?![\w])(?!\s*(?:" + "|".join(_UNITS) + r"))"
+)
+
+
+def _bare_address(text: Text, not_streets: frozenset[str]) -> dict[str, str]:
+    for m in _BARE.finditer(text.original):
+        word = m.group(1).lower().replace("ё", "е")
+        lemma = get_lemmatizer().lemma(word)
+        if lemma in not_streets or lemma in STOP_WORDS or word in STOP_WORDS:
+            continue
+        return {"street": lemma, "house": m.group(2).lower()}
+    return {}
 
 
 def _scan(tokens: Sequence[str], lemmas: Sequence[str]) -> dict[str, str]:

@@ -206,10 +206,11 @@ class Engine:
         self.territory_ids = {t.id for t in config.territories}
         # Place names and address words say where, not what: keep them out of
         # the text signature used to spot duplicates.
-        self._place_lemmas = set(_ADDRESS_WORDS)
+        places = set(_ADDRESS_WORDS)
         for t in config.territories:
             for name in (t.name, *t.variants):
-                self._place_lemmas.update(self.lemmatizer.phrase(name))
+                places.update(self.lemmatizer.phrase(name))
+        self._place_lemmas = frozenset(places)
         self.pm.hook.prepare_engine(engine=self)
 
     @classmethod
@@ -468,7 +469,7 @@ class Engine:
         urgency = (cls.urgency if cls and cls.urgency else None) or Urgency.NORMAL
         signature = " ".join(sorted(a.text.content_lemmas - self._place_lemmas)[:60])
         address = Text.from_raw(m.address, self.lemmatizer) if m.address else None
-        keys = place_keys(a.text, address)
+        keys = place_keys(a.text, address, not_streets=self._place_lemmas)
         akey = encode_keys(keys)
 
         # group ------------------------------------------------------------
