@@ -307,14 +307,14 @@ def _summary(engine: Engine, console: Console) -> None:
     terr = {t.id: t.name for t in cfg.territories}
     execs = {e.id: e.name for e in cfg.executors}
     incidents = engine.incidents(limit=None)
-    for title, key, names in (
-        ("Обращения по темам", "topic", topics),
-        ("По территориям", "territory", terr),
-        ("По исполнителям", "executor", execs),
+    for title, column, key, names in (
+        ("Обращения по темам", "Тема", "topic", topics),
+        ("По территориям", "Территория", "territory", terr),
+        ("По исполнителям", "Исполнитель", "executor", execs),
     ):
         counts = Counter(getattr(i, key) for i in incidents)
         table = Table(title=title, title_justify="left")
-        table.add_column(title.split()[-1].capitalize())
+        table.add_column(column)
         table.add_column("инцидентов", justify="right")
         for k, n in counts.most_common(10):
             table.add_row(names.get(k, "—") if k else "— не определено", str(n))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import attrs
 
@@ -36,6 +37,7 @@ class LifecycleDemo:
     reopened: list[int] = attrs.field(factory=list)
     extended: list[int] = attrs.field(factory=list)
     tick: TickReport | None = None
+    timezone: str = "UTC"
     deadlines: list[tuple[int, str, str, str, str]] = attrs.field(factory=list)
 
     def lines(self) -> list[str]:
@@ -48,8 +50,10 @@ class LifecycleDemo:
         ]
         if self.tick is not None:
             t = self.tick
+            local = t.now.astimezone(ZoneInfo(self.timezone))
             out.append(
-                f"Контроль сроков на {t.now:%d.%m.%Y %H:%M} UTC: проверено {t.checked}, "
+                f"Контроль сроков на {local:%d.%m.%Y %H:%M} ({self.timezone}): "
+                f"проверено {t.checked}, "
                 f"предупреждений {t.warned}, просрочено {t.overdue}, эскалаций {t.escalated}, "
                 f"уведомлений {t.notified}"
             )
@@ -72,7 +76,7 @@ def demo_lifecycle(engine: Engine, *, samples: int = 6) -> LifecycleDemo:
     channels: the answers are kept as not delivered. Returns what happened;
     ``.lines()`` are ready to print.
     """
-    demo = LifecycleDemo()
+    demo = LifecycleDemo(timezone=engine.config.region.timezone)
     now = engine.clock()
     with Lifecycle(engine, post_replies=False) as life:
         routed = sorted(
