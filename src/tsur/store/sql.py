@@ -16,25 +16,33 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import attrs
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.pool import StaticPool
 
-from tsur.domain import Event, GeoPoint, Incident, Message, Status, Urgency
+from tsur.domain import Incident, Message, Status, Urgency
 from tsur.errors import NotFound, StorageError
 from tsur.store import schema
 from tsur.store.base import (
     Batch,
     ClaimedMessage,
-    GroupCandidate,
     IngestResult,
     RejectedInput,
     Repository,
     StoredMessage,
 )
+from tsur.store.batch import SqlBatch
 from tsur.store.codec import message_from_dict, message_to_dict
 from tsur.store.migrations import migrate
+from tsur.store.rows import (
+    dialect_insert,
+    event_values,
+    incident_values,
+    notification_row,
+    queue_notification,
+    row_to_event,
+    row_to_incident,
+)
 from tsur.typing import Notification
 
 __all__ = ["SqlRepository", "normalize_url", "open_repository"]
@@ -108,440 +116,6 @@ def _storage_error(exc: sa.exc.SQLAlchemyError) -> StorageError:
     state = getattr(orig, "sqlstate", None)
     retryable = state in _RETRYABLE_SQLSTATES or "database is locked" in str(orig)
     return StorageError(f"database error: {orig or exc}", retryable=retryable)
-
-
-def _row_to_incident(row: Any) -> Incident:
-    geo = GeoPoint(row.lat, row.lon) if row.lat is not None and row.lon is not None else None
-    return Incident(
-        id=row.id,
-        status=Status(row.status),
-        created_at=row.created_at,
-        topic=row.topic,
-        confidence=row.confidence,
-        urgency=Urgency(row.urgency),
-        territory=row.territory,
-        executor=row.executor,
-        sla_policy=row.sla_policy,
-        first_response_due=row.first_response_due,
-        resolution_due=row.resolution_due,
-        first_response_at=row.first_response_at,
-        summary=row.summary,
-        source=row.source,
-        geo=geo,
-        address=row.address,
-        data=dict(row.data or {}),
-    )
-
-
-def _incident_values(inc: Incident, now: datetime) -> dict[str, Any]:
-    return {
-        "status": inc.status.value,
-        "topic": inc.topic,
-        "confidence": inc.confidence,
-        "urgency": inc.urgency.value,
-        "territory": inc.territory,
-        "executor": inc.executor,
-        "sla_policy": inc.sla_policy,
-        "first_response_due": inc.first_response_due,
-        "resolution_due": inc.resolution_due,
-        "first_response_at": inc.first_response_at,
-        "updated_at": now,
-        "summary": inc.summary,
-        "source": inc.source,
-        "lat": inc.geo.lat if inc.geo else None,
-        "lon": inc.geo.lon if inc.geo else None,
-        "address": inc.address,
-        "data": inc.data,
-    }
-
-
-def _event_values(incident_id: int, ev: Event) -> dict[str, Any]:
-    return {
-        "incident_id": incident_id,
-        "at": ev.at,
-        "actor": ev.actor,
-        "kind": ev.kind,
-        "reason": ev.reason,
-        "from_status": ev.from_status.value if ev.from_status else None,
-        "to_status": ev.to_status.value if ev.to_status else None,
-        "data": dict(ev.data),
-    }
-
-
-def _row_to_event(row: Any) -> Event:
-    return Event(
-        at=row.at,
-        actor=row.actor,
-        kind=row.kind,
-        reason=row.reason,
-        from_status=Status(row.from_status) if row.from_status else None,
-        to_status=Status(row.to_status) if row.to_status else None,
-        data=dict(row.data or {}),
-    )
-
-
-def _dialect_insert(dialect: str, table: sa.Table) -> Any:
-    """An INSERT that supports ``on_conflict_do_nothing`` on this database."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-
-
-class _SqlBatch(Batch):
-    """Writes of one batch, buffered and written in bulk when the batch ends.
-
-    New incidents get provisional negative ids until :meth:`flush` inserts
-    them all at once; every reference (events, messages, notifications,
-    later messages joining them) is translated to the real id then.
-    """
-
-    def __init__(self, conn: sa.Connection, messages: list[ClaimedMessage], now: datetime) -> None:
-        self.conn = conn
-        self.dialect = conn.dialect.name
-        self.messages = messages
-        self.now = now
-        self.id_map: dict[int, int] = {}
-        self._new: list[dict[str, Any]] = []  # incident rows; index i has provisional id -(i+1)
-        self._new_objects: list[Incident] = []
-        self._events: list[dict[str, Any]] = []
-        self._updates: list[dict[str, Any]] = []
-        self._notes: list[tuple[Notification, str | None]] = []
-        self._attached: dict[int, int] = {}
-        self._learned: dict[int, dict[str, str]] = {}
-        self._any_done: bool | None = None
-        self._seen: dict[tuple[str, str], int] = {}  # (source, external id) → incident
-        self._keys = {c.id: c.message.key for c in messages}
-
-    def real_id(self, incident_id: int) -> int:
-        """The stored id of an incident (provisional ids are negative until flushed)."""
-        return self.id_map.get(incident_id, incident_id)
-
-    def group_candidates(
-        self, *, topic: str | None, territories: Sequence[str], since: datetime
-    ) -> list[GroupCandidate]:
-        open_statuses = [s.value for s in Status if s.is_open]
-        cols = (
-            INC.c.id,
-            INC.c.status,
-            INC.c.signature,
-            INC.c.address_key,
-            INC.c.created_at,
-            INC.c.topic,
-        )
-        if topic is None:
-            topic_match: sa.ColumnElement[bool] = INC.c.topic.is_(None)
-        else:
-            topic_match = sa.or_(INC.c.topic == topic, INC.c.topic.startswith(topic + "."))
-        q = (
-            sa.select(*cols)
-            .where(
-                topic_match,
-                INC.c.territory.in_(list(territories)),
-                INC.c.created_at >= since,
-                INC.c.status.in_(open_statuses),
-            )
-            .order_by(INC.c.id.desc())
-            .limit(200)
-        )
-        found = [
-            GroupCandidate(
-                id=r.id,
-                status=Status(r.status),
-                signature=frozenset(r.signature.split()),
-                address_key=r.address_key,
-                created_at=r.created_at,
-                topic=r.topic,
-            )
-            for r in self.conn.execute(q)
-        ]
-        for i, row in enumerate(self._new):
-            t = row["topic"]
-            same = t == topic or (topic is not None and t is not None and t.startswith(topic + "."))
-            if same and row["territory"] in territories and row["created_at"] >= since:
-                found.append(
-                    GroupCandidate(
-                        -(i + 1),
-                        Status(row["status"]),
-                        frozenset(row["signature"].split()),
-                        row["address_key"],
-                        row["created_at"],
-                        t,
-                    )
-                )
-        return found
-
-    def incident_of_message(self, source: str, external_ids: Sequence[str]) -> int | None:
-        if not external_ids:
-            return None
-        for ext in external_ids:
-            if (source, ext) in self._seen:
-                return self._seen[(source, ext)]
-        open_statuses = [s.value for s in Status if s.is_open]
-        q = (
-            sa.select(M.c.incident_id)
-            .join(INC, INC.c.id == M.c.incident_id)
-            .where(
-                M.c.source == source,
-                M.c.external_id.in_(list(external_ids)),
-                INC.c.status.in_(open_statuses),
-            )
-            .limit(1)
-        )
-        return self.conn.execute(q).scalar()
-
-    def reopen_candidates(
-        self,
-        *,
-        source: str,
-        author_id: str | None,
-        refs: Sequence[str],
-        topic: str | None,
-        territory: str | None,
-        address_key: str | None,
-        since: datetime,
-    ) -> list[tuple[GroupCandidate, str]]:
-        done = [Status.RESOLVED.value, Status.CLOSED.value]
-        if self._any_done is None:  # once per batch: usually there is nothing to reopen
-            q0 = sa.select(INC.c.id).where(INC.c.status.in_(done)).limit(1)
-            self._any_done = self.conn.execute(q0).first() is not None
-        if not self._any_done:
-            return []
-        cols = (
-            INC.c.id,
-            INC.c.status,
-            INC.c.signature,
-            INC.c.address_key,
-            INC.c.created_at,
-            INC.c.topic,
-            INC.c.executor,
-            INC.c.sla_policy,
-        )
-        found: list[tuple[Any, str]] = []
-        base = sa.select(*cols).where(INC.c.status.in_(done), INC.c.updated_at >= since)
-        if refs:
-            q = base.join(M, M.c.incident_id == INC.c.id).where(
-                M.c.source == source, M.c.external_id.in_(list(refs))
-            )
-            found += [(r, "reply in the thread of a closed incident") for r in self.conn.execute(q)]
-        root = topic.split(".")[0] if topic else None
-        in_family = (
-            sa.or_(INC.c.topic == root, INC.c.topic.startswith(f"{root}.")) if root else sa.false()
-        )
-        if author_id and root:
-            q = base.join(M, M.c.incident_id == INC.c.id).where(
-                M.c.source == source,
-                M.c.payload["author"]["id"].as_string() == author_id,
-                in_family,
-                INC.c.territory == territory if territory else sa.true(),
-            )
-            found += [(r, "the same citizen writes again") for r in self.conn.execute(q)]
-        if address_key and root and territory:
-            q = base.where(
-                in_family, INC.c.territory == territory, INC.c.address_key == address_key
-            )
-            found += [(r, "the same problem at the same address") for r in self.conn.execute(q)]
-        out: list[tuple[GroupCandidate, str]] = []
-        seen: set[int] = set()
-        for r, why in found:
-            if r.id in seen:
-                continue
-            seen.add(r.id)
-            out.append(
-                (
-                    GroupCandidate(
-                        r.id,
-                        Status(r.status),
-                        frozenset(r.signature.split()),
-                        r.address_key,
-                        r.created_at,
-                        r.topic,
-                        r.executor,
-                        r.sla_policy,
-                    ),
-                    why,
-                )
-            )
-        return out
-
-    def reopen(
-        self,
-        incident_id: int,
-        message_id: int,
-        events: Sequence[Event],
-        *,
-        resolution_due: datetime | None,
-    ) -> bool:
-        done = [Status.RESOLVED.value, Status.CLOSED.value]
-        values: dict[str, Any] = {
-            "status": Status.REOPENED.value,
-            "message_count": INC.c.message_count + 1,
-            "updated_at": self.now,
-        }
-        if resolution_due is not None:
-            values["resolution_due"] = resolution_due
-        changed = self.conn.execute(
-            INC.update().where(INC.c.id == incident_id, INC.c.status.in_(done)).values(**values)
-        ).rowcount
-        if not changed:
-            return False  # someone else reopened or changed it meanwhile
-        self._events.extend(_event_values(incident_id, ev) for ev in events)
-        return True
-
-    def create_incident(
-        self, incident: Incident, message_id: int, *, signature: str, address_key: str | None
-    ) -> int:
-        values = _incident_values(incident, self.now)
-        values.update(
-            created_at=incident.created_at,
-            signature=signature,
-            address_key=address_key,
-            message_count=1,
-        )
-        self._new.append(values)
-        self._new_objects.append(incident)
-        provisional = -len(self._new)
-        self._events.extend(_event_values(provisional, ev) for ev in incident.history)
-        return provisional
-
-    def attach(
-        self,
-        incident_id: int,
-        message_id: int,
-        events: Sequence[Event],
-        *,
-        address_key: str | None = None,
-        signature: str | None = None,
-    ) -> None:
-        learned = {
-            k: v
-            for k, v in (("address_key", address_key), ("signature", signature))
-            if v is not None
-        }
-        if incident_id < 0:
-            row = self._new[-incident_id - 1]
-            row["message_count"] += 1
-            row.update(learned)
-        else:
-            self._attached[incident_id] = self._attached.get(incident_id, 0) + 1
-            if learned:
-                self._learned.setdefault(incident_id, {}).update(learned)
-        self._events.extend(_event_values(incident_id, ev) for ev in events)
-
-    def _update(
-        self,
-        message_id: int,
-        status: str,
-        *,
-        incident_id: int | None = None,
-        stage: str | None = None,
-        error: str | None = None,
-        moderation: Any = None,
-        attempt: bool = True,
-    ) -> None:
-        self._updates.append(
-            {
-                "mid": message_id,
-                "st": status,
-                "inc": incident_id,
-                "stage": stage,
-                "err": error,
-                "mod": moderation,
-                "at": self.now,
-                "att": 1 if attempt else 0,
-            }
-        )
-
-    def done(self, message_id: int, incident_id: int | None, moderation: Any = None) -> None:
-        if incident_id is not None:
-            self._seen[self._keys[message_id]] = incident_id
-        self._update(message_id, "done", incident_id=incident_id, moderation=moderation)
-
-    def reject(self, message_id: int, reason: str, moderation: Any = None) -> None:
-        self._update(message_id, "rejected", stage="moderate", error=reason, moderation=moderation)
-
-    def fail(self, message_id: int, stage: str, reason: str) -> None:
-        self._update(message_id, "failed", stage=stage, error=reason)
-
-    def notify(self, notification: Notification, dedup_key: str | None = None) -> None:
-        self._notes.append((notification, dedup_key))
-
-    def flush(self) -> None:
-        if self._new:
-            stmt = INC.insert().returning(INC.c.id, sort_by_parameter_order=True)
-            ids = [int(i) for i in self.conn.execute(stmt, self._new).scalars()]
-            for i, (new_id, obj) in enumerate(zip(ids, self._new_objects, strict=True)):
-                self.id_map[-(i + 1)] = new_id
-                obj.id = new_id
-        real = self.real_id
-        # Counts are applied in id order, so concurrent workers lock incidents
-        # in the same order and do not deadlock each other.
-        for incident_id in sorted(self._attached):
-            self.conn.execute(
-                INC.update()
-                .where(INC.c.id == incident_id)
-                .values(
-                    message_count=INC.c.message_count + self._attached[incident_id],
-                    updated_at=self.now,
-                    **self._learned.get(incident_id, {}),
-                )
-            )
-        if self._events:
-            for ev in self._events:
-                ev["incident_id"] = real(ev["incident_id"])
-            self.conn.execute(E.insert(), self._events)
-        if self._notes:
-            rows = []
-            for note, key in self._notes:
-                inc = real(note.incident_id)
-                rows.append(
-                    _notification_row(
-                        attrs.evolve(note, incident_id=inc),
-                        key or f"{note.kind}:{inc}:{','.join(note.recipients)}",
-                    )
-                )
-            stmt = _dialect_insert(self.dialect, schema.notifications).on_conflict_do_nothing(
-                index_elements=["dedup_key"]
-            )
-            self.conn.execute(stmt, rows)
-        if self._updates:
-            for u in self._updates:
-                if u["inc"] is not None:
-                    u["inc"] = real(u["inc"])
-            self.conn.execute(
-                M.update()
-                .where(M.c.id == sa.bindparam("mid"))
-                .values(
-                    status=sa.bindparam("st"),
-                    incident_id=sa.bindparam("inc"),
-                    error_stage=sa.bindparam("stage"),
-                    error=sa.bindparam("err"),
-                    moderation=sa.bindparam("mod", type_=sa.JSON),
-                    processed_at=sa.bindparam("at", type_=schema.UTCDateTime),
-                    attempts=M.c.attempts + sa.bindparam("att"),
-                ),
-                self._updates,
-            )
-
-
-def _notification_row(n: Notification, dedup_key: str) -> dict[str, Any]:
-    return {
-        "dedup_key": dedup_key,
-        "kind": n.kind,
-        "incident_id": n.incident_id,
-        "recipients": list(n.recipients),
-        "text": n.text,
-        "data": dict(n.data),
-        "created_at": n.at,
-    }
-
-
-def _queue_notification(conn: sa.Connection, n: Notification, dedup_key: str) -> bool:
-    stmt = (
-        _dialect_insert(conn.dialect.name, schema.notifications)
-        .on_conflict_do_nothing(index_elements=["dedup_key"])
-        .returning(schema.notifications.c.id)
-    )
-    return conn.execute(stmt, [_notification_row(n, dedup_key)]).first() is not None
 
 
 class SqlRepository(Repository):
@@ -625,7 +199,7 @@ class SqlRepository(Repository):
         self, conn: sa.Connection, rows: list[dict[str, Any]]
     ) -> list[int]:
         stmt = (
-            _dialect_insert(self.dialect, M)
+            dialect_insert(self.dialect, M)
             .on_conflict_do_nothing(index_elements=["source", "external_id"])
             .returning(M.c.id)
         )
@@ -679,7 +253,7 @@ class SqlRepository(Repository):
                 ClaimedMessage(r.id, message_from_dict(r.payload), r.attempts)
                 for r in conn.execute(q)
             ]
-            batch = _SqlBatch(conn, claimed, now)
+            batch = SqlBatch(conn, claimed, now)
             yield batch
             batch.flush()
 
@@ -730,9 +304,9 @@ class SqlRepository(Repository):
         row = conn.execute(q).first()
         if row is None:
             raise NotFound("incident", incident_id)
-        inc = _row_to_incident(row)
+        inc = row_to_incident(row)
         inc.history = [
-            _row_to_event(r)
+            row_to_event(r)
             for r in conn.execute(
                 sa.select(E).where(E.c.incident_id == incident_id).order_by(E.c.id)
             )
@@ -786,7 +360,7 @@ class SqlRepository(Repository):
             )
         with self._tx() as conn:
             rows = conn.execute(q).all()
-            result = [_row_to_incident(r) for r in rows]
+            result = [row_to_incident(r) for r in rows]
             counts: dict[int, int] = (
                 dict(
                     conn.execute(
@@ -819,11 +393,11 @@ class SqlRepository(Repository):
             known = len(inc.history)
             yield inc
             now = inc.history[-1].at if len(inc.history) > known else datetime.now(UTC)
-            values = _incident_values(inc, now)
+            values = incident_values(inc, now)
             conn.execute(INC.update().where(INC.c.id == incident_id).values(**values))
             new = inc.history[known:]
             if new:
-                conn.execute(E.insert(), [_event_values(incident_id, ev) for ev in new])
+                conn.execute(E.insert(), [event_values(incident_id, ev) for ev in new])
 
     # cursors & outbox -------------------------------------------------------
     def get_cursor(self, source: str) -> str | None:
@@ -842,7 +416,7 @@ class SqlRepository(Repository):
 
     def queue_notification(self, notification: Notification, dedup_key: str) -> bool:
         with self._tx() as conn:
-            return _queue_notification(conn, notification, dedup_key)
+            return queue_notification(conn, notification, dedup_key)
 
     def queue_notifications(self, items: Sequence[tuple[Notification, str]]) -> list[bool]:
         """Queue several notifications in one transaction; which ones were new."""
@@ -852,10 +426,10 @@ class SqlRepository(Repository):
         for note, key in items:
             if key not in seen:
                 seen.add(key)
-                rows.append(_notification_row(note, key))
+                rows.append(notification_row(note, key))
         N = schema.notifications
         stmt = (
-            _dialect_insert(self.dialect, N)
+            dialect_insert(self.dialect, N)
             .on_conflict_do_nothing(index_elements=["dedup_key"])
             .returning(N.c.dedup_key)
         )
