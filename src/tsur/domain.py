@@ -18,6 +18,7 @@ import attrs
 from tsur.errors import IllegalTransition
 
 __all__ = [
+    "ENGINE_ACTOR",
     "TRANSITIONS",
     "Attachment",
     "Author",
@@ -44,6 +45,10 @@ __all__ = [
 def _aware(_instance: object, attribute: attrs.Attribute[Any], value: datetime | None) -> None:
     if value is not None and (value.tzinfo is None or value.utcoffset() is None):
         raise ValueError(f"{attribute.name} must be timezone-aware, got naive {value.isoformat()}")
+
+
+#: The actor named in history events the engine itself records.
+ENGINE_ACTOR = "tsur"
 
 
 class Status(enum.StrEnum):

@@ -23,7 +23,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,9 @@ import structlog
 
 from tsur.adapters.files import parse_record, read_jsonl
 from tsur.config import RegionConfig, load_region
+from tsur.domain import (
+    ENGINE_ACTOR as ACTOR,
+)
 from tsur.domain import (
     Classification,
     Incident,
@@ -51,13 +54,14 @@ from tsur.errors import (
     UnknownSource,
     UnknownTerritory,
 )
-from tsur.grouping import decode_keys, encode_keys, match_candidate, place_keys
+from tsur.grouper import Grouper
+from tsur.grouping import encode_keys
 from tsur.plugins import Components, collect_components, make_plugin_manager
 from tsur.routing.executors import ExecutorDirectory
 from tsur.sla.calendar import WorkingCalendar
-from tsur.sla.executors import ExecutorCalendars, deadlines_for, due
+from tsur.sla.executors import ExecutorCalendars, deadlines_for
 from tsur.sla.policies import SLAResolver
-from tsur.store.base import Batch, ClaimedMessage, GroupCandidate, Repository
+from tsur.store.base import Batch, ClaimedMessage, Repository
 from tsur.store.sql import open_repository
 from tsur.text.normalize import Lemmatizer, Text, get_lemmatizer
 from tsur.typing import Notification
@@ -68,7 +72,6 @@ log = structlog.get_logger("tsur.pipeline")
 
 Clock = Callable[[], datetime]
 Progress = Callable[[int, int], None]
-ACTOR = "tsur"
 
 
 try:  # database errors raised inside a stage belong to the batch, not the message
@@ -77,42 +80,6 @@ try:  # database errors raised inside a stage belong to the batch, not the messa
     _DB_ERRORS: tuple[type[BaseException], ...] = (_DBAPIError,)
 except ImportError:  # pragma: no cover
     _DB_ERRORS = ()
-
-_ADDRESS_WORDS = frozenset(
-    [
-        "ул",
-        "улица",
-        "д",
-        "дом",
-        "кв",
-        "квартира",
-        "г",
-        "город",
-        "гор",
-        "р-н",
-        "район",
-        "п",
-        "пос",
-        "поселок",
-        "село",
-        "с",
-        "деревня",
-        "дер",
-        "пр",
-        "проспект",
-        "пр-т",
-        "шоссе",
-        "ш",
-        "бульвар",
-        "б-р",
-        "переулок",
-        "пер",
-        "область",
-        "обл",
-        "микрорайон",
-        "мкр",
-    ]
-)
 
 
 def _utcnow() -> datetime:
@@ -197,20 +164,10 @@ class Engine:
         )
         self.sla = SLAResolver(config, self.calendar)
         self.calendars = ExecutorCalendars(config, self.calendar)
-        # Grouping compares places at the municipality's level: a city district's
-        # report and a report naming only the city may be one problem.
-        self._same_place = _places_by_municipality(config)
-        self._policies = {p.id: p for p in config.sla}
         self.source_ids = {s.id for s in config.sources}
         self.topic_ids = {t.id for t in config.topics}
         self.territory_ids = {t.id for t in config.territories}
-        # Place names and address words say where, not what: keep them out of
-        # the text signature used to spot duplicates.
-        places = set(_ADDRESS_WORDS)
-        for t in config.territories:
-            for name in (t.name, *t.variants):
-                places.update(self.lemmatizer.phrase(name))
-        self._place_lemmas = frozenset(places)
+        self.grouper = Grouper(config, self.lemmatizer, self.calendars)
         self.pm.hook.prepare_engine(engine=self)
 
     @classmethod
@@ -467,14 +424,14 @@ class Engine:
         if territory is not None and territory not in self.territory_ids:
             raise UnknownTerritory(territory)
         urgency = (cls.urgency if cls and cls.urgency else None) or Urgency.NORMAL
-        signature = " ".join(sorted(a.text.content_lemmas - self._place_lemmas)[:60])
+        signature = self.grouper.signature(a.text)
         address = Text.from_raw(m.address, self.lemmatizer) if m.address else None
-        keys = place_keys(a.text, address, not_streets=self._place_lemmas)
+        keys = self.grouper.keys(a.text, address)
         akey = encode_keys(keys)
 
         # group ------------------------------------------------------------
         target = self._stage(
-            "group", lambda: self._find_group(batch, m, topic, territory, a.text, keys)
+            "group", lambda: self.grouper.find(batch, m, topic, territory, a.text, keys)
         )
         if target is not None:
             inc_id, why, learned = target
@@ -490,7 +447,8 @@ class Engine:
             batch.done(cm.id, inc_id, moderation)
             return "merged", inc_id, False
         reopened = self._stage(
-            "group", lambda: self._reopen(batch, cm, topic, territory, akey, now, moderation)
+            "group",
+            lambda: self.grouper.reopen(batch, cm, topic, territory, akey, now, moderation),
         )
         if reopened is not None:
             return "reopened", reopened, False
@@ -603,123 +561,6 @@ class Engine:
             ),
         )
         return "created", inc_id, triage
-
-    def _find_group(
-        self,
-        batch: Batch,
-        m: Message,
-        topic: str | None,
-        territory: str | None,
-        text: Text,
-        keys: dict[str, str],
-    ) -> tuple[int, str, dict[str, str]] | None:
-        """The open incident ``m`` belongs to, why, and what it adds to its picture."""
-        refs = [r for r in (m.parent_id, m.thread_id) if r]
-        if refs:
-            inc_id = batch.incident_of_message(m.source, refs)
-            if inc_id is not None:
-                return inc_id, "reply in the same thread", {}
-        if topic is None or territory is None:
-            return None
-        window = timedelta(days=self.config.pipeline.group_window_days)
-        root = topic.split(".")[0]
-        words = text.content_lemmas - self._place_lemmas
-        best: tuple[float, GroupCandidate, str] | None = None
-        for c in batch.group_candidates(
-            topic=root, territories=self._same_place[territory], since=m.created_at - window
-        ):
-            if c.created_at > m.created_at + window:
-                continue
-            found = match_candidate(
-                keys,
-                words,
-                decode_keys(c.address_key),
-                c.signature,
-                same_topic=c.topic == topic,
-                threshold=self.config.pipeline.group_similarity,
-            )
-            if found is not None and (best is None or found.score > best[0]):
-                best = (found.score, c, found.reason)
-        if best is None:
-            return None
-        _, c, why = best
-        # What the new report adds (a house number, new words) stays with the
-        # incident, so that later reports can match it too.
-        learned: dict[str, str] = {}
-        merged = {**keys, **decode_keys(c.address_key)}
-        if merged and encode_keys(merged) != c.address_key:
-            learned["address_key"] = encode_keys(merged) or ""
-        more = words - c.signature
-        if more and len(c.signature) < 60:
-            learned["signature"] = " ".join(sorted(c.signature | more)[:60])
-        return c.id, why, learned
-
-    def _reopen(
-        self,
-        batch: Batch,
-        cm: ClaimedMessage,
-        topic: str | None,
-        territory: str | None,
-        akey: str | None,
-        now: datetime,
-        moderation: Any,
-    ) -> int | None:
-        """Reopen a recently resolved incident the message repeats; its id, or None."""
-        m = cm.message
-        window = timedelta(days=self.config.lifecycle.reopen_window_days)
-        keys = decode_keys(akey)
-        candidates = batch.reopen_candidates(
-            source=m.source,
-            author_id=m.author.id if m.author and m.author.id else None,
-            refs=[r for r in (m.parent_id, m.thread_id) if r],
-            topic=topic,
-            territory=territory,
-            address_key=akey if {"street", "house"} <= set(keys) else None,
-            since=m.created_at - window,
-        )
-        for c, why in candidates:
-            policy = self._policies.get(c.sla_policy or "")
-            calendar = self.calendars.for_executor(c.executor)
-            resolution_due = due(calendar, m.created_at, policy.resolution) if policy else None
-            inc = Incident(status=c.status, created_at=c.created_at, id=c.id)
-            inc.record(
-                "message_added",
-                at=now,
-                actor=ACTOR,
-                reason=why,
-                data={"message_id": cm.id, "source": m.source, "external_id": m.external_id},
-            )
-            inc.transition(
-                Status.REOPENED,
-                at=now,
-                actor=ACTOR,
-                reason=f"повторное сообщение: {why}",
-                data={"message_id": cm.id, "executor": c.executor},
-            )
-            if resolution_due is not None:
-                inc.record(
-                    "deadlines",
-                    at=now,
-                    actor=ACTOR,
-                    reason="reopened",
-                    data={"resolution_due": resolution_due.isoformat()},
-                )
-            if not batch.reopen(c.id, cm.id, inc.history, resolution_due=resolution_due):
-                continue
-            batch.done(cm.id, c.id, moderation)
-            batch.notify(
-                Notification(
-                    kind="reopened",
-                    incident_id=c.id,
-                    at=now,
-                    recipients=(c.executor or self.config.region.curator,),
-                    text=f"Обращение №{c.id} возвращено в работу: {why}",
-                    data={"message_id": cm.id},
-                ),
-                dedup_key=f"reopened:{c.id}:{cm.id}",
-            )
-            return c.id
-        return None
 
     # stages as public API -----------------------------------------------------
     def moderate(self, message: Message, text: Text) -> list[ModerationVerdict]:
@@ -839,33 +680,6 @@ class Engine:
                 results.append((nid, self.clock(), "; ".join(errors) or None))
             self.repository.mark_notifications(results)
             sent += len(results)
-
-
-_MUNICIPAL = frozenset({"city_okrug", "municipal_district", "municipal_okrug"})
-
-
-def _places_by_municipality(config: RegionConfig) -> dict[str, tuple[str, ...]]:
-    """Each territory → every territory of its municipality (itself only above one)."""
-    parent = {t.id: t.parent for t in config.territories}
-    kind = {t.id: t.kind for t in config.territories}
-
-    def municipality(tid: str) -> str | None:
-        node: str | None = tid
-        while node is not None:
-            if kind[node] in _MUNICIPAL:
-                return node
-            node = parent[node]
-        return None
-
-    members: dict[str, list[str]] = {}
-    for t in config.territories:
-        muni = municipality(t.id)
-        if muni is not None:
-            members.setdefault(muni, []).append(t.id)
-    return {
-        t.id: tuple(members[m]) if (m := municipality(t.id)) else (t.id,)
-        for t in config.territories
-    }
 
 
 @attrs.frozen

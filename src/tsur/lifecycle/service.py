@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from tsur.config import Duration, SLAConfig
-from tsur.domain import Incident, Status
+from tsur.domain import ENGINE_ACTOR, Incident, Status
 from tsur.errors import IllegalTransition, NotFound
 from tsur.lifecycle.answers import AnswerCheck, AnswerChecker, AnswerTemplates, format_due
 from tsur.lifecycle.errors import (
@@ -49,7 +49,7 @@ __all__ = ["ACTOR", "Lifecycle", "duration_ru", "lifecycle_state"]
 
 log = structlog.get_logger("tsur.lifecycle")
 
-ACTOR = "tsur"
+ACTOR = ENGINE_ACTOR  # the engine itself, as an actor in history events
 #: The source kind of written appeals under 59-ФЗ.
 WRITTEN = "written"
 #: 59-ФЗ: one extension, by at most 30 days (art. 12 p. 2); forwarding within 7 days (art. 8 p. 3).
