@@ -412,8 +412,7 @@ class Engine:
         if rejects:
             batch.reject(cm.id, "; ".join(v.reason for v in rejects), moderation)
             return "rejected", None, False
-        now = batch_now = self.clock()
-        del batch_now
+        now = self.clock()
         cls, loc = a.classification, a.location
         topic = cls.topic if cls else None
         if m.topic is not None:
