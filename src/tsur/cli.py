@@ -26,11 +26,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text as RichText
 
-from tsur.config import RegionConfig, load_region
-from tsur.domain import Incident, Status
+from tsur.config import load_region
+from tsur.domain import Status
 from tsur.errors import PluginError, TsurError
 from tsur.pipeline import Engine, RunReport
 from tsur.plugins import make_plugin_manager
+from tsur.store.codec import incident_to_dict
 
 __all__ = ["main"]
 
@@ -405,39 +406,6 @@ def _retry_collected(engine: Engine, console: Console) -> None:
         )
 
 
-def _incident_json(i: Incident, cfg: RegionConfig, *, history: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": i.id,
-        "status": i.status.value,
-        "topic": i.topic,
-        "confidence": i.confidence,
-        "urgency": i.urgency.value,
-        "territory": i.territory,
-        "executor": i.executor,
-        "sla_policy": i.sla_policy,
-        "first_response_due": i.first_response_due.isoformat() if i.first_response_due else None,
-        "resolution_due": i.resolution_due.isoformat() if i.resolution_due else None,
-        "created_at": i.created_at.isoformat(),
-        "source": i.source,
-        "summary": i.summary,
-        "messages": i.message_ids or i.data.get("message_count"),
-    }
-    if history:
-        out["history"] = [
-            {
-                "at": e.at.isoformat(),
-                "actor": e.actor,
-                "kind": e.kind,
-                "reason": e.reason,
-                "from": e.from_status.value if e.from_status else None,
-                "to": e.to_status.value if e.to_status else None,
-                "data": dict(e.data),
-            }
-            for e in i.history
-        ]
-    return out
-
-
 def cmd_incidents(args: argparse.Namespace, console: Console) -> int:
     with _engine(args, entry_points=True) as engine:
         items = engine.incidents(
@@ -451,7 +419,7 @@ def cmd_incidents(args: argparse.Namespace, console: Console) -> int:
         )
         if args.json:
             for i in items:
-                print(json.dumps(_incident_json(i, engine.config), ensure_ascii=False))
+                print(json.dumps(incident_to_dict(i), ensure_ascii=False))
             return 0
         cfg = engine.config
         topics = {t.id: t.name for t in cfg.topics}
@@ -488,11 +456,7 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
     with _engine(args) as engine:
         inc = engine.incident(args.id)
         if args.json:
-            print(
-                json.dumps(
-                    _incident_json(inc, engine.config, history=True), ensure_ascii=False, indent=2
-                )
-            )
+            print(json.dumps(incident_to_dict(inc, history=True), ensure_ascii=False, indent=2))
             return 0
         cfg = engine.config
         tz = engine.calendar.tz

@@ -12,9 +12,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from tsur.domain import Attachment, Author, GeoPoint, Message
+from tsur.domain import Attachment, Author, GeoPoint, Incident, Message
 
-__all__ = ["MessageIn", "message_from_dict", "message_to_dict"]
+__all__ = ["MessageIn", "incident_to_dict", "message_from_dict", "message_to_dict"]
 
 
 class _AuthorIn(BaseModel):
@@ -149,3 +149,37 @@ def describe_validation_error(exc: ValidationError) -> str:
         msg = err["msg"].removeprefix("Value error, ")
         parts.append(f"{loc}: {msg}")
     return "; ".join(parts)
+
+
+def incident_to_dict(i: Incident, *, history: bool = False) -> dict[str, Any]:
+    """A JSON-safe view of an incident (with its history when asked): CLI and HTTP output."""
+    out: dict[str, Any] = {
+        "id": i.id,
+        "status": i.status.value,
+        "topic": i.topic,
+        "confidence": i.confidence,
+        "urgency": i.urgency.value,
+        "territory": i.territory,
+        "executor": i.executor,
+        "sla_policy": i.sla_policy,
+        "first_response_due": i.first_response_due.isoformat() if i.first_response_due else None,
+        "resolution_due": i.resolution_due.isoformat() if i.resolution_due else None,
+        "created_at": i.created_at.isoformat(),
+        "source": i.source,
+        "summary": i.summary,
+        "messages": i.message_ids or i.data.get("message_count"),
+    }
+    if history:
+        out["history"] = [
+            {
+                "at": e.at.isoformat(),
+                "actor": e.actor,
+                "kind": e.kind,
+                "reason": e.reason,
+                "from": e.from_status.value if e.from_status else None,
+                "to": e.to_status.value if e.to_status else None,
+                "data": dict(e.data),
+            }
+            for e in i.history
+        ]
+    return out
