@@ -62,6 +62,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "tsur.adapters.commands",
     "tsur.lifecycle.notifiers",
     "tsur.lifecycle.commands",
+    "tsur.http",
 )
 
 

@@ -1,0 +1,177 @@
+"""A small WSGI application: webhooks in, incidents out.
+
+``tsur.http.App(engine)`` is a standard WSGI callable, so any WSGI server
+runs it (gunicorn, waitress, uWSGI …); ``tsur serve`` runs it on the
+standard library's server for trials and small installations.
+
+Routes:
+
+``POST /webhooks/<source>``
+    A pushed payload for a configured source (VK Callback API, Telegram,
+    ПОС-shaped portals, JSON webhooks …), handled by
+    :func:`tsur.adapters.receive_webhook`: verified, parsed, stored. The
+    answer is what the channel expects (VK's confirmation string, ``ok``);
+    an unreadable body is kept with its reason and answered 400.
+``GET /incidents/<id>``
+    One incident with its history, as JSON.
+``GET /incidents?status=…&executor=…&territory=…&topic=…&limit=…``
+    Incidents, newest first.
+``GET /health``
+    Message counts by processing state.
+
+Processing is left to the workers (``tsur run``) unless the app is made
+with ``process=True``, which processes what a webhook brought before
+answering.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qs
+from wsgiref.simple_server import make_server
+
+from rich.console import Console
+
+from tsur.errors import NotFound, TsurError
+from tsur.hookspecs import hookimpl
+from tsur.pipeline import Engine
+from tsur.store.codec import incident_to_dict
+
+__all__ = ["App"]
+
+StartResponse = Callable[..., Any]
+_WEBHOOK = re.compile(r"^/webhooks/([a-z0-9][a-z0-9_.-]*)/?$")
+_INCIDENT = re.compile(r"^/incidents/(\d+)/?$")
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Payload Too Large",
+    500: "Internal Server Error",
+}
+
+
+class App:
+    """The WSGI application over one :class:`~tsur.Engine`."""
+
+    def __init__(
+        self, engine: Engine, *, process: bool = False, max_body: int = 5 * 1024 * 1024
+    ) -> None:
+        self.engine = engine
+        self.process = process
+        self.max_body = max_body
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = environ.get("PATH_INFO", "/")
+        try:
+            status, body, content_type = self._route(method, path, environ)
+        except NotFound as exc:
+            status, body, content_type = _json(404, {"error": str(exc)})
+        except TsurError as exc:
+            status, body, content_type = _json(400, {"error": str(exc)})
+        data = body.encode("utf-8")
+        start_response(
+            f"{status} {_REASONS.get(status, 'Unknown')}",
+            [("Content-Type", content_type), ("Content-Length", str(len(data)))],
+        )
+        return [data]
+
+    def _route(self, method: str, path: str, environ: dict[str, Any]) -> tuple[int, str, str]:
+        if m := _WEBHOOK.match(path):
+            if method != "POST":
+                return _json(405, {"error": "webhooks take POST"})
+            return self._webhook(m.group(1), environ)
+        if method != "GET":
+            return _json(405, {"error": f"{method} is not supported here"})
+        if m := _INCIDENT.match(path):
+            inc = self.engine.incident(int(m.group(1)))
+            return _json(200, incident_to_dict(inc, history=True))
+        if path.rstrip("/") == "/incidents":
+            query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+            return _json(200, [incident_to_dict(i) for i in self._incidents(query)])
+        if path.rstrip("/") == "/health":
+            return _json(200, {"status": "ok", "messages": self.engine.repository.message_counts()})
+        return _json(404, {"error": f"no such resource: {path}"})
+
+    def _incidents(self, query: dict[str, str]) -> list[Any]:
+        try:
+            limit = int(query.get("limit", "50"))
+        except ValueError:
+            raise TsurError(f"limit must be a number, got {query['limit']!r}") from None
+        return self.engine.incidents(
+            status=[query["status"]] if "status" in query else None,
+            topic=query.get("topic"),
+            territory=[query["territory"]] if "territory" in query else None,
+            executor=query.get("executor"),
+            urgency=query.get("urgency"),
+            limit=max(1, min(limit, 1000)),
+        )
+
+    def _webhook(self, source: str, environ: dict[str, Any]) -> tuple[int, str, str]:
+        from tsur.adapters import receive_webhook
+
+        if source not in self.engine.source_ids:
+            return _json(404, {"error": f"no source {source!r} in the region"})
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return _json(400, {"error": "bad Content-Length"})
+        if length > self.max_body:
+            return _json(413, {"error": f"body over {self.max_body} bytes"})
+        body = environ["wsgi.input"].read(length) if length else b""
+        headers = {
+            key[5:].replace("_", "-").title(): value
+            for key, value in environ.items()
+            if key.startswith("HTTP_")
+        }
+        if "CONTENT_TYPE" in environ:
+            headers["Content-Type"] = environ["CONTENT_TYPE"]
+        result = receive_webhook(self.engine, source, body, headers)
+        if self.process and result.status == 200:
+            self.engine.run()
+        return result.status, result.body, result.content_type
+
+
+def _json(status: int, payload: Any) -> tuple[int, str, str]:
+    return status, json.dumps(payload, ensure_ascii=False), "application/json; charset=utf-8"
+
+
+def cmd_serve(args: argparse.Namespace, console: Console) -> int:
+    """``tsur serve``."""
+    engine = Engine.from_config(args.config, db=args.db)
+    app = App(engine, process=args.process)
+    with make_server(args.host, args.port, app) as server:
+        console.print(
+            f"tsur serves {engine.config.region.name} on http://{args.host}:{args.port}"
+            " — POST /webhooks/<source>, GET /incidents, /health"
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            server.serve_forever()
+    engine.close()
+    return 0
+
+
+@hookimpl
+def register_commands(add_command: Callable[..., argparse.ArgumentParser]) -> None:
+    """``tsur serve``."""
+    p = add_command(
+        "serve",
+        help="serve webhooks and incidents over HTTP",
+        description="Run the WSGI application (tsur.http.App) on the standard library's "
+        "server: POST /webhooks/<source> for pushed payloads, GET /incidents[/ID] and "
+        "/health. For production put tsur.http.App under a WSGI server of your choice.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    p.add_argument(
+        "--process", action="store_true", help="process what a webhook brought before answering"
+    )
+    p.set_defaults(func=cmd_serve)

@@ -1,0 +1,106 @@
+"""The WSGI application: webhooks in, incidents out, on both databases."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+from wsgiref.util import setup_testing_defaults
+
+import httpx
+import pytest
+
+from tsur import Engine
+from tsur.http import App
+
+BODY = {
+    "external_id": "NE-7",
+    "text": "В Тольятти на ул. Мира, 5 огромная яма на дороге",
+    "created_at": "2026-11-16T09:00:00+04:00",
+}
+
+
+def call(app: App, method: str, path: str, body: bytes = b"", query: str = "") -> tuple[int, Any]:
+    environ: dict[str, Any] = {}
+    setup_testing_defaults(environ)
+    environ.update(
+        REQUEST_METHOD=method,
+        PATH_INFO=path,
+        QUERY_STRING=query,
+        CONTENT_LENGTH=str(len(body)),
+        CONTENT_TYPE="application/json",
+    )
+    environ["wsgi.input"] = io.BytesIO(body)
+    got: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
+        got["status"] = int(status.split()[0])
+        got["headers"] = dict(headers)
+
+    data = b"".join(app(environ, start_response))
+    assert got["headers"]["Content-Length"] == str(len(data))
+    ctype = got["headers"]["Content-Type"]
+    return got["status"], json.loads(data) if ctype.startswith("application/json") else data
+
+
+def test_a_pushed_message_becomes_an_incident_once(engine: Engine) -> None:
+    app = App(engine, process=True)
+    body = json.dumps(BODY, ensure_ascii=False).encode()
+    status, _ = call(app, "POST", "/webhooks/portal", body)
+    assert status == 200
+    status, _ = call(app, "POST", "/webhooks/portal", body)  # the portal retries
+    assert status == 200
+    assert engine.repository.message_counts() == {"done": 1}
+    status, items = call(app, "GET", "/incidents", query="executor=adm-gorod")
+    assert status == 200 and [i["topic"] for i in items] == ["roads"]
+    status, one = call(app, "GET", f"/incidents/{items[0]['id']}")
+    assert status == 200 and one["history"][0]["kind"] == "received"
+
+
+def test_an_unreadable_body_is_refused_and_kept(engine: Engine) -> None:
+    app = App(engine)
+    status, _ = call(app, "POST", "/webhooks/portal", b"{not json")
+    assert status == 400
+    (kept,) = engine.repository.rejected_inputs()
+    assert (kept.origin, kept.raw) == ("webhook:portal", "{not json")
+
+
+def test_errors_are_json_with_a_reason(engine: Engine) -> None:
+    app = App(engine)
+    assert call(app, "GET", "/incidents/999") == (404, {"error": "incident 999 not found"})
+    assert call(app, "POST", "/webhooks/myspace", b"{}")[0] == 404
+    assert call(app, "GET", "/webhooks/portal")[0] == 405
+    assert call(app, "DELETE", "/incidents/1")[0] == 405
+    assert call(app, "GET", "/nowhere")[0] == 404
+    status, err = call(app, "GET", "/incidents", query="limit=many")
+    assert status == 400 and "limit must be a number" in err["error"]
+    small = App(engine, max_body=10)
+    assert call(small, "POST", "/webhooks/portal", b"x" * 11)[0] == 413
+
+
+@pytest.fixture
+def served(engine: Engine) -> Iterator[str]:
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = make_server("127.0.0.1", 0, App(engine), handler_class=Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_over_a_real_socket(served: str, engine: Engine) -> None:
+    with httpx.Client(base_url=served, timeout=10) as client:
+        r = client.post("/webhooks/portal", content=json.dumps(BODY, ensure_ascii=False))
+        assert r.status_code == 200
+        health = client.get("/health").json()
+    assert health == {"status": "ok", "messages": {"pending": 1}}
