@@ -23,8 +23,10 @@ BODY = {
 }
 
 
-def call(app: App, method: str, path: str, body: bytes = b"", query: str = "") -> tuple[int, Any]:
-    environ: dict[str, Any] = {}
+def call(
+    app: App, method: str, path: str, body: bytes = b"", query: str = "", **headers: str
+) -> tuple[int, Any]:
+    environ: dict[str, Any] = {f"HTTP_{k.upper()}": v for k, v in headers.items()}
     setup_testing_defaults(environ)
     environ.update(
         REQUEST_METHOD=method,
@@ -104,3 +106,13 @@ def test_over_a_real_socket(served: str, engine: Engine) -> None:
         assert r.status_code == 200
         health = client.get("/health").json()
     assert health == {"status": "ok", "messages": {"pending": 1}}
+
+
+def test_reading_routes_need_the_token_when_one_is_set(engine: Engine) -> None:
+    app = App(engine, token="s3cret")
+    assert call(app, "GET", "/health")[0] == 401
+    assert call(app, "GET", "/health", authorization="Bearer wrong")[0] == 401
+    assert call(app, "GET", "/health", authorization="Bearer s3cret")[0] == 200
+    # webhooks are the channels' business: their own secrets decide
+    body = json.dumps(BODY, ensure_ascii=False).encode()
+    assert call(app, "POST", "/webhooks/portal", body)[0] == 200

@@ -21,14 +21,18 @@ Routes:
 
 Processing is left to the workers (``tsur run``) unless the app is made
 with ``process=True``, which processes what a webhook brought before
-answering.
+answering. With a ``token`` the reading routes need
+``Authorization: Bearer <token>`` (webhooks are checked by each channel's
+own secret or signature).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import hmac
 import json
+import os
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -48,6 +52,7 @@ StartResponse = Callable[..., Any]
 _WEBHOOK = re.compile(r"^/webhooks/([a-z0-9][a-z0-9_.-]*)/?$")
 _INCIDENT = re.compile(r"^/incidents/(\d+)/?$")
 _REASONS = {
+    401: "Unauthorized",
     200: "OK",
     400: "Bad Request",
     403: "Forbidden",
@@ -62,11 +67,17 @@ class App:
     """The WSGI application over one :class:`~tsur.Engine`."""
 
     def __init__(
-        self, engine: Engine, *, process: bool = False, max_body: int = 5 * 1024 * 1024
+        self,
+        engine: Engine,
+        *,
+        process: bool = False,
+        max_body: int = 5 * 1024 * 1024,
+        token: str | None = None,
     ) -> None:
         self.engine = engine
         self.process = process
         self.max_body = max_body
+        self.token = token
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -91,6 +102,10 @@ class App:
             return self._webhook(m.group(1), environ)
         if method != "GET":
             return _json(405, {"error": f"{method} is not supported here"})
+        if self.token is not None:
+            given = environ.get("HTTP_AUTHORIZATION", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
+                return _json(401, {"error": "a valid Authorization: Bearer token is needed"})
         if m := _INCIDENT.match(path):
             inc = self.engine.incident(int(m.group(1)))
             return _json(200, incident_to_dict(inc, history=True))
@@ -146,8 +161,11 @@ def _json(status: int, payload: Any) -> tuple[int, str, str]:
 
 def cmd_serve(args: argparse.Namespace, console: Console) -> int:
     """``tsur serve``."""
+    token = os.environ.get(args.token_env) if args.token_env else None
+    if args.token_env and not token:
+        raise TsurError(f"environment variable {args.token_env} is not set")
     engine = Engine.from_config(args.config, db=args.db)
-    app = App(engine, process=args.process)
+    app = App(engine, process=args.process, token=token)
     with make_server(args.host, args.port, app) as server:
         console.print(
             f"tsur serves {engine.config.region.name} on http://{args.host}:{args.port}"
@@ -173,5 +191,10 @@ def register_commands(add_command: Callable[..., argparse.ArgumentParser]) -> No
     p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     p.add_argument(
         "--process", action="store_true", help="process what a webhook brought before answering"
+    )
+    p.add_argument(
+        "--token-env",
+        metavar="NAME",
+        help="environment variable holding the Bearer token the reading routes need",
     )
     p.set_defaults(func=cmd_serve)
