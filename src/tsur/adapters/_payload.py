@@ -34,6 +34,7 @@ __all__ = [
     "load_json",
     "raw_text",
     "region_tz",
+    "response_json",
     "validate",
 ]
 
@@ -107,6 +108,22 @@ def load_json(payload: bytes | str | Any, *, source: str | None, what: str) -> A
         else:
             msg = f"{what}: invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         raise PayloadError(msg, source=source, raw=payload) from exc
+
+
+def response_json(response: Any, request: Any, *, source: str) -> Any:
+    """The JSON of an API answer; an unreadable body of an HTTP error is that HTTP error.
+
+    ``response`` is an :class:`httpx.Response`, ``request`` the
+    :class:`~tsur.adapters._http.ApiRequest` it answers.
+    """
+    from ._http import http_error
+
+    try:
+        return load_json(response.content, source=source, what=request.label)
+    except PayloadError:
+        if response.status_code >= 400:
+            raise http_error(response, request, source=source) from None
+        raise
 
 
 def describe(exc: ValidationError, *, prefix: str = "") -> str:

@@ -35,7 +35,7 @@ from tsur.typing import FetchResult, Register
 
 from ._base import AdapterOptions, HttpAdapter, secret
 from ._http import ApiRequest, http_error, snippet
-from ._payload import FetchBatch, PayloadError, convert_items, load_json, validate
+from ._payload import FetchBatch, PayloadError, convert_items, load_json, response_json, validate
 
 __all__ = ["Open311Adapter", "Open311Error", "Open311Options", "Service", "ServiceRequest"]
 
@@ -165,12 +165,7 @@ class Open311Adapter(HttpAdapter):
     def _decode(self, response: httpx.Response, request: ApiRequest) -> Any:
         if response.status_code < 300 and not response.content.strip():
             return None
-        try:
-            data = load_json(response.content, source=self.source.id, what=request.label)
-        except PayloadError:
-            if response.status_code >= 400:
-                raise http_error(response, request, source=self.source.id) from None
-            raise
+        data = response_json(response, request, source=self.source.id)
         errors = _errors(data)
         if errors is not None:
             listed = "; ".join(f"{c}: {d}" for c, d in errors)

@@ -32,7 +32,7 @@ from tsur.hookspecs import hookimpl
 from tsur.typing import FetchResult, Register
 
 from ._base import AdapterOptions, HttpAdapter, secret
-from ._http import ApiRequest, RateLimit, RateLimiter, http_error
+from ._http import ApiRequest, RateLimit, RateLimiter
 from ._payload import (
     FetchBatch,
     PayloadError,
@@ -40,6 +40,7 @@ from ._payload import (
     from_unix,
     load_json,
     raw_text,
+    response_json,
     validate,
 )
 from ._webhooks import WebhookAuthError, WebhookPayload, header, secrets_match
@@ -278,12 +279,7 @@ class TelegramAdapter(HttpAdapter):
         return ApiRequest("POST", url, what=method, json=dict(body), **kw)
 
     def _decode(self, response: httpx.Response, request: ApiRequest) -> Any:
-        try:
-            data = load_json(response.content, source=self.source.id, what=request.label)
-        except PayloadError:
-            if response.status_code >= 400:
-                raise http_error(response, request, source=self.source.id) from None
-            raise
+        data = response_json(response, request, source=self.source.id)
         if not isinstance(data, Mapping) or "ok" not in data:
             raise PayloadError(
                 f"{request.label}: not a Bot API answer (no 'ok')", source=self.source.id, raw=data
