@@ -41,12 +41,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from tsur import Message, load_region
-from tsur.default_plugins.gazetteer_locator import GazetteerLocator
-from tsur.default_plugins.keyword_classifier import KeywordClassifier
+from tsur.context import Context
+from tsur.default_plugins.keywords import KeywordClassifier
+from tsur.default_plugins.locators import GazetteerLocator
 from tsur.plugins import collect_components, make_plugin_manager
+from tsur.region import Region
 from tsur.text.normalize import Lemmatizer, Text, normalize, tokenize
 from tsur.text.urgency import UrgencyDetector
 
@@ -115,7 +115,7 @@ def measure(texts: Sequence[str], rounds: int) -> tuple[dict[str, float], dict[s
     for t in prepared:  # cached properties every consumer shares, computed once as in the engine
         _ = t.lemma_set, t.content_lemmas
 
-    region = load_region()
+    region = Region.from_config(load_region())
     t0 = time.perf_counter()
     keywords = KeywordClassifier(region, lem)
     urgency = UrgencyDetector.from_files(lemmatizer=lem)
@@ -126,7 +126,7 @@ def measure(texts: Sequence[str], rounds: int) -> tuple[dict[str, float], dict[s
     seconds["urgency"] = best_of(rounds, lambda: [urgency.detect(t) for t in prepared])
     seconds["gazetteer"] = best_of(rounds, lambda: [gazetteer.locate(m, t) for m, t in pairs])
 
-    comps = collect_components(make_plugin_manager(entry_points=False), region)
+    comps = collect_components(make_plugin_manager(entry_points=False), Context(region, lem))
     for reg in comps.moderation_filters:
         check = reg.component.check
         seconds[f"moderation:{reg.name}"] = best_of(
@@ -154,7 +154,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="use at most N texts")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each warm stage")
     args = parser.parse_args(argv)
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
 
     texts, origin = load_texts(args.texts, args.column)
     if args.limit is not None:

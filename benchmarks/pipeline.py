@@ -29,8 +29,6 @@ from datetime import datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
 
-import structlog
-
 from tsur import Engine, Message, load_region
 from tsur.store.sql import open_repository
 from tsur.text.normalize import Lemmatizer
@@ -85,7 +83,6 @@ def bench_lemmatise(texts: list[str]) -> float:
 
 def bench_pipeline(messages: list[Message], batch_size: int) -> tuple[float, dict[str, int]]:
     """Seconds to ingest and process ``messages`` on a fresh SQLite file."""
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
     with tempfile.TemporaryDirectory() as tmp:
         lem = Lemmatizer()  # cold cache, as the bare measurement
         t0 = time.perf_counter()

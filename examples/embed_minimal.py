@@ -8,8 +8,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta, timezone
 
-import structlog
-
 import tsur
 
 SAMARA = timezone(timedelta(hours=4))
@@ -42,15 +40,15 @@ MESSAGES = [
 
 def main() -> None:
     """Process the messages and print each incident the engine made."""
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    logging.basicConfig(level=logging.WARNING)  # the application decides what tsur's logs show
     with tsur.Engine.from_config(db=":memory:") as engine:  # None: the bundled region
         report = engine.process(MESSAGES)
-        topics, territories = engine.config.topic_objects(), engine.config.territory_objects()
+        region = engine.region
         for incident_id in report.incident_ids:
             i = engine.incident(incident_id)
-            topic = topics[i.topic].name if i.topic else "тема не определена"
-            place = territories[i.territory].name if i.territory else "территория не найдена"
-            executor = engine.directory.executors[i.executor].name if i.executor else "—"
+            topic = region.topic_name(i.topic) if i.topic else "тема не определена"
+            place = region.territory_name(i.territory) if i.territory else "территория не найдена"
+            executor = region.executor_name(i.executor)
             print(f"№{i.id} [{i.status}] {topic} — {place} → {executor}")
             if i.first_response_due is not None:
                 due = i.first_response_due.astimezone(engine.calendar.tz)

@@ -11,19 +11,19 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import structlog
 
-from tsur import Engine, RegionConfig, load_region
+from tsur import Engine, RegionConfig, bundled_region_path, load_region, testing
 from tsur.store.sql import SqlRepository
+from tsur.testing import FixedClock as FrozenClock
 
 DATA = Path(__file__).parent / "data"
+#: The small region shipped for tests, as a file.
+SMALL_REGION = Path(str(bundled_region_path("small")))
 PG_DSN = os.environ.get("TSUR_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
-
-structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
 
 
 def pg_available() -> str | None:
@@ -97,27 +97,14 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def small_region() -> RegionConfig:
-    """The small test region (tests/data/region_small.toml)."""
-    return load_region(DATA / "region_small.toml")
+    """The small region shipped for tests (tsur/data/regions/small.toml)."""
+    return testing.small_region()
 
 
 @pytest.fixture(scope="session")
 def bundled_region() -> RegionConfig:
     """The bundled example region (Samara oblast)."""
     return load_region()
-
-
-class FrozenClock:
-    """A clock tests move by hand."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kw: float) -> None:
-        self.now += timedelta(**kw)
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.test_adapters_common import DATA, PAYLOADS
+from tests.conftest import SMALL_REGION
+from tests.test_adapters_common import PAYLOADS
 from tsur import make_plugin_manager
 from tsur.cli import main
 
@@ -17,11 +18,13 @@ from tsur.cli import main
 @pytest.fixture(autouse=True)
 def no_third_party_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
     """Installed third-party plugins stay out unless a test asks for one."""
-    monkeypatch.setenv("TSUR_LOAD_PLUGINS", "")
+    monkeypatch.setenv("TSUR_PLUGINS", "")
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    pm = make_plugin_manager(entry_points=False, plugins=["tsur.adapters.commands"])
+def run(
+    capsys: pytest.CaptureFixture[str], *argv: str, entry_points: bool = False
+) -> tuple[int, str, str]:
+    pm = make_plugin_manager(entry_points=entry_points)
     code = main(list(argv), pm=pm)
     out, err = capsys.readouterr()
     return code, out, err
@@ -106,7 +109,7 @@ def test_sources_lists_kinds_with_their_keys(capsys: pytest.CaptureFixture[str])
         items
     )
     vk = items["vk"]
-    assert vk["builtin"] is True and vk["plugin"] == "tsur.adapters.vk"
+    assert vk["builtin"] is True and vk["plugin"] == "tsur.default_plugins.sources"
     assert vk["sources"] == ["vk"]  # the bundled region's VK source
     token = next(o for o in vk["options"] if o["name"] == "access_token")
     assert token == {
@@ -124,7 +127,7 @@ def test_sources_lists_kinds_with_their_keys(capsys: pytest.CaptureFixture[str])
     assert next(o for o in vk["options"] if o["name"] == "page_size")["default"] == 100
     code, out, _ = run(capsys, "sources")
     assert code == 0 and "Адаптеры источников (9)" in out and "встроенный" in out
-    assert "sources without an adapter (set options.adapter): ok, hotline, written" in out
+    assert "укажите options.adapter: ok, hotline, written" in out
 
 
 def test_sources_shows_third_party_adapters(
@@ -134,15 +137,19 @@ def test_sources_shows_third_party_adapters(
         textwrap.dedent(
             '''
             import tsur
+            from tsur.adapters import AdapterOptions, BaseAdapter
 
-            class FakeFeed:
+            class FakeFeedOptions(AdapterOptions):
+                url: str
+                token: str | None = None
+
+            class FakeFeed(BaseAdapter):
                 """Reads the fake feed."""
 
-                def __init__(self, source, config=None, *, url, token=None):
-                    self.source = source
+                options_model = FakeFeedOptions
 
             @tsur.hookimpl
-            def register_source_adapters(register, config):
+            def register_source_adapters(register):
                 register("fakefeed", FakeFeed)
             '''
         ),
@@ -153,8 +160,8 @@ def test_sources_shows_third_party_adapters(
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tsur-fake-feed\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text("[tsur]\nfake_feed = tsur_fake_feed\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("TSUR_LOAD_PLUGINS", "fake_feed")
-    code, out, _ = run(capsys, "sources", "--json")
+    monkeypatch.setenv("TSUR_PLUGINS", "fake_feed")
+    code, out, _ = run(capsys, "sources", "--json", entry_points=True)
     assert code == 0
     [fake] = [x for x in json.loads(out) if x["name"] == "fakefeed"]
     assert fake["builtin"] is False and fake["summary"] == "Reads the fake feed."
@@ -165,7 +172,7 @@ def test_sources_shows_third_party_adapters(
 
 
 def region_file(tmp_path: Path, export: Path) -> Path:
-    text = (DATA / "region_small.toml").read_text("utf-8")
+    text = SMALL_REGION.read_text("utf-8")
     text += textwrap.dedent(
         f"""
         [[sources]]
@@ -191,15 +198,17 @@ def test_collect_a_configured_source(capsys: pytest.CaptureFixture[str], tmp_pat
     config, db = str(region_file(tmp_path, export)), str(tmp_path / "t.db")
     code, out, _ = run(capsys, "collect", "hotline", "--config", config, "--db", db, "--run")
     assert code == 1  # a row was refused (and kept)
-    assert "hotline: 1 page(s), 1 messages fetched, 1 new, 0 already stored, 1 refused" in out
+    assert (
+        "hotline: страниц 1, получено сообщений 1, новых 1, уже были в базе 0, отклонено 1" in out
+    )
     assert "cannot read date 'вчера'" in out
-    assert "processed 1: 1 new incidents" in out
+    assert "обработано 1: новых инцидентов 1" in out
     with export.open("a", encoding="utf-8") as f:
         f.write("122-3;16.11.2026 10:00;Яма на дороге\n")
     code, out, _ = run(capsys, "collect", "hotline", "--config", config, "--db", db)
-    assert code == 0 and "1 messages fetched, 1 new, 0 already stored, 0 refused" in out
+    assert code == 0 and "получено сообщений 1, новых 1, уже были в базе 0, отклонено 0" in out
     code, out, _ = run(capsys, "rejects", "--config", config, "--db", db)
-    assert "1 refused input records" in out
+    assert "отклонённых входных записей: 1" in out
     code, _, err = run(capsys, "collect", "nope", "--config", config, "--db", db)
     assert code == 2 and "unknown source 'nope'" in err
 

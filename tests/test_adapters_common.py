@@ -13,24 +13,29 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import httpx
 import pytest
 
 import tsur
+from tests.conftest import SMALL_REGION
 from tsur.adapters._base import parse_options
-from tsur.adapters._collect import collect, make_adapter, retry_rejected
-from tsur.adapters._http import ApiRequest, HttpChannel, RateLimit, RateLimiter, RetryPolicy
-from tsur.adapters._payload import PayloadError, load_json
-from tsur.adapters._webhooks import (
-    WebhookAuthError,
-    hmac_sha256_signature,
-    receive_webhook,
-    secrets_match,
-    verify_hmac_sha256,
+from tsur.adapters._collect import (
+    CollectReport,
+    build_adapter,
+    collect,
+    make_adapter,
+    retry_rejected,
 )
+from tsur.adapters._http import ApiRequest, HttpChannel, RateLimit, RateLimiter, RetryPolicy
+from tsur.adapters._payload import load_json
+from tsur.adapters._webhooks import receive_webhook
 from tsur.adapters.vk import VkOptions
 from tsur.config import region_from_mapping
+from tsur.errors import PayloadError, WebhookAuthError
+from tsur.security import hmac_sha256_signature, secrets_match, verify_hmac_sha256
 from tsur.store.sql import SqlRepository, normalize_url
+from tsur.testing import make_context
 
 DATA = Path(__file__).parent / "data"
 PAYLOADS = Path("/work/shared/payloads")
@@ -72,7 +77,7 @@ SOURCES: list[dict[str, Any]] = [
 
 def region_with(sources: list[dict[str, Any]]) -> tsur.RegionConfig:
     """The small test region with ``sources`` added (replacing its own of the same id)."""
-    data = tomllib.loads((DATA / "region_small.toml").read_text("utf-8"))
+    data = tomllib.loads(SMALL_REGION.read_text("utf-8"))
     merged = {s["id"]: s for s in data.get("sources", [])}
     merged.update({s["id"]: s for s in sources})
     data["sources"] = list(merged.values())
@@ -132,6 +137,46 @@ class FakeTime:
         self.now += seconds
 
 
+RUNTIME = frozenset(
+    {"client", "async_client", "retry", "limiter", "sleep", "async_sleep", "clock", "now"}
+    | {"ssl_context"}
+)
+
+
+def build(
+    cls: Any,
+    region: tsur.RegionConfig | None,
+    source: tsur.Source | str,
+    **kw: Any,
+) -> Any:
+    """``cls(source, context, **runtime)``: keyword arguments that are runtime objects are
+    passed as such, the others are added to the source's options table."""
+    if isinstance(source, str):
+        assert region is not None
+        source = tsur.Region.from_config(region).sources[source]
+    runtime = {k: v for k, v in kw.items() if k in RUNTIME}
+    options = {k: v for k, v in kw.items() if k not in RUNTIME}
+    source = attrs.evolve(source, options={**source.options, **options})
+    context = make_context(region) if region is not None else None
+    return cls(source, context, **runtime)
+
+
+def adapter_for(engine: tsur.Engine, source_id: str, **kw: Any) -> Any:
+    """The engine's adapter of ``source_id`` built with extra options and runtime objects
+    (as if the region file had the options)."""
+    source = engine.region.sources[source_id]
+    runtime = {k: v for k, v in kw.items() if k in RUNTIME}
+    options = {k: v for k, v in kw.items() if k not in RUNTIME}
+    source = attrs.evolve(source, options={**source.options, **options})
+    return build_adapter(engine.components, engine.context, source, **runtime)
+
+
+def collect_with(engine: tsur.Engine, source_id: str, **kw: Any) -> CollectReport:
+    """One collection of ``source_id`` with an adapter built by :func:`adapter_for`."""
+    with adapter_for(engine, source_id, **kw) as adapter:
+        return collect(engine, source_id, adapter=adapter)
+
+
 def mock_client(handler: Callable[[httpx.Request], httpx.Response]) -> httpx.Client:
     """An httpx client answering through ``handler``."""
     return httpx.Client(transport=httpx.MockTransport(handler))
@@ -146,7 +191,7 @@ def payload(name: str) -> bytes:
 def test_options_errors_name_each_key() -> None:
     source = tsur.Source("vk1", "vk", "VK", {"mode": "wall", "page_size": 500, "colour": "red"})
     with pytest.raises(tsur.ConfigError) as err:
-        parse_options(VkOptions, source, {})
+        parse_options(VkOptions, source)
     text = str(err.value)
     assert "source 'vk1' (kind 'vk'): invalid options" in text
     assert "options.page_size: Input should be less than or equal to 100" in text
@@ -155,15 +200,15 @@ def test_options_errors_name_each_key() -> None:
 
 def test_options_mode_needs_its_key() -> None:
     with pytest.raises(tsur.ConfigError, match="mode 'wall' needs owner_id"):
-        parse_options(VkOptions, tsur.Source("vk1", "vk", "VK", {"mode": "wall"}), {})
+        parse_options(VkOptions, tsur.Source("vk1", "vk", "VK", {"mode": "wall"}))
 
 
 def test_secrets_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     source = tsur.Source("vk1", "vk", "VK", {"access_token_env": "TSUR_TEST_VK_TOKEN"})
     with pytest.raises(tsur.ConfigError, match="environment variable 'TSUR_TEST_VK_TOKEN'"):
-        parse_options(VkOptions, source, {})
+        parse_options(VkOptions, source)
     monkeypatch.setenv("TSUR_TEST_VK_TOKEN", "from-env")
-    opts = parse_options(VkOptions, source, {})
+    opts = parse_options(VkOptions, source)
     assert opts.access_token is not None
     assert opts.access_token.get_secret_value() == "from-env"
     assert "from-env" not in repr(opts)  # secrets stay out of logs and reprs

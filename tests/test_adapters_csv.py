@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 import tsur
-from tsur.adapters._collect import collect, retry_rejected
-from tsur.adapters._payload import PayloadError
+from tests.test_adapters_common import adapter_for, build, collect_with
+from tsur.adapters._collect import retry_rejected
 from tsur.adapters.csvfile import CsvAdapter
+from tsur.errors import PayloadError
 
 SAMARA = timezone(timedelta(hours=4))
 
@@ -31,7 +32,7 @@ pytest_plugins = ["tests.test_adapters_common"]  # shared fixtures of the adapte
 
 def csv_adapter(region: tsur.RegionConfig, **options: object) -> CsvAdapter:
     source = tsur.Source("hotline", "hotline", "122", {"adapter": "csv"})
-    return CsvAdapter(source, region, **options)
+    return build(CsvAdapter, region, source, **options)  # type: ignore[no-any-return]
 
 
 def test_rows_become_messages_or_errors_with_line_numbers(
@@ -94,7 +95,7 @@ def test_missing_columns_and_bad_options(adapters_region: tsur.RegionConfig) -> 
         csv_adapter(adapters_region, columns={"colour": "x"})
     with pytest.raises(tsur.ConfigError, match="unknown time zone 'Mars/Olympus'"):
         csv_adapter(adapters_region, timezone="Mars/Olympus")
-    no_region = CsvAdapter(tsur.Source("h", "hotline", "122"))
+    no_region = build(CsvAdapter, None, tsur.Source("h", "hotline", "122"))
     with pytest.raises(PayloadError, match=r"has no offset: set options\.timezone"):
         no_region.parse("Дата,Текст\n16.11.2026 09:41,Нет воды\n")
 
@@ -113,18 +114,18 @@ def test_collect_reads_new_rows_and_keeps_bad_ones(
     path = tmp_path / "calls.csv"
     lines = EXPORT.splitlines(keepends=True)
     path.write_text("".join(lines[:4]), encoding="utf-8")  # header and two rows
-    first = collect(sqlite_engine, "hotline", path=str(path))
+    first = collect_with(sqlite_engine, "hotline", path=str(path))
     assert (first.inserted, first.rejected) == (2, 0)
     assert sqlite_engine.repository.get_cursor("hotline") == "2"
     path.write_text(EXPORT, encoding="utf-8")  # the export grew
-    second = collect(sqlite_engine, "hotline", path=str(path))
+    second = collect_with(sqlite_engine, "hotline", path=str(path))
     assert (second.inserted, second.duplicates, second.rejected) == (0, 0, 3)
     kept = sqlite_engine.repository.rejected_inputs()
     assert [(k.origin, k.line) for k in kept] == [("collect:hotline", n) for n in (5, 6, 7)]
     assert "empty text column" in kept[1].reason
     with path.open("a", encoding="utf-8") as f:
         f.write("122-0006;16.11.2026 12:00;;;;Не работает лифт;ЖКХ\n")
-    third = collect(sqlite_engine, "hotline", path=str(path))
+    third = collect_with(sqlite_engine, "hotline", path=str(path))
     assert third.inserted == 1 and sqlite_engine.repository.get_cursor("hotline") == "6"
 
 
@@ -135,13 +136,17 @@ def test_rows_refused_then_read_again_after_a_fix(
     path.write_text(
         "Номер;Дата;Текст\n7;2026.11.16 09:41;Нет воды\n8;вчера;Нет света\n", encoding="utf-8"
     )
-    first = collect(sqlite_engine, "hotline", path=str(path))
+    first = collect_with(sqlite_engine, "hotline", path=str(path))
     assert (first.inserted, first.rejected) == (0, 2)
     kept = sqlite_engine.repository.rejected_inputs()
     assert kept[0].raw == "Номер;Дата;Текст\n7;2026.11.16 09:41;Нет воды"  # with its header
     # the operator sets the export's date format and reads the refused rows again
     fixed = retry_rejected(
-        sqlite_engine, "hotline", path=str(path), datetime_format="%Y.%m.%d %H:%M"
+        sqlite_engine,
+        "hotline",
+        adapter=adapter_for(
+            sqlite_engine, "hotline", path=str(path), datetime_format="%Y.%m.%d %H:%M"
+        ),
     )
     assert (fixed.fetched, fixed.inserted, fixed.rejected) == (2, 1, 1)
     [left] = sqlite_engine.repository.rejected_inputs()

@@ -19,8 +19,7 @@ from typing import Any
 import pytest
 
 import tsur
-from tests.test_adapters_common import payload
-from tsur.adapters._collect import collect, make_adapter
+from tests.test_adapters_common import adapter_for, build, collect_with, payload
 from tsur.adapters._text import strip_quoted_reply
 from tsur.adapters.mail import MailAdapter, imap_utf7
 
@@ -126,7 +125,7 @@ def appeal_letter(n: int = 1) -> bytes:
 
 # parsing ---------------------------------------------------------------------------
 def mail(region: tsur.RegionConfig, **kw: Any) -> MailAdapter:
-    return MailAdapter(region.source_objects()["mail"], region, **kw)
+    return build(MailAdapter, region, "mail", **kw)  # type: ignore[no-any-return]
 
 
 def test_recorded_letters(adapters_region: tsur.RegionConfig) -> None:
@@ -224,7 +223,7 @@ def test_collect_by_uid_from_a_real_imap_server(
         "mailbox": box,
         "batch": 2,
     }
-    first = collect(sqlite_engine, "mail", **opts)
+    first = collect_with(sqlite_engine, "mail", **opts)
     assert (first.pages, first.inserted) == (2, 3)
     cursor = sqlite_engine.repository.get_cursor("mail") or ""
     validity, _, last = cursor.partition(":")
@@ -234,10 +233,10 @@ def test_collect_by_uid_from_a_real_imap_server(
         "anna@example.ru", "Анна Смирнова", "anna@example.ru"
     )
     # a new process reads nothing again; a new letter is the only one read
-    again = collect(sqlite_engine, "mail", **opts)
+    again = collect_with(sqlite_engine, "mail", **opts)
     assert (again.fetched, again.inserted) == (0, 0)
     mailbox_append(imap_server, box, appeal_letter(2))
-    more = collect(sqlite_engine, "mail", **opts)
+    more = collect_with(sqlite_engine, "mail", **opts)
     assert (more.fetched, more.inserted) == (1, 1)
     # read-only collection: nothing was marked as seen
     conn = imaplib.IMAP4("127.0.0.1", imap_server)
@@ -282,7 +281,7 @@ def test_answer_by_smtp_in_the_same_thread(
     assert report.inserted == 2
     sqlite_engine.run()
     by_ext = {sm.message.external_id: sm for sm in sqlite_engine.repository.messages(limit=10)}
-    adapter = make_adapter(
+    adapter = adapter_for(
         sqlite_engine,
         "mail",
         smtp_host="127.0.0.1",

@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 import tsur
-from tests.test_adapters_common import mock_client, payload
+from tests.test_adapters_common import adapter_for, build, mock_client, payload
 from tsur.adapters._collect import collect
-from tsur.adapters._payload import PayloadError
 from tsur.adapters.open311 import Open311Adapter, Open311Error
+from tsur.errors import PayloadError
 
 PST = timezone(timedelta(hours=-8))
 NOW = datetime(2010, 6, 1, 12, 0, tzinfo=UTC)
@@ -25,8 +25,7 @@ pytest_plugins = ["tests.test_adapters_common"]  # shared fixtures of the adapte
 
 
 def o311(region: tsur.RegionConfig, **kw: Any) -> Open311Adapter:
-    source = region.source_objects()["city311"]
-    return Open311Adapter(source, region, **{**source.options, "now": lambda: NOW, **kw})
+    return build(Open311Adapter, region, "city311", **{"now": lambda: NOW, **kw})  # type: ignore[no-any-return]
 
 
 def test_requests_field_by_field(adapters_region: tsur.RegionConfig) -> None:
@@ -185,13 +184,14 @@ def test_collect_windows_into_the_store(sqlite_engine: tsur.Engine) -> None:
         ]
         return httpx.Response(200, json=inside)
 
-    report = collect(
+    adapter = adapter_for(
         sqlite_engine,
         "city311",
         client=mock_client(handler),
         now=lambda: NOW,
         start_date="2010-03-01T00:00:00+00:00",
     )
+    report = collect(sqlite_engine, "city311", adapter=adapter)
     # 30-day windows, each starting an hour before the last ended, up to now
     assert (report.pages, report.inserted) == (4, 2)
     again = collect(sqlite_engine, "city311", client=mock_client(handler), now=lambda: NOW)

@@ -12,11 +12,11 @@ import httpx
 import pytest
 
 import tsur
-from tests.test_adapters_common import mock_client
-from tsur.adapters._collect import collect
-from tsur.adapters._webhooks import hmac_sha256_signature, receive_webhook, verify_hmac_sha256
+from tests.test_adapters_common import build, collect_with, mock_client
+from tsur.adapters._webhooks import receive_webhook
 from tsur.adapters.portal import PosAdapter, PosStatus, widget_url
 from tsur.adapters.webhook import JsonWebhookAdapter
+from tsur.security import hmac_sha256_signature, verify_hmac_sha256
 
 SAMARA = timezone(timedelta(hours=4))
 NOW = datetime(2026, 11, 16, 7, 30, tzinfo=UTC)
@@ -42,8 +42,7 @@ pytest_plugins = ["tests.test_adapters_common"]  # shared fixtures of the adapte
 
 
 def pos(region: tsur.RegionConfig, **kw: Any) -> PosAdapter:
-    source = region.source_objects()["pos"]
-    return PosAdapter(source, region, **{**source.options, "now": lambda: NOW, **kw})
+    return build(PosAdapter, region, "pos", **{"now": lambda: NOW, **kw})  # type: ignore[no-any-return]
 
 
 def test_appeal_schema_to_message(adapters_region: tsur.RegionConfig) -> None:
@@ -181,8 +180,7 @@ def test_widget_link() -> None:
 
 # the generic JSON webhook -------------------------------------------------------------------
 def hook(region: tsur.RegionConfig, **kw: Any) -> JsonWebhookAdapter:
-    source = region.source_objects()["portal"]
-    return JsonWebhookAdapter(source, region, **{**source.options, "now": lambda: NOW, **kw})
+    return build(JsonWebhookAdapter, region, "portal", **{"now": lambda: NOW, **kw})  # type: ignore[no-any-return]
 
 
 def test_webhook_messages_in_the_wire_shape(adapters_region: tsur.RegionConfig) -> None:
@@ -243,11 +241,11 @@ def test_webhook_reply_is_signed_json(adapters_region: tsur.RegionConfig) -> Non
 def test_pos_collect_from_export(sqlite_engine: tsur.Engine, tmp_path: Path) -> None:
     export = tmp_path / "pos.jsonl"
     export.write_text(json.dumps(APPEAL, ensure_ascii=False) + "\nnot json\n", encoding="utf-8")
-    report = collect(sqlite_engine, "pos", path=str(export))
+    report = collect_with(sqlite_engine, "pos", path=str(export))
     assert (report.inserted, report.rejected) == (1, 1)
     [kept] = sqlite_engine.repository.rejected_inputs()
     assert kept.raw == "not json" and kept.line == 2
-    assert collect(sqlite_engine, "pos", path=str(export)).inserted == 0
+    assert collect_with(sqlite_engine, "pos", path=str(export)).inserted == 0
 
 
 def test_shipped_json_schemas_are_the_models() -> None:

@@ -11,10 +11,10 @@ import httpx
 import pytest
 
 import tsur
-from tests.test_adapters_common import mock_client
+from tests.test_adapters_common import build, mock_client
 from tsur.adapters._collect import collect
-from tsur.adapters._payload import PayloadError
 from tsur.adapters.rss import FeedAdapter
+from tsur.errors import PayloadError
 
 MSK = timezone(timedelta(hours=3))
 
@@ -66,8 +66,7 @@ pytest_plugins = ["tests.test_adapters_common"]  # shared fixtures of the adapte
 
 
 def feed(region: tsur.RegionConfig, **kw: Any) -> FeedAdapter:
-    source = region.source_objects()["news"]
-    return FeedAdapter(source, region, **{**source.options, **kw})
+    return build(FeedAdapter, region, "news", **kw)  # type: ignore[no-any-return]
 
 
 def test_rss_comment_feed(adapters_region: tsur.RegionConfig) -> None:

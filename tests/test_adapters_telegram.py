@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 import tsur
-from tests.test_adapters_common import FakeTime, mock_client, payload
+from tests.test_adapters_common import FakeTime, build, mock_client, payload
 from tsur.adapters._collect import collect
 from tsur.adapters._webhooks import receive_webhook
 from tsur.adapters.telegram import TelegramAdapter, TelegramError, split_text
@@ -23,8 +23,7 @@ pytest_plugins = ["tests.test_adapters_common"]  # shared fixtures of the adapte
 
 
 def tg(adapters_region: tsur.RegionConfig, **kw: Any) -> TelegramAdapter:
-    source = adapters_region.source_objects()["tg-bot"]
-    return TelegramAdapter(source, adapters_region, **{**source.options, **kw})
+    return build(TelegramAdapter, adapters_region, "tg-bot", **kw)  # type: ignore[no-any-return]
 
 
 def test_private_messages(adapters_region: tsur.RegionConfig) -> None:

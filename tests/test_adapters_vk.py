@@ -14,11 +14,11 @@ import httpx
 import pytest
 
 import tsur
-from tests.test_adapters_common import FakeTime, mock_client, payload
+from tests.test_adapters_common import FakeTime, build, mock_client, payload
 from tsur.adapters._collect import collect
-from tsur.adapters._payload import PayloadError
 from tsur.adapters._webhooks import receive_webhook
 from tsur.adapters.vk import API_VERSION, VkAdapter, VkError
+from tsur.errors import PayloadError
 
 OWNER = -205427305
 
@@ -26,8 +26,7 @@ pytest_plugins = ["tests.test_adapters_common"]  # shared fixtures of the adapte
 
 
 def vk(adapters_region: tsur.RegionConfig, **kw: Any) -> VkAdapter:
-    source = adapters_region.source_objects()["vk-samara"]
-    return VkAdapter(source, adapters_region, **{**source.options, **kw})
+    return build(VkAdapter, adapters_region, "vk-samara", **kw)  # type: ignore[no-any-return]
 
 
 def form(request: httpx.Request) -> dict[str, str]:

@@ -14,8 +14,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from tsur import Engine, GeoPoint, Message, Status
-from tsur.analytics import Analytics, ReportError, executor_ratings, parse_period
+from tsur.analytics import Analytics, executor_ratings, parse_period
 from tsur.analytics.stats import poisson_sf
+from tsur.errors import ReportError
 from tsur.store.base import Repository
 
 from .conftest import FrozenClock

@@ -15,19 +15,20 @@ from typing import Any
 
 import pytest
 
-import tsur.analytics.renderers as renderers
-from tsur import Engine, Message, RegionConfig, make_plugin_manager
-from tsur.analytics import ReportError, build_report, render, write_report
-from tsur.analytics.geometry import bundled_geometry, douglas_peucker, load_boundaries, simplify
+import tsur.default_plugins.renderers as renderers
+from tsur import Engine, Message, Region, RegionConfig, make_plugin_manager
+from tsur.analytics import build_report, render, write_report
 from tsur.cli import main
+from tsur.errors import ReportError
+from tsur.geometry import bundled_geometry, douglas_peucker, load_boundaries, simplify
 from tsur.store.sql import SqlRepository, normalize_url
 
-from .conftest import DATA, FrozenClock
+from .conftest import SMALL_REGION, FrozenClock
 from .helpers import SAMARA
 from .test_analytics import AT, fill, local
 
 ROOT = Path(__file__).resolve().parent.parent
-REGION = str(DATA / "region_small.toml")
+REGION = str(SMALL_REGION)
 
 
 @pytest.fixture
@@ -131,7 +132,7 @@ def test_every_format_through_the_renderer_hook(reporting: Engine) -> None:
 def test_bundled_region_is_drawn_from_real_boundaries(
     bundled_region: RegionConfig, tmp_path: Path, clock: FrozenClock
 ) -> None:
-    path = bundled_geometry(bundled_region)
+    path = bundled_geometry(Region.from_config(bundled_region))
     assert path is not None and path.name == "samara_municipalities.geojson"
     engine = Engine.from_config(
         bundled_region, db=tmp_path / "b.db", entry_points=False, clock=clock, plugins=[renderers]
@@ -172,7 +173,7 @@ def test_bundled_region_is_drawn_from_real_boundaries(
 def test_shipped_boundaries_cover_the_region_and_share_their_borders(
     bundled_region: RegionConfig,
 ) -> None:
-    path = bundled_geometry(bundled_region)
+    path = bundled_geometry(Region.from_config(bundled_region))
     assert path is not None
     data = json.loads(path.read_text("utf-8"))
     ids = {f["properties"]["id"] for f in data["features"]}

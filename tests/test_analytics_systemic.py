@@ -8,8 +8,9 @@ from datetime import datetime, timedelta
 import pytest
 
 from tsur import Engine, Message
-from tsur.analytics import Analytics, ReportError
+from tsur.analytics import Analytics, find_spikes
 from tsur.analytics.stats import poisson_sf
+from tsur.errors import ReportError
 
 from .conftest import FrozenClock
 from .helpers import SAMARA
@@ -69,7 +70,7 @@ def make(engine: Engine, clock: FrozenClock) -> dict[str, list[int]]:
 def test_spikes_flag_surges_with_their_incidents(engine: Engine, clock: FrozenClock) -> None:
     window = make(engine, clock)
     a = Analytics.for_engine(engine)
-    spikes = a.spikes(UNTIL)
+    spikes = find_spikes(a, UNTIL)
     assert [(s.municipality, s.topic) for s in spikes] == [
         ("volzhsky", "zhkh"),  # p = P(X ≥ 5 | 0.5) ≈ 1.7e-4
         ("gorod", "roads"),  # p = P(X ≥ 6 | 1) ≈ 5.9e-4
@@ -93,18 +94,18 @@ def test_spikes_flag_surges_with_their_incidents(engine: Engine, clock: FrozenCl
     assert (roads.window_start, roads.window_end) == (UNTIL - WEEK, UNTIL)
 
     # a lower minimum lets the four health complaints through; a stricter alpha drops Тольятти
-    loose = a.spikes(UNTIL, min_count=4)
+    loose = find_spikes(a, UNTIL, min_count=4)
     assert ("gorod", "health") in [(s.municipality, s.topic) for s in loose]
-    strict = a.spikes(UNTIL, alpha=3e-4)
+    strict = find_spikes(a, UNTIL, alpha=3e-4)
     assert [(s.municipality, s.topic) for s in strict] == [("volzhsky", "zhkh")]
     # the transport week is above mean + 3 sd but ordinary for Poisson(2.5) at alpha 0.1;
     # only a lax alpha lets it through
-    assert all(s.topic != "transport" for s in a.spikes(UNTIL, alpha=0.1))
-    assert "transport" in [s.topic for s in a.spikes(UNTIL, alpha=0.2)]
+    assert all(s.topic != "transport" for s in find_spikes(a, UNTIL, alpha=0.1))
+    assert "transport" in [s.topic for s in find_spikes(a, UNTIL, alpha=0.2)]
     # a week earlier nothing had happened yet
-    assert a.spikes(UNTIL - WEEK) == []
+    assert find_spikes(a, UNTIL - WEEK) == []
     with pytest.raises(ReportError, match="must be positive"):
-        a.spikes(UNTIL, baseline_weeks=0)
+        find_spikes(a, UNTIL, baseline_weeks=0)
 
 
 def test_tick_raises_each_spike_once_to_the_curator(engine: Engine, clock: FrozenClock) -> None:
@@ -117,7 +118,7 @@ def test_tick_raises_each_spike_once_to_the_curator(engine: Engine, clock: Froze
     from tsur.store.schema import notifications
 
     first = life.tick(now=UNTIL)
-    assert first.systemic == 2  # Тольятти × дороги and Волжский район × ЖКХ
+    assert first.watched == 2  # Тольятти × дороги and Волжский район × ЖКХ
     with engine.repository.engine.connect() as conn:  # type: ignore[attr-defined]
         rows = conn.execute(
             sa.select(notifications).where(notifications.c.kind == "systemic")
@@ -128,4 +129,4 @@ def test_tick_raises_each_spike_once_to_the_curator(engine: Engine, clock: Froze
     assert len(by_place["gorod"].data["incidents"]) == 6
     assert by_place["gorod"].text.startswith("Системная проблема: ")
     assert all(r.sent_at is not None for r in rows)  # delivered by the same tick
-    assert life.tick(now=UNTIL).systemic == 0  # idempotent: each spike is told once
+    assert life.tick(now=UNTIL).watched == 0  # idempotent: each spike is told once

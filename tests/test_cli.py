@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
+from tsur import open_repository
 from tsur.cli import build_parser, main
 
-from .conftest import DATA
+from .conftest import SMALL_REGION
 
-REGION = str(DATA / "region_small.toml")
+REGION = str(SMALL_REGION)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str, pm: Any = None) -> tuple[int, str, str]:
@@ -28,9 +29,9 @@ def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     code, out, _ = run(capsys, "demo", "--db", db)
     assert code == 0
     assert "Самарская область" in out
-    ingested = int(out.split("ingested ")[1].split()[0])
+    ingested = int(out.split("принято сообщений: ")[1].split()[0])
     assert ingested >= 300
-    assert "0 failed" in out
+    assert "с ошибкой 0" in out
     for title in ("Обращения по темам", "По территориям", "По исполнителям", "Срочные"):
         assert title in out
     # the lifecycle part: answers, an отписка refused, escalations on the demo clock
@@ -39,10 +40,10 @@ def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert escalations > 0
     report = tmp_path / "tsur-demo-report.html"
     assert report.exists() and "<svg" in report.read_text("utf-8")
-    assert f"report of the month for the region's leaders: {report}" in out
+    assert f"отчёт за месяц для руководства региона: {report}" in out
     # a second demo starts afresh; --keep re-ingests nothing
     code, out, _ = run(capsys, "demo", "--db", db, "--keep")
-    assert code == 0 and "ingested 0 messages" in out
+    assert code == 0 and "принято сообщений: 0" in out
     code, out, _ = run(
         capsys, "incidents", "--db", db, "--urgency", "urgent", "--json", "--limit", "500"
     )
@@ -78,14 +79,14 @@ def test_ingest_reports_bad_lines_and_keeps_the_good(
     assert code == 1
     assert f"{f}:2: not valid JSON" in out
     assert f"{f}:3: unknown source 'fax'" in out
-    assert "ingested 1 new messages, 0 already stored, 2 lines refused" in out
+    assert "принято новых сообщений: 1, уже были в базе: 0, отклонено строк: 2" in out
     code, out, _ = run(capsys, "ingest", str(f), "--db", db, "--config", REGION)
-    assert "ingested 0 new messages, 1 already stored" in out
+    assert "принято новых сообщений: 0, уже были в базе: 1" in out
     code, out, _ = run(capsys, "rejects", "--db", db, "--config", REGION)
     assert out.count("in.jsonl:") == 2  # each bad line kept once, however often it came
-    assert "2 refused input records" in out
+    assert "отклонённых входных записей: 2" in out
     code, out, _ = run(capsys, "run", "--db", db, "--config", REGION, "--quiet")
-    assert code == 0 and "processed 1: 1 new incidents" in out
+    assert code == 0 and "обработано 1: новых инцидентов 1" in out
     code, out, _ = run(capsys, "incidents", "--db", db, "--config", REGION, "--json")
     (row,) = [json.loads(line) for line in out.splitlines()]
     assert (row["topic"], row["territory"], row["executor"]) == ("roads", "gorod", "adm-gorod")
@@ -105,8 +106,32 @@ def test_bad_config_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_show_unknown_incident(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(capsys, "show", "42", "--db", str(tmp_path / "x.db"), "--config", REGION)
+    db = str(tmp_path / "x.db")
+    open_repository(db).close()  # an empty database
+    code, _, err = run(capsys, "show", "42", "--db", db, "--config", REGION)
     assert code == 2 and "incident 42 not found" in err
+
+
+def test_reading_a_mistyped_database_is_refused_not_created(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "tsur-dmeo.db"
+    for argv in (["incidents"], ["show", "1"], ["messages"], ["rejects"], ["kpi"], ["report"]):
+        code, _, err = run(capsys, *argv, "--db", str(missing), "--config", REGION)
+        assert code == 2, argv
+        assert f"no database at {missing}: check --db" in err, argv
+        assert not missing.exists(), argv
+
+
+def test_a_database_that_does_not_answer_is_named_as_such(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # a port nothing listens on: the error says the server cannot be reached
+    url = "postgresql://nobody@127.0.0.1:1/test"
+    code, _, err = run(capsys, "incidents", "--db", url, "--config", REGION)
+    assert code == 2
+    assert "cannot connect to the database" in err and "127.0.0.1" in err
+    assert "migrate" not in err
 
 
 def test_config_summary(capsys: pytest.CaptureFixture[str]) -> None:
@@ -188,5 +213,5 @@ def test_run_re_reads_payloads_kept_by_adapters(
         capsys, "run", "--db", db, "--config", REGION, "--quiet", "--retry-rejected-input"
     )
     assert code == 0
-    assert "portal: re-read 1 kept payloads, ingested 1, still unreadable 0" in out
-    assert "processed 1: 1 new incidents" in out
+    assert "portal: перечитано сохранённых записей 1, принято 1, всё ещё не читаются 0" in out
+    assert "обработано 1: новых инцидентов 1" in out

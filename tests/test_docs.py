@@ -16,25 +16,28 @@ from __future__ import annotations
 import contextlib
 import inspect
 import io
+import logging
+import os
 import re
 import sys
 import types
 import typing
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import attrs
 import httpx
 import pytest
-import structlog
 from pydantic import BaseModel
-from structlog.testing import capture_logs
 
 import tsur
+from tests.conftest import SMALL_REGION
 from tsur import hookspecs
-from tsur.config import Duration
+from tsur.adapters import build_adapter
+from tsur.lifecycle import Lifecycle
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -164,9 +167,19 @@ def check_hotline_csv(engine: tsur.Engine, module: types.ModuleType, tmp_path: P
         "Нет отопления в Сызрани, ул. Советская, 3\n",
         encoding="utf-8",
     )
-    source = tsur.Source(id="hotline", kind="hotline", name="122", options={"path": str(calls)})
-    factory = engine.components.source_adapters["hotline_csv"].component
-    adapter = factory(source, engine.config, **source.options)
+    source = tsur.Source(
+        id="hotline",
+        kind="hotline",
+        name="122",
+        options={"adapter": "hotline_csv", "path": str(calls)},
+    )
+    adapter = build_adapter(engine.components, engine.context, source)
+    with pytest.raises(tsur.ConfigError, match=r"options\.pth: Extra inputs are not permitted"):
+        build_adapter(
+            engine.components,
+            engine.context,
+            attrs.evolve(source, options={"adapter": "hotline_csv", "pth": "x"}),
+        )
     first = adapter.fetch(None)
     assert [m.external_id for m in first.messages] == ["122-0001"] and first.cursor == "1"
     assert adapter.fetch(first.cursor) == tsur.FetchResult([], "1")
@@ -206,7 +219,23 @@ def check_chain_letters(engine: tsur.Engine, module: types.ModuleType, tmp_path:
 
 
 def check_duty_chat(engine: tsur.Engine, module: types.ModuleType, tmp_path: Path) -> None:
-    assert engine.components.names("notifiers") == ["log"]  # no token in the environment
+    assert engine.components.names("notifiers") == ["log"]  # no [plugins.duty_chat] table
+    configured = region_with(engine, plugins={"duty_chat": {"chat_id": "-100500"}})
+    with pytest.raises(tsur.ConfigError, match="DUTY_BOT_TOKEN"):
+        tsur.Engine(configured, engine.repository, plugin_manager=engine.pm)
+    os.environ["DUTY_BOT_TOKEN"] = "TOKEN"
+    try:
+        chatty = tsur.Engine(configured, engine.repository, plugin_manager=engine.pm)
+    finally:
+        del os.environ["DUTY_BOT_TOKEN"]
+    assert chatty.components.names("notifiers") == ["log", "duty-chat"]
+    broken = region_with(engine, plugins={"duty_chat": {"chatid": "-1"}})
+    with pytest.raises(tsur.ConfigError) as err:
+        tsur.Engine(broken, engine.repository, plugin_manager=engine.pm)
+    assert {loc for loc, _ in err.value.problems} == {
+        "plugins.duty_chat.chat_id",
+        "plugins.duty_chat.chatid",
+    }
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -248,9 +277,9 @@ def check_poll(engine: tsur.Engine, module: types.ModuleType, tmp_path: Path) ->
 
     region, export = tmp_path / "region.toml", tmp_path / "export.jsonl"
     region.write_text(
-        (ROOT / "tests" / "data" / "region_small.toml").read_text("utf-8")
+        SMALL_REGION.read_text("utf-8")
         + '\n[[sources]]\nid = "export"\nkind = "file"\nname = "Выгрузка"\n'
-        f'options = {{ path = "{export.as_posix()}" }}\n',
+        f'options = {{ adapter = "jsonl", path = "{export.as_posix()}" }}\n',
         "utf-8",
     )
     export.write_text(
@@ -259,16 +288,7 @@ def check_poll(engine: tsur.Engine, module: types.ModuleType, tmp_path: Path) ->
         "utf-8",
     )
     pm = tsur.make_plugin_manager(entry_points=False, plugins=[module])
-    argv = [
-        "poll",
-        "export",
-        "--adapter",
-        "jsonl",
-        "--config",
-        str(region),
-        "--db",
-        str(tmp_path / "tsur.db"),
-    ]
+    argv = ["poll", "export", "--config", str(region), "--db", str(tmp_path / "tsur.db")]
     outputs = []
     for _ in range(2):
         out = io.StringIO()
@@ -277,11 +297,46 @@ def check_poll(engine: tsur.Engine, module: types.ModuleType, tmp_path: Path) ->
         outputs.append(out.getvalue().strip())
     assert outputs == ["export: новых 1, уже были 0", "export: новых 0, уже были 0"]
     with contextlib.redirect_stdout(io.StringIO()):
-        assert main([*argv[:3], "nope", *argv[4:]], pm=pm) == 2
+        assert main([argv[0], "nope", *argv[2:]], pm=pm) == 2
 
 
 def check_startup_check(engine: tsur.Engine, module: types.ModuleType, tmp_path: Path) -> None:
     pass  # the log lines are checked in test_example_plugin_works
+
+
+def check_backlog(engine: tsur.Engine, module: types.ModuleType, tmp_path: Path) -> None:
+    [watcher] = engine.components.watchers[-1:]
+    assert watcher.name == "backlog" and watcher.component.limit == 1000  # the default
+    strict = tsur.Engine(
+        region_with(engine, plugins={"backlog": {"max_pending": 1}}),
+        engine.repository,
+        plugin_manager=engine.pm,
+        clock=engine.clock,
+    )
+    strict.ingest([attrs.evolve(MESSAGES[0], external_id=f"b{i}") for i in range(3)])
+    life = Lifecycle(strict, post_replies=False)
+    first, again = life.tick(), life.tick()
+    assert (first.watched, again.watched) == (1, 0)  # once an hour, however often it ticks
+    with pytest.raises(tsur.ConfigError, match=r"plugins\.backlog\.max_pending"):
+        tsur.Engine(
+            region_with(engine, plugins={"backlog": {"max_pending": 0}}),
+            engine.repository,
+            plugin_manager=engine.pm,
+        )
+
+
+def check_quiet_source(engine: tsur.Engine, module: types.ModuleType, tmp_path: Path) -> None:
+    assert "quiet-source" in engine.components.names("watchers")
+    watcher = engine.components.watchers[-1].component
+    later = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)
+    said = list(watcher.watch(later))
+    assert {n.text.split(" нет ")[0] for n in said} == {
+        "Из источника vk",
+        "Из источника telegram",
+        "Из источника ok",
+    }
+    monday = [n.text for n in watcher.watch(datetime(2026, 11, 16, 13, 0, tzinfo=UTC))]
+    assert monday == ["Из источника telegram нет сообщений с 14.11 23:30"]  # since Saturday
 
 
 CHECKS: dict[str, Callable[[tsur.Engine, types.ModuleType, Path], None]] = {
@@ -295,22 +350,18 @@ CHECKS: dict[str, Callable[[tsur.Engine, types.ModuleType, Path], None]] = {
     "tsur_markdown_report": check_markdown_report,
     "tsur_poll": check_poll,
     "tsur_startup_check": check_startup_check,
+    "tsur_backlog": check_backlog,
+    "tsur_quiet_source": check_quiet_source,
 }
+
+
+def region_with(engine: tsur.Engine, **sections: Any) -> tsur.RegionConfig:
+    """The engine's region file with ``sections`` replaced."""
+    return engine.config.model_copy(update=sections)
 
 
 def test_every_example_plugin_is_checked() -> None:
     assert set(example_plugins()) == set(CHECKS)
-
-
-@pytest.fixture
-def all_logs() -> Iterator[None]:
-    """structlog at every level for this test, then back as it was."""
-    old = structlog.get_config()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(0))
-    try:
-        yield
-    finally:
-        structlog.configure(**old)
 
 
 @pytest.mark.parametrize("name", sorted(CHECKS))
@@ -319,17 +370,16 @@ def test_example_plugin_works(
     bundled_region: tsur.RegionConfig,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    all_logs: None,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    for var in ("DUTY_BOT_TOKEN", "DUTY_CHAT_ID"):
-        monkeypatch.delenv(var, raising=False)
+    monkeypatch.delenv("DUTY_BOT_TOKEN", raising=False)
     module = types.ModuleType(name)
     module.__file__ = f"{PLUGINS_MD}:{name}.py"
     monkeypatch.setitem(sys.modules, name, module)
     exec(compile(example_plugins()[name], module.__file__, "exec"), module.__dict__)
 
     pm = tsur.make_plugin_manager(entry_points=False, plugins=[module])
-    with capture_logs() as logs:
+    with caplog.at_level(logging.INFO):
         engine = tsur.Engine(
             bundled_region,
             tsur.open_repository(":memory:"),
@@ -341,8 +391,40 @@ def test_example_plugin_works(
         assert (report.processed, report.failed) == (4, 0)
         CHECKS[name](engine, module, tmp_path)
     if name == "tsur_startup_check":
-        (ready,) = [e for e in logs if e["event"] == "engine ready"]
-        assert ready["routers"] == ["rules", "topic-executors"] and ready["region"] == "63"
+        (ready,) = [r.getMessage() for r in caplog.records if r.name == "tsur_startup_check"]
+        assert ready.startswith("engine ready: region 63,")
+        assert "routers ['rules', 'topic-executors']" in ready
+
+
+# the tutorial ------------------------------------------------------------------------
+TUTORIAL_PLUGIN = ROOT / "examples" / "custom_source_plugin"
+
+
+def test_the_tutorial_quotes_the_example_plugin_verbatim() -> None:
+    body = section(PLUGINS_MD.read_text("utf-8"), "## Your first plugin")
+    module = (TUTORIAL_PLUGIN / "tsur_city_portal" / "__init__.py").read_text("utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", body, re.DOTALL)
+    assert len(blocks) >= 7
+    for block in blocks:
+        assert block.strip("\n") in module, f"not in the example plugin:\n{block}"
+    pyproject = (TUTORIAL_PLUGIN / "pyproject.toml").read_text("utf-8")
+    assert (
+        'city_portal = "tsur_city_portal"' in pyproject and 'name = "tsur-city-portal"' in pyproject
+    )
+
+
+def test_the_tutorial_plugin_imports_nothing_private() -> None:
+    import ast
+
+    tree = ast.parse((TUTORIAL_PLUGIN / "tsur_city_portal" / "__init__.py").read_text("utf-8"))
+    imported = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module] + [
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+    ]
+    tsur_modules = [m for m in imported if m.split(".")[0] == "tsur"]
+    assert tsur_modules, "the tutorial plugin should use tsur"
+    assert all(not part.startswith("_") for m in tsur_modules for part in m.split(".")), (
+        tsur_modules
+    )
 
 
 # the state machine -------------------------------------------------------------------
@@ -365,7 +447,7 @@ def test_architecture_state_table_is_the_state_machine() -> None:
 def _models(annotation: Any) -> list[type[BaseModel]]:
     """Section models inside an annotation (``list[X]``, ``X | None`` …), durations aside."""
     if isinstance(annotation, type):
-        if issubclass(annotation, BaseModel) and annotation is not Duration:
+        if issubclass(annotation, BaseModel):
             return [annotation]
         return []
     return [m for arg in typing.get_args(annotation) for m in _models(arg)]

@@ -18,7 +18,6 @@ from typing import Any
 import pluggy
 import pytest
 
-import tsur.lifecycle.commands
 from tsur import (
     AdapterError,
     Engine,
@@ -36,16 +35,11 @@ from tsur import (
     make_plugin_manager,
 )
 from tsur.config import region_from_mapping
-from tsur.lifecycle import (
-    AnswerRejected,
-    ExtensionRefused,
-    InvalidRequest,
-    Lifecycle,
-    PhotoRequired,
-)
+from tsur.errors import AnswerRejected, ExtensionRefused, InvalidRequest, PhotoRequired
+from tsur.lifecycle import Lifecycle
 from tsur.store.sql import SqlRepository, normalize_url
 
-from .conftest import DATA, FrozenClock
+from .conftest import SMALL_REGION, FrozenClock
 from .helpers import SAMARA, msg
 
 
@@ -56,7 +50,7 @@ def at(day: int, hour: int, minute: int = 0, month: int = 11, year: int = 2026) 
 
 def life_region(**changes: Any) -> RegionConfig:
     """The small test region with a lifecycle section; ``changes`` patch the raw data."""
-    data = tomllib.loads((DATA / "region_small.toml").read_text("utf-8"))
+    data = tomllib.loads(SMALL_REGION.read_text("utf-8"))
     # written appeals follow 59-ФЗ whatever their urgency: their policy is tried first
     data["sla"].sort(key=lambda p: p["id"] != "written-59fz")
     # VK answers go to the test channel below, never to a real adapter
@@ -85,11 +79,11 @@ class Channel:
         self.fail: Exception | None = None
 
     @hookimpl
-    def register_source_adapters(self, register: Any, config: RegionConfig) -> None:
+    def register_source_adapters(self, register: Any) -> None:
         channel = self
 
         class VkAdapter:
-            def __init__(self, source: Source, config: RegionConfig, **options: Any) -> None:
+            def __init__(self, source: Source, context: Any) -> None:
                 self.source = source
 
             def fetch(self, cursor: str | None) -> FetchResult:
@@ -107,7 +101,7 @@ class Channel:
         register("test-wall", VkAdapter)
 
     @hookimpl
-    def register_notifiers(self, register: Any, config: RegionConfig) -> None:
+    def register_notifiers(self, register: Any) -> None:
         channel = self
 
         class Keep:
@@ -138,11 +132,8 @@ def make_life(
 
 
 def lifecycle_pm() -> pluggy.PluginManager:
-    """A plugin manager with the lifecycle's commands (once, even when they are built in)."""
-    pm = make_plugin_manager(entry_points=False)
-    if not pm.is_registered(tsur.lifecycle.commands):
-        pm.register(tsur.lifecycle.commands)
-    return pm
+    """The plugin manager the lifecycle commands run with (built-ins, no installed plugins)."""
+    return make_plugin_manager(entry_points=False)
 
 
 def new_incident(life: Lifecycle, text: str, ext: str = "1", **kw: Any) -> Incident:
@@ -430,7 +421,12 @@ def test_replies_go_to_every_author_through_the_jsonl_adapter(
     def add_sources(data: dict[str, Any]) -> None:
         add_source(data)
         data["sources"].append(
-            {"id": "broken", "kind": "file", "name": "Выгрузка", "options": {"adapter": "jsonl"}}
+            {
+                "id": "broken",
+                "kind": "file",
+                "name": "Выгрузка",
+                "options": {"adapter": "jsonl", "replies_to": "nowhere"},  # a misspelt option
+            }
         )
 
     life = make_life(db_url, clock, region=life_region(sources=add_sources))
@@ -471,10 +467,11 @@ def test_replies_go_to_every_author_through_the_jsonl_adapter(
         other = new_incident(life, "Тольятти: автобус 41 не пришёл", ext="b1", source="broken")
         (failed,) = events(life.answer_intermediate(other.id), "reply")  # type: ignore[arg-type]
         assert failed.data["delivered"] is False
-        assert failed.reason == (
-            "not delivered: adapter 'jsonl' could not start: AdapterError: broken: a jsonl "
-            "source needs options.path"
+        assert failed.reason.startswith(
+            "not delivered: adapter 'jsonl' could not start: ConfigError: source 'broken' "
+            "(kind 'file'): invalid options"
         )
+        assert "options.replies_to: Extra inputs are not permitted" in failed.reason
     finally:
         life.close()
         life.engine.close()

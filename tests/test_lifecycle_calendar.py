@@ -8,9 +8,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tsur.config import parse_duration
-from tsur.lifecycle import ExecutorCalendars
-from tsur.sla.executors import due, late_by, warning_instant
+from tsur import Region, parse_duration
+from tsur.sla import due, late_by, warning_instant
 
 from .test_lifecycle import life_region
 
@@ -27,28 +26,28 @@ def own_calendars(data: dict[str, Any]) -> None:
 
 
 REGION = life_region(executors=own_calendars)
-CALENDARS = ExecutorCalendars(REGION)
+CALENDARS = Region.from_config(REGION)
 
 
 def test_each_executor_gets_its_own_calendar_or_the_regions() -> None:
-    region = CALENDARS.region
-    assert CALENDARS.for_executor("adm-gorod") is region
-    assert CALENDARS.for_executor(None) is region
-    assert CALENDARS.for_executor("no-such-executor") is region
-    teplo = CALENDARS.for_executor("teplo")
+    region = CALENDARS.calendar
+    assert CALENDARS.calendar_for("adm-gorod") is region
+    assert CALENDARS.calendar_for(None) is region
+    assert CALENDARS.calendar_for("no-such-executor") is region
+    teplo = CALENDARS.calendar_for("teplo")
     assert teplo.lunch is None and teplo.hours_per_day == 23 + 59 / 60
-    carrier = CALENDARS.for_executor("carrier")
+    carrier = CALENDARS.calendar_for("carrier")
     assert carrier.hours_per_day == 11.5
-    minzdrav = CALENDARS.for_executor("minzdrav")
+    minzdrav = CALENDARS.calendar_for("minzdrav")
     assert str(minzdrav.tz) == "Europe/Moscow" and minzdrav.hours_per_day == 8
-    sela = CALENDARS.for_executor("adm-sela")
+    sela = CALENDARS.calendar_for("adm-sela")
     assert str(sela.tz) == "Europe/Samara" and sela.hours_per_day == 8.2
-    assert CALENDARS.for_executor("carrier") is carrier  # built once
+    assert CALENDARS.calendar_for("carrier") is carrier  # built once
 
 
 def test_deadlines_in_working_hours_days_and_calendar_days() -> None:
     start = datetime(2026, 11, 3, 16, 0, tzinfo=SAMARA)  # the short day before Unity Day
-    region = CALENDARS.region
+    region = CALENDARS.calendar
     # 1 h of the short day (ends 17:00), 04.11 off, 3 h on Thursday
     assert due(region, start, parse_duration("4 working hours")) == datetime(
         2026, 11, 5, 12, 0, tzinfo=SAMARA
@@ -57,11 +56,11 @@ def test_deadlines_in_working_hours_days_and_calendar_days() -> None:
         2026, 11, 5, 15, 0, tzinfo=SAMARA
     )
     # Moscow hours are 10–19 in Samara: 2 h left on the short day, lunch at 13:00 Moscow time
-    minzdrav = CALENDARS.for_executor("minzdrav")
+    minzdrav = CALENDARS.calendar_for("minzdrav")
     assert due(minzdrav, start, parse_duration("6 working hours")) == datetime(
         2026, 11, 5, 13, 0, tzinfo=MSK
     )
-    carrier = CALENDARS.for_executor("carrier")
+    carrier = CALENDARS.calendar_for("carrier")
     # two carrier days of 11.5 h: 2 h of the short day (to 18:00), 11.5 h on Thursday,
     # then 4 h before its lunch and 5.5 h after it on Friday
     assert due(carrier, start, parse_duration("2 working days")) == datetime(
@@ -80,7 +79,7 @@ def test_deadlines_in_working_hours_days_and_calendar_days() -> None:
 
 
 def test_warnings_fall_in_working_time_and_lateness_counts_only_it() -> None:
-    region = CALENDARS.region
+    region = CALENDARS.calendar
     start = datetime(2026, 11, 20, 16, 0, tzinfo=SAMARA)  # Friday
     deadline = datetime(2026, 11, 23, 16, 0, tzinfo=SAMARA)  # Monday: 8 working hours later
     # 6 of the 8 hours: 2 on Friday, 4 on Monday morning — the lunch break is not counted
@@ -110,7 +109,7 @@ instants = st.datetimes(
 def test_working_deadlines_hold_exactly_that_much_working_time(
     executor: str, start: datetime, minutes: int
 ) -> None:
-    cal = CALENDARS.for_executor(executor)
+    cal = CALENDARS.calendar_for(executor)
     span = timedelta(minutes=minutes)
     end = due(cal, start, parse_duration(f"{minutes} minutes"))
     assert end == start + span  # plain minutes are plain
@@ -131,7 +130,7 @@ def test_working_deadlines_hold_exactly_that_much_working_time(
 def test_calendar_day_terms_end_on_a_working_day_never_early(
     executor: str, start: datetime, days: int
 ) -> None:
-    cal = CALENDARS.for_executor(executor)
+    cal = CALENDARS.calendar_for(executor)
     end = due(cal, start, parse_duration(f"{days} days"))
     assert end is not None and end >= start + timedelta(days=days)
     assert cal.is_working_day(end.astimezone(cal.tz).date())
@@ -152,7 +151,7 @@ def test_calendar_day_terms_end_on_a_working_day_never_early(
 def test_warning_instant_splits_the_working_time(
     executor: str, start: datetime, hours: float, share: float
 ) -> None:
-    cal = CALENDARS.for_executor(executor)
+    cal = CALENDARS.calendar_for(executor)
     deadline = due(cal, start, parse_duration(f"{hours} working hours"))
     assert deadline is not None
     w = warning_instant(cal, start, deadline, share)
@@ -171,7 +170,7 @@ def test_warning_instant_splits_the_working_time(
 def test_ladder_rungs_come_in_order_and_lateness_is_working_time(
     executor: str, deadline: datetime, after: list[int], late: int
 ) -> None:
-    cal = CALENDARS.for_executor(executor)
+    cal = CALENDARS.calendar_for(executor)
     rungs = [due(cal, deadline, parse_duration(f"{a} working hours")) for a in sorted(after)]
     assert rungs == sorted(rungs)  # type: ignore[type-var]
     now = deadline + timedelta(hours=late)
@@ -185,6 +184,6 @@ def test_ladder_rungs_come_in_order_and_lateness_is_working_time(
 
 def test_production_calendar_is_shared_by_executor_calendars() -> None:
     for executor in EXECUTORS:
-        cal = CALENDARS.for_executor(executor)
+        cal = CALENDARS.calendar_for(executor)
         assert not cal.is_working_day(date(2027, 1, 8))
         assert cal.is_working_day(date(2027, 2, 20))  # the transferred working Saturday

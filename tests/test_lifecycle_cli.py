@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from tsur import Engine, Status
-from tsur.cli import DEMO_NOW, main
+from tsur.cli import main
+from tsur.default_plugins.commands import DEMO_NOW
 from tsur.lifecycle import demo_lifecycle
 
-from .conftest import DATA
+from .conftest import SMALL_REGION
 from .test_lifecycle import lifecycle_pm
 
-REGION = str(DATA / "region_small.toml")
+REGION = str(SMALL_REGION)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str, now: str) -> tuple[int, str, str]:

@@ -17,15 +17,19 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
-from tsur import ConfigError, Engine, Notification, RegionConfig, open_repository
-from tsur.lifecycle import Lifecycle, NotifierError
-from tsur.lifecycle.notifiers import (
+from tsur import ConfigError, Engine, Notification, open_repository
+from tsur.default_plugins.notifiers import (
+    LogNotifier,
     SmtpNotifier,
     WebhookNotifier,
     build_notifier,
     notifier_plugin,
     register_notifiers,
 )
+from tsur.errors import NotifierError
+from tsur.lifecycle import Lifecycle
+from tsur.region import Region
+from tsur.testing import make_context
 
 from .helpers import msg
 from .test_lifecycle import at, life_region
@@ -39,7 +43,8 @@ def with_emails(data: dict[str, Any]) -> None:
             e["contacts"] = {"email": f"{e['id']}@example.ru", "phone": "122"}
 
 
-REGION = life_region(executors=with_emails)
+CONFIG = life_region(executors=with_emails)
+REGION = Region.from_config(CONFIG)
 
 
 def note(
@@ -223,12 +228,15 @@ def test_notifiers_from_the_proposed_config_section(monkeypatch: pytest.MonkeyPa
         },
         REGION,
     )
-    assert isinstance(hook, WebhookNotifier) and hook.secret == b"abc"
+    assert isinstance(hook, WebhookNotifier) and hook.secret == "abc"
     assert hook.kinds == {"escalated"}
     hook.close()
     with pytest.raises(ConfigError, match="needs 'host' and 'sender'"):
         build_notifier({"name": "m", "kind": "smtp"}, REGION)
-    with pytest.raises(ConfigError, match="TSUR_TEST_NOPE is not set"):
+    with pytest.raises(
+        ConfigError,
+        match=r"notifiers\.m\.password_env: environment variable 'TSUR_TEST_NOPE' is not set",
+    ):
         build_notifier(
             {
                 "name": "m",
@@ -244,17 +252,14 @@ def test_notifiers_from_the_proposed_config_section(monkeypatch: pytest.MonkeyPa
     assert {loc for loc, _ in err.value.problems} == {"name", "kind"}
 
     registered: dict[str, Any] = {}
-
-    class WithNotifiers:  # a region configuration that has the section
-        def __init__(self, region: RegionConfig, notifiers: list[dict[str, Any]]) -> None:
-            self.executors, self.notifiers = region.executors, notifiers
-
     entries = [{"name": "mail", "kind": "smtp", "host": "127.0.0.1", "sender": "r@e.ru"}]
+    with_section = life_region(executors=with_emails, notifiers=entries)
     register_notifiers(
-        lambda name, c, **kw: registered.update({name: c}), WithNotifiers(REGION, entries)
-    )  # type: ignore[arg-type]
+        lambda name, c, **kw: registered.update({name: c}), make_context(with_section)
+    )
     assert isinstance(registered["mail"], SmtpNotifier)
     assert registered["mail"].emails == {"cur": "cur@example.ru", "adm-sela": "adm-sela@example.ru"}
     registered.clear()
-    register_notifiers(lambda name, c, **kw: registered.update({name: c}), REGION)
-    assert registered == {}  # no section, nothing registered
+    register_notifiers(lambda name, c, **kw: registered.update({name: c}), make_context(CONFIG))
+    assert list(registered) == ["log"]  # no section: the log notifier only
+    assert isinstance(registered["log"], LogNotifier)

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from tsur import Status
-from tsur.lifecycle import AnswerRejected, ExtensionRefused, Lifecycle, PhotoRequired
+from tsur.errors import AnswerRejected, ExtensionRefused, PhotoRequired
+from tsur.lifecycle import Lifecycle
 
 from .conftest import FrozenClock
 from .helpers import msg

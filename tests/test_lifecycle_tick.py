@@ -14,7 +14,7 @@ from tsur import Engine
 from tsur.cli import main
 from tsur.lifecycle import Lifecycle
 
-from .conftest import DATA, FrozenClock
+from .conftest import SMALL_REGION, FrozenClock
 from .test_lifecycle import Channel, at, life_region, lifecycle_pm, make_life, new_incident
 
 
@@ -131,7 +131,7 @@ def test_tsur_tick_prints_counts_as_its_last_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = str(tmp_path / "t.db")
-    config = str(DATA / "region_small.toml")
+    config = str(SMALL_REGION)
     with Engine.from_config(config, db=db, entry_points=False, clock=lambda: at(16, 9, 30)) as e:
         e.process(
             [

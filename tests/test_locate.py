@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tsur import Engine, GeoPoint, Text, open_repository
-from tsur.default_plugins.gazetteer_locator import demonyms
+from tsur.default_plugins.locators import demonyms
 
 from .helpers import msg
 
@@ -39,7 +39,7 @@ def test_the_deepest_territory_named_wins(engine: Engine) -> None:
     text = "Самарская область, Волжский район, пгт Смышляевка: прорвало трубу"
     loc = engine.locate(msg("1", text), Text.from_raw(text))
     assert loc is not None
-    assert engine.config.territory_objects()[loc.territory].kind == "urban_settlement"
+    assert engine.region.territories[loc.territory].kind == "urban_settlement"
     assert "смышляевка" in " ".join(loc.evidence)
 
 

@@ -13,9 +13,8 @@ import pytest
 
 from tsur import Engine, PluginError, open_repository
 from tsur.cli import main
-from tsur.errors import IngestError
+from tsur.errors import IngestError, ModelError
 from tsur.ml import TextModel, evaluate_predictions, read_labelled_csv, train_model
-from tsur.ml.model import ModelError
 from tsur.ml.train import cross_validate, lemmatize_all
 
 from .helpers import msg

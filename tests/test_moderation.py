@@ -16,20 +16,21 @@ from hypothesis import strategies as st
 
 import tsur
 from tsur import Attachment, Author, ConfigError, Engine, RegionConfig, Status, Text
-from tsur.adapters.files import parse_record
 from tsur.default_plugins import moderation as builtin
 from tsur.default_plugins.moderation import Lexicons, RepeatTracker
-from tsur.text.moderation import (
+from tsur.text.lexicon import load_lexicon
+from tsur.text.masking import (
     ObsceneLexicon,
     default_obscene_lexicon,
     find_personal_data,
     inn_valid,
-    load_lexicon,
     luhn_valid,
     mask_personal_data,
     mask_text,
     snils_valid,
 )
+from tsur.text.normalize import get_lemmatizer
+from tsur.wire import parse_record
 
 from .helpers import msg
 
@@ -373,7 +374,7 @@ def test_appeals_are_kept(moderator: Engine, text: str) -> None:
 
 def test_repeated_text_by_the_same_author_within_the_window() -> None:
     tracker = RepeatTracker(timedelta(minutes=10))
-    flood = builtin.FloodFilter(builtin.SignalReader(Lexicons()), tracker)
+    flood = builtin.FloodFilter(builtin.SignalReader(Lexicons(get_lemmatizer())), tracker)
     text = "Когда уберут мусор у дома 5?!"
     at = msg("x", text).created_at
 
@@ -492,11 +493,11 @@ def test_lexicon_directory_can_replace_the_bundled_one(tmp_path: Path) -> None:
         (tmp_path / f"{name}.toml").write_text(src.read_text("utf-8"), "utf-8")
     spam = tmp_path / "spam.toml"
     spam.write_text(spam.read_text("utf-8") + '\n[[marker]]\nweight = 3.0\nforms = ["арбуз"]\n')
-    lex = Lexicons(directory=tmp_path)
+    lex = Lexicons(get_lemmatizer(), directory=tmp_path)
     assert lex.read("Арбуз", Text.from_raw("Арбуз")).ad == 3.0
     (tmp_path / "appeal.toml").write_text('[request]\nforms = "не список"\n', "utf-8")
     with pytest.raises(ConfigError, match="malformed") as err:
-        Lexicons(directory=tmp_path)
+        Lexicons(get_lemmatizer(), directory=tmp_path)
     assert err.value.path == str(tmp_path / "appeal.toml")
 
 

@@ -25,10 +25,11 @@ from pathlib import Path
 
 import pytest
 
-import tsur.analytics.renderers as renderers
+import tsur.default_plugins.renderers as renderers
 from tsur import Engine
 from tsur.analytics import demo_report
-from tsur.cli import DEMO_NOW, main
+from tsur.cli import main
+from tsur.default_plugins.commands import DEMO_NOW
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")

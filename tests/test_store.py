@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import attrs
 import pytest
 import sqlalchemy as sa
 
 from tsur import Incident, NotFound, Notification, Status, open_repository
+from tsur.decide import Outcome
 from tsur.store.migrations import MIGRATIONS, current_version
 from tsur.store.sql import SqlRepository
 
@@ -71,9 +73,10 @@ def test_claim_marks_and_failed_messages_can_be_requeued(repo: SqlRepository) ->
     repo.ingest([msg(str(i), f"текст {i}") for i in range(5)], received_at=NOW)
     with repo.claim(3, now=NOW) as batch:
         ids = [c.id for c in batch.messages]
-        batch.done(ids[0], None)
-        batch.reject(ids[1], "spam")
-        batch.fail(ids[2], "classify", "model missing")
+        made = Incident(status=Status.NEW, created_at=NOW)
+        assert batch.apply(Outcome("created", ids[0], incident=made)) is not None
+        batch.apply(Outcome("rejected", ids[1], reason="spam"))
+        batch.apply(Outcome.failed(ids[2], "classify", "model missing"))
     assert repo.message_counts() == {"done": 1, "rejected": 1, "failed": 1, "pending": 2}
     failed = repo.messages(status="failed")
     assert failed[0].error_stage == "classify" and failed[0].error == "model missing"
@@ -86,8 +89,7 @@ def test_a_batch_that_raises_writes_nothing(repo: SqlRepository) -> None:
     repo.ingest([msg("1", "текст")], received_at=NOW)
     with pytest.raises(RuntimeError), repo.claim(10, now=NOW) as batch:
         inc = Incident(status=Status.NEW, created_at=NOW)
-        batch.create_incident(inc, batch.messages[0].id, signature="", address_key=None)
-        batch.done(batch.messages[0].id, inc.id)
+        batch.apply(Outcome("created", batch.messages[0].id, incident=inc))
         raise RuntimeError("worker died")
     assert repo.message_counts() == {"pending": 1}
     assert repo.incidents() == []
@@ -98,10 +100,10 @@ def test_incident_updates_append_history(repo: SqlRepository) -> None:
     with repo.claim(1, now=NOW) as batch:
         inc = Incident(status=Status.NEW, created_at=NOW, topic="roads")
         inc.transition(Status.CLASSIFIED, at=NOW, actor="kw", reason="яма")
-        provisional = batch.create_incident(
-            inc, batch.messages[0].id, signature="яма", address_key=None
+        provisional = batch.apply(
+            Outcome("created", batch.messages[0].id, incident=inc, words=frozenset({"яма"}))
         )
-        batch.done(batch.messages[0].id, provisional)
+        assert provisional is not None and provisional < 0
     new_id = batch.real_id(provisional)
     assert new_id > 0 and inc.id == new_id
     with repo.update_incident(new_id) as inc:
@@ -136,11 +138,15 @@ def test_cursors_persist(repo: SqlRepository) -> None:
 
 def test_notifications_are_deduplicated_and_marked(repo: SqlRepository) -> None:
     n = Notification("routed", 1, NOW, ("adm",), "Новое обращение")
-    assert repo.queue_notification(n, "routed:1:adm") is True
-    assert repo.queue_notification(n, "routed:1:adm") is False
+    assert n.dedup_key == "routed:1:adm"
+    assert repo.queue_notifications([n]) == [True]
+    assert repo.queue_notifications([n, attrs.evolve(n, key="other")]) == [False, True]
     pending = list(repo.pending_notifications())
-    assert [p[1] for p in pending] == [n]
-    repo.mark_notifications([(pending[0][0], NOW, None)])
+    assert [p[1] for p in pending] == [
+        attrs.evolve(n, key="routed:1:adm"),
+        attrs.evolve(n, key="other"),
+    ]
+    repo.mark_notifications([(pending[0][0], NOW, None), (pending[1][0], NOW, None)])
     assert list(repo.pending_notifications()) == []
 
 

@@ -14,6 +14,7 @@ from tsur.default_plugins import urgency as urgency_plugin
 from tsur.default_plugins.urgency import UrgencyClassifier
 from tsur.plugins import collect_components, make_plugin_manager
 from tsur.store.sql import SqlRepository, normalize_url
+from tsur.testing import make_context
 from tsur.text.normalize import Text
 from tsur.text.urgency import (
     UrgencyDetector,
@@ -390,7 +391,7 @@ def make_engine(region: RegionConfig, db_url: str, clock: FrozenClock, *plugins:
 
 def test_plugin_registers_the_classifier(small_region: RegionConfig) -> None:
     pm = make_plugin_manager(entry_points=False, plugins=[urgency_plugin])
-    comps = collect_components(pm, small_region)
+    comps = collect_components(pm, make_context(small_region))
     reg = next(r for r in comps.classifiers if r.name == "urgency")
     assert isinstance(reg.component, UrgencyClassifier)
     # the bundled patterns plus the region's own urgent and quick keywords
@@ -400,7 +401,7 @@ def test_plugin_registers_the_classifier(small_region: RegionConfig) -> None:
 
 
 def test_classifier_answers_urgency_only() -> None:
-    clf = UrgencyClassifier()
+    clf = UrgencyClassifier(default_detector())
     c = clf.classify(msg("1", "x"), Text.from_raw("Упало дерево на провода во дворе"))
     assert c is not None
     assert (c.topic, c.confidence, c.urgency) == (None, 0.0, U)

@@ -15,11 +15,11 @@ import sqlalchemy as sa
 from tsur import Engine, RegionConfig
 from tsur.store.sql import open_repository
 
-from .conftest import DATA
+from .conftest import SMALL_REGION
 from .helpers import msg
 
 WORKER = Path(__file__).with_name("worker_script.py")
-CONFIG = str(DATA / "region_small.toml")
+CONFIG = str(SMALL_REGION)
 TEXTS = [
     "В Тольятти на улице Мира {n} нет отопления, батареи холодные",
     "Сызрань, остановка {n}: автобус не пришёл второй час",

@@ -10,19 +10,24 @@ responsible executor and tracked against deadlines.
     engine.process([tsur.Message(source="vk", external_id="1", text="…", created_at=...)])
 """
 
-from tsur.config import RegionConfig, bundled_region_path, load_region, parse_duration
+from tsur.analysis import Analysis
+from tsur.config import RegionConfig, bundled_region_path, load_region
+from tsur.context import Context
 from tsur.domain import (
     TRANSITIONS,
     Attachment,
     Author,
     Classification,
+    Duration,
     Event,
     Executor,
+    FetchResult,
     GeoPoint,
     Incident,
     Location,
     Message,
     ModerationVerdict,
+    Notification,
     Rating,
     Reply,
     RouteDecision,
@@ -32,13 +37,22 @@ from tsur.domain import (
     Territory,
     Topic,
     Urgency,
+    parse_duration,
 )
 from tsur.errors import (
     AdapterError,
+    AnswerRejected,
     ConfigError,
+    ExtensionRefused,
     IllegalTransition,
     IngestError,
+    InvalidRequest,
+    LifecycleError,
+    ModelError,
     NotFound,
+    NotifierError,
+    PayloadError,
+    PhotoRequired,
     PluginError,
     ProcessingError,
     RateLimited,
@@ -47,42 +61,56 @@ from tsur.errors import (
     TsurError,
     UnknownSource,
     UnknownTerritory,
+    WebhookAuthError,
 )
 from tsur.hookspecs import hookimpl
 from tsur.pipeline import Engine, IngestReport, RunReport
 from tsur.plugins import make_plugin_manager
+from tsur.region import Region
 from tsur.sla.calendar import WorkingCalendar
 from tsur.store import Repository, open_repository
-from tsur.text.normalize import Text
-from tsur.typing import FetchResult, Notification
+from tsur.text.normalize import Lemmatizer, Text
 
 __version__ = "0.1.0"
 
 __all__ = [
     "TRANSITIONS",
     "AdapterError",
+    "Analysis",
+    "AnswerRejected",
     "Attachment",
     "Author",
     "Classification",
     "ConfigError",
+    "Context",
+    "Duration",
     "Engine",
     "Event",
     "Executor",
+    "ExtensionRefused",
     "FetchResult",
     "GeoPoint",
     "IllegalTransition",
     "Incident",
     "IngestError",
     "IngestReport",
+    "InvalidRequest",
+    "Lemmatizer",
+    "LifecycleError",
     "Location",
     "Message",
+    "ModelError",
     "ModerationVerdict",
     "NotFound",
     "Notification",
+    "NotifierError",
+    "PayloadError",
+    "PhotoRequired",
     "PluginError",
     "ProcessingError",
     "RateLimited",
     "Rating",
+    "Region",
     "RegionConfig",
     "Reply",
     "ReportError",
@@ -100,6 +128,7 @@ __all__ = [
     "UnknownSource",
     "UnknownTerritory",
     "Urgency",
+    "WebhookAuthError",
     "WorkingCalendar",
     "__version__",
     "bundled_region_path",

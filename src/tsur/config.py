@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
-from datetime import date, timedelta
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -19,24 +19,28 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     PrivateAttr,
     ValidationError,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
-from tsur.domain import Executor, GeoPoint, SLAPolicy, Source, Territory, Topic, Urgency
+from tsur.domain import Duration, Urgency, parse_duration
 from tsur.errors import ConfigError
 
 __all__ = [
     "BUNDLED_REGION",
-    "Duration",
     "RegionConfig",
+    "Span",
     "bundled_region_path",
     "load_region",
-    "parse_duration",
+    "region_from_mapping",
+    "validation_problems",
 ]
 
 #: Name of the example region shipped with the package.
@@ -87,12 +91,6 @@ SOURCE_KINDS = (
     "other",
 )
 
-_DURATION = re.compile(
-    r"^\s*(\d+(?:\.\d+)?)\s*(working\s+hours?|working\s+days?|hours?|days?|minutes?|wh|wd|h|d|m)\s*$",
-    re.IGNORECASE,
-)
-
-
 _SINGULAR = {
     "territories": "territory",
     "topics": "topic",
@@ -102,69 +100,17 @@ _SINGULAR = {
 }
 
 
-class Duration(BaseModel):
-    """A span of time, either in working time (calendar-aware) or plain time."""
-
-    model_config = ConfigDict(frozen=True)
-
-    amount: float
-    unit: Literal["working_hours", "working_days", "hours", "days", "minutes"]
-
-    @property
-    def working(self) -> bool:
-        """Whether the span counts only working time."""
-        return self.unit.startswith("working")
-
-    def as_timedelta(self, hours_per_working_day: float = 8.0) -> timedelta:
-        """The span as a timedelta (working days as ``hours_per_working_day``)."""
-        if self.unit == "working_hours" or self.unit == "hours":
-            return timedelta(hours=self.amount)
-        if self.unit == "working_days":
-            return timedelta(hours=self.amount * hours_per_working_day)
-        if self.unit == "days":
-            return timedelta(days=self.amount)
-        return timedelta(minutes=self.amount)
-
-    def __str__(self) -> str:
-        amount = int(self.amount) if self.amount == int(self.amount) else self.amount
-        return f"{amount} {self.unit.replace('_', ' ')}"
+def _duration(v: Any) -> Any:
+    return None if v is None else parse_duration(v)
 
 
-def parse_duration(text: str | Mapping[str, Any] | Duration) -> Duration:
-    """Parse ``"8 working hours"``, ``"8wh"``, ``"7 working days"``, ``"30 days"``, ``"4h"``."""
-    if isinstance(text, Duration):
-        return text
-    if isinstance(text, Mapping):
-        return Duration.model_validate(text)
-    m = _DURATION.match(str(text))
-    if not m:
-        raise ValueError(
-            f"cannot read duration {text!r}; write e.g. '8 working hours', '7 working days', "
-            "'30 days', '4 hours'"
-        )
-    amount = float(m.group(1))
-    word = re.sub(r"\s+", " ", m.group(2).lower())
-    unit: str | None = {
-        "wh": "working_hours",
-        "wd": "working_days",
-        "h": "hours",
-        "d": "days",
-        "m": "minutes",
-    }.get(word)
-    if unit is None:
-        if word.startswith("working h"):
-            unit = "working_hours"
-        elif word.startswith("working d"):
-            unit = "working_days"
-        elif word.startswith("hour"):
-            unit = "hours"
-        elif word.startswith("day"):
-            unit = "days"
-        else:
-            unit = "minutes"
-    if amount <= 0:
-        raise ValueError(f"duration {text!r} must be positive")
-    return Duration(amount=amount, unit=unit)
+#: A span in the region file: ``"8 working hours"``, ``"30 days"`` (see :func:`parse_duration`).
+Span = Annotated[
+    Duration,
+    BeforeValidator(_duration),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema({"type": "string", "examples": ["8 working hours", "30 days"]}),
+]
 
 
 def _check_tz(v: str) -> str:
@@ -189,7 +135,7 @@ def _check_hours(v: tuple[str, str] | None) -> tuple[str, str] | None:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
 
 class RegionInfo(_Model):
@@ -323,29 +269,19 @@ class SLAConfig(_Model):
     sources: list[Id] = Field(default_factory=list)
     source_kinds: list[str] = Field(default_factory=list)
     executor_kinds: list[str] = Field(default_factory=list)
-    first_response: Duration | None = None
-    resolution: Duration | None = None
-    after_intermediate: Duration | None = Field(
+    first_response: Span | None = None
+    resolution: Span | None = None
+    after_intermediate: Span | None = Field(
         default=None, description="final answer due this long after an intermediate one"
     )
-
-    @field_validator("first_response", "resolution", "after_intermediate", mode="before")
-    @classmethod
-    def _duration(cls, v: Any) -> Any:
-        return None if v is None else parse_duration(v)
 
 
 class EscalationStep(_Model):
     """One rung of the escalation ladder."""
 
     level: Literal["supervisor", "curator", "deputy_governor", "governor", "executor_kind"]
-    after: Duration = Field(description="how long past the deadline this rung is reached")
+    after: Span = Field(description="how long past the deadline this rung is reached")
     executor_kind: str | None = None
-
-    @field_validator("after", mode="before")
-    @classmethod
-    def _duration(cls, v: Any) -> Any:
-        return parse_duration(v)
 
     @model_validator(mode="after")
     def _kind(self) -> EscalationStep:
@@ -450,12 +386,23 @@ class RegionConfig(_Model):
     lifecycle: LifecycleConfig = Field(default_factory=LifecycleConfig)
     models: list[ModelConfig] = Field(default_factory=list)
     notifiers: list[NotifierConfig] = Field(default_factory=list)
+    plugins: dict[Annotated[str, Field(pattern=_ID, max_length=64)], dict[str, Any]] = Field(
+        default_factory=dict,
+        description="settings of plugins by the name they declare (``[plugins.NAME]``), "
+        "validated by the plugin's own model when the engine starts",
+    )
     _base_dir: Path | None = PrivateAttr(default=None)
+    _origin: str = PrivateAttr(default="<mapping>")
 
     @property
     def base_dir(self) -> Path | None:
         """Folder of the region file (relative model paths are read from there)."""
         return self._base_dir
+
+    @property
+    def origin(self) -> str:
+        """Where the configuration was read from (the file's path), for error messages."""
+        return self._origin
 
     @model_validator(mode="after")
     def _cross_check(self) -> RegionConfig:
@@ -521,78 +468,6 @@ class RegionConfig(_Model):
                 seen.add(node)
                 node = parents.get(node)
 
-    # Domain views -----------------------------------------------------
-    def territory_objects(self) -> dict[str, Territory]:
-        """Territories as domain objects, by id."""
-        return {
-            t.id: Territory(
-                id=t.id,
-                name=t.name,
-                kind=t.kind,
-                parent=t.parent,
-                variants=tuple(t.variants),
-                population=t.population,
-                center=GeoPoint(t.lat, t.lon) if t.lat is not None and t.lon is not None else None,
-            )
-            for t in self.territories
-        }
-
-    def topic_objects(self) -> dict[str, Topic]:
-        """Topics as domain objects (all-year keywords only), by id."""
-        return {
-            t.id: Topic(
-                id=t.id,
-                name=t.name,
-                parent=t.parent,
-                keywords=tuple(t.keywords),
-                urgent_keywords=tuple(t.urgent_keywords),
-                quick_keywords=tuple(t.quick_keywords),
-            )
-            for t in self.topics
-        }
-
-    def executor_objects(self) -> dict[str, Executor]:
-        """Executors as domain objects, by id."""
-        return {
-            e.id: Executor(
-                id=e.id,
-                name=e.name,
-                kind=e.kind,
-                territory=e.territory,
-                topics=tuple(e.topics),
-                parent=e.parent,
-                contacts=dict(e.contacts),
-            )
-            for e in self.executors
-        }
-
-    def source_objects(self) -> dict[str, Source]:
-        """Sources as domain objects, by id."""
-        return {
-            s.id: Source(id=s.id, kind=s.kind, name=s.name, options=dict(s.options))
-            for s in self.sources
-        }
-
-    def sla_objects(self) -> dict[str, SLAPolicy]:
-        """SLA policies as domain objects, by id."""
-        out: dict[str, SLAPolicy] = {}
-        for p in self.sla:
-            out[p.id] = SLAPolicy(
-                id=p.id,
-                name=p.name,
-                first_response=p.first_response.as_timedelta() if p.first_response else None,
-                first_response_working=bool(p.first_response and p.first_response.working),
-                resolution=p.resolution.as_timedelta() if p.resolution else None,
-                resolution_working=bool(p.resolution and p.resolution.working),
-                after_intermediate=(
-                    p.after_intermediate.as_timedelta() if p.after_intermediate else None
-                ),
-                after_intermediate_working=bool(
-                    p.after_intermediate and p.after_intermediate.working
-                ),
-            )
-        return out
-
 
 def _loc(loc: tuple[int | str, ...]) -> str:
     out = ""
@@ -602,6 +477,27 @@ def _loc(loc: tuple[int | str, ...]) -> str:
         else:
             out += ("." if out else "") + str(part)
     return out
+
+
+def validation_problems(exc: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
+    """``(key path, message)`` for each error pydantic found, key paths under ``prefix``.
+
+    The cross-check of a whole region reports several problems in one
+    message (``"executors[3].territory: unknown territory 'x'; …"``); they
+    are split back into one pair each.
+    """
+    problems: list[tuple[str, str]] = []
+    for err in exc.errors():
+        loc = _loc(tuple(err["loc"]))
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "value_error" and not loc and ": " in msg:
+            for part in msg.split("; "):
+                key, _, text = part.partition(": ")
+                problems.append((f"{prefix}.{key}" if prefix else key, text))
+        else:
+            full = f"{prefix}.{loc}" if prefix and loc else prefix or loc
+            problems.append((full, msg))
+    return problems
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -655,27 +551,20 @@ def load_region(path: str | Path | None = None) -> RegionConfig:
     data = _read(p)
     region = region_from_mapping(data, origin=str(p))
     region._base_dir = p.resolve().parent
+    region._origin = str(p)
     return region
 
 
 def region_from_mapping(data: Mapping[str, Any], *, origin: str = "<mapping>") -> RegionConfig:
     """Validate an already parsed mapping; errors name ``origin`` as the file."""
     try:
-        return RegionConfig.model_validate(data)
+        region = RegionConfig.model_validate(data)
     except ValidationError as exc:
-        problems: list[tuple[str, str]] = []
-        for err in exc.errors():
-            loc = _loc(tuple(err["loc"]))
-            msg = err["msg"]
-            if msg.startswith("Value error, "):
-                msg = msg[len("Value error, ") :]
-            if err["type"] == "value_error" and not loc:
-                # cross-check problems come as one joined message
-                problems.extend(tuple(p.split(": ", 1)) for p in msg.split("; "))  # type: ignore[misc]
-            else:
-                problems.append((loc, msg))
+        problems = validation_problems(exc)
         raise ConfigError(
             f"{origin}: invalid region configuration ({len(problems)} problem(s))",
             path=origin,
             problems=problems,
         ) from None
+    region._origin = origin
+    return region

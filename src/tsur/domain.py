@@ -9,8 +9,9 @@ complete, append-only record of who changed what, when and why.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import attrs
@@ -23,22 +24,28 @@ __all__ = [
     "Attachment",
     "Author",
     "Classification",
+    "Duration",
     "Event",
     "Executor",
+    "FetchResult",
     "GeoPoint",
     "Incident",
     "Location",
     "Message",
     "ModerationVerdict",
+    "Notification",
     "Rating",
     "Reply",
     "RouteDecision",
     "SLAPolicy",
+    "Seasonal",
     "Source",
     "Status",
     "Territory",
     "Topic",
     "Urgency",
+    "parse_duration",
+    "status_event",
 ]
 
 
@@ -97,6 +104,35 @@ TRANSITIONS: Mapping[Status, frozenset[Status]] = {
     _S.REJECTED: frozenset({_S.REOPENED}),
     _S.DUPLICATE: frozenset({_S.REOPENED}),
 }
+
+
+def status_event(
+    current: Status,
+    target: Status,
+    *,
+    at: datetime,
+    actor: str,
+    reason: str = "",
+    data: Mapping[str, Any] | None = None,
+    incident_id: int | None = None,
+) -> Event:
+    """The history event of a status change; :class:`IllegalTransition` if it is forbidden.
+
+    :meth:`Incident.transition` uses it; code that changes a stored incident
+    without loading it (the pipeline reopening one) builds its event here.
+    """
+    target = Status(target)
+    if target not in TRANSITIONS[current]:
+        raise IllegalTransition(current.value, target.value, incident_id=incident_id)
+    return Event(
+        at=at,
+        actor=actor,
+        kind="status",
+        reason=reason,
+        from_status=current,
+        to_status=target,
+        data=dict(data or {}),
+    )
 
 
 class Urgency(enum.StrEnum):
@@ -177,12 +213,18 @@ class Message:
 
 @attrs.frozen
 class Source:
-    """A configured channel: a VK community, a Telegram bot, a portal, a hotline."""
+    """A configured channel: a VK community, a Telegram bot, a portal, a hotline.
+
+    ``options`` is the source's ``options`` table from the region file (its
+    adapter validates it); ``territory`` is where its messages are from when
+    they do not say (a city's community group).
+    """
 
     id: str
     kind: str
     name: str
     options: Mapping[str, Any] = attrs.field(factory=dict)
+    territory: str | None = None
 
 
 @attrs.frozen
@@ -195,24 +237,39 @@ class Territory:
     parent: str | None = None
     variants: tuple[str, ...] = ()
     population: int | None = None
+    population_year: int | None = None
     center: GeoPoint | None = None
 
 
 @attrs.frozen
+class Seasonal:
+    """Keywords that count only in some months (snow in winter …)."""
+
+    months: frozenset[int]
+    keywords: tuple[str, ...]
+
+
+@attrs.frozen
 class Topic:
-    """A node of the topic tree with its keyword lemmas."""
+    """A node of the topic tree with its keywords."""
 
     id: str
     name: str
     parent: str | None = None
     keywords: tuple[str, ...] = ()
+    seasonal: tuple[Seasonal, ...] = ()
     urgent_keywords: tuple[str, ...] = ()
     quick_keywords: tuple[str, ...] = ()
 
 
 @attrs.frozen
 class Executor:
-    """Who answers for incidents: an administration, a ministry, a УК, a РСО …"""
+    """Who answers for incidents: an administration, a ministry, a УК, a РСО …
+
+    ``sla`` names an SLA policy that overrides the region's rules;
+    ``working_hours``, ``lunch`` and ``timezone`` are the executor's own
+    (None: the region's).
+    """
 
     id: str
     name: str
@@ -221,20 +278,106 @@ class Executor:
     topics: tuple[str, ...] = ()
     parent: str | None = None
     contacts: Mapping[str, str] = attrs.field(factory=dict)
+    sla: str | None = None
+    working_hours: tuple[str, str] | None = None
+    lunch: tuple[str, str] | None = None
+    timezone: str | None = None
+
+
+_DURATION = re.compile(
+    r"^\s*(\d+(?:\.\d+)?)\s*(working\s+hours?|working\s+days?|hours?|days?|minutes?|wh|wd|h|d|m)\s*$",
+    re.IGNORECASE,
+)
+_DURATION_UNITS = ("working_hours", "working_days", "hours", "days", "minutes")
+
+
+@attrs.frozen
+class Duration:
+    """A span of time, either in working time (calendar-aware) or plain time.
+
+    ``unit`` is one of ``working_hours``, ``working_days``, ``hours``,
+    ``days`` (calendar days, as legal terms count) and ``minutes``. Build one
+    from text with :func:`parse_duration`.
+    """
+
+    amount: float = attrs.field(converter=float)
+    unit: str = attrs.field(validator=attrs.validators.in_(_DURATION_UNITS))
+
+    def __attrs_post_init__(self) -> None:
+        if not self.amount > 0:
+            raise ValueError(f"duration {self} must be positive")
+
+    @property
+    def working(self) -> bool:
+        """Whether the span counts only working time."""
+        return self.unit.startswith("working")
+
+    def __str__(self) -> str:
+        amount = int(self.amount) if self.amount == int(self.amount) else self.amount
+        return f"{amount} {self.unit.replace('_', ' ')}"
+
+
+def parse_duration(text: str | Mapping[str, Any] | Duration) -> Duration:
+    """Parse ``"8 working hours"``, ``"8wh"``, ``"7 working days"``, ``"30 days"``, ``"4h"``.
+
+    A mapping ``{"amount": 8, "unit": "working_hours"}`` is accepted too.
+    Raises :class:`ValueError` naming the text when it cannot be read.
+    """
+    if isinstance(text, Duration):
+        return text
+    if isinstance(text, Mapping):
+        try:
+            return Duration(text["amount"], text["unit"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(
+                f"cannot read duration {dict(text)!r}: give amount and unit ({exc})"
+            ) from None
+    m = _DURATION.match(str(text))
+    if not m:
+        raise ValueError(
+            f"cannot read duration {text!r}; write e.g. '8 working hours', '7 working days', "
+            "'30 days', '4 hours'"
+        )
+    amount = float(m.group(1))
+    word = re.sub(r"\s+", " ", m.group(2).lower())
+    unit = {"wh": "working_hours", "wd": "working_days", "h": "hours", "d": "days"}.get(word)
+    if unit is None:
+        if word == "m" or word.startswith("minute"):
+            unit = "minutes"
+        elif word.startswith("working h"):
+            unit = "working_hours"
+        elif word.startswith("working d"):
+            unit = "working_days"
+        elif word.startswith("hour"):
+            unit = "hours"
+        else:
+            unit = "days"
+    if amount <= 0:
+        raise ValueError(f"duration {text!r} must be positive")
+    return Duration(amount, unit)
 
 
 @attrs.frozen
 class SLAPolicy:
-    """Deadlines that apply to an incident, resolved from the region config."""
+    """An SLA policy: the deadlines it sets and the incidents it applies to.
+
+    The conditions (``topics`` — a topic or any of its subtopics —,
+    ``urgency``, ``sources``, ``source_kinds``, ``executor_kinds``) must all
+    hold; an empty condition holds for every incident. The region's
+    policies are tried in order and the first that applies wins, unless the
+    executor names its own (``Executor.sla``).
+    """
 
     id: str
     name: str
-    first_response: timedelta | None
-    first_response_working: bool
-    resolution: timedelta | None
-    resolution_working: bool
-    after_intermediate: timedelta | None = None
-    after_intermediate_working: bool = True
+    first_response: Duration | None = None
+    resolution: Duration | None = None
+    after_intermediate: Duration | None = None
+    topics: tuple[str, ...] = ()
+    urgency: tuple[Urgency, ...] = ()
+    sources: tuple[str, ...] = ()
+    source_kinds: tuple[str, ...] = ()
+    executor_kinds: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -310,6 +453,38 @@ class Rating:
 
 
 @attrs.frozen
+class Notification:
+    """Something people must hear about: an incident routed, late, escalated.
+
+    ``recipients`` are executor ids. ``key`` makes queueing idempotent: a
+    notification whose key was queued before is not queued again (by
+    default ``kind:incident:recipients``).
+    """
+
+    kind: str  # "routed" | "warning" | "overdue" | "escalated" | "reply" | ...
+    incident_id: int
+    at: datetime = attrs.field(validator=_aware)
+    recipients: tuple[str, ...]
+    text: str
+    data: Mapping[str, Any] = attrs.field(factory=dict)
+    key: str | None = None
+
+    @property
+    def dedup_key(self) -> str:
+        """The key the outbox keeps it under."""
+        return self.key or f"{self.kind}:{self.incident_id}:{','.join(self.recipients)}"
+
+
+@attrs.frozen
+class FetchResult:
+    """What one ``fetch`` call brought: messages and the cursor to continue from."""
+
+    messages: Sequence[Message]
+    cursor: str | None
+    more: bool = False  # True when the source has more right now
+
+
+@attrs.frozen
 class Event:
     """One entry of an incident's append-only history."""
 
@@ -365,19 +540,16 @@ class Incident:
         data: Mapping[str, Any] | None = None,
     ) -> Event:
         """Move to ``target`` and record why; raise :class:`IllegalTransition` if forbidden."""
-        target = Status(target)
-        if not self.can_transition(target):
-            raise IllegalTransition(self.status.value, target.value, incident_id=self.id)
-        event = Event(
+        event = status_event(
+            self.status,
+            target,
             at=at,
             actor=actor,
-            kind="status",
             reason=reason,
-            from_status=self.status,
-            to_status=target,
-            data=dict(data or {}),
+            data=data,
+            incident_id=self.id,
         )
-        self.status = target
+        self.status = event.to_status or self.status
         self.history.append(event)
         return event
 

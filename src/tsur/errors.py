@@ -14,8 +14,17 @@ embedding application can catch the whole family with one clause::
     ├── NotFound               an incident, message or executor id does not exist
     ├── StorageError           the database cannot be opened or migrated
     ├── AdapterError           a source API failed or answered something unreadable
-    │   └── RateLimited        ... because it asked us to slow down
-    └── ReportError            a report or analytics query cannot be made as asked
+    │   ├── RateLimited        ... because it asked us to slow down
+    │   ├── PayloadError       ... because a payload cannot be read (``raw`` is kept)
+    │   └── WebhookAuthError   ... because a pushed request failed verification
+    ├── NotifierError          an e-mail or webhook notification could not be delivered
+    ├── ModelError             a model file is missing, damaged or needs an extra
+    ├── ReportError            a report or analytics query cannot be made as asked
+    └── LifecycleError         a lifecycle request cannot be carried out
+        ├── InvalidRequest     ... because an argument is wrong (empty text, score 7)
+        ├── AnswerRejected     ... because a final answer is an «отписка» (``reasons``)
+        ├── PhotoRequired      ... because the topic needs photo confirmation first
+        └── ExtensionRefused   ... because a 59-ФЗ extension is not allowed here
 
 Context is carried in keyword-only attributes (``source``, ``line``,
 ``path`` …) so that callers never have to parse messages.
@@ -23,14 +32,25 @@ Context is carried in keyword-only attributes (``source``, ``line``,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 __all__ = [
+    "MAX_RAW",
     "AdapterError",
+    "AnswerRejected",
     "ConfigError",
+    "ExtensionRefused",
     "IllegalTransition",
     "IngestError",
+    "InvalidRequest",
+    "LifecycleError",
+    "ModelError",
     "NotFound",
+    "NotifierError",
+    "PayloadError",
+    "PhotoRequired",
     "PluginError",
     "ProcessingError",
     "RateLimited",
@@ -39,7 +59,28 @@ __all__ = [
     "TsurError",
     "UnknownSource",
     "UnknownTerritory",
+    "WebhookAuthError",
+    "raw_text",
 ]
+
+#: Raw payloads longer than this are kept cut (with a note) in the rejected-input store.
+MAX_RAW = 1_000_000
+
+
+def raw_text(payload: bytes | str | Mapping[str, Any] | Sequence[Any]) -> str:
+    """A payload as text for the rejected-input store (cut at :data:`MAX_RAW`)."""
+    if isinstance(payload, bytes):
+        text = payload.decode("utf-8", errors="replace")
+    elif isinstance(payload, str):
+        text = payload
+    else:
+        try:
+            text = json.dumps(payload, ensure_ascii=False, default=str)
+        except (TypeError, ValueError):
+            text = repr(payload)
+    if len(text) > MAX_RAW:
+        return text[:MAX_RAW] + f"\n… [cut: {len(text)} characters in all]"
+    return text
 
 
 class TsurError(Exception):
@@ -191,3 +232,82 @@ class ReportError(TsurError):
     def __init__(self, message: str, *, option: str | None = None) -> None:
         self.option = option
         super().__init__(f"{option}: {message}" if option else message)
+
+
+class PayloadError(AdapterError):
+    """A payload could not be read; ``raw`` is what arrived, kept for re-runs."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        raw: bytes | str | Mapping[str, Any] | Sequence[Any] | None = None,
+    ) -> None:
+        self.raw = raw_text(raw) if raw is not None else ""
+        super().__init__(message, source=source)
+
+
+class WebhookAuthError(AdapterError):
+    """A pushed request failed verification (wrong secret, bad or missing signature)."""
+
+
+class NotifierError(TsurError):
+    """A notifier (e-mail, webhook) failed; ``retryable`` when a later attempt may pass."""
+
+    def __init__(self, message: str, *, notifier: str, retryable: bool = False) -> None:
+        self.notifier = notifier
+        self.retryable = retryable
+        super().__init__(f"notifier {notifier!r}: {message}")
+
+
+class ModelError(TsurError):
+    """A model file is missing, damaged, of another format, or needs an extra."""
+
+
+class LifecycleError(TsurError):
+    """A lifecycle request (answer, rating, extension …) cannot be carried out.
+
+    An illegal status change raises :class:`IllegalTransition` and an unknown
+    incident or executor :class:`NotFound`, as everywhere.
+    """
+
+    def __init__(self, message: str, *, incident_id: int | None = None) -> None:
+        self.incident_id = incident_id
+        where = f"incident {incident_id}: " if incident_id is not None else ""
+        super().__init__(where + message)
+
+
+class InvalidRequest(LifecycleError):
+    """An argument is wrong: empty text, a score out of range, a blank photo URL."""
+
+
+class AnswerRejected(LifecycleError):
+    """A final answer was refused as an «отписка»; ``reasons`` say why (in Russian).
+
+    The refusal itself is kept in the incident's history (event
+    ``answer_rejected``), so it counts in quality reports.
+    """
+
+    def __init__(self, reasons: Sequence[str], *, incident_id: int | None = None) -> None:
+        self.reasons = list(reasons)
+        lines = "; ".join(self.reasons)
+        super().__init__(
+            f"answer rejected as a formal non-answer: {lines}", incident_id=incident_id
+        )
+
+
+class PhotoRequired(LifecycleError):
+    """The incident's topic needs photo confirmation before it is resolved or closed."""
+
+    def __init__(self, topic: str | None, *, incident_id: int | None = None) -> None:
+        self.topic = topic
+        super().__init__(
+            f"topic {topic!r} needs a photo of the result before the incident is resolved or "
+            "closed; pass photos=[...] or attach them first",
+            incident_id=incident_id,
+        )
+
+
+class ExtensionRefused(LifecycleError):
+    """A 59-ФЗ extension is not allowed: not a written appeal, already extended, too late."""

@@ -28,23 +28,17 @@ own secret or signature).
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import hmac
 import json
-import os
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs
-from wsgiref.simple_server import make_server
 
-from rich.console import Console
-
+from tsur.adapters import receive_webhook
 from tsur.errors import NotFound, TsurError
-from tsur.hookspecs import hookimpl
 from tsur.pipeline import Engine
-from tsur.store.codec import incident_to_dict
+from tsur.wire import incident_to_dict
 
 __all__ = ["App"]
 
@@ -131,9 +125,7 @@ class App:
         )
 
     def _webhook(self, source: str, environ: dict[str, Any]) -> tuple[int, str, str]:
-        from tsur.adapters import receive_webhook
-
-        if source not in self.engine.source_ids:
+        if source not in self.engine.region.sources:
             return _json(404, {"error": f"no source {source!r} in the region"})
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -157,44 +149,3 @@ class App:
 
 def _json(status: int, payload: Any) -> tuple[int, str, str]:
     return status, json.dumps(payload, ensure_ascii=False), "application/json; charset=utf-8"
-
-
-def cmd_serve(args: argparse.Namespace, console: Console) -> int:
-    """``tsur serve``."""
-    token = os.environ.get(args.token_env) if args.token_env else None
-    if args.token_env and not token:
-        raise TsurError(f"environment variable {args.token_env} is not set")
-    engine = Engine.from_config(args.config, db=args.db)
-    app = App(engine, process=args.process, token=token)
-    with make_server(args.host, args.port, app) as server:
-        console.print(
-            f"tsur serves {engine.config.region.name} on http://{args.host}:{args.port}"
-            " — POST /webhooks/<source>, GET /incidents, /health"
-        )
-        with contextlib.suppress(KeyboardInterrupt):
-            server.serve_forever()
-    engine.close()
-    return 0
-
-
-@hookimpl
-def register_commands(add_command: Callable[..., argparse.ArgumentParser]) -> None:
-    """``tsur serve``."""
-    p = add_command(
-        "serve",
-        help="serve webhooks and incidents over HTTP",
-        description="Run the WSGI application (tsur.http.App) on the standard library's "
-        "server: POST /webhooks/<source> for pushed payloads, GET /incidents[/ID] and "
-        "/health. For production put tsur.http.App under a WSGI server of your choice.",
-    )
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
-    p.add_argument(
-        "--process", action="store_true", help="process what a webhook brought before answering"
-    )
-    p.add_argument(
-        "--token-env",
-        metavar="NAME",
-        help="environment variable holding the Bearer token the reading routes need",
-    )
-    p.set_defaults(func=cmd_serve)

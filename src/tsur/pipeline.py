@@ -19,23 +19,23 @@ is lost and nothing is made twice. A message a stage fails on is marked
 
 from __future__ import annotations
 
+import json
+import logging
 import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import pluggy
-import structlog
 
-from tsur.adapters.files import parse_record, read_jsonl
+from tsur.analysis import Analysis
 from tsur.config import RegionConfig, load_region
-from tsur.domain import (
-    ENGINE_ACTOR as ACTOR,
-)
+from tsur.context import Clock, Context, utcnow
+from tsur.decide import Decider, Outcome
 from tsur.domain import (
     Classification,
     Incident,
@@ -54,24 +54,21 @@ from tsur.errors import (
     UnknownSource,
     UnknownTerritory,
 )
-from tsur.grouper import Grouper
-from tsur.grouping import encode_keys
+from tsur.grouping import Candidates, Places
 from tsur.plugins import Components, collect_components, make_plugin_manager
-from tsur.routing.executors import ExecutorDirectory
+from tsur.region import Region
 from tsur.sla.calendar import WorkingCalendar
-from tsur.sla.executors import ExecutorCalendars, deadlines_for
-from tsur.sla.policies import SLAResolver
 from tsur.store.base import Batch, ClaimedMessage, Repository
 from tsur.store.sql import open_repository
 from tsur.text.normalize import Lemmatizer, Text, get_lemmatizer
-from tsur.typing import Notification
+from tsur.wire import message_to_dict, parse_record, read_jsonl
 
 __all__ = ["Engine", "IngestReport", "RunReport"]
 
-log = structlog.get_logger("tsur.pipeline")
+log = logging.getLogger("tsur.pipeline")
 
-Clock = Callable[[], datetime]
 Progress = Callable[[int, int], None]
+_T = TypeVar("_T")
 
 
 try:  # database errors raised inside a stage belong to the batch, not the message
@@ -80,10 +77,6 @@ try:  # database errors raised inside a stage belong to the batch, not the messa
     _DB_ERRORS: tuple[type[BaseException], ...] = (_DBAPIError,)
 except ImportError:  # pragma: no cover
     _DB_ERRORS = ()
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @attrs.define
@@ -115,6 +108,23 @@ class RunReport:
     incident_ids: list[int] = attrs.field(factory=list)
     reopened: int = 0
 
+    def count(self, outcome: Outcome, incident_id: int | None) -> None:
+        """Add one message's outcome."""
+        self.processed += 1
+        if outcome.kind == "created":
+            self.created += 1
+            self.triage += int(outcome.triage)
+        elif outcome.kind == "merged":
+            self.merged += 1
+        elif outcome.kind == "reopened":
+            self.reopened += 1
+        elif outcome.kind == "rejected":
+            self.rejected += 1
+        else:
+            self.failed += 1
+        if incident_id is not None:
+            self.incident_ids.append(incident_id)
+
     def __add__(self, other: RunReport) -> RunReport:
         return RunReport(
             self.processed + other.processed,
@@ -131,49 +141,42 @@ class RunReport:
 class Engine:
     """The incident engine for one region, on one store, with its plugins.
 
-    ``plugins`` are extra plugin modules or objects to register (an
-    embedding application's own); ``entry_points=False`` ignores installed
-    third-party plugins; ``clock`` returns the current time (tests freeze it).
+    ``config`` is a validated region file (or a :class:`~tsur.Region` built
+    from one). ``plugins`` are extra plugin modules or objects to register
+    (an embedding application's own); ``entry_points=False`` ignores
+    installed third-party plugins; ``plugin_manager`` replaces both with a
+    ready manager. ``clock`` returns the current time (tests freeze it);
+    ``lemmatizer`` is the one every stage and plugin uses (the process-wide
+    one by default).
     """
 
     def __init__(
         self,
-        config: RegionConfig,
+        config: RegionConfig | Region,
         repository: Repository,
         *,
         plugins: Iterable[object] = (),
         entry_points: bool = True,
         plugin_manager: pluggy.PluginManager | None = None,
-        clock: Clock = _utcnow,
+        clock: Clock = utcnow,
         lemmatizer: Lemmatizer | None = None,
     ) -> None:
-        self.config = config
+        self.region = config if isinstance(config, Region) else Region.from_config(config)
         self.repository = repository
         self.clock = clock
         self.lemmatizer = lemmatizer or get_lemmatizer()
         self.pm = plugin_manager or make_plugin_manager(entry_points=entry_points, plugins=plugins)
-        self.components: Components = collect_components(self.pm, config)
-        self.directory = ExecutorDirectory(config)
-        r = config.region
-        self.calendar = WorkingCalendar(
-            r.timezone,
-            hours=r.working_hours,
-            lunch=r.lunch,
-            holidays=r.extra_holidays,
-            workdays=r.extra_workdays,
-        )
-        self.sla = SLAResolver(config, self.calendar)
-        self.calendars = ExecutorCalendars(config, self.calendar)
-        self.source_ids = {s.id for s in config.sources}
-        self.topic_ids = {t.id for t in config.topics}
-        self.territory_ids = {t.id for t in config.territories}
-        self.grouper = Grouper(config, self.lemmatizer, self.calendars)
+        #: what every plugin is given (with its own settings added per plugin)
+        self.context = Context(self.region, self.lemmatizer, clock, repository)
+        self.components: Components = collect_components(self.pm, self.context)
+        self.places = Places(self.region, self.lemmatizer)
+        self.decider = Decider(self.region, self.route)
         self.pm.hook.prepare_engine(engine=self)
 
     @classmethod
     def from_config(
         cls,
-        config: str | Path | RegionConfig | None = None,
+        config: str | Path | RegionConfig | Region | None = None,
         db: str | Path = ":memory:",
         **kwargs: Any,
     ) -> Engine:
@@ -182,8 +185,18 @@ class Engine:
         ``db`` is a SQLite path, ``":memory:"`` or a PostgreSQL URL; the
         schema is created or upgraded on open.
         """
-        region = config if isinstance(config, RegionConfig) else load_region(config)
+        region = config if isinstance(config, RegionConfig | Region) else load_region(config)
         return cls(region, open_repository(db), **kwargs)
+
+    @property
+    def config(self) -> RegionConfig:
+        """The validated region file."""
+        return self.region.config
+
+    @property
+    def calendar(self) -> WorkingCalendar:
+        """The region's working calendar."""
+        return self.region.calendar
 
     def close(self) -> None:
         """Release the database connections."""
@@ -197,8 +210,9 @@ class Engine:
 
     # ingest ---------------------------------------------------------------
     def _check(self, m: Message, *, line: int | None = None, origin: str | None = None) -> None:
-        if self.source_ids and m.source not in self.source_ids:
-            raise UnknownSource(m.source, sorted(self.source_ids), line=line, origin=origin)
+        sources = self.region.sources
+        if sources and m.source not in sources:
+            raise UnknownSource(m.source, sorted(sources), line=line, origin=origin)
         if not m.text.strip() and not m.attachments:
             raise IngestError("message has neither text nor attachments", line=line, origin=origin)
 
@@ -219,8 +233,7 @@ class Engine:
                 m = item if isinstance(item, Message) else parse_record(item, line=i, origin=origin)
                 self._check(m, line=i, origin=origin)
             except IngestError as exc:
-                raw = _raw_of(item)
-                self.repository.record_rejected_input(origin, i, raw, str(exc), at=now)
+                self.repository.record_rejected_input(origin, i, _raw_of(item), str(exc), at=now)
                 report.errors.append(exc)
                 continue
             ok.append(m)
@@ -234,11 +247,11 @@ class Engine:
         report.inserted += result.count
         report.duplicates += result.duplicates
         log.info(
-            "ingest",
-            origin=origin,
-            inserted=report.inserted,
-            duplicates=report.duplicates,
-            errors=len(report.errors),
+            "ingest from %s: %d new, %d already stored, %d refused",
+            origin,
+            report.inserted,
+            report.duplicates,
+            len(report.errors),
         )
         return report
 
@@ -316,11 +329,11 @@ class Engine:
             if progress is not None:
                 progress(report.processed, max(total, report.processed))
             log.debug(
-                "batch",
-                processed=part.processed,
-                created=part.created,
-                merged=part.merged,
-                failed=part.failed,
+                "batch: %d processed, %d new, %d merged, %d failed",
+                part.processed,
+                part.created,
+                part.merged,
+                part.failed,
             )
         self.deliver_notifications()
         return report
@@ -338,7 +351,7 @@ class Engine:
             except StorageError as exc:
                 if not exc.retryable or attempt == attempts:
                     raise
-                log.info("batch.retry", attempt=attempt, reason=str(exc)[:200])
+                log.info("batch conflict, attempt %d: %s", attempt, str(exc)[:200])
                 time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
         return None  # pragma: no cover - the loop returns or raises
 
@@ -349,217 +362,78 @@ class Engine:
     def _process_batch(self, batch: Batch) -> RunReport:
         report = RunReport()
         for cm in batch.messages:
-            report.processed += 1
-            try:
-                outcome = self._process_one(batch, cm)
-            except StorageError:
-                raise
-            except _DB_ERRORS:
-                raise  # the database, not the message: the whole batch is re-run
-            except TsurError as exc:
-                stage = getattr(exc, "stage", None) or "process"
-                batch.fail(cm.id, stage, str(exc))
-                report.failed += 1
-                log.warning("message.failed", message_id=cm.id, stage=stage, reason=str(exc))
-                continue
-            except Exception as exc:  # a plugin's bug must not lose the message
-                batch.fail(cm.id, "process", f"{type(exc).__name__}: {exc}")
-                report.failed += 1
-                log.exception("message.failed", message_id=cm.id, stage="process")
-                continue
-            kind, incident_id, triage = outcome
-            if kind == "rejected":
-                report.rejected += 1
-            elif kind == "merged":
-                report.merged += 1
-            elif kind == "reopened":
-                report.reopened += 1
-            else:
-                report.created += 1
-                report.triage += int(triage)
-            if incident_id is not None:
-                report.incident_ids.append(incident_id)
+            outcome, incident_id = self._process_one(batch, cm)
+            report.count(outcome, incident_id)
+            if outcome.kind == "failed":
+                log.warning(
+                    "message %d failed at %s: %s", cm.id, outcome.stage, outcome.reason[:200]
+                )
         return report
 
-    def analyse(self, message: Message) -> Analysis:
-        """Run the reading stages (no storage): moderation, topic, urgency, territory."""
-        text = self._stage("normalise", lambda: Text.from_raw(message.text, self.lemmatizer))
-        verdicts = self._stage("moderate", lambda: self.moderate(message, text))
-        cls = self._stage("classify", lambda: self.classify(message, text))
-        loc = self._stage("locate", lambda: self.locate(message, text))
-        return Analysis(text, verdicts, cls, loc)
-
-    @staticmethod
-    def _stage(name: str, fn: Callable[[], Any]) -> Any:
+    def _process_one(self, batch: Batch, cm: ClaimedMessage) -> tuple[Outcome, int | None]:
+        """Analyse, find candidates, decide, and write the outcome: the walk of one message."""
         try:
-            return fn()
-        except ProcessingError as exc:
-            if exc.stage is None:
-                exc.stage = name
-            raise
-        except TsurError:
+            analysis = self.analyse(cm.message)
+            candidates = (
+                Candidates()
+                if analysis.rejects
+                else batch.candidates(self.decider.lookup(analysis))
+            )
+            now = self.clock()
+            while True:
+                outcome = _stage("decide", self.decider.decide, cm.id, analysis, candidates, now)
+                incident_id = batch.apply(outcome)
+                if outcome.kind == "reopened" and incident_id is None:
+                    assert outcome.incident_id is not None  # another worker changed it: the next
+                    candidates = candidates.without(outcome.incident_id)
+                    continue
+                return outcome, incident_id
+        except StorageError:
             raise
         except _DB_ERRORS:
-            raise
-        except Exception as exc:
-            raise ProcessingError(f"{type(exc).__name__}: {exc}", stage=name) from exc
+            raise  # the database, not the message: the whole batch is re-run
+        except TsurError as exc:
+            stage = getattr(exc, "stage", None) or "process"
+            outcome = Outcome.failed(cm.id, stage, str(exc))
+        except Exception as exc:  # a plugin's bug must not lose the message
+            log.exception("message %d failed", cm.id)
+            outcome = Outcome.failed(cm.id, "process", f"{type(exc).__name__}: {exc}")
+        batch.apply(outcome)
+        return outcome, None
 
-    def _process_one(self, batch: Batch, cm: ClaimedMessage) -> tuple[str, int | None, bool]:
-        m = cm.message
-        a = self.analyse(m)
-        moderation = [attrs.asdict(v) for v in a.verdicts] or None
-        rejects = [v for v in a.verdicts if v.action == "reject"]
-        if rejects:
-            batch.reject(cm.id, "; ".join(v.reason for v in rejects), moderation)
-            return "rejected", None, False
-        now = self.clock()
-        cls, loc = a.classification, a.location
-        topic = cls.topic if cls else None
-        if m.topic is not None:
-            if m.topic not in self.topic_ids:
-                raise ProcessingError(f"unknown topic {m.topic!r}", stage="classify")
-            topic = m.topic
-        territory = loc.territory if loc else None
-        if territory is not None and territory not in self.territory_ids:
-            raise UnknownTerritory(territory)
-        urgency = (cls.urgency if cls and cls.urgency else None) or Urgency.NORMAL
-        signature = self.grouper.signature(a.text)
-        address = Text.from_raw(m.address, self.lemmatizer) if m.address else None
-        keys = self.grouper.keys(a.text, address)
-        akey = encode_keys(keys)
+    def analyse(self, message: Message) -> Analysis:
+        """Run the reading stages (no storage): moderation, topic, urgency, territory, places.
 
-        # group ------------------------------------------------------------
-        target = self._stage(
-            "group", lambda: self.grouper.find(batch, m, topic, territory, a.text, keys)
+        A message a filter rejects is not classified or located. Raises
+        :class:`~tsur.errors.ProcessingError` (with the stage) when a stage
+        fails or names a topic or territory the region lacks.
+        """
+        text = _stage("normalise", Text.from_raw, message.text, self.lemmatizer)
+        verdicts = tuple(_stage("moderate", self.moderate, message, text))
+        if any(v.action == "reject" for v in verdicts):
+            return Analysis(message, text, verdicts)
+        cls = _stage("classify", self.classify, message, text)
+        if message.topic is not None and message.topic not in self.region.topics:
+            raise ProcessingError(f"unknown topic {message.topic!r}", stage="classify")
+        loc = _stage("locate", self.locate, message, text)
+        if loc is not None and loc.territory not in self.region.territories:
+            raise UnknownTerritory(loc.territory)
+        address = (
+            _stage("normalise", Text.from_raw, message.address, self.lemmatizer)
+            if message.address
+            else None
         )
-        if target is not None:
-            inc_id, why, learned = target
-            ev = Incident(status=Status.NEW, created_at=m.created_at)
-            ev.record(
-                "message_added",
-                at=now,
-                actor=ACTOR,
-                reason=why,
-                data={"message_id": cm.id, "source": m.source, "external_id": m.external_id},
-            )
-            batch.attach(inc_id, cm.id, ev.history, **learned)
-            batch.done(cm.id, inc_id, moderation)
-            return "merged", inc_id, False
-        reopened = self._stage(
-            "group",
-            lambda: self.grouper.reopen(batch, cm, topic, territory, akey, now, moderation),
+        places = _stage("group", self.places.keys, text, address)
+        return Analysis(
+            message,
+            text,
+            verdicts,
+            cls,
+            loc,
+            address,
+            places,
+            self.places.words(text),
         )
-        if reopened is not None:
-            return "reopened", reopened, False
-
-        # new incident -----------------------------------------------------------
-        masks = [v.masked_text for v in a.verdicts if v.action == "mask" and v.masked_text]
-        masked = masks[-1] if masks else m.text
-        inc = Incident(
-            status=Status.NEW,
-            created_at=m.created_at,
-            topic=topic,
-            confidence=cls.confidence if cls and m.topic is None else (1.0 if m.topic else 0.0),
-            urgency=urgency,
-            territory=territory,
-            summary=" ".join(masked.split())[:300],
-            source=m.source,
-            geo=m.geo,
-            address=m.address,
-        )
-        inc.record(
-            "received",
-            at=now,
-            actor=ACTOR,
-            reason=f"message from {m.source}",
-            data={"message_id": cm.id, "external_id": m.external_id},
-        )
-        flags = [v.reason for v in a.verdicts if v.action == "flag"]
-        confident = topic is not None and (
-            m.topic is not None or inc.confidence >= self.config.pipeline.min_confidence
-        )
-        if confident:
-            inc.transition(
-                Status.CLASSIFIED,
-                at=now,
-                actor=cls.classifier if cls else ACTOR,
-                reason=_explain_classification(cls, m),
-                data={
-                    "topic": topic,
-                    "confidence": inc.confidence,
-                    "urgency": urgency.value,
-                    "evidence": list(cls.evidence) if cls else [],
-                },
-            )
-        reasons = []
-        if not confident:
-            reasons.append(
-                "topic unclear"
-                if topic is None
-                else f"low confidence {inc.confidence:.2f} for {topic}"
-            )
-        if territory is None:
-            reasons.append("territory not found")
-        reasons.extend(flags)
-        if loc is not None:
-            inc.record(
-                "located",
-                at=now,
-                actor=loc.locator or ACTOR,
-                reason=", ".join(loc.evidence),
-                data={"territory": territory, "confidence": loc.confidence},
-            )
-        decision = self.route(inc)
-        # A regional topic (a ministry's) needs no municipality: route it anyway.
-        regional = decision.executor != self.config.region.curator and decision.router != "fallback"
-        triage = bool(reasons) and not (confident and territory is None and not flags and regional)
-        inc.executor = decision.executor
-        if triage:
-            inc.transition(
-                Status.TRIAGE,
-                at=now,
-                actor=ACTOR,
-                reason="; ".join(reasons),
-                data={"executor": decision.executor},
-            )
-        else:
-            inc.transition(
-                Status.ROUTED,
-                at=now,
-                actor=decision.router or ACTOR,
-                reason=decision.reason,
-                data={"executor": decision.executor},
-            )
-        deadlines = deadlines_for(
-            self.sla, self.calendars.for_executor(inc.executor), inc, m.created_at
-        )
-        if deadlines is not None:
-            inc.sla_policy = deadlines.policy
-            inc.first_response_due = deadlines.first_response_due
-            inc.resolution_due = deadlines.resolution_due
-            inc.record(
-                "deadlines",
-                at=now,
-                actor=ACTOR,
-                reason=f"SLA policy {deadlines.policy}",
-                data={
-                    "first_response_due": _iso(deadlines.first_response_due),
-                    "resolution_due": _iso(deadlines.resolution_due),
-                },
-            )
-        inc_id = batch.create_incident(inc, cm.id, signature=signature, address_key=akey)
-        batch.done(cm.id, inc_id, moderation)
-        batch.notify(
-            Notification(
-                kind="triage" if triage else "routed",
-                incident_id=inc_id,
-                at=now,
-                recipients=(decision.executor,),
-                text=f"Новое обращение: {inc.summary[:140]}",
-                data={"topic": topic, "territory": territory, "urgency": urgency.value},
-            ),
-        )
-        return "created", inc_id, triage
 
     # stages as public API -----------------------------------------------------
     def moderate(self, message: Message, text: Text) -> list[ModerationVerdict]:
@@ -587,7 +461,7 @@ class Engine:
             if c.topic is None:
                 urgency_evidence.extend(c.evidence)
                 continue
-            if c.topic not in self.topic_ids:
+            if c.topic not in self.region.topics:
                 raise ProcessingError(
                     f"classifier {reg.name!r} returned unknown topic {c.topic!r}", stage="classify"
                 )
@@ -616,17 +490,17 @@ class Engine:
                 return attrs.evolve(loc, locator=loc.locator or reg.name)
         return None
 
-    def route(self, incident: Incident) -> RouteDecision:
+    def route(self, incident: Incident, analysis: Analysis) -> RouteDecision:
         """The first router's answer, in descending priority; the curator otherwise."""
         for reg in self.components.routers:
-            d: RouteDecision | None = reg.component.route(incident, self.config)
+            d: RouteDecision | None = reg.component.route(incident, analysis)
             if d is not None:
-                if d.executor not in self.directory.executors:
+                if d.executor not in self.region.executors:
                     raise ProcessingError(
                         f"router {reg.name!r} chose unknown executor {d.executor!r}", stage="route"
                     )
                 return attrs.evolve(d, router=d.router or reg.name)
-        return RouteDecision(self.config.region.curator, "no rule matched: curator", "fallback")
+        return RouteDecision(self.region.curator, "no rule matched: curator", "fallback")
 
     # incidents --------------------------------------------------------------
     def incident(self, incident_id: int) -> Incident:
@@ -670,46 +544,31 @@ class Engine:
                         reg.component.notify(note)
                     except Exception as exc:
                         errors.append(f"{reg.name}: {type(exc).__name__}: {exc}")
-                        log.warning(
-                            "notifier.failed",
-                            notifier=reg.name,
-                            notification_id=nid,
-                            error=str(exc),
-                        )
+                        log.warning("notifier %s failed on notification %d: %s", reg.name, nid, exc)
                 results.append((nid, self.clock(), "; ".join(errors) or None))
             self.repository.mark_notifications(results)
             sent += len(results)
 
 
-@attrs.frozen
-class Analysis:
-    """What the reading stages made of one message."""
-
-    text: Text
-    verdicts: list[ModerationVerdict]
-    classification: Classification | None
-    location: Location | None
-
-
-def _explain_classification(cls: Classification | None, m: Message) -> str:
-    if m.topic is not None:
-        return f"category given by {m.source}"
-    if cls is None:
-        return ""
-    words = ", ".join(cls.evidence[:6])
-    return f"confidence {cls.confidence:.2f}" + (f"; words: {words}" if words else "")
-
-
-def _iso(d: datetime | None) -> str | None:
-    return d.isoformat() if d else None
+def _stage(name: str, fn: Callable[..., _T], *args: Any) -> _T:
+    """Run one stage; a failure that is not a :class:`~tsur.errors.TsurError` becomes a
+    :class:`~tsur.errors.ProcessingError` naming the stage."""
+    try:
+        return fn(*args)
+    except ProcessingError as exc:
+        if exc.stage is None:
+            exc.stage = name
+        raise
+    except TsurError:
+        raise
+    except _DB_ERRORS:
+        raise
+    except Exception as exc:
+        raise ProcessingError(f"{type(exc).__name__}: {exc}", stage=name) from exc
 
 
 def _raw_of(item: Any) -> str:
-    import json
-
     if isinstance(item, Message):
-        from tsur.store.codec import message_to_dict
-
         return json.dumps(message_to_dict(item), ensure_ascii=False)
     try:
         return json.dumps(item, ensure_ascii=False, default=str)

@@ -4,66 +4,88 @@ Built-in behaviour is a list of ordinary plugin modules
 (:data:`DEFAULT_PLUGINS`) registered through the same manager as
 third-party plugins, which are found by the ``tsur`` entry-point group.
 
-Environment variables:
+Environment variables, read when a plugin manager is built:
 
-``TSUR_LOAD_PLUGINS``
-    Comma-separated names of entry-point plugins to load; empty loads none.
-    Unset loads all installed ones.
+``TSUR_PLUGINS``
+    Comma-separated names of installed (entry-point) plugins to load; set
+    but empty loads none; unset loads every installed plugin.
+``TSUR_DISABLE_PLUGINS``
+    Comma-separated names of plugins not to register at all: built-in
+    modules (``tsur.default_plugins.locators``), installed plugins by their
+    entry-point name, or plugins given in code by name.
 ``TSUR_TRACE_PLUGINS``
-    When set, every hook call is logged.
+    When set, every hook call is logged (logger ``tsur.plugins``, debug).
+
+A name in either list that matches no plugin is reported with a
+:class:`PluginWarning` listing the names that exist.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 import os
+import re
 import types
-from collections.abc import Callable, Iterable
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from importlib.metadata import entry_points as _entry_points
 from typing import Any
 
 import attrs
 import pluggy
-import structlog
+from pydantic import BaseModel, ValidationError
 
 from tsur import hookspecs
-from tsur.config import RegionConfig
-from tsur.errors import PluginError
+from tsur.config import RegionConfig, validation_problems
+from tsur.context import Context
+from tsur.errors import ConfigError, PluginError, TsurError
 
 __all__ = [
     "DEFAULT_PLUGINS",
     "Components",
+    "PluginWarning",
     "Registered",
+    "call_each",
     "collect_components",
     "make_plugin_manager",
+    "plugin_settings",
 ]
 
-log = structlog.get_logger("tsur.plugins")
+log = logging.getLogger("tsur.plugins")
 
 #: Modules that provide tsur's built-in behaviour, registered as plugins.
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "tsur.default_plugins.moderation",
-    "tsur.default_plugins.keyword_classifier",
+    "tsur.default_plugins.keywords",
     "tsur.default_plugins.urgency",
     "tsur.default_plugins.models",
-    "tsur.default_plugins.gazetteer_locator",
-    "tsur.routing.rules",
+    "tsur.default_plugins.locators",
+    "tsur.default_plugins.routing",
     "tsur.default_plugins.notifiers",
-    "tsur.default_plugins.reports",
-    "tsur.analytics.renderers",
-    "tsur.adapters.files",
-    "tsur.adapters.vk",
-    "tsur.adapters.telegram",
-    "tsur.adapters.portal",
-    "tsur.adapters.webhook",
-    "tsur.adapters.csvfile",
-    "tsur.adapters.open311",
-    "tsur.adapters.rss",
-    "tsur.adapters.mail",
-    "tsur.adapters.commands",
-    "tsur.lifecycle.notifiers",
-    "tsur.lifecycle.commands",
-    "tsur.http",
+    "tsur.default_plugins.renderers",
+    "tsur.default_plugins.watchers",
+    "tsur.default_plugins.sources",
+    "tsur.default_plugins.commands",
+    "tsur.default_plugins.source_commands",
+    "tsur.default_plugins.lifecycle_commands",
+    "tsur.default_plugins.report_commands",
+    "tsur.default_plugins.model_commands",
+    "tsur.default_plugins.serve",
 )
+
+
+_TABLE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+
+
+class PluginWarning(UserWarning):
+    """A plugin named in ``TSUR_PLUGINS`` or ``TSUR_DISABLE_PLUGINS`` does not exist."""
+
+
+def _names(value: str | None) -> set[str] | None:
+    if value is None:
+        return None
+    return {n.strip() for n in value.split(",") if n.strip()}
 
 
 def make_plugin_manager(
@@ -71,25 +93,43 @@ def make_plugin_manager(
     defaults: bool = True,
     entry_points: bool = True,
     plugins: Iterable[object] = (),
+    disable: Iterable[str] = (),
 ) -> pluggy.PluginManager:
     """Build a plugin manager: hookspecs, built-ins, entry points, then ``plugins``.
 
-    ``plugins`` are modules or objects an embedding application registers
-    programmatically. No global state is touched.
+    ``plugins`` are modules (or module names) or objects an embedding
+    application registers in code; ``disable`` names plugins not to
+    register (added to ``TSUR_DISABLE_PLUGINS``). No global state is
+    touched.
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
+    blocked = set(disable) | (_names(os.environ.get("TSUR_DISABLE_PLUGINS")) or set())
+    for name in blocked:
+        pm.set_blocked(name)
+    known: set[str] = set()
     if defaults:
         for name in DEFAULT_PLUGINS:
-            pm.register(importlib.import_module(name), name=name)
+            known.add(name)
+            if not pm.is_blocked(name):
+                pm.register(importlib.import_module(name), name=name)
     if entry_points:
-        _load_entry_points(pm)
+        known |= _load_entry_points(pm)
     for plugin in plugins:
         if isinstance(plugin, str):
             plugin = importlib.import_module(plugin)
-        _register(pm, plugin)
+        known.add(_register(pm, plugin))
+    unknown = sorted(blocked - known)
+    if unknown:
+        warnings.warn(
+            PluginWarning(
+                f"TSUR_DISABLE_PLUGINS names no plugin: {', '.join(unknown)}; "
+                f"plugins are: {', '.join(sorted(known))}"
+            ),
+            stacklevel=2,
+        )
     if os.environ.get("TSUR_TRACE_PLUGINS"):
-        pm.trace.root.setwriter(lambda text: log.debug("hook", trace=text.rstrip()))
+        pm.trace.root.setwriter(lambda text: log.debug("hook %s", text.rstrip()))
         pm.enable_tracing()
     try:
         pm.check_pending()
@@ -98,18 +138,20 @@ def make_plugin_manager(
     return pm
 
 
-def _register(pm: pluggy.PluginManager, plugin: object) -> None:
+def _register(pm: pluggy.PluginManager, plugin: object) -> str:
     """Register under a readable name; hook typos become :class:`PluginError`.
 
     Registering a plugin that is already registered (a built-in passed again)
-    changes nothing.
+    changes nothing. Returns the plugin's name.
     """
     if pm.is_registered(plugin):
-        return
+        return pm.get_name(plugin) or ""
     if isinstance(plugin, types.ModuleType):
         name = plugin.__name__
     else:
         name = f"{type(plugin).__module__}.{type(plugin).__qualname__}"
+    if pm.is_blocked(name):
+        return name
     base, n = name, 1
     while pm.has_plugin(name):
         n += 1
@@ -118,16 +160,123 @@ def _register(pm: pluggy.PluginManager, plugin: object) -> None:
         pm.register(plugin, name=name)
     except pluggy.PluginValidationError as exc:
         raise PluginError(str(exc), plugin=name) from exc
+    return name
 
 
-def _load_entry_points(pm: pluggy.PluginManager) -> None:
-    wanted = os.environ.get("TSUR_LOAD_PLUGINS")
+def _load_entry_points(pm: pluggy.PluginManager) -> set[str]:
+    """Load the installed plugins ``TSUR_PLUGINS`` allows; return the installed names."""
+    installed = {ep.name for ep in _entry_points(group=hookspecs.PROJECT_NAME)}
+    wanted = _names(os.environ.get("TSUR_PLUGINS"))
     if wanted is None:
         pm.load_setuptools_entrypoints(hookspecs.PROJECT_NAME)
-        return
-    names = {n.strip() for n in wanted.split(",") if n.strip()}
-    for name in sorted(names):
+        return installed
+    missing = sorted(wanted - installed)
+    if missing:
+        warnings.warn(
+            PluginWarning(
+                f"TSUR_PLUGINS names plugins that are not installed: {', '.join(missing)}; "
+                f"installed: {', '.join(sorted(installed)) or 'none'}"
+            ),
+            stacklevel=3,
+        )
+    for name in sorted(wanted & installed):
         pm.load_setuptools_entrypoints(hookspecs.PROJECT_NAME, name=name)
+    return installed
+
+
+def call_each(
+    pm: pluggy.PluginManager,
+    hook_name: str,
+    make_kwargs: Callable[[str], Mapping[str, Any]],
+) -> None:
+    """Call ``hook_name`` through pluggy once per plugin that implements it.
+
+    Each call is a subset of the hook with one implementation (and every
+    wrapper), so tracing, monitoring and wrappers see it, and whatever the
+    implementation does — a duplicate name, an exception — is attributed to
+    its plugin. ``make_kwargs(plugin_name)`` gives each call its arguments.
+    Implementations are called in registration order; an exception other
+    than a :class:`~tsur.errors.TsurError` becomes a :class:`PluginError`.
+    """
+    hook = getattr(pm.hook, hook_name)
+    impls = [i for i in hook.get_hookimpls() if not (i.hookwrapper or i.wrapper)]
+    for impl in impls:
+        name = pm.get_name(impl.plugin) or repr(impl.plugin)
+        others = [i.plugin for i in impls if i.plugin is not impl.plugin]
+        caller = pm.subset_hook_caller(hook_name, remove_plugins=others)
+        try:
+            caller(**make_kwargs(name))
+        except TsurError:
+            raise
+        except Exception as exc:
+            raise PluginError(f"{hook_name} failed: {exc}", plugin=name) from exc
+
+
+def plugin_settings(pm: pluggy.PluginManager, config: RegionConfig) -> dict[str, Any]:
+    """Each plugin's validated ``[plugins.NAME]`` table, by plugin name.
+
+    A table no plugin declares, or one that does not validate, is a
+    :class:`~tsur.errors.ConfigError` naming the file and the keys. A
+    declared table the region file leaves out is validated from ``{}``
+    (the model's defaults); if that fails the plugin gets ``None``.
+    """
+    declared: dict[str, tuple[str, type[BaseModel]]] = {}  # table → (plugin, model)
+    by_plugin: dict[str, str] = {}
+
+    def kwargs(plugin: str) -> dict[str, Any]:
+        def register(name: str, model: type[BaseModel]) -> None:
+            if not isinstance(name, str) or not _TABLE.fullmatch(name):
+                raise PluginError(
+                    f"settings table name {name!r} must be lower-case letters, digits, "
+                    "'_', '.' or '-'",
+                    plugin=plugin,
+                )
+            if not (isinstance(model, type) and issubclass(model, BaseModel)):
+                raise PluginError(
+                    f"settings of {name!r} must be a pydantic model class, got {model!r}",
+                    plugin=plugin,
+                )
+            if name in declared:
+                raise PluginError(
+                    f"settings table {name!r} is already declared by plugin {declared[name][0]!r}",
+                    plugin=plugin,
+                )
+            if plugin in by_plugin:
+                raise PluginError(
+                    f"a plugin declares one settings table; it already declared "
+                    f"{by_plugin[plugin]!r}",
+                    plugin=plugin,
+                )
+            declared[name] = (plugin, model)
+            by_plugin[plugin] = name
+
+        return {"register": register}
+
+    call_each(pm, "register_settings", kwargs)
+    raw = config.plugins
+    problems: list[tuple[str, str]] = []
+    for name in sorted(set(raw) - set(declared)):
+        known = ", ".join(sorted(declared)) or "none"
+        problems.append(
+            (f"plugins.{name}", f"no plugin declares these settings (declared: {known})")
+        )
+    out: dict[str, Any] = {}
+    for name, (plugin, model) in declared.items():
+        table = raw.get(name)
+        try:
+            out[plugin] = model.model_validate(table if table is not None else {})
+        except ValidationError as exc:
+            if table is None:
+                out[plugin] = None  # not configured: the plugin decides what that means
+            else:
+                problems.extend(validation_problems(exc, prefix=f"plugins.{name}"))
+    if problems:
+        raise ConfigError(
+            f"{config.origin}: invalid plugin settings ({len(problems)} problem(s))",
+            path=config.origin,
+            problems=problems,
+        )
+    return out
 
 
 @attrs.frozen
@@ -142,13 +291,14 @@ class Registered:
 
 
 _KINDS: dict[str, tuple[str, str | None]] = {
-    # kind: (hook name, required method)
+    # kind: (hook name, required method; None: a callable factory)
     "source_adapters": ("register_source_adapters", None),
     "classifiers": ("register_classifiers", "classify"),
     "locators": ("register_locators", "locate"),
     "routers": ("register_routers", "route"),
     "moderation_filters": ("register_moderation_filters", "check"),
     "notifiers": ("register_notifiers", "notify"),
+    "watchers": ("register_watchers", "watch"),
     "report_renderers": ("register_report_renderers", "render"),
 }
 
@@ -163,7 +313,10 @@ class Components:
     routers: list[Registered] = attrs.field(factory=list)
     moderation_filters: list[Registered] = attrs.field(factory=list)
     notifiers: list[Registered] = attrs.field(factory=list)
+    watchers: list[Registered] = attrs.field(factory=list)
     report_renderers: dict[str, Registered] = attrs.field(factory=dict)
+    #: each plugin's validated settings, by plugin name (for factories called later)
+    settings: dict[str, Any] = attrs.field(factory=dict)
 
     def names(self, kind: str) -> list[str]:
         """Names registered for ``kind`` (``"classifiers"``, ``"routers"`` …)."""
@@ -171,28 +324,33 @@ class Components:
         return list(value) if isinstance(value, dict) else [r.name for r in value]
 
 
-def collect_components(pm: pluggy.PluginManager, config: RegionConfig) -> Components:
+def collect_components(pm: pluggy.PluginManager, context: Context) -> Components:
     """Call every ``register_*`` hook and check each contribution as it arrives.
 
-    A duplicate name within a kind, a component lacking its method, or a
-    name listed in ``config.pipeline.disabled_plugins`` is handled here,
-    in one place; errors name the plugin.
+    Each plugin's hooks receive ``context`` with the plugin's own settings
+    (:func:`plugin_settings`). A duplicate name within a kind, a component
+    lacking its method, or a name listed in
+    ``config.pipeline.disabled_plugins`` is handled here, in one place;
+    errors name the plugin.
     """
-    comps = Components()
-    disabled = set(config.pipeline.disabled_plugins)
+    settings = plugin_settings(pm, context.config)
+    comps = Components(settings=settings)
+    disabled = set(context.config.pipeline.disabled_plugins)
     for kind, (hook_name, method) in _KINDS.items():
         seen: dict[str, Registered] = {}
-        hook = getattr(pm.hook, hook_name)
-        for impl in hook.get_hookimpls():
-            plugin_name = pm.get_name(impl.plugin) or repr(impl.plugin)
-            register = _make_register(kind, method, plugin_name, seen)
-            kwargs = {arg: {"register": register, "config": config}[arg] for arg in impl.argnames}
-            try:
-                impl.function(**kwargs)
-            except PluginError:
-                raise
-            except Exception as exc:
-                raise PluginError(f"{hook_name} failed: {exc}", plugin=plugin_name) from exc
+
+        def kwargs(
+            plugin: str,
+            _kind: str = kind,
+            _method: str | None = method,
+            _seen: dict[str, Registered] = seen,
+        ) -> dict[str, Any]:
+            return {
+                "register": _make_register(_kind, _method, plugin, _seen),
+                "context": attrs.evolve(context, settings=settings.get(plugin), plugin=plugin),
+            }
+
+        call_each(pm, hook_name, kwargs)
         items = [
             r
             for r in seen.values()

@@ -1,7 +1,7 @@
-"""tsur-city-portal: a tsur source adapter for the «Город онлайн» city portal.
+"""tsur-city-portal: a city portal's appeals in, a router for yards, a duty log out.
 
-«Город онлайн» is a fictional municipal portal with a small JSON API, the
-shape many regional portals have:
+«Город онлайн» is a fictional municipal portal with the small JSON API many
+regional portals have:
 
 ``GET /api/appeals?since=<cursor>&page=N``
     One page of appeals newer than ``cursor``::
@@ -14,38 +14,59 @@ shape many regional portals have:
 ``POST /api/appeals/{id}/answers``
     Publishes an answer: ``{"appeal_id": "A-1842", "text": "…"}``.
 Webhook
-    The portal can also push ``{"event": "appeal.created", "appeal": {…}}``.
+    The portal can also push ``{"event": "appeal.created", "appeal": {…}}``,
+    signed with ``X-Tsur-Signature: sha256=<HMAC of the body>``.
 
-The module is a tsur plugin: installing the package registers it through
-the ``tsur`` entry-point group, and its :func:`register_source_adapters`
-hook contributes the adapter as source kind ``"city_portal"``.
+The plugin adds three components, using only tsur's public API:
+
+- the source adapter ``city_portal`` (a :class:`tsur.adapters.HttpAdapter`:
+  retries, rate limits and error handling come with it);
+- the router ``yards``: appeals about yards in the towns the region file
+  names go to the management company it names, before the region's rules;
+- the notifier ``duty-log``: urgent incidents are appended to a JSON Lines
+  file the duty officer watches.
+
+Its settings are the region file's ``[plugins.city_portal]`` table.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from types import TracebackType
-from typing import Any, TypeVar
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
 from urllib.parse import quote
 
-import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 import tsur
-from tsur.typing import Register
+from tsur.adapters import (
+    AdapterOptions,
+    ApiRequest,
+    HttpAdapter,
+    WebhookPayload,
+    header,
+    load_json,
+    secret,
+    validate,
+)
+from tsur.security import SIGNATURE_HEADER, verify_hmac_sha256
 
-__all__ = ["KIND", "CityPortalAdapter", "register_source_adapters"]
+__all__ = [
+    "KIND",
+    "CityPortalAdapter",
+    "DutyLog",
+    "PortalOptions",
+    "Settings",
+    "YardRouter",
+]
 
 #: The source kind this plugin registers.
 KIND = "city_portal"
 
-_M = TypeVar("_M", bound=BaseModel)
 
-
-# Wire shapes (pydantic: this is a boundary) ----------------------------------
+# What the portal sends (pydantic: this is a boundary) --------------------------
 class _Wire(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -106,51 +127,42 @@ class PortalEvent(_Wire):
     appeal: PortalAppeal | None = None
 
 
-# The adapter ------------------------------------------------------------------
-class CityPortalAdapter:
-    """Collects appeals from «Город онлайн» and posts answers back.
+# The source adapter --------------------------------------------------------------
+class PortalOptions(AdapterOptions):
+    """A ``city_portal`` source's ``options`` table in the region file."""
 
-    tsur calls it as ``CityPortalAdapter(source, config, **source.options)``.
-    Options: ``base_url`` (required unless ``client`` is given), ``token``
-    (sent as ``Authorization: Bearer …``), ``timeout`` in seconds.
-    ``client`` is a ready :class:`httpx.Client` whose ``base_url`` points at
-    the portal; tests pass one with an :class:`httpx.MockTransport`. A
-    client the adapter builds itself is closed by :meth:`close`.
-    """
+    secret_fields: ClassVar[tuple[str, ...]] = ("token", "secret")
 
-    def __init__(
-        self,
-        source: tsur.Source,
-        config: tsur.RegionConfig | None = None,
-        *,
-        base_url: str | None = None,
-        token: str | None = None,
-        timeout: float = 10.0,
-        client: httpx.Client | None = None,
-    ) -> None:
-        self.source = source
-        self.token = token
-        self._owns_client = client is None
-        if client is None:
-            if not base_url:
-                raise tsur.AdapterError(
-                    "a city_portal source needs options.base_url", source=source.id
-                )
-            client = httpx.Client(base_url=base_url, timeout=timeout)
-        self.client = client
+    base_url: str = Field(description="the portal's address, e.g. https://portal.example.ru")
+    token: SecretStr | None = Field(None, description="API token, sent as a Bearer token")
+    secret: SecretStr | None = Field(None, description="the key pushed webhooks are signed with")
+    timeout: float = Field(10.0, gt=0, description="seconds per request")
 
-    # SourceAdapter ------------------------------------------------------------
+
+class CityPortalAdapter(HttpAdapter):
+    """Collects appeals from «Город онлайн» and posts answers back (kind ``city_portal``)."""
+
+    kind: ClassVar[str] = KIND
+    options_model: ClassVar[type[AdapterOptions]] = PortalOptions
+    opts: PortalOptions
+
+    def _request(self, method: str, path: str, what: str, **kwargs: Any) -> Any:
+        headers = {"Accept": "application/json"}
+        token = secret(self.opts.token)
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        url = self.opts.base_url.rstrip("/") + path
+        return self.send(ApiRequest(method, url, what=what, headers=headers, **kwargs))
+
     def fetch(self, cursor: str | None) -> tsur.FetchResult:
         """Every appeal newer than ``cursor``, following the pages to the end."""
         messages: list[tsur.Message] = []
-        next_cursor = cursor
-        page = 1
+        next_cursor, page = cursor, 1
         while True:
-            params: dict[str, str | int] = {"page": page}
-            if cursor is not None:
-                params["since"] = cursor
-            body = self._request("GET", "/api/appeals", params=params)
-            data = self._validate(PortalPage, body, what=f"page {page}")
+            body = self._request(
+                "GET", "/api/appeals", "GET /api/appeals", params={"page": page, "since": cursor}
+            )
+            data = validate(PortalPage, body, source=self.source.id, what=f"unexpected page {page}")
             messages.extend(self._message(a) for a in data.items)
             next_cursor = data.cursor or next_cursor
             if data.next_page is None:
@@ -163,20 +175,21 @@ class CityPortalAdapter:
 
     def parse(self, payload: bytes | str | Mapping[str, Any]) -> Iterable[tsur.Message]:
         """Messages in one webhook body; events other than ``appeal.*`` carry none."""
-        if not isinstance(payload, Mapping):
-            try:
-                payload = json.loads(payload)
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise tsur.AdapterError(
-                    f"webhook body is not JSON: {exc}", source=self.source.id
-                ) from exc
-        event = self._validate(PortalEvent, payload, what="webhook body")
+        data = load_json(payload, source=self.source.id, what="webhook body")
+        event = validate(PortalEvent, data, source=self.source.id, what="unexpected webhook body")
         if not event.event.startswith("appeal.") or event.appeal is None:
             return []
         return [self._message(event.appeal)]
 
+    def receive_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookPayload:
+        """Check the body's signature (when a secret is set), then read it."""
+        key = secret(self.opts.secret)
+        if key is not None:
+            verify_hmac_sha256(key, body, header(headers, SIGNATURE_HEADER), source=self.source.id)
+        return WebhookPayload(list(self.parse(body)))
+
     def reply(self, reply: tsur.Reply) -> str | None:
-        """Publish ``reply`` under the citizen's appeal; return the portal's answer id."""
+        """Publish ``reply`` under the citizen's appeal; the portal's id of the answer."""
         appeal_id = reply.in_reply_to
         if not appeal_id:
             raise tsur.AdapterError(
@@ -186,86 +199,23 @@ class CityPortalAdapter:
         body = self._request(
             "POST",
             f"/api/appeals/{quote(appeal_id, safe='')}/answers",
+            "POST answer",
             json={"appeal_id": appeal_id, "text": reply.text},
         )
         answer = body.get("id") if isinstance(body, Mapping) else None
         return None if answer is None else str(answer)
 
-    # lifecycle ------------------------------------------------------------------
-    def close(self) -> None:
-        """Close the HTTP client if the adapter built it."""
-        if self._owns_client:
-            self.client.close()
-
-    def __enter__(self) -> CityPortalAdapter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    # helpers --------------------------------------------------------------------
-    def _request(self, method: str, url: str, **kwargs: Any) -> Any:
-        """One API call; every failure becomes a tsur error naming the source."""
-        headers = {"Accept": "application/json"}
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        where = f"{method} {url}"
-        try:
-            response = self.client.request(method, url, headers=headers, **kwargs)
-            response.raise_for_status()
-        except httpx.HTTPStatusError as exc:
-            status = exc.response.status_code
-            if status == 429:
-                raise tsur.RateLimited(
-                    f"{where}: HTTP 429, the portal asks to slow down",
-                    source=self.source.id,
-                    retry_after=_retry_after(exc.response.headers.get("Retry-After")),
-                ) from exc
-            raise tsur.AdapterError(
-                f"{where}: HTTP {status}: {_snippet(exc.response.text)}",
-                source=self.source.id,
-                retryable=status >= 500,
-            ) from exc
-        except httpx.HTTPError as exc:  # connection refused, timeout, TLS …
-            raise tsur.AdapterError(
-                f"{where}: {type(exc).__name__}: {exc}", source=self.source.id, retryable=True
-            ) from exc
-        try:
-            return response.json()
-        except ValueError as exc:
-            kind = response.headers.get("Content-Type", "no Content-Type")
-            raise tsur.AdapterError(
-                f"{where}: expected JSON, got {kind}: {_snippet(response.text)}",
-                source=self.source.id,
-            ) from exc
-
-    def _validate(self, model: type[_M], data: Any, *, what: str) -> _M:
-        try:
-            return model.model_validate(data)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            loc = ".".join(str(p) for p in first["loc"]) or "body"
-            raise tsur.AdapterError(
-                f"unexpected {what}: {loc}: {first['msg']} ({exc.error_count()} problem(s))",
-                source=self.source.id,
-            ) from exc
-
     def _message(self, a: PortalAppeal) -> tsur.Message:
-        author = None
-        if a.author is not None:
-            author = tsur.Author(id=a.author.id, name=a.author.name, anonymous=a.author.anonymous)
+        author = a.author
         return tsur.Message(
             source=self.source.id,
             external_id=a.id,
             text=a.text,
             created_at=a.created_at,
-            author=author,
-            attachments=tuple(tsur.Attachment("photo", url=u) for u in a.photos),
+            author=tsur.Author(id=author.id, name=author.name, anonymous=author.anonymous)
+            if author
+            else None,
+            attachments=[tsur.Attachment("photo", url) for url in a.photos],
             geo=tsur.GeoPoint(a.location.lat, a.location.lon) if a.location else None,
             address=a.address,
             url=a.url,
@@ -273,29 +223,103 @@ class CityPortalAdapter:
         )
 
 
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+# The plugin's settings: [plugins.city_portal] ---------------------------------------
+class Settings(BaseModel):
+    """What the region file says about this plugin (``[plugins.city_portal]``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    yard_executor: str | None = Field(
+        None, description="the executor (a management company) that answers for yards"
+    )
+    yard_towns: list[str] = Field(
+        default_factory=list, description="territories whose yards it answers for"
+    )
+    yard_words: list[str] = Field(
+        default_factory=lambda: ["двор", "детская площадка", "подъезд"],
+        description="words of an appeal about a yard",
+    )
+    duty_log: str | None = Field(
+        None, description="a JSON Lines file urgent incidents are appended to"
+    )
 
 
-def _snippet(text: str, limit: int = 120) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+# The router ------------------------------------------------------------------------
+class YardRouter:
+    """Appeals about yards in the configured towns go to the yard executor.
+
+    It reads the analysed message (its lemmas and territory), as every router
+    can, and answers before the region's rules (it is registered at a higher
+    priority); for anything else it has no opinion.
+    """
+
+    def __init__(self, region: tsur.Region, lemmatizer: tsur.Lemmatizer, settings: Settings):
+        if settings.yard_executor not in region.executors:
+            raise tsur.ConfigError(
+                f"plugins.city_portal.yard_executor: unknown executor {settings.yard_executor!r}"
+            )
+        self.region = region
+        self.executor = settings.yard_executor
+        self.towns = frozenset(settings.yard_towns)
+        self.phrases = [lemmatizer.phrase(w) for w in settings.yard_words]
+
+    def route(self, incident: tsur.Incident, analysis: tsur.Analysis) -> tsur.RouteDecision | None:
+        """The yard executor for an appeal about a yard in one of the towns."""
+        if not self.region.in_territory(analysis.territory, self.towns):
+            return None
+        found = [" ".join(p) for p in self.phrases if p and analysis.text.contains(p)]
+        if not found:
+            return None
+        return tsur.RouteDecision(self.executor, f"двор ({', '.join(found)}): управляющая компания")
+
+
+# The notifier ---------------------------------------------------------------------
+class DutyLog:
+    """Appends every urgent incident's notification to a JSON Lines file."""
+
+    def __init__(self, path: str | Path, region: tsur.Region) -> None:
+        self.path = Path(path)
+        self.region = region
+
+    def notify(self, notification: tsur.Notification) -> None:
+        """One line per notification about an urgent incident (others are left out)."""
+        if notification.data.get("urgency") != "urgent":
+            return
+        record = {
+            "at": notification.at.isoformat(),
+            "kind": notification.kind,
+            "incident": notification.incident_id,
+            "to": [self.region.executor_name(r) for r in notification.recipients],
+            "text": notification.text,
+        }
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+# The hooks ----------------------------------------------------------------------------
+@tsur.hookimpl
+def register_settings(register: Any) -> None:
+    """This plugin's table in the region file: ``[plugins.city_portal]``."""
+    register("city_portal", Settings)
 
 
 @tsur.hookimpl
-def register_source_adapters(register: Register, config: tsur.RegionConfig) -> None:
-    """Contribute the «Город онлайн» adapter as source kind ``city_portal``."""
+def register_source_adapters(register: Any) -> None:
+    """The «Город онлайн» adapter, as source kind ``city_portal``."""
     register(KIND, CityPortalAdapter)
+
+
+@tsur.hookimpl
+def register_routers(register: Any, context: tsur.Context) -> None:
+    """The yard router, when the region file names a yard executor."""
+    settings = context.settings
+    if settings is not None and settings.yard_executor:
+        register("yards", YardRouter(context.region, context.lemmatizer, settings), priority=120)
+
+
+@tsur.hookimpl
+def register_notifiers(register: Any, context: tsur.Context) -> None:
+    """The duty log, when the region file names its file."""
+    settings = context.settings
+    if settings is not None and settings.duty_log:
+        register("duty-log", DutyLog(settings.duty_log, context.region))

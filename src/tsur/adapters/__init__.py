@@ -1,31 +1,69 @@
 """Source adapters: how tsur hears citizens and answers them on the same channel.
 
-Each adapter is a plugin registered by source kind (``vk``, ``telegram``,
-``pos``, ``webhook``, ``open311``, ``email``, ``rss``, ``csv``, ``jsonl``);
-:func:`collect` runs one collection of a configured source with its saved
-cursor, :func:`receive_webhook` handles a pushed payload. See
-``docs/adapters.md``.
+The toolkit every adapter is built with — built-in or a plugin's:
+
+- :class:`BaseAdapter` and :class:`HttpAdapter` (retries with backoff,
+  client-side rate limits, httpx errors as tsur errors) with options
+  validated by an :class:`AdapterOptions` model (secrets from the
+  environment with ``<name>_env``);
+- :class:`HttpChannel`, :class:`RetryPolicy`, :class:`RateLimit`,
+  :class:`RateLimiter`, :func:`make_client` for adapters that talk HTTP
+  their own way;
+- :class:`FetchBatch` and :class:`RejectedItem` for a page some of whose
+  items cannot be read; :func:`load_json`, :func:`validate` and
+  :func:`convert_items` to read payloads with clear errors.
+
+Running them: :func:`collect` runs one collection of a configured source
+with its saved cursor, :func:`receive_webhook` handles a pushed payload,
+:func:`retry_rejected` reads kept payloads again, :func:`make_adapter`
+builds a configured source's adapter. The built-in adapters (``vk``,
+``telegram``, ``pos``, ``webhook``, ``open311``, ``email``, ``rss``,
+``csv``, ``jsonl``) are below. See ``docs/adapters.md``.
 """
 
+from tsur.adapters._base import (
+    AdapterOptions,
+    BaseAdapter,
+    HttpAdapter,
+    option_fields,
+    parse_options,
+    secret,
+)
 from tsur.adapters._collect import (
     CollectReport,
+    adapter_kind,
     build_adapter,
     collect,
+    describe_factory,
     make_adapter,
     retry_rejected,
 )
-from tsur.adapters._http import RateLimit, RateLimiter, RetryPolicy, make_client
-from tsur.adapters._payload import FetchBatch, PayloadError, RejectedItem
+from tsur.adapters._http import (
+    ApiRequest,
+    HttpChannel,
+    RateLimit,
+    RateLimiter,
+    RetryPolicy,
+    make_async_client,
+    make_client,
+)
+from tsur.adapters._payload import (
+    FetchBatch,
+    RejectedItem,
+    convert_items,
+    from_unix,
+    load_json,
+    validate,
+)
 from tsur.adapters._webhooks import (
-    WebhookAuthError,
     WebhookPayload,
+    WebhookReceiver,
     WebhookResult,
-    hmac_sha256_signature,
+    header,
     receive_webhook,
-    verify_hmac_sha256,
 )
 from tsur.adapters.csvfile import CsvAdapter
-from tsur.adapters.files import JsonLinesAdapter, ParsedLine, read_jsonl
+from tsur.adapters.files import JsonLinesAdapter, to_jsonl
 from tsur.adapters.mail import MailAdapter
 from tsur.adapters.open311 import Open311Adapter
 from tsur.adapters.portal import PosAdapter
@@ -35,16 +73,19 @@ from tsur.adapters.vk import VkAdapter
 from tsur.adapters.webhook import JsonWebhookAdapter
 
 __all__ = [
+    "AdapterOptions",
+    "ApiRequest",
+    "BaseAdapter",
     "CollectReport",
     "CsvAdapter",
     "FeedAdapter",
     "FetchBatch",
+    "HttpAdapter",
+    "HttpChannel",
     "JsonLinesAdapter",
     "JsonWebhookAdapter",
     "MailAdapter",
     "Open311Adapter",
-    "ParsedLine",
-    "PayloadError",
     "PosAdapter",
     "RateLimit",
     "RateLimiter",
@@ -52,16 +93,25 @@ __all__ = [
     "RetryPolicy",
     "TelegramAdapter",
     "VkAdapter",
-    "WebhookAuthError",
     "WebhookPayload",
+    "WebhookReceiver",
     "WebhookResult",
+    "adapter_kind",
     "build_adapter",
     "collect",
-    "hmac_sha256_signature",
+    "convert_items",
+    "describe_factory",
+    "from_unix",
+    "header",
+    "load_json",
     "make_adapter",
+    "make_async_client",
     "make_client",
-    "read_jsonl",
+    "option_fields",
+    "parse_options",
     "receive_webhook",
     "retry_rejected",
-    "verify_hmac_sha256",
+    "secret",
+    "to_jsonl",
+    "validate",
 ]

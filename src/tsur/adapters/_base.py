@@ -1,22 +1,30 @@
-"""What every built-in adapter shares: validated options, time zone, an HTTP channel.
+"""The adapter toolkit: validated options, the region's time zone, an HTTP channel.
 
-An adapter is built as ``Adapter(source, config, **options)``: the keyword
-options override ``source.options`` (the ``[[sources]] options`` table) and
-are validated by the adapter's :class:`AdapterOptions` model, so a typo in a
-region file is a :class:`~tsur.errors.ConfigError` naming the key. Secrets
-can be given indirectly: ``access_token_env = "VK_TOKEN"`` reads the
-environment variable instead of writing the token into the file.
+Built-in and third-party adapters are made the same way. An adapter is
+built as ``Adapter(source, context, **runtime)``:
 
-Runtime objects are separate keyword arguments, never read from the file:
-``client`` / ``async_client`` (httpx clients, e.g. with a MockTransport),
-``retry`` (:class:`~tsur.adapters._http.RetryPolicy`), ``limiter`` and
-``sleep`` (used by both, so tests never wait).
+- ``source.options`` (the ``[[sources]] options`` table) is validated by the
+  adapter's :class:`AdapterOptions` model (``options_model``), so a typo in
+  a region file is a :class:`~tsur.errors.ConfigError` naming the source
+  and the key, and ``tsur sources`` lists the keys. Secrets are given
+  indirectly: ``access_token_env = "VK_TOKEN"`` reads the environment
+  variable instead of writing the token into the file.
+- ``context`` (:class:`~tsur.Context`) gives the region (its time zone,
+  topics), the clock and the repository.
+- ``runtime`` are objects given in code, never read from the file:
+  :class:`HttpAdapter` takes ``client`` / ``async_client`` (httpx clients,
+  e.g. with a MockTransport), ``retry`` (:class:`RetryPolicy`),
+  ``limiter`` and ``sleep`` (so tests never wait).
+
+:class:`HttpAdapter` sends every request through an
+:class:`~tsur.adapters.HttpChannel`: client-side rate limits, retries with
+backoff that honour ``Retry-After``, httpx errors turned into
+:class:`~tsur.errors.AdapterError`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -27,15 +35,24 @@ from typing import Any, ClassVar, Self, TypeVar
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, model_validator
 
-from tsur.config import RegionConfig
-from tsur.domain import Message, Reply, Source
+from tsur.config import validation_problems
+from tsur.context import Context
+from tsur.domain import FetchResult, Message, Reply, Source
 from tsur.errors import ConfigError
-from tsur.typing import FetchResult
+from tsur.security import env_secret
 
-from ._http import HttpChannel, RateLimiter, RetryPolicy
-from ._payload import region_tz
+from ._http import ApiRequest, HttpChannel, RateLimiter, RetryPolicy, http_error
+from ._payload import load_json
 
-__all__ = ["AdapterOptions", "BaseAdapter", "HttpAdapter", "option_fields", "secret"]
+__all__ = [
+    "ADAPTER_KEY",
+    "AdapterOptions",
+    "BaseAdapter",
+    "HttpAdapter",
+    "option_fields",
+    "parse_options",
+    "secret",
+]
 
 _O = TypeVar("_O", bound="AdapterOptions")
 
@@ -65,10 +82,10 @@ class AdapterOptions(BaseModel):
                 continue
             var = str(data.pop(env_key))
             if data.get(name) is None:
-                value = os.environ.get(var)
-                if value is None:
-                    raise ValueError(f"{env_key}: environment variable {var!r} is not set")
-                data[name] = value
+                try:
+                    data[name] = env_secret(var, env_key)
+                except ConfigError as exc:
+                    raise ValueError(str(exc)) from None
         return data
 
 
@@ -77,23 +94,15 @@ def secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value is not None else None
 
 
-def parse_options(model: type[_O], source: Source, overrides: Mapping[str, Any]) -> _O:
-    """Validate ``source.options`` updated by ``overrides``; errors name each key."""
-    merged = {**source.options, **overrides}
+def parse_options(model: type[_O], source: Source) -> _O:
+    """``source.options`` validated by ``model``; errors name the source and each key."""
     try:
-        return model.model_validate(merged)
+        return model.model_validate(dict(source.options))
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"])
-            problems.append((f"options.{loc}" if loc else "options", _msg(err["msg"])))
         raise ConfigError(
-            f"source {source.id!r} (kind {source.kind!r}): invalid options", problems=problems
+            f"source {source.id!r} (kind {source.kind!r}): invalid options",
+            problems=validation_problems(exc, prefix="options"),
         ) from None
-
-
-def _msg(text: str) -> str:
-    return text.removeprefix("Value error, ")
 
 
 def _type_name(ann: Any) -> str:
@@ -127,16 +136,20 @@ def option_fields(model: type[BaseModel]) -> list[dict[str, Any]]:
 
 
 class BaseAdapter:
-    """Common constructor and lifecycle of the built-in adapters."""
+    """Common constructor and lifecycle of adapters: subclass it and set ``options_model``.
+
+    ``self.opts`` is the validated options, ``self.tz`` the region's time
+    zone (UTC without a context), ``self.context`` what the engine gave.
+    """
 
     kind: ClassVar[str] = ""
     options_model: ClassVar[type[AdapterOptions]] = AdapterOptions
 
-    def __init__(self, source: Source, config: RegionConfig | None = None, **options: Any) -> None:
+    def __init__(self, source: Source, context: Context | None = None) -> None:
         self.source = source
-        self.config = config
-        self.tz: tzinfo = region_tz(config)
-        self.opts = parse_options(self.options_model, source, options)
+        self.context = context
+        self.tz: tzinfo = context.region.calendar.tz if context is not None else UTC
+        self.opts = parse_options(self.options_model, source)
 
     def fetch(self, cursor: str | None) -> FetchResult:
         """Nothing to collect by default: the channel pushes (webhook) or is a file."""
@@ -171,7 +184,7 @@ class HttpAdapter(BaseAdapter):
     def __init__(
         self,
         source: Source,
-        config: RegionConfig | None = None,
+        context: Context | None = None,
         *,
         client: httpx.Client | None = None,
         async_client: httpx.AsyncClient | None = None,
@@ -181,11 +194,10 @@ class HttpAdapter(BaseAdapter):
         async_sleep: Callable[[float], Awaitable[None]] | None = None,
         clock: Callable[[], float] | None = None,
         now: Callable[[], datetime] | None = None,
-        **options: Any,
     ) -> None:
-        super().__init__(source, config, **options)
-        #: wall-clock time (for date windows and timestamps); tests freeze it
-        self.now = now or (lambda: datetime.now(UTC))
+        super().__init__(source, context)
+        #: wall-clock time (for date windows and timestamps): the engine's clock by default
+        self.now = now or (context.clock if context is not None else lambda: datetime.now(UTC))
         self._sleep = sleep or time.sleep
         self._async_sleep = async_sleep or asyncio.sleep
         self._clock = clock or time.monotonic
@@ -193,7 +205,7 @@ class HttpAdapter(BaseAdapter):
             retry = RetryPolicy(sleep=self._sleep, async_sleep=self._async_sleep)
         self.channel = HttpChannel(
             source.id,
-            decode=self._decode,
+            decode=self.decode,
             client=client,
             async_client=async_client,
             limiter=limiter if limiter is not None else self._default_limiter(),
@@ -209,8 +221,23 @@ class HttpAdapter(BaseAdapter):
     def _default_limiter(self) -> RateLimiter | None:
         return None
 
-    def _decode(self, response: httpx.Response, request: Any) -> Any:
-        raise NotImplementedError
+    def decode(self, response: httpx.Response, request: ApiRequest) -> Any:
+        """The API's answer to ``request``: its JSON (None for an empty 2xx body).
+
+        A non-2xx answer is an :class:`~tsur.errors.AdapterError` (a 429 a
+        :class:`~tsur.errors.RateLimited` with ``retry_after``; 5xx retryable),
+        an HTML error page or a truncated body a clear error naming the call.
+        Override it for APIs that put errors in a 200 body.
+        """
+        if response.status_code >= 300:
+            raise http_error(response, request, source=self.source.id)
+        if not response.content.strip():
+            return None
+        return load_json(response.content, source=self.source.id, what=request.label)
+
+    def send(self, request: ApiRequest) -> Any:
+        """Send one request through the channel (limits, retries); its decoded answer."""
+        return self.channel.send(request)
 
     def close(self) -> None:
         """Close the HTTP client if the adapter built it."""

@@ -16,18 +16,25 @@ kept with their reasons in the rejected-input store.
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
-import structlog
 
-from tsur.config import RegionConfig
+from tsur.context import Context
 from tsur.domain import Source
-from tsur.errors import AdapterError, IngestError, UnknownSource
+from tsur.errors import (
+    AdapterError,
+    ConfigError,
+    IngestError,
+    PayloadError,
+    TsurError,
+    UnknownSource,
+)
 
-from ._base import ADAPTER_KEY
-from ._payload import FetchBatch, PayloadError
+from ._base import ADAPTER_KEY, option_fields
+from ._payload import FetchBatch
 
 if TYPE_CHECKING:
     from tsur.pipeline import Engine
@@ -38,11 +45,12 @@ __all__ = [
     "adapter_kind",
     "build_adapter",
     "collect",
+    "describe_factory",
     "make_adapter",
     "retry_rejected",
 ]
 
-log = structlog.get_logger("tsur.adapters")
+log = logging.getLogger("tsur.adapters")
 
 
 def adapter_kind(source: Source) -> str:
@@ -55,28 +63,32 @@ def adapter_kind(source: Source) -> str:
     return str(chosen) if chosen else source.kind
 
 
-def accepts_param(factory: Any, name: str) -> bool:
-    """Whether ``factory`` declares a parameter called ``name``."""
+def _accepted(factory: Any, runtime: Mapping[str, Any]) -> dict[str, Any]:
+    """The runtime objects ``factory`` declares a parameter for (all with ``**kwargs``)."""
     try:
         params = inspect.signature(factory).parameters
     except (TypeError, ValueError):
-        return False
-    return name in params
+        return {}
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return dict(runtime)
+    return {k: v for k, v in runtime.items() if k in params}
 
 
 def build_adapter(
     components: Components,
-    config: RegionConfig | None,
+    context: Context,
     source: Source,
     *,
     kind: str | None = None,
-    repository: Any = None,
     **runtime: Any,
 ) -> Any:
-    """Call the registered factory as ``factory(source, config, **source.options, **runtime)``.
+    """Build ``source``'s adapter: ``factory(source, context, **runtime)``.
 
-    A factory that declares a ``repository`` parameter also gets ``repository``
-    (the e-mail adapter reads the original letter from it to answer).
+    ``kind`` overrides :func:`adapter_kind`. The factory gets ``context``
+    with the settings of the plugin that registered it, and of ``runtime``
+    (``client=``, ``sleep=`` …) the objects it declares a parameter for.
+    A factory that fails on the source's options raises a
+    :class:`~tsur.errors.ConfigError` naming the source.
     """
     kind = kind or adapter_kind(source)
     registered = components.source_adapters.get(kind)
@@ -88,30 +100,29 @@ def build_adapter(
             source=source.id,
         )
     factory = registered.component
-    options = {k: v for k, v in source.options.items() if k != ADAPTER_KEY}
-    options.update(runtime)
-    if repository is not None and accepts_param(factory, "repository"):
-        options.setdefault("repository", repository)
-    return factory(source, config, **options)
+    ctx = attrs.evolve(
+        context, settings=components.settings.get(registered.plugin), plugin=registered.plugin
+    )
+    try:
+        return factory(source, ctx, **_accepted(factory, runtime))
+    except TsurError:
+        raise
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ConfigError(
+            f"source {source.id!r} (kind {kind!r}): the adapter cannot be built: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def make_adapter(engine: Engine, source_id: str, *, kind: str | None = None, **runtime: Any) -> Any:
     """The adapter of a configured source, built by its registered factory.
 
-    ``runtime`` is passed to the factory as well (``client=``, ``sleep=`` …).
+    ``runtime`` objects are passed to the factory as well (``client=``, ``sleep=`` …).
     """
-    sources = engine.config.source_objects()
-    source = sources.get(source_id)
+    source = engine.region.sources.get(source_id)
     if source is None:
-        raise UnknownSource(source_id, sorted(sources))
-    return build_adapter(
-        engine.components,
-        engine.config,
-        source,
-        kind=kind,
-        repository=engine.repository,
-        **runtime,
-    )
+        raise UnknownSource(source_id, sorted(engine.region.sources))
+    return build_adapter(engine.components, engine.context, source, kind=kind, **runtime)
 
 
 @attrs.define
@@ -183,12 +194,12 @@ def collect(
             report.reasons.extend(str(e) for e in ingested.errors)
             report.cursor = result.cursor
             log.info(
-                "collect.page",
-                source=source_id,
-                page=report.pages,
-                fetched=len(result.messages),
-                inserted=ingested.inserted,
-                cursor=result.cursor,
+                "%s: page %d, %d fetched, %d new, cursor %s",
+                source_id,
+                report.pages,
+                len(result.messages),
+                ingested.inserted,
+                result.cursor,
             )
             if progress is not None:
                 progress(report)
@@ -247,26 +258,12 @@ def retry_rejected(
 
 
 def describe_factory(factory: Any) -> Mapping[str, Any]:
-    """Name, summary and config keys of an adapter factory (for ``tsur sources``)."""
-    from ._base import option_fields
+    """Summary and region-file keys of an adapter factory (for ``tsur sources``).
 
+    The keys come from the factory's ``options_model``; a factory without one
+    documents its options in its docstring, and none are listed.
+    """
     doc = inspect.getdoc(factory) or ""
     model = getattr(factory, "options_model", None)
-    if model is not None:
-        options = option_fields(model)
-    else:
-        options = []
-        try:
-            params = list(inspect.signature(factory).parameters.values())
-        except (TypeError, ValueError):
-            params = []
-        for p in params[2:]:
-            if p.kind is inspect.Parameter.KEYWORD_ONLY:
-                options.append(
-                    {
-                        "name": p.name,
-                        "required": p.default is inspect.Parameter.empty,
-                        "description": "",
-                    }
-                )
+    options = option_fields(model) if model is not None else []
     return {"summary": doc.splitlines()[0] if doc else "", "options": options}

@@ -18,6 +18,7 @@ Sleeping is injectable everywhere (``sleep=``) so tests never wait.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import threading
 import time
@@ -30,7 +31,6 @@ from typing import Any, TypeVar
 
 import attrs
 import httpx
-import structlog
 import tenacity
 
 from tsur.errors import AdapterError, RateLimited
@@ -49,7 +49,7 @@ __all__ = [
     "snippet",
 ]
 
-log = structlog.get_logger("tsur.adapters")
+log = logging.getLogger("tsur.adapters")
 
 T = TypeVar("T")
 Sleep = Callable[[float], None]
@@ -288,7 +288,7 @@ class RetryPolicy:
     def _log(self, state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome is not None else None
         wait = state.next_action.sleep if state.next_action is not None else None
-        log.info("adapter.retry", attempt=state.attempt_number, wait=wait, error=str(exc))
+        log.info("attempt %d failed, retrying in %.1f s: %s", state.attempt_number, wait, exc)
 
     def _options(self) -> dict[str, Any]:
         return {

@@ -10,30 +10,23 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime, tzinfo
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, tzinfo
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
 import attrs
 from pydantic import BaseModel, ValidationError
 
-from tsur.config import RegionConfig
-from tsur.domain import Message
-from tsur.errors import AdapterError, TsurError
-from tsur.typing import FetchResult
+from tsur.domain import FetchResult, Message
+from tsur.errors import PayloadError, TsurError, raw_text
 
 __all__ = [
-    "MAX_RAW",
     "FetchBatch",
-    "PayloadError",
     "RejectedItem",
     "convert_items",
     "describe",
     "from_unix",
     "load_json",
-    "raw_text",
-    "region_tz",
     "response_json",
     "validate",
 ]
@@ -41,40 +34,7 @@ __all__ = [
 _M = TypeVar("_M", bound=BaseModel)
 _T = TypeVar("_T")
 
-#: Raw payloads longer than this are kept cut (with a note) in the rejected-input store.
-MAX_RAW = 1_000_000
-
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-
-
-def raw_text(payload: bytes | str | Mapping[str, Any] | Sequence[Any]) -> str:
-    """The payload as text for the rejected-input store (cut at :data:`MAX_RAW`)."""
-    if isinstance(payload, bytes):
-        text = payload.decode("utf-8", errors="replace")
-    elif isinstance(payload, str):
-        text = payload
-    else:
-        try:
-            text = json.dumps(payload, ensure_ascii=False, default=str)
-        except (TypeError, ValueError):
-            text = repr(payload)
-    if len(text) > MAX_RAW:
-        return text[:MAX_RAW] + f"\n… [cut: {len(text)} characters in all]"
-    return text
-
-
-class PayloadError(AdapterError):
-    """A payload could not be read; ``raw`` is what arrived, kept for re-runs."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        source: str | None = None,
-        raw: bytes | str | Mapping[str, Any] | Sequence[Any] | None = None,
-    ) -> None:
-        self.raw = raw_text(raw) if raw is not None else ""
-        super().__init__(message, source=source)
 
 
 def load_json(payload: bytes | str | Any, *, source: str | None, what: str) -> Any:
@@ -165,7 +125,7 @@ class RejectedItem:
 
 @attrs.frozen
 class FetchBatch(FetchResult):
-    """A :class:`~tsur.typing.FetchResult` that also reports unreadable items.
+    """A :class:`~tsur.protocols.FetchResult` that also reports unreadable items.
 
     :func:`~tsur.adapters.collect` keeps every rejected item with its reason,
     so a bad record never blocks the cursor and is never lost.
@@ -199,11 +159,6 @@ def _jsonable(item: Any) -> Any:
     if isinstance(item, BaseModel):
         return item.model_dump(mode="json")
     return item
-
-
-def region_tz(config: RegionConfig | None) -> tzinfo:
-    """The region's time zone, or UTC without a region."""
-    return ZoneInfo(config.region.timezone) if config is not None else UTC
 
 
 def from_unix(value: int | float, tz: tzinfo) -> datetime:

@@ -27,14 +27,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 from pydantic import Field, field_validator
 
-from tsur.config import RegionConfig
-from tsur.domain import Attachment, Author, GeoPoint, Message, Reply
-from tsur.errors import AdapterError, ConfigError, IngestError
-from tsur.hookspecs import hookimpl
-from tsur.typing import FetchResult, Register
+from tsur.context import Context
+from tsur.domain import Attachment, Author, FetchResult, GeoPoint, Message, Reply, Source
+from tsur.errors import AdapterError, ConfigError, IngestError, PayloadError
 
 from ._base import AdapterOptions, BaseAdapter
-from ._payload import FetchBatch, PayloadError, RejectedItem
+from ._payload import FetchBatch, RejectedItem
 
 __all__ = ["FIELDS", "CsvAdapter", "CsvOptions", "ParsedRow"]
 
@@ -137,8 +135,8 @@ class CsvAdapter(BaseAdapter):
     options_model: ClassVar[type[AdapterOptions]] = CsvOptions
     opts: CsvOptions
 
-    def __init__(self, source: Any, config: RegionConfig | None = None, **options: Any) -> None:
-        super().__init__(source, config, **options)
+    def __init__(self, source: Source, context: Context | None = None) -> None:
+        super().__init__(source, context)
         if self.opts.timezone:
             try:
                 self.tz = ZoneInfo(self.opts.timezone)
@@ -147,7 +145,7 @@ class CsvAdapter(BaseAdapter):
                     f"source {source.id!r}: unknown time zone {self.opts.timezone!r}",
                     problems=[("options.timezone", "use an IANA name like 'Europe/Samara'")],
                 ) from None
-        self._tz_known = bool(self.opts.timezone) or config is not None
+        self._tz_known = bool(self.opts.timezone) or context is not None
 
     def _text(self, payload: bytes | str) -> str:
         if isinstance(payload, str):
@@ -348,9 +346,3 @@ def _join(row: list[str], delimiter: str) -> str:
     out = io.StringIO()
     csv.writer(out, delimiter=delimiter, lineterminator="").writerow(row)
     return out.getvalue()
-
-
-@hookimpl
-def register_source_adapters(register: Register, config: RegionConfig) -> None:
-    """Register the CSV adapter as ``csv``."""
-    register("csv", CsvAdapter)

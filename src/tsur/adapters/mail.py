@@ -35,15 +35,13 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr
 
-from tsur.config import RegionConfig
-from tsur.domain import Attachment, Author, Message, Reply
-from tsur.errors import AdapterError
-from tsur.hookspecs import hookimpl
-from tsur.typing import FetchResult, Register
+from tsur.context import Context
+from tsur.domain import Attachment, Author, FetchResult, Message, Reply
+from tsur.errors import AdapterError, PayloadError
 
 from ._base import AdapterOptions, BaseAdapter, secret
 from ._http import RetryPolicy
-from ._payload import FetchBatch, PayloadError, RejectedItem
+from ._payload import FetchBatch, RejectedItem
 from ._text import html_to_text, strip_quoted_reply, tidy
 
 __all__ = ["MailAdapter", "MailOptions", "imap_utf7", "letter_to_message"]
@@ -206,19 +204,18 @@ class MailAdapter(BaseAdapter):
     def __init__(
         self,
         source: Any,
-        config: RegionConfig | None = None,
+        context: Context | None = None,
         *,
-        repository: Any = None,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] | None = None,
         now: Callable[[], datetime] | None = None,
         ssl_context: ssl.SSLContext | None = None,
-        **options: Any,
     ) -> None:
-        super().__init__(source, config, **options)
-        self.repository = repository
+        super().__init__(source, context)
+        #: where the original letters are read from to answer them
+        self.repository = context.repository if context is not None else None
         self.retry = retry or (RetryPolicy(sleep=sleep) if sleep else RetryPolicy())
-        self.now = now or (lambda: datetime.now(UTC))
+        self.now = now or (context.clock if context is not None else lambda: datetime.now(UTC))
         self.ssl_context = ssl_context
         self._conn: imaplib.IMAP4 | None = None
 
@@ -342,7 +339,7 @@ class MailAdapter(BaseAdapter):
         for sm in self.repository.messages(incident_id=reply.incident_id, limit=1000):
             m = sm.message
             if m.source == self.source.id and m.external_id == reply.in_reply_to:
-                return m  # type: ignore[no-any-return]
+                return m
         raise AdapterError(
             f"incident {reply.incident_id}: letter {reply.in_reply_to!r} not found",
             source=self.source.id,
@@ -450,9 +447,3 @@ def _letters(data: list[Any]) -> Iterator[tuple[int, bytes, datetime | None]]:
 def _internaldate(value: str) -> str:
     # "17-Jul-1996 02:44:25 -0700" → RFC 2822 "17 Jul 1996 02:44:25 -0700"
     return value.strip().replace("-", " ", 2)
-
-
-@hookimpl
-def register_source_adapters(register: Register, config: RegionConfig) -> None:
-    """Register the e-mail adapter as ``email``."""
-    register("email", MailAdapter)

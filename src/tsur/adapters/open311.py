@@ -19,27 +19,24 @@ logs why. Errors are the spec's array ``[{"code", "description"}]``.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import httpx
-import structlog
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from tsur.config import RegionConfig
-from tsur.domain import Attachment, GeoPoint, Message, Reply
-from tsur.errors import AdapterError
-from tsur.hookspecs import hookimpl
-from tsur.typing import FetchResult, Register
+from tsur.domain import Attachment, FetchResult, GeoPoint, Message, Reply
+from tsur.errors import AdapterError, PayloadError
 
 from ._base import AdapterOptions, HttpAdapter, secret
 from ._http import ApiRequest, http_error, snippet
-from ._payload import FetchBatch, PayloadError, convert_items, load_json, response_json, validate
+from ._payload import FetchBatch, convert_items, load_json, response_json, validate
 
 __all__ = ["Open311Adapter", "Open311Error", "Open311Options", "Service", "ServiceRequest"]
 
-log = structlog.get_logger("tsur.adapters")
+log = logging.getLogger("tsur.adapters")
 
 
 class Open311Error(AdapterError):
@@ -162,7 +159,7 @@ class Open311Adapter(HttpAdapter):
     def _common(self) -> dict[str, Any]:
         return {"jurisdiction_id": self.opts.jurisdiction_id, "api_key": secret(self.opts.api_key)}
 
-    def _decode(self, response: httpx.Response, request: ApiRequest) -> Any:
+    def decode(self, response: httpx.Response, request: ApiRequest) -> Any:
         if response.status_code < 300 and not response.content.strip():
             return None
         data = response_json(response, request, source=self.source.id)
@@ -323,11 +320,10 @@ class Open311Adapter(HttpAdapter):
             )
         if not self.opts.status_url:
             log.info(
-                "reply.unsupported",
-                source=self.source.id,
-                incident=reply.incident_id,
-                reason="GeoReport v2 has no status update; set options.status_url if the "
-                "server has such an extension",
+                "%s: no answer posted for incident %d: GeoReport v2 has no status update "
+                "(set options.status_url if the server has such an extension)",
+                self.source.id,
+                reply.incident_id,
             )
             return None
         form = {
@@ -343,11 +339,5 @@ class Open311Adapter(HttpAdapter):
         if isinstance(data, Mapping) and data.get("service_request_id") is not None:
             return str(data["service_request_id"])
         if data is not None and not isinstance(data, Mapping):
-            log.info("reply.answer", source=self.source.id, answer=snippet(str(data)))
+            log.info("%s: the server answered %s", self.source.id, snippet(str(data)))
         return reply.in_reply_to
-
-
-@hookimpl
-def register_source_adapters(register: Register, config: RegionConfig) -> None:
-    """Register the Open311 adapter as ``open311``."""
-    register("open311", Open311Adapter)

@@ -23,27 +23,24 @@ link to the ПОС form to point citizens at.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlencode
 
-import httpx
-import structlog
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from tsur.config import RegionConfig
-from tsur.domain import Attachment, Author, GeoPoint, Message, Reply
-from tsur.errors import AdapterError, ConfigError
-from tsur.hookspecs import hookimpl
-from tsur.typing import FetchResult, Register
+from tsur.context import Context
+from tsur.domain import Attachment, Author, FetchResult, GeoPoint, Message, Reply, Source
+from tsur.errors import AdapterError, ConfigError, PayloadError
+from tsur.security import SIGNATURE_HEADER, verify_hmac_sha256
 
 from ._base import AdapterOptions, HttpAdapter, secret
-from ._http import ApiRequest
-from ._payload import FetchBatch, PayloadError, RejectedItem, load_json, validate
-from ._webhooks import SIGNATURE_HEADER, WebhookPayload, header, verify_hmac_sha256
-from .webhook import answer_id, decode_json_answer, signed_post
+from ._payload import FetchBatch, RejectedItem, load_json, validate
+from ._webhooks import WebhookPayload, header
+from .webhook import answer_id, signed_post
 
 __all__ = [
     "POS_FORM_URL",
@@ -54,7 +51,7 @@ __all__ = [
     "widget_url",
 ]
 
-log = structlog.get_logger("tsur.adapters")
+log = logging.getLogger("tsur.adapters")
 
 #: The public ПОС form (the only public surface of the platform).
 POS_FORM_URL = "https://pos.gosuslugi.ru/form/"
@@ -179,10 +176,10 @@ class PosAdapter(HttpAdapter):
     options_model: ClassVar[type[AdapterOptions]] = PosOptions
     opts: PosOptions
 
-    def __init__(self, source: Any, config: RegionConfig | None = None, **options: Any) -> None:
-        super().__init__(source, config, **options)
-        if config is not None:
-            topics = {t.id for t in config.topics}
+    def __init__(self, source: Source, context: Context | None = None, **runtime: Any) -> None:
+        super().__init__(source, context, **runtime)
+        if context is not None:
+            topics = context.region.topics
             wrong = [(k, v) for k, v in self.opts.category_map.items() if v not in topics]
             if wrong:
                 raise ConfigError(
@@ -191,9 +188,6 @@ class PosAdapter(HttpAdapter):
                         (f"options.category_map.{k}", f"unknown topic {v!r}") for k, v in wrong
                     ],
                 )
-
-    def _decode(self, response: httpx.Response, request: ApiRequest) -> Any:
-        return decode_json_answer(response, request, self.source.id)
 
     # inbound ----------------------------------------------------------------
     def events(self, payload: bytes | str | Mapping[str, Any]) -> list[PosAppeal | PosStatus]:
@@ -305,10 +299,9 @@ class PosAdapter(HttpAdapter):
         """POST a status change to ``callback_url``; the connector's id for it, if any."""
         if not self.opts.callback_url:
             log.info(
-                "pos.status.skipped",
-                source=self.source.id,
-                appeal=appeal_id,
-                reason="no options.callback_url",
+                "%s: status of appeal %s not sent: no options.callback_url",
+                self.source.id,
+                appeal_id,
             )
             return None
         st = PosStatus(
@@ -344,9 +337,3 @@ class PosAdapter(HttpAdapter):
         if not self.opts.org_id:
             raise AdapterError("options.org_id (opaId) is not set", source=self.source.id)
         return widget_url(self.opts.org_id, fz59=None, **utm)
-
-
-@hookimpl
-def register_source_adapters(register: Register, config: RegionConfig) -> None:
-    """Register the ПОС adapter as ``pos``."""
-    register("pos", PosAdapter)

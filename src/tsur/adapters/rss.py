@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -24,27 +25,23 @@ from typing import Any, ClassVar
 from xml.etree.ElementTree import Element, ParseError
 
 import httpx
-import structlog
 from defusedxml import (  # type: ignore[import-untyped]  # stubs (types-defusedxml) not installed
     DefusedXmlException,
 )
 from defusedxml import ElementTree as SafeET
 from pydantic import Field
 
-from tsur.config import RegionConfig
-from tsur.domain import Attachment, Author, GeoPoint, Message, Reply
-from tsur.errors import AdapterError
-from tsur.hookspecs import hookimpl
-from tsur.typing import FetchResult, Register
+from tsur.domain import Attachment, Author, FetchResult, GeoPoint, Message, Reply
+from tsur.errors import AdapterError, PayloadError, raw_text
 
 from ._base import AdapterOptions, HttpAdapter
 from ._http import ApiRequest, http_error
-from ._payload import FetchBatch, PayloadError, RejectedItem, raw_text
+from ._payload import FetchBatch, RejectedItem
 from ._text import html_to_text, tidy
 
 __all__ = ["FeedAdapter", "FeedOptions", "parse_feed"]
 
-log = structlog.get_logger("tsur.adapters")
+log = logging.getLogger("tsur.adapters")
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 NS = {
@@ -180,7 +177,7 @@ class FeedAdapter(HttpAdapter):
     options_model: ClassVar[type[AdapterOptions]] = FeedOptions
     opts: FeedOptions
 
-    def _decode(self, response: httpx.Response, request: ApiRequest) -> Any:
+    def decode(self, response: httpx.Response, request: ApiRequest) -> Any:
         if response.status_code == 304:
             return response
         if response.status_code >= 300:
@@ -266,11 +263,5 @@ class FeedAdapter(HttpAdapter):
 
     def reply(self, reply: Reply) -> str | None:
         """Feeds are read-only: None."""
-        log.info("reply.unsupported", source=self.source.id, reason="a feed takes no answers")
+        log.info("%s: a feed takes no answers", self.source.id)
         return None
-
-
-@hookimpl
-def register_source_adapters(register: Register, config: RegionConfig) -> None:
-    """Register the feed adapter as ``rss``."""
-    register("rss", FeedAdapter)

@@ -15,7 +15,7 @@ import json
 from importlib import resources
 from typing import Any
 
-from tsur.store.codec import MessageIn
+from tsur.wire import MessageIn
 
 from .portal import PosEvent, PosStatus
 

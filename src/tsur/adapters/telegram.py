@@ -25,25 +25,14 @@ from typing import Any, ClassVar, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from tsur.config import RegionConfig
-from tsur.domain import Attachment, Author, GeoPoint, Message, Reply
-from tsur.errors import AdapterError, RateLimited
-from tsur.hookspecs import hookimpl
-from tsur.typing import FetchResult, Register
+from tsur.domain import Attachment, Author, FetchResult, GeoPoint, Message, Reply
+from tsur.errors import AdapterError, PayloadError, RateLimited, WebhookAuthError, raw_text
+from tsur.security import secrets_match
 
 from ._base import AdapterOptions, HttpAdapter, secret
 from ._http import ApiRequest, RateLimit, RateLimiter
-from ._payload import (
-    FetchBatch,
-    PayloadError,
-    RejectedItem,
-    from_unix,
-    load_json,
-    raw_text,
-    response_json,
-    validate,
-)
-from ._webhooks import WebhookAuthError, WebhookPayload, header, secrets_match
+from ._payload import FetchBatch, RejectedItem, from_unix, load_json, response_json, validate
+from ._webhooks import WebhookPayload, header
 
 __all__ = [
     "FILE_SCHEME",
@@ -278,7 +267,7 @@ class TelegramAdapter(HttpAdapter):
         url = f"{self.opts.base_url.rstrip('/')}/bot{token}/{method}"
         return ApiRequest("POST", url, what=method, json=dict(body), **kw)
 
-    def _decode(self, response: httpx.Response, request: ApiRequest) -> Any:
+    def decode(self, response: httpx.Response, request: ApiRequest) -> Any:
         data = response_json(response, request, source=self.source.id)
         if not isinstance(data, Mapping) or "ok" not in data:
             raise PayloadError(
@@ -520,9 +509,3 @@ class TelegramAdapter(HttpAdapter):
         if not isinstance(path, str):
             raise PayloadError("getFile: no file_path", source=self.source.id, raw=result)
         return f"{self.opts.base_url.rstrip('/')}/file/bot{secret(self.opts.token)}/{path}"
-
-
-@hookimpl
-def register_source_adapters(register: Register, config: RegionConfig) -> None:
-    """Register the Telegram adapter as ``telegram``."""
-    register("telegram", TelegramAdapter)

@@ -30,23 +30,13 @@ from typing import Any, ClassVar, Literal
 import httpx
 from pydantic import Field, SecretStr, model_validator
 
-from tsur.config import RegionConfig
-from tsur.domain import Attachment, Author, GeoPoint, Message, Reply
-from tsur.errors import AdapterError, RateLimited
-from tsur.hookspecs import hookimpl
-from tsur.typing import FetchResult, Register
+from tsur.domain import Attachment, Author, FetchResult, GeoPoint, Message, Reply
+from tsur.errors import AdapterError, PayloadError, RateLimited, WebhookAuthError
+from tsur.security import secrets_match
 
 from ._base import AdapterOptions, HttpAdapter, secret
 from ._http import ApiRequest, RateLimit, RateLimiter, http_error
-from ._payload import (
-    FetchBatch,
-    PayloadError,
-    RejectedItem,
-    convert_items,
-    from_unix,
-    load_json,
-    validate,
-)
+from ._payload import FetchBatch, RejectedItem, convert_items, from_unix, load_json, validate
 from ._vk_wire import (
     VkAttachment,
     VkComment,
@@ -59,7 +49,7 @@ from ._vk_wire import (
     parse_ref,
     post_ref,
 )
-from ._webhooks import WebhookAuthError, WebhookPayload, secrets_match
+from ._webhooks import WebhookPayload
 
 __all__ = ["API_VERSION", "VkAdapter", "VkError", "VkOptions"]
 
@@ -169,7 +159,7 @@ class VkAdapter(HttpAdapter):
             return ApiRequest("POST", url, what=method, data=full)
         return ApiRequest("GET", url, what=method, params=full)
 
-    def _decode(self, response: httpx.Response, request: ApiRequest) -> Any:
+    def decode(self, response: httpx.Response, request: ApiRequest) -> Any:
         if response.status_code >= 500 or response.status_code == 429:
             raise http_error(response, request, source=self.source.id)
         data = load_json(response.content, source=self.source.id, what=request.label)
@@ -638,9 +628,3 @@ def _as_response(item: RejectedItem) -> RejectedItem:
         return item
     wrapped = json.dumps({"response": {"count": 1, "items": [data]}}, ensure_ascii=False)
     return RejectedItem(wrapped, item.reason, item.line)
-
-
-@hookimpl
-def register_source_adapters(register: Register, config: RegionConfig) -> None:
-    """Register the VK adapter as ``vk``."""
-    register("vk", VkAdapter)

@@ -1,6 +1,6 @@
 """A generic JSON webhook any municipal portal can post to (source kind ``webhook``).
 
-The body is one message in the wire shape of :class:`tsur.store.codec.MessageIn`
+The body is one message in the wire shape of :class:`tsur.wire.MessageIn`
 (``external_id``, ``text``, ``created_at`` with an offset, optional
 ``author``, ``attachments``, ``geo``, ``address`` …) or a JSON array of them.
 ``source`` may be left out; when given it must be this source's id.
@@ -14,33 +14,25 @@ to ``reply_url``, signed the same way.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
-import httpx
-import structlog
 from pydantic import Field, SecretStr, ValidationError
 
-from tsur.config import RegionConfig
 from tsur.domain import Message, Reply
-from tsur.hookspecs import hookimpl
-from tsur.store.codec import message_from_dict
-from tsur.typing import Register
+from tsur.errors import PayloadError
+from tsur.security import SIGNATURE_HEADER, hmac_sha256_signature, verify_hmac_sha256
+from tsur.wire import message_from_dict
 
 from ._base import AdapterOptions, HttpAdapter, secret
-from ._http import ApiRequest, http_error
-from ._payload import PayloadError, describe, load_json
-from ._webhooks import (
-    SIGNATURE_HEADER,
-    WebhookPayload,
-    header,
-    hmac_sha256_signature,
-    verify_hmac_sha256,
-)
+from ._http import ApiRequest
+from ._payload import describe, load_json
+from ._webhooks import WebhookPayload, header
 
 __all__ = ["JsonWebhookAdapter", "WebhookOptions", "signed_post"]
 
-log = structlog.get_logger("tsur.adapters")
+log = logging.getLogger("tsur.adapters")
 
 
 class WebhookOptions(AdapterOptions):
@@ -64,15 +56,6 @@ def signed_post(url: str, body: Mapping[str, Any], key: str | None, *, what: str
     return ApiRequest("POST", url, what=what, content=content, headers=headers)
 
 
-def decode_json_answer(response: httpx.Response, request: ApiRequest, source: str) -> Any:
-    """A portal's answer: JSON when there is a body, None for an empty 2xx."""
-    if response.status_code >= 300:
-        raise http_error(response, request, source=source)
-    if not response.content.strip():
-        return None
-    return load_json(response.content, source=source, what=request.label)
-
-
 def answer_id(result: Any) -> str | None:
     """The ``id`` a portal answered with, if any."""
     if isinstance(result, Mapping) and result.get("id") is not None:
@@ -86,9 +69,6 @@ class JsonWebhookAdapter(HttpAdapter):
     kind: ClassVar[str] = "webhook"
     options_model: ClassVar[type[AdapterOptions]] = WebhookOptions
     opts: WebhookOptions
-
-    def _decode(self, response: httpx.Response, request: ApiRequest) -> Any:
-        return decode_json_answer(response, request, self.source.id)
 
     def parse(self, payload: bytes | str | Mapping[str, Any]) -> Iterable[Message]:
         """Messages in a body: one message object or an array of them."""
@@ -129,10 +109,9 @@ class JsonWebhookAdapter(HttpAdapter):
         """POST the answer to ``reply_url``; the portal's ``id`` for it, if it gives one."""
         if not self.opts.reply_url:
             log.info(
-                "reply.skipped",
-                source=self.source.id,
-                incident=reply.incident_id,
-                reason="no options.reply_url: the portal takes no answers",
+                "%s: no answer posted for incident %d: no options.reply_url",
+                self.source.id,
+                reply.incident_id,
             )
             return None
         body = {
@@ -146,9 +125,3 @@ class JsonWebhookAdapter(HttpAdapter):
         }
         req = signed_post(self.opts.reply_url, body, secret(self.opts.secret), what="reply")
         return answer_id(self.channel.send(req))
-
-
-@hookimpl
-def register_source_adapters(register: Register, config: RegionConfig) -> None:
-    """Register the generic JSON webhook adapter as ``webhook``."""
-    register("webhook", JsonWebhookAdapter)

@@ -16,12 +16,12 @@ Modules: :mod:`~tsur.analytics.queries` (the SQL), :mod:`~tsur.analytics.systemi
 (spikes), :mod:`~tsur.analytics.executors` (the rating),
 :mod:`~tsur.analytics.report` (the report mapping), :mod:`~tsur.analytics.html`,
 :mod:`~tsur.analytics.heatmap`, :mod:`~tsur.analytics.charts` (rendering) and
-:mod:`~tsur.analytics.renderers` (the plugin with the ``html``/``geojson``
-renderers and ``tsur report``).
+:mod:`~tsur.analytics.exports` (the ``html``, ``geojson``, ``json`` and ``csv``
+renderers) and :mod:`~tsur.analytics.kpi` (executor KPIs).
 """
 
-from tsur.analytics.errors import ReportError
 from tsur.analytics.executors import executor_ratings
+from tsur.analytics.kpi import ExecutorKPI, executor_kpis
 from tsur.analytics.periods import Period, parse_period, period_of
 from tsur.analytics.queries import Analytics
 from tsur.analytics.records import (
@@ -38,15 +38,16 @@ from tsur.analytics.systemic import find_spikes
 __all__ = [
     "Analytics",
     "ChannelShare",
+    "ExecutorKPI",
     "IncidentPoint",
     "MunicipalityStats",
     "Period",
     "Problem",
-    "ReportError",
     "Spike",
     "TrendPoint",
     "build_report",
     "demo_report",
+    "executor_kpis",
     "executor_ratings",
     "find_spikes",
     "parse_period",

@@ -1,6 +1,6 @@
 """The executor rating: who answers, how fast, how often late.
 
-The figures and the ranking are :func:`tsur.lifecycle.kpi.executor_kpis`'s
+The figures and the ranking are :func:`tsur.analytics.kpi.executor_kpis`'s
 (on-time share, overdue share, reopen rate, rating; fair: executors with
 fewer than ``min_cases`` incidents are listed but not ranked).
 """
@@ -12,8 +12,8 @@ from typing import Any
 
 import attrs
 
+from tsur.analytics.kpi import executor_kpis
 from tsur.analytics.queries import Analytics
-from tsur.lifecycle.kpi import executor_kpis
 from tsur.sla.calendar import WorkingCalendar
 
 __all__ = ["KPI_FIELDS", "executor_ratings"]

@@ -1,6 +1,6 @@
 """The heat map of municipalities and the map of geotagged incidents, as inline SVG.
 
-With boundaries (:class:`~tsur.analytics.geometry.Boundaries`) every
+With boundaries (:class:`~tsur.geometry.Boundaries`) every
 municipality is its real shape; without them it is a square tile placed
 by its centre's coordinates (a tile cartogram), so any region gets a map.
 Each area carries its figures for every measure (``data-*`` attributes
@@ -18,7 +18,7 @@ import attrs
 
 from tsur.analytics.charts import FONT
 from tsur.analytics.fmt import esc, fmt_float, fmt_int, fmt_pct, plural
-from tsur.analytics.geometry import Boundaries, Projection
+from tsur.geometry import Boundaries, Projection
 
 __all__ = [
     "MEASURES",

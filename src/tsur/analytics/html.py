@@ -2,7 +2,7 @@
 
 :func:`render_html` reads only the report mapping built by
 :func:`tsur.analytics.report.build_report` and, for the maps, the
-municipal :class:`~tsur.analytics.geometry.Boundaries` (tiles without them).
+municipal :class:`~tsur.geometry.Boundaries` (tiles without them).
 A few lines of inline script switch the map's measure and sort tables;
 without script the page shows the same figures.
 """
@@ -33,9 +33,9 @@ from tsur.analytics.fmt import (
     fmt_signed,
     plural,
 )
-from tsur.analytics.geometry import Boundaries
 from tsur.analytics.heatmap import MEASURES, choropleth, point_map
 from tsur.analytics.periods import MONTHS
+from tsur.geometry import Boundaries
 
 __all__ = ["render_html"]
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from tsur.analytics.errors import ReportError
+from tsur.errors import ReportError
 
 __all__ = ["MONTHS", "Period", "parse_period", "period_of"]
 
@@ -130,7 +130,7 @@ def parse_period(text: str, tz: ZoneInfo | str) -> Period:
     """Read ``2026-11`` (month), ``2026-W46`` (ISO week), ``2026-11-16`` (day),
     ``2026`` (year) or ``2026-11-01..2026-11-20`` (days, both included).
 
-    Raises :class:`~tsur.analytics.errors.ReportError` naming what is wrong.
+    Raises :class:`~tsur.errors.ReportError` naming what is wrong.
     """
     zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
     value = text.strip()

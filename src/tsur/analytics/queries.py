@@ -21,24 +21,21 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from tsur.analytics.errors import ReportError
 from tsur.analytics.periods import Period, parse_period
 from tsur.analytics.records import (
     ChannelShare,
     IncidentPoint,
     MunicipalityStats,
     Problem,
-    Spike,
     TrendPoint,
 )
 from tsur.analytics.region import RegionIndex
-from tsur.config import RegionConfig
 from tsur.domain import Status
-from tsur.errors import StorageError
+from tsur.errors import ReportError, StorageError
+from tsur.region import Region
 from tsur.store import schema
 from tsur.store.base import Repository
 
@@ -134,13 +131,13 @@ class Analytics:
     attrs records; :mod:`tsur.analytics.report` turns them into a report.
     """
 
-    def __init__(self, repository: Repository, config: RegionConfig) -> None:
+    def __init__(self, repository: Repository, region: Region) -> None:
         self.repository = repository
         self.engine = _sa_engine(repository)
         self.dialect = self.engine.dialect.name
-        self.config = config
-        self.region = RegionIndex(config)
-        self.tz = ZoneInfo(config.region.timezone)
+        self.config = region.config
+        self.region = RegionIndex(region)
+        self.tz = region.calendar.tz
         if not _ZONE_NAME.match(self.tz.key):
             raise ReportError(f"time zone name {self.tz.key!r} cannot be used in SQL")
         self._conn: sa.Connection | None = None
@@ -150,7 +147,7 @@ class Analytics:
     @classmethod
     def for_engine(cls, engine: Engine) -> Analytics:
         """Analytics over an :class:`~tsur.Engine`'s store and region."""
-        return cls(engine.repository, engine.config)
+        return cls(engine.repository, engine.region)
 
     def period(self, text: str) -> Period:
         """A reporting period in the region's time zone (see :func:`parse_period`)."""
@@ -592,13 +589,6 @@ class Analytics:
                     }
                 )
         return out
-
-    # systemic problems ---------------------------------------------------------------
-    def spikes(self, until: datetime, **options: Any) -> list[Spike]:
-        """Systemic problems before ``until``: see :func:`tsur.analytics.systemic.find_spikes`."""
-        from tsur.analytics.systemic import find_spikes
-
-        return find_spikes(self, until, **options)
 
     # channels, points, medians -------------------------------------------------------
     def channel_mix(self, since: datetime, until: datetime) -> list[ChannelShare]:

@@ -1,10 +1,10 @@
-"""What analytics needs to know about a region: its municipalities, topics and channels.
+"""What analytics needs to know about a region: municipalities with their figures, names.
 
 A territory below a municipality (a settlement, a city district) counts
-for the municipality it lies in: :meth:`RegionIndex.municipality_of` walks
-the territory tree of the region configuration up to the level just below
-the region. Subtopics roll up to their direction (the top-level topic) the
-same way.
+for the municipality it lies in, and subtopics roll up to their direction
+(the top-level topic), as :class:`tsur.Region` says; :class:`RegionIndex`
+adds what reports show: municipalities with their population, per-capita
+figures, Russian labels, channel kinds.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 import attrs
 
-from tsur.config import RegionConfig
+from tsur.region import Region
 
 __all__ = ["Municipality", "RegionIndex"]
 
@@ -32,29 +32,24 @@ class Municipality:
 
 
 class RegionIndex:
-    """Look-ups over a region configuration used by every aggregation."""
+    """Look-ups over a region used by every aggregation."""
 
-    def __init__(self, config: RegionConfig) -> None:
-        self.config = config
-        self.root = config.region.territory
-        parents = {t.id: t.parent for t in config.territories}
-        by_id = {t.id: t for t in config.territories}
-        self.territory_names = {t.id: t.name for t in config.territories}
-        self.municipalities: dict[str, Municipality] = {}
-        for t in config.territories:
-            if t.parent == self.root:
-                self.municipalities[t.id] = Municipality(
-                    t.id, t.name, t.kind, t.population, t.population_year, t.lat, t.lon
-                )
-        self._municipality: dict[str, str | None] = {}
-        for tid in parents:
-            node: str | None = tid
-            seen: set[str] = set()
-            while node is not None and node not in self.municipalities and node not in seen:
-                seen.add(node)
-                node = parents.get(node)
-            self._municipality[tid] = node
-        root = by_id.get(self.root)
+    def __init__(self, region: Region) -> None:
+        self.region = region
+        self.root = region.root
+        self.municipalities: dict[str, Municipality] = {
+            t.id: Municipality(
+                t.id,
+                t.name,
+                t.kind,
+                t.population,
+                t.population_year,
+                t.center.lat if t.center else None,
+                t.center.lon if t.center else None,
+            )
+            for t in region.municipalities
+        }
+        root = region.territories.get(self.root)
         known = [m.population for m in self.municipalities.values()]
         # the region's own figure, else the sum — only when every municipality has one
         self.region_population: int | None = (root.population if root else None) or (
@@ -62,50 +57,36 @@ class RegionIndex:
         )
         years = {m.population_year for m in self.municipalities.values() if m.population_year}
         self.population_year: int | None = max(years) if years else None
-        topic_parents = {t.id: t.parent for t in config.topics}
-        self.topic_names = {t.id: t.name for t in config.topics}
-        self._direction: dict[str, str] = {}
-        for tid in topic_parents:
-            node = tid
-            while topic_parents.get(node) is not None:
-                node = topic_parents[node] or node
-            self._direction[tid] = node
-        self.directions = [t.id for t in config.topics if t.parent is None]
-        self.source_kinds: dict[str, str] = {s.id: str(s.kind) for s in config.sources}
-        self.source_names = {s.id: s.name for s in config.sources}
-        self.executor_names = {e.id: e.name for e in config.executors}
+        self.directions = [t.id for t in region.topics.values() if t.parent is None]
+        self.executor_names = {e.id: e.name for e in region.executors.values()}
 
     def municipality_of(self, territory: str | None) -> str | None:
         """The municipality a territory lies in; None for the region itself or unknown ids."""
-        if territory is None:
-            return None
-        return self._municipality.get(territory)
+        return self.region.municipality_of(territory)
 
     def territories_in(self, municipality: str) -> list[str]:
         """Every territory id that counts for ``municipality`` (itself included)."""
-        return [t for t, m in self._municipality.items() if m == municipality]
+        return list(self.region.same_municipality(municipality))
 
     def direction_of(self, topic: str | None) -> str | None:
         """The top-level topic (direction) of ``topic``."""
-        if topic is None:
-            return None
-        return self._direction.get(topic, topic)
+        return self.region.direction_of(topic)
 
     def topic_label(self, topic: str | None) -> str:
         """«ЖКХ › Отопление» for a subtopic, «ЖКХ» for a direction, «тема не определена»."""
         if topic is None:
             return "тема не определена"
-        name = self.topic_names.get(topic, topic)
+        name = self.region.topic_name(topic)
         direction = self.direction_of(topic)
         if direction is None or direction == topic:
             return name
-        return f"{self.topic_names.get(direction, direction)} › {name}"
+        return f"{self.region.topic_name(direction)} › {name}"
 
     def municipality_name(self, municipality: str | None) -> str:
         """The municipality's name, «территория не определена» for None."""
         if municipality is None:
             return "территория не определена"
-        return self.territory_names.get(municipality, municipality)
+        return self.region.territory_name(municipality)
 
     def per_10k(self, count: int, population: int | None) -> float | None:
         """``count`` per 10,000 residents, None without a population figure."""
@@ -117,7 +98,7 @@ class RegionIndex:
         """The kind of a configured source (``vk``, ``pos`` …); the id itself if unknown."""
         if source is None:
             return "unknown"
-        return self.source_kinds.get(source, source)
+        return self.region.source_kind(source) or source
 
     def roll_up(self, territories: Iterable[str | None]) -> dict[str | None, list[str | None]]:
         """Group territory ids by the municipality they count for."""

@@ -3,7 +3,7 @@
 :func:`build_report` asks :class:`~tsur.analytics.queries.Analytics` for the
 figures and returns a plain mapping (strings, numbers, lists, dicts) that
 any report renderer turns into a file: the built-in ``json`` and ``csv``,
-``html`` and ``geojson`` from :mod:`tsur.analytics.renderers`, or a
+``html`` and ``geojson`` (:mod:`tsur.analytics.exports`), or a
 region's own (XLSX …). Every top-level list of rows is a table::
 
     import tsur
@@ -24,10 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from tsur.analytics.errors import ReportError
 from tsur.analytics.executors import executor_ratings
+from tsur.analytics.exports import HtmlRenderer
 from tsur.analytics.periods import Period, parse_period, period_of
 from tsur.analytics.queries import Analytics
+from tsur.analytics.systemic import find_spikes
+from tsur.errors import ReportError
 
 if TYPE_CHECKING:
     from tsur.pipeline import Engine
@@ -188,7 +190,7 @@ def build_report(
         problems = a.top_problems(p.start, p.end, prev.start, limit=top)
         directions = a.top_problems(p.start, p.end, prev.start, limit=None, level="direction")
         by_municipality = a.top_problems_by_municipality(p.start, p.end, prev.start, limit=3)
-        spikes = a.spikes(spike_until, **spike_rule) if spike_until > p.start else []
+        spikes = find_spikes(a, spike_until, **spike_rule) if spike_until > p.start else []
         weekly_topics = a.counts(weeks_start, p.end, by=("week", "topic"))
         lead = [d.topic for d in directions[:5]]
         daily = a.trend(p.start, trend_end, unit="day" if p.days <= 62 else "week", series=lead)
@@ -219,7 +221,7 @@ def build_report(
         lead_topic = first_leader.get(str(r.id)) if r.id else None
         row["top_topic"] = lead_topic.label if lead_topic else None
         municipalities.append(row)
-    names = {d: region.topic_names.get(d, d) for d in region.directions}
+    names = {d: region.region.topic_name(d) for d in region.directions}
     names["*"] = "Все обращения"
     report: dict[str, Any] = {
         "meta": {
@@ -328,10 +330,8 @@ def demo_report(engine: Engine, path: str | Path) -> Path:
     """
     if "html" in engine.components.report_renderers:
         return write_report(engine, path, fmt="html")
-    from tsur.analytics.renderers import HtmlRenderer
-
     target = Path(path)
-    data = HtmlRenderer(engine.config).render(build_report(engine))
+    data = HtmlRenderer(engine.region).render(build_report(engine))
     try:
         target.write_bytes(data)
     except OSError as exc:

@@ -14,10 +14,10 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from tsur.analytics.errors import ReportError
 from tsur.analytics.queries import INC, Analytics, require_aware
 from tsur.analytics.records import Spike
 from tsur.analytics.stats import poisson_sf
+from tsur.errors import ReportError
 
 __all__ = ["find_spikes"]
 

@@ -44,6 +44,7 @@ that costs a duplicate incident, never a lost appeal.
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import threading
 from collections import OrderedDict
@@ -53,37 +54,33 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import structlog
+from pydantic import BaseModel, ConfigDict, Field
 
-from tsur.config import RegionConfig
+from tsur.context import Context
 from tsur.domain import Message, ModerationVerdict
 from tsur.errors import ConfigError
 from tsur.hookspecs import hookimpl
-from tsur.text.moderation import (
-    ObsceneLexicon,
-    Phrases,
-    compile_patterns,
-    default_obscene_lexicon,
-    load_lexicon,
-    mask_text,
-    string_list,
-)
-from tsur.text.normalize import Lemmatizer, Text, get_lemmatizer, normalize, tokenize
-from tsur.typing import Register
+from tsur.protocols import Register, RegisterSettings
+from tsur.region import Region
+from tsur.text.lexicon import Phrases, compile_patterns, load_lexicon, string_list
+from tsur.text.masking import ObsceneLexicon, default_obscene_lexicon, mask_text
+from tsur.text.normalize import Lemmatizer, Text, normalize, tokenize
 
 __all__ = [
     "FloodFilter",
     "Lexicons",
     "MaskingFilter",
+    "ModerationSettings",
     "NotAppealFilter",
     "RepeatTracker",
     "SignalReader",
     "Signals",
     "SpamFilter",
+    "filters",
     "region_topic_words",
 ]
 
-log = structlog.get_logger("tsur.moderation")
+log = logging.getLogger("tsur.moderation")
 
 NO_WORDS = "flood: no words to act on"
 REPEATED = "flood: repeated message"
@@ -159,12 +156,12 @@ class Lexicons:
 
     def __init__(
         self,
+        lemmatizer: Lemmatizer,
         *,
-        lemmatizer: Lemmatizer | None = None,
         extra_topics: Iterable[str] = (),
         directory: str | Path | None = None,
     ) -> None:
-        lem = lemmatizer or get_lemmatizer()
+        lem = lemmatizer
         where = ""
 
         def load(name: str) -> dict[str, Any]:
@@ -315,7 +312,7 @@ class Lexicons:
 
 
 class SignalReader:
-    """Reads a message's :class:`~tsur.text.moderation.Signals` once for all filters.
+    """Reads a message's :class:`Signals` once for all filters.
 
     The filters run one after another on the same message, so the last
     reading is kept and reused.
@@ -407,7 +404,7 @@ class FloodFilter:
         if self.tracker is not None:
             earlier = self.tracker.repeat_of(message, " ".join(text.tokens))
             if earlier is not None:
-                log.debug("moderation.repeat", external_id=message.external_id, earlier=earlier)
+                log.debug("%s repeats %s by the same author", message.external_id, earlier)
                 return [ModerationVerdict("reject", REPEATED)]
         return []
 
@@ -422,7 +419,7 @@ class SpamFilter:
         """A ``reject`` verdict for advertising, else nothing."""
         s = self.reader.read(message, text)
         if s.ad >= self.reader.lexicons.spam_threshold and s.ad > s.complaint:
-            log.debug("moderation.spam", ad=s.ad, complaint=s.complaint, evidence=s.ad_evidence)
+            log.debug("advertising %.1f outweighs complaint %.1f", s.ad, s.complaint)
             return [ModerationVerdict("reject", SPAM)]
         return []
 
@@ -450,7 +447,7 @@ class NotAppealFilter:
         headline = "headline with a link" in s.news and not s.trouble
         hashtags = any(n.endswith(" hashtags") for n in s.news) and not about
         if strong or (not s.person and (headline or hashtags)):
-            log.debug("moderation.news", evidence=s.news)
+            log.debug("news repost: %d signs", len(s.news))
             return [ModerationVerdict("reject", NEWS)]
         return []
 
@@ -494,27 +491,52 @@ class MaskingFilter:
         return out
 
 
-def region_topic_words(config: RegionConfig) -> list[str]:
+def region_topic_words(region: Region) -> list[str]:
     """Every keyword of the region's topics, for the signals of what appeals are about."""
     words: list[str] = []
-    for topic in config.topics:
-        words += topic.keywords + topic.urgent_keywords + topic.quick_keywords
+    for topic in region.topics.values():
+        words += [*topic.keywords, *topic.urgent_keywords, *topic.quick_keywords]
         for seasonal in topic.seasonal:
             words += seasonal.keywords
     return list(dict.fromkeys(words))
 
 
-def _filters(config: RegionConfig, disabled: Iterable[str]) -> list[tuple[str, object, int]]:
-    off = set(disabled)
-    reader = SignalReader(Lexicons(extra_topics=region_topic_words(config)))
+class ModerationSettings(BaseModel):
+    """``[plugins.moderation]``: thresholds of the built-in filters."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    abuse_threshold: int = Field(
+        default=3, ge=0, description="obscene words from which a curator looks first (0: never)"
+    )
+    repeat_window_minutes: float = Field(
+        default=10, gt=0, description="the same text by the same author this soon is flood"
+    )
+
+
+def filters(
+    context: Context, settings: ModerationSettings | None = None
+) -> list[tuple[str, object, int]]:
+    """The built-in filters with their priorities, as ``register_moderation_filters`` adds them."""
+    s = settings or ModerationSettings()
+    off = set(context.config.pipeline.disabled_plugins)
+    reader = SignalReader(
+        Lexicons(context.lemmatizer, extra_topics=region_topic_words(context.region))
+    )
     return [
-        ("flood", FloodFilter(reader, RepeatTracker()), 30),
+        (
+            "flood",
+            FloodFilter(reader, RepeatTracker(timedelta(minutes=s.repeat_window_minutes))),
+            30,
+        ),
         ("spam", SpamFilter(reader), 20),
         ("not-an-appeal", NotAppealFilter(reader), 10),
         (
             "masking",
             MaskingFilter(
-                personal_data="personal-data" not in off, obscenity="obscenity" not in off
+                personal_data="personal-data" not in off,
+                obscenity="obscenity" not in off,
+                abuse_threshold=s.abuse_threshold,
             ),
             0,
         ),
@@ -522,7 +544,13 @@ def _filters(config: RegionConfig, disabled: Iterable[str]) -> list[tuple[str, o
 
 
 @hookimpl
-def register_moderation_filters(register: Register, config: RegionConfig) -> None:
+def register_settings(register: RegisterSettings) -> None:
+    """Declare ``[plugins.moderation]``."""
+    register("moderation", ModerationSettings)
+
+
+@hookimpl
+def register_moderation_filters(register: Register, context: Context) -> None:
     """Register the flood, spam, not-an-appeal and masking filters."""
-    for name, component, priority in _filters(config, config.pipeline.disabled_plugins):
+    for name, component, priority in filters(context, context.settings):
         register(name, component, priority=priority)

@@ -18,12 +18,13 @@ import json
 from functools import lru_cache
 from typing import Any
 
-from tsur.config import RegionConfig
+from tsur.context import Context
 from tsur.domain import Classification, Message, Urgency
 from tsur.hookspecs import hookimpl
-from tsur.text.normalize import Text
-from tsur.text.urgency import UrgencyDetector, default_detector
-from tsur.typing import Register
+from tsur.protocols import Register
+from tsur.region import Region
+from tsur.text.normalize import Lemmatizer, Text
+from tsur.text.urgency import UrgencyDetector
 
 __all__ = ["UrgencyClassifier"]
 
@@ -31,8 +32,8 @@ __all__ = ["UrgencyClassifier"]
 class UrgencyClassifier:
     """Adapts an :class:`~tsur.text.urgency.UrgencyDetector` to the classifier interface."""
 
-    def __init__(self, detector: UrgencyDetector | None = None) -> None:
-        self.detector = detector or default_detector()
+    def __init__(self, detector: UrgencyDetector) -> None:
+        self.detector = detector
 
     def classify(self, message: Message, text: Text) -> Classification | None:
         """``urgent`` or ``quick`` with the matched phrases; None for a normal message."""
@@ -48,14 +49,14 @@ class UrgencyClassifier:
         )
 
 
-def region_rules(config: RegionConfig) -> dict[str, Any]:
+def region_rules(region: Region) -> dict[str, Any]:
     """The region's ``urgent_keywords`` and ``quick_keywords`` as one-part pattern rules.
 
     Going through the detector gives the region's own words the same care as
     the bundled patterns: «люк закрыли» or «не искрит» is no emergency.
     """
     rules: list[dict[str, Any]] = []
-    for topic in config.topics:
+    for topic in region.topics.values():
         for level, words in (("urgent", topic.urgent_keywords), ("quick", topic.quick_keywords)):
             for i, phrase in enumerate(words, 1):
                 rules.append(
@@ -70,16 +71,17 @@ def region_rules(config: RegionConfig) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=8)
-def _detector_for(key: str, data: str) -> UrgencyDetector:
-    return UrgencyDetector.from_mapping(json.loads(data))
+def _detector_for(lemmatizer: Lemmatizer, data: str) -> UrgencyDetector:
+    """The bundled patterns plus the region's rules (``data``, JSON), compiled once per
+    lemmatiser: an engine's components lemmatise with the engine's lemmatiser."""
+    if not data:
+        return UrgencyDetector.from_files(lemmatizer=lemmatizer)
+    return UrgencyDetector.from_mapping(json.loads(data), lemmatizer=lemmatizer)
 
 
 @hookimpl
-def register_classifiers(register: Register, config: RegionConfig) -> None:
+def register_classifiers(register: Register, context: Context) -> None:
     """Register the urgency classifier: bundled patterns plus the region's keywords."""
-    data = region_rules(config)
-    if not data["rules"]:
-        register("urgency", UrgencyClassifier())
-        return
-    blob = json.dumps(data, ensure_ascii=False, sort_keys=True)
-    register("urgency", UrgencyClassifier(_detector_for(config.region.code, blob)))
+    data = region_rules(context.region)
+    blob = json.dumps(data, ensure_ascii=False, sort_keys=True) if data["rules"] else ""
+    register("urgency", UrgencyClassifier(_detector_for(context.lemmatizer, blob)))

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from tsur.domain import Status
+from tsur.errors import AnswerRejected
 from tsur.lifecycle.answers import format_due
-from tsur.lifecycle.errors import AnswerRejected
 from tsur.lifecycle.escalation import TickReport
 from tsur.lifecycle.service import Lifecycle
 
@@ -88,7 +88,7 @@ def demo_lifecycle(engine: Engine, *, samples: int = 6) -> LifecycleDemo:
             assert inc.id is not None
             life.answer_intermediate(inc.id)
             demo.intermediate.append(inc.id)
-        text = FINAL.format(date=format_due(now, life.calendars.region.tz).split()[0])
+        text = FINAL.format(date=format_due(now, life.region.calendar.tz).split()[0])
         for n, inc in enumerate(others[samples : samples + 3]):
             assert inc.id is not None
             if n == 0:
@@ -112,7 +112,7 @@ def demo_lifecycle(engine: Engine, *, samples: int = 6) -> LifecycleDemo:
                 demo.extended.append(inc.id)
                 break
         demo.tick = life.tick(now)
-        tz = life.calendars.region.tz
+        tz = life.region.calendar.tz
         shown = {e["incident"]: e for e in demo.tick.escalations}
         ids = [*list(shown)[:2], *demo.intermediate[:1], *demo.reopened, *demo.extended]
         for iid in dict.fromkeys(ids):

@@ -12,6 +12,10 @@ working calendar:
   (``parent``), the region's curator, the deputy governor for the topic,
   the governor, or an executor of a given kind (event ``escalated``).
 
+Then every registered watcher (``register_watchers``) looks at the whole
+region — the built-in ``systemic`` watcher reports a topic surging in a
+municipality — and what it reports is queued.
+
 Every step's notification goes through the outbox with a dedup key
 (``escalated:{id}:{step}:{deadline}``, ``warning:{id}:{deadline kind}:{deadline}``
 …) before its event is recorded under the incident's row lock, so ticks
@@ -22,24 +26,25 @@ keys change with it and the ladder starts again for the new term.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import attrs
-import structlog
 
 from tsur.config import EscalationStep
-from tsur.domain import Incident, Status
+from tsur.domain import Incident, Notification, Status
+from tsur.errors import TsurError
 from tsur.lifecycle.answers import format_due
-from tsur.sla.executors import due, late_by, warning_instant
-from tsur.typing import Notification
+from tsur.lifecycle.state import ACTOR, lifecycle_state
+from tsur.sla.deadlines import due, late_by, warning_instant
 
 if TYPE_CHECKING:
     from tsur.lifecycle.service import Lifecycle
 
-__all__ = ["Action", "TickReport", "plan_actions", "queue_all", "run_tick"]
+__all__ = ["Action", "TickReport", "plan_actions", "run_tick"]
 
-log = structlog.get_logger("tsur.lifecycle.tick")
+log = logging.getLogger("tsur.lifecycle.tick")
 
 #: Statuses whose deadlines the tick watches.
 WATCHED = tuple(s for s in Status if s.is_open and s is not Status.NEW)
@@ -65,7 +70,7 @@ class TickReport:
     notified: int = 0
     delivered: int = 0
     escalations: list[dict[str, Any]] = attrs.field(factory=list)
-    systemic: int = 0
+    watched: int = 0  # notifications the watchers raised (systemic problems …)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready figures (the last line of ``tsur tick``)."""
@@ -77,7 +82,7 @@ class TickReport:
             "escalated": self.escalated,
             "notified": self.notified,
             "delivered": self.delivered,
-            "systemic": self.systemic,
+            "watched": self.watched,
             "escalations": self.escalations,
         }
 
@@ -100,8 +105,6 @@ def _stamp(d: datetime) -> str:
 
 def _deadlines(life: Lifecycle, inc: Incident) -> list[tuple[str, datetime, datetime]]:
     """(kind, due, start of the span) of the deadlines that still matter."""
-    from tsur.lifecycle.service import lifecycle_state
-
     out = []
     if inc.first_response_at is None and inc.first_response_due is not None:
         out.append(("first_response", inc.first_response_due, inc.created_at))
@@ -113,22 +116,25 @@ def _deadlines(life: Lifecycle, inc: Incident) -> list[tuple[str, datetime, date
 
 
 def _target(life: Lifecycle, inc: Incident, step: EscalationStep) -> str | None:
-    d = life.engine.directory
+    region = life.region
     if step.level == "supervisor":
-        ex = d.supervisor(inc.executor)
+        ex = region.supervisor(inc.executor)
         return ex.id if ex else None
     if step.level == "curator":
-        return life.config.region.curator
+        return region.curator
     if step.level in ("deputy_governor", "governor"):
-        ex = d.by_kind_for_topic(step.level, inc.topic)
+        ex = region.executor_for_topic(step.level, inc.topic)
         return ex.id if ex else None
     # an executor of the kind for the territory, else one that declares the topic
     kind = step.executor_kind or ""
-    ex = d.for_territory(kind, inc.territory)
+    ex = region.executor_for(kind, inc.territory)
     if ex is None:
-        chain = set(d.topic_chain(inc.topic))
         ex = next(
-            (e for e in d.executors.values() if e.kind == kind and chain.intersection(e.topics)),
+            (
+                e
+                for e in region.executors.values()
+                if e.kind == kind and region.in_topic(inc.topic, e.topics)
+            ),
             None,
         )
     return ex.id if ex else None
@@ -136,13 +142,11 @@ def _target(life: Lifecycle, inc: Incident, step: EscalationStep) -> str | None:
 
 def plan_actions(life: Lifecycle, inc: Incident, now: datetime) -> list[Action]:
     """What the tick must do for ``inc`` at ``now`` that it has not done yet."""
-    from tsur.lifecycle.service import lifecycle_state
-
     assert inc.id is not None
     done = set(lifecycle_state(inc).get("done", []))
     cal = life.calendar_for(inc.executor)
     warn_at = life.config.escalation.warn_at
-    tz = life.calendars.region.tz
+    tz = life.region.calendar.tz
     who = life.executor_name(inc.executor)
     actions: list[Action] = []
     missed: list[tuple[datetime, str]] = []
@@ -238,70 +242,19 @@ def plan_actions(life: Lifecycle, inc: Incident, now: datetime) -> list[Action]:
     return actions
 
 
-def queue_all(life: Lifecycle, items: list[tuple[Notification, str]]) -> list[bool]:
-    """Queue notifications with their dedup keys; which were new.
-
-    Uses the repository's ``queue_notifications`` (one transaction) when it
-    has one, else ``queue_notification`` per item.
-    """
-    if not items:
-        return []
-    bulk = getattr(life.repository, "queue_notifications", None)
-    if callable(bulk):
-        return [bool(x) for x in bulk(items)]
-    return [life.repository.queue_notification(note, key) for note, key in items]
-
-
-def _systemic_signals(life: Lifecycle, now: datetime) -> int:
-    """Tell the curator, once per spike, about a topic surging in a municipality.
-
-    Uses :func:`tsur.analytics.systemic.find_spikes` (last 7 days against the
-    8 weeks before); the notification lists the incidents behind the spike.
-    Returns how many signals were newly queued.
-    """
-    from tsur.analytics.queries import Analytics
-    from tsur.analytics.systemic import find_spikes
-    from tsur.errors import ReportError
-
-    try:
-        spikes = find_spikes(Analytics.for_engine(life.engine), now)
-    except ReportError as exc:  # a store the analytics cannot query: no signals
-        log.info("systemic.skipped", reason=str(exc))
-        return 0
-    curator = life.engine.config.region.curator
-    items = []
-    for s in spikes:
-        ids = list(s.incident_ids)
-        week = s.window_start.date().isoformat()
-        items.append(
-            (
-                Notification(
-                    kind="systemic",
-                    incident_id=ids[0] if ids else 0,
-                    at=now,
-                    recipients=(curator,),
-                    text=(
-                        f"Системная проблема: {s.label} — {s.municipality_name}, "
-                        f"{s.count} обращений за неделю (обычно {s.mean:.1f})"
-                    ),
-                    data={
-                        "municipality": s.municipality,
-                        "topic": s.topic,
-                        "count": s.count,
-                        "incidents": ids,
-                        "p_value": s.p_value,
-                    },
-                ),
-                f"systemic:{s.municipality}:{s.topic}:{week}",
-            )
-        )
-    return sum(queue_all(life, items))
+def _watch(life: Lifecycle, now: datetime) -> int:
+    """Ask every watcher; queue what they report (once per key). How many were new."""
+    notes: list[Notification] = []
+    for reg in life.engine.components.watchers:
+        try:
+            notes.extend(reg.component.watch(now))
+        except TsurError as exc:  # a watcher that cannot look now must not stop the tick
+            log.warning("watcher %s skipped: %s", reg.name, exc)
+    return sum(life.queue(*notes))
 
 
 def run_tick(life: Lifecycle, now: datetime | None = None) -> TickReport:
-    """Look at every open incident once; see the module docstring."""
-    from tsur.lifecycle.service import ACTOR, lifecycle_state
-
+    """Look at every open incident once, then ask the watchers; see the module docstring."""
     now = now or life.now()
     report = TickReport(now=now)
     repo = life.repository
@@ -313,8 +266,8 @@ def run_tick(life: Lifecycle, now: datetime | None = None) -> TickReport:
             assert inc.id is not None
             plans.append((inc.id, planned))
     # the outbox first: a crash before the events are recorded re-plans the same keys
-    items = [(a.notification, a.key) for _, planned in plans for a in planned]
-    report.notified = sum(queue_all(life, items))
+    items = [attrs.evolve(a.notification, key=a.key) for _, planned in plans for a in planned]
+    report.notified = sum(life.queue(*items))
     for incident_id, planned in plans:
         queued = {a.key for a in planned}
         with repo.update_incident(incident_id) as locked:
@@ -334,15 +287,15 @@ def run_tick(life: Lifecycle, now: datetime | None = None) -> TickReport:
                         k: a.event[k] for k in ("level", "to", "step", "deadline")
                     }
                     report.escalations.append({"incident": incident_id, **a.event})
-    report.systemic = _systemic_signals(life, now)
-    report.notified += report.systemic
+    report.watched = _watch(life, now)
+    report.notified += report.watched
     report.delivered = life.engine.deliver_notifications()
     log.info(
-        "tick",
-        checked=report.checked,
-        warned=report.warned,
-        overdue=report.overdue,
-        escalated=report.escalated,
-        notified=report.notified,
+        "tick: %d checked, %d warned, %d overdue, %d escalated, %d notified",
+        report.checked,
+        report.warned,
+        report.overdue,
+        report.escalated,
+        report.notified,
     )
     return report

@@ -14,11 +14,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from tsur.domain import Incident, Status
-from tsur.errors import IllegalTransition
-from tsur.lifecycle.errors import InvalidRequest
-from tsur.sla.executors import due
-from tsur.typing import Notification
+from tsur.domain import Incident, Notification, Status
+from tsur.errors import IllegalTransition, InvalidRequest
+from tsur.lifecycle.state import lifecycle_state
+from tsur.sla.deadlines import due
 
 if TYPE_CHECKING:
     from tsur.lifecycle.service import Lifecycle
@@ -82,7 +81,7 @@ def rate(
             reason=f"оценка {score}" + (" — не решено" if resolved is False else ""),
             data={"score": score, "comment": comment, "resolved": resolved},
         )
-        state = _state(inc)
+        state = lifecycle_state(inc)
         state.setdefault("ratings", []).append({"score": score, "at": life.iso(now)})
         if inc.status in (Status.RESOLVED, Status.CLOSED):
             if low:
@@ -102,8 +101,8 @@ def rate(
     if outcome == "reopened":
         return _after_reopen(life, inc, now)
     if outcome in ("late_low", "low_open"):
-        to = life.config.region.curator if outcome == "late_low" else inc.executor
-        life._queue(
+        to = life.region.curator if outcome == "late_low" else inc.executor
+        life.queue(
             Notification(
                 kind="low_rating",
                 incident_id=incident_id,
@@ -112,8 +111,8 @@ def rate(
                 text=f"Низкая оценка заявителя ({score}) по обращению № {incident_id}"
                 + (f": {comment}" if comment else ""),
                 data={"score": score, "resolved": resolved, "reopened": False},
-            ),
-            f"low_rating:{incident_id}:{now.isoformat()}",
+                key=f"low_rating:{incident_id}:{now.isoformat()}",
+            )
         )
     return inc
 
@@ -132,17 +131,11 @@ def reopen(life: Lifecycle, incident_id: int, reason: str, *, actor: str = "citi
     return _after_reopen(life, inc, now)
 
 
-def _state(inc: Incident) -> dict[str, Any]:
-    from tsur.lifecycle.service import lifecycle_state
-
-    return lifecycle_state(inc)
-
-
 def _reopen_locked(life: Lifecycle, inc: Incident, now: datetime, actor: str, reason: str) -> None:
     inc.transition(
         Status.REOPENED, at=now, actor=actor, reason=reason, data={"executor": inc.executor}
     )
-    state = _state(inc)
+    state = lifecycle_state(inc)
     state["reopened"] = int(state.get("reopened", 0)) + 1
     policy = life.policy_of(inc)
     if policy is not None and policy.resolution is not None:
@@ -154,7 +147,7 @@ def _reopen_locked(life: Lifecycle, inc: Incident, now: datetime, actor: str, re
 
 def _after_reopen(life: Lifecycle, inc: Incident, now: datetime) -> Incident:
     assert inc.id is not None
-    life._queue(
+    life.queue(
         Notification(
             kind="reopened",
             incident_id=inc.id,
@@ -162,8 +155,8 @@ def _after_reopen(life: Lifecycle, inc: Incident, now: datetime) -> Incident:
             recipients=tuple(r for r in (inc.executor,) if r),
             text=f"Обращение № {inc.id} возвращено на доработку заявителем",
             data={"resolution_due": life.iso(inc.resolution_due)},
-        ),
-        f"reopened:{inc.id}:{now.isoformat()}",
+            key=f"reopened:{inc.id}:{now.isoformat()}",
+        )
     )
     text = life._render("reopened", inc, due_at=inc.resolution_due)
     return life._send(inc, "intermediate", text, actor="tsur", notice="reopened")

@@ -2,10 +2,9 @@
 
 Every message of an incident has an author; each distinct author (or
 thread, when the channel gives no author id) gets the answer once, on the
-message's own source. The adapter is found by the source's kind — or by
-``options.adapter`` when the source names the registered adapter
-explicitly (``kind = "file"`` with ``adapter = "jsonl"``) — and is built
-as ``factory(source, config, **options)``, then asked to ``reply``.
+message's own source. The adapter is built the way every adapter is
+(:func:`tsur.adapters.build_adapter`: by the source's kind, or its
+``options.adapter``), then asked to ``reply``.
 
 Nothing is lost silently: a source without an adapter, an adapter that
 cannot be built, one that raises or one that returns no id of a posted
@@ -16,12 +15,13 @@ curator.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
-import structlog
 
+from tsur.adapters import adapter_kind, build_adapter
 from tsur.domain import Incident, Message, Reply
 from tsur.errors import AdapterError, TsurError
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Delivery", "ReplyChannel"]
 
-log = structlog.get_logger("tsur.lifecycle.replies")
+log = logging.getLogger("tsur.lifecycle.replies")
 
 _MAX_MESSAGES = 10_000
 
@@ -50,8 +50,8 @@ class Delivery:
 class ReplyChannel:
     """Builds source adapters on demand (once per source) and posts replies through them.
 
-    ``adapter_options`` adds constructor arguments per source id, e.g. an
-    ``httpx.Client`` for tests or a token the region file must not hold.
+    ``adapter_options`` adds runtime objects per source id, e.g. an
+    ``httpx.Client`` for tests (``{"vk-samara": {"client": client}}``).
     With ``enabled=False`` nothing is posted (a demo, a dry run): every
     answer is kept as not delivered, with that reason.
     """
@@ -66,7 +66,6 @@ class ReplyChannel:
         self.engine = engine
         self.enabled = enabled
         self.adapter_options = {k: dict(v) for k, v in (adapter_options or {}).items()}
-        self._sources = engine.config.source_objects()
         self._adapters: dict[str, Any] = {}
 
     def close(self) -> None:
@@ -77,7 +76,7 @@ class ReplyChannel:
                 try:
                     close()
                 except Exception as exc:  # closing must not hide the real work's outcome
-                    log.warning("adapter.close_failed", error=str(exc))
+                    log.warning("closing an adapter failed: %s", exc)
         self._adapters.clear()
 
     def recipients(self, incident: Incident) -> list[tuple[int | None, Message | None]]:
@@ -121,29 +120,31 @@ class ReplyChannel:
 
     def _post_one(self, source_id: str | None, message_id: int | None, reply: Reply) -> Delivery:
         def failed(reason: str, retryable: bool = False) -> Delivery:
-            log.warning("reply.not_delivered", incident_id=reply.incident_id, reason=reason)
+            log.warning("answer to incident %d not delivered: %s", reply.incident_id, reason)
             return Delivery(source_id, message_id, False, None, reason, retryable)
 
         if not self.enabled:  # a deliberate choice (tests, the demo): not worth a warning
-            log.info("reply.not_posted", incident_id=reply.incident_id)
+            log.info("answer to incident %d not posted (switched off)", reply.incident_id)
             return Delivery(
                 source_id, message_id, False, None, "posting to channels is switched off", False
             )
         if source_id is None:
             return failed("the incident has no source to answer on")
-        source = self._sources.get(source_id)
+        source = self.engine.region.sources.get(source_id)
         if source is None:
             return failed(f"source {source_id!r} is not configured in the region")
         adapter = self._adapters.get(source_id)
         if adapter is None:
-            name = str(source.options.get("adapter") or source.kind)
-            registered = self.engine.components.source_adapters.get(name)
-            if registered is None:
+            name = adapter_kind(source)
+            if name not in self.engine.components.source_adapters:
                 return failed(f"no source adapter for kind {name!r} can reply on {source_id!r}")
-            options = {k: v for k, v in source.options.items() if k != "adapter"}
-            options.update(self.adapter_options.get(source_id, {}))
             try:
-                adapter = registered.component(source, self.engine.config, **options)
+                adapter = build_adapter(
+                    self.engine.components,
+                    self.engine.context,
+                    source,
+                    **self.adapter_options.get(source_id, {}),
+                )
             except Exception as exc:  # a plugin's constructor: any failure is a reason
                 return failed(f"adapter {name!r} could not start: {type(exc).__name__}: {exc}")
             if not callable(getattr(adapter, "reply", None)):

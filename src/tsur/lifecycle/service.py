@@ -22,66 +22,36 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import structlog
-
-from tsur.config import Duration, SLAConfig
-from tsur.domain import ENGINE_ACTOR, Incident, Status
-from tsur.errors import IllegalTransition, NotFound
-from tsur.lifecycle.answers import AnswerCheck, AnswerChecker, AnswerTemplates, format_due
-from tsur.lifecycle.errors import (
+from tsur.domain import Incident, Notification, SLAPolicy, Status
+from tsur.errors import (
     AnswerRejected,
     ExtensionRefused,
+    IllegalTransition,
     InvalidRequest,
+    NotFound,
     PhotoRequired,
 )
+from tsur.lifecycle.answers import AnswerCheck, AnswerChecker, AnswerTemplates, format_due
+from tsur.lifecycle.escalation import TickReport, run_tick
+from tsur.lifecycle.feedback import rate, reopen
 from tsur.lifecycle.replies import ReplyChannel
+from tsur.lifecycle.state import (
+    ACTOR,
+    EXTENSION_DAYS,
+    FORWARD_DAYS,
+    WRITTEN,
+    duration_ru,
+    lifecycle_state,
+)
+from tsur.pipeline import Engine
 from tsur.sla.calendar import WorkingCalendar
-from tsur.sla.executors import ExecutorCalendars, deadlines_for, due
-from tsur.typing import Notification
+from tsur.sla.deadlines import deadlines_for, due, policy_for
 
-if TYPE_CHECKING:
-    from tsur.lifecycle.escalation import TickReport
-    from tsur.pipeline import Engine
-
-__all__ = ["ACTOR", "Lifecycle", "duration_ru", "lifecycle_state"]
-
-log = structlog.get_logger("tsur.lifecycle")
-
-ACTOR = ENGINE_ACTOR  # the engine itself, as an actor in history events
-#: The source kind of written appeals under 59-ФЗ.
-WRITTEN = "written"
-#: 59-ФЗ: one extension, by at most 30 days (art. 12 p. 2); forwarding within 7 days (art. 8 p. 3).
-EXTENSION_DAYS = 30
-FORWARD_DAYS = 7
+__all__ = ["Lifecycle"]
 
 _ANSWERABLE = (Status.ROUTED, Status.IN_PROGRESS, Status.ANSWERED_INTERMEDIATE, Status.REOPENED)
-
-
-def lifecycle_state(incident: Incident) -> dict[str, Any]:
-    """The lifecycle's bookkeeping inside ``incident.data["lifecycle"]`` (created if absent)."""
-    state = incident.data.get("lifecycle")
-    if not isinstance(state, dict):
-        state = incident.data["lifecycle"] = {}
-    return state
-
-
-_UNITS_RU = {
-    "working_hours": "раб. ч",
-    "working_days": "раб. дн.",
-    "hours": "ч",
-    "days": "дн.",
-    "minutes": "мин",
-}
-
-
-def duration_ru(span: Duration | None) -> str:
-    """A configured span in Russian: ``7 раб. дн.``, ``30 дн.``, ``4 ч``."""
-    if span is None:
-        return "—"
-    amount = int(span.amount) if span.amount == int(span.amount) else span.amount
-    return f"{amount} {_UNITS_RU[span.unit]}"
 
 
 def _text(value: str | None, what: str, incident_id: int) -> str:
@@ -110,16 +80,12 @@ class Lifecycle:
         post_replies: bool = True,
     ) -> None:
         self.engine = engine
+        self.region = engine.region
         self.config = engine.config
         self.repository = engine.repository
-        self.calendars = ExecutorCalendars(engine.config, engine.calendar)
         self.templates = templates or AnswerTemplates.load()
         self.checker = checker or AnswerChecker(engine.config.lifecycle.forbidden_phrases)
         self.replies = ReplyChannel(engine, adapter_options, enabled=post_replies)
-        self._policies = {p.id: p for p in engine.config.sla}
-        self._sources = engine.config.source_objects()
-        self._names = {e.id: e.name for e in engine.config.executors}
-        self._topics = {t.id: t.name for t in engine.config.topics}
         self._photo_topics = set(engine.config.lifecycle.photo_required_topics)
 
     def close(self) -> None:
@@ -139,23 +105,19 @@ class Lifecycle:
 
     def calendar_for(self, executor: str | None) -> WorkingCalendar:
         """The working calendar of ``executor`` (its own hours, else the region's)."""
-        return self.calendars.for_executor(executor)
+        return self.region.calendar_for(executor)
 
-    def policy_of(self, incident: Incident) -> SLAConfig | None:
+    def policy_of(self, incident: Incident) -> SLAPolicy | None:
         """The SLA policy the incident is under (its stored one, else the matching one)."""
-        if incident.sla_policy and incident.sla_policy in self._policies:
-            return self._policies[incident.sla_policy]
-        return self.engine.sla.policy_for(incident)
+        return self.region.policy(incident.sla_policy) or policy_for(self.region, incident)
 
     def is_written_appeal(self, incident: Incident) -> bool:
         """Whether the incident is a written appeal under 59-ФЗ (source kind ``written``)."""
-        source = self._sources.get(incident.source or "")
-        return source is not None and source.kind == WRITTEN
+        return self.region.source_kind(incident.source) == WRITTEN
 
     def needs_photo(self, incident: Incident) -> bool:
         """Whether the incident's topic (or a parent topic) needs photo confirmation."""
-        chain = self.engine.directory.topic_chain(incident.topic)
-        return bool(self._photo_topics.intersection(chain))
+        return self.region.in_topic(incident.topic, self._photo_topics)
 
     def check_answer(self, text: str) -> AnswerCheck:
         """The «отписка» check of a final answer, without touching any incident."""
@@ -163,11 +125,11 @@ class Lifecycle:
 
     def iso(self, when: datetime | None) -> str | None:
         """``when`` as ISO 8601 in the region's time zone (how events store instants)."""
-        return when.astimezone(self.calendars.region.tz).isoformat() if when else None
+        return when.astimezone(self.region.calendar.tz).isoformat() if when else None
 
     def executor_name(self, executor: str | None) -> str:
         """The executor's name (its id if the region does not know it)."""
-        return self._names.get(executor or "", executor or "—")
+        return self.region.executor_name(executor)
 
     # answers ---------------------------------------------------------------------------
     def take_in_work(self, incident_id: int, *, actor: str | None = None) -> Incident:
@@ -364,7 +326,7 @@ class Lifecycle:
         under the new executor's policy and calendar.
         """
         reason = _text(reason, "the reason of forwarding", incident_id)
-        if to_executor not in self.engine.directory.executors:
+        if to_executor not in self.region.executors:
             raise NotFound("executor", to_executor)
         now = self.now()
         late = False
@@ -379,7 +341,7 @@ class Lifecycle:
             written = self.is_written_appeal(inc)
             data: dict[str, Any] = {"from": inc.executor, "to": to_executor, "reason": reason}
             if written:
-                limit = self.calendars.region.add_calendar_days(inc.created_at, FORWARD_DAYS)
+                limit = self.region.calendar.add_calendar_days(inc.created_at, FORWARD_DAYS)
                 late = now > limit
                 data.update(forward_due=self.iso(limit), late=late)
             previous = inc.executor
@@ -394,10 +356,8 @@ class Lifecycle:
             )
             state = lifecycle_state(inc)
             state["forwards"] = int(state.get("forwards", 0)) + 1
-            policy = self.engine.sla.policy_for(inc)
-            cal = self.calendar_for(to_executor)
             start = now if written else inc.created_at
-            dl = deadlines_for(self.engine.sla, cal, inc, start, policy=policy)
+            dl = deadlines_for(self.region, inc, start)
             if dl is not None:
                 inc.sla_policy = dl.policy
                 first = dl.first_response_due if inc.first_response_at is None else None
@@ -411,7 +371,7 @@ class Lifecycle:
                     resolution_from=start,
                 )
             text = self._render("forward", inc, due_at=inc.resolution_due, reason=reason)
-        self._queue(
+        self.queue(
             Notification(
                 kind="forwarded",
                 incident_id=incident_id,
@@ -419,21 +379,21 @@ class Lifecycle:
                 recipients=(to_executor,),
                 text=f"Переадресовано обращение № {incident_id}: {reason}",
                 data={"from": previous, "reason": reason},
-            ),
-            f"forwarded:{incident_id}:{to_executor}:{now.isoformat()}",
+                key=f"forwarded:{incident_id}:{to_executor}:{now.isoformat()}",
+            )
         )
         if late:
-            self._queue(
+            self.queue(
                 Notification(
                     kind="forward_late",
                     incident_id=incident_id,
                     at=now,
-                    recipients=(self.config.region.curator,),
+                    recipients=(self.region.curator,),
                     text=f"Обращение № {incident_id} переадресовано позже 7 дней (ч. 3 ст. 8 "
                     "59-ФЗ)",
                     data={"to": to_executor},
-                ),
-                f"forward_late:{incident_id}:{now.isoformat()}",
+                    key=f"forward_late:{incident_id}:{now.isoformat()}",
+                )
             )
         return self._send(inc, "intermediate", text, actor=who, notice="forward")
 
@@ -448,20 +408,17 @@ class Lifecycle:
         actor: str = "citizen",
     ) -> Incident:
         """The citizen's rating; a low one (or «не решено») reopens. See :mod:`.feedback`."""
-        from tsur.lifecycle.feedback import rate
-
         return rate(self, incident_id, score, comment, resolved, actor=actor)
 
     def reopen(self, incident_id: int, reason: str, *, actor: str = "citizen") -> Incident:
         """RESOLVED/CLOSED → REOPENED, back to the same executor with a new term."""
-        from tsur.lifecycle.feedback import reopen
-
         return reopen(self, incident_id, reason, actor=actor)
 
     def tick(self, now: datetime | None = None) -> TickReport:
-        """Warn, mark overdue and escalate; deliver notifications. See :mod:`.escalation`."""
-        from tsur.lifecycle.escalation import run_tick
+        """Warn, mark overdue and escalate, ask the watchers; deliver notifications.
 
+        See :mod:`.escalation`.
+        """
         return run_tick(self, now)
 
     # internals -------------------------------------------------------------------------
@@ -491,16 +448,16 @@ class Lifecycle:
     def _render(
         self, kind: str, inc: Incident, *, due_at: datetime | None, reason: str | None = None
     ) -> str:
-        tz = self.calendars.region.tz
+        tz = self.region.calendar.tz
         term = f"до {format_due(due_at, tz)}" if due_at else "в сроки, установленные регламентом"
         return self.templates.render(
             kind,
-            self.engine.directory.topic_chain(inc.topic),
+            self.region.topic_chain(inc.topic),
             id=inc.id,
             executor=self.executor_name(inc.executor),
             due=format_due(due_at, tz) if due_at else None,
             term=term,
-            topic=self._topics.get(inc.topic or ""),
+            topic=self.region.topic_name(inc.topic) if inc.topic in self.region.topics else None,
             reason=reason,
             address=inc.address,
         )
@@ -532,8 +489,9 @@ class Lifecycle:
             },
         )
 
-    def _queue(self, note: Notification, key: str) -> bool:
-        return self.repository.queue_notification(note, key)
+    def queue(self, *notifications: Notification) -> list[bool]:
+        """Queue notifications in the outbox (each once per key); which were new."""
+        return self.repository.queue_notifications(notifications)
 
     def _send(
         self, inc: Incident, kind: str, text: str, *, actor: str, notice: str | None = None
@@ -565,16 +523,16 @@ class Lifecycle:
                 )
         failed = [d for d in deliveries if not d.delivered]
         for d in failed:
-            self._queue(
+            self.queue(
                 Notification(
                     kind="reply_failed",
                     incident_id=inc.id,
                     at=now,
-                    recipients=(self.config.region.curator,),
+                    recipients=(self.region.curator,),
                     text=f"Ответ по обращению № {inc.id} не доставлен заявителю ({d.source}): "
                     f"{d.reason}. Доставьте ответ вручную.",
                     data={"reply_kind": kind, "source": d.source, "reason": d.reason},
-                ),
-                f"reply_failed:{inc.id}:{kind}:{d.message_id}:{now.isoformat()}",
+                    key=f"reply_failed:{inc.id}:{kind}:{d.message_id}:{now.isoformat()}",
+                )
             )
         return locked

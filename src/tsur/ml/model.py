@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from tsur.errors import TsurError
+from tsur.errors import ModelError
 from tsur.text.normalize import STOP_WORDS, Lemmatizer, Text, get_lemmatizer
 
 if TYPE_CHECKING:
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 __all__ = [
     "MODEL_FORMAT",
     "MODEL_VERSION",
-    "ModelError",
     "Prediction",
     "TextModel",
     "text_features",
@@ -42,10 +41,6 @@ __all__ = [
 MODEL_FORMAT = "tsur-linear-text-model"
 MODEL_VERSION = 1
 _NGRAMS = (2, 3, 4, 5)
-
-
-class ModelError(TsurError):
-    """A model file is missing, damaged, of another format, or needs an extra."""
 
 
 def _numpy() -> Any:

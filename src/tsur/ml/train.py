@@ -8,8 +8,9 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from tsur.errors import ModelError
 from tsur.ml.metrics import Metrics, evaluate_predictions
-from tsur.ml.model import ModelError, TextModel, text_features
+from tsur.ml.model import TextModel, text_features
 from tsur.text.normalize import Lemmatizer, Text, get_lemmatizer
 
 __all__ = ["CLASS_WEIGHTS", "cross_validate", "lemmatize_all", "train_model"]

@@ -1,6 +1,5 @@
 """Routing: which executor answers for an incident."""
 
-from tsur.routing.executors import ExecutorDirectory
 from tsur.routing.rules import RuleRouter, TopicExecutorRouter
 
-__all__ = ["ExecutorDirectory", "RuleRouter", "TopicExecutorRouter"]
+__all__ = ["RuleRouter", "TopicExecutorRouter"]

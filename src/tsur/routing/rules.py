@@ -9,30 +9,30 @@ settlement to its district; if there is none, the next rule is tried.
 
 from __future__ import annotations
 
-from tsur.config import RegionConfig
+from collections.abc import Sequence
+
+from tsur.analysis import Analysis
+from tsur.config import RoutingRule
 from tsur.domain import Incident, RouteDecision
-from tsur.hookspecs import hookimpl
-from tsur.routing.executors import ExecutorDirectory
-from tsur.typing import Register
+from tsur.region import Region
 
 __all__ = ["RuleRouter", "TopicExecutorRouter"]
 
 
 class RuleRouter:
-    """Routes by the region's ``[[routing]]`` rules."""
+    """Routes by the region's ``[[routing]]`` rules (``rules``: the region's by default)."""
 
-    def __init__(self, config: RegionConfig, directory: ExecutorDirectory | None = None) -> None:
-        self.rules = config.routing
-        self.dir = directory or ExecutorDirectory(config)
+    def __init__(self, region: Region, rules: Sequence[RoutingRule] | None = None) -> None:
+        self.region = region
+        self.rules = tuple(region.config.routing if rules is None else rules)
 
-    def route(self, incident: Incident, config: RegionConfig) -> RouteDecision | None:
+    def route(self, incident: Incident, analysis: Analysis | None = None) -> RouteDecision | None:
         """The executor chosen by the first matching rule."""
-        topics = set(self.dir.topic_chain(incident.topic))
-        territories = set(self.dir.territory_chain(incident.territory))
+        region = self.region
         for i, rule in enumerate(self.rules):
-            if rule.topics and not topics.intersection(rule.topics):
+            if rule.topics and not region.in_topic(incident.topic, rule.topics):
                 continue
-            if rule.territories and not territories.intersection(rule.territories):
+            if rule.territories and not region.in_territory(incident.territory, rule.territories):
                 continue
             if rule.urgency and incident.urgency not in rule.urgency:
                 continue
@@ -41,7 +41,7 @@ class RuleRouter:
             if rule.executor is not None:
                 return RouteDecision(rule.executor, f"rule {i + 1} «{rule.name}»")
             assert rule.executor_kind is not None
-            ex = self.dir.for_territory(rule.executor_kind, incident.territory)
+            ex = region.executor_for(rule.executor_kind, incident.territory)
             if ex is not None:
                 return RouteDecision(
                     ex.id, f"rule {i + 1} «{rule.name}»: {rule.executor_kind} of {ex.territory}"
@@ -52,26 +52,18 @@ class RuleRouter:
 class TopicExecutorRouter:
     """Fallback: the executor whose territory and declared topics fit best."""
 
-    def __init__(self, config: RegionConfig, directory: ExecutorDirectory | None = None) -> None:
-        self.dir = directory or ExecutorDirectory(config)
+    def __init__(self, region: Region) -> None:
+        self.region = region
 
-    def route(self, incident: Incident, config: RegionConfig) -> RouteDecision | None:
+    def route(self, incident: Incident, analysis: Analysis | None = None) -> RouteDecision | None:
         """An executor declaring the topic, preferring the nearest territory."""
         if incident.topic is None:
             return None
-        topics = self.dir.topic_chain(incident.topic)
-        territories: list[str | None] = [*self.dir.territory_chain(incident.territory), None]
-        for tp in topics:
+        region = self.region
+        territories: list[str | None] = [*region.territory_chain(incident.territory), None]
+        for tp in region.topic_chain(incident.topic):
             for terr in territories:
-                for e in self.dir.executors.values():
+                for e in region.executors.values():
                     if tp in e.topics and e.territory == terr:
                         return RouteDecision(e.id, f"executor declares topic {tp}")
         return None
-
-
-@hookimpl
-def register_routers(register: Register, config: RegionConfig) -> None:
-    """Register the rule router and the topic-declaration fallback."""
-    directory = ExecutorDirectory(config)
-    register("rules", RuleRouter(config, directory), priority=100)
-    register("topic-executors", TopicExecutorRouter(config, directory), priority=0)

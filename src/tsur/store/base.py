@@ -6,17 +6,19 @@ import abc
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from tsur.domain import Event, Incident, Message, Status
-from tsur.typing import Notification
+from tsur.domain import Incident, Message, Notification
+from tsur.grouping.candidates import Candidates, Lookup
+
+if TYPE_CHECKING:
+    from tsur.decide import Outcome
 
 __all__ = [
     "Batch",
     "ClaimedMessage",
-    "GroupCandidate",
     "IngestResult",
     "RejectedInput",
     "Repository",
@@ -73,118 +75,40 @@ class RejectedInput:
     created_at: datetime
 
 
-@attrs.frozen
-class GroupCandidate:
-    """An open incident a new message might belong to."""
-
-    id: int
-    status: Status
-    signature: frozenset[str]
-    address_key: str | None  # place keys, see tsur.grouping.encode_keys
-    created_at: datetime
-    topic: str | None = None
-    executor: str | None = None
-    sla_policy: str | None = None
-
-
 class Batch(abc.ABC):
     """Messages claimed in one transaction, and the writes that complete them.
 
-    Everything written through a batch is committed together when the
-    ``claim`` context exits normally, or not at all.
+    The engine asks :meth:`candidates` for each message, decides
+    (:class:`~tsur.decide.Decider`) and hands the outcome to :meth:`apply`,
+    the one place where a message's outcome is written. Everything is
+    committed together when the ``claim`` context exits normally, or not at
+    all.
     """
 
     messages: Sequence[ClaimedMessage]
 
     @abc.abstractmethod
-    def group_candidates(
-        self, *, topic: str | None, territories: Sequence[str], since: datetime
-    ) -> list[GroupCandidate]:
-        """Open incidents on ``topic`` or its subtopics in one of ``territories``, created since
-        ``since``."""
+    def candidates(self, lookup: Lookup) -> Candidates:
+        """What the store holds around one message (this batch's new incidents included):
+        the open incident of the thread it replies in, open incidents of the topic family
+        in the territories since ``open_since``, and resolved or closed ones it may repeat
+        (by thread, author on the same source, or the same place keys) changed since
+        ``closed_since``."""
 
     @abc.abstractmethod
-    def incident_of_message(self, source: str, external_ids: Sequence[str]) -> int | None:
-        """The open incident an earlier message (same source) belongs to, if any."""
+    def apply(self, outcome: Outcome) -> int | None:
+        """Write an outcome; return the incident the message ended in (None: none).
 
-    @abc.abstractmethod
-    def reopen_candidates(
-        self,
-        *,
-        source: str,
-        author_id: str | None,
-        refs: Sequence[str],
-        topic: str | None,
-        territory: str | None,
-        address_key: str | None,
-        since: datetime,
-    ) -> list[tuple[GroupCandidate, str]]:
-        """Resolved or closed incidents (changed since ``since``) a repeat message reopens.
-
-        Matches, each with its reason: a reply in the thread of one of their
-        messages; the same citizen on the same source about the same topic
-        family; the same topic family at the same address.
-        """
-
-    @abc.abstractmethod
-    def reopen(
-        self,
-        incident_id: int,
-        message_id: int,
-        events: Sequence[Event],
-        *,
-        resolution_due: datetime | None,
-    ) -> bool:
-        """Reopen a resolved or closed incident with a new message; False if it changed."""
-
-    @abc.abstractmethod
-    def create_incident(
-        self, incident: Incident, message_id: int, *, signature: str, address_key: str | None
-    ) -> int:
-        """Add a new incident made from one message; return its id.
-
-        The id may be provisional (negative) until the batch is written;
-        every method of the batch accepts it, and :meth:`real_id` gives the
-        stored id afterwards.
+        A new incident's id may be provisional (negative) until the batch is
+        written; every later lookup of the batch knows it, and
+        :meth:`real_id` gives the stored id afterwards. A reopening whose
+        incident another worker changed meanwhile writes nothing and
+        returns None: decide again without that candidate.
         """
 
     @abc.abstractmethod
     def real_id(self, incident_id: int) -> int:
         """The stored id for an id this batch returned."""
-
-    @abc.abstractmethod
-    def attach(
-        self,
-        incident_id: int,
-        message_id: int,
-        events: Sequence[Event],
-        *,
-        address_key: str | None = None,
-        signature: str | None = None,
-    ) -> None:
-        """Add a message (and events) to an existing incident.
-
-        ``address_key`` and ``signature``, when given, replace the incident's
-        place keys and word signature (the caller merged in what the new
-        message adds), so later reports can match what it taught.
-        """
-
-    @abc.abstractmethod
-    def done(self, message_id: int, incident_id: int | None, moderation: Any = None) -> None:
-        """Mark a message processed."""
-
-    @abc.abstractmethod
-    def reject(self, message_id: int, reason: str, moderation: Any = None) -> None:
-        """Mark a message rejected (not an appeal, spam) with its reason."""
-
-    @abc.abstractmethod
-    def fail(self, message_id: int, stage: str, reason: str) -> None:
-        """Mark a message failed at ``stage``; it can be re-run later."""
-
-    @abc.abstractmethod
-    def notify(self, notification: Notification, dedup_key: str | None = None) -> None:
-        """Queue a notification in the outbox with the batch (once per ``dedup_key``;
-        by default ``kind:incident:recipients``)."""
 
 
 class Repository(abc.ABC):
@@ -276,12 +200,8 @@ class Repository(abc.ABC):
         """Save the fetch cursor of a source."""
 
     @abc.abstractmethod
-    def queue_notification(self, notification: Notification, dedup_key: str) -> bool:
-        """Queue a notification; False if the same ``dedup_key`` was queued before."""
-
-    @abc.abstractmethod
-    def queue_notifications(self, items: Sequence[tuple[Notification, str]]) -> list[bool]:
-        """Queue several ``(notification, dedup_key)`` at once; which ones were new."""
+    def queue_notifications(self, notifications: Sequence[Notification]) -> list[bool]:
+        """Queue notifications in the outbox, each once per its ``dedup_key``; which were new."""
 
     @abc.abstractmethod
     def pending_notifications(self, limit: int = 100) -> Iterator[tuple[int, Notification]]:

@@ -4,26 +4,40 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import sqlalchemy as sa
 
-from tsur.domain import Event, Incident, Status
+from tsur.domain import Incident, Notification, Status
+from tsur.grouping.candidates import Candidates, ClosedCandidate, Lookup, OpenCandidate
 from tsur.store import schema
-from tsur.store.base import Batch, ClaimedMessage, GroupCandidate
+from tsur.store.base import Batch, ClaimedMessage
 from tsur.store.rows import (
     INC,
     E,
     M,
+    decode_places,
     dialect_insert,
+    encode_places,
     event_values,
     incident_values,
     notification_row,
 )
-from tsur.typing import Notification
+
+if TYPE_CHECKING:
+    from tsur.decide import Outcome
 
 __all__ = ["SqlBatch"]
+
+_OPEN = [s.value for s in Status if s.is_open]
+_DONE = [Status.RESOLVED.value, Status.CLOSED.value]
+#: At most this many open incidents are compared with one message.
+MAX_OPEN_CANDIDATES = 200
+
+
+def _in_family(family: str) -> sa.ColumnElement[bool]:
+    return sa.or_(INC.c.topic == family, INC.c.topic.startswith(family + "."))
 
 
 class SqlBatch(Batch):
@@ -44,9 +58,9 @@ class SqlBatch(Batch):
         self._new_objects: list[Incident] = []
         self._events: list[dict[str, Any]] = []
         self._updates: list[dict[str, Any]] = []
-        self._notes: list[tuple[Notification, str | None]] = []
+        self._notes: list[Notification] = []
         self._attached: dict[int, int] = {}
-        self._learned: dict[int, dict[str, str]] = {}
+        self._learned: dict[int, dict[str, str | None]] = {}
         self._any_done: bool | None = None
         self._seen: dict[tuple[str, str], int] = {}  # (source, external id) → incident
         self._keys = {c.id: c.message.key for c in messages}
@@ -55,185 +69,193 @@ class SqlBatch(Batch):
         """The stored id of an incident (provisional ids are negative until flushed)."""
         return self.id_map.get(incident_id, incident_id)
 
-    def group_candidates(
-        self, *, topic: str | None, territories: Sequence[str], since: datetime
-    ) -> list[GroupCandidate]:
-        open_statuses = [s.value for s in Status if s.is_open]
-        cols = (
-            INC.c.id,
-            INC.c.status,
-            INC.c.signature,
-            INC.c.address_key,
-            INC.c.created_at,
-            INC.c.topic,
+    # reading -------------------------------------------------------------------------
+    def candidates(self, lookup: Lookup) -> Candidates:
+        return Candidates(
+            thread=self._thread_incident(lookup.source, lookup.refs),
+            open=tuple(self._open(lookup)),
+            closed=tuple(self._closed(lookup)),
         )
-        if topic is None:
-            topic_match: sa.ColumnElement[bool] = INC.c.topic.is_(None)
-        else:
-            topic_match = sa.or_(INC.c.topic == topic, INC.c.topic.startswith(topic + "."))
-        q = (
-            sa.select(*cols)
-            .where(
-                topic_match,
-                INC.c.territory.in_(list(territories)),
-                INC.c.created_at >= since,
-                INC.c.status.in_(open_statuses),
-            )
-            .order_by(INC.c.id.desc())
-            .limit(200)
-        )
-        found = [
-            GroupCandidate(
-                id=r.id,
-                status=Status(r.status),
-                signature=frozenset(r.signature.split()),
-                address_key=r.address_key,
-                created_at=r.created_at,
-                topic=r.topic,
-            )
-            for r in self.conn.execute(q)
-        ]
-        for i, row in enumerate(self._new):
-            t = row["topic"]
-            same = t == topic or (topic is not None and t is not None and t.startswith(topic + "."))
-            if same and row["territory"] in territories and row["created_at"] >= since:
-                found.append(
-                    GroupCandidate(
-                        -(i + 1),
-                        Status(row["status"]),
-                        frozenset(row["signature"].split()),
-                        row["address_key"],
-                        row["created_at"],
-                        t,
-                    )
-                )
-        return found
 
-    def incident_of_message(self, source: str, external_ids: Sequence[str]) -> int | None:
-        if not external_ids:
+    def _thread_incident(self, source: str, refs: Sequence[str]) -> int | None:
+        if not refs:
             return None
-        for ext in external_ids:
+        for ext in refs:
             if (source, ext) in self._seen:
                 return self._seen[(source, ext)]
-        open_statuses = [s.value for s in Status if s.is_open]
         q = (
             sa.select(M.c.incident_id)
             .join(INC, INC.c.id == M.c.incident_id)
             .where(
                 M.c.source == source,
-                M.c.external_id.in_(list(external_ids)),
-                INC.c.status.in_(open_statuses),
+                M.c.external_id.in_(list(refs)),
+                INC.c.status.in_(_OPEN),
             )
             .limit(1)
         )
-        return self.conn.execute(q).scalar()
+        found: int | None = self.conn.execute(q).scalar()
+        return found
 
-    def reopen_candidates(
-        self,
-        *,
-        source: str,
-        author_id: str | None,
-        refs: Sequence[str],
-        topic: str | None,
-        territory: str | None,
-        address_key: str | None,
-        since: datetime,
-    ) -> list[tuple[GroupCandidate, str]]:
-        done = [Status.RESOLVED.value, Status.CLOSED.value]
+    def _open(self, lookup: Lookup) -> list[OpenCandidate]:
+        if lookup.family is None or not lookup.territories:
+            return []
+        territories = list(lookup.territories)
+        q = (
+            sa.select(
+                INC.c.id,
+                INC.c.status,
+                INC.c.topic,
+                INC.c.created_at,
+                INC.c.address_key,
+                INC.c.signature,
+            )
+            .where(
+                _in_family(lookup.family),
+                INC.c.territory.in_(territories),
+                INC.c.created_at >= lookup.open_since,
+                INC.c.status.in_(_OPEN),
+            )
+            .order_by(INC.c.id.desc())
+            .limit(MAX_OPEN_CANDIDATES)
+        )
+        found = [
+            OpenCandidate(
+                r.id,
+                Status(r.status),
+                r.topic,
+                r.created_at,
+                decode_places(r.address_key),
+                frozenset(r.signature.split()),
+            )
+            for r in self.conn.execute(q)
+        ]
+        family = lookup.family
+        for i, row in enumerate(self._new):
+            t = row["topic"]
+            in_family = t is not None and (t == family or t.startswith(family + "."))
+            if (
+                in_family
+                and row["territory"] in territories
+                and row["created_at"] >= lookup.open_since
+            ):
+                found.append(
+                    OpenCandidate(
+                        -(i + 1),
+                        Status(row["status"]),
+                        t,
+                        row["created_at"],
+                        decode_places(row["address_key"]),
+                        frozenset(row["signature"].split()),
+                    )
+                )
+        return found
+
+    def _closed(self, lookup: Lookup) -> list[ClosedCandidate]:
         if self._any_done is None:  # once per batch: usually there is nothing to reopen
-            q0 = sa.select(INC.c.id).where(INC.c.status.in_(done)).limit(1)
+            q0 = sa.select(INC.c.id).where(INC.c.status.in_(_DONE)).limit(1)
             self._any_done = self.conn.execute(q0).first() is not None
         if not self._any_done:
             return []
         cols = (
             INC.c.id,
             INC.c.status,
-            INC.c.signature,
-            INC.c.address_key,
-            INC.c.created_at,
             INC.c.topic,
+            INC.c.territory,
             INC.c.executor,
             INC.c.sla_policy,
+            INC.c.address_key,
         )
-        found: list[tuple[Any, str]] = []
-        base = sa.select(*cols).where(INC.c.status.in_(done), INC.c.updated_at >= since)
-        if refs:
-            q = base.join(M, M.c.incident_id == INC.c.id).where(
-                M.c.source == source, M.c.external_id.in_(list(refs))
-            )
-            found += [(r, "reply in the thread of a closed incident") for r in self.conn.execute(q)]
-        root = topic.split(".")[0] if topic else None
-        in_family = (
-            sa.or_(INC.c.topic == root, INC.c.topic.startswith(f"{root}.")) if root else sa.false()
+        base = sa.select(*cols).where(
+            INC.c.status.in_(_DONE), INC.c.updated_at >= lookup.closed_since
         )
-        if author_id and root:
-            q = base.join(M, M.c.incident_id == INC.c.id).where(
-                M.c.source == source,
-                M.c.payload["author"]["id"].as_string() == author_id,
-                in_family,
-                INC.c.territory == territory if territory else sa.true(),
-            )
-            found += [(r, "the same citizen writes again") for r in self.conn.execute(q)]
-        if address_key and root and territory:
-            q = base.where(
-                in_family, INC.c.territory == territory, INC.c.address_key == address_key
-            )
-            found += [(r, "the same problem at the same address") for r in self.conn.execute(q)]
-        out: list[tuple[GroupCandidate, str]] = []
-        seen: set[int] = set()
-        for r, why in found:
-            if r.id in seen:
-                continue
-            seen.add(r.id)
-            out.append(
-                (
-                    GroupCandidate(
-                        r.id,
-                        Status(r.status),
-                        frozenset(r.signature.split()),
-                        r.address_key,
-                        r.created_at,
-                        r.topic,
-                        r.executor,
-                        r.sla_policy,
-                    ),
-                    why,
-                )
-            )
-        return out
+        rows: dict[int, tuple[Any, set[str]]] = {}
 
-    def reopen(
-        self,
-        incident_id: int,
-        message_id: int,
-        events: Sequence[Event],
-        *,
-        resolution_due: datetime | None,
-    ) -> bool:
-        done = [Status.RESOLVED.value, Status.CLOSED.value]
-        values: dict[str, Any] = {
-            "status": Status.REOPENED.value,
-            "message_count": INC.c.message_count + 1,
-            "updated_at": self.now,
-        }
-        if resolution_due is not None:
-            values["resolution_due"] = resolution_due
-        changed = self.conn.execute(
-            INC.update().where(INC.c.id == incident_id, INC.c.status.in_(done)).values(**values)
-        ).rowcount
-        if not changed:
-            return False  # someone else reopened or changed it meanwhile
-        self._events.extend(event_values(incident_id, ev) for ev in events)
-        return True
+        def add(query: sa.Select[Any], flag: str) -> None:
+            for r in self.conn.execute(query):
+                rows.setdefault(r.id, (r, set()))[1].add(flag)
 
-    def create_incident(
-        self, incident: Incident, message_id: int, *, signature: str, address_key: str | None
-    ) -> int:
+        if lookup.refs:
+            add(
+                base.join(M, M.c.incident_id == INC.c.id).where(
+                    M.c.source == lookup.source, M.c.external_id.in_(list(lookup.refs))
+                ),
+                "thread",
+            )
+        if lookup.author and lookup.family:
+            add(
+                base.join(M, M.c.incident_id == INC.c.id).where(
+                    M.c.source == lookup.source,
+                    M.c.payload["author"]["id"].as_string() == lookup.author,
+                    _in_family(lookup.family),
+                ),
+                "author",
+            )
+        key = encode_places(lookup.places)
+        if key and lookup.family and lookup.territory:
+            add(
+                base.where(
+                    _in_family(lookup.family),
+                    INC.c.territory == lookup.territory,
+                    INC.c.address_key == key,
+                ),
+                "place",
+            )
+        return [
+            ClosedCandidate(
+                r.id,
+                Status(r.status),
+                r.topic,
+                r.territory,
+                r.executor,
+                r.sla_policy,
+                decode_places(r.address_key),
+                in_thread="thread" in flags,
+                same_author="author" in flags,
+            )
+            for r, flags in rows.values()
+        ]
+
+    # the one writer ------------------------------------------------------------------
+    def apply(self, outcome: Outcome) -> int | None:
+        mid = outcome.message_id
+        verdicts = [attrs.asdict(v) for v in outcome.verdicts] or None
+        if outcome.kind == "rejected":
+            self._update(
+                mid, "rejected", stage="moderate", error=outcome.reason, moderation=verdicts
+            )
+            return None
+        if outcome.kind == "failed":
+            self._update(mid, "failed", stage=outcome.stage, error=outcome.reason)
+            return None
+        if outcome.kind == "created":
+            assert outcome.incident is not None
+            incident_id = self._create(outcome)
+        elif outcome.kind == "merged":
+            assert outcome.incident_id is not None
+            incident_id = outcome.incident_id
+            self._attach(outcome)
+        else:
+            assert outcome.incident_id is not None
+            incident_id = outcome.incident_id
+            if not self._reopen(outcome):
+                return None
+        self._events.extend(event_values(incident_id, ev) for ev in outcome.events)
+        for note in outcome.notifications:
+            if outcome.kind == "created":
+                note = attrs.evolve(note, incident_id=incident_id)
+            self._notes.append(note)
+        self._seen[self._keys[mid]] = incident_id
+        self._update(mid, "done", incident_id=incident_id, moderation=verdicts)
+        return incident_id
+
+    def _create(self, outcome: Outcome) -> int:
+        incident = outcome.incident
+        assert incident is not None
         values = incident_values(incident, self.now)
         values.update(
             created_at=incident.created_at,
-            signature=signature,
-            address_key=address_key,
+            signature=" ".join(sorted(outcome.words or ())),
+            address_key=encode_places(outcome.places or {}),
             message_count=1,
         )
         self._new.append(values)
@@ -242,20 +264,14 @@ class SqlBatch(Batch):
         self._events.extend(event_values(provisional, ev) for ev in incident.history)
         return provisional
 
-    def attach(
-        self,
-        incident_id: int,
-        message_id: int,
-        events: Sequence[Event],
-        *,
-        address_key: str | None = None,
-        signature: str | None = None,
-    ) -> None:
-        learned = {
-            k: v
-            for k, v in (("address_key", address_key), ("signature", signature))
-            if v is not None
-        }
+    def _attach(self, outcome: Outcome) -> None:
+        incident_id = outcome.incident_id
+        assert incident_id is not None
+        learned: dict[str, str | None] = {}
+        if outcome.places is not None:
+            learned["address_key"] = encode_places(outcome.places)
+        if outcome.words is not None:
+            learned["signature"] = " ".join(sorted(outcome.words))
         if incident_id < 0:
             row = self._new[-incident_id - 1]
             row["message_count"] += 1
@@ -264,7 +280,21 @@ class SqlBatch(Batch):
             self._attached[incident_id] = self._attached.get(incident_id, 0) + 1
             if learned:
                 self._learned.setdefault(incident_id, {}).update(learned)
-        self._events.extend(event_values(incident_id, ev) for ev in events)
+
+    def _reopen(self, outcome: Outcome) -> bool:
+        values: dict[str, Any] = {
+            "status": Status.REOPENED.value,
+            "message_count": INC.c.message_count + 1,
+            "updated_at": self.now,
+        }
+        if outcome.resolution_due is not None:
+            values["resolution_due"] = outcome.resolution_due
+        changed = self.conn.execute(
+            INC.update()
+            .where(INC.c.id == outcome.incident_id, INC.c.status.in_(_DONE))
+            .values(**values)
+        ).rowcount
+        return bool(changed)  # 0: someone else reopened or changed it meanwhile
 
     def _update(
         self,
@@ -275,7 +305,6 @@ class SqlBatch(Batch):
         stage: str | None = None,
         error: str | None = None,
         moderation: Any = None,
-        attempt: bool = True,
     ) -> None:
         self._updates.append(
             {
@@ -286,25 +315,11 @@ class SqlBatch(Batch):
                 "err": error,
                 "mod": moderation,
                 "at": self.now,
-                "att": 1 if attempt else 0,
             }
         )
 
-    def done(self, message_id: int, incident_id: int | None, moderation: Any = None) -> None:
-        if incident_id is not None:
-            self._seen[self._keys[message_id]] = incident_id
-        self._update(message_id, "done", incident_id=incident_id, moderation=moderation)
-
-    def reject(self, message_id: int, reason: str, moderation: Any = None) -> None:
-        self._update(message_id, "rejected", stage="moderate", error=reason, moderation=moderation)
-
-    def fail(self, message_id: int, stage: str, reason: str) -> None:
-        self._update(message_id, "failed", stage=stage, error=reason)
-
-    def notify(self, notification: Notification, dedup_key: str | None = None) -> None:
-        self._notes.append((notification, dedup_key))
-
     def flush(self) -> None:
+        """Write everything the batch collected (the transaction commits after)."""
         if self._new:
             stmt = INC.insert().returning(INC.c.id, sort_by_parameter_order=True)
             ids = [int(i) for i in self.conn.execute(stmt, self._new).scalars()]
@@ -329,15 +344,10 @@ class SqlBatch(Batch):
                 ev["incident_id"] = real(ev["incident_id"])
             self.conn.execute(E.insert(), self._events)
         if self._notes:
-            rows = []
-            for note, key in self._notes:
-                inc = real(note.incident_id)
-                rows.append(
-                    notification_row(
-                        attrs.evolve(note, incident_id=inc),
-                        key or f"{note.kind}:{inc}:{','.join(note.recipients)}",
-                    )
-                )
+            rows = [
+                notification_row(attrs.evolve(n, incident_id=real(n.incident_id)))
+                for n in self._notes
+            ]
             stmt = dialect_insert(self.dialect, schema.notifications).on_conflict_do_nothing(
                 index_elements=["dedup_key"]
             )
@@ -356,7 +366,7 @@ class SqlBatch(Batch):
                     error=sa.bindparam("err"),
                     moderation=sa.bindparam("mod", type_=sa.JSON),
                     processed_at=sa.bindparam("at", type_=schema.UTCDateTime),
-                    attempts=M.c.attempts + sa.bindparam("att"),
+                    attempts=M.c.attempts + 1,
                 ),
                 self._updates,
             )

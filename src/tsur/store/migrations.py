@@ -67,6 +67,12 @@ def migrate(engine: sa.Engine) -> int:
     """Apply every pending migration; return the resulting version."""
     latest = MIGRATIONS[-1].version
     try:
+        engine.connect().close()
+    except sa.exc.DBAPIError as exc:
+        where = engine.url.render_as_string(hide_password=True)
+        reason = " ".join(str(exc.orig or exc).split())
+        raise StorageError(f"cannot connect to the database {where}: {reason}") from exc
+    try:
         with engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_ID})

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from tsur.domain import Event, GeoPoint, Incident, Status, Urgency
+from tsur.domain import Event, GeoPoint, Incident, Notification, Status, Urgency
 from tsur.store import schema
-from tsur.typing import Notification
 
 __all__ = [
+    "decode_places",
     "dialect_insert",
+    "encode_places",
     "event_values",
     "incident_values",
     "notification_row",
-    "queue_notification",
     "row_to_event",
     "row_to_incident",
 ]
@@ -101,9 +102,10 @@ def dialect_insert(dialect: str, table: sa.Table) -> Any:
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
-def notification_row(n: Notification, dedup_key: str) -> dict[str, Any]:
+def notification_row(n: Notification) -> dict[str, Any]:
+    """The outbox row of ``n`` (kept once per ``n.dedup_key``)."""
     return {
-        "dedup_key": dedup_key,
+        "dedup_key": n.dedup_key,
         "kind": n.kind,
         "incident_id": n.incident_id,
         "recipients": list(n.recipients),
@@ -113,10 +115,18 @@ def notification_row(n: Notification, dedup_key: str) -> dict[str, Any]:
     }
 
 
-def queue_notification(conn: sa.Connection, n: Notification, dedup_key: str) -> bool:
-    stmt = (
-        dialect_insert(conn.dialect.name, schema.notifications)
-        .on_conflict_do_nothing(index_elements=["dedup_key"])
-        .returning(schema.notifications.c.id)
-    )
-    return conn.execute(stmt, [notification_row(n, dedup_key)]).first() is not None
+def encode_places(keys: Mapping[str, str]) -> str | None:
+    """Place keys as stored with an incident (``house=5;street=мир``), None when empty."""
+    if not keys:
+        return None
+    return ";".join(f"{k}={v}" for k, v in sorted(keys.items()))[:200]
+
+
+def decode_places(stored: str | None) -> dict[str, str]:
+    """The place keys :func:`encode_places` stored."""
+    out: dict[str, str] = {}
+    for part in (stored or "").split(";"):
+        k, sep, v = part.partition("=")
+        if sep and k and v:
+            out[k] = v
+    return out

@@ -10,6 +10,7 @@ rolls back.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -17,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-import structlog
 from sqlalchemy.pool import StaticPool
 
-from tsur.domain import Incident, Message, Status, Urgency
+from tsur.domain import Incident, Message, Notification, Status, Urgency
 from tsur.errors import NotFound, StorageError
 from tsur.store import schema
 from tsur.store.base import (
@@ -32,22 +32,20 @@ from tsur.store.base import (
     StoredMessage,
 )
 from tsur.store.batch import SqlBatch
-from tsur.store.codec import message_from_dict, message_to_dict
 from tsur.store.migrations import migrate
 from tsur.store.rows import (
     dialect_insert,
     event_values,
     incident_values,
     notification_row,
-    queue_notification,
     row_to_event,
     row_to_incident,
 )
-from tsur.typing import Notification
+from tsur.wire import message_from_dict, message_to_dict
 
 __all__ = ["SqlRepository", "normalize_url", "open_repository"]
 
-log = structlog.get_logger("tsur.store")
+log = logging.getLogger("tsur.store")
 
 M, INC, E = schema.messages, schema.incidents, schema.events
 _INGEST_CHUNK = 500
@@ -414,19 +412,15 @@ class SqlRepository(Repository):
             if not updated:
                 conn.execute(C.insert().values(source=source, value=value, updated_at=at))
 
-    def queue_notification(self, notification: Notification, dedup_key: str) -> bool:
-        with self._tx() as conn:
-            return queue_notification(conn, notification, dedup_key)
-
-    def queue_notifications(self, items: Sequence[tuple[Notification, str]]) -> list[bool]:
-        """Queue several notifications in one transaction; which ones were new."""
-        if not items:
+    def queue_notifications(self, notifications: Sequence[Notification]) -> list[bool]:
+        """Queue notifications in one transaction; which ones were new."""
+        if not notifications:
             return []
         rows, seen = [], set()
-        for note, key in items:
-            if key not in seen:
-                seen.add(key)
-                rows.append(notification_row(note, key))
+        for note in notifications:
+            if note.dedup_key not in seen:
+                seen.add(note.dedup_key)
+                rows.append(notification_row(note))
         N = schema.notifications
         stmt = (
             dialect_insert(self.dialect, N)
@@ -436,9 +430,9 @@ class SqlRepository(Repository):
         with self._tx() as conn:
             new = set(conn.execute(stmt, rows).scalars())
         out = []
-        for _, key in items:
-            out.append(key in new)
-            new.discard(key)
+        for note in notifications:
+            out.append(note.dedup_key in new)
+            new.discard(note.dedup_key)
         return out
 
     def pending_notifications(self, limit: int = 100) -> Iterator[tuple[int, Notification]]:
@@ -456,6 +450,7 @@ class SqlRepository(Repository):
                     recipients=tuple(r.recipients),
                     text=r.text,
                     data=dict(r.data),
+                    key=r.dedup_key,
                 ),
             )
 

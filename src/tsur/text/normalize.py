@@ -340,3 +340,10 @@ class Text:
         for i, lemma in enumerate(self.lemmas):
             out.setdefault(lemma, []).append(i)
         return out
+
+    def positions_of_token(self, token: str) -> int | None:
+        """Where the token ``token`` first occurs (an index into ``tokens`` and ``lemmas``)."""
+        try:
+            return self.tokens.index(token)
+        except ValueError:
+            return None

@@ -1,20 +1,37 @@
-"""Conversion of domain objects to and from JSON-safe dictionaries.
+"""The wire schema: messages and incidents as JSON, in and out.
 
-Used for the stored raw message (the ``payload`` column), JSON Lines
-ingest and CLI output.
+:class:`MessageIn` is the shape of one message on the wire — a JSON Lines
+record, a generic webhook body, the stored raw message (the ``payload``
+column) — published as ``tsur/data/schemas/webhook_message.schema.json``.
+:func:`read_jsonl` reads JSON Lines line by line: every line yields either
+a message or an error naming the line, so one bad line never costs a good
+one. :func:`incident_to_dict` is the one JSON view of an incident (CLI and
+HTTP output).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
+import attrs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tsur.domain import Attachment, Author, GeoPoint, Incident, Message
+from tsur.errors import IngestError
 
-__all__ = ["MessageIn", "incident_to_dict", "message_from_dict", "message_to_dict"]
+__all__ = [
+    "MessageIn",
+    "ParsedLine",
+    "describe_validation_error",
+    "incident_to_dict",
+    "message_from_dict",
+    "message_to_dict",
+    "parse_record",
+    "read_jsonl",
+]
 
 
 class _AuthorIn(BaseModel):
@@ -183,3 +200,45 @@ def incident_to_dict(i: Incident, *, history: bool = False) -> dict[str, Any]:
             for e in i.history
         ]
     return out
+
+
+@attrs.frozen
+class ParsedLine:
+    """One input line: a message, or the error that kept it from being one."""
+
+    line: int
+    raw: str
+    message: Message | None = None
+    error: IngestError | None = None
+
+
+def parse_record(data: Any, *, line: int | None = None, origin: str | None = None) -> Message:
+    """Validate one decoded JSON record into a message or raise :class:`IngestError`."""
+    if not isinstance(data, Mapping):
+        raise IngestError(
+            f"expected a JSON object, got {type(data).__name__}", line=line, origin=origin
+        )
+    try:
+        return message_from_dict(data)
+    except ValidationError as exc:
+        raise IngestError(describe_validation_error(exc), line=line, origin=origin) from None
+
+
+def read_jsonl(lines: Iterable[str], *, origin: str = "<input>") -> Iterator[ParsedLine]:
+    """Parse JSON Lines; blank lines are skipped, bad lines yield an error."""
+    for n, raw in enumerate(lines, start=1):
+        stripped = raw.strip()
+        if not stripped:
+            continue
+        try:
+            data = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            err = IngestError(
+                f"not valid JSON: {exc.msg} at column {exc.colno}", line=n, origin=origin
+            )
+            yield ParsedLine(n, stripped, error=err)
+            continue
+        try:
+            yield ParsedLine(n, stripped, message=parse_record(data, line=n, origin=origin))
+        except IngestError as exc:
+            yield ParsedLine(n, stripped, error=exc)

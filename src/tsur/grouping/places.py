@@ -1,27 +1,63 @@
-"""Which open incident a new message belongs to: places, numbered objects, words.
+"""The places a message names, and the words that say what its problem is.
 
-A message about the same problem as an open incident joins it instead of
-making a new one: a reply in the same thread; the same street and house;
-the same numbered object (school № 77, bus route 41) in the same topic
-family; or, within one topic, enough shared content words. Two known and
-different places (another house, another school) are two problems however
-alike the words.
-
-Place keys are read from the lemmatised text and the address:
-``{"street": "революционный", "house": "13", "школа": "77", "route": "41"}``.
+Place keys are read from the lemmatised text and the address field:
+``{"street": "революционный", "house": "13", "школа": "77", "route": "41"}``
+— a street (after a marker such as «ул.», «проспект», or a capitalised
+word right before a house number), a house, numbered objects (school
+№ 77, polyclinic № 3, bus route 41). :class:`Places` holds what a region
+adds: its place names, which say where and not what, are kept out of the
+words compared between reports.
 """
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
-import attrs
+from tsur.region import Region
+from tsur.text.normalize import STOP_WORDS, Lemmatizer, Text
 
-from tsur.text.normalize import STOP_WORDS, Text, get_lemmatizer
+__all__ = ["ADDRESS_WORDS", "Places", "place_keys"]
 
-__all__ = ["GroupMatch", "decode_keys", "encode_keys", "match_candidate", "place_keys"]
+#: Words of addresses («ул.», «дом», «район» …): they say where, not what.
+ADDRESS_WORDS = frozenset(
+    [
+        "ул",
+        "улица",
+        "д",
+        "дом",
+        "кв",
+        "квартира",
+        "г",
+        "город",
+        "гор",
+        "р-н",
+        "район",
+        "п",
+        "пос",
+        "поселок",
+        "село",
+        "с",
+        "деревня",
+        "дер",
+        "пр",
+        "проспект",
+        "пр-т",
+        "шоссе",
+        "ш",
+        "бульвар",
+        "б-р",
+        "переулок",
+        "пер",
+        "область",
+        "обл",
+        "микрорайон",
+        "мкр",
+    ]
+)
+
+#: The most words of a message (or an incident) compared between reports.
+MAX_WORDS = 60
 
 _STREET_MARKERS = frozenset(
     [
@@ -169,7 +205,8 @@ _BARE = re.compile(
 def _bare_address(text: Text, not_streets: frozenset[str]) -> dict[str, str]:
     for m in _BARE.finditer(text.original):
         word = m.group(1).lower().replace("ё", "е")
-        lemma = get_lemmatizer().lemma(word)
+        at = text.positions_of_token(word)
+        lemma = text.lemmas[at] if at is not None else word
         if lemma in not_streets or lemma in STOP_WORDS or word in STOP_WORDS:
             continue
         return {"street": lemma, "house": m.group(2).lower()}
@@ -208,59 +245,26 @@ def _scan(tokens: Sequence[str], lemmas: Sequence[str]) -> dict[str, str]:
     return keys
 
 
-def encode_keys(keys: Mapping[str, str]) -> str | None:
-    """Keys as stored with an incident (``street=мир;house=5``), None when empty."""
-    if not keys:
-        return None
-    return ";".join(f"{k}={v}" for k, v in sorted(keys.items()))[:200]
+class Places:
+    """A region's reading of places: its place names, and the keys and words of a text.
 
+    Built once per region and lemmatiser; :meth:`keys` and :meth:`words`
+    are what the engine stores with an analysis and compares between
+    reports.
+    """
 
-def decode_keys(stored: str | None) -> dict[str, str]:
-    """The inverse of :func:`encode_keys`; unreadable parts are ignored."""
-    out: dict[str, str] = {}
-    for part in (stored or "").split(";"):
-        k, sep, v = part.partition("=")
-        if sep and k and v:
-            out[k] = v
-    return out
+    def __init__(self, region: Region, lemmatizer: Lemmatizer) -> None:
+        names = set(ADDRESS_WORDS)
+        for t in region.territories.values():
+            for name in (t.name, *t.variants):
+                names.update(lemmatizer.phrase(name))
+        #: lemmas of the region's place names and of address words
+        self.place_lemmas = frozenset(names)
 
+    def keys(self, text: Text, address: Text | None = None) -> dict[str, str]:
+        """The places ``text`` and ``address`` name (street, house, numbered objects)."""
+        return place_keys(text, address, not_streets=self.place_lemmas)
 
-@attrs.frozen
-class GroupMatch:
-    """Why a message joins a candidate incident, and how strongly."""
-
-    score: float
-    reason: str
-
-
-def match_candidate(
-    mine: Mapping[str, str],
-    words: frozenset[str],
-    theirs: Mapping[str, str],
-    their_words: frozenset[str],
-    *,
-    same_topic: bool,
-    threshold: float,
-) -> GroupMatch | None:
-    """Whether a message (``mine``, ``words``) belongs to a candidate incident."""
-    shared = set(mine) & set(theirs)
-    if any(mine[k] != theirs[k] for k in shared):
-        return None  # another house, another school, another route: another problem
-    common = len(words & their_words)
-    # One place may have several problems (a roof and the heating of one house):
-    # a place match needs the same subtopic or some words of the problem in common.
-    related = same_topic or common >= 2
-    if "street" in shared and "house" in shared and related:
-        return GroupMatch(2.0, f"same address ({mine['street']} {mine['house']})")
-    objects = sorted(k for k in shared if k not in {"street", "house"})
-    if objects and related:
-        what = ", ".join(f"{k} {mine[k]}" for k in objects)
-        return GroupMatch(1.5, f"same {what}")
-    if not same_topic:
-        return None
-    # Cosine of the two word sets: symmetric, so a short message is not
-    # "contained" in a long one by a few generic words.
-    score = common / math.sqrt(max(1, len(words)) * max(1, len(their_words)))
-    if common >= 3 and score >= threshold:
-        return GroupMatch(score, f"same topic and territory, text overlap {score:.2f}")
-    return None
+    def words(self, text: Text) -> frozenset[str]:
+        """The content words that say what the problem is (place names left out)."""
+        return frozenset(sorted(text.content_lemmas - self.place_lemmas)[:MAX_WORDS])

@@ -1,6 +1,6 @@
 """``tsur`` subcommands of the lifecycle: tick, kpi, take, answer, rate, extend, forward.
 
-Registered through the ``register_commands`` hook. Every command accepts
+A plugin like any other: :func:`register_commands` adds them. Every command accepts
 ``--now ISO`` to act at a given instant (replaying a day, testing); the
 default is the current time. Notifications a command queues are delivered
 before it exits.
@@ -17,12 +17,13 @@ from datetime import UTC, datetime
 from rich.console import Console
 from rich.table import Table
 
+from tsur.analytics import executor_kpis, parse_period
+from tsur.cli import open_engine
 from tsur.domain import Incident
+from tsur.errors import AnswerRejected, InvalidRequest
 from tsur.hookspecs import hookimpl
+from tsur.lifecycle import Lifecycle
 from tsur.lifecycle.answers import format_due
-from tsur.lifecycle.errors import AnswerRejected, InvalidRequest
-from tsur.lifecycle.kpi import executor_kpis, month_period
-from tsur.lifecycle.service import Lifecycle
 
 __all__ = ["register_commands"]
 
@@ -46,14 +47,12 @@ def _add_now(p: argparse.ArgumentParser) -> None:
 
 
 @contextmanager
-def _life(args: argparse.Namespace) -> Iterator[Lifecycle]:
-    from tsur.pipeline import Engine
-
+def _life(args: argparse.Namespace, *, create: bool = False) -> Iterator[Lifecycle]:
     clock: Callable[[], datetime] = (
         (lambda: args.now) if args.now is not None else (lambda: datetime.now(UTC))
     )
     with (
-        Engine.from_config(args.config, db=args.db, clock=clock) as engine,
+        open_engine(args, create=create, clock=clock) as engine,
         Lifecycle(engine) as life,
     ):
         yield life
@@ -61,7 +60,7 @@ def _life(args: argparse.Namespace) -> Iterator[Lifecycle]:
 
 
 def _show(console: Console, life: Lifecycle, inc: Incident) -> None:
-    tz = life.calendars.region.tz
+    tz = life.region.calendar.tz
     replies = [e for e in inc.history if e.kind == "reply"]
     last = replies[-1].data if replies else {}
     delivered = ""
@@ -86,7 +85,7 @@ def cmd_tick(args: argparse.Namespace, console: Console) -> int:
             table = Table(title=f"Эскалации ({report.escalated})", title_justify="left")
             for col in ("№", "шаг", "уровень", "кому", "срок", "просрочка, ч"):
                 table.add_column(col)
-            tz = life.calendars.region.tz
+            tz = life.region.calendar.tz
             for e in report.escalations:
                 table.add_row(
                     str(e["incident"]),
@@ -110,14 +109,15 @@ def cmd_tick(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_kpi(args: argparse.Namespace, console: Console) -> int:
-    """Print executor KPIs for a month."""
+    """Print executor KPIs for a period (the current month by default)."""
     with _life(args) as life:
-        since, until = month_period(args.period, life.calendars.region.tz)
+        tz = life.region.calendar.tz
+        period = parse_period(args.period or f"{life.now().astimezone(tz):%Y-%m}", tz)
         kpis = executor_kpis(
             life.repository,
-            since=since,
-            until=until,
-            calendar=life.calendars.region if args.working_time else None,
+            since=period.start,
+            until=period.end,
+            calendar=life.region.calendar if args.working_time else None,
             min_cases=args.min_cases,
             as_of=args.now,
         )
@@ -125,7 +125,7 @@ def cmd_kpi(args: argparse.Namespace, console: Console) -> int:
             print(json.dumps([k.as_dict() for k in kpis], ensure_ascii=False))
             return 0
         unit = "раб. ч" if args.working_time else "ч"
-        table = Table(title=f"Показатели исполнителей за {args.period}", title_justify="left")
+        table = Table(title=f"Показатели исполнителей: {period.label}", title_justify="left")
         for col in (
             "место",
             "исполнитель",
@@ -249,7 +249,11 @@ def register_commands(add_command: Callable[..., argparse.ArgumentParser]) -> No
         "executor for incidents received in a month; executors with fewer than "
         "--min-cases incidents are shown but not ranked.",
     )
-    p.add_argument("--period", required=True, help="month as YYYY-MM, e.g. 2026-11")
+    p.add_argument(
+        "--period",
+        help="2026-11 (month), 2026-W46 (week), 2026-11-16 (day), 2026 or "
+        "2026-11-01..2026-11-20 (default: the current month)",
+    )
     p.add_argument("--min-cases", type=int, default=10, help="cases needed to be ranked")
     p.add_argument(
         "--working-time", action="store_true", help="durations in the region's working time"

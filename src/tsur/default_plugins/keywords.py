@@ -12,13 +12,13 @@ fixed problems («люк закрыли»).
 from __future__ import annotations
 
 from collections import defaultdict
-from zoneinfo import ZoneInfo
 
-from tsur.config import RegionConfig
+from tsur.context import Context
 from tsur.domain import Classification, Message
 from tsur.hookspecs import hookimpl
-from tsur.text.normalize import Lemmatizer, Text, get_lemmatizer
-from tsur.typing import Register
+from tsur.protocols import Register
+from tsur.region import Region
+from tsur.text.normalize import Lemmatizer, Text
 
 __all__ = ["KeywordClassifier"]
 
@@ -32,33 +32,24 @@ class KeywordClassifier:
     lookup per distinct lemma whatever the number of topics and keywords.
     """
 
-    def __init__(self, config: RegionConfig, lemmatizer: Lemmatizer | None = None) -> None:
-        lem = lemmatizer or get_lemmatizer()
-        self.tz = ZoneInfo(config.region.timezone)
-        self.parents = {t.id: t.parent for t in config.topics}
-        self._chains = {t.id: self._chain(t.id) for t in config.topics}
+    def __init__(self, region: Region, lemmatizer: Lemmatizer) -> None:
+        lem = lemmatizer
+        self.tz = region.calendar.tz
+        self._chains = {t: region.topic_chain(t) for t in region.topics}
         # first lemma → [(phrase, topic, months or None)]
         self.index: dict[str, list[tuple[Phrase, str, frozenset[int] | None]]] = defaultdict(list)
-        for t in config.topics:
+        for t in region.topics.values():
             for p in map(lem.phrase, t.keywords):
                 if p:
                     self.index[p[0]].append((p, t.id, None))
             for s in t.seasonal:
-                months = frozenset(s.months)
+                months = s.months
                 for p in map(lem.phrase, s.keywords):
                     if p:
                         self.index[p[0]].append((p, t.id, months))
             for p in map(lem.phrase, [*t.urgent_keywords, *t.quick_keywords]):
                 if p:
                     self.index[p[0]].append((p, t.id, None))
-
-    def _chain(self, topic: str) -> list[str]:
-        out = []
-        node: str | None = topic
-        while node is not None:
-            out.append(node)
-            node = self.parents.get(node)
-        return out
 
     def classify(self, message: Message, text: Text) -> Classification | None:
         """Topic, confidence and evidence for ``message`` (None without evidence)."""
@@ -94,6 +85,6 @@ class KeywordClassifier:
 
 
 @hookimpl
-def register_classifiers(register: Register, config: RegionConfig) -> None:
+def register_classifiers(register: Register, context: Context) -> None:
     """Register the keyword classifier built from the region's topics."""
-    register("keywords", KeywordClassifier(config))
+    register("keywords", KeywordClassifier(context.region, context.lemmatizer))

@@ -1,6 +1,7 @@
 """``tsur parse``, ``tsur sources`` and ``tsur collect``: the adapters on the command line.
 
-A plugin module: its :func:`register_commands` hook adds the three commands.
+A plugin like any other: its :func:`register_commands` hook adds the three
+commands, which use the plugin manager the command line was started with.
 
 ``tsur parse ADAPTER FILE``
     Print the messages an adapter reads from a recorded payload (an API
@@ -22,39 +23,42 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import attrs
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text as RichText
 
-from tsur.config import RegionConfig, load_region
-from tsur.domain import Source
-from tsur.errors import AdapterError
-from tsur.hookspecs import hookimpl
-from tsur.store.codec import message_to_dict
-
-from ._collect import (
+from tsur.adapters import (
     CollectReport,
-    accepts_param,
+    JsonLinesAdapter,
     adapter_kind,
     build_adapter,
     collect,
     describe_factory,
+    make_adapter,
 )
-from ._payload import PayloadError
-
-if TYPE_CHECKING:
-    from tsur.plugins import Components
+from tsur.cli import open_engine, run_summary
+from tsur.config import load_region
+from tsur.context import Context
+from tsur.domain import Source
+from tsur.errors import AdapterError, PayloadError
+from tsur.hookspecs import hookimpl
+from tsur.plugins import Components, collect_components
+from tsur.region import Region
+from tsur.text.normalize import get_lemmatizer
+from tsur.wire import message_to_dict, read_jsonl
 
 __all__ = ["register_commands"]
 
 
-def _components(config: RegionConfig) -> Components:
-    from tsur.plugins import collect_components, make_plugin_manager
-
-    return collect_components(make_plugin_manager(), config)
+def _components(args: argparse.Namespace) -> tuple[Region, Context, Components]:
+    """The region and the plugins' components, without a database."""
+    region = Region.from_config(load_region(args.config))
+    context = Context(region, get_lemmatizer())
+    return region, context, collect_components(args.pm, context)
 
 
 def _option(text: str) -> tuple[str, Any]:
@@ -70,26 +74,27 @@ def _option(text: str) -> tuple[str, Any]:
 # tsur parse ---------------------------------------------------------------------
 def cmd_parse(args: argparse.Namespace, console: Console) -> int:
     """Print the messages in a payload file as JSON Lines."""
-    config = load_region(args.config)
-    comps = _components(config)
+    region, context, comps = _components(args)
     if args.adapter not in comps.source_adapters:
         known = ", ".join(sorted(comps.source_adapters))
         raise AdapterError(f"unknown adapter {args.adapter!r}; installed: {known}")
     if args.source:
-        source = config.source_objects().get(args.source)
+        source = region.sources.get(args.source)
         if source is None:
             raise AdapterError(f"no source {args.source!r} in {args.config or 'the region'}")
     else:
         source = Source(id=args.adapter, kind=args.adapter, name=args.adapter)
-    options = dict(args.option or [])
+    options = {**source.options, **dict(args.option or [])}
     factory = comps.source_adapters[args.adapter].component
-    if args.file != "-" and accepts_param(factory, "path") and "path" not in source.options:
+    model = getattr(factory, "options_model", None)
+    if args.file != "-" and model is not None and "path" in model.model_fields:
         options.setdefault("path", args.file)
     try:
         payload = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
     except OSError as exc:
         raise AdapterError(f"cannot read {args.file}: {exc.strerror or exc}") from exc
-    adapter = build_adapter(comps, config, source, kind=args.adapter, **options)
+    source = attrs.evolve(source, options=options)
+    adapter = build_adapter(comps, context, source, kind=args.adapter)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     bad = 0
     try:
@@ -112,8 +117,6 @@ def cmd_parse(args: argparse.Namespace, console: Console) -> int:
 
 def _rows(adapter: Any, payload: bytes, origin: str) -> list[tuple[Any, Any]]:
     """(message, None) or (None, error) for each record of a payload."""
-    from .files import JsonLinesAdapter, read_jsonl
-
     if isinstance(adapter, JsonLinesAdapter):
         try:
             lines = payload.decode("utf-8-sig").splitlines()
@@ -129,17 +132,14 @@ def _rows(adapter: Any, payload: bytes, origin: str) -> list[tuple[Any, Any]]:
 
 
 def _own(message: Any, adapter: Any) -> Any:
-    import attrs
-
     return attrs.evolve(message, source=adapter.source.id) if message is not None else None
 
 
 # tsur sources ----------------------------------------------------------------------
 def cmd_sources(args: argparse.Namespace, console: Console) -> int:
     """List installed adapter kinds with their options."""
-    config = load_region(args.config)
-    comps = _components(config)
-    sources = list(config.source_objects().values())
+    region, _, comps = _components(args)
+    sources = list(region.sources.values())
     items = []
     for kind in sorted(comps.source_adapters):
         reg = comps.source_adapters[kind]
@@ -168,7 +168,8 @@ def cmd_sources(args: argparse.Namespace, console: Console) -> int:
     unused = [s.id for s in sources if adapter_kind(s) not in comps.source_adapters]
     if unused:
         console.print(
-            "sources without an adapter (set options.adapter): " + ", ".join(unused),
+            "источники без адаптера — сообщения в них вносят вручную или файлом "
+            "(tsur ingest); чтобы собирать их, укажите options.adapter: " + ", ".join(unused),
             highlight=False,
         )
     return 0
@@ -177,12 +178,10 @@ def cmd_sources(args: argparse.Namespace, console: Console) -> int:
 # tsur collect ------------------------------------------------------------------------
 def cmd_collect(args: argparse.Namespace, console: Console) -> int:
     """One collection of a configured source, from its saved cursor."""
-    from tsur.pipeline import Engine
-
     runtime: dict[str, Any] = {}
     if args.adapter:
         runtime["kind"] = args.adapter
-    with Engine.from_config(args.config, db=args.db) as engine:
+    with open_engine(args) as engine:
         show = not args.quiet and (console.is_terminal or os.environ.get("TSUR_PROGRESS") == "1")
         try:
             report = _collect_with_progress(engine, args, console, show, **runtime)
@@ -191,23 +190,20 @@ def cmd_collect(args: argparse.Namespace, console: Console) -> int:
                 f"{exc} (kept in the rejected input: tsur rejects); the cursor was not moved"
             ) from exc
         console.print(
-            f"{args.source}: {report.pages} page(s), {report.fetched} messages fetched, "
-            f"{report.inserted} new, {report.duplicates} already stored, "
-            f"{report.rejected} refused" + (" (kept: tsur rejects)" if report.rejected else "")
+            f"{args.source}: страниц {report.pages}, получено сообщений {report.fetched}, "
+            f"новых {report.inserted}, уже были в базе {report.duplicates}, отклонено "
+            f"{report.rejected}" + (" (сохранены: tsur rejects)" if report.rejected else "")
         )
         for reason in report.reasons[:20]:
-            console.print(RichText("refused ", style="yellow") + RichText(reason))
+            console.print(RichText("отклонено ", style="yellow") + RichText(reason))
         if args.run:
-            run = engine.run()
-            console.print(f"processed {run.processed}: {run.created} new incidents")
+            console.print(run_summary(engine.run()))
     return 1 if report.rejected else 0
 
 
 def _collect_with_progress(
     engine: Any, args: argparse.Namespace, console: Console, show: bool, **runtime: Any
 ) -> CollectReport:
-    from ._collect import make_adapter
-
     kind = runtime.pop("kind", None)
     adapter = make_adapter(engine, args.source, kind=kind)
     try:

@@ -32,21 +32,20 @@ the average rating.
 from __future__ import annotations
 
 import math
-import re
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time, tzinfo
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
 import sqlalchemy as sa
 
-from tsur.lifecycle.errors import InvalidRequest, LifecycleError
+from tsur.errors import ReportError
 from tsur.sla.calendar import WorkingCalendar
 from tsur.store import schema
 from tsur.store.base import Repository
 
-__all__ = ["ExecutorKPI", "executor_kpis", "month_period"]
+__all__ = ["ExecutorKPI", "executor_kpis"]
 
 INC, E = schema.incidents, schema.events
 _DONE = ("resolved", "closed")
@@ -84,17 +83,6 @@ class ExecutorKPI:
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary (what ``tsur kpi --json`` prints per executor)."""
         return attrs.asdict(self)
-
-
-def month_period(period: str, tz: tzinfo) -> tuple[datetime, datetime]:
-    """``"2026-11"`` → (1 November 00:00, 1 December 00:00) in ``tz``."""
-    m = re.fullmatch(r"(\d{4})-(\d{2})", period.strip())
-    if not m or not 1 <= int(m.group(2)) <= 12:
-        raise InvalidRequest(f"period {period!r} must be a month as YYYY-MM, e.g. 2026-11")
-    year, month = int(m.group(1)), int(m.group(2))
-    start = datetime.combine(date(year, month, 1), time(), tz)
-    nxt = date(year + month // 12, month % 12 + 1, 1)
-    return start, datetime.combine(nxt, time(), tz)
 
 
 def _seconds(dialect: str, later: Any, earlier: Any) -> Any:
@@ -159,16 +147,17 @@ def executor_kpis(
     """
     engine = getattr(repository, "engine", None)
     if not isinstance(engine, sa.Engine):
-        raise LifecycleError("KPIs are computed in SQL: they need the SQL repository")
+        raise ReportError("KPIs are computed in SQL: they need the SQL repository")
     for name, value in (("since", since), ("until", until), ("as_of", as_of)):
         if value is not None and (value.tzinfo is None or value.utcoffset() is None):
-            raise InvalidRequest(f"{name} must be timezone-aware, got {value.isoformat()}")
+            raise ReportError(f"must be timezone-aware, got {value.isoformat()}", option=name)
     if since >= until:
-        raise InvalidRequest(
-            f"since ({since.isoformat()}) must be before until ({until.isoformat()})"
+        raise ReportError(
+            f"since ({since.isoformat()}) must be before until ({until.isoformat()})",
+            option="period",
         )
     if min_cases < 0:
-        raise InvalidRequest(f"min_cases must not be negative, got {min_cases}")
+        raise ReportError(f"must not be negative, got {min_cases}", option="min_cases")
     as_of = as_of or min(until, datetime.now(UTC))
     dialect = engine.dialect.name
 

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from tsur import Message
+from tsur.analytics import ExecutorKPI, executor_kpis, parse_period
 from tsur.cli import main
-from tsur.lifecycle import ExecutorKPI, InvalidRequest, Lifecycle, executor_kpis, month_period
+from tsur.errors import ReportError
+from tsur.lifecycle import Lifecycle
 
-from .conftest import DATA, FrozenClock
-from .helpers import SAMARA
+from .conftest import SMALL_REGION, FrozenClock
 from .test_lifecycle import at, lifecycle_pm, make_life
 
 SINCE, UNTIL = at(1, 0), at(1, 0, month=12)
@@ -117,17 +118,18 @@ def test_kpis_per_executor(kpis: dict[str, ExecutorKPI]) -> None:
 def test_bad_kpi_requests_are_refused(db_url: str, clock: FrozenClock) -> None:
     life = make_life(db_url, clock)
     try:
-        with pytest.raises(InvalidRequest, match="must be before"):
+        with pytest.raises(ReportError, match="must be before"):
             executor_kpis(life.repository, since=UNTIL, until=SINCE)
-        with pytest.raises(InvalidRequest, match="timezone-aware"):
+        with pytest.raises(ReportError, match="timezone-aware"):
             executor_kpis(life.repository, since=datetime(2026, 11, 1), until=UNTIL)
         assert executor_kpis(life.repository, since=SINCE, until=UNTIL) == []
     finally:
         life.close()
         life.engine.close()
-    with pytest.raises(InvalidRequest, match="YYYY-MM"):
-        month_period("2026-13", SAMARA)
-    assert month_period("2026-12", SAMARA) == (at(1, 0, month=12), at(1, 0, month=1, year=2027))
+    with pytest.raises(ReportError, match="not a valid date"):
+        parse_period("2026-13", "Europe/Samara")
+    december = parse_period("2026-12", "Europe/Samara")
+    assert (december.start, december.end) == (at(1, 0, month=12), at(1, 0, month=1, year=2027))
 
 
 def test_tsur_kpi_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -140,7 +142,7 @@ def test_tsur_kpi_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
         life.close()
         life.engine.close()
     pm = lifecycle_pm()
-    common = ["--db", db, "--config", str(DATA / "region_small.toml"), "--now", UNTIL.isoformat()]
+    common = ["--db", db, "--config", str(SMALL_REGION), "--now", UNTIL.isoformat()]
     assert main(["kpi", "--period", "2026-11", "--json", "--min-cases", "2", *common], pm=pm) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["executor"] for r in rows] == ["adm-gorod", "adm-sela", "teplo"]
@@ -149,7 +151,10 @@ def test_tsur_kpi_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert rows[1]["received"] == 5 and rows[1]["on_time_share"] == 0.5
     assert main(["kpi", "--period", "2026-11", *common], pm=pm) == 0
     out = capsys.readouterr().out
-    assert "Показатели исполнителей за 2026-11" in out
+    assert "Показатели исполнителей: ноябрь 2026" in out
     assert "в рейтинге — исполнители с не менее чем 10 обращениями" in out
     assert main(["kpi", "--period", "ноябрь", *common], pm=pm) == 2
-    assert "YYYY-MM" in capsys.readouterr().err
+    assert "write a month 2026-11" in capsys.readouterr().err
+    # without --period: the month the clock (--now, 1 December 00:00) is in
+    assert main(["kpi", *common], pm=pm) == 0
+    assert "Показатели исполнителей: декабрь 2026" in capsys.readouterr().out

@@ -3,30 +3,52 @@
 The gazetteer matches lemmatised territory names and variants ("в
 Тольятти", "тольяттинский", "Новокуйбышевске") and prefers the deepest
 territory named (a settlement over its district, a district over the
-region). The geotag locator picks the nearest municipal centre within a
-radius and runs after the text.
+region). The geotag locator finds the municipality whose boundary holds
+the point, else the nearest municipal centre within a radius, and runs
+after the text. Settings (``[plugins.locators]``): ``geotag_radius_km``
+(default 25).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
-from tsur.config import RegionConfig
+from pydantic import BaseModel, ConfigDict, Field
+
+from tsur.context import Context
 from tsur.domain import Location, Message
 from tsur.errors import UnknownTerritory
+from tsur.geometry import Boundaries, bundled_geometry, load_boundaries
 from tsur.hookspecs import hookimpl
-from tsur.text.normalize import Lemmatizer, Text, get_lemmatizer
-from tsur.typing import Register
+from tsur.protocols import Register, RegisterSettings
+from tsur.region import Region
+from tsur.text.normalize import Lemmatizer, Text
 
-__all__ = ["ExplicitLocator", "GazetteerLocator", "GeoLocator", "SourceLocator", "demonyms"]
+__all__ = [
+    "ExplicitLocator",
+    "GazetteerLocator",
+    "GeoLocator",
+    "LocatorSettings",
+    "SourceLocator",
+    "demonyms",
+]
+
+
+class LocatorSettings(BaseModel):
+    """``[plugins.locators]``: how the built-in locators work."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    geotag_radius_km: float = Field(
+        default=25.0, gt=0, description="a geotag farther than this from every centre is ignored"
+    )
 
 
 class ExplicitLocator:
     """Trusts a territory id given by a structured source, after checking it exists."""
 
-    def __init__(self, config: RegionConfig) -> None:
-        self.ids = {t.id for t in config.territories}
+    def __init__(self, region: Region) -> None:
+        self.ids = set(region.territories)
 
     def locate(self, message: Message, text: Text) -> Location | None:
         """The message's own ``territory`` field, validated."""
@@ -63,8 +85,8 @@ def demonyms(name: str) -> list[str]:
 class SourceLocator:
     """The territory a source is bound to (a city's community group), as a last resort."""
 
-    def __init__(self, config: RegionConfig) -> None:
-        self.by_source = {s.id: s.territory for s in config.sources if s.territory}
+    def __init__(self, region: Region) -> None:
+        self.by_source = {s.id: s.territory for s in region.sources.values() if s.territory}
 
     def locate(self, message: Message, text: Text) -> Location | None:
         """The message source's own territory, if it has one."""
@@ -77,18 +99,12 @@ class SourceLocator:
 class GazetteerLocator:
     """Finds territory names in the lemmatised text (and in the address)."""
 
-    def __init__(self, config: RegionConfig, lemmatizer: Lemmatizer | None = None) -> None:
-        lem = lemmatizer or get_lemmatizer()
-        parents = {t.id: t.parent for t in config.territories}
-        self.depth: dict[str, int] = {}
-        for tid in parents:
-            d, node = 0, parents[tid]
-            while node is not None:
-                d, node = d + 1, parents.get(node)
-            self.depth[tid] = d
+    def __init__(self, region: Region, lemmatizer: Lemmatizer) -> None:
+        lem = lemmatizer
+        self.depth = {tid: region.depth(tid) for tid in region.territories}
         # first lemma → [(phrase, territory id)], longest phrases first
         self.index: dict[str, list[tuple[tuple[str, ...], str]]] = {}
-        for t in config.territories:
+        for t in region.territories.values():
             names = [t.name, *t.variants]
             if t.kind in _TOWN_KINDS:
                 names.extend(demonyms(t.name))
@@ -135,14 +151,14 @@ class GeoLocator:
     (the bundled region ships OpenStreetMap's), else the nearest centre within
     ``radius_km``."""
 
-    def __init__(self, config: RegionConfig, radius_km: float = 25.0) -> None:
+    def __init__(self, region: Region, radius_km: float = 25.0) -> None:
         self.radius_km = radius_km
         self.points = [
-            (t.id, t.lat, t.lon)
-            for t in config.territories
-            if t.lat is not None and t.lon is not None and t.kind != "region"
+            (t.id, t.center.lat, t.center.lon)
+            for t in region.territories.values()
+            if t.center is not None and t.kind != "region"
         ]
-        self.boundaries = _boundaries(config)
+        self.boundaries = _boundaries(region)
 
     def locate(self, message: Message, text: Text) -> Location | None:
         """The territory of ``message.geo``."""
@@ -167,15 +183,12 @@ class GeoLocator:
         )
 
 
-def _boundaries(config: RegionConfig) -> Any:
+def _boundaries(region: Region) -> Boundaries | None:
     """The shipped municipal boundaries of this region, or None."""
-    from tsur.analytics.geometry import bundled_geometry, load_boundaries
-
-    path = bundled_geometry(config)
+    path = bundled_geometry(region)
     if path is None:
         return None
-    municipalities = [t.id for t in config.territories if t.parent == config.region.territory]
-    return load_boundaries(path, municipalities=municipalities)
+    return load_boundaries(path, municipalities=[t.id for t in region.municipalities])
 
 
 def _haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -187,9 +200,17 @@ def _haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 @hookimpl
-def register_locators(register: Register, config: RegionConfig) -> None:
+def register_settings(register: RegisterSettings) -> None:
+    """Declare ``[plugins.locators]``."""
+    register("locators", LocatorSettings)
+
+
+@hookimpl
+def register_locators(register: Register, context: Context) -> None:
     """Register the explicit-field, gazetteer, geotag and source locators, in that order."""
-    register("explicit", ExplicitLocator(config), priority=100)
-    register("gazetteer", GazetteerLocator(config), priority=50)
-    register("geotag", GeoLocator(config), priority=10)
-    register("source", SourceLocator(config), priority=0)
+    region = context.region
+    settings = context.settings or LocatorSettings()
+    register("explicit", ExplicitLocator(region), priority=100)
+    register("gazetteer", GazetteerLocator(region, context.lemmatizer), priority=50)
+    register("geotag", GeoLocator(region, settings.geotag_radius_km), priority=10)
+    register("source", SourceLocator(region), priority=0)

@@ -11,7 +11,7 @@ arcs at the points where neighbours meet, every shared arc is simplified
 once, and both neighbours get the same points — no slivers, no gaps.
 Run as a module to rebuild a boundary file (see ``tsur/data/geo/README.md``)::
 
-    python -m tsur.analytics.geometry SOURCE.geojson OUT.geojson --config region.toml
+    python -m tsur.geometry SOURCE.geojson OUT.geojson --config region.toml
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ from typing import Any
 
 import attrs
 
-from tsur.analytics.errors import ReportError
-from tsur.config import RegionConfig
+from tsur.config import RegionConfig, load_region
+from tsur.errors import ReportError
+from tsur.region import Region
 
 __all__ = [
     "Boundaries",
@@ -296,9 +297,9 @@ def _bundled_ids() -> tuple[tuple[str, frozenset[str]], ...]:
     return tuple(sorted(out))
 
 
-def bundled_geometry(config: RegionConfig) -> Path | None:
+def bundled_geometry(region: Region) -> Path | None:
     """The shipped boundary file covering this region's municipalities, if there is one."""
-    wanted = {t.id for t in config.territories if t.parent == config.region.territory}
+    wanted = {t.id for t in region.municipalities}
     best: tuple[int, str] | None = None
     for path, ids in _bundled_ids():
         if not ids <= wanted:
@@ -348,15 +349,14 @@ def _name_key(name: str) -> str:
 
 
 def build_file(
-    source: Path, config: RegionConfig, tolerance: float, *, name_key: str = "district"
+    source: Path, region: Region, tolerance: float, *, name_key: str = "district"
 ) -> dict[str, Any]:
     """Match a source file's features to the region's municipalities and simplify them."""
     data = json.loads(source.read_text("utf-8"))
     by_name: dict[str, str] = {}
-    for t in config.territories:
-        if t.parent == config.region.territory:
-            for name in (t.name, *t.variants):
-                by_name[_name_key(name)] = t.id
+    for t in region.municipalities:
+        for name in (t.name, *t.variants):
+            by_name[_name_key(name)] = t.id
     features = []
     missing = []
     for f in data["features"]:
@@ -375,9 +375,7 @@ def main(
     argv: Sequence[str] | None = None, *, load: Callable[..., RegionConfig] | None = None
 ) -> int:
     """Command line: simplify a source boundary file for a region."""
-    from tsur.config import load_region
-
-    parser = argparse.ArgumentParser(prog="python -m tsur.analytics.geometry", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tsur.geometry", description=__doc__)
     parser.add_argument("source", type=Path, help="GeoJSON with one feature per municipality")
     parser.add_argument("out", type=Path, help="where to write the simplified file")
     parser.add_argument("--config", help="region file (default: the bundled region)")
@@ -386,8 +384,8 @@ def main(
     parser.add_argument("--source-note", default="", help="text for the file's tsur.source")
     parser.add_argument("--attribution", default="", help="text for the file's tsur.attribution")
     args = parser.parse_args(argv)
-    config = (load or load_region)(args.config)
-    out = build_file(args.source, config, args.tolerance, name_key=args.name_key)
+    region = Region.from_config((load or load_region)(args.config))
+    out = build_file(args.source, region, args.tolerance, name_key=args.name_key)
     out["tsur"] = {"source": args.source_note, "attribution": args.attribution}
     text = json.dumps(out, ensure_ascii=False, separators=(",", ":"))
     args.out.write_text(text.replace('{"type":"Feature"', '\n{"type":"Feature"') + "\n", "utf-8")

@@ -1,0 +1,352 @@
+"""The decision core: what becomes of one analysed message.
+
+:class:`Decider` takes a message's :class:`~tsur.Analysis` and the
+:class:`~tsur.grouping.Candidates` the store found around it, and returns
+an :class:`Outcome`: the message is **rejected** (moderation), **merged**
+into an open incident (same thread, same place, same problem), **reopens**
+a resolved one (the citizen writes again), or **creates** a new incident —
+classified, located, routed (the routers are asked here), on the
+accelerated or ordinary track, sent to a curator's triage when unsure, with
+its deadlines. The outcome carries every change: the new incident with its
+history, the events to append to an existing one, what it learns, the
+notifications to queue. Nothing here reads or writes storage; the store
+applies the outcome (:meth:`tsur.store.Batch.apply`), in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+
+from tsur.analysis import Analysis
+from tsur.domain import (
+    ENGINE_ACTOR,
+    Event,
+    Incident,
+    ModerationVerdict,
+    Notification,
+    RouteDecision,
+    Status,
+    status_event,
+)
+from tsur.grouping import Candidates, ClosedCandidate, Lookup, best_match, reopen_target
+from tsur.region import Region
+from tsur.sla.deadlines import deadlines_for, due
+
+__all__ = ["OUTCOMES", "Decider", "Outcome", "Route"]
+
+#: The kinds of outcome, as :attr:`Outcome.kind` and the run report count them.
+OUTCOMES = ("created", "merged", "reopened", "rejected", "failed")
+
+#: Picks the executor of a new incident (the engine asks its routers).
+Route = Callable[[Incident, Analysis], RouteDecision]
+
+
+@attrs.frozen
+class Outcome:
+    """What becomes of one message, with every change it brings.
+
+    - ``created``: ``incident`` is the new incident with its history;
+      ``places`` and ``words`` are what later reports are compared with;
+      ``notifications`` refer to it (their ``incident_id`` is set when it is
+      stored).
+    - ``merged``: ``incident_id`` is the open incident joined, ``events``
+      what its history gains; ``places`` and ``words``, when not None, are
+      what it learns from the message.
+    - ``reopened``: ``incident_id`` goes back to work from ``reopened_from``
+      (resolved or closed), with ``events`` and a new ``resolution_due``.
+    - ``rejected``: a moderation filter refused it; ``reason`` says why.
+    - ``failed``: a stage failed on it; ``stage`` and ``reason``. The message
+      is kept and can be re-run.
+
+    ``verdicts`` are the moderation verdicts kept with the message.
+    """
+
+    kind: str = attrs.field(validator=attrs.validators.in_(OUTCOMES))
+    message_id: int
+    incident_id: int | None = None
+    incident: Incident | None = None
+    events: tuple[Event, ...] = ()
+    places: Mapping[str, str] | None = None
+    words: frozenset[str] | None = None
+    reopened_from: Status | None = None
+    resolution_due: datetime | None = None
+    notifications: tuple[Notification, ...] = ()
+    verdicts: tuple[ModerationVerdict, ...] = ()
+    reason: str = ""
+    stage: str | None = None
+    triage: bool = False
+
+    @classmethod
+    def failed(cls, message_id: int, stage: str, reason: str) -> Outcome:
+        """A message a stage failed on."""
+        return cls("failed", message_id, stage=stage, reason=reason)
+
+
+class Decider:
+    """Decides what becomes of analysed messages in one region.
+
+    ``route`` picks the executor of a new incident (the engine passes its
+    routers, asked by priority with the curator as the fallback).
+    """
+
+    def __init__(self, region: Region, route: Route) -> None:
+        self.region = region
+        self.route = route
+        cfg = region.config
+        self.min_confidence = cfg.pipeline.min_confidence
+        self.group_window = timedelta(days=cfg.pipeline.group_window_days)
+        self.group_similarity = cfg.pipeline.group_similarity
+        self.reopen_window = timedelta(days=cfg.lifecycle.reopen_window_days)
+
+    def lookup(self, analysis: Analysis) -> Lookup:
+        """What the store must find around the message of ``analysis``."""
+        m = analysis.message
+        topic, territory = analysis.topic, analysis.territory
+        return Lookup(
+            source=m.source,
+            refs=tuple(r for r in (m.parent_id, m.thread_id) if r),
+            author=m.author.id if m.author and m.author.id else None,
+            family=topic.split(".")[0] if topic else None,
+            territory=territory,
+            territories=self.region.same_municipality(territory) if territory else (),
+            places=analysis.places,
+            open_since=m.created_at - self.group_window,
+            closed_since=m.created_at - self.reopen_window,
+        )
+
+    def decide(
+        self, message_id: int, analysis: Analysis, candidates: Candidates, now: datetime
+    ) -> Outcome:
+        """The outcome for one message; see :class:`Outcome`."""
+        verdicts = analysis.verdicts
+        rejects = analysis.rejects
+        if rejects:
+            reason = "; ".join(v.reason for v in rejects)
+            return Outcome("rejected", message_id, verdicts=verdicts, reason=reason)
+        m = analysis.message
+        added = {"message_id": message_id, "source": m.source, "external_id": m.external_id}
+        topic, territory = analysis.topic, analysis.territory
+        if candidates.thread is not None:
+            event = Event(
+                now, ENGINE_ACTOR, "message_added", "reply in the same thread", data=added
+            )
+            return Outcome(
+                "merged", message_id, candidates.thread, events=(event,), verdicts=verdicts
+            )
+        if topic is not None and territory is not None:
+            window_end = m.created_at + self.group_window
+            joined = best_match(
+                analysis.places,
+                analysis.words,
+                topic,
+                (c for c in candidates.open if c.created_at <= window_end),
+                threshold=self.group_similarity,
+            )
+            if joined is not None:
+                event = Event(now, ENGINE_ACTOR, "message_added", joined.reason, data=added)
+                return Outcome(
+                    "merged",
+                    message_id,
+                    joined.incident_id,
+                    events=(event,),
+                    places=joined.places,
+                    words=joined.words,
+                    verdicts=verdicts,
+                )
+        target = reopen_target(
+            candidates.closed, topic=topic, territory=territory, places=analysis.places
+        )
+        if target is not None:
+            return self._reopen(message_id, analysis, target[0], target[1], added, now)
+        return self._create(message_id, analysis, now)
+
+    def _reopen(
+        self,
+        message_id: int,
+        analysis: Analysis,
+        c: ClosedCandidate,
+        why: str,
+        added: dict[str, Any],
+        now: datetime,
+    ) -> Outcome:
+        m = analysis.message
+        events = [Event(now, ENGINE_ACTOR, "message_added", why, data=added)]
+        events.append(
+            status_event(
+                c.status,
+                Status.REOPENED,
+                at=now,
+                actor=ENGINE_ACTOR,
+                reason=f"повторное сообщение: {why}",
+                data={"message_id": message_id, "executor": c.executor},
+                incident_id=c.id,
+            )
+        )
+        policy = self.region.policy(c.sla_policy)
+        span = policy.resolution if policy is not None else None
+        resolution_due = due(self.region.calendar_for(c.executor), m.created_at, span)
+        if resolution_due is not None:
+            events.append(
+                Event(
+                    now,
+                    ENGINE_ACTOR,
+                    "deadlines",
+                    "reopened",
+                    data={"resolution_due": resolution_due.isoformat()},
+                )
+            )
+        note = Notification(
+            kind="reopened",
+            incident_id=c.id,
+            at=now,
+            recipients=(c.executor or self.region.curator,),
+            text=f"Обращение №{c.id} возвращено в работу: {why}",
+            data={"message_id": message_id},
+            key=f"reopened:{c.id}:{message_id}",
+        )
+        return Outcome(
+            "reopened",
+            message_id,
+            c.id,
+            events=tuple(events),
+            reopened_from=c.status,
+            resolution_due=resolution_due,
+            notifications=(note,),
+            verdicts=analysis.verdicts,
+        )
+
+    def _create(self, message_id: int, analysis: Analysis, now: datetime) -> Outcome:
+        m = analysis.message
+        cls, loc = analysis.classification, analysis.location
+        topic, territory, urgency = analysis.topic, analysis.territory, analysis.urgency
+        inc = Incident(
+            status=Status.NEW,
+            created_at=m.created_at,
+            topic=topic,
+            confidence=analysis.confidence,
+            urgency=urgency,
+            territory=territory,
+            summary=" ".join(analysis.masked_text.split())[:300],
+            source=m.source,
+            geo=m.geo,
+            address=m.address,
+        )
+        inc.record(
+            "received",
+            at=now,
+            actor=ENGINE_ACTOR,
+            reason=f"message from {m.source}",
+            data={"message_id": message_id, "external_id": m.external_id},
+        )
+        confident = topic is not None and (
+            m.topic is not None or inc.confidence >= self.min_confidence
+        )
+        if confident:
+            inc.transition(
+                Status.CLASSIFIED,
+                at=now,
+                actor=cls.classifier if cls else ENGINE_ACTOR,
+                reason=_explain(analysis),
+                data={
+                    "topic": topic,
+                    "confidence": inc.confidence,
+                    "urgency": urgency.value,
+                    "evidence": list(cls.evidence) if cls else [],
+                },
+            )
+        if loc is not None:
+            inc.record(
+                "located",
+                at=now,
+                actor=loc.locator or ENGINE_ACTOR,
+                reason=", ".join(loc.evidence),
+                data={"territory": territory, "confidence": loc.confidence},
+            )
+        decision = self.route(inc, analysis)
+        inc.executor = decision.executor
+        reasons = _triage_reasons(analysis, inc.confidence, confident)
+        # A regional topic (a ministry's) needs no municipality: route it anyway.
+        regional = decision.executor != self.region.curator and decision.router != "fallback"
+        unlocated_only = confident and territory is None and not analysis.flags and regional
+        triage = bool(reasons) and not unlocated_only
+        if triage:
+            inc.transition(
+                Status.TRIAGE,
+                at=now,
+                actor=ENGINE_ACTOR,
+                reason="; ".join(reasons),
+                data={"executor": decision.executor},
+            )
+        else:
+            inc.transition(
+                Status.ROUTED,
+                at=now,
+                actor=decision.router or ENGINE_ACTOR,
+                reason=decision.reason,
+                data={"executor": decision.executor},
+            )
+        deadlines = deadlines_for(self.region, inc, m.created_at)
+        if deadlines is not None:
+            inc.sla_policy = deadlines.policy
+            inc.first_response_due = deadlines.first_response_due
+            inc.resolution_due = deadlines.resolution_due
+            inc.record(
+                "deadlines",
+                at=now,
+                actor=ENGINE_ACTOR,
+                reason=f"SLA policy {deadlines.policy}",
+                data={
+                    "first_response_due": _iso(deadlines.first_response_due),
+                    "resolution_due": _iso(deadlines.resolution_due),
+                },
+            )
+        note = Notification(
+            kind="triage" if triage else "routed",
+            incident_id=0,  # the new incident's id, set when it is stored
+            at=now,
+            recipients=(decision.executor,),
+            text=f"Новое обращение: {inc.summary[:140]}",
+            data={"topic": topic, "territory": territory, "urgency": urgency.value},
+        )
+        return Outcome(
+            "created",
+            message_id,
+            incident=inc,
+            places=dict(analysis.places),
+            words=analysis.words,
+            notifications=(note,),
+            verdicts=analysis.verdicts,
+            triage=triage,
+        )
+
+
+def _triage_reasons(analysis: Analysis, confidence: float, confident: bool) -> Sequence[str]:
+    """Why a curator must look at a new incident first (nothing when it can be routed)."""
+    reasons = []
+    if not confident:
+        topic = analysis.topic
+        reasons.append(
+            "topic unclear" if topic is None else f"low confidence {confidence:.2f} for {topic}"
+        )
+    if analysis.territory is None:
+        reasons.append("territory not found")
+    reasons.extend(analysis.flags)
+    return reasons
+
+
+def _explain(analysis: Analysis) -> str:
+    m, cls = analysis.message, analysis.classification
+    if m.topic is not None:
+        return f"category given by {m.source}"
+    if cls is None:
+        return ""
+    words = ", ".join(cls.evidence[:6])
+    return f"confidence {cls.confidence:.2f}" + (f"; words: {words}" if words else "")
+
+
+def _iso(d: datetime | None) -> str | None:
+    return d.isoformat() if d else None

@@ -1,0 +1,421 @@
+"""The core commands: ``demo``, ``ingest``, ``run``, ``incidents``, ``show``, ``messages``,
+``rejects`` and ``config``.
+
+A plugin like any other: :func:`register_commands` adds them. What they
+print is for the people who run a ЦУР, in Russian.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text as RichText
+
+from tsur.adapters import retry_rejected
+from tsur.analytics import demo_report
+from tsur.cli import fmt_time, open_engine, run_summary, run_with_progress
+from tsur.config import load_region
+from tsur.domain import Incident, Status
+from tsur.errors import TsurError
+from tsur.hookspecs import hookimpl
+from tsur.lifecycle import demo_lifecycle
+from tsur.pipeline import Engine
+from tsur.wire import incident_to_dict
+
+__all__ = ["DEMO_DB", "DEMO_NOW", "STATUS_RU", "register_commands"]
+
+DEMO_DB = "tsur-demo.db"
+#: The demo's clock: 18:00 Samara time (UTC+4) on the day of the last bundled message.
+DEMO_NOW = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
+
+#: Statuses as a curator reads them in a table.
+STATUS_RU = {
+    Status.NEW: "новый",
+    Status.TRIAGE: "на разборе",
+    Status.CLASSIFIED: "классифицирован",
+    Status.ROUTED: "направлен",
+    Status.IN_PROGRESS: "в работе",
+    Status.ANSWERED_INTERMEDIATE: "дан пром. ответ",
+    Status.RESOLVED: "решён",
+    Status.CLOSED: "закрыт",
+    Status.REOPENED: "возвращён",
+    Status.REJECTED: "отклонён",
+    Status.DUPLICATE: "дубль",
+}
+_URGENCY_MARK = {"urgent": " ‼", "quick": " ·", "normal": ""}
+
+MESSAGE_LINE = (
+    '{"source": "vk", "external_id": "wall-1_42", '
+    '"text": "На ул. Мира, 5 открытый люк", "created_at": "2026-11-16T09:00:00+04:00"}'
+)
+
+
+# demo -------------------------------------------------------------------------------
+def cmd_demo(args: argparse.Namespace, console: Console) -> int:
+    """Ingest the bundled messages into a fresh database, process them, show the results."""
+    db = args.db or os.environ.get("TSUR_DB", DEMO_DB)
+    path = Path(db)
+    if "://" not in db and not args.keep:
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+    args.db = db
+    demo = resources.files("tsur") / "data" / "demo" / "messages.jsonl"
+    with open_engine(args, clock=lambda: DEMO_NOW) as engine:
+        lines = demo.read_text("utf-8").splitlines()
+        ing = engine.ingest_jsonl(lines=lines, origin="demo/messages.jsonl")
+        console.print(f"[bold]tsur demo[/] — {engine.region.name}, база {db}")
+        console.print(f"принято сообщений: {ing.inserted} (уже были в базе: {ing.duplicates})")
+        console.print(run_summary(run_with_progress(engine, console)))
+        _summary(engine, console)
+        console.print("\n[bold]Жизненный цикл: ответы, оценки, контроль сроков[/]")
+        for line in demo_lifecycle(engine).lines():
+            console.print(line, markup=False, highlight=False)
+        report_path = args.report
+        if report_path is None:
+            folder = path.parent if "://" not in db else Path.cwd()
+            report_path = str(folder / "tsur-demo-report.html")
+        if report_path:
+            written = demo_report(engine, report_path)
+            console.print(f"\nотчёт за месяц для руководства региона: {written}")
+    console.print(f"\nДальше: tsur incidents --db {db} --urgency urgent;  tsur show ID --db {db}")
+    return 0
+
+
+def _summary(engine: Engine, console: Console) -> None:
+    region = engine.region
+    incidents = engine.incidents(limit=None)
+    for title, column, key, name in (
+        ("Обращения по темам", "Тема", "topic", region.topic_name),
+        ("По территориям", "Территория", "territory", region.territory_name),
+        ("По исполнителям", "Исполнитель", "executor", region.executor_name),
+    ):
+        counts = Counter(getattr(i, key) for i in incidents)
+        table = Table(title=title, title_justify="left", box=box.SIMPLE)
+        table.add_column(column, overflow="ellipsis", max_width=48)
+        table.add_column("инцидентов", justify="right")
+        for k, n in counts.most_common(10):
+            table.add_row(name(k) if k else "— не определено", str(n))
+        if len(counts) > 10:
+            table.add_row(
+                f"… ещё {len(counts) - 10}", str(sum(n for _, n in counts.most_common()[10:]))
+            )
+        console.print(table)
+    urgent = [i for i in incidents if i.urgency.value == "urgent"]
+    console.print(_incident_table(engine, urgent[:12], f"Срочные ({len(urgent)})"))
+    now = engine.clock()
+    overdue = [i for i in incidents if i.is_overdue(now)]
+    triage = [i for i in incidents if i.status == Status.TRIAGE]
+    tz = region.calendar.tz
+    console.print(
+        f"на {now.astimezone(tz):%d.%m.%Y %H:%M}: инцидентов {len(incidents)}, с нарушенным "
+        f"сроком {len(overdue)}, ждут куратора {len(triage)}"
+    )
+
+
+def _incident_table(engine: Engine, items: Sequence[Incident], title: str) -> Table:
+    """Incidents in a table that stays readable at 80 columns."""
+    region = engine.region
+    tz = region.calendar.tz
+    table = Table(title=title, title_justify="left", box=box.SIMPLE, pad_edge=False)
+    table.add_column("№", justify="right", no_wrap=True)
+    table.add_column("статус", no_wrap=True)
+    table.add_column("тема", overflow="ellipsis", no_wrap=True, max_width=16)
+    table.add_column("территория", overflow="ellipsis", no_wrap=True, max_width=12)
+    table.add_column("исполнитель", overflow="ellipsis", no_wrap=True, max_width=18)
+    table.add_column("ответ до", no_wrap=True)
+    table.add_column("суть", overflow="ellipsis", no_wrap=True, ratio=1, min_width=10)
+    for inc in items:
+        table.add_row(
+            str(inc.id),
+            STATUS_RU[inc.status] + _URGENCY_MARK[inc.urgency.value],
+            region.topic_name(inc.topic),
+            region.territory_name(inc.territory),
+            region.executor_name(inc.executor),
+            fmt_time(inc.first_response_due, tz),
+            inc.summary,
+        )
+    table.caption = "‼ срочное, · быстрорешаемое"
+    return table
+
+
+# ingest and run -------------------------------------------------------------------------
+def cmd_ingest(args: argparse.Namespace, console: Console) -> int:
+    """Store messages from a JSON Lines file."""
+    with open_engine(args) as engine:
+        if args.file == "-":
+            report = engine.ingest_jsonl(lines=sys.stdin.read().splitlines(), origin="<stdin>")
+        else:
+            report = engine.ingest_jsonl(args.file)
+        for err in report.errors:
+            console.print(RichText("ошибка ", style="red") + RichText(str(err)))
+        console.print(
+            f"принято новых сообщений: {report.inserted}, уже были в базе: {report.duplicates}, "
+            f"отклонено строк: {len(report.errors)}"
+            + (" (сохранены с причинами: tsur rejects)" if report.errors else "")
+        )
+        if args.run:
+            console.print(run_summary(run_with_progress(engine, console)))
+    return 1 if report.errors else 0
+
+
+def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    """Process pending messages."""
+    with open_engine(args) as engine:
+        if args.retry_rejected_input:
+            rep = engine.retry_rejected_input()
+            console.print(f"повторно принято сохранённых строк: {rep.inserted}")
+            _retry_collected(engine, console)
+        if args.retry_failed:
+            console.print(f"возвращено в очередь сообщений с ошибкой: {engine.retry_failed()}")
+        report = run_with_progress(
+            engine, console, quiet=args.quiet, batch_size=args.batch_size, limit=args.limit
+        )
+        console.print(run_summary(report))
+    return 0
+
+
+def _retry_collected(engine: Engine, console: Console) -> None:
+    """Re-read what adapters collected or received but could not read (per source)."""
+    sources = {
+        r.origin.split(":", 1)[1]
+        for r in engine.repository.rejected_inputs()
+        if r.origin.startswith(("collect:", "webhook:"))
+    }
+    for source_id in sorted(sources):
+        try:
+            report = retry_rejected(engine, source_id)
+        except TsurError as exc:
+            console.print(RichText(f"{source_id}: пока не читается: {exc}", style="yellow"))
+            continue
+        console.print(
+            f"{source_id}: перечитано сохранённых записей {report.fetched}, принято "
+            f"{report.inserted}, всё ещё не читаются {report.rejected}"
+        )
+
+
+# reading ------------------------------------------------------------------------------
+def cmd_incidents(args: argparse.Namespace, console: Console) -> int:
+    """List incidents, newest first."""
+    with open_engine(args, create=False) as engine:
+        items = engine.incidents(
+            status=args.status,
+            topic=args.topic,
+            territory=[args.territory] if args.territory else None,
+            executor=args.executor,
+            urgency=args.urgency,
+            overdue_at=engine.clock() if args.overdue else None,
+            limit=args.limit,
+        )
+        if args.json:
+            for i in items:
+                print(json.dumps(incident_to_dict(i), ensure_ascii=False))
+            return 0
+        console.print(_incident_table(engine, list(items), f"Инциденты ({len(items)})"))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace, console: Console) -> int:
+    """One incident, its messages and its history."""
+    with open_engine(args, create=False) as engine:
+        inc = engine.incident(args.id)
+        if args.json:
+            print(json.dumps(incident_to_dict(inc, history=True), ensure_ascii=False, indent=2))
+            return 0
+        region = engine.region
+        tz = region.calendar.tz
+        console.print(
+            f"[bold]Инцидент №{inc.id}[/] — {STATUS_RU[inc.status]}, срочность {inc.urgency.value}"
+        )
+        console.print(f"тема: {region.topic_name(inc.topic)} ({inc.confidence:.2f})")
+        console.print(f"территория: {region.territory_name(inc.territory)}")
+        console.print(f"исполнитель: {region.executor_name(inc.executor)}")
+        console.print(
+            f"SLA: {inc.sla_policy or '—'}; первый ответ до {fmt_time(inc.first_response_due, tz)}"
+            f", решение до {fmt_time(inc.resolution_due, tz)}"
+        )
+        for sm in reversed(engine.repository.messages(incident_id=inc.id, limit=1000)):
+            m = sm.message
+            console.print(
+                f"\n[bold]{m.source}[/] {m.external_id} "
+                f"{m.created_at.astimezone(tz):%d.%m.%Y %H:%M}",
+                highlight=False,
+            )
+            console.print(m.text, highlight=False, markup=False)
+        table = Table(title="История", title_justify="left", box=box.SIMPLE)
+        for col in ("когда", "кто", "что", "почему"):
+            table.add_column(col)
+        for e in inc.history:
+            what = e.kind if e.to_status is None else f"{e.from_status} → {e.to_status}"
+            table.add_row(e.at.astimezone(tz).strftime("%d.%m %H:%M"), e.actor, str(what), e.reason)
+        console.print(table)
+    return 0
+
+
+def cmd_messages(args: argparse.Namespace, console: Console) -> int:
+    """Message counts by processing state, and the failed or rejected ones."""
+    with open_engine(args, create=False) as engine:
+        counts = engine.repository.message_counts()
+        console.print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "сообщений нет")
+        status = args.status or ("failed" if counts.get("failed") else None)
+        if status:
+            for sm in engine.repository.messages(status=status, limit=args.limit):
+                console.print(
+                    f"#{sm.id} {sm.message.source}/{sm.message.external_id} "
+                    f"[{sm.status}] {sm.error_stage or ''}: {sm.error or ''}",
+                    highlight=False,
+                    markup=False,
+                )
+    return 0
+
+
+def cmd_rejects(args: argparse.Namespace, console: Console) -> int:
+    """Input records refused at ingest, with their reasons."""
+    with open_engine(args, create=False) as engine:
+        items = engine.repository.rejected_inputs()
+        for r in items:
+            console.print(f"#{r.id} {r.reason}", highlight=False, markup=False)
+        console.print(
+            f"отклонённых входных записей: {len(items)}"
+            + ("; после исправления: tsur run --retry-rejected-input" if items else "")
+        )
+    return 0
+
+
+def cmd_config(args: argparse.Namespace, console: Console) -> int:
+    """Validate a region file and say what it holds."""
+    cfg = load_region(args.config)
+    kinds = Counter(t.kind for t in cfg.territories)
+    console.print(
+        f"{cfg.region.name} ({cfg.region.timezone}): территорий {len(cfg.territories)} "
+        f"({', '.join(f'{k} {v}' for k, v in kinds.items())}), тем {len(cfg.topics)}, "
+        f"исполнителей {len(cfg.executors)}, источников {len(cfg.sources)}, "
+        f"правил маршрутизации {len(cfg.routing)}, политик SLA {len(cfg.sla)}"
+    )
+    return 0
+
+
+# the hook ---------------------------------------------------------------------------
+@hookimpl
+def register_commands(add_command: Callable[..., argparse.ArgumentParser]) -> None:
+    """Add the core commands."""
+    p = add_command(
+        "demo",
+        help="run the bundled example region end to end",
+        description="Create a SQLite database (default tsur-demo.db), load the bundled "
+        "Samara oblast region, ingest a few hundred bundled messages from several "
+        "channels, process them, walk a few incidents through their lifecycle and "
+        "write the month's report.",
+    )
+    p.add_argument(
+        "--report",
+        default=None,
+        help="also write the HTML report of the month here (default: tsur-demo-report.html "
+        "next to the database; '' for none)",
+    )
+    p.add_argument(
+        "--keep", action="store_true", help="keep an existing database instead of starting afresh"
+    )
+    p.set_defaults(func=cmd_demo)
+
+    p = add_command(
+        "ingest",
+        help="store messages from a JSON Lines file",
+        description="Store messages from a JSON Lines file, one message per line, e.g.\n\n"
+        f"  {MESSAGE_LINE}\n\n"
+        "Required: source (a source id of the region), external_id, text, created_at "
+        "(ISO 8601 with a UTC offset). Optional: author {id, name, contact, anonymous}, "
+        "attachments [{kind, url, name, mime_type}], geo {lat, lon}, address, thread_id, "
+        "parent_id, url, topic, territory, meta. The JSON Schema is "
+        "tsur/data/schemas/webhook_message.schema.json. Bad lines are reported with their "
+        "numbers and kept for re-run; valid lines are stored. Re-ingesting the same file "
+        "changes nothing. Exit status 1 if any line was refused.",
+    )
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.add_argument("file", help="JSON Lines file, or - for standard input")
+    p.add_argument("--run", action="store_true", help="process pending messages afterwards")
+    p.set_defaults(func=cmd_ingest)
+
+    p = add_command(
+        "run",
+        help="process pending messages",
+        description="Process pending messages in batches (several workers may run at once "
+        "on PostgreSQL).",
+    )
+    p.add_argument("--batch-size", type=int, default=200, help="messages per transaction")
+    p.add_argument("--limit", type=int, default=None, help="stop after this many messages")
+    p.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="first put messages that failed before back in the queue",
+    )
+    p.add_argument(
+        "--retry-rejected-input",
+        action="store_true",
+        help="first re-ingest stored unreadable input lines that now pass",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_run)
+
+    p = add_command(
+        "incidents", help="list incidents", description="List incidents, newest first, filtered."
+    )
+    p.add_argument(
+        "--status", action="append", choices=[s.value for s in Status], help="repeat for several"
+    )
+    p.add_argument("--topic", help="topic id (includes subtopics)")
+    p.add_argument("--territory", help="territory id")
+    p.add_argument("--executor", help="executor id")
+    p.add_argument("--urgency", choices=["urgent", "quick", "normal"], help="track")
+    p.add_argument("--overdue", action="store_true", help="only incidents past a deadline now")
+    p.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    p.add_argument("--json", action="store_true", help="JSON Lines output")
+    p.set_defaults(func=cmd_incidents)
+
+    p = add_command(
+        "show",
+        help="one incident with its history",
+        description="Show one incident, its messages and its full history.",
+    )
+    p.add_argument("id", type=int, help="incident number")
+    p.add_argument("--json", action="store_true", help="one JSON object with the history")
+    p.set_defaults(func=cmd_show)
+
+    p = add_command(
+        "messages",
+        help="stored messages and their state",
+        description="Counts of messages by state, and the failed or rejected ones with their "
+        "reasons.",
+    )
+    p.add_argument(
+        "--status",
+        choices=["pending", "done", "rejected", "failed"],
+        help="list messages in this state (default: failed ones, if any)",
+    )
+    p.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
+    p.set_defaults(func=cmd_messages)
+
+    p = add_command(
+        "rejects",
+        help="input lines that could not be read",
+        description="Input records refused at ingest (bad JSON, unknown source …) with their "
+        "reasons.",
+    )
+    p.set_defaults(func=cmd_rejects)
+
+    p = add_command(
+        "config",
+        help="validate a region file",
+        description="Load and validate a region file; print what it holds.",
+    )
+    p.set_defaults(func=cmd_config)

@@ -1,0 +1,81 @@
+"""``tsur report``: the leaders' report for a period, in any registered format."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from rich.console import Console
+
+from tsur.analytics.report import build_report, render
+from tsur.cli import open_engine
+from tsur.errors import ReportError
+from tsur.hookspecs import hookimpl
+
+__all__ = ["register_commands"]
+
+
+@hookimpl
+def register_commands(add_command: Callable[..., argparse.ArgumentParser]) -> None:
+    """Add ``tsur report``."""
+    p = add_command(
+        "report",
+        help="write the leaders' report for a period (HTML, CSV, JSON, GeoJSON …)",
+        description="Build the report of a period — headline figures, heat map of "
+        "municipalities, top problems, systemic problems, municipalities compared, executor "
+        "rating, trends — and write it as one self-contained HTML file or export it through "
+        "any registered report renderer.",
+    )
+    p.add_argument(
+        "--period",
+        help="2026-11 (month), 2026-W46 (ISO week), 2026-11-16 (day), 2026 (year) or "
+        "2026-11-01..2026-11-20 (default: the current month)",
+    )
+    p.add_argument("--out", help="output file, - for standard output (default: report-PERIOD.FMT)")
+    p.add_argument(
+        "--format",
+        dest="fmt",
+        help="html, csv, json, geojson or a plugin's format (default: from --out, else html)",
+    )
+    p.add_argument("--geometry", help="GeoJSON of municipal boundaries (properties.id = ids)")
+    p.add_argument(
+        "--at",
+        help="judge overdue at this ISO time, e.g. 2026-11-20T18:00+04:00 (default: now)",
+    )
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace, console: Console) -> int:
+    """``tsur report``: build, render and write the report."""
+    at = None
+    if args.at:
+        try:
+            at = datetime.fromisoformat(args.at)
+        except ValueError as exc:
+            raise ReportError(f"{args.at!r} is not an ISO date-time", option="--at") from exc
+        if at.tzinfo is None:
+            raise ReportError(f"{args.at!r} needs a time zone offset, e.g. +04:00", option="--at")
+    out = args.out
+    fmt = args.fmt or (Path(out).suffix.lstrip(".").lower() if out and out != "-" else "") or "html"
+    with open_engine(args, create=False) as engine:
+        report = build_report(engine, args.period, at=at, geometry=args.geometry)
+        data = render(engine, report, fmt)
+    if out == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return 0
+    target = Path(out or f"report-{report['meta']['period']['key'].replace('..', '_')}.{fmt}")
+    try:
+        target.write_bytes(data)
+    except OSError as exc:
+        raise ReportError(f"cannot write {target}: {exc}", option="--out") from exc
+    total = next((r["value"] for r in report["headline"] if r["key"] == "incidents"), 0)
+    console.print(
+        f"wrote {target} ({len(data) // 1024 or 1} KiB, {fmt}): "
+        f"{report['meta']['period']['label']}, {total} incidents, "
+        f"{len(report['systemic'])} systemic problems"
+    )
+    return 0

@@ -1,0 +1,86 @@
+"""What the store finds for a message to be grouped against.
+
+The store answers one :class:`Lookup` per message with :class:`Candidates`:
+the open incident of the thread the message replies in, open incidents of
+the same topic family in the same municipality, and resolved or closed
+ones the message may repeat. It only finds them; :mod:`tsur.grouping`
+decides which one, if any, the message belongs to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+import attrs
+
+from tsur.domain import Status
+
+__all__ = ["Candidates", "ClosedCandidate", "Lookup", "OpenCandidate"]
+
+
+@attrs.frozen
+class Lookup:
+    """What to look for around one message.
+
+    ``refs`` are the external ids it replies to (its parent and thread, on
+    ``source``); ``family`` the top-level topic and ``territories`` every
+    territory of its municipality (open incidents created since
+    ``open_since``); ``author``, ``territory`` and ``places`` find the
+    resolved incidents it may repeat (changed since ``closed_since``).
+    """
+
+    source: str
+    refs: tuple[str, ...]
+    author: str | None
+    family: str | None
+    territory: str | None
+    territories: tuple[str, ...]
+    places: Mapping[str, str]
+    open_since: datetime
+    closed_since: datetime
+
+
+@attrs.frozen
+class OpenCandidate:
+    """An open incident a new message might join."""
+
+    id: int
+    status: Status
+    topic: str | None
+    created_at: datetime
+    places: Mapping[str, str] = attrs.field(factory=dict)
+    words: frozenset[str] = frozenset()
+
+
+@attrs.frozen
+class ClosedCandidate:
+    """A resolved or closed incident a new message might repeat.
+
+    ``in_thread``: one of its messages is what the new one replies to;
+    ``same_author``: the same citizen wrote one of its messages on the same
+    source.
+    """
+
+    id: int
+    status: Status
+    topic: str | None
+    territory: str | None
+    executor: str | None
+    sla_policy: str | None
+    places: Mapping[str, str] = attrs.field(factory=dict)
+    in_thread: bool = False
+    same_author: bool = False
+
+
+@attrs.frozen
+class Candidates:
+    """Everything the store found for one :class:`Lookup`."""
+
+    thread: int | None = None
+    open: tuple[OpenCandidate, ...] = ()
+    closed: tuple[ClosedCandidate, ...] = ()
+
+    def without(self, incident_id: int) -> Candidates:
+        """The same candidates less a closed one (another worker changed it meanwhile)."""
+        return attrs.evolve(self, closed=tuple(c for c in self.closed if c.id != incident_id))

@@ -1,0 +1,85 @@
+"""When a new message reopens a resolved incident instead of making a new one.
+
+A citizen who writes again about a problem that was declared solved is
+saying it is not: the incident goes back to its executor
+(``resolved``/``closed`` → ``reopened``) with a new resolution term. A
+message repeats a resolved incident, within ``lifecycle.reopen_window_days``
+of its last change, when
+
+1. it replies in the thread of one of the incident's messages;
+2. the same citizen writes again on the same source about the same topic
+   family (in the same territory, when the message's is known);
+3. it names the same street and house, in the same topic family and
+   territory.
+
+The first rule that holds gives the reason; candidates are tried in that
+order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from tsur.domain import Status
+from tsur.grouping.candidates import ClosedCandidate
+
+__all__ = ["REASONS", "reopen_reason", "reopen_target"]
+
+REASONS = {
+    "thread": "reply in the thread of a closed incident",
+    "author": "the same citizen writes again",
+    "address": "the same problem at the same address",
+}
+
+_DONE = (Status.RESOLVED, Status.CLOSED)
+
+
+def _family(topic: str | None) -> str | None:
+    return topic.split(".")[0] if topic else None
+
+
+def reopen_reason(
+    c: ClosedCandidate,
+    *,
+    topic: str | None,
+    territory: str | None,
+    places: Mapping[str, str],
+) -> str | None:
+    """Why a message (on ``topic``, in ``territory``, naming ``places``) reopens ``c``."""
+    if c.status not in _DONE:
+        return None
+    if c.in_thread:
+        return REASONS["thread"]
+    family = _family(topic)
+    if family is None or _family(c.topic) != family:
+        return None
+    if c.same_author and (territory is None or c.territory == territory):
+        return REASONS["author"]
+    if (
+        territory is not None
+        and c.territory == territory
+        and {"street", "house"} <= set(places)
+        and dict(c.places) == dict(places)
+    ):
+        return REASONS["address"]
+    return None
+
+
+def reopen_target(
+    candidates: Iterable[ClosedCandidate],
+    *,
+    topic: str | None,
+    territory: str | None,
+    places: Mapping[str, str],
+) -> tuple[ClosedCandidate, str] | None:
+    """The resolved incident a message reopens and why: the strongest rule first."""
+    found: list[tuple[int, ClosedCandidate, str]] = []
+    order = list(REASONS.values())
+    for c in candidates:
+        why = reopen_reason(c, topic=topic, territory=territory, places=places)
+        if why is not None:
+            found.append((order.index(why), c, why))
+    if not found:
+        return None
+    _, c, why = min(found, key=lambda f: f[0])
+    return c, why

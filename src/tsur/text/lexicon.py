@@ -1,0 +1,130 @@
+"""Word lists: the TOML lexicons moderation reads, matched by word, lemma or pattern.
+
+:func:`load_lexicon` reads a bundled lexicon (``tsur/data/lexicon/*.toml``:
+advertising markers, signs of a real appeal, thanks, greetings, news and
+flood words, obscene roots) or a file of the same shape; :class:`Phrases`
+is one group of such a file — exact word forms, lemma phrases and regular
+expressions — and says which of them occur in a text.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from tsur.errors import ConfigError
+from tsur.text.normalize import Lemmatizer, Text, normalize
+
+__all__ = ["Phrases", "compile_patterns", "load_lexicon", "string_list"]
+
+
+def load_lexicon(name_or_path: str | Path) -> dict[str, Any]:
+    """Read a lexicon: a bundled name (``"obscene"``, ``"spam"`` …) or a TOML path.
+
+    Raises :class:`~tsur.errors.ConfigError` when the file is missing or not
+    valid TOML.
+    """
+    if isinstance(name_or_path, Path) or str(name_or_path).endswith(".toml"):
+        path = Path(name_or_path)
+        label = str(path)
+        try:
+            raw = path.read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read lexicon: {exc}", path=label) from exc
+    else:
+        ref = resources.files("tsur") / "data" / "lexicon" / f"{name_or_path}.toml"
+        label = f"tsur/data/lexicon/{name_or_path}.toml"
+        if not ref.is_file():
+            raise ConfigError(f"no bundled lexicon named {name_or_path!r}", path=label)
+        raw = ref.read_text("utf-8")
+    try:
+        return tomllib.loads(raw)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"lexicon is not valid TOML: {exc}", path=label) from exc
+
+
+def compile_patterns(
+    patterns: Iterable[str], *, path: str, key: str
+) -> tuple[re.Pattern[str], ...]:
+    """Compile a lexicon's regular expressions; a broken one is a ConfigError."""
+    out = []
+    problems = []
+    for i, p in enumerate(patterns):
+        try:
+            out.append(re.compile(p))
+        except re.error as exc:
+            problems.append((f"{key}[{i}]", f"bad regular expression {p!r}: {exc}"))
+    if problems:
+        raise ConfigError("lexicon has invalid patterns", path=path, problems=problems)
+    return tuple(out)
+
+
+def string_list(data: Mapping[str, Any], key: str, *, path: str, where: str) -> list[str]:
+    """``data[key]`` as a list of strings (empty if absent); anything else is a ConfigError."""
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(
+            "lexicon has a malformed list",
+            path=path,
+            problems=[(f"{where}.{key}", "list of strings")],
+        )
+    return value
+
+
+@attrs.frozen
+class Phrases:
+    """One group of a lexicon: exact words, lemma phrases and patterns."""
+
+    forms: frozenset[str] = frozenset()
+    lemmas: frozenset[str] = frozenset()
+    sequences: Mapping[str, tuple[tuple[str, ...], ...]] = attrs.field(factory=dict)  # by 1st lemma
+    patterns: tuple[re.Pattern[str], ...] = ()
+    #: all ``patterns`` as one alternation: one search rules most texts out
+    any_pattern: re.Pattern[str] | None = attrs.field(default=None, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        flags = {p.flags for p in self.patterns}
+        if len(flags) == 1:
+            joined = re.compile("|".join(f"(?:{p.pattern})" for p in self.patterns), flags.pop())
+            object.__setattr__(self, "any_pattern", joined)
+
+    @classmethod
+    def from_table(
+        cls, table: Mapping[str, Any], lemmatizer: Lemmatizer, *, path: str, where: str
+    ) -> Phrases:
+        """Build from a TOML table with optional ``forms``, ``phrases``, ``patterns``."""
+        forms = {normalize(f).strip() for f in string_list(table, "forms", path=path, where=where)}
+        lemmas: set[str] = set()
+        seqs: dict[str, list[tuple[str, ...]]] = {}
+        for p in string_list(table, "phrases", path=path, where=where):
+            lem = lemmatizer.phrase(p)
+            if len(lem) == 1:
+                lemmas.add(lem[0])
+            elif lem and lem not in seqs.get(lem[0], []):
+                seqs.setdefault(lem[0], []).append(lem)
+        patterns = compile_patterns(
+            string_list(table, "patterns", path=path, where=where),
+            path=path,
+            key=f"{where}.patterns",
+        )
+        by_first = {k: tuple(v) for k, v in seqs.items()}
+        return cls(frozenset(forms), frozenset(lemmas), by_first, patterns)
+
+    def hits(self, text: Text, lowered: str) -> list[str]:
+        """What of this group occurs in ``text`` (``lowered`` is the raw text in lower case)."""
+        out = sorted(self.forms.intersection(text.tokens))
+        out += sorted(self.lemmas & text.lemma_set)
+        for first in sorted(text.lemma_set.intersection(self.sequences)):
+            out += [" ".join(s) for s in self.sequences[first] if text.contains(s)]
+        if self.patterns and (self.any_pattern is None or self.any_pattern.search(lowered)):
+            for p in self.patterns:
+                m = p.search(lowered)
+                if m:
+                    out.append(m.group().strip())
+        return out
