@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import subprocess
+import sys
 from typing import Any
 
+import pydantic
 import pytest
 
 import tsur
@@ -298,3 +303,241 @@ def test_built_in_classifier_locator_and_moderation_can_be_replaced(region: Any)
     eng.process([msg("1", "В Тольятти огромная яма на дороге")])
     (inc,) = eng.incidents()
     assert (inc.topic, inc.territory, inc.summary) == ("health", "volzhsky", "***")
+
+
+# called through pluggy ---------------------------------------------------------------
+def test_hook_calls_are_seen_by_monitoring_and_wrappers(region: Any) -> None:
+    seen: list[tuple[str, list[str]]] = []
+    wrapped: list[str] = []
+
+    class Around:
+        @hookimpl(wrapper=True)
+        def register_routers(self, register: Any, context: Any) -> Any:
+            wrapped.append(context.plugin)
+            return (yield)
+
+    pm = make_plugin_manager(entry_points=False, plugins=[Around()])
+    pm.add_hookcall_monitoring(
+        lambda name, impls, kwargs: seen.append((name, [i.plugin_name for i in impls])),
+        lambda outcome, name, impls, kwargs: None,
+    )
+    engine = Engine(region, tsur.open_repository(":memory:"), plugin_manager=pm)
+    routers = [impls for name, impls in seen if name == "register_routers"]
+    # one call per plugin, each with the wrapper around it
+    assert sorted(i[0] for i in routers) == [
+        "tsur.default_plugins.models",
+        "tsur.default_plugins.routing",
+    ]
+    assert all(impls[-1].endswith("Around") for impls in routers)
+    assert sorted(wrapped) == ["tsur.default_plugins.models", "tsur.default_plugins.routing"]
+    assert engine.components.names("routers") == ["rules", "topic-executors"]
+
+
+# settings ------------------------------------------------------------------------------
+class CitySettings(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+    radius_km: float = pydantic.Field(gt=0)
+    label: str = "город"
+
+
+class CityPlugin:
+    def __init__(self) -> None:
+        self.given: list[Any] = []
+
+    @hookimpl
+    def register_settings(self, register: Any) -> None:
+        register("city", CitySettings)
+
+    @hookimpl
+    def register_locators(self, register: Any, context: Any) -> None:
+        self.given.append(context.settings)
+
+
+def with_plugins_table(region: Any, **tables: Any) -> Any:
+    return region.model_copy(update={"plugins": tables})
+
+
+def test_a_plugin_gets_its_validated_settings(region: Any) -> None:
+    p = CityPlugin()
+    engine_with(with_plugins_table(region, city={"radius_km": 5}), p)
+    assert p.given == [CitySettings(radius_km=5)]
+
+
+def test_bad_settings_name_the_file_and_the_key(small_region: Any) -> None:
+    bad = with_plugins_table(small_region, city={"radius_km": -1, "colour": "red"})
+    with pytest.raises(tsur.ConfigError) as err:
+        engine_with(bad, CityPlugin())
+    assert err.value.path == small_region.origin
+    assert str(err.value).startswith(f"{small_region.origin}: invalid plugin settings")
+    assert {loc for loc, _ in err.value.problems} == {
+        "plugins.city.radius_km",
+        "plugins.city.colour",
+    }
+
+
+def test_a_table_no_plugin_declares_is_an_error(region: Any) -> None:
+    with pytest.raises(tsur.ConfigError) as err:
+        engine_with(with_plugins_table(region, ctiy={"radius_km": 5}), CityPlugin())
+    [(loc, msg)] = err.value.problems
+    assert loc == "plugins.ctiy" and "declared: city, locators, moderation" in msg
+
+
+def test_a_missing_table_gives_defaults_or_nothing(region: Any) -> None:
+    p = CityPlugin()
+    engine_with(region, p)
+    assert p.given == [None]  # radius_km is required: not configured
+
+    class Optional(pydantic.BaseModel):
+        label: str = "город"
+
+    class Q:
+        def __init__(self) -> None:
+            self.given: list[Any] = []
+
+        @hookimpl
+        def register_settings(self, register: Any) -> None:
+            register("q", Optional)
+
+        @hookimpl
+        def register_locators(self, register: Any, context: Any) -> None:
+            self.given.append(context.settings)
+
+    q = Q()
+    engine_with(region, q)
+    assert q.given == [Optional()]
+
+
+def test_settings_names_are_each_plugins_own(region: Any) -> None:
+    class Twice:
+        @hookimpl
+        def register_settings(self, register: Any) -> None:
+            register("one", CitySettings)
+            register("two", CitySettings)
+
+    with pytest.raises(PluginError, match="a plugin declares one settings table"):
+        engine_with(region, Twice())
+
+    class Clash:
+        @hookimpl
+        def register_settings(self, register: Any) -> None:
+            register("locators", CitySettings)
+
+    with pytest.raises(PluginError, match="'locators' is already declared by plugin"):
+        engine_with(region, Clash())
+
+    class NotAModel:
+        @hookimpl
+        def register_settings(self, register: Any) -> None:
+            register("x", dict)
+
+    with pytest.raises(PluginError, match="must be a pydantic model class"):
+        engine_with(region, NotAModel())
+
+
+def test_built_in_plugins_read_their_settings_too(region: Any) -> None:
+    engine = engine_with(
+        with_plugins_table(
+            region,
+            locators={"geotag_radius_km": 3},
+            moderation={"abuse_threshold": 1},
+        )
+    )
+    geotag = next(r for r in engine.components.locators if r.name == "geotag")
+    masking = next(r for r in engine.components.moderation_filters if r.name == "masking")
+    assert geotag.component.radius_km == 3 and masking.component.abuse_threshold == 1
+
+
+# the engine's lemmatiser is the only one -------------------------------------------------
+LEMMATIZER_SCRIPT = """
+import json, sys
+from datetime import datetime, timezone, timedelta
+import tsur
+from tsur.text.normalize import get_lemmatizer
+
+class Counting(tsur.Lemmatizer):
+    def __init__(self):
+        super().__init__()
+        self.words = set()
+    def lemma(self, word):
+        self.words.add(word)
+        return super().lemma(word)
+
+lem = Counting()
+engine = tsur.Engine(tsur.load_region(), tsur.open_repository(":memory:"),
+                     entry_points=False, lemmatizer=lem)
+at = datetime(2026, 11, 16, 9, 0, tzinfo=timezone(timedelta(hours=4)))
+texts = ["В Тольятти на ул. Мира, 5 открытый люк, рядом школа!",
+         "Щорса, 86 — течёт крыша, управляющая компания не отвечает",
+         "Спасибо администрации за ремонт дороги"]
+report = engine.process([tsur.Message("vk", str(i), t, at) for i, t in enumerate(texts)])
+print(json.dumps({
+    "global_made": get_lemmatizer.cache_info().currsize,
+    "processed": report.processed,
+    "failed": report.failed,
+    "saw": sorted(lem.words & {"люк", "крыша", "щорса", "администрации"}),
+}))
+"""
+
+
+def test_the_engines_lemmatizer_is_the_only_one_a_run_uses() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", LEMMATIZER_SCRIPT],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env={**os.environ, "TSUR_PLUGINS": ""},
+        check=True,
+        timeout=300,
+    )
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got["global_made"] == 0  # the process-wide lemmatiser was never even created
+    assert (got["processed"], got["failed"]) == (3, 0)
+    assert got["saw"] == ["администрации", "крыша", "люк", "щорса"]
+
+
+# a quiet library ------------------------------------------------------------------------
+QUIET_SCRIPT = """
+import logging, sys
+from datetime import datetime, timezone, timedelta
+import tsur
+records = []
+class Keep(logging.Handler):
+    def emit(self, record):
+        records.append(self.format(record))
+at = datetime(2026, 11, 16, 9, 0, tzinfo=timezone(timedelta(hours=4)))
+text = "Иванов Пётр, тел. 8 927 123-45-67: на ул. Мира, 5 открытый люк"
+if sys.argv[1] == "debug":
+    logging.getLogger().addHandler(Keep())
+    logging.getLogger().setLevel(logging.DEBUG)
+with tsur.Engine.from_config(entry_points=False) as engine:
+    engine.process([tsur.Message("vk", "1", text, at),
+                    tsur.Message("vk", "2", "Купите окна недорого, скидки! Звоните", at)])
+print("\\n".join(records))
+"""
+
+
+def test_the_library_prints_nothing_and_logs_no_citizens_text() -> None:
+    env = {**os.environ, "TSUR_PLUGINS": ""}
+    quiet = subprocess.run(
+        [sys.executable, "-c", QUIET_SCRIPT, "quiet"],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=env,
+        check=True,
+        timeout=300,
+    )
+    assert (quiet.stdout.strip(), quiet.stderr.strip()) == ("", "")
+    debug = subprocess.run(
+        [sys.executable, "-c", QUIET_SCRIPT, "debug"],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=env,
+        check=True,
+        timeout=300,
+    )
+    logged = debug.stdout
+    assert "ingest from api: 2 new" in logged  # the application asked for debug records
+    for private in ("Иванов", "927", "123-45-67", "люк", "окна"):
+        assert private not in logged, private

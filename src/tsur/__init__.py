@@ -10,6 +10,7 @@ responsible executor and tracked against deadlines.
     engine.process([tsur.Message(source="vk", external_id="1", text="…", created_at=...)])
 """
 
+from tsur._version import __version__
 from tsur.analysis import Analysis
 from tsur.config import RegionConfig, bundled_region_path, load_region
 from tsur.context import Context
@@ -70,8 +71,6 @@ from tsur.region import Region
 from tsur.sla.calendar import WorkingCalendar
 from tsur.store import Repository, open_repository
 from tsur.text.normalize import Lemmatizer, Text
-
-__version__ = "0.1.0"
 
 __all__ = [
     "TRANSITIONS",

@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text as RichText
 
+from tsur._version import __version__
 from tsur.errors import PluginError, StorageError, TsurError
 from tsur.pipeline import Engine, RunReport
 from tsur.plugins import call_each, make_plugin_manager
@@ -85,7 +86,7 @@ def build_parser(pm: pluggy.PluginManager | None = None) -> argparse.ArgumentPar
         "tracked incidents.",
         epilog="Start with 'tsur demo'. Each command has its own --help.",
     )
-    parser.add_argument("--version", action="version", version=f"tsur {_version()}")
+    parser.add_argument("--version", action="version", version=f"tsur {__version__}")
     parser.set_defaults(pm=pm)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -104,12 +105,6 @@ def build_parser(pm: pluggy.PluginManager | None = None) -> argparse.ArgumentPar
 
     call_each(pm, "register_commands", kwargs)
     return parser
-
-
-def _version() -> str:
-    from tsur import __version__
-
-    return __version__
 
 
 def open_engine(args: argparse.Namespace, *, create: bool = True, **kwargs: Any) -> Engine:

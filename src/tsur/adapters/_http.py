@@ -26,13 +26,13 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any, TypeVar
 
 import attrs
 import httpx
 import tenacity
 
+from tsur._version import __version__
 from tsur.errors import AdapterError, RateLimited
 
 __all__ = [
@@ -57,15 +57,8 @@ AsyncSleep = Callable[[float], Awaitable[None]]
 Decoder = Callable[[httpx.Response, "ApiRequest"], Any]
 
 
-def _version() -> str:
-    try:
-        return version("tsur")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "0"
-
-
 #: The ``User-Agent`` every adapter sends.
-USER_AGENT = f"tsur/{_version()}"
+USER_AGENT = f"tsur/{__version__}"
 
 
 def _timeout(seconds: float) -> httpx.Timeout:

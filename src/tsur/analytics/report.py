@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from tsur._version import __version__
 from tsur.analytics.executors import executor_ratings
 from tsur.analytics.exports import HtmlRenderer
 from tsur.analytics.periods import Period, parse_period, period_of
@@ -237,7 +238,7 @@ def build_report(
             "systemic_rule": spike_rule,
             "executor_figures": executors[0]["source"] if executors else None,
             "executor_min_cases": EXECUTOR_MIN_CASES,
-            "tsur_version": _version(),
+            "tsur_version": __version__,
         },
         "headline": _headline(analytics, cur_stats, prev_stats, (median, prev_median), len(spikes)),
         "municipalities": municipalities,
@@ -276,12 +277,6 @@ def build_report(
         "points": jsonable(points),
     }
     return report
-
-
-def _version() -> str:
-    from tsur import __version__
-
-    return __version__
 
 
 def render(engine: Engine, report: Mapping[str, Any], fmt: str) -> bytes:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
@@ -36,11 +36,9 @@ from tsur.config import EscalationStep
 from tsur.domain import Incident, Notification, Status
 from tsur.errors import TsurError
 from tsur.lifecycle.answers import format_due
+from tsur.lifecycle.core import LifecycleCore
 from tsur.lifecycle.state import ACTOR, lifecycle_state
 from tsur.sla.deadlines import due, late_by, warning_instant
-
-if TYPE_CHECKING:
-    from tsur.lifecycle.service import Lifecycle
 
 __all__ = ["Action", "TickReport", "plan_actions", "run_tick"]
 
@@ -103,7 +101,7 @@ def _stamp(d: datetime) -> str:
     return d.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
-def _deadlines(life: Lifecycle, inc: Incident) -> list[tuple[str, datetime, datetime]]:
+def _deadlines(life: LifecycleCore, inc: Incident) -> list[tuple[str, datetime, datetime]]:
     """(kind, due, start of the span) of the deadlines that still matter."""
     out = []
     if inc.first_response_at is None and inc.first_response_due is not None:
@@ -115,7 +113,7 @@ def _deadlines(life: Lifecycle, inc: Incident) -> list[tuple[str, datetime, date
     return out
 
 
-def _target(life: Lifecycle, inc: Incident, step: EscalationStep) -> str | None:
+def _target(life: LifecycleCore, inc: Incident, step: EscalationStep) -> str | None:
     region = life.region
     if step.level == "supervisor":
         ex = region.supervisor(inc.executor)
@@ -140,7 +138,7 @@ def _target(life: Lifecycle, inc: Incident, step: EscalationStep) -> str | None:
     return ex.id if ex else None
 
 
-def plan_actions(life: Lifecycle, inc: Incident, now: datetime) -> list[Action]:
+def plan_actions(life: LifecycleCore, inc: Incident, now: datetime) -> list[Action]:
     """What the tick must do for ``inc`` at ``now`` that it has not done yet."""
     assert inc.id is not None
     done = set(lifecycle_state(inc).get("done", []))
@@ -242,7 +240,7 @@ def plan_actions(life: Lifecycle, inc: Incident, now: datetime) -> list[Action]:
     return actions
 
 
-def _watch(life: Lifecycle, now: datetime) -> int:
+def _watch(life: LifecycleCore, now: datetime) -> int:
     """Ask every watcher; queue what they report (once per key). How many were new."""
     notes: list[Notification] = []
     for reg in life.engine.components.watchers:
@@ -253,7 +251,7 @@ def _watch(life: Lifecycle, now: datetime) -> int:
     return sum(life.queue(*notes))
 
 
-def run_tick(life: Lifecycle, now: datetime | None = None) -> TickReport:
+def run_tick(life: LifecycleCore, now: datetime | None = None) -> TickReport:
     """Look at every open incident once, then ask the watchers; see the module docstring."""
     now = now or life.now()
     report = TickReport(now=now)

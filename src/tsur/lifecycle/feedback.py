@@ -12,15 +12,13 @@ good rating closes a resolved incident.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tsur.domain import Incident, Notification, Status
 from tsur.errors import IllegalTransition, InvalidRequest
+from tsur.lifecycle.core import LifecycleCore
 from tsur.lifecycle.state import lifecycle_state
 from tsur.sla.deadlines import due
-
-if TYPE_CHECKING:
-    from tsur.lifecycle.service import Lifecycle
 
 __all__ = ["rate", "reopen", "resolved_at"]
 
@@ -50,7 +48,7 @@ def _check_rating(
 
 
 def rate(
-    life: Lifecycle,
+    life: LifecycleCore,
     incident_id: int,
     score: int,
     comment: str | None = None,
@@ -117,7 +115,9 @@ def rate(
     return inc
 
 
-def reopen(life: Lifecycle, incident_id: int, reason: str, *, actor: str = "citizen") -> Incident:
+def reopen(
+    life: LifecycleCore, incident_id: int, reason: str, *, actor: str = "citizen"
+) -> Incident:
     """RESOLVED/CLOSED → REOPENED with the same executor and a new term; tell both sides."""
     if not isinstance(reason, str) or not reason.strip():
         raise InvalidRequest(
@@ -131,7 +131,9 @@ def reopen(life: Lifecycle, incident_id: int, reason: str, *, actor: str = "citi
     return _after_reopen(life, inc, now)
 
 
-def _reopen_locked(life: Lifecycle, inc: Incident, now: datetime, actor: str, reason: str) -> None:
+def _reopen_locked(
+    life: LifecycleCore, inc: Incident, now: datetime, actor: str, reason: str
+) -> None:
     inc.transition(
         Status.REOPENED, at=now, actor=actor, reason=reason, data={"executor": inc.executor}
     )
@@ -140,12 +142,12 @@ def _reopen_locked(life: Lifecycle, inc: Incident, now: datetime, actor: str, re
     policy = life.policy_of(inc)
     if policy is not None and policy.resolution is not None:
         new_due = due(life.calendar_for(inc.executor), now, policy.resolution)
-        life._set_deadlines(
+        life.set_deadlines(
             inc, now, actor, f"доработка после возврата: {reason}", resolution_due=new_due
         )
 
 
-def _after_reopen(life: Lifecycle, inc: Incident, now: datetime) -> Incident:
+def _after_reopen(life: LifecycleCore, inc: Incident, now: datetime) -> Incident:
     assert inc.id is not None
     life.queue(
         Notification(
@@ -158,5 +160,5 @@ def _after_reopen(life: Lifecycle, inc: Incident, now: datetime) -> Incident:
             key=f"reopened:{inc.id}:{now.isoformat()}",
         )
     )
-    text = life._render("reopened", inc, due_at=inc.resolution_due)
-    return life._send(inc, "intermediate", text, actor="tsur", notice="reopened")
+    text = life.render_answer("reopened", inc, due_at=inc.resolution_due)
+    return life.post_answer(inc, "intermediate", text, actor="tsur", notice="reopened")

@@ -1,0 +1,3 @@
+"""The version of tsur (the package metadata reads it from here)."""
+
+__version__ = "0.2.0"
