@@ -197,6 +197,7 @@ def test_a_new_incident_is_classified_located_routed_and_timed(region: Region) -
     assert inc.sla_policy == "default"
     [(seen_incident, seen_analysis)] = d.routed  # type: ignore[attr-defined]
     assert seen_analysis is a  # the router sees the analysed message
+    assert (seen_incident.topic, seen_incident.id) == ("roads", None)  # not stored yet
     [note] = out.notifications
     assert (note.kind, note.recipients) == ("routed", ("adm-gorod",))
     assert out.places == {"street": "мир", "house": "5"} and out.words == a.words
