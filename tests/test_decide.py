@@ -21,7 +21,13 @@ from tsur import (
     testing,
 )
 from tsur.decide import Decider, Outcome
-from tsur.grouping import Candidates, ClosedCandidate, OpenCandidate, reopen_reason
+from tsur.grouping import (
+    Candidates,
+    ClosedCandidate,
+    OpenCandidate,
+    lookup_for,
+    reopen_reason,
+)
 from tsur.text.normalize import get_lemmatizer
 
 NOW = datetime(2026, 11, 16, 7, 0, tzinfo=UTC)  # Monday 11:00 Samara time
@@ -233,7 +239,7 @@ def test_a_regional_topic_without_a_territory_is_routed_anyway(region: Region) -
 
 def test_the_lookup_names_what_to_find(region: Region) -> None:
     a = analysis(parent_id="wall-1_5", thread_id="wall-1", author=Author(id="u1"))
-    look = decider(region).lookup(a)
+    look = lookup_for(a, region)
     assert look.refs == ("wall-1_5", "wall-1") and look.author == "u1"
     assert (look.family, look.territory) == ("roads", "gorod")
     assert look.territories == ("gorod",)

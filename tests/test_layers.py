@@ -137,9 +137,9 @@ def test_imports_go_down_the_layers(name: str) -> None:
             f"{name}:{line} (layer {mine + 1}) imports {target} (layer {layer_of(target) + 1})"
         )
         for importer, imported in FORBIDDEN:
-            assert not (
-                name.startswith(importer) and target.startswith(imported)
-            ), f"{name}:{line} imports {target}: {importer} must not depend on {imported}"
+            assert not (name.startswith(importer) and target.startswith(imported)), (
+                f"{name}:{line} imports {target}: {importer} must not depend on {imported}"
+            )
 
 
 def test_no_import_cycles() -> None:

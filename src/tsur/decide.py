@@ -32,7 +32,7 @@ from tsur.domain import (
     Status,
     status_event,
 )
-from tsur.grouping import Candidates, ClosedCandidate, Lookup, best_match, reopen_target
+from tsur.grouping import Candidates, ClosedCandidate, best_match, reopen_target
 from tsur.region import Region
 from tsur.sla.deadlines import deadlines_for, due
 
@@ -100,23 +100,6 @@ class Decider:
         self.min_confidence = cfg.pipeline.min_confidence
         self.group_window = timedelta(days=cfg.pipeline.group_window_days)
         self.group_similarity = cfg.pipeline.group_similarity
-        self.reopen_window = timedelta(days=cfg.lifecycle.reopen_window_days)
-
-    def lookup(self, analysis: Analysis) -> Lookup:
-        """What the store must find around the message of ``analysis``."""
-        m = analysis.message
-        topic, territory = analysis.topic, analysis.territory
-        return Lookup(
-            source=m.source,
-            refs=tuple(r for r in (m.parent_id, m.thread_id) if r),
-            author=m.author.id if m.author and m.author.id else None,
-            family=topic.split(".")[0] if topic else None,
-            territory=territory,
-            territories=self.region.same_municipality(territory) if territory else (),
-            places=analysis.places,
-            open_since=m.created_at - self.group_window,
-            closed_since=m.created_at - self.reopen_window,
-        )
 
     def decide(
         self, message_id: int, analysis: Analysis, candidates: Candidates, now: datetime

@@ -54,7 +54,7 @@ from tsur.errors import (
     UnknownSource,
     UnknownTerritory,
 )
-from tsur.grouping import Candidates, Places
+from tsur.grouping import Candidates, Places, lookup_for
 from tsur.plugins import Components, collect_components, make_plugin_manager
 from tsur.region import Region
 from tsur.sla.calendar import WorkingCalendar
@@ -377,7 +377,7 @@ class Engine:
             candidates = (
                 Candidates()
                 if analysis.rejects
-                else batch.candidates(self.decider.lookup(analysis))
+                else batch.candidates(lookup_for(analysis, self.region))
             )
             now = self.clock()
             while True:

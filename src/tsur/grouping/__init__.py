@@ -10,7 +10,13 @@
 All of it is pure: no storage, no clock.
 """
 
-from tsur.grouping.candidates import Candidates, ClosedCandidate, Lookup, OpenCandidate
+from tsur.grouping.candidates import (
+    Candidates,
+    ClosedCandidate,
+    Lookup,
+    OpenCandidate,
+    lookup_for,
+)
 from tsur.grouping.match import GroupMatch, Joined, best_match, match_candidate
 from tsur.grouping.places import ADDRESS_WORDS, Places, place_keys
 from tsur.grouping.reopen import reopen_reason, reopen_target
@@ -25,6 +31,7 @@ __all__ = [
     "OpenCandidate",
     "Places",
     "best_match",
+    "lookup_for",
     "match_candidate",
     "place_keys",
     "reopen_reason",

@@ -10,13 +10,15 @@ decides which one, if any, the message belongs to.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import attrs
 
+from tsur.analysis import Analysis
 from tsur.domain import Status
+from tsur.region import Region
 
-__all__ = ["Candidates", "ClosedCandidate", "Lookup", "OpenCandidate"]
+__all__ = ["Candidates", "ClosedCandidate", "Lookup", "OpenCandidate", "lookup_for"]
 
 
 @attrs.frozen
@@ -84,3 +86,26 @@ class Candidates:
     def without(self, incident_id: int) -> Candidates:
         """The same candidates less a closed one (another worker changed it meanwhile)."""
         return attrs.evolve(self, closed=tuple(c for c in self.closed if c.id != incident_id))
+
+
+def lookup_for(analysis: Analysis, region: Region) -> Lookup:
+    """What the store must find around the message of ``analysis``.
+
+    Open incidents are looked for in the message's municipality within
+    ``pipeline.group_window_days`` of it; resolved ones changed within
+    ``lifecycle.reopen_window_days``.
+    """
+    m = analysis.message
+    topic, territory = analysis.topic, analysis.territory
+    cfg = region.config
+    return Lookup(
+        source=m.source,
+        refs=tuple(r for r in (m.parent_id, m.thread_id) if r),
+        author=m.author.id if m.author and m.author.id else None,
+        family=topic.split(".")[0] if topic else None,
+        territory=territory,
+        territories=region.same_municipality(territory) if territory else (),
+        places=analysis.places,
+        open_since=m.created_at - timedelta(days=cfg.pipeline.group_window_days),
+        closed_since=m.created_at - timedelta(days=cfg.lifecycle.reopen_window_days),
+    )
