@@ -112,7 +112,8 @@ def _summary(engine: Engine, console: Console) -> None:
             )
         console.print(table)
     urgent = [i for i in incidents if i.urgency.value == "urgent"]
-    console.print(_incident_table(engine, urgent[:12], f"Срочные ({len(urgent)})"))
+    console.print()
+    _print_incidents(console, engine, urgent[:12], f"Срочные ({len(urgent)})")
     now = engine.clock()
     overdue = [i for i in incidents if i.is_overdue(now)]
     triage = [i for i in incidents if i.status == Status.TRIAGE]
@@ -123,30 +124,38 @@ def _summary(engine: Engine, console: Console) -> None:
     )
 
 
-def _incident_table(engine: Engine, items: Sequence[Incident], title: str) -> Table:
-    """Incidents in a table that stays readable at 80 columns."""
+def _fit(text: str, width: int) -> str:
+    """``text`` on one line, cut with «…» to ``width`` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: max(0, width - 1)] + "…"
+
+
+def _print_incidents(
+    console: Console, engine: Engine, items: Sequence[Incident], title: str
+) -> None:
+    """Incidents two lines each, readable at 80 columns: what, where and until when;
+    then who answers for it and the citizen's words (masked)."""
     region = engine.region
     tz = region.calendar.tz
-    table = Table(title=title, title_justify="left", box=box.SIMPLE, pad_edge=False)
-    table.add_column("№", justify="right", no_wrap=True)
-    table.add_column("статус", no_wrap=True)
-    table.add_column("тема", overflow="ellipsis", no_wrap=True, max_width=16)
-    table.add_column("территория", overflow="ellipsis", no_wrap=True, max_width=12)
-    table.add_column("исполнитель", overflow="ellipsis", no_wrap=True, max_width=18)
-    table.add_column("ответ до", no_wrap=True)
-    table.add_column("суть", overflow="ellipsis", no_wrap=True, ratio=1, min_width=10)
+    width = max(60, console.width)
+    console.print(f"[bold]{title}[/]")
     for inc in items:
-        table.add_row(
-            str(inc.id),
-            STATUS_RU[inc.status] + _URGENCY_MARK[inc.urgency.value],
-            region.topic_name(inc.topic),
-            region.territory_name(inc.territory),
-            region.executor_name(inc.executor),
-            fmt_time(inc.first_response_due, tz),
-            inc.summary,
+        due = f"ответ до {fmt_time(inc.first_response_due, tz)}"
+        head = f"№{inc.id:<5} {STATUS_RU[inc.status] + _URGENCY_MARK[inc.urgency.value]:<17}"
+        what = f"{region.topic_name(inc.topic)}, {region.territory_name(inc.territory)}"
+        room = width - len(head) - len(due) - 2
+        console.print(
+            RichText(head) + RichText(f"{_fit(what, room):<{room}}  ") + RichText(due),
+            no_wrap=True,
         )
-    table.caption = "‼ срочное, · быстрорешаемое"
-    return table
+        who = "      → " + _fit(region.executor_name(inc.executor), width - 8)
+        rest = width - len(who) - 3
+        line = RichText(who)
+        if rest > 8:
+            line += RichText(" · " + _fit(inc.summary, rest), style="dim")
+        console.print(line, no_wrap=True)
+    if items:
+        console.print("‼ срочное, · быстрорешаемое", style="dim")
 
 
 # ingest and run -------------------------------------------------------------------------
@@ -221,7 +230,7 @@ def cmd_incidents(args: argparse.Namespace, console: Console) -> int:
             for i in items:
                 print(json.dumps(incident_to_dict(i), ensure_ascii=False))
             return 0
-        console.print(_incident_table(engine, list(items), f"Инциденты ({len(items)})"))
+        _print_incidents(console, engine, items, f"Инциденты ({len(items)})")
     return 0
 
 
