@@ -495,3 +495,21 @@ def test_relative_links_point_at_files(page: str) -> None:
         if "://" in target:
             continue
         assert (DOCS / target).exists(), f"{page}: broken link {target}"
+
+
+# the README ------------------------------------------------------------------------------
+def test_the_readme_embedding_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (ROOT / "README.md").read_text("utf-8")
+    first_lines = readme.split("## ", 1)[0]
+    assert "pip install . && tsur demo" in first_lines
+    assert "pip install -e '.[test]' && python -m pytest" in first_lines
+    [code] = re.findall(r"```python\n(.*?)```", section(readme, "## Embedding"), re.DOTALL)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TSUR_PLUGINS", "")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "README.md", "exec"), {})
+    assert out.getvalue().startswith(
+        "1 Люки и колодцы Тольятти Администрация городского округа Тольятти urgent "
+    )
+    assert (tmp_path / "tsur.db").exists()

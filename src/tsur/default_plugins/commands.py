@@ -54,6 +54,7 @@ STATUS_RU = {
     Status.DUPLICATE: "дубль",
 }
 _URGENCY_MARK = {"urgent": " ‼", "quick": " ·", "normal": ""}
+_URGENCY_RU = {"urgent": "срочное", "quick": "быстрорешаемое", "normal": "обычное"}
 
 MESSAGE_LINE = (
     '{"source": "vk", "external_id": "wall-1_42", '

@@ -69,7 +69,8 @@ def migrate(engine: sa.Engine) -> int:
     try:
         engine.connect().close()
     except sa.exc.DBAPIError as exc:
-        where = engine.url.render_as_string(hide_password=True)
+        url = engine.url.set(drivername=engine.url.get_backend_name())
+        where = url.render_as_string(hide_password=True)
         reason = " ".join(str(exc.orig or exc).split())
         raise StorageError(f"cannot connect to the database {where}: {reason}") from exc
     try:
