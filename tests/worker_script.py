@@ -12,11 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from tsur import Engine, hookimpl
-
-structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
 
 
 class Slow:
