@@ -123,6 +123,120 @@ def test_reading_a_mistyped_database_is_refused_not_created(
         assert not missing.exists(), argv
 
 
+def test_reading_never_adds_tables_to_another_applications_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    other = tmp_path / "crm.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    for db in (other, empty):
+        for argv in (["incidents"], ["run"], ["kpi"]):
+            code, _, err = run(capsys, *argv, "--db", str(db), "--config", REGION)
+            assert code == 2, (db, argv)
+            assert "is not a tsur database" in err, (db, argv)
+    with sqlite3.connect(other) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert tables == {"customers"}
+    assert empty.stat().st_size == 0
+
+
+def test_processing_a_mistyped_database_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    typo = tmp_path / "typo.db"
+    code, _, err = run(capsys, "run", "--db", str(typo), "--config", REGION)
+    assert code == 2 and "no database at" in err
+    assert not typo.exists()
+
+
+def test_a_database_opened_read_only_reads_and_refuses_writes(tmp_path: Path) -> None:
+    """What a read command does on a file its user may not write (root may write any)."""
+    from tsur.errors import StorageError
+    from tsur.store.sql import SqlRepository, normalize_url
+    from tsur.testing import START, message
+
+    db = tmp_path / "ro.db"
+    repo = open_repository(db)
+    repo.ingest([message("яма на дороге в Тольятти")], received_at=START)
+    repo.close()
+    ro = SqlRepository(normalize_url(db), read_only=True, keep_journal=True)
+    try:
+        assert ro.message_counts() == {"pending": 1}
+        with pytest.raises(StorageError, match="readonly"):
+            ro.ingest([message("ещё одна", external_id="2")], received_at=START)
+    finally:
+        ro.close()
+
+
+@pytest.mark.parametrize(
+    ("db", "says"),
+    [("", "--db (or TSUR_DB) is empty"), ("{tmp}", "it is a folder")],
+)
+def test_odd_database_arguments_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], db: str, says: str
+) -> None:
+    code, _, err = run(capsys, "incidents", "--db", db.format(tmp=tmp_path), "--config", REGION)
+    assert code == 2 and says in err
+
+
+def test_a_full_sqlalchemy_url_is_accepted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "full.db"
+    open_repository(db).close()
+    code, _, err = run(capsys, "incidents", "--db", f"sqlite+pysqlite:///{db}", "--config", REGION)
+    assert code == 0, err
+
+
+def test_config_checks_plugin_settings_and_source_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = Path(REGION).read_text("utf-8")
+    typo = tmp_path / "typo.toml"
+    typo.write_text(text + "\n[plugins.moderaton]\nabuse_threshold = 5\n", "utf-8")
+    code, _, err = run(capsys, "config", "--config", str(typo))
+    assert code == 2 and "plugins.moderaton: no plugin declares these settings" in err
+
+    bad = tmp_path / "bad.toml"
+    for options, says in (
+        ("{ bogus = 1 }", "sources[0].options.bogus"),
+        ('{ access_token_env = "TSUR_NOPE" }', "environment variable 'TSUR_NOPE' is not set"),
+    ):
+        bad.write_text(
+            text.replace(
+                'id = "vk"\nkind = "vk"\n', f'id = "vk"\nkind = "vk"\noptions = {options}\n'
+            ),
+            "utf-8",
+        )
+        code, _, err = run(capsys, "config", "--config", str(bad))
+        assert code == 2, err
+        assert "invalid source options" in err and "(source 'vk')" in err
+        assert says in err
+
+
+def test_a_plugin_command_without_a_handler_is_named(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tsur import hookimpl
+    from tsur.plugins import make_plugin_manager
+
+    class Commands:
+        @hookimpl
+        def register_commands(self, add_command: Any) -> None:
+            add_command("orphan", help="no handler")
+            quiet = add_command("quiet", help="returns None")
+            quiet.set_defaults(func=lambda args, console: None)
+
+    pm = make_plugin_manager(entry_points=False, plugins=[Commands()])
+    code, _, err = run(capsys, "orphan", pm=pm)
+    assert code == 2 and "command 'orphan' has no handler" in err
+    assert run(capsys, "quiet", pm=pm)[0] == 0
+
+
 def test_a_database_that_does_not_answer_is_named_as_such(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -137,7 +251,8 @@ def test_a_database_that_does_not_answer_is_named_as_such(
 def test_config_summary(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "config")
     assert code == 0
-    assert "Самарская область (Europe/Samara)" in out and "city_okrug 10" in out
+    assert "Самарская область (Europe/Samara)" in out and "городских округов 10" in out
+    assert "без адаптера (заполняются вручную или через tsur ingest): ok, hotline, written" in out
 
 
 def test_every_command_has_complete_help() -> None:

@@ -248,9 +248,14 @@ def test_prepare_engine_hook_sees_the_engine(region: Any) -> None:
 def test_tracing_logs_every_hook_call(
     region: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    class Prepares:
+        @hookimpl
+        def prepare_engine(self, engine: Any) -> None:
+            pass
+
     monkeypatch.setenv("TSUR_TRACE_PLUGINS", "1")
     with caplog.at_level(logging.DEBUG, logger="tsur.plugins"):
-        engine_with(region)
+        engine_with(region, Prepares())
     traces = "\n".join(r.getMessage() for r in caplog.records if r.name == "tsur.plugins")
     for hook in (
         "register_settings",

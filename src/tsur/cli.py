@@ -19,7 +19,6 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
-from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -31,7 +30,6 @@ from tsur._version import __version__
 from tsur.errors import PluginError, StorageError, TsurError
 from tsur.pipeline import Engine, RunReport
 from tsur.plugins import call_each, make_plugin_manager
-from tsur.store.sql import normalize_url
 
 __all__ = ["DEFAULT_DB", "build_parser", "fmt_time", "main", "open_engine", "run_with_progress"]
 
@@ -110,22 +108,15 @@ def build_parser(pm: pluggy.PluginManager | None = None) -> argparse.ArgumentPar
 def open_engine(args: argparse.Namespace, *, create: bool = True, **kwargs: Any) -> Engine:
     """The engine a command line asks for: its ``--db``, ``--config`` and plugin manager.
 
-    With ``create=False`` (commands that only read) a SQLite file that does
-    not exist is an error instead of a new empty database: a mistyped
-    ``--db`` must not answer "0 incidents".
+    With ``create=False`` (commands that only read, or only work on what is
+    stored) nothing is created: a mistyped ``--db`` must not answer
+    "0 incidents", nor add tsur's tables to another application's database.
     """
-    db = args.db or os.environ.get("TSUR_DB", DEFAULT_DB)
-    if not create:
-        url = normalize_url(db)
-        if url.startswith("sqlite:///"):
-            path = Path(url.removeprefix("sqlite:///"))
-            if not path.exists():
-                raise StorageError(
-                    f"no database at {path}: check --db (or TSUR_DB); 'tsur ingest' or "
-                    "'tsur demo' creates one"
-                )
+    db = args.db if args.db is not None else os.environ.get("TSUR_DB", DEFAULT_DB)
+    if not str(db).strip():
+        raise StorageError("--db (or TSUR_DB) is empty: give a SQLite file or a database URL")
     kwargs.setdefault("plugin_manager", getattr(args, "pm", None))
-    return Engine.from_config(args.config, db=db, **kwargs)
+    return Engine.from_config(args.config, db=db, existing=not create, **kwargs)
 
 
 def run_with_progress(
@@ -167,16 +158,31 @@ def fmt_time(when: datetime | None, tz: tzinfo) -> str:
 def main(argv: Sequence[str] | None = None, *, pm: pluggy.PluginManager | None = None) -> int:
     """Entry point of the ``tsur`` console script (``pm``: the plugin manager to use)."""
     err = Console(stderr=True, highlight=False, soft_wrap=True)
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["--version"]:  # answered before plugins load: a broken one cannot stop it
+        print(f"tsur {__version__}")
+        return 0
     try:
         parser = build_parser(pm)
     except TsurError as exc:
         err.print(RichText("error: ", style="red") + RichText(str(exc)))
         return 2
-    args = parser.parse_args(argv)
+    args = parser.parse_args(words)
     _configure_logging(args.verbose)
     console = Console(highlight=False, soft_wrap=True)
+    handler = getattr(args, "func", None)
+    if not callable(handler):
+        err.print(
+            RichText("error: ", style="red")
+            + RichText(
+                f"command {args.command!r} has no handler: its plugin must call "
+                "parser.set_defaults(func=...)"
+            )
+        )
+        return 2
     try:
-        return int(args.func(args, console))
+        code = handler(args, console)
+        return 0 if code is None else int(code)
     except TsurError as exc:
         err.print(RichText("error: ", style="red") + RichText(str(exc)))
         return 2

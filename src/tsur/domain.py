@@ -9,9 +9,11 @@ complete, append-only record of who changed what, when and why.
 from __future__ import annotations
 
 import enum
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -52,6 +54,44 @@ __all__ = [
 def _aware(_instance: object, attribute: attrs.Attribute[Any], value: datetime | None) -> None:
     if value is not None and (value.tzinfo is None or value.utcoffset() is None):
         raise ValueError(f"{attribute.name} must be timezone-aware, got naive {value.isoformat()}")
+
+
+def _share(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """A confidence: a finite number from 0 to 1."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 0 <= value <= 1
+    ):
+        raise ValueError(f"{attribute.name} must be a number from 0 to 1, got {value!r}")
+
+
+def _strings(value: Iterable[str]) -> tuple[str, ...]:
+    """A tuple of strings (evidence); a bare string is one item, not its letters."""
+    items = (value,) if isinstance(value, str) else tuple(value)
+    for item in items:
+        if not isinstance(item, str):
+            raise TypeError(f"evidence must be strings, got {item!r}")
+    return items
+
+
+def _urgency(value: object) -> Urgency | None:
+    return None if value is None else Urgency(str(value))
+
+
+def _frozen(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A read-only copy: what the region file says cannot be changed by a plugin."""
+    return MappingProxyType(dict(value))
+
+
+_str = attrs.validators.instance_of(str)
+_opt_str = attrs.validators.optional(_str)
+
+
+def _non_empty(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{attribute.name} must be a non-empty string, got {value!r}")
 
 
 #: The actor named in history events the engine itself records.
@@ -190,10 +230,10 @@ class Message:
     the region instead of guessed.
     """
 
-    source: str
-    external_id: str
-    text: str
-    created_at: datetime = attrs.field(validator=_aware)
+    source: str = attrs.field(validator=_non_empty)
+    external_id: str = attrs.field(validator=_non_empty)
+    text: str = attrs.field(validator=_str)
+    created_at: datetime = attrs.field(validator=[attrs.validators.instance_of(datetime), _aware])
     author: Author | None = None
     attachments: tuple[Attachment, ...] = attrs.field(default=(), converter=_attachments)
     geo: GeoPoint | None = None
@@ -223,7 +263,7 @@ class Source:
     id: str
     kind: str
     name: str
-    options: Mapping[str, Any] = attrs.field(factory=dict)
+    options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen)
     territory: str | None = None
 
 
@@ -277,7 +317,7 @@ class Executor:
     territory: str | None = None
     topics: tuple[str, ...] = ()
     parent: str | None = None
-    contacts: Mapping[str, str] = attrs.field(factory=dict)
+    contacts: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen)
     sla: str | None = None
     working_hours: tuple[str, str] | None = None
     lunch: tuple[str, str] | None = None
@@ -384,30 +424,30 @@ class SLAPolicy:
 class Classification:
     """A classifier's answer: a topic, how sure, and the words that decided."""
 
-    topic: str | None
-    confidence: float
-    urgency: Urgency | None = None
-    evidence: tuple[str, ...] = ()
-    classifier: str = ""
+    topic: str | None = attrs.field(validator=_opt_str)
+    confidence: float = attrs.field(validator=_share)
+    urgency: Urgency | None = attrs.field(default=None, converter=_urgency)
+    evidence: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    classifier: str = attrs.field(default="", validator=_str)
 
 
 @attrs.frozen
 class Location:
     """A locator's answer: the territory, how sure, and why."""
 
-    territory: str
-    confidence: float = 1.0
-    evidence: tuple[str, ...] = ()
-    locator: str = ""
+    territory: str = attrs.field(validator=_non_empty)
+    confidence: float = attrs.field(default=1.0, validator=_share)
+    evidence: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    locator: str = attrs.field(default="", validator=_str)
 
 
 @attrs.frozen
 class RouteDecision:
     """A router's answer: the executor and the rule or reason that chose it."""
 
-    executor: str
-    reason: str
-    router: str = ""
+    executor: str = attrs.field(validator=_non_empty)
+    reason: str = attrs.field(validator=_str)
+    router: str = attrs.field(default="", validator=_str)
 
 
 @attrs.frozen
@@ -420,13 +460,15 @@ class ModerationVerdict:
     """
 
     action: str
-    reason: str
-    masked_text: str | None = None
-    filter: str = ""
+    reason: str = attrs.field(validator=_str)
+    masked_text: str | None = attrs.field(default=None, validator=_opt_str)
+    filter: str = attrs.field(default="", validator=_str)
 
     def __attrs_post_init__(self) -> None:
         if self.action not in {"reject", "flag", "mask"}:
             raise ValueError(f"unknown moderation action {self.action!r}")
+        if self.action == "mask" and self.masked_text is None:
+            raise ValueError("a mask verdict needs masked_text")
 
 
 @attrs.frozen

@@ -55,7 +55,7 @@ from tsur.errors import (
     UnknownTerritory,
 )
 from tsur.grouping import Candidates, Places, lookup_for
-from tsur.plugins import Components, collect_components, make_plugin_manager
+from tsur.plugins import Components, call_each, collect_components, make_plugin_manager
 from tsur.region import Region
 from tsur.sla.calendar import WorkingCalendar
 from tsur.store.base import Batch, ClaimedMessage, Repository
@@ -171,22 +171,25 @@ class Engine:
         self.components: Components = collect_components(self.pm, self.context)
         self.places = Places(self.region, self.lemmatizer)
         self.decider = Decider(self.region, self.route)
-        self.pm.hook.prepare_engine(engine=self)
+        call_each(self.pm, "prepare_engine", lambda _plugin: {"engine": self})
 
     @classmethod
     def from_config(
         cls,
         config: str | Path | RegionConfig | Region | None = None,
         db: str | Path = ":memory:",
+        *,
+        existing: bool = False,
         **kwargs: Any,
     ) -> Engine:
         """Build an engine from a region file (None: the bundled example) and a database.
 
         ``db`` is a SQLite path, ``":memory:"`` or a PostgreSQL URL; the
-        schema is created or upgraded on open.
+        schema is created or upgraded on open. With ``existing=True`` only
+        an existing tsur database is opened (see :func:`~tsur.open_repository`).
         """
         region = config if isinstance(config, RegionConfig | Region) else load_region(config)
-        return cls(region, open_repository(db), **kwargs)
+        return cls(region, open_repository(db, existing=existing), **kwargs)
 
     @property
     def config(self) -> RegionConfig:
@@ -230,7 +233,14 @@ class Engine:
         now = self.clock()
         for i, item in enumerate(messages, start=1):
             try:
-                m = item if isinstance(item, Message) else parse_record(item, line=i, origin=origin)
+                if isinstance(item, Message):
+                    m = item
+                elif isinstance(item, Mapping):
+                    m = parse_record(item, line=i, origin=origin)
+                else:
+                    raise IngestError(
+                        f"not a message: {type(item).__name__}", line=i, origin=origin
+                    )
                 self._check(m, line=i, origin=origin)
             except IngestError as exc:
                 self.repository.record_rejected_input(origin, i, _raw_of(item), str(exc), at=now)
@@ -374,18 +384,22 @@ class Engine:
         """Analyse, find candidates, decide, and write the outcome: the walk of one message."""
         try:
             analysis = self.analyse(cm.message)
-            candidates = (
-                Candidates()
-                if analysis.rejects
-                else batch.candidates(lookup_for(analysis, self.region))
-            )
+            lookup = None if analysis.rejects else lookup_for(analysis, self.region)
+            candidates = Candidates() if lookup is None else batch.candidates(lookup)
             now = self.clock()
+            lost: set[int] = set()
             while True:
                 outcome = _stage("decide", self.decider.decide, cm.id, analysis, candidates, now)
                 incident_id = batch.apply(outcome)
                 if outcome.kind == "reopened" and incident_id is None:
-                    assert outcome.incident_id is not None  # another worker changed it: the next
-                    candidates = candidates.without(outcome.incident_id)
+                    # Another worker changed that incident since the lookup (reopened it,
+                    # most likely): look again, so a reply joins it, without that one
+                    # as a closed candidate. Each round excludes one more: it ends.
+                    assert outcome.incident_id is not None and lookup is not None
+                    lost.add(outcome.incident_id)
+                    candidates = batch.candidates(lookup)
+                    for gone in lost:
+                        candidates = candidates.without(gone)
                     continue
                 return outcome, incident_id
         except StorageError:
@@ -441,7 +455,13 @@ class Engine:
         out: list[ModerationVerdict] = []
         for reg in self.components.moderation_filters:
             for v in reg.component.check(message, text) or ():
+                _expect(v, ModerationVerdict, "moderation filter", reg.name)
                 out.append(attrs.evolve(v, filter=v.filter or reg.name))
+                if v.action == "mask" and v.masked_text is not None:
+                    # Masks compose: the filters after this one read the masked text,
+                    # so the last mask hides what every earlier one hid.
+                    message = attrs.evolve(message, text=v.masked_text)
+                    text = Text.from_raw(v.masked_text, self.lemmatizer)
         return out
 
     def classify(self, message: Message, text: Text) -> Classification | None:
@@ -456,6 +476,7 @@ class Engine:
             c = reg.component.classify(message, text)
             if c is None:
                 continue
+            _expect(c, Classification, "classifier", reg.name)
             if c.urgency is not None and (urgency is None or c.urgency.rank > urgency.rank):
                 urgency = c.urgency
             if c.topic is None:
@@ -487,14 +508,23 @@ class Engine:
         for reg in self.components.locators:
             loc: Location | None = reg.component.locate(message, text)
             if loc is not None:
+                _expect(loc, Location, "locator", reg.name)
                 return attrs.evolve(loc, locator=loc.locator or reg.name)
         return None
 
     def route(self, incident: Incident, analysis: Analysis) -> RouteDecision:
-        """The first router's answer, in descending priority; the curator otherwise."""
+        """The first router's answer, in descending priority; the curator otherwise.
+
+        A router that fails or answers badly raises a
+        :class:`~tsur.errors.ProcessingError` at stage ``route``.
+        """
+        return _stage("route", self._route, incident, analysis)
+
+    def _route(self, incident: Incident, analysis: Analysis) -> RouteDecision:
         for reg in self.components.routers:
             d: RouteDecision | None = reg.component.route(incident, analysis)
             if d is not None:
+                _expect(d, RouteDecision, "router", reg.name)
                 if d.executor not in self.region.executors:
                     raise ProcessingError(
                         f"router {reg.name!r} chose unknown executor {d.executor!r}", stage="route"
@@ -548,6 +578,14 @@ class Engine:
                 results.append((nid, self.clock(), "; ".join(errors) or None))
             self.repository.mark_notifications(results)
             sent += len(results)
+
+
+def _expect(value: object, cls: type, role: str, name: str) -> None:
+    """A component's answer must be of its type (whose checks then hold)."""
+    if not isinstance(value, cls):
+        raise ProcessingError(
+            f"{role} {name!r} returned {type(value).__name__}, not a {cls.__name__}"
+        )
 
 
 def _stage(name: str, fn: Callable[..., _T], *args: Any) -> _T:

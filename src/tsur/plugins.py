@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import math
 import os
 import re
 import types
@@ -46,6 +47,7 @@ __all__ = [
     "Components",
     "PluginWarning",
     "Registered",
+    "Registrar",
     "call_each",
     "collect_components",
     "make_plugin_manager",
@@ -148,6 +150,8 @@ def _register(pm: pluggy.PluginManager, plugin: object) -> str:
         return pm.get_name(plugin) or ""
     if isinstance(plugin, types.ModuleType):
         name = plugin.__name__
+    elif isinstance(plugin, type):
+        name = f"{plugin.__module__}.{plugin.__qualname__}"
     else:
         name = f"{type(plugin).__module__}.{type(plugin).__qualname__}"
     if pm.is_blocked(name):
@@ -164,24 +168,63 @@ def _register(pm: pluggy.PluginManager, plugin: object) -> str:
 
 
 def _load_entry_points(pm: pluggy.PluginManager) -> set[str]:
-    """Load the installed plugins ``TSUR_PLUGINS`` allows; return the installed names."""
-    installed = {ep.name for ep in _entry_points(group=hookspecs.PROJECT_NAME)}
+    """Load the installed plugins ``TSUR_PLUGINS`` allows; return the installed names.
+
+    A plugin that cannot be imported is a :class:`PluginError` naming its
+    entry point and how to switch it off.
+    """
+    eps = {ep.name: ep for ep in _entry_points(group=hookspecs.PROJECT_NAME)}
     wanted = _names(os.environ.get("TSUR_PLUGINS"))
-    if wanted is None:
-        pm.load_setuptools_entrypoints(hookspecs.PROJECT_NAME)
-        return installed
-    missing = sorted(wanted - installed)
-    if missing:
-        warnings.warn(
-            PluginWarning(
-                f"TSUR_PLUGINS names plugins that are not installed: {', '.join(missing)}; "
-                f"installed: {', '.join(sorted(installed)) or 'none'}"
-            ),
-            stacklevel=3,
-        )
-    for name in sorted(wanted & installed):
-        pm.load_setuptools_entrypoints(hookspecs.PROJECT_NAME, name=name)
-    return installed
+    if wanted is not None:
+        missing = sorted(wanted - set(eps))
+        if missing:
+            warnings.warn(
+                PluginWarning(
+                    f"TSUR_PLUGINS names plugins that are not installed: {', '.join(missing)}; "
+                    f"installed: {', '.join(sorted(eps)) or 'none'}"
+                ),
+                stacklevel=3,
+            )
+    for name in sorted(eps):
+        if (wanted is not None and name not in wanted) or pm.is_blocked(name):
+            continue
+        if pm.has_plugin(name):
+            continue
+        try:
+            pm.load_setuptools_entrypoints(hookspecs.PROJECT_NAME, name=name)
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"{exc} (is the hook name misspelt?)", plugin=name) from exc
+        except Exception as exc:
+            raise PluginError(
+                f"installed plugin {name!r} ({eps[name].value}) cannot be loaded: "
+                f"{type(exc).__name__}: {exc}; fix or uninstall it, or set "
+                f"TSUR_DISABLE_PLUGINS={name}",
+                plugin=name,
+            ) from exc
+    return set(eps)
+
+
+class Registrar:
+    """Base of the ``register`` callbacks the ``register_*`` hooks receive.
+
+    A problem is remembered as well as raised, so that a hook wrapper that
+    swallows the exception cannot hide it: :func:`call_each` raises it
+    after the call.
+    """
+
+    def __init__(self, plugin: str) -> None:
+        self.plugin = plugin
+        self.problems: list[PluginError] = []
+
+    def fail(self, message: str) -> PluginError:
+        """Remember a problem and return it for raising."""
+        exc = PluginError(message, plugin=self.plugin)
+        self.problems.append(exc)
+        return exc
+
+
+def _call_order(impl: Any) -> int:
+    return 0 if impl.tryfirst else 2 if impl.trylast else 1
 
 
 def call_each(
@@ -191,78 +234,115 @@ def call_each(
 ) -> None:
     """Call ``hook_name`` through pluggy once per plugin that implements it.
 
-    Each call is a subset of the hook with one implementation (and every
-    wrapper), so tracing, monitoring and wrappers see it, and whatever the
-    implementation does — a duplicate name, an exception — is attributed to
-    its plugin. ``make_kwargs(plugin_name)`` gives each call its arguments.
-    Implementations are called in registration order; an exception other
-    than a :class:`~tsur.errors.TsurError` becomes a :class:`PluginError`.
+    Each call is a subset of the hook with that plugin's implementations
+    (and every wrapper), so tracing, monitoring and wrappers see it, and
+    whatever the implementation does — a duplicate name, an exception — is
+    attributed to its plugin. ``make_kwargs(plugin_name)`` gives each call
+    its arguments. Plugins are called in registration order, those marked
+    ``tryfirst`` before and ``trylast`` after the others. An exception
+    other than a :class:`~tsur.errors.TsurError` becomes a
+    :class:`PluginError`; a problem a :class:`Registrar` recorded is raised
+    even if a wrapper swallowed it.
     """
     hook = getattr(pm.hook, hook_name)
     impls = [i for i in hook.get_hookimpls() if not (i.hookwrapper or i.wrapper)]
-    for impl in impls:
-        name = pm.get_name(impl.plugin) or repr(impl.plugin)
-        others = [i.plugin for i in impls if i.plugin is not impl.plugin]
+    plugins: list[object] = []
+    for impl in sorted(impls, key=_call_order):
+        if not any(impl.plugin is p for p in plugins):
+            plugins.append(impl.plugin)
+    for plugin in plugins:
+        name = pm.get_name(plugin) or repr(plugin)
+        others = [i.plugin for i in impls if i.plugin is not plugin]
         caller = pm.subset_hook_caller(hook_name, remove_plugins=others)
+        kwargs = make_kwargs(name)
         try:
-            caller(**make_kwargs(name))
+            caller(**kwargs)
         except TsurError:
             raise
         except Exception as exc:
             raise PluginError(f"{hook_name} failed: {exc}", plugin=name) from exc
+        for value in kwargs.values():
+            if isinstance(value, Registrar) and value.problems:
+                raise value.problems[0]
+
+
+class _SettingsRegistrar(Registrar):
+    """``register(name, model)`` for :func:`~tsur.hookspecs.register_settings`."""
+
+    def __init__(
+        self,
+        plugin: str,
+        declared: dict[str, tuple[str, type[BaseModel]]],
+        by_plugin: dict[str, str],
+    ) -> None:
+        super().__init__(plugin)
+        self.declared = declared
+        self.by_plugin = by_plugin
+
+    def __call__(self, name: str, model: type[BaseModel]) -> None:
+        if not isinstance(name, str) or not _TABLE.fullmatch(name):
+            raise self.fail(
+                f"settings table name {name!r} must be lower-case letters, digits, '_', '.' or '-'"
+            )
+        if not (isinstance(model, type) and issubclass(model, BaseModel)) or model is BaseModel:
+            raise self.fail(
+                f"settings of {name!r} must be a pydantic model class (a subclass of "
+                f"BaseModel), got {model!r}"
+            )
+        if name in self.declared:
+            raise self.fail(
+                f"settings table {name!r} is already declared by plugin {self.declared[name][0]!r}"
+            )
+        if self.plugin in self.by_plugin:
+            raise self.fail(
+                f"a plugin declares one settings table; it already declared "
+                f"{self.by_plugin[self.plugin]!r}"
+            )
+        self.declared[name] = (self.plugin, model)
+        self.by_plugin[self.plugin] = name
+
+
+def _field_names(model: type[BaseModel]) -> set[str]:
+    names: set[str] = set()
+    for name, field in model.model_fields.items():
+        names.add(name)
+        for alias in (field.alias, field.validation_alias):
+            if isinstance(alias, str):
+                names.add(alias)
+    return names
 
 
 def plugin_settings(pm: pluggy.PluginManager, config: RegionConfig) -> dict[str, Any]:
     """Each plugin's validated ``[plugins.NAME]`` table, by plugin name.
 
-    A table no plugin declares, or one that does not validate, is a
+    A table no plugin declares, a key the model does not have (unless the
+    model allows extra keys), or a value that does not validate is a
     :class:`~tsur.errors.ConfigError` naming the file and the keys. A
     declared table the region file leaves out is validated from ``{}``
-    (the model's defaults); if that fails the plugin gets ``None``.
+    (the model's defaults); if that fails the plugin gets ``None``. A model
+    that fails with anything but a validation error is the plugin's bug: a
+    :class:`PluginError`.
     """
     declared: dict[str, tuple[str, type[BaseModel]]] = {}  # table → (plugin, model)
     by_plugin: dict[str, str] = {}
-
-    def kwargs(plugin: str) -> dict[str, Any]:
-        def register(name: str, model: type[BaseModel]) -> None:
-            if not isinstance(name, str) or not _TABLE.fullmatch(name):
-                raise PluginError(
-                    f"settings table name {name!r} must be lower-case letters, digits, "
-                    "'_', '.' or '-'",
-                    plugin=plugin,
-                )
-            if not (isinstance(model, type) and issubclass(model, BaseModel)):
-                raise PluginError(
-                    f"settings of {name!r} must be a pydantic model class, got {model!r}",
-                    plugin=plugin,
-                )
-            if name in declared:
-                raise PluginError(
-                    f"settings table {name!r} is already declared by plugin {declared[name][0]!r}",
-                    plugin=plugin,
-                )
-            if plugin in by_plugin:
-                raise PluginError(
-                    f"a plugin declares one settings table; it already declared "
-                    f"{by_plugin[plugin]!r}",
-                    plugin=plugin,
-                )
-            declared[name] = (plugin, model)
-            by_plugin[plugin] = name
-
-        return {"register": register}
-
-    call_each(pm, "register_settings", kwargs)
+    call_each(
+        pm, "register_settings", lambda p: {"register": _SettingsRegistrar(p, declared, by_plugin)}
+    )
     raw = config.plugins
     problems: list[tuple[str, str]] = []
     for name in sorted(set(raw) - set(declared)):
         known = ", ".join(sorted(declared)) or "none"
-        problems.append(
-            (f"plugins.{name}", f"no plugin declares these settings (declared: {known})")
-        )
+        why = f"no plugin declares these settings (declared: {known})"
+        blocked = sorted(n for n, p in pm.list_name_plugin() if p is None)
+        if blocked:
+            why += f"; disabled plugins: {', '.join(blocked)}"
+        problems.append((f"plugins.{name}", why))
     out: dict[str, Any] = {}
     for name, (plugin, model) in declared.items():
         table = raw.get(name)
+        if table is not None and model.model_config.get("extra") != "allow":
+            for key in sorted(set(table) - _field_names(model)):
+                problems.append((f"plugins.{name}.{key}", "unknown setting"))
         try:
             out[plugin] = model.model_validate(table if table is not None else {})
         except ValidationError as exc:
@@ -270,6 +350,12 @@ def plugin_settings(pm: pluggy.PluginManager, config: RegionConfig) -> dict[str,
                 out[plugin] = None  # not configured: the plugin decides what that means
             else:
                 problems.extend(validation_problems(exc, prefix=f"plugins.{name}"))
+        except Exception as exc:
+            raise PluginError(
+                f"settings model {model.__name__} of [plugins.{name}] failed: "
+                f"{type(exc).__name__}: {exc}",
+                plugin=plugin,
+            ) from exc
     if problems:
         raise ConfigError(
             f"{config.origin}: invalid plugin settings ({len(problems)} problem(s))",
@@ -346,7 +432,7 @@ def collect_components(pm: pluggy.PluginManager, context: Context) -> Components
             _seen: dict[str, Registered] = seen,
         ) -> dict[str, Any]:
             return {
-                "register": _make_register(_kind, _method, plugin, _seen),
+                "register": _ComponentRegistrar(_kind, _method, plugin, _seen),
                 "context": attrs.evolve(context, settings=settings.get(plugin), plugin=plugin),
             }
 
@@ -365,23 +451,44 @@ def collect_components(pm: pluggy.PluginManager, context: Context) -> Components
     return comps
 
 
-def _make_register(
-    kind: str, method: str | None, plugin: str, seen: dict[str, Registered]
-) -> Callable[..., None]:
-    def register(name: str, component: Any, *, priority: int = 0, weight: float = 1.0) -> None:
-        if not isinstance(name, str) or not name:
-            raise PluginError(f"{kind}: a component needs a non-empty string name", plugin=plugin)
-        if name in seen:
-            other = seen[name].plugin
-            raise PluginError(
-                f"{kind}: name {name!r} is already registered by plugin {other!r}", plugin=plugin
-            )
-        if method is not None and not callable(getattr(component, method, None)):
-            raise PluginError(f"{kind}: component {name!r} has no {method}() method", plugin=plugin)
-        if method is None and not callable(component):
-            raise PluginError(f"{kind}: factory {name!r} is not callable", plugin=plugin)
-        if weight <= 0:
-            raise PluginError(f"{kind}: weight of {name!r} must be positive", plugin=plugin)
-        seen[name] = Registered(name, component, plugin, int(priority), float(weight))
+class _ComponentRegistrar(Registrar):
+    """``register(name, component, priority=, weight=)`` for one kind of component."""
 
-    return register
+    def __init__(
+        self, kind: str, method: str | None, plugin: str, seen: dict[str, Registered]
+    ) -> None:
+        super().__init__(plugin)
+        self.kind = kind
+        self.method = method
+        self.seen = seen
+
+    def __call__(
+        self, name: str, component: Any, *, priority: int = 0, weight: float = 1.0
+    ) -> None:
+        kind, method = self.kind, self.method
+        if not isinstance(name, str) or not name:
+            raise self.fail(f"{kind}: a component needs a non-empty string name")
+        if name in self.seen:
+            other = self.seen[name].plugin
+            raise self.fail(f"{kind}: name {name!r} is already registered by plugin {other!r}")
+        if method is not None and not callable(getattr(component, method, None)):
+            raise self.fail(f"{kind}: component {name!r} has no {method}() method")
+        if method is None and not callable(component):
+            raise self.fail(f"{kind}: factory {name!r} is not callable")
+        model = getattr(component, "options_model", None) if method is None else None
+        if model is not None and not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise self.fail(
+                f"{kind}: options_model of {name!r} must be a pydantic model class, got {model!r}"
+            )
+        if isinstance(priority, bool) or not isinstance(priority, int):
+            raise self.fail(f"{kind}: priority of {name!r} must be an integer, got {priority!r}")
+        if (
+            isinstance(weight, bool)
+            or not isinstance(weight, int | float)
+            or not math.isfinite(weight)
+            or weight <= 0
+        ):
+            raise self.fail(
+                f"{kind}: weight of {name!r} must be a finite positive number, got {weight!r}"
+            )
+        self.seen[name] = Registered(name, component, self.plugin, priority, float(weight))

@@ -19,6 +19,7 @@ and shares it with the lifecycle, the tick, analytics and every plugin
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -51,6 +52,11 @@ def _chains(parents: Mapping[str, str | None]) -> dict[str, tuple[str, ...]]:
     return out
 
 
+def _frozen(value: Mapping[Any, Any]) -> Mapping[Any, Any]:
+    """A read-only copy: a plugin given the region cannot change it for the others."""
+    return MappingProxyType(dict(value))
+
+
 @attrs.frozen(eq=False)
 class Region:
     """A region's territories, topics, executors, sources and SLA policies, indexed.
@@ -62,16 +68,22 @@ class Region:
     """
 
     config: RegionConfig
-    territories: Mapping[str, Territory]
-    topics: Mapping[str, Topic]
-    executors: Mapping[str, Executor]
-    sources: Mapping[str, Source]
+    territories: Mapping[str, Territory] = attrs.field(converter=_frozen)
+    topics: Mapping[str, Topic] = attrs.field(converter=_frozen)
+    executors: Mapping[str, Executor] = attrs.field(converter=_frozen)
+    sources: Mapping[str, Source] = attrs.field(converter=_frozen)
     sla: tuple[SLAPolicy, ...]
     calendar: WorkingCalendar
-    _topic_chains: Mapping[str, tuple[str, ...]] = attrs.field(alias="topic_chains")
-    _territory_chains: Mapping[str, tuple[str, ...]] = attrs.field(alias="territory_chains")
-    _calendars: Mapping[str, WorkingCalendar] = attrs.field(alias="calendars")
-    _by_kind_territory: Mapping[tuple[str, str], str] = attrs.field(alias="by_kind_territory")
+    _topic_chains: Mapping[str, tuple[str, ...]] = attrs.field(
+        alias="topic_chains", converter=_frozen
+    )
+    _territory_chains: Mapping[str, tuple[str, ...]] = attrs.field(
+        alias="territory_chains", converter=_frozen
+    )
+    _calendars: Mapping[str, WorkingCalendar] = attrs.field(alias="calendars", converter=_frozen)
+    _by_kind_territory: Mapping[tuple[str, str], str] = attrs.field(
+        alias="by_kind_territory", converter=_frozen
+    )
 
     @classmethod
     def from_config(cls, config: RegionConfig) -> Region:

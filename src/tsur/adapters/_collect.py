@@ -63,15 +63,23 @@ def adapter_kind(source: Source) -> str:
     return str(chosen) if chosen else source.kind
 
 
-def _accepted(factory: Any, runtime: Mapping[str, Any]) -> dict[str, Any]:
-    """The runtime objects ``factory`` declares a parameter for (all with ``**kwargs``)."""
+def _accepted(factory: Any, runtime: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The runtime objects ``factory`` declares a parameter for, and those it does not."""
     try:
         params = inspect.signature(factory).parameters
     except (TypeError, ValueError):
-        return {}
+        return {}, sorted(runtime)
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return dict(runtime)
-    return {k: v for k, v in runtime.items() if k in params}
+        return dict(runtime), []
+    named = {
+        n
+        for n, p in params.items()
+        if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    }
+    return {k: v for k, v in runtime.items() if k in named}, sorted(set(runtime) - named)
+
+
+_ADAPTER_METHODS = ("fetch", "parse", "reply")
 
 
 def build_adapter(
@@ -85,26 +93,36 @@ def build_adapter(
     """Build ``source``'s adapter: ``factory(source, context, **runtime)``.
 
     ``kind`` overrides :func:`adapter_kind`. The factory gets ``context``
-    with the settings of the plugin that registered it, and of ``runtime``
-    (``client=``, ``sleep=`` …) the objects it declares a parameter for.
-    A factory that fails on the source's options raises a
-    :class:`~tsur.errors.ConfigError` naming the source.
+    with the settings of the plugin that registered it, and ``runtime``
+    objects (``client=``, ``sleep=`` …); one it has no parameter for is an
+    :class:`~tsur.errors.AdapterError` (a mistyped ``clinet=`` must not
+    leave the adapter on the real network). A factory that fails on the
+    source's options raises a :class:`~tsur.errors.ConfigError` naming the
+    source; any other failure, or a result with none of ``fetch()``,
+    ``parse()`` and ``reply()``, an :class:`~tsur.errors.AdapterError`.
     """
     kind = kind or adapter_kind(source)
     registered = components.source_adapters.get(kind)
     if registered is None:
         known = ", ".join(sorted(components.source_adapters)) or "none"
         raise AdapterError(
-            f"no adapter for kind {kind!r}; installed adapters: {known} "
-            "(set options.adapter to use one of them)",
+            f"no adapter for kind {kind!r}; installed adapters: {known} (is the plugin that "
+            "provides it installed? or set options.adapter to one of these)",
             source=source.id,
         )
     factory = registered.component
     ctx = attrs.evolve(
         context, settings=components.settings.get(registered.plugin), plugin=registered.plugin
     )
+    accepted, unused = _accepted(factory, runtime)
+    if unused:
+        raise AdapterError(
+            f"the adapter of kind {kind!r} (plugin {registered.plugin!r}) takes no "
+            f"{', '.join(n + '=' for n in unused)}",
+            source=source.id,
+        )
     try:
-        return factory(source, ctx, **_accepted(factory, runtime))
+        adapter = factory(source, ctx, **accepted)
     except TsurError:
         raise
     except (TypeError, ValueError, KeyError) as exc:
@@ -112,6 +130,19 @@ def build_adapter(
             f"source {source.id!r} (kind {kind!r}): the adapter cannot be built: "
             f"{type(exc).__name__}: {exc}"
         ) from exc
+    except Exception as exc:
+        raise AdapterError(
+            f"the adapter of kind {kind!r} (plugin {registered.plugin!r}) failed to start: "
+            f"{type(exc).__name__}: {exc}",
+            source=source.id,
+        ) from exc
+    if not any(callable(getattr(adapter, m, None)) for m in _ADAPTER_METHODS):
+        raise AdapterError(
+            f"the factory of kind {kind!r} (plugin {registered.plugin!r}) returned "
+            f"{type(adapter).__name__}, which has none of fetch(), parse(), reply()",
+            source=source.id,
+        )
+    return adapter
 
 
 def make_adapter(engine: Engine, source_id: str, *, kind: str | None = None, **runtime: Any) -> Any:
@@ -159,6 +190,14 @@ def collect(
     own = adapter is None
     if adapter is None:
         adapter = make_adapter(engine, source_id, **runtime)
+    if not callable(getattr(adapter, "fetch", None)):
+        if own and callable(getattr(adapter, "close", None)):
+            adapter.close()
+        raise AdapterError(
+            "its adapter cannot be polled (it has no fetch()): messages of this source "
+            "are pushed to 'tsur serve' or ingested from files",
+            source=source_id,
+        )
     repo = engine.repository
     origin = f"collect:{source_id}"
     report = CollectReport(source_id, cursor=repo.get_cursor(source_id))
@@ -172,6 +211,12 @@ def collect(
                 report.rejected += 1
                 report.reasons.append(str(exc))
                 raise
+            except TsurError:
+                raise
+            except Exception as exc:  # a plugin adapter's bug: named, the cursor stays
+                raise AdapterError(
+                    f"fetch failed: {type(exc).__name__}: {exc}", source=source_id
+                ) from exc
             foreign = {m.source for m in result.messages} - {source_id}
             if foreign:
                 raise AdapterError(

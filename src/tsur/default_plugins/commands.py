@@ -22,15 +22,19 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text as RichText
 
-from tsur.adapters import retry_rejected
+from tsur.adapters import adapter_kind, parse_options, retry_rejected
 from tsur.analytics import demo_report
 from tsur.cli import fmt_time, open_engine, run_summary, run_with_progress
 from tsur.config import load_region
+from tsur.context import Context
 from tsur.domain import Incident, Status
-from tsur.errors import TsurError
+from tsur.errors import ConfigError, TsurError
 from tsur.hookspecs import hookimpl
 from tsur.lifecycle import demo_lifecycle
 from tsur.pipeline import Engine
+from tsur.plugins import collect_components
+from tsur.region import Region
+from tsur.text.normalize import get_lemmatizer
 from tsur.wire import incident_to_dict
 
 __all__ = ["DEMO_DB", "DEMO_NOW", "STATUS_RU", "register_commands"]
@@ -181,7 +185,7 @@ def cmd_ingest(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     """Process pending messages."""
-    with open_engine(args) as engine:
+    with open_engine(args, create=False) as engine:
         if args.retry_rejected_input:
             rep = engine.retry_rejected_input()
             console.print(f"повторно принято сохранённых строк: {rep.inserted}")
@@ -302,16 +306,66 @@ def cmd_rejects(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+#: territory kinds as a Russian reader says them (counts in ``tsur config``)
+_KIND_RU = {
+    "region": "регион",
+    "city_okrug": "городских округов",
+    "municipal_okrug": "муниципальных округов",
+    "municipal_district": "муниципальных районов",
+    "urban_settlement": "городских поселений",
+    "rural_settlement": "сельских поселений",
+    "settlement": "населённых пунктов",
+    "city_district": "внутригородских районов",
+}
+
+
 def cmd_config(args: argparse.Namespace, console: Console) -> int:
-    """Validate a region file and say what it holds."""
+    """Validate a region file as the engine will, and say what it holds.
+
+    Beyond the file itself this checks what the engine checks when it
+    starts: every ``[plugins.NAME]`` table against the plugin that declares
+    it, and every source's options against its adapter (secrets named by
+    ``*_env`` must be set in the environment).
+    """
     cfg = load_region(args.config)
+    context = Context(Region.from_config(cfg), get_lemmatizer())
+    comps = collect_components(args.pm, context)
+    problems: list[tuple[str, str]] = []
+    manual: list[str] = []
+    for i, source in enumerate(context.region.sources.values()):
+        registered = comps.source_adapters.get(adapter_kind(source))
+        if registered is None:
+            manual.append(source.id)
+            continue
+        model = getattr(registered.component, "options_model", None)
+        if model is None:
+            continue
+        try:
+            parse_options(model, source)
+        except ConfigError as exc:
+            problems.extend(
+                (f"sources[{i}].{loc}", f"{msg} (source {source.id!r})")
+                for loc, msg in exc.problems
+            )
+    if problems:
+        raise ConfigError(
+            f"{cfg.origin}: invalid source options ({len(problems)} problem(s))",
+            path=cfg.origin,
+            problems=problems,
+        )
     kinds = Counter(t.kind for t in cfg.territories)
     console.print(
         f"{cfg.region.name} ({cfg.region.timezone}): территорий {len(cfg.territories)} "
-        f"({', '.join(f'{k} {v}' for k, v in kinds.items())}), тем {len(cfg.topics)}, "
-        f"исполнителей {len(cfg.executors)}, источников {len(cfg.sources)}, "
-        f"правил маршрутизации {len(cfg.routing)}, политик SLA {len(cfg.sla)}"
+        f"({', '.join(f'{_KIND_RU.get(k, k)} {v}' for k, v in kinds.items())}), "
+        f"тем {len(cfg.topics)}, исполнителей {len(cfg.executors)}, "
+        f"источников {len(cfg.sources)}, правил маршрутизации {len(cfg.routing)}, "
+        f"политик SLA {len(cfg.sla)}"
     )
+    if manual:
+        console.print(
+            "без адаптера (заполняются вручную или через tsur ingest): " + ", ".join(manual)
+        )
+    console.print("файл региона в порядке")
     return 0
 
 

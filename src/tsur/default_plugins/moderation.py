@@ -507,10 +507,16 @@ class ModerationSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     abuse_threshold: int = Field(
-        default=3, ge=0, description="obscene words from which a curator looks first (0: never)"
+        default=3,
+        ge=0,
+        le=1000,
+        description="obscene words from which a curator looks first (0: never)",
     )
     repeat_window_minutes: float = Field(
-        default=10, gt=0, description="the same text by the same author this soon is flood"
+        default=10,
+        gt=0,
+        le=7 * 24 * 60,
+        description="the same text by the same author this soon is flood (at most a week)",
     )
 
 

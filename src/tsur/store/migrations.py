@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from tsur.errors import StorageError
 from tsur.store import schema
 
-__all__ = ["MIGRATIONS", "Migration", "current_version", "migrate"]
+__all__ = ["MIGRATIONS", "Migration", "check", "current_version", "migrate"]
 
 _LOCK_ID = 0x7473_7572  # "tsur"
 
@@ -63,16 +63,50 @@ def current_version(conn: sa.Connection) -> int:
     return int(value or 0)
 
 
-def migrate(engine: sa.Engine) -> int:
-    """Apply every pending migration; return the resulting version."""
-    latest = MIGRATIONS[-1].version
+def _where(engine: sa.Engine) -> str:
+    url = engine.url.set(drivername=engine.url.get_backend_name())
+    return url.render_as_string(hide_password=True)
+
+
+def _connect(engine: sa.Engine) -> None:
     try:
         engine.connect().close()
     except sa.exc.DBAPIError as exc:
-        url = engine.url.set(drivername=engine.url.get_backend_name())
-        where = url.render_as_string(hide_password=True)
         reason = " ".join(str(exc.orig or exc).split())
-        raise StorageError(f"cannot connect to the database {where}: {reason}") from exc
+        raise StorageError(f"cannot connect to the database {_where(engine)}: {reason}") from exc
+
+
+def check(engine: sa.Engine) -> int:
+    """The schema version of an existing tsur database, changing nothing.
+
+    A database without tsur's tables (another application's, or an empty
+    file) or with a schema newer than this tsur is a :class:`StorageError`.
+    """
+    _connect(engine)
+    latest = MIGRATIONS[-1].version
+    try:
+        with engine.connect() as conn:
+            version = current_version(conn)
+            conn.rollback()
+    except sa.exc.SQLAlchemyError as exc:
+        raise StorageError(f"cannot read database {_where(engine)}: {exc}") from exc
+    if version == 0:
+        raise StorageError(
+            f"{_where(engine)} is not a tsur database (it has no {schema.schema_version.name} "
+            "table); check --db (or TSUR_DB)"
+        )
+    if version > latest:
+        raise StorageError(
+            f"database schema version {version} is newer than this tsur "
+            f"(knows up to {latest}); upgrade tsur"
+        )
+    return version
+
+
+def migrate(engine: sa.Engine) -> int:
+    """Apply every pending migration; return the resulting version."""
+    latest = MIGRATIONS[-1].version
+    _connect(engine)
     try:
         with engine.begin() as conn:
             if conn.dialect.name == "postgresql":

@@ -11,11 +11,13 @@ rolls back.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy.pool import StaticPool
@@ -32,7 +34,7 @@ from tsur.store.base import (
     StoredMessage,
 )
 from tsur.store.batch import SqlBatch
-from tsur.store.migrations import migrate
+from tsur.store.migrations import MIGRATIONS, check, migrate
 from tsur.store.rows import (
     dialect_insert,
     event_values,
@@ -63,37 +65,76 @@ def normalize_url(db: str | Path) -> str:
     return f"sqlite:///{Path(text).expanduser()}"
 
 
-def open_repository(db: str | Path, *, migrate_schema: bool = True) -> SqlRepository:
+def open_repository(
+    db: str | Path, *, migrate_schema: bool = True, existing: bool = False
+) -> SqlRepository:
     """Open (and by default create or upgrade) the database at ``db``.
 
     ``db`` is a SQLite file path, ``:memory:``, or a URL such as
-    ``postgresql://user@host/dbname``.
+    ``postgresql://user@host/dbname``. With ``existing=True`` (tools that
+    only read) nothing is created or changed: a SQLite file that does not
+    exist, a database without tsur's tables or with a newer schema is a
+    :class:`~tsur.errors.StorageError`, and a SQLite file the user may not
+    write is opened read-only.
     """
-    repo = SqlRepository(normalize_url(db))
-    if migrate_schema:
-        repo.migrate()
+    url = normalize_url(db)
+    if not existing:
+        repo = SqlRepository(url)
+        if migrate_schema:
+            repo.migrate()
+        return repo
+    read_only = False
+    path = _sqlite_path(url)
+    if path is not None:
+        if not path.exists():
+            raise StorageError(
+                f"no database at {path}: check --db (or TSUR_DB); 'tsur ingest' or "
+                "'tsur demo' creates one"
+            )
+        read_only = not os.access(path, os.W_OK)
+    repo = SqlRepository(url, read_only=read_only, keep_journal=True)
+    try:
+        if check(repo.engine) < MIGRATIONS[-1].version and not read_only:
+            repo.migrate()  # an older tsur database: ours to upgrade
+    except StorageError:
+        repo.close()
+        raise
     return repo
 
 
-def _sqlite_engine(url: str) -> sa.Engine:
-    memory = url == "sqlite://"
+def _sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (None for other databases and in-memory ones)."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise StorageError(f"not a database URL: {url!r} ({exc})") from exc
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def _sqlite_engine(url: str, *, read_only: bool = False, keep_journal: bool = False) -> sa.Engine:
+    path = _sqlite_path(url)
     kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 60}}
-    if memory:
+    if path is None:
         kwargs["poolclass"] = StaticPool
     else:
-        path = Path(url.removeprefix("sqlite:///"))
+        if path.is_dir():
+            raise StorageError(f"cannot open database {path}: it is a folder")
         if path.parent and not path.parent.exists():
             raise StorageError(
                 f"cannot create database {path}: folder {path.parent} does not exist"
             )
+        if read_only:
+            url = f"sqlite:///file:{quote(str(path.absolute()))}?mode=ro&uri=true"
     engine = sa.create_engine(url, **kwargs)
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
         cur = dbapi_conn.cursor()
-        if not memory:
-            cur.execute("PRAGMA journal_mode=WAL")
+        if path is not None and not (read_only or keep_journal):
+            cur.execute("PRAGMA journal_mode=WAL")  # persistent: set when tsur creates the file
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=60000")
@@ -101,7 +142,7 @@ def _sqlite_engine(url: str) -> sa.Engine:
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -119,11 +160,13 @@ def _storage_error(exc: sa.exc.SQLAlchemyError) -> StorageError:
 class SqlRepository(Repository):
     """:class:`Repository` on SQLAlchemy Core, for SQLite and PostgreSQL."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, read_only: bool = False, keep_journal: bool = False) -> None:
         self.url = url
+        #: opened read-only (a SQLite file the user may not write)
+        self.read_only = read_only
         try:
             if url.startswith("sqlite"):
-                self.engine = _sqlite_engine(url)
+                self.engine = _sqlite_engine(url, read_only=read_only, keep_journal=keep_journal)
             else:
                 self.engine = sa.create_engine(url, pool_pre_ping=True)
         except (sa.exc.SQLAlchemyError, ModuleNotFoundError) as exc:
