@@ -330,3 +330,19 @@ def test_run_re_reads_payloads_kept_by_adapters(
     assert code == 0
     assert "portal: перечитано сохранённых записей 1, принято 1, всё ещё не читаются 0" in out
     assert "обработано 1: новых инцидентов 1" in out
+
+
+def test_a_built_in_command_can_be_switched_off(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import warnings
+
+    monkeypatch.setenv("TSUR_DISABLE_PLUGINS", "tsur.default_plugins.serve")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a real plugin's name is no typo
+        parser = build_parser()
+        from tsur.plugins import make_plugin_manager
+
+        make_plugin_manager(entry_points=False)
+    sub = next(a for a in parser._actions if a.dest == "command")
+    assert "serve" not in sub.choices and "incidents" in sub.choices

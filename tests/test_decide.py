@@ -165,7 +165,7 @@ def test_a_reply_to_a_resolved_incident_reopens_it_with_a_new_term(region: Regio
 
 def test_reopen_rule_in_order_thread_author_address() -> None:
     kw = {
-        "topic": "roads.potholes",
+        "family": ("roads", "roads.potholes"),  # the message's topic family
         "territory": "gorod",
         "places": {"street": "мир", "house": "5"},
     }
@@ -241,7 +241,7 @@ def test_the_lookup_names_what_to_find(region: Region) -> None:
     a = analysis(parent_id="wall-1_5", thread_id="wall-1", author=Author(id="u1"))
     look = lookup_for(a, region)
     assert look.refs == ("wall-1_5", "wall-1") and look.author == "u1"
-    assert (look.family, look.territory) == ("roads", "gorod")
+    assert (look.topics, look.territory) == (("roads",), "gorod")
     assert look.territories == ("gorod",)
     assert look.open_since == a.message.created_at - timedelta(days=7)
     assert look.closed_since == a.message.created_at - timedelta(days=30)

@@ -1,7 +1,10 @@
 """The import layers of tsur, and no import cycles — deferred and type-only imports included.
 
 Every ``import`` in ``src/tsur`` counts: at the top of a module, inside a
-function, under ``if TYPE_CHECKING:``. A module may import modules of its
+function, under ``if TYPE_CHECKING:``; so do the packages an import runs
+first (``tsur.sla`` for ``tsur.sla.deadlines``; the root package, the public
+facade, aside) and modules named in a string to be imported by name (the
+built-in plugin lists, ``importlib.import_module``). A module may import modules of its
 own layer or of a lower one, never of a higher one, and no two modules may
 import each other, however indirectly. The layers, lowest first:
 
@@ -12,16 +15,21 @@ import each other, however indirectly. The layers, lowest first:
    domain view, deadlines, geometry, the analysis of a message, grouping,
    the routers, the decision core;
 4. storage and what plugins are given: the store, the context, the
-   components' protocols, the hook specifications;
-5. the plugin manager;
-6. the engine;
-7. around the engine: adapters, the lifecycle, analytics;
-8. embedding helpers: the HTTP application, ``tsur.testing``;
-9. the command line;
-10. the plugins tsur ships (``default_plugins``), the package root.
+   components' protocols (with the view of an engine that adapters and
+   analytics take), the hook specifications, the registry of components,
+   the run reports;
+5. adapters and analytics, on that view of an engine;
+6. the built-in components (``default_plugins`` but the commands);
+7. the plugin manager, which registers them;
+8. the engine;
+9. the lifecycle;
+10. embedding helpers: the HTTP application, ``tsur.testing``;
+11. what commands share (``tsur.console``);
+12. tsur's own commands (``default_plugins.commands`` and its siblings);
+13. the command line, which registers them, and the package root.
 
-Within layer 7, adapters do not import the lifecycle or analytics, and the
-lifecycle does not import analytics.
+Within layer 5 adapters do not import analytics; the lifecycle does not
+import analytics either.
 """
 
 from __future__ import annotations
@@ -33,38 +41,60 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parent.parent / "src"
+#: the modules of tsur's own commands (the built-in components sit far lower)
+COMMANDS = (
+    "commands",
+    "source_commands",
+    "lifecycle_commands",
+    "report_commands",
+    "model_commands",
+    "serve",
+)
 
 LAYERS: list[tuple[str, ...]] = [
     ("tsur.errors", "tsur.domain", "tsur._version"),
     (
         "tsur.config",
         "tsur.text",
-        "tsur.sla.calendar",
+        "tsur.sla",
         "tsur.wire",
         "tsur.security",
         "tsur.ml",
+        "tsur.components",
+        "tsur.stages",
     ),
     (
         "tsur.region",
-        "tsur.sla",
+        "tsur.sla.deadlines",
         "tsur.geometry",
         "tsur.analysis",
         "tsur.grouping",
         "tsur.routing",
         "tsur.decide",
     ),
-    ("tsur.store", "tsur.context", "tsur.protocols", "tsur.hookspecs"),
+    (
+        "tsur.store",
+        "tsur.context",
+        "tsur.protocols",
+        "tsur.hookspecs",
+        "tsur.runs",
+        "tsur.reading",
+        "tsur.delivery",
+    ),
+    ("tsur.adapters", "tsur.analytics"),
+    ("tsur.default_plugins",),
     ("tsur.plugins",),
     ("tsur.pipeline",),
-    ("tsur.adapters", "tsur.lifecycle", "tsur.analytics"),
+    ("tsur.lifecycle",),
     ("tsur.http", "tsur.testing"),
-    ("tsur.cli",),
-    ("tsur.default_plugins", "tsur", "tsur.__main__"),
+    ("tsur.console",),
+    tuple(f"tsur.default_plugins.{name}" for name in COMMANDS),
+    ("tsur.cli", "tsur", "tsur.__main__"),
 ]
 #: Within a layer: (importer prefix, imported prefix) that must not happen.
 FORBIDDEN = [
-    ("tsur.adapters", "tsur.lifecycle"),
     ("tsur.adapters", "tsur.analytics"),
+    ("tsur.analytics", "tsur.adapters"),
     ("tsur.lifecycle", "tsur.analytics"),
 ]
 
@@ -103,7 +133,31 @@ def imports_of(name: str, path: Path) -> Iterator[tuple[str, int]]:
             while target and target not in MODULES:
                 target = target.rpartition(".")[0]
             if target and target != name:
-                yield target, node.lineno
+                yield from _with_packages(name, target, node.lineno)
+    # Modules listed by name to be imported with importlib (a tuple of plugin modules, an
+    # import_module call) count too; a logger named after a module does not.
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.Tuple | ast.List):
+            names = node.elts
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "import_module":
+            names = node.args[:1]
+        else:
+            continue
+        for item in names:
+            value = item.value if isinstance(item, ast.Constant) else None
+            if isinstance(value, str) and value in MODULES and value not in ("tsur", name):
+                yield from _with_packages(name, value, item.lineno)
+
+
+def _with_packages(importer: str, target: str, line: int) -> Iterator[tuple[str, int]]:
+    """``target`` and the packages importing it runs first (a/__init__, a/b/__init__ for
+    a.b.c), but not the root package (the public facade at the top) nor the importer's own."""
+    yield target, line
+    parent = target.rpartition(".")[0]
+    while parent and parent != "tsur":
+        if parent in MODULES and parent != importer and not importer.startswith(parent + "."):
+            yield parent, line
+        parent = parent.rpartition(".")[0]
 
 
 GRAPH = {
@@ -186,7 +240,23 @@ def test_the_checker_sees_deferred_and_type_only_imports(tmp_path: Path) -> None
         "def f():\n    from tsur.cli import main\n"
         "from . import region\n"
     )
+    code += (
+        "import importlib, logging\n"
+        "log = logging.getLogger('tsur.store')\n"
+        "PLUGINS = ('tsur.lifecycle.demo',)\n"
+        "importlib.import_module('tsur.http')\n"
+        "from tsur.sla.deadlines import due\n"
+    )
     path = tmp_path / "probe.py"
     path.write_text(code, encoding="utf-8")
     found = {t for t, _ in imports_of("tsur.probe", path)}
-    assert found == {"tsur.pipeline", "tsur.cli", "tsur.region"}
+    assert found == {
+        "tsur.pipeline",
+        "tsur.cli",
+        "tsur.region",
+        "tsur.lifecycle.demo",
+        "tsur.lifecycle",  # the package runs before its module
+        "tsur.http",
+        "tsur.sla.deadlines",
+        "tsur.sla",
+    }

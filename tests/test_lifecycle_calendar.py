@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tsur import Region, parse_duration
-from tsur.sla import due, late_by, warning_instant
+from tsur.sla.deadlines import due, late_by, warning_instant
 
 from .test_lifecycle import life_region
 

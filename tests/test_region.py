@@ -9,7 +9,7 @@ import pytest
 
 from tsur import Duration, Incident, Region, RegionConfig, Status, Urgency, parse_duration
 from tsur.config import region_from_mapping
-from tsur.sla import deadlines_for, due, policy_for
+from tsur.sla.deadlines import deadlines_for, due, policy_for
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +46,25 @@ def test_topic_and_territory_chains(region: Region) -> None:
     assert region.same_municipality("oblast") == ("oblast",)
     assert [t.id for t in region.municipalities] == ["gorod", "sela", "volzhsky"]
     assert region.depth("smyshlyaevka") == 2
+
+
+def test_a_topic_family_follows_the_parents_not_the_spelling_of_ids(
+    small_region: RegionConfig,
+) -> None:
+    region = Region.from_config(small_region)
+    assert region.family("zhkh.heating") == region.family("zhkh") == ("zhkh", "zhkh.heating")
+    assert region.family("roads") == ("roads",) and region.family(None) == ()
+    # ids that do not share a prefix: the parent decides
+    topics = [t.model_dump() for t in small_region.topics]
+    for t in topics:
+        if t["id"] == "zhkh.heating":
+            t["id"] = "teplo"
+    odd = small_region.model_copy(
+        update={"topics": [type(small_region.topics[0]).model_validate(t) for t in topics]}
+    )
+    odd_region = Region.from_config(odd)
+    assert odd_region.family("teplo") == ("teplo", "zhkh")
+    assert odd_region.family("zhkh") == ("teplo", "zhkh")
 
 
 def test_executors_and_the_chain_of_command(region: Region) -> None:

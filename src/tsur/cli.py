@@ -18,22 +18,37 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from datetime import datetime, tzinfo
 from typing import Any
 
 import pluggy
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text as RichText
 
 from tsur._version import __version__
-from tsur.errors import PluginError, StorageError, TsurError
-from tsur.pipeline import Engine, RunReport
-from tsur.plugins import call_each, make_plugin_manager
+from tsur.console import DEFAULT_DB, fmt_time, open_engine, run_summary, run_with_progress
+from tsur.errors import PluginError, TsurError
+from tsur.plugins import add_builtins, call_each, make_plugin_manager
 
-__all__ = ["DEFAULT_DB", "build_parser", "fmt_time", "main", "open_engine", "run_with_progress"]
+__all__ = [
+    "COMMAND_PLUGINS",
+    "DEFAULT_DB",
+    "build_parser",
+    "fmt_time",
+    "main",
+    "open_engine",
+    "run_summary",
+    "run_with_progress",
+]
 
-DEFAULT_DB = "tsur.db"
+#: The modules of tsur's own commands, registered as plugins by :func:`build_parser`.
+COMMAND_PLUGINS: tuple[str, ...] = (
+    "tsur.default_plugins.commands",
+    "tsur.default_plugins.source_commands",
+    "tsur.default_plugins.lifecycle_commands",
+    "tsur.default_plugins.report_commands",
+    "tsur.default_plugins.model_commands",
+    "tsur.default_plugins.serve",
+)
 
 
 class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
@@ -75,8 +90,15 @@ def _common() -> argparse.ArgumentParser:
 
 
 def build_parser(pm: pluggy.PluginManager | None = None) -> argparse.ArgumentParser:
-    """The argument parser of ``tsur``, with every plugin's commands from ``pm``."""
-    pm = pm or make_plugin_manager()
+    """The argument parser of ``tsur``, with every plugin's commands from ``pm``.
+
+    tsur's own commands (:data:`COMMAND_PLUGINS`) are added to ``pm`` unless
+    ``TSUR_DISABLE_PLUGINS`` names them.
+    """
+    if pm is None:
+        pm = make_plugin_manager(builtins=COMMAND_PLUGINS)
+    else:
+        add_builtins(pm, COMMAND_PLUGINS)
     common = _common()
     parser = argparse.ArgumentParser(
         prog="tsur",
@@ -103,56 +125,6 @@ def build_parser(pm: pluggy.PluginManager | None = None) -> argparse.ArgumentPar
 
     call_each(pm, "register_commands", kwargs)
     return parser
-
-
-def open_engine(args: argparse.Namespace, *, create: bool = True, **kwargs: Any) -> Engine:
-    """The engine a command line asks for: its ``--db``, ``--config`` and plugin manager.
-
-    With ``create=False`` (commands that only read, or only work on what is
-    stored) nothing is created: a mistyped ``--db`` must not answer
-    "0 incidents", nor add tsur's tables to another application's database.
-    """
-    db = args.db if args.db is not None else os.environ.get("TSUR_DB", DEFAULT_DB)
-    if not str(db).strip():
-        raise StorageError("--db (or TSUR_DB) is empty: give a SQLite file or a database URL")
-    kwargs.setdefault("plugin_manager", getattr(args, "pm", None))
-    return Engine.from_config(args.config, db=db, existing=not create, **kwargs)
-
-
-def run_with_progress(
-    engine: Engine, console: Console, *, quiet: bool = False, **kw: Any
-) -> RunReport:
-    """``engine.run(**kw)`` with a progress bar on a terminal (or with ``TSUR_PROGRESS=1``)."""
-    if quiet or (not console.is_terminal and os.environ.get("TSUR_PROGRESS") != "1"):
-        return engine.run(**kw)
-    with Progress(
-        TextColumn("[bold]обработка"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as bar:
-        task = bar.add_task("run", total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        return engine.run(progress=update, **kw)
-
-
-def run_summary(r: RunReport) -> str:
-    """One line on what a processing run did."""
-    return (
-        f"обработано {r.processed}: новых инцидентов {r.created} (на разбор куратору "
-        f"{r.triage}), добавлено к существующим {r.merged}, возвращено в работу "
-        f"{r.reopened}, отклонено модерацией {r.rejected}, с ошибкой {r.failed}"
-    )
-
-
-def fmt_time(when: datetime | None, tz: tzinfo) -> str:
-    """``20.11 18:00`` in the region's time zone; «—» for None."""
-    return when.astimezone(tz).strftime("%d.%m %H:%M") if when else "—"
 
 
 def main(argv: Sequence[str] | None = None, *, pm: pluggy.PluginManager | None = None) -> int:

@@ -141,7 +141,10 @@ class Decider:
                     verdicts=verdicts,
                 )
         target = reopen_target(
-            candidates.closed, topic=topic, territory=territory, places=analysis.places
+            candidates.closed,
+            family=self.region.family(topic),
+            territory=territory,
+            places=analysis.places,
         )
         if target is not None:
             return self._reopen(message_id, analysis, target[0], target[1], added, now)

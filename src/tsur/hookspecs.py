@@ -173,7 +173,7 @@ def register_commands(add_command: Callable[..., argparse.ArgumentParser]) -> No
     ``--config`` and ``-v``; add arguments and
     ``set_defaults(func=handler)`` where ``handler(args, console) -> int``
     returns the exit status (``console`` is a :class:`rich.console.Console`).
-    :func:`tsur.cli.open_engine` opens the engine the command line asks for
+    :func:`tsur.console.open_engine` opens the engine the command line asks for
     (its database, region and plugins). A name already taken is a
     :class:`~tsur.errors.PluginError`.
     """

@@ -1,4 +1,10 @@
-"""The engine: ingest → normalise → moderate → classify → locate → group → route → deadlines.
+"""The engine: it stores what comes in and drives each message through the steps.
+
+Each step is its own module, called once per message, in one direction:
+reading (:mod:`tsur.reading`), finding what is around the message
+(:mod:`tsur.grouping`, the batch's lookup), deciding (:mod:`tsur.decide`),
+writing the outcome (the batch), delivering the outbox
+(:mod:`tsur.delivery`). No step calls back into the engine.
 
 :class:`Engine` is what an embedding application creates::
 
@@ -19,23 +25,23 @@ is lost and nothing is made twice. A message a stage fails on is marked
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import attrs
 import pluggy
 
 from tsur.analysis import Analysis
 from tsur.config import RegionConfig, load_region
 from tsur.context import Clock, Context, utcnow
 from tsur.decide import Decider, Outcome
+from tsur.delivery import deliver
 from tsur.domain import (
     Classification,
     Incident,
@@ -44,98 +50,31 @@ from tsur.domain import (
     ModerationVerdict,
     RouteDecision,
     Status,
-    Urgency,
 )
 from tsur.errors import (
     IngestError,
-    ProcessingError,
     StorageError,
     TsurError,
     UnknownSource,
-    UnknownTerritory,
 )
-from tsur.grouping import Candidates, Places, lookup_for
+from tsur.grouping import Candidates, lookup_for
 from tsur.plugins import Components, call_each, collect_components, make_plugin_manager
+from tsur.reading import Reader
 from tsur.region import Region
+from tsur.routing.choose import choose_route
+from tsur.runs import IngestReport, RunReport
 from tsur.sla.calendar import WorkingCalendar
+from tsur.stages import DB_ERRORS, run_stage
 from tsur.store.base import Batch, ClaimedMessage, Repository
 from tsur.store.sql import open_repository
 from tsur.text.normalize import Lemmatizer, Text, get_lemmatizer
 from tsur.wire import message_to_dict, parse_record, read_jsonl
 
-__all__ = ["Engine", "IngestReport", "RunReport"]
+__all__ = ["Engine", "IngestReport", "RunReport"]  # the reports live in tsur.runs
 
 log = logging.getLogger("tsur.pipeline")
 
 Progress = Callable[[int, int], None]
-_T = TypeVar("_T")
-
-
-try:  # database errors raised inside a stage belong to the batch, not the message
-    from sqlalchemy.exc import DBAPIError as _DBAPIError
-
-    _DB_ERRORS: tuple[type[BaseException], ...] = (_DBAPIError,)
-except ImportError:  # pragma: no cover
-    _DB_ERRORS = ()
-
-
-@attrs.define
-class IngestReport:
-    """What an ingest did: new messages, known ones, and inputs that were refused."""
-
-    inserted: int = 0
-    duplicates: int = 0
-    errors: list[IngestError] = attrs.field(factory=list)
-
-    def __add__(self, other: IngestReport) -> IngestReport:
-        return IngestReport(
-            self.inserted + other.inserted,
-            self.duplicates + other.duplicates,
-            self.errors + other.errors,
-        )
-
-
-@attrs.define
-class RunReport:
-    """What a processing run did."""
-
-    processed: int = 0
-    created: int = 0
-    merged: int = 0
-    rejected: int = 0
-    failed: int = 0
-    triage: int = 0
-    incident_ids: list[int] = attrs.field(factory=list)
-    reopened: int = 0
-
-    def count(self, outcome: Outcome, incident_id: int | None) -> None:
-        """Add one message's outcome."""
-        self.processed += 1
-        if outcome.kind == "created":
-            self.created += 1
-            self.triage += int(outcome.triage)
-        elif outcome.kind == "merged":
-            self.merged += 1
-        elif outcome.kind == "reopened":
-            self.reopened += 1
-        elif outcome.kind == "rejected":
-            self.rejected += 1
-        else:
-            self.failed += 1
-        if incident_id is not None:
-            self.incident_ids.append(incident_id)
-
-    def __add__(self, other: RunReport) -> RunReport:
-        return RunReport(
-            self.processed + other.processed,
-            self.created + other.created,
-            self.merged + other.merged,
-            self.rejected + other.rejected,
-            self.failed + other.failed,
-            self.triage + other.triage,
-            self.incident_ids + other.incident_ids,
-            self.reopened + other.reopened,
-        )
 
 
 class Engine:
@@ -169,8 +108,11 @@ class Engine:
         #: what every plugin is given (with its own settings added per plugin)
         self.context = Context(self.region, self.lemmatizer, clock, repository)
         self.components: Components = collect_components(self.pm, self.context)
-        self.places = Places(self.region, self.lemmatizer)
-        self.decider = Decider(self.region, self.route)
+        #: the reading stages over the registered components
+        self.reader = Reader(self.region, self.components, self.lemmatizer)
+        self.decider = Decider(
+            self.region, functools.partial(choose_route, self.components.routers, self.region)
+        )
         call_each(self.pm, "prepare_engine", lambda _plugin: {"engine": self})
 
     @classmethod
@@ -389,7 +331,7 @@ class Engine:
             now = self.clock()
             lost: set[int] = set()
             while True:
-                outcome = _stage("decide", self.decider.decide, cm.id, analysis, candidates, now)
+                outcome = run_stage("decide", self.decider.decide, cm.id, analysis, candidates, now)
                 incident_id = batch.apply(outcome)
                 if outcome.kind == "reopened" and incident_id is None:
                     # Another worker changed that incident since the lookup (reopened it,
@@ -404,7 +346,7 @@ class Engine:
                 return outcome, incident_id
         except StorageError:
             raise
-        except _DB_ERRORS:
+        except DB_ERRORS:
             raise  # the database, not the message: the whole batch is re-run
         except TsurError as exc:
             stage = getattr(exc, "stage", None) or "process"
@@ -422,95 +364,20 @@ class Engine:
         :class:`~tsur.errors.ProcessingError` (with the stage) when a stage
         fails or names a topic or territory the region lacks.
         """
-        text = _stage("normalise", Text.from_raw, message.text, self.lemmatizer)
-        verdicts = tuple(_stage("moderate", self.moderate, message, text))
-        if any(v.action == "reject" for v in verdicts):
-            return Analysis(message, text, verdicts)
-        cls = _stage("classify", self.classify, message, text)
-        if message.topic is not None and message.topic not in self.region.topics:
-            raise ProcessingError(f"unknown topic {message.topic!r}", stage="classify")
-        loc = _stage("locate", self.locate, message, text)
-        if loc is not None and loc.territory not in self.region.territories:
-            raise UnknownTerritory(loc.territory)
-        address = (
-            _stage("normalise", Text.from_raw, message.address, self.lemmatizer)
-            if message.address
-            else None
-        )
-        places = _stage("group", self.places.keys, text, address)
-        return Analysis(
-            message,
-            text,
-            verdicts,
-            cls,
-            loc,
-            address,
-            places,
-            self.places.words(text),
-        )
+        return self.reader.analyse(message)
 
     # stages as public API -----------------------------------------------------
     def moderate(self, message: Message, text: Text) -> list[ModerationVerdict]:
-        """All moderation filters' verdicts on ``message``."""
-        out: list[ModerationVerdict] = []
-        for reg in self.components.moderation_filters:
-            for v in reg.component.check(message, text) or ():
-                _expect(v, ModerationVerdict, "moderation filter", reg.name)
-                out.append(attrs.evolve(v, filter=v.filter or reg.name))
-                if v.action == "mask" and v.masked_text is not None:
-                    # Masks compose: the filters after this one read the masked text,
-                    # so the last mask hides what every earlier one hid.
-                    message = attrs.evolve(message, text=v.masked_text)
-                    text = Text.from_raw(v.masked_text, self.lemmatizer)
-        return out
+        """All moderation filters' verdicts on ``message`` (masks compose)."""
+        return self.reader.moderate(message, text)
 
     def classify(self, message: Message, text: Text) -> Classification | None:
         """Combine every classifier's answer by weighted vote."""
-        votes: dict[str, float] = defaultdict(float)
-        weight_total = 0.0
-        evidence: dict[str, list[str]] = defaultdict(list)
-        voters: dict[str, list[str]] = defaultdict(list)
-        urgency: Urgency | None = None
-        urgency_evidence: list[str] = []
-        for reg in self.components.classifiers:
-            c = reg.component.classify(message, text)
-            if c is None:
-                continue
-            _expect(c, Classification, "classifier", reg.name)
-            if c.urgency is not None and (urgency is None or c.urgency.rank > urgency.rank):
-                urgency = c.urgency
-            if c.topic is None:
-                urgency_evidence.extend(c.evidence)
-                continue
-            if c.topic not in self.region.topics:
-                raise ProcessingError(
-                    f"classifier {reg.name!r} returned unknown topic {c.topic!r}", stage="classify"
-                )
-            votes[c.topic] += c.confidence * reg.weight
-            weight_total += reg.weight
-            evidence[c.topic].extend(c.evidence)
-            voters[c.topic].append(reg.name)
-        if not votes:
-            if urgency is None:
-                return None
-            return Classification(None, 0.0, urgency, tuple(urgency_evidence), "")
-        best = max(votes, key=lambda t: votes[t])
-        return Classification(
-            topic=best,
-            confidence=round(votes[best] / weight_total, 4),
-            urgency=urgency,
-            evidence=tuple(dict.fromkeys([*evidence[best], *urgency_evidence])),
-            classifier="+".join(voters[best]),
-        )
+        return self.reader.classify(message, text)
 
     def locate(self, message: Message, text: Text) -> Location | None:
         """The first locator's answer, in descending priority."""
-        for reg in self.components.locators:
-            loc: Location | None = reg.component.locate(message, text)
-            if loc is not None:
-                _expect(loc, Location, "locator", reg.name)
-                return attrs.evolve(loc, locator=loc.locator or reg.name)
-        return None
+        return self.reader.locate(message, text)
 
     def route(self, incident: Incident, analysis: Analysis) -> RouteDecision:
         """The first router's answer, in descending priority; the curator otherwise.
@@ -518,19 +385,7 @@ class Engine:
         A router that fails or answers badly raises a
         :class:`~tsur.errors.ProcessingError` at stage ``route``.
         """
-        return _stage("route", self._route, incident, analysis)
-
-    def _route(self, incident: Incident, analysis: Analysis) -> RouteDecision:
-        for reg in self.components.routers:
-            d: RouteDecision | None = reg.component.route(incident, analysis)
-            if d is not None:
-                _expect(d, RouteDecision, "router", reg.name)
-                if d.executor not in self.region.executors:
-                    raise ProcessingError(
-                        f"router {reg.name!r} chose unknown executor {d.executor!r}", stage="route"
-                    )
-                return attrs.evolve(d, router=d.router or reg.name)
-        return RouteDecision(self.region.curator, "no rule matched: curator", "fallback")
+        return choose_route(self.components.routers, self.region, incident, analysis)
 
     # incidents --------------------------------------------------------------
     def incident(self, incident_id: int) -> Incident:
@@ -561,48 +416,7 @@ class Engine:
         A notification is marked sent once every notifier has had it; a
         notifier's failure is logged and recorded with the notification.
         """
-        sent = 0
-        while True:
-            pending = list(self.repository.pending_notifications(limit=chunk))
-            if not pending:
-                return sent
-            results: list[tuple[int, datetime | None, str | None]] = []
-            for nid, note in pending:
-                errors = []
-                for reg in self.components.notifiers:
-                    try:
-                        reg.component.notify(note)
-                    except Exception as exc:
-                        errors.append(f"{reg.name}: {type(exc).__name__}: {exc}")
-                        log.warning("notifier %s failed on notification %d: %s", reg.name, nid, exc)
-                results.append((nid, self.clock(), "; ".join(errors) or None))
-            self.repository.mark_notifications(results)
-            sent += len(results)
-
-
-def _expect(value: object, cls: type, role: str, name: str) -> None:
-    """A component's answer must be of its type (whose checks then hold)."""
-    if not isinstance(value, cls):
-        raise ProcessingError(
-            f"{role} {name!r} returned {type(value).__name__}, not a {cls.__name__}"
-        )
-
-
-def _stage(name: str, fn: Callable[..., _T], *args: Any) -> _T:
-    """Run one stage; a failure that is not a :class:`~tsur.errors.TsurError` becomes a
-    :class:`~tsur.errors.ProcessingError` naming the stage."""
-    try:
-        return fn(*args)
-    except ProcessingError as exc:
-        if exc.stage is None:
-            exc.stage = name
-        raise
-    except TsurError:
-        raise
-    except _DB_ERRORS:
-        raise
-    except Exception as exc:
-        raise ProcessingError(f"{type(exc).__name__}: {exc}", stage=name) from exc
+        return deliver(self.repository, self.components.notifiers, self.clock, chunk=chunk)
 
 
 def _raw_of(item: Any) -> str:

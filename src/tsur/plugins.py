@@ -23,6 +23,7 @@ A name in either list that matches no plugin is reported with a
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import math
 import os
@@ -38,6 +39,7 @@ import pluggy
 from pydantic import BaseModel, ValidationError
 
 from tsur import hookspecs
+from tsur.components import Components, Registered
 from tsur.config import RegionConfig, validation_problems
 from tsur.context import Context
 from tsur.errors import ConfigError, PluginError, TsurError
@@ -48,6 +50,7 @@ __all__ = [
     "PluginWarning",
     "Registered",
     "Registrar",
+    "add_builtins",
     "call_each",
     "collect_components",
     "make_plugin_manager",
@@ -56,7 +59,7 @@ __all__ = [
 
 log = logging.getLogger("tsur.plugins")
 
-#: Modules that provide tsur's built-in behaviour, registered as plugins.
+#: Modules that provide tsur's built-in components, registered as plugins.
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "tsur.default_plugins.moderation",
     "tsur.default_plugins.keywords",
@@ -68,12 +71,6 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "tsur.default_plugins.renderers",
     "tsur.default_plugins.watchers",
     "tsur.default_plugins.sources",
-    "tsur.default_plugins.commands",
-    "tsur.default_plugins.source_commands",
-    "tsur.default_plugins.lifecycle_commands",
-    "tsur.default_plugins.report_commands",
-    "tsur.default_plugins.model_commands",
-    "tsur.default_plugins.serve",
 )
 
 
@@ -96,32 +93,33 @@ def make_plugin_manager(
     entry_points: bool = True,
     plugins: Iterable[object] = (),
     disable: Iterable[str] = (),
+    builtins: Iterable[str] = (),
 ) -> pluggy.PluginManager:
     """Build a plugin manager: hookspecs, built-ins, entry points, then ``plugins``.
 
     ``plugins`` are modules (or module names) or objects an embedding
     application registers in code; ``disable`` names plugins not to
-    register (added to ``TSUR_DISABLE_PLUGINS``). No global state is
-    touched.
+    register (added to ``TSUR_DISABLE_PLUGINS``); ``builtins`` names more
+    built-in modules registered like :data:`DEFAULT_PLUGINS` (the command
+    line adds its commands so). No global state is touched.
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
     blocked = set(disable) | (_names(os.environ.get("TSUR_DISABLE_PLUGINS")) or set())
     for name in blocked:
         pm.set_blocked(name)
-    known: set[str] = set()
+    known: set[str] = set(builtins)
     if defaults:
-        for name in DEFAULT_PLUGINS:
-            known.add(name)
-            if not pm.is_blocked(name):
-                pm.register(importlib.import_module(name), name=name)
+        known.update(DEFAULT_PLUGINS)
+        add_builtins(pm, DEFAULT_PLUGINS)
+    add_builtins(pm, builtins)
     if entry_points:
         known |= _load_entry_points(pm)
     for plugin in plugins:
         if isinstance(plugin, str):
             plugin = importlib.import_module(plugin)
         known.add(_register(pm, plugin))
-    unknown = sorted(blocked - known)
+    unknown = sorted(n for n in blocked - known if not _is_builtin_module(n))
     if unknown:
         warnings.warn(
             PluginWarning(
@@ -138,6 +136,23 @@ def make_plugin_manager(
     except pluggy.PluginValidationError as exc:
         raise PluginError(f"{exc} (is the hook name misspelt?)") from exc
     return pm
+
+
+def _is_builtin_module(name: str) -> bool:
+    """Whether ``name`` is one of tsur's plugin modules (a command a manager lacks)."""
+    if not name.startswith("tsur.default_plugins."):
+        return False
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def add_builtins(pm: pluggy.PluginManager, modules: Iterable[str]) -> None:
+    """Register built-in plugin modules by name, unless blocked or registered already."""
+    for name in modules:
+        if not pm.is_blocked(name) and not pm.has_plugin(name):
+            pm.register(importlib.import_module(name), name=name)
 
 
 def _register(pm: pluggy.PluginManager, plugin: object) -> str:
@@ -365,17 +380,6 @@ def plugin_settings(pm: pluggy.PluginManager, config: RegionConfig) -> dict[str,
     return out
 
 
-@attrs.frozen
-class Registered:
-    """One contributed component with its name, plugin and ordering options."""
-
-    name: str
-    component: Any
-    plugin: str
-    priority: int = 0
-    weight: float = 1.0
-
-
 _KINDS: dict[str, tuple[str, str | None]] = {
     # kind: (hook name, required method; None: a callable factory)
     "source_adapters": ("register_source_adapters", None),
@@ -387,27 +391,6 @@ _KINDS: dict[str, tuple[str, str | None]] = {
     "watchers": ("register_watchers", "watch"),
     "report_renderers": ("register_report_renderers", "render"),
 }
-
-
-@attrs.define
-class Components:
-    """Everything the plugins registered, by kind, sorted for use."""
-
-    source_adapters: dict[str, Registered] = attrs.field(factory=dict)
-    classifiers: list[Registered] = attrs.field(factory=list)
-    locators: list[Registered] = attrs.field(factory=list)
-    routers: list[Registered] = attrs.field(factory=list)
-    moderation_filters: list[Registered] = attrs.field(factory=list)
-    notifiers: list[Registered] = attrs.field(factory=list)
-    watchers: list[Registered] = attrs.field(factory=list)
-    report_renderers: dict[str, Registered] = attrs.field(factory=dict)
-    #: each plugin's validated settings, by plugin name (for factories called later)
-    settings: dict[str, Any] = attrs.field(factory=dict)
-
-    def names(self, kind: str) -> list[str]:
-        """Names registered for ``kind`` (``"classifiers"``, ``"routers"`` …)."""
-        value = getattr(self, kind)
-        return list(value) if isinstance(value, dict) else [r.name for r in value]
 
 
 def collect_components(pm: pluggy.PluginManager, context: Context) -> Components:

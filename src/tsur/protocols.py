@@ -9,7 +9,7 @@ changes from call to call.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -30,12 +30,19 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from tsur.analysis import Analysis
+    from tsur.components import Components
+    from tsur.config import RegionConfig
     from tsur.context import Context
+    from tsur.region import Region
+    from tsur.runs import IngestReport
+    from tsur.sla.calendar import WorkingCalendar
+    from tsur.store.base import Repository
     from tsur.text.normalize import Text
 
 __all__ = [
     "AdapterFactory",
     "Classifier",
+    "EngineView",
     "Locator",
     "ModerationFilter",
     "Notifier",
@@ -146,3 +153,42 @@ class AdapterFactory(Protocol):
     """
 
     def __call__(self, source: Source, context: Context, /, **runtime: Any) -> SourceAdapter: ...
+
+
+class EngineView(Protocol):
+    """What adapters and analytics use of an engine (:class:`tsur.Engine` is one).
+
+    Functions around the engine — :func:`tsur.adapters.collect`, the
+    webhook receiver, :func:`tsur.analytics.build_report` — take an object
+    with these members rather than the engine class, so that they sit below
+    it: the engine's built-in plugins are made of them.
+    """
+
+    @property
+    def region(self) -> Region: ...
+
+    @property
+    def config(self) -> RegionConfig: ...
+
+    @property
+    def calendar(self) -> WorkingCalendar: ...
+
+    @property
+    def repository(self) -> Repository: ...
+
+    @property
+    def components(self) -> Components: ...
+
+    @property
+    def context(self) -> Context: ...
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        """Returns the current time."""
+        ...
+
+    def ingest(
+        self, messages: Iterable[Message | Mapping[str, Any]], *, origin: str = "api"
+    ) -> IngestReport:
+        """Store messages for processing."""
+        ...

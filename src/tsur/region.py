@@ -81,6 +81,7 @@ class Region:
         alias="territory_chains", converter=_frozen
     )
     _calendars: Mapping[str, WorkingCalendar] = attrs.field(alias="calendars", converter=_frozen)
+    _families: Mapping[str, tuple[str, ...]] = attrs.field(alias="families", converter=_frozen)
     _by_kind_territory: Mapping[tuple[str, str], str] = attrs.field(
         alias="by_kind_territory", converter=_frozen
     )
@@ -160,6 +161,10 @@ class Region:
             holidays=r.extra_holidays,
             workdays=r.extra_workdays,
         )
+        topic_chains = _chains({t.id: t.parent for t in topics.values()})
+        families: dict[str, list[str]] = {}
+        for topic_id, chain in topic_chains.items():
+            families.setdefault(chain[-1], []).append(topic_id)
         by_kind_territory: dict[tuple[str, str], str] = {}
         for e in executors.values():
             if e.territory is not None:
@@ -172,7 +177,8 @@ class Region:
             sources=sources,
             sla=sla,
             calendar=calendar,
-            topic_chains=_chains({t.id: t.parent for t in topics.values()}),
+            topic_chains=topic_chains,
+            families={d: tuple(sorted(ts)) for d, ts in families.items()},
             territory_chains=_chains({t.id: t.parent for t in territories.values()}),
             calendars=_executor_calendars(config, executors.values()),
             by_kind_territory=by_kind_territory,
@@ -205,6 +211,14 @@ class Region:
         """The top-level topic (direction) of ``topic``."""
         chain = self.topic_chain(topic)
         return chain[-1] if chain else None
+
+    def family(self, topic: str | None) -> tuple[str, ...]:
+        """Every topic of ``topic``'s direction (the direction itself included); ``()``
+        for None. Reports in one family may be one problem (grouping, reopening)."""
+        direction = self.direction_of(topic)
+        if direction is None:
+            return ()
+        return self._families.get(direction, (direction,))
 
     def in_topic(self, topic: str | None, topics: Iterable[str]) -> bool:
         """Whether ``topic`` is one of ``topics`` or a subtopic of one."""

@@ -37,8 +37,8 @@ from ._base import ADAPTER_KEY, option_fields
 from ._payload import FetchBatch
 
 if TYPE_CHECKING:
-    from tsur.pipeline import Engine
-    from tsur.plugins import Components
+    from tsur.components import Components
+    from tsur.protocols import EngineView
 
 __all__ = [
     "CollectReport",
@@ -145,7 +145,9 @@ def build_adapter(
     return adapter
 
 
-def make_adapter(engine: Engine, source_id: str, *, kind: str | None = None, **runtime: Any) -> Any:
+def make_adapter(
+    engine: EngineView, source_id: str, *, kind: str | None = None, **runtime: Any
+) -> Any:
     """The adapter of a configured source, built by its registered factory.
 
     ``runtime`` objects are passed to the factory as well (``client=``, ``sleep=`` …).
@@ -171,7 +173,7 @@ class CollectReport:
 
 
 def collect(
-    engine: Engine,
+    engine: EngineView,
     source_id: str,
     *,
     adapter: Any = None,
@@ -262,7 +264,7 @@ def collect(
 
 
 def retry_rejected(
-    engine: Engine, source_id: str, *, adapter: Any = None, **runtime: Any
+    engine: EngineView, source_id: str, *, adapter: Any = None, **runtime: Any
 ) -> CollectReport:
     """Read again what ``source_id`` delivered and was kept as unreadable.
 

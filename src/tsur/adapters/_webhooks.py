@@ -20,7 +20,8 @@ from tsur.domain import Message
 from tsur.errors import AdapterError, IngestError, WebhookAuthError, raw_text
 
 if TYPE_CHECKING:
-    from tsur.pipeline import Engine, IngestReport
+    from tsur.protocols import EngineView
+    from tsur.runs import IngestReport
 
 __all__ = [
     "WebhookPayload",
@@ -76,7 +77,7 @@ class WebhookResult:
 
 
 def receive_webhook(
-    engine: Engine,
+    engine: EngineView,
     source_id: str,
     body: bytes,
     headers: Mapping[str, str],

@@ -40,7 +40,7 @@ from tsur.store import schema
 from tsur.store.base import Repository
 
 if TYPE_CHECKING:
-    from tsur.pipeline import Engine
+    from tsur.protocols import EngineView
 
 __all__ = [
     "INC",
@@ -145,7 +145,7 @@ class Analytics:
         self.bucket_join = self.dialect != "postgresql"
 
     @classmethod
-    def for_engine(cls, engine: Engine) -> Analytics:
+    def for_engine(cls, engine: EngineView) -> Analytics:
         """Analytics over an :class:`~tsur.Engine`'s store and region."""
         return cls(engine.repository, engine.region)
 

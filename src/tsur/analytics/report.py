@@ -33,7 +33,7 @@ from tsur.analytics.systemic import find_spikes
 from tsur.errors import ReportError
 
 if TYPE_CHECKING:
-    from tsur.pipeline import Engine
+    from tsur.protocols import EngineView
 
 __all__ = ["CHANNEL_NAMES", "build_report", "demo_report", "render", "write_report"]
 
@@ -148,7 +148,7 @@ def _headline(
 
 
 def build_report(
-    engine: Engine,
+    engine: EngineView,
     period: str | Period | None = None,
     *,
     at: datetime | None = None,
@@ -279,7 +279,7 @@ def build_report(
     return report
 
 
-def render(engine: Engine, report: Mapping[str, Any], fmt: str) -> bytes:
+def render(engine: EngineView, report: Mapping[str, Any], fmt: str) -> bytes:
     """``report`` in format ``fmt`` through the registered report renderers."""
     renderers = engine.components.report_renderers
     if fmt not in renderers:
@@ -298,7 +298,7 @@ def render(engine: Engine, report: Mapping[str, Any], fmt: str) -> bytes:
 
 
 def write_report(
-    engine: Engine,
+    engine: EngineView,
     path: str | Path,
     *,
     period: str | Period | None = None,
@@ -318,7 +318,7 @@ def write_report(
     return target
 
 
-def demo_report(engine: Engine, path: str | Path) -> Path:
+def demo_report(engine: EngineView, path: str | Path) -> Path:
     """Write the HTML report of the month the engine's clock is in (``tsur demo`` uses it).
 
     Works whether or not the engine has the ``html`` renderer plugged in.

@@ -24,8 +24,8 @@ from rich.text import Text as RichText
 
 from tsur.adapters import adapter_kind, parse_options, retry_rejected
 from tsur.analytics import demo_report
-from tsur.cli import fmt_time, open_engine, run_summary, run_with_progress
 from tsur.config import load_region
+from tsur.console import fmt_time, open_engine, run_summary, run_with_progress
 from tsur.context import Context
 from tsur.domain import Incident, Status
 from tsur.errors import ConfigError, TsurError

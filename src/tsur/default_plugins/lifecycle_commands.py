@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tsur.analytics import executor_kpis, parse_period
-from tsur.cli import open_engine
+from tsur.console import open_engine
 from tsur.domain import Incident
 from tsur.errors import AnswerRejected, InvalidRequest
 from tsur.hookspecs import hookimpl

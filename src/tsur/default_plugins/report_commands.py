@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 
 from tsur.analytics.report import build_report, render
-from tsur.cli import open_engine
+from tsur.console import open_engine
 from tsur.errors import ReportError
 from tsur.hookspecs import hookimpl
 

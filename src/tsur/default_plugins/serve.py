@@ -9,7 +9,7 @@ from wsgiref.simple_server import make_server
 
 from rich.console import Console
 
-from tsur.cli import open_engine
+from tsur.console import open_engine
 from tsur.hookspecs import hookimpl
 from tsur.http import App
 from tsur.security import env_secret

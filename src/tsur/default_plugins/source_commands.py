@@ -40,8 +40,8 @@ from tsur.adapters import (
     describe_factory,
     make_adapter,
 )
-from tsur.cli import open_engine, run_summary
 from tsur.config import load_region
+from tsur.console import open_engine, run_summary
 from tsur.context import Context
 from tsur.domain import Source
 from tsur.errors import AdapterError, PayloadError

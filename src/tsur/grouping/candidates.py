@@ -26,8 +26,9 @@ class Lookup:
     """What to look for around one message.
 
     ``refs`` are the external ids it replies to (its parent and thread, on
-    ``source``); ``family`` the top-level topic and ``territories`` every
-    territory of its municipality (open incidents created since
+    ``source``); ``topics`` every topic of its topic family (the
+    direction its topic belongs to; empty without a topic) and
+    ``territories`` every territory of its municipality (open incidents created since
     ``open_since``); ``author``, ``territory`` and ``places`` find the
     resolved incidents it may repeat (changed since ``closed_since``).
     """
@@ -35,7 +36,7 @@ class Lookup:
     source: str
     refs: tuple[str, ...]
     author: str | None
-    family: str | None
+    topics: tuple[str, ...]
     territory: str | None
     territories: tuple[str, ...]
     places: Mapping[str, str]
@@ -102,7 +103,7 @@ def lookup_for(analysis: Analysis, region: Region) -> Lookup:
         source=m.source,
         refs=tuple(r for r in (m.parent_id, m.thread_id) if r),
         author=m.author.id if m.author and m.author.id else None,
-        family=topic.split(".")[0] if topic else None,
+        topics=region.family(topic),
         territory=territory,
         territories=region.same_municipality(territory) if territory else (),
         places=analysis.places,

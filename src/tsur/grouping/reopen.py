@@ -18,7 +18,7 @@ order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 from tsur.domain import Status
 from tsur.grouping.candidates import ClosedCandidate
@@ -34,24 +34,24 @@ REASONS = {
 _DONE = (Status.RESOLVED, Status.CLOSED)
 
 
-def _family(topic: str | None) -> str | None:
-    return topic.split(".")[0] if topic else None
-
-
 def reopen_reason(
     c: ClosedCandidate,
     *,
-    topic: str | None,
+    family: Collection[str],
     territory: str | None,
     places: Mapping[str, str],
 ) -> str | None:
-    """Why a message (on ``topic``, in ``territory``, naming ``places``) reopens ``c``."""
+    """Why a message reopens ``c``; None if it does not.
+
+    ``family`` is every topic of the message's topic family
+    (:meth:`tsur.Region.family`; empty without a topic), ``territory`` and
+    ``places`` where it is and what it names.
+    """
     if c.status not in _DONE:
         return None
     if c.in_thread:
         return REASONS["thread"]
-    family = _family(topic)
-    if family is None or _family(c.topic) != family:
+    if c.topic not in family:
         return None
     if c.same_author and (territory is None or c.territory == territory):
         return REASONS["author"]
@@ -68,7 +68,7 @@ def reopen_reason(
 def reopen_target(
     candidates: Iterable[ClosedCandidate],
     *,
-    topic: str | None,
+    family: Collection[str],
     territory: str | None,
     places: Mapping[str, str],
 ) -> tuple[ClosedCandidate, str] | None:
@@ -76,7 +76,7 @@ def reopen_target(
     found: list[tuple[int, ClosedCandidate, str]] = []
     order = list(REASONS.values())
     for c in candidates:
-        why = reopen_reason(c, topic=topic, territory=territory, places=places)
+        why = reopen_reason(c, family=family, territory=territory, places=places)
         if why is not None:
             found.append((order.index(why), c, why))
     if not found:

@@ -1,22 +1,10 @@
-"""SLA clocks: the working-time calendar, policies and deadlines."""
+"""SLA clocks: the working-time calendar (:mod:`tsur.sla.calendar`) and the
+deadlines computed on it (:mod:`tsur.sla.deadlines`).
+
+The package imports only the calendar, which the region is built with; the
+deadlines, which read the region, are imported from their module.
+"""
 
 from tsur.sla.calendar import WorkingCalendar, load_production_calendar
-from tsur.sla.deadlines import (
-    Deadlines,
-    deadlines_for,
-    due,
-    late_by,
-    policy_for,
-    warning_instant,
-)
 
-__all__ = [
-    "Deadlines",
-    "WorkingCalendar",
-    "deadlines_for",
-    "due",
-    "late_by",
-    "load_production_calendar",
-    "policy_for",
-    "warning_instant",
-]
+__all__ = ["WorkingCalendar", "load_production_calendar"]

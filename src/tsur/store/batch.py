@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -10,14 +9,13 @@ import attrs
 import sqlalchemy as sa
 
 from tsur.domain import Incident, Notification, Status
-from tsur.grouping.candidates import Candidates, ClosedCandidate, Lookup, OpenCandidate
 from tsur.store import schema
 from tsur.store.base import Batch, ClaimedMessage
+from tsur.store.lookup import BatchLookup
 from tsur.store.rows import (
     INC,
     E,
     M,
-    decode_places,
     dialect_insert,
     encode_places,
     event_values,
@@ -30,18 +28,15 @@ if TYPE_CHECKING:
 
 __all__ = ["SqlBatch"]
 
-_OPEN = [s.value for s in Status if s.is_open]
 _DONE = [Status.RESOLVED.value, Status.CLOSED.value]
-#: At most this many open incidents are compared with one message.
-MAX_OPEN_CANDIDATES = 200
 
 
-def _in_family(family: str) -> sa.ColumnElement[bool]:
-    return sa.or_(INC.c.topic == family, INC.c.topic.startswith(family + "."))
-
-
-class SqlBatch(Batch):
+class SqlBatch(BatchLookup, Batch):
     """Writes of one batch, buffered and written in bulk when the batch ends.
+
+    What the batch reads before deciding — the candidates around a message,
+    including the incidents the batch itself made — is :class:`BatchLookup`'s;
+    :meth:`apply` is the one writer.
 
     New incidents get provisional negative ids until :meth:`flush` inserts
     them all at once; every reference (events, messages, notifications,
@@ -49,171 +44,20 @@ class SqlBatch(Batch):
     """
 
     def __init__(self, conn: sa.Connection, messages: list[ClaimedMessage], now: datetime) -> None:
-        self.conn = conn
-        self.dialect = conn.dialect.name
+        super().__init__(conn)
         self.messages = messages
         self.now = now
         self.id_map: dict[int, int] = {}
-        self._new: list[dict[str, Any]] = []  # incident rows; index i has provisional id -(i+1)
         self._new_objects: list[Incident] = []
         self._events: list[dict[str, Any]] = []
         self._updates: list[dict[str, Any]] = []
         self._notes: list[Notification] = []
         self._attached: dict[int, int] = {}
-        self._learned: dict[int, dict[str, str | None]] = {}
-        self._any_done: bool | None = None
-        self._seen: dict[tuple[str, str], int] = {}  # (source, external id) → incident
         self._keys = {c.id: c.message.key for c in messages}
 
     def real_id(self, incident_id: int) -> int:
         """The stored id of an incident (provisional ids are negative until flushed)."""
         return self.id_map.get(incident_id, incident_id)
-
-    # reading -------------------------------------------------------------------------
-    def candidates(self, lookup: Lookup) -> Candidates:
-        return Candidates(
-            thread=self._thread_incident(lookup.source, lookup.refs),
-            open=tuple(self._open(lookup)),
-            closed=tuple(self._closed(lookup)),
-        )
-
-    def _thread_incident(self, source: str, refs: Sequence[str]) -> int | None:
-        if not refs:
-            return None
-        for ext in refs:
-            if (source, ext) in self._seen:
-                return self._seen[(source, ext)]
-        q = (
-            sa.select(M.c.incident_id)
-            .join(INC, INC.c.id == M.c.incident_id)
-            .where(
-                M.c.source == source,
-                M.c.external_id.in_(list(refs)),
-                INC.c.status.in_(_OPEN),
-            )
-            .limit(1)
-        )
-        found: int | None = self.conn.execute(q).scalar()
-        return found
-
-    def _open(self, lookup: Lookup) -> list[OpenCandidate]:
-        if lookup.family is None or not lookup.territories:
-            return []
-        territories = list(lookup.territories)
-        q = (
-            sa.select(
-                INC.c.id,
-                INC.c.status,
-                INC.c.topic,
-                INC.c.created_at,
-                INC.c.address_key,
-                INC.c.signature,
-            )
-            .where(
-                _in_family(lookup.family),
-                INC.c.territory.in_(territories),
-                INC.c.created_at >= lookup.open_since,
-                INC.c.status.in_(_OPEN),
-            )
-            .order_by(INC.c.id.desc())
-            .limit(MAX_OPEN_CANDIDATES)
-        )
-        found = [
-            OpenCandidate(
-                r.id,
-                Status(r.status),
-                r.topic,
-                r.created_at,
-                decode_places(r.address_key),
-                frozenset(r.signature.split()),
-            )
-            for r in self.conn.execute(q)
-        ]
-        family = lookup.family
-        for i, row in enumerate(self._new):
-            t = row["topic"]
-            in_family = t is not None and (t == family or t.startswith(family + "."))
-            if (
-                in_family
-                and row["territory"] in territories
-                and row["created_at"] >= lookup.open_since
-            ):
-                found.append(
-                    OpenCandidate(
-                        -(i + 1),
-                        Status(row["status"]),
-                        t,
-                        row["created_at"],
-                        decode_places(row["address_key"]),
-                        frozenset(row["signature"].split()),
-                    )
-                )
-        return found
-
-    def _closed(self, lookup: Lookup) -> list[ClosedCandidate]:
-        if self._any_done is None:  # once per batch: usually there is nothing to reopen
-            q0 = sa.select(INC.c.id).where(INC.c.status.in_(_DONE)).limit(1)
-            self._any_done = self.conn.execute(q0).first() is not None
-        if not self._any_done:
-            return []
-        cols = (
-            INC.c.id,
-            INC.c.status,
-            INC.c.topic,
-            INC.c.territory,
-            INC.c.executor,
-            INC.c.sla_policy,
-            INC.c.address_key,
-        )
-        base = sa.select(*cols).where(
-            INC.c.status.in_(_DONE), INC.c.updated_at >= lookup.closed_since
-        )
-        rows: dict[int, tuple[Any, set[str]]] = {}
-
-        def add(query: sa.Select[Any], flag: str) -> None:
-            for r in self.conn.execute(query):
-                rows.setdefault(r.id, (r, set()))[1].add(flag)
-
-        if lookup.refs:
-            add(
-                base.join(M, M.c.incident_id == INC.c.id).where(
-                    M.c.source == lookup.source, M.c.external_id.in_(list(lookup.refs))
-                ),
-                "thread",
-            )
-        if lookup.author and lookup.family:
-            add(
-                base.join(M, M.c.incident_id == INC.c.id).where(
-                    M.c.source == lookup.source,
-                    M.c.payload["author"]["id"].as_string() == lookup.author,
-                    _in_family(lookup.family),
-                ),
-                "author",
-            )
-        key = encode_places(lookup.places)
-        if key and lookup.family and lookup.territory:
-            add(
-                base.where(
-                    _in_family(lookup.family),
-                    INC.c.territory == lookup.territory,
-                    INC.c.address_key == key,
-                ),
-                "place",
-            )
-        return [
-            ClosedCandidate(
-                r.id,
-                Status(r.status),
-                r.topic,
-                r.territory,
-                r.executor,
-                r.sla_policy,
-                decode_places(r.address_key),
-                in_thread="thread" in flags,
-                same_author="author" in flags,
-            )
-            for r, flags in rows.values()
-        ]
 
     # the one writer ------------------------------------------------------------------
     def apply(self, outcome: Outcome) -> int | None:

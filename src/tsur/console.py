@@ -1,0 +1,75 @@
+"""What a command of the ``tsur`` command line uses: :func:`open_engine` and the
+shared ways of showing a run.
+
+A plugin's command (``register_commands``) imports these, as tsur's own
+commands do; the command line itself (:mod:`tsur.cli`) sits above them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from datetime import datetime, tzinfo
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from tsur.errors import StorageError
+from tsur.pipeline import Engine
+from tsur.runs import RunReport
+
+__all__ = ["DEFAULT_DB", "fmt_time", "open_engine", "run_summary", "run_with_progress"]
+
+#: The SQLite file commands use without ``--db`` or ``TSUR_DB``.
+DEFAULT_DB = "tsur.db"
+
+
+def open_engine(args: argparse.Namespace, *, create: bool = True, **kwargs: Any) -> Engine:
+    """The engine a command line asks for: its ``--db``, ``--config`` and plugin manager.
+
+    With ``create=False`` (commands that only read, or only work on what is
+    stored) nothing is created: a mistyped ``--db`` must not answer
+    "0 incidents", nor add tsur's tables to another application's database.
+    """
+    db = args.db if args.db is not None else os.environ.get("TSUR_DB", DEFAULT_DB)
+    if not str(db).strip():
+        raise StorageError("--db (or TSUR_DB) is empty: give a SQLite file or a database URL")
+    kwargs.setdefault("plugin_manager", getattr(args, "pm", None))
+    return Engine.from_config(args.config, db=db, existing=not create, **kwargs)
+
+
+def run_with_progress(
+    engine: Engine, console: Console, *, quiet: bool = False, **kw: Any
+) -> RunReport:
+    """``engine.run(**kw)`` with a progress bar on a terminal (or with ``TSUR_PROGRESS=1``)."""
+    if quiet or (not console.is_terminal and os.environ.get("TSUR_PROGRESS") != "1"):
+        return engine.run(**kw)
+    with Progress(
+        TextColumn("[bold]обработка"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        task = bar.add_task("run", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return engine.run(progress=update, **kw)
+
+
+def run_summary(r: RunReport) -> str:
+    """One line on what a processing run did."""
+    return (
+        f"обработано {r.processed}: новых инцидентов {r.created} (на разбор куратору "
+        f"{r.triage}), добавлено к существующим {r.merged}, возвращено в работу "
+        f"{r.reopened}, отклонено модерацией {r.rejected}, с ошибкой {r.failed}"
+    )
+
+
+def fmt_time(when: datetime | None, tz: tzinfo) -> str:
+    """``20.11 18:00`` in the region's time zone; «—» for None."""
+    return when.astimezone(tz).strftime("%d.%m %H:%M") if when else "—"

@@ -1,0 +1,182 @@
+"""What a batch reads before a message is decided: the candidates around it.
+
+:class:`BatchLookup` answers a :class:`~tsur.grouping.Lookup` with
+:class:`~tsur.grouping.Candidates` — the open incident of the message's
+thread, open incidents of the same topic family in its municipality,
+resolved ones it may repeat — from the database and from the incidents the
+batch has made but not yet written. It only reads; the batch's writer
+(:mod:`tsur.store.batch`) is the one place that writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from tsur.domain import Status
+from tsur.grouping.candidates import Candidates, ClosedCandidate, Lookup, OpenCandidate
+from tsur.store.rows import INC, M, decode_places, encode_places
+
+__all__ = ["MAX_OPEN_CANDIDATES", "BatchLookup"]
+
+_OPEN = [s.value for s in Status if s.is_open]
+_DONE = [Status.RESOLVED.value, Status.CLOSED.value]
+#: At most this many open incidents are compared with one message.
+MAX_OPEN_CANDIDATES = 200
+
+
+class BatchLookup:
+    """The reading side of a batch: candidates from the database and the batch's own."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+        self.dialect = conn.dialect.name
+        self._new: list[dict[str, Any]] = []  # incident rows; index i has provisional id -(i+1)
+        self._learned: dict[int, dict[str, str | None]] = {}
+        self._any_done: bool | None = None
+        self._seen: dict[tuple[str, str], int] = {}  # (source, external id) → incident
+
+    def candidates(self, lookup: Lookup) -> Candidates:
+        return Candidates(
+            thread=self._thread_incident(lookup.source, lookup.refs),
+            open=tuple(self._open(lookup)),
+            closed=tuple(self._closed(lookup)),
+        )
+
+    def _thread_incident(self, source: str, refs: Sequence[str]) -> int | None:
+        if not refs:
+            return None
+        for ext in refs:
+            if (source, ext) in self._seen:
+                return self._seen[(source, ext)]
+        q = (
+            sa.select(M.c.incident_id)
+            .join(INC, INC.c.id == M.c.incident_id)
+            .where(
+                M.c.source == source,
+                M.c.external_id.in_(list(refs)),
+                INC.c.status.in_(_OPEN),
+            )
+            .limit(1)
+        )
+        found: int | None = self.conn.execute(q).scalar()
+        return found
+
+    def _open(self, lookup: Lookup) -> list[OpenCandidate]:
+        if not lookup.topics or not lookup.territories:
+            return []
+        territories = list(lookup.territories)
+        q = (
+            sa.select(
+                INC.c.id,
+                INC.c.status,
+                INC.c.topic,
+                INC.c.created_at,
+                INC.c.address_key,
+                INC.c.signature,
+            )
+            .where(
+                INC.c.topic.in_(lookup.topics),
+                INC.c.territory.in_(territories),
+                INC.c.created_at >= lookup.open_since,
+                INC.c.status.in_(_OPEN),
+            )
+            .order_by(INC.c.id.desc())
+            .limit(MAX_OPEN_CANDIDATES)
+        )
+        found = [
+            OpenCandidate(
+                r.id,
+                Status(r.status),
+                r.topic,
+                r.created_at,
+                decode_places(r.address_key),
+                frozenset(r.signature.split()),
+            )
+            for r in self.conn.execute(q)
+        ]
+        for i, row in enumerate(self._new):
+            t = row["topic"]
+            if (
+                t in lookup.topics
+                and row["territory"] in territories
+                and row["created_at"] >= lookup.open_since
+            ):
+                found.append(
+                    OpenCandidate(
+                        -(i + 1),
+                        Status(row["status"]),
+                        t,
+                        row["created_at"],
+                        decode_places(row["address_key"]),
+                        frozenset(row["signature"].split()),
+                    )
+                )
+        return found
+
+    def _closed(self, lookup: Lookup) -> list[ClosedCandidate]:
+        if self._any_done is None:  # once per batch: usually there is nothing to reopen
+            q0 = sa.select(INC.c.id).where(INC.c.status.in_(_DONE)).limit(1)
+            self._any_done = self.conn.execute(q0).first() is not None
+        if not self._any_done:
+            return []
+        cols = (
+            INC.c.id,
+            INC.c.status,
+            INC.c.topic,
+            INC.c.territory,
+            INC.c.executor,
+            INC.c.sla_policy,
+            INC.c.address_key,
+        )
+        base = sa.select(*cols).where(
+            INC.c.status.in_(_DONE), INC.c.updated_at >= lookup.closed_since
+        )
+        rows: dict[int, tuple[Any, set[str]]] = {}
+
+        def add(query: sa.Select[Any], flag: str) -> None:
+            for r in self.conn.execute(query):
+                rows.setdefault(r.id, (r, set()))[1].add(flag)
+
+        if lookup.refs:
+            add(
+                base.join(M, M.c.incident_id == INC.c.id).where(
+                    M.c.source == lookup.source, M.c.external_id.in_(list(lookup.refs))
+                ),
+                "thread",
+            )
+        if lookup.author and lookup.topics:
+            add(
+                base.join(M, M.c.incident_id == INC.c.id).where(
+                    M.c.source == lookup.source,
+                    M.c.payload["author"]["id"].as_string() == lookup.author,
+                    INC.c.topic.in_(lookup.topics),
+                ),
+                "author",
+            )
+        key = encode_places(lookup.places)
+        if key and lookup.topics and lookup.territory:
+            add(
+                base.where(
+                    INC.c.topic.in_(lookup.topics),
+                    INC.c.territory == lookup.territory,
+                    INC.c.address_key == key,
+                ),
+                "place",
+            )
+        return [
+            ClosedCandidate(
+                r.id,
+                Status(r.status),
+                r.topic,
+                r.territory,
+                r.executor,
+                r.sla_policy,
+                decode_places(r.address_key),
+                in_thread="thread" in flags,
+                same_author="author" in flags,
+            )
+            for r, flags in rows.values()
+        ]
