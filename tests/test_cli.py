@@ -346,3 +346,15 @@ def test_a_built_in_command_can_be_switched_off(
         make_plugin_manager(entry_points=False)
     sub = next(a for a in parser._actions if a.dest == "command")
     assert "serve" not in sub.choices and "incidents" in sub.choices
+
+
+def test_verbosity_before_the_command_shows_the_plugin_trace_from_the_start(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TSUR_TRACE_PLUGINS", "1")
+    code, out, err = run(capsys, "-vv", "config")
+    assert code == 0 and "файл региона в порядке" in out
+    assert "register_commands" in err  # the hooks that build the parser are traced too
+    assert "register_settings" in err
+    code, _, err = run(capsys, "config")
+    assert code == 0 and "register_commands" not in err  # quiet without -v

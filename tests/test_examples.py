@@ -342,6 +342,22 @@ def test_options_are_checked_and_secrets_come_from_the_environment(
         assert "from-env" not in repr(adapter.opts)  # a secret never shows
 
 
+def test_an_adapter_builds_its_own_client_from_its_options_and_closes_it(
+    portal: ModuleType, source: tsur.Source
+) -> None:
+    timed = attrs.evolve(source, options={"base_url": BASE, "timeout": 3.0})
+    with portal.CityPortalAdapter(timed, testing.make_context()) as adapter:
+        client = adapter.channel.client
+        assert client.timeout.read == 3.0 and not client.is_closed
+        assert client.headers["user-agent"].startswith("tsur/")
+    assert client.is_closed
+    given = httpx.Client()
+    with portal.CityPortalAdapter(source, testing.make_context(), client=given):
+        pass
+    assert not given.is_closed  # the caller's client stays the caller's
+    given.close()
+
+
 # the whole plugin in an engine --------------------------------------------------------
 def city_region(tmp_path: Path, **settings: Any) -> tsur.RegionConfig:
     """The small region with the portal as a source, a management company for yards,
@@ -650,6 +666,20 @@ def test_tsur_plugins_names_the_ones_to_load_and_warns_of_the_rest(
     assert "city_portal" in collect_components(pm, testing.make_context(small_region)).names(
         "source_adapters"
     )
+
+
+def test_the_old_variable_name_still_selects_and_says_so(
+    installed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TSUR_PLUGINS", raising=False)
+    monkeypatch.setenv("TSUR_LOAD_PLUGINS", "")
+    with pytest.warns(PluginWarning, match="TSUR_LOAD_PLUGINS is the old name of TSUR_PLUGINS"):
+        pm = tsur.make_plugin_manager()
+    assert not pm.has_plugin("city_portal")
+    monkeypatch.setenv("TSUR_PLUGINS", "city_portal")
+    with pytest.warns(PluginWarning, match="TSUR_PLUGINS is set and wins"):
+        pm = tsur.make_plugin_manager()
+    assert pm.has_plugin("city_portal")
 
 
 def test_tsur_disable_plugins_blocks_installed_and_built_in_plugins(

@@ -71,6 +71,19 @@ def _configure_logging(verbose: int) -> None:
     root.setLevel(logging.WARNING - 10 * min(verbose, 2))
 
 
+def _leading_verbosity(words: Sequence[str]) -> int:
+    """How many ``-v`` come before the command (``tsur -vv run``)."""
+    count = 0
+    for word in words:
+        if word == "--verbose":
+            count += 1
+        elif len(word) > 1 and word.startswith("-") and set(word[1:]) == {"v"}:
+            count += len(word) - 1
+        else:
+            break
+    return count
+
+
 def _common() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument(
@@ -107,6 +120,14 @@ def build_parser(pm: pluggy.PluginManager | None = None) -> argparse.ArgumentPar
         epilog="Start with 'tsur demo'. Each command has its own --help.",
     )
     parser.add_argument("--version", action="version", version=f"tsur {__version__}")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        dest="verbose_before",
+        help="more log output, before or after the command (-vv: debug)",
+    )
     parser.set_defaults(pm=pm)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -134,13 +155,14 @@ def main(argv: Sequence[str] | None = None, *, pm: pluggy.PluginManager | None =
     if words[:1] == ["--version"]:  # answered before plugins load: a broken one cannot stop it
         print(f"tsur {__version__}")
         return 0
+    _configure_logging(_leading_verbosity(words))  # so that building the parser is logged too
     try:
         parser = build_parser(pm)
     except TsurError as exc:
         err.print(RichText("error: ", style="red") + RichText(str(exc)))
         return 2
     args = parser.parse_args(words)
-    _configure_logging(args.verbose)
+    _configure_logging(args.verbose + args.verbose_before)
     console = Console(highlight=False, soft_wrap=True)
     handler = getattr(args, "func", None)
     if not callable(handler):

@@ -49,16 +49,20 @@ __all__ = [
     "ModelError",
     "NotFound",
     "NotifierError",
+    "Open311Error",
     "PayloadError",
     "PhotoRequired",
     "PluginError",
+    "PluginWarning",
     "ProcessingError",
     "RateLimited",
     "ReportError",
     "StorageError",
+    "TelegramError",
     "TsurError",
     "UnknownSource",
     "UnknownTerritory",
+    "VkError",
     "WebhookAuthError",
     "raw_text",
 ]
@@ -221,6 +225,41 @@ class RateLimited(AdapterError):
         super().__init__(message, source=source, retryable=True)
 
 
+class VkError(AdapterError):
+    """An error answered by the VK API; ``code`` is VK's ``error_code``."""
+
+    def __init__(
+        self, message: str, *, code: int, source: str | None = None, retryable: bool = False
+    ) -> None:
+        self.code = code
+        super().__init__(message, source=source, retryable=retryable)
+
+
+class TelegramError(AdapterError):
+    """An error answered by the Bot API; ``code`` is its ``error_code``."""
+
+    def __init__(
+        self, message: str, *, code: int, source: str | None = None, retryable: bool = False
+    ) -> None:
+        self.code = code
+        super().__init__(message, source=source, retryable=retryable)
+
+
+class Open311Error(AdapterError):
+    """Errors answered by the server: ``errors`` is the list of ``(code, description)``."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        errors: list[tuple[str, str]],
+        source: str | None = None,
+        retryable: bool = False,
+    ) -> None:
+        self.errors = errors
+        super().__init__(message, source=source, retryable=retryable)
+
+
 class ReportError(TsurError):
     """A report or an analytics query cannot be made as asked.
 
@@ -311,3 +350,7 @@ class PhotoRequired(LifecycleError):
 
 class ExtensionRefused(LifecycleError):
     """A 59-ФЗ extension is not allowed: not a written appeal, already extended, too late."""
+
+
+class PluginWarning(UserWarning):
+    """A plugin named in ``TSUR_PLUGINS`` or ``TSUR_DISABLE_PLUGINS`` does not exist."""

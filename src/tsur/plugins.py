@@ -42,7 +42,7 @@ from tsur import hookspecs
 from tsur.components import Components, Registered
 from tsur.config import RegionConfig, validation_problems
 from tsur.context import Context
-from tsur.errors import ConfigError, PluginError, TsurError
+from tsur.errors import ConfigError, PluginError, PluginWarning, TsurError
 
 __all__ = [
     "DEFAULT_PLUGINS",
@@ -75,10 +75,6 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
 
 
 _TABLE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
-
-
-class PluginWarning(UserWarning):
-    """A plugin named in ``TSUR_PLUGINS`` or ``TSUR_DISABLE_PLUGINS`` does not exist."""
 
 
 def _names(value: str | None) -> set[str] | None:
@@ -189,7 +185,19 @@ def _load_entry_points(pm: pluggy.PluginManager) -> set[str]:
     entry point and how to switch it off.
     """
     eps = {ep.name: ep for ep in _entry_points(group=hookspecs.PROJECT_NAME)}
-    wanted = _names(os.environ.get("TSUR_PLUGINS"))
+    selection = os.environ.get("TSUR_PLUGINS")
+    old_name = os.environ.get("TSUR_LOAD_PLUGINS")
+    if old_name is not None:
+        warnings.warn(
+            PluginWarning(
+                "TSUR_LOAD_PLUGINS is the old name of TSUR_PLUGINS"
+                + ("; TSUR_PLUGINS is set and wins" if selection is not None else "")
+            ),
+            stacklevel=3,
+        )
+        if selection is None:
+            selection = old_name
+    wanted = _names(selection)
     if wanted is not None:
         missing = sorted(wanted - set(eps))
         if missing:

@@ -28,7 +28,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from tsur.domain import Attachment, FetchResult, GeoPoint, Message, Reply
-from tsur.errors import AdapterError, PayloadError
+from tsur.errors import AdapterError, Open311Error, PayloadError
 
 from ._base import AdapterOptions, HttpAdapter, secret
 from ._http import ApiRequest, http_error, snippet
@@ -37,21 +37,6 @@ from ._payload import FetchBatch, convert_items, load_json, response_json, valid
 __all__ = ["Open311Adapter", "Open311Error", "Open311Options", "Service", "ServiceRequest"]
 
 log = logging.getLogger("tsur.adapters")
-
-
-class Open311Error(AdapterError):
-    """Errors answered by the server: ``errors`` is the list of ``(code, description)``."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        errors: list[tuple[str, str]],
-        source: str | None = None,
-        retryable: bool = False,
-    ) -> None:
-        self.errors = errors
-        super().__init__(message, source=source, retryable=retryable)
 
 
 def _text(v: Any) -> Any:

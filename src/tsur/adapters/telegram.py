@@ -26,7 +26,14 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from tsur.domain import Attachment, Author, FetchResult, GeoPoint, Message, Reply
-from tsur.errors import AdapterError, PayloadError, RateLimited, WebhookAuthError, raw_text
+from tsur.errors import (
+    AdapterError,
+    PayloadError,
+    RateLimited,
+    TelegramError,
+    WebhookAuthError,
+    raw_text,
+)
 from tsur.security import secrets_match
 
 from ._base import AdapterOptions, HttpAdapter, secret
@@ -51,16 +58,6 @@ FILE_SCHEME = "telegram-file:"
 MAX_TEXT = 4096
 _MESSAGE_KINDS = ("message", "edited_message", "channel_post", "edited_channel_post")
 _COMMAND = re.compile(r"^/[A-Za-z0-9_]+(@\w+)?$")
-
-
-class TelegramError(AdapterError):
-    """An error answered by the Bot API; ``code`` is its ``error_code``."""
-
-    def __init__(
-        self, message: str, *, code: int, source: str | None = None, retryable: bool = False
-    ) -> None:
-        self.code = code
-        super().__init__(message, source=source, retryable=retryable)
 
 
 def telegram_error(data: Mapping[str, Any], *, source: str | None, what: str) -> AdapterError:

@@ -31,7 +31,7 @@ import httpx
 from pydantic import Field, SecretStr, model_validator
 
 from tsur.domain import Attachment, Author, FetchResult, GeoPoint, Message, Reply
-from tsur.errors import AdapterError, PayloadError, RateLimited, WebhookAuthError
+from tsur.errors import AdapterError, PayloadError, RateLimited, VkError, WebhookAuthError
 from tsur.security import secrets_match
 
 from ._base import AdapterOptions, HttpAdapter, secret
@@ -66,16 +66,6 @@ _HINTS = {
     203: "the token has no access to this community",
     212: "commenting this post is not allowed for the token",
 }
-
-
-class VkError(AdapterError):
-    """An error answered by the VK API; ``code`` is VK's ``error_code``."""
-
-    def __init__(
-        self, message: str, *, code: int, source: str | None = None, retryable: bool = False
-    ) -> None:
-        self.code = code
-        super().__init__(message, source=source, retryable=retryable)
 
 
 def vk_error(error: Any, *, source: str | None, what: str) -> AdapterError:

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from tsur.domain import Incident, Notification, Status
+from tsur.domain import Duration, Incident, Notification, Status
 from tsur.errors import (
     AnswerRejected,
     ExtensionRefused,
@@ -226,7 +226,7 @@ class Lifecycle(LifecycleCore):
                 )
             cal = self.calendar_for(inc.executor)
             old = inc.resolution_due
-            new = cal.add_calendar_days(old, EXTENSION_DAYS)
+            new = due(cal, old, Duration(EXTENSION_DAYS, "days"))
             who = actor or inc.executor or ACTOR
             state["extension"] = {"at": self.iso(now), "from": self.iso(old), "to": self.iso(new)}
             inc.record(
@@ -268,7 +268,7 @@ class Lifecycle(LifecycleCore):
             written = self.is_written_appeal(inc)
             data: dict[str, Any] = {"from": inc.executor, "to": to_executor, "reason": reason}
             if written:
-                limit = self.region.calendar.add_calendar_days(inc.created_at, FORWARD_DAYS)
+                limit = due(self.region.calendar, inc.created_at, Duration(FORWARD_DAYS, "days"))
                 late = now > limit
                 data.update(forward_due=self.iso(limit), late=late)
             previous = inc.executor

@@ -20,7 +20,7 @@ calendar (:meth:`tsur.Region.calendar_for`).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 import attrs
 
@@ -40,6 +40,18 @@ class Deadlines:
     policy: str
     first_response_due: datetime | None
     resolution_due: datetime | None
+
+
+@overload
+def due(calendar: WorkingCalendar, start: datetime, span: Duration) -> datetime: ...
+
+
+@overload
+def due(calendar: WorkingCalendar, start: datetime, span: None) -> None: ...
+
+
+@overload
+def due(calendar: WorkingCalendar, start: datetime, span: Duration | None) -> datetime | None: ...
 
 
 def due(calendar: WorkingCalendar, start: datetime, span: Duration | None) -> datetime | None:
