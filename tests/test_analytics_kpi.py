@@ -157,4 +157,6 @@ def test_tsur_kpi_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert "write a month 2026-11" in capsys.readouterr().err
     # without --period: the month the clock (--now, 1 December 00:00) is in
     assert main(["kpi", *common], pm=pm) == 0
-    assert "Показатели исполнителей: декабрь 2026" in capsys.readouterr().out
+    assert capsys.readouterr().out == (
+        "декабрь 2026: обращений нет (последние инциденты — за 11.2026: --period 2026-11)\n"
+    )

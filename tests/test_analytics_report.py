@@ -305,8 +305,8 @@ def test_report_command(filled_db: str, tmp_path: Path, capsys: pytest.CaptureFi
     code, text, err = cli(capsys, "report", *common, "--period", "2026-11", "--out", str(out))
     assert (code, err) == (0, "")
     assert re.fullmatch(
-        rf"wrote {re.escape(str(out))} \(\d+ KiB, html\): ноябрь 2026, 8 incidents, "
-        r"0 systemic problems\n",
+        rf"записан {re.escape(str(out))} \(\d+ КиБ, html\): ноябрь 2026, инцидентов 8, "
+        r"системных проблем 0\n",
         text,
     )
     assert "Тестовая область — обращения граждан, ноябрь 2026" in out.read_text("utf-8")

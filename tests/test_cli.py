@@ -36,7 +36,7 @@ def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         assert title in out
     # the lifecycle part: answers, an отписка refused, escalations on the demo clock
     assert "отклонено как отписка: 1" in out
-    escalations = int(out.split("эскалаций ")[1].split(",")[0])
+    escalations = int(out.split("шагов эскалации ")[1].split(",")[0])
     assert escalations > 0
     report = tmp_path / "tsur-demo-report.html"
     assert report.exists() and "<svg" in report.read_text("utf-8")
@@ -49,6 +49,8 @@ def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     )
     rows = [json.loads(line) for line in out.splitlines()]
     assert rows and all(r["urgency"] == "urgent" for r in rows)
+    code, out, _ = run(capsys, "incidents", "--db", db, "--limit", "3")
+    assert "Инциденты: последние 3 (есть ещё; больше — --limit)" in out
     assert all(r["executor"] for r in rows)
     code, out, _ = run(capsys, "show", str(rows[0]["id"]), "--db", db, "--json")
     shown = json.loads(out)
@@ -91,7 +93,7 @@ def test_ingest_reports_bad_lines_and_keeps_the_good(
     (row,) = [json.loads(line) for line in out.splitlines()]
     assert (row["topic"], row["territory"], row["executor"]) == ("roads", "gorod", "adm-gorod")
     code, out, _ = run(capsys, "messages", "--db", db, "--config", REGION)
-    assert "done: 1" in out
+    assert "обработано: 1" in out
 
 
 def test_bad_config_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -92,11 +92,11 @@ def closed(**kw: Any) -> ClosedCandidate:
 
 def test_a_rejected_message_makes_nothing(region: Region) -> None:
     d = decider(region)
-    spam = ModerationVerdict("reject", "advertising or spam", filter="spam")
+    spam = ModerationVerdict("reject", "реклама или спам", filter="spam")
     out = d.decide(1, analysis(verdicts=(spam,)), Candidates(), NOW)
     assert (out.kind, out.reason, out.incident, out.events) == (
         "rejected",
-        "advertising or spam",
+        "реклама или спам",
         None,
         (),
     )
@@ -110,7 +110,7 @@ def test_a_reply_in_a_thread_joins_its_incident(region: Region) -> None:
     [event] = out.events
     assert (event.kind, event.reason, event.at) == (
         "message_added",
-        "reply in the same thread",
+        "ответ в той же переписке",
         NOW,
     )
     assert event.data["message_id"] == 2
@@ -128,7 +128,7 @@ def test_the_same_address_joins_and_the_incident_learns(region: Region) -> None:
     )
     out = decider(region).decide(3, a, Candidates(open=(open_one,)), NOW)
     assert (out.kind, out.incident_id) == ("merged", 9)
-    assert out.events[0].reason == "same address (мир 5)"
+    assert out.events[0].reason == "тот же адрес (мир 5)"
     assert out.places == {"street": "мир", "house": "5", "школа": "77"}  # learned the school
     assert out.words is not None and {"яма", "дорога"} <= out.words
 
@@ -153,7 +153,7 @@ def test_a_reply_to_a_resolved_incident_reopens_it_with_a_new_term(region: Regio
     added, status, deadlines = out.events
     assert (added.kind, added.reason) == (
         "message_added",
-        "reply in the thread of a closed incident",
+        "ответ в переписке по закрытому обращению",
     )
     assert (status.from_status, status.to_status) == (Status.CLOSED, Status.REOPENED)
     # the default policy resolves in 10 working days, counted from the message
@@ -170,10 +170,10 @@ def test_reopen_rule_in_order_thread_author_address() -> None:
         "places": {"street": "мир", "house": "5"},
     }
     assert reopen_reason(closed(in_thread=True, topic="health"), **kw) == (
-        "reply in the thread of a closed incident"
+        "ответ в переписке по закрытому обращению"
     )
-    assert reopen_reason(closed(same_author=True), **kw) == "the same citizen writes again"
-    assert reopen_reason(closed(), **kw) == "the same problem at the same address"
+    assert reopen_reason(closed(same_author=True), **kw) == "тот же заявитель пишет снова"
+    assert reopen_reason(closed(), **kw) == "та же проблема по тому же адресу"
     # another topic family, another territory, another house, an open incident: no
     assert reopen_reason(closed(same_author=True, topic="health"), **kw) is None
     assert reopen_reason(closed(territory="sela"), **kw) is None
@@ -212,9 +212,9 @@ def test_a_new_incident_is_classified_located_routed_and_timed(region: Region) -
 @pytest.mark.parametrize(
     ("changes", "reason"),
     [
-        ({"topic": None}, "topic unclear"),
-        ({"confidence": 0.1}, "low confidence 0.10 for roads"),
-        ({"territory": None}, "territory not found"),
+        ({"topic": None}, "тема не определена"),
+        ({"confidence": 0.1}, "низкая уверенность 0,10 в теме «Дороги»"),
+        ({"territory": None}, "территория не определена"),
     ],
 )
 def test_an_unsure_incident_waits_for_a_curator(
@@ -251,3 +251,15 @@ def test_outcome_kinds_are_checked() -> None:
     with pytest.raises(ValueError):
         Outcome("deleted", 1)
     assert Outcome.failed(3, "classify", "model missing").kind == "failed"
+
+
+def test_the_summary_reads_as_the_citizen_wrote_it(region: Region) -> None:
+    """VK mention markup becomes the name a reader sees; the history speaks Russian."""
+    text = "[club123|Администрация Тольятти], на ул. Мира, 5 яма на дороге"
+    out = decider(region).decide(8, analysis(text), Candidates(), NOW)
+    assert out.incident is not None
+    assert out.incident.summary == "Администрация Тольятти, на ул. Мира, 5 яма на дороге"
+    reasons = [e.reason for e in out.incident.history]
+    assert reasons[0] == "сообщение из источника «ВКонтакте»"
+    assert reasons[1] == "уверенность 0,80; слова: яма"
+    assert reasons[-1].startswith("сроки по политике SLA «")

@@ -40,9 +40,12 @@ def test_every_exception_tsur_defines_is_in_one_module_and_exported() -> None:
     elsewhere = []
     for path in src.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text("utf-8"))):
-            if isinstance(node, ast.ClassDef) and node.name.endswith(("Error", "Warning")):
-                if path.name != "errors.py":
-                    elsewhere.append(f"{path.relative_to(src)}:{node.lineno} {node.name}")
+            if (
+                isinstance(node, ast.ClassDef)
+                and node.name.endswith(("Error", "Warning"))
+                and path.name != "errors.py"
+            ):
+                elsewhere.append(f"{path.relative_to(src)}:{node.lineno} {node.name}")
     assert elsewhere == []
     for name in errors.__all__:
         value = getattr(errors, name)

@@ -74,7 +74,7 @@ def test_place_keys_keep_different_places_apart() -> None:
     assert a == {"школа": "77"} and b == {"школа": "58"}
     assert match_candidate(a, words, b, words, same_topic=True, threshold=0.5) is None
     same = match_candidate(a, words, a, frozenset(), same_topic=True, threshold=0.5)
-    assert same is not None and same.reason == "same школа 77"
+    assert same is not None and same.reason == "тот же объект: школа 77"
     # the same school, another problem (no words in common, another subtopic): apart
     assert (
         match_candidate(a, words, a, frozenset({"столовая"}), same_topic=False, threshold=0.5)

@@ -392,7 +392,7 @@ def test_undelivered_reply_is_recorded_and_the_curator_told(
     done = life.answer_intermediate(inc.id)  # type: ignore[arg-type]
     (reply,) = events(done, "reply")
     assert reply.data["delivered"] is False and reply.data["retryable"] is True
-    assert reply.reason == "not delivered: AdapterError: vk: wall is closed"
+    assert reply.reason == "AdapterError: vk: wall is closed"
     assert done.status is Status.ANSWERED_INTERMEDIATE  # the answer itself stands
     life.engine.deliver_notifications()
     (failed,) = [n for n in channel.notes if n.kind == "reply_failed"]
@@ -468,7 +468,7 @@ def test_replies_go_to_every_author_through_the_jsonl_adapter(
         (failed,) = events(life.answer_intermediate(other.id), "reply")  # type: ignore[arg-type]
         assert failed.data["delivered"] is False
         assert failed.reason.startswith(
-            "not delivered: adapter 'jsonl' could not start: ConfigError: source 'broken' "
+            "adapter 'jsonl' could not start: ConfigError: source 'broken' "
             "(kind 'file'): invalid options"
         )
         assert "options.replies_to: Extra inputs are not permitted" in failed.reason

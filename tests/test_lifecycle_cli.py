@@ -25,6 +25,9 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str, now: str) -> tuple[int, 
     return code, out, err
 
 
+SELA = "Администрация г.о. Сызрань"  # executor adm-sela of the small region
+
+
 def test_operator_walks_an_incident_from_the_command_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -48,9 +51,9 @@ def test_operator_walks_an_incident_from_the_command_line(
     road, written = report.incident_ids
     c = ["--db", db, "--config", REGION]
     code, out, _ = run(capsys, "take", str(road), *c, now="2026-11-16T10:00:00+04:00")
-    assert code == 0 and f"№ {road}: in_progress, исполнитель adm-sela" in out
+    assert code == 0 and f"№ {road}: в работе, исполнитель {SELA}" in out
     code, out, _ = run(capsys, "answer", str(road), *c, now="2026-11-16T10:30:00+04:00")
-    assert code == 0 and "answered_intermediate" in out
+    assert code == 0 and "дан пром. ответ" in out
     assert "решение до 16.12.2026 09:00" in out  # 59-ФЗ: the answer does not move the term
     assert "ответ НЕ доставлен: no source adapter for kind 'written'" in out
     code, out, _ = run(
@@ -75,7 +78,7 @@ def test_operator_walks_an_incident_from_the_command_line(
         *c,
         now="2026-11-17T11:00:00+04:00",
     )
-    assert code == 0 and "resolved" in out
+    assert code == 0 and f"№ {road}: решён" in out
     code, out, _ = run(
         capsys,
         "rate",
@@ -88,7 +91,7 @@ def test_operator_walks_an_incident_from_the_command_line(
         *c,
         now="2026-11-17T12:00:00+04:00",
     )
-    assert code == 0 and f"№ {road}: reopened" in out
+    assert code == 0 and f"№ {road}: возвращён в работу" in out
     code, _, err = run(capsys, "rate", str(road), "9", *c, now="2026-11-17T12:00:00+04:00")
     assert code == 2 and "whole number 1–5" in err
     code, out, _ = run(
@@ -106,7 +109,7 @@ def test_operator_walks_an_incident_from_the_command_line(
         *c,
         now="2026-12-01T11:00:00+04:00",
     )
-    assert code == 0 and "исполнитель adm-sela" in out
+    assert code == 0 and f"исполнитель {SELA}" in out
     assert "7-дневный срок переадресации (ч. 3 ст. 8 59-ФЗ) нарушен" in out
     assert main(["show", str(road), *c, "--json"], pm=lifecycle_pm()) == 0
     history = json.loads(capsys.readouterr().out)["history"]
@@ -127,8 +130,8 @@ def test_demo_lifecycle_answers_rates_and_escalates() -> None:
         assert e.incident(demo.reopened[0]).status is Status.REOPENED
         assert e.incident(demo.closed[0]).status is Status.CLOSED
         reply = next(x for x in e.incident(demo.final[0]).history if x.kind == "reply")
-        assert reply.reason == "not delivered: posting to channels is switched off"
+        assert reply.reason == "ответы в каналы заявителей отключены"
         text = "\n".join(demo.lines())
     assert "отклонено как отписка: 1" in text and "продлено по 59-ФЗ: 1" in text
-    assert f"эскалаций {demo.tick.escalated}" in text
-    assert "эскалация — " in text and "первый ответ до " in text
+    assert f"шагов эскалации {demo.tick.escalated}" in text
+    assert "; эскалация " in text and "первый ответ до " in text

@@ -78,5 +78,5 @@ def test_a_geotag_inside_a_district_boundary(engine: Engine) -> None:
     assert loc is not None
     assert (loc.territory, loc.evidence) == (
         "bolsheglushitsky-rayon",
-        ("geotag inside the municipal boundary",),
+        ("геометка внутри границы муниципалитета",),
     )

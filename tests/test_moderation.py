@@ -36,11 +36,11 @@ from .helpers import msg
 
 DATA = Path(__file__).parent / "data"
 
-THANKS = "not an appeal: thanks or greetings"
-NEWS = "not an appeal: news repost"
-SPAM = "advertising or spam"
-NO_WORDS = "flood: no words to act on"
-REPEATED = "flood: repeated message"
+THANKS = "не обращение: благодарность или приветствие"
+NEWS = "не обращение: репост новости"
+SPAM = "реклама или спам"
+NO_WORDS = "флуд: ни одного слова по существу"
+REPEATED = "флуд: повтор того же сообщения"
 
 
 @pytest.fixture(scope="module")
@@ -275,7 +275,7 @@ def test_masks_compose_into_one_verdict(moderator: Engine) -> None:
     (mask,) = [v for v in verdicts if v.action == "mask"]
     assert mask.filter == "masking"
     assert mask.masked_text == "Какой м**** сломал лавку? Звоните [телефон], пишу с [e-mail]"
-    assert mask.reason == "masked 1 phone number, 1 e-mail address, 1 obscene word"
+    assert mask.reason == "скрыто: 1 телефон, 1 адрес почты, 1 нецензурное слово"
     assert not [v for v in verdicts if v.action in ("reject", "flag")]
 
 
@@ -283,8 +283,8 @@ def test_heavy_abuse_is_flagged_not_rejected(moderator: Engine) -> None:
     m = msg("1", "Бля, сука, опять нахуй отключили воду на Ленина 5")
     verdicts = moderator.moderate(m, Text.from_raw(m.text))
     assert [(v.action, v.reason) for v in verdicts] == [
-        ("mask", "masked 3 obscene words"),
-        ("flag", "abusive language: 3 obscene words"),
+        ("mask", "скрыто: 3 нецензурных слова"),
+        ("flag", "грубая лексика: 3 нецензурных слова"),
     ]
 
 

@@ -81,7 +81,7 @@ def test_duplicates_join_one_incident_and_threads_follow_their_post(engine: Engi
     tlt = next(i for i in incidents if i.territory == "gorod")
     assert len(engine.incident(tlt.id).message_ids) == 3  # type: ignore[arg-type]
     reasons = [e.reason for e in engine.incident(tlt.id).history if e.kind == "message_added"]  # type: ignore[arg-type]
-    assert any("reply in the same thread" in r for r in reasons)
+    assert any("ответ в той же переписке" in r for r in reasons)
 
 
 def test_moderation_rejects_with_reason_and_masks_contacts(engine: Engine) -> None:
@@ -95,7 +95,7 @@ def test_moderation_rejects_with_reason_and_masks_contacts(engine: Engine) -> No
     rejected = {
         m.message.external_id: m.error for m in engine.repository.messages(status="rejected")
     }
-    assert rejected == {"1": "not an appeal: thanks or greetings", "2": "advertising or spam"}
+    assert rejected == {"1": "не обращение: благодарность или приветствие", "2": "реклама или спам"}
     (inc,) = engine.incidents()
     assert "[телефон]" in inc.summary and "123-45-67" not in inc.summary
     stored = engine.repository.messages(incident_id=inc.id)[0]
@@ -108,7 +108,7 @@ def test_unclear_messages_go_to_the_curator_queue(engine: Engine) -> None:
     assert inc.status is Status.TRIAGE and inc.executor == "cur"
     history = engine.incident(inc.id).history  # type: ignore[arg-type]
     triage = next(e for e in history if e.to_status is Status.TRIAGE)
-    assert triage.reason == "topic unclear; territory not found"
+    assert triage.reason == "тема не определена; территория не определена"
     assert triage.data == {"executor": "cur"}
 
 
@@ -319,7 +319,7 @@ def test_a_repeat_message_reopens_a_resolved_incident(engine: Engine, clock: Any
     got = engine.incident(inc.id)  # type: ignore[arg-type]
     assert got.status is Status.REOPENED
     reopen = next(e for e in got.history if e.to_status is Status.REOPENED)
-    assert reopen.reason == "повторное сообщение: reply in the thread of a closed incident"
+    assert reopen.reason == "повторное сообщение: ответ в переписке по закрытому обращению"
     assert len(got.message_ids) == 3
     assert got.resolution_due is not None and got.resolution_due > t + timedelta(days=2)
 
@@ -354,5 +354,5 @@ def test_an_incident_learns_the_address_a_later_report_gives(engine: Engine) -> 
     (inc,) = engine.incidents()
     got = engine.incident(inc.id)  # type: ignore[arg-type]
     reasons = [e.reason for e in got.history if e.kind == "message_added"]
-    assert reasons[-1] == "same address (мир 5)"
+    assert reasons[-1] == "тот же адрес (мир 5)"
     assert len(got.message_ids) == 3

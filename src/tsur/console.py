@@ -19,10 +19,60 @@ from tsur.errors import StorageError
 from tsur.pipeline import Engine
 from tsur.runs import RunReport
 
-__all__ = ["DEFAULT_DB", "fmt_time", "open_engine", "run_summary", "run_with_progress"]
+__all__ = [
+    "DEFAULT_DB",
+    "EVENT_LABELS",
+    "MESSAGE_STATES",
+    "event_label",
+    "fmt_time",
+    "open_engine",
+    "period_hint",
+    "run_summary",
+    "run_with_progress",
+]
 
 #: The SQLite file commands use without ``--db`` or ``TSUR_DB``.
 DEFAULT_DB = "tsur.db"
+
+#: History event kinds as a curator reads them (a status change shows its statuses).
+EVENT_LABELS = {
+    "received": "получено",
+    "located": "место",
+    "deadlines": "сроки",
+    "message_added": "ещё сообщение",
+    "reply": "ответ заявителю",
+    "answer_rejected": "ответ отклонён",
+    "warning": "предупреждение о сроке",
+    "overdue": "просрочка",
+    "escalated": "эскалация",
+    "extended": "продление срока",
+    "forwarded": "переадресация",
+    "photo": "фото",
+    "rating": "оценка",
+}
+
+#: Processing states of stored messages.
+MESSAGE_STATES = {
+    "pending": "ожидают обработки",
+    "processing": "в обработке",
+    "done": "обработано",
+    "failed": "с ошибкой",
+    "rejected": "отклонено модерацией",
+}
+
+
+def period_hint(engine: Engine) -> str:
+    """What to try when a period has nothing: the month of the latest incident."""
+    latest = engine.repository.incidents(limit=1)
+    if not latest:
+        return "в базе нет инцидентов"
+    month = latest[0].created_at.astimezone(engine.region.calendar.tz)
+    return f"последние инциденты — за {month:%m.%Y}: --period {month:%Y-%m}"
+
+
+def event_label(kind: str) -> str:
+    """A history event's kind in Russian (a plugin's own kind as it is)."""
+    return EVENT_LABELS.get(kind, kind)
 
 
 def open_engine(args: argparse.Namespace, *, create: bool = True, **kwargs: Any) -> Engine:

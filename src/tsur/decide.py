@@ -35,6 +35,8 @@ from tsur.domain import (
 from tsur.grouping import Candidates, ClosedCandidate, best_match, reopen_target
 from tsur.region import Region
 from tsur.sla.deadlines import deadlines_for, due
+from tsur.text.normalize import plain_mentions
+from tsur.text.russian import decimal
 
 __all__ = ["OUTCOMES", "Decider", "Outcome", "Route"]
 
@@ -115,7 +117,7 @@ class Decider:
         topic, territory = analysis.topic, analysis.territory
         if candidates.thread is not None:
             event = Event(
-                now, ENGINE_ACTOR, "message_added", "reply in the same thread", data=added
+                now, ENGINE_ACTOR, "message_added", "ответ в той же переписке", data=added
             )
             return Outcome(
                 "merged", message_id, candidates.thread, events=(event,), verdicts=verdicts
@@ -216,7 +218,7 @@ class Decider:
             confidence=analysis.confidence,
             urgency=urgency,
             territory=territory,
-            summary=" ".join(analysis.masked_text.split())[:300],
+            summary=" ".join(plain_mentions(analysis.masked_text).split())[:300],
             source=m.source,
             geo=m.geo,
             address=m.address,
@@ -225,7 +227,7 @@ class Decider:
             "received",
             at=now,
             actor=ENGINE_ACTOR,
-            reason=f"message from {m.source}",
+            reason=f"сообщение из источника «{self.region.source_name(m.source)}»",
             data={"message_id": message_id, "external_id": m.external_id},
         )
         confident = topic is not None and (
@@ -236,7 +238,7 @@ class Decider:
                 Status.CLASSIFIED,
                 at=now,
                 actor=cls.classifier if cls else ENGINE_ACTOR,
-                reason=_explain(analysis),
+                reason=_explain(analysis, self.region),
                 data={
                     "topic": topic,
                     "confidence": inc.confidence,
@@ -254,7 +256,7 @@ class Decider:
             )
         decision = self.route(inc, analysis)
         inc.executor = decision.executor
-        reasons = _triage_reasons(analysis, inc.confidence, confident)
+        reasons = _triage_reasons(analysis, inc.confidence, confident, self.region)
         # A regional topic (a ministry's) needs no municipality: route it anyway.
         regional = decision.executor != self.region.curator and decision.router != "fallback"
         unlocated_only = confident and territory is None and not analysis.flags and regional
@@ -284,7 +286,7 @@ class Decider:
                 "deadlines",
                 at=now,
                 actor=ENGINE_ACTOR,
-                reason=f"SLA policy {deadlines.policy}",
+                reason=f"сроки по политике SLA «{self.region.policy_name(deadlines.policy)}»",
                 data={
                     "first_response_due": _iso(deadlines.first_response_due),
                     "resolution_due": _iso(deadlines.resolution_due),
@@ -310,28 +312,32 @@ class Decider:
         )
 
 
-def _triage_reasons(analysis: Analysis, confidence: float, confident: bool) -> Sequence[str]:
+def _triage_reasons(
+    analysis: Analysis, confidence: float, confident: bool, region: Region
+) -> Sequence[str]:
     """Why a curator must look at a new incident first (nothing when it can be routed)."""
     reasons = []
     if not confident:
         topic = analysis.topic
         reasons.append(
-            "topic unclear" if topic is None else f"low confidence {confidence:.2f} for {topic}"
+            "тема не определена"
+            if topic is None
+            else f"низкая уверенность {decimal(confidence)} в теме «{region.topic_name(topic)}»"
         )
     if analysis.territory is None:
-        reasons.append("territory not found")
+        reasons.append("территория не определена")
     reasons.extend(analysis.flags)
     return reasons
 
 
-def _explain(analysis: Analysis) -> str:
+def _explain(analysis: Analysis, region: Region) -> str:
     m, cls = analysis.message, analysis.classification
     if m.topic is not None:
-        return f"category given by {m.source}"
+        return f"тему указал источник «{region.source_name(m.source)}»"
     if cls is None:
         return ""
     words = ", ".join(cls.evidence[:6])
-    return f"confidence {cls.confidence:.2f}" + (f"; words: {words}" if words else "")
+    return f"уверенность {decimal(cls.confidence)}" + (f"; слова: {words}" if words else "")
 
 
 def _iso(d: datetime | None) -> str | None:

@@ -118,6 +118,25 @@ class Status(enum.StrEnum):
         """True while the incident still needs work (Open311's ``open``)."""
         return self not in {Status.RESOLVED, Status.CLOSED, Status.REJECTED, Status.DUPLICATE}
 
+    @property
+    def label(self) -> str:
+        """The status as a Russian-speaking curator reads it («направлен»)."""
+        return _STATUS_LABELS[self]
+
+
+_STATUS_LABELS = {
+    Status.NEW: "новый",
+    Status.TRIAGE: "на разборе",
+    Status.CLASSIFIED: "классифицирован",
+    Status.ROUTED: "направлен",
+    Status.IN_PROGRESS: "в работе",
+    Status.ANSWERED_INTERMEDIATE: "дан пром. ответ",
+    Status.RESOLVED: "решён",
+    Status.CLOSED: "закрыт",
+    Status.REOPENED: "возвращён в работу",
+    Status.REJECTED: "отклонён",
+    Status.DUPLICATE: "дубль",
+}
 
 _S = Status
 #: The state machine: status → statuses it may change to.
@@ -186,6 +205,11 @@ class Urgency(enum.StrEnum):
     def rank(self) -> int:
         """Higher is more pressing: urgent 2, quick 1, normal 0."""
         return {Urgency.URGENT: 2, Urgency.QUICK: 1, Urgency.NORMAL: 0}[self]
+
+    @property
+    def label(self) -> str:
+        """The track as a Russian-speaking curator reads it («срочное»)."""
+        return {Urgency.URGENT: "срочное", Urgency.QUICK: "быстрорешаемое"}.get(self, "обычное")
 
 
 @attrs.frozen

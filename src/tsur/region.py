@@ -224,6 +224,20 @@ class Region:
         """Whether ``topic`` is one of ``topics`` or a subtopic of one."""
         return not set(self.topic_chain(topic)).isdisjoint(topics)
 
+    def source_name(self, source: str | None) -> str:
+        """The source's name («ВКонтакте»); its id when the region does not know it."""
+        if source is None:
+            return "—"
+        s = self.sources.get(source)
+        return s.name if s is not None and s.name else source
+
+    def policy_name(self, policy: str | None) -> str:
+        """The SLA policy's name («Срочные»); its id when the region does not know it."""
+        if policy is None:
+            return "—"
+        p = next((p for p in self.sla if p.id == policy), None)
+        return p.name if p is not None and p.name else policy
+
     def topic_name(self, topic: str | None) -> str:
         """The topic's name; its id when the region does not know it; «—» for None."""
         if topic is None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from html import escape
 
+from tsur.text.russian import plural
+
 __all__ = ["esc", "fmt_duration", "fmt_float", "fmt_int", "fmt_pct", "fmt_signed", "plural"]
 
 _NBSP = "\u202f"  # narrow no-break space: the thousands separator
@@ -57,13 +59,3 @@ def fmt_duration(seconds: float | None) -> str:
     if hours:
         return f"{hours} ч {mins} мин" if mins else f"{hours} ч"
     return f"{mins} мин"
-
-
-def plural(n: int, one: str, few: str, many: str) -> str:
-    """The Russian plural form for ``n``: (1) обращение, (2) обращения, (5) обращений."""
-    n = abs(n)
-    if n % 10 == 1 and n % 100 != 11:
-        return one
-    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
-        return few
-    return many

@@ -25,7 +25,14 @@ from rich.text import Text as RichText
 from tsur.adapters import adapter_kind, parse_options, retry_rejected
 from tsur.analytics import demo_report
 from tsur.config import load_region
-from tsur.console import fmt_time, open_engine, run_summary, run_with_progress
+from tsur.console import (
+    MESSAGE_STATES,
+    event_label,
+    fmt_time,
+    open_engine,
+    run_summary,
+    run_with_progress,
+)
 from tsur.context import Context
 from tsur.domain import Incident, Status
 from tsur.errors import ConfigError, TsurError
@@ -35,30 +42,16 @@ from tsur.pipeline import Engine
 from tsur.plugins import collect_components
 from tsur.region import Region
 from tsur.text.normalize import get_lemmatizer
+from tsur.text.russian import decimal
 from tsur.wire import incident_to_dict
 
-__all__ = ["DEMO_DB", "DEMO_NOW", "STATUS_RU", "register_commands"]
+__all__ = ["DEMO_DB", "DEMO_NOW", "register_commands"]
 
 DEMO_DB = "tsur-demo.db"
 #: The demo's clock: 18:00 Samara time (UTC+4) on the day of the last bundled message.
 DEMO_NOW = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 
-#: Statuses as a curator reads them in a table.
-STATUS_RU = {
-    Status.NEW: "новый",
-    Status.TRIAGE: "на разборе",
-    Status.CLASSIFIED: "классифицирован",
-    Status.ROUTED: "направлен",
-    Status.IN_PROGRESS: "в работе",
-    Status.ANSWERED_INTERMEDIATE: "дан пром. ответ",
-    Status.RESOLVED: "решён",
-    Status.CLOSED: "закрыт",
-    Status.REOPENED: "возвращён",
-    Status.REJECTED: "отклонён",
-    Status.DUPLICATE: "дубль",
-}
 _URGENCY_MARK = {"urgent": " ‼", "quick": " ·", "normal": ""}
-_URGENCY_RU = {"urgent": "срочное", "quick": "быстрорешаемое", "normal": "обычное"}
 
 MESSAGE_LINE = (
     '{"source": "vk", "external_id": "wall-1_42", '
@@ -93,7 +86,7 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
         if report_path:
             written = demo_report(engine, report_path)
             console.print(f"\nотчёт за месяц для руководства региона: {written}")
-    console.print(f"\nДальше: tsur incidents --db {db} --urgency urgent;  tsur show ID --db {db}")
+    console.print(f"\nДальше: tsur incidents --db {db} --urgency urgent; tsur show ID --db {db}")
     return 0
 
 
@@ -146,7 +139,7 @@ def _print_incidents(
     console.print(f"[bold]{title}[/]")
     for inc in items:
         due = f"ответ до {fmt_time(inc.first_response_due, tz)}"
-        head = f"№{inc.id:<5} {STATUS_RU[inc.status] + _URGENCY_MARK[inc.urgency.value]:<17}"
+        head = f"№{inc.id:<5} {inc.status.label + _URGENCY_MARK[inc.urgency.value]:<17}"
         what = f"{region.topic_name(inc.topic)}, {region.territory_name(inc.territory)}"
         room = width - len(head) - len(due) - 2
         console.print(
@@ -229,13 +222,18 @@ def cmd_incidents(args: argparse.Namespace, console: Console) -> int:
             executor=args.executor,
             urgency=args.urgency,
             overdue_at=engine.clock() if args.overdue else None,
-            limit=args.limit,
+            limit=args.limit + 1,
         )
+        more = len(items) > args.limit
+        items = items[: args.limit]
         if args.json:
             for i in items:
                 print(json.dumps(incident_to_dict(i), ensure_ascii=False))
             return 0
-        _print_incidents(console, engine, items, f"Инциденты ({len(items)})")
+        title = f"Инциденты ({len(items)})"
+        if more:
+            title = f"Инциденты: последние {len(items)} (есть ещё; больше — --limit)"
+        _print_incidents(console, engine, items, title)
     return 0
 
 
@@ -248,20 +246,18 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
             return 0
         region = engine.region
         tz = region.calendar.tz
-        console.print(
-            f"[bold]Инцидент №{inc.id}[/] — {STATUS_RU[inc.status]}, срочность {inc.urgency.value}"
-        )
-        console.print(f"тема: {region.topic_name(inc.topic)} ({inc.confidence:.2f})")
+        console.print(f"[bold]Инцидент №{inc.id}[/] — {inc.status.label}, {inc.urgency.label}")
+        console.print(f"тема: {region.topic_name(inc.topic)} ({decimal(inc.confidence)})")
         console.print(f"территория: {region.territory_name(inc.territory)}")
         console.print(f"исполнитель: {region.executor_name(inc.executor)}")
         console.print(
-            f"SLA: {inc.sla_policy or '—'}; первый ответ до {fmt_time(inc.first_response_due, tz)}"
-            f", решение до {fmt_time(inc.resolution_due, tz)}"
+            f"сроки ({region.policy_name(inc.sla_policy)}): первый ответ до "
+            f"{fmt_time(inc.first_response_due, tz)}, решение до {fmt_time(inc.resolution_due, tz)}"
         )
         for sm in reversed(engine.repository.messages(incident_id=inc.id, limit=1000)):
             m = sm.message
             console.print(
-                f"\n[bold]{m.source}[/] {m.external_id} "
+                f"\n[bold]{region.source_name(m.source)}[/] {m.external_id} "
                 f"{m.created_at.astimezone(tz):%d.%m.%Y %H:%M}",
                 highlight=False,
             )
@@ -270,8 +266,15 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
         for col in ("когда", "кто", "что", "почему"):
             table.add_column(col)
         for e in inc.history:
-            what = e.kind if e.to_status is None else f"{e.from_status} → {e.to_status}"
-            table.add_row(e.at.astimezone(tz).strftime("%d.%m %H:%M"), e.actor, str(what), e.reason)
+            what = (
+                event_label(e.kind)
+                if e.to_status is None
+                else " → ".join(
+                    Status(s).label for s in (e.from_status, e.to_status) if s is not None
+                )
+            )
+            who = region.executor_name(e.actor) if e.actor in region.executors else e.actor
+            table.add_row(e.at.astimezone(tz).strftime("%d.%m %H:%M"), who, what, e.reason)
         console.print(table)
     return 0
 
@@ -280,13 +283,17 @@ def cmd_messages(args: argparse.Namespace, console: Console) -> int:
     """Message counts by processing state, and the failed or rejected ones."""
     with open_engine(args, create=False) as engine:
         counts = engine.repository.message_counts()
-        console.print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "сообщений нет")
+        console.print(
+            ", ".join(f"{MESSAGE_STATES.get(k, k)}: {v}" for k, v in sorted(counts.items()))
+            or "сообщений нет"
+        )
         status = args.status or ("failed" if counts.get("failed") else None)
         if status:
             for sm in engine.repository.messages(status=status, limit=args.limit):
                 console.print(
                     f"#{sm.id} {sm.message.source}/{sm.message.external_id} "
-                    f"[{sm.status}] {sm.error_stage or ''}: {sm.error or ''}",
+                    f"[{MESSAGE_STATES.get(sm.status, sm.status)}] {sm.error_stage or ''}: "
+                    f"{sm.error or ''}",
                     highlight=False,
                     markup=False,
                 )

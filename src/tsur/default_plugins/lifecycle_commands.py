@@ -18,12 +18,13 @@ from rich.console import Console
 from rich.table import Table
 
 from tsur.analytics import executor_kpis, parse_period
-from tsur.console import open_engine
+from tsur.console import open_engine, period_hint
 from tsur.domain import Incident
 from tsur.errors import AnswerRejected, InvalidRequest
 from tsur.hookspecs import hookimpl
 from tsur.lifecycle import Lifecycle
 from tsur.lifecycle.answers import format_due
+from tsur.lifecycle.escalation import level_label
 
 __all__ = ["register_commands"]
 
@@ -68,10 +69,10 @@ def _show(console: Console, life: Lifecycle, inc: Incident) -> None:
         delivered = (
             f"; ответ доставлен ({last.get('external_reply_id')})"
             if last.get("delivered")
-            else f"; ответ НЕ доставлен: {replies[-1].reason.removeprefix('not delivered: ')}"
+            else f"; ответ НЕ доставлен: {replies[-1].reason}"
         )
     console.print(
-        f"№ {inc.id}: {inc.status.value}, исполнитель {inc.executor or '—'}, "
+        f"№ {inc.id}: {inc.status.label}, исполнитель {life.region.executor_name(inc.executor)}, "
         f"первый ответ до {format_due(inc.first_response_due, tz)}, "
         f"решение до {format_due(inc.resolution_due, tz)}{delivered}"
     )
@@ -90,7 +91,7 @@ def cmd_tick(args: argparse.Namespace, console: Console) -> int:
                 table.add_row(
                     str(e["incident"]),
                     str(e["step"]),
-                    e["level"],
+                    level_label(e["level"]),
                     life.executor_name(e["to"]),
                     format_due(datetime.fromisoformat(e["due"]), tz),
                     f"{e['late_by_s'] / 3600:.1f}",
@@ -98,8 +99,9 @@ def cmd_tick(args: argparse.Namespace, console: Console) -> int:
             if report.escalations:
                 console.print(table)
             console.print(
-                f"проверено {report.checked}: предупреждений {report.warned}, просрочено "
-                f"{report.overdue}, эскалаций {report.escalated}, уведомлений {report.notified}"
+                f"открытых инцидентов {report.checked}: предупреждений о сроке {report.warned}, "
+                f"отметок о просрочке {report.overdue}, шагов эскалации {report.escalated}, "
+                f"уведомлений {report.notified}"
             )
         summary = report.as_dict()
         if not args.json:
@@ -150,6 +152,9 @@ def cmd_kpi(args: argparse.Namespace, console: Console) -> int:
                 _pct(k.reopen_rate),
                 f"{k.avg_rating:.1f} ({k.ratings})" if k.avg_rating is not None else "—",
             )
+        if not kpis:
+            console.print(f"{period.label}: обращений нет ({period_hint(life.engine)})")
+            return 0
         console.print(table)
         console.print(f"в рейтинге — исполнители с не менее чем {args.min_cases} обращениями")
     return 0

@@ -23,6 +23,7 @@ from tsur.hookspecs import hookimpl
 from tsur.protocols import Register, RegisterSettings
 from tsur.region import Region
 from tsur.text.normalize import Lemmatizer, Text
+from tsur.text.russian import decimal
 
 __all__ = [
     "ExplicitLocator",
@@ -56,7 +57,7 @@ class ExplicitLocator:
             return None
         if message.territory not in self.ids:
             raise UnknownTerritory(message.territory)
-        return Location(message.territory, 1.0, ("territory field",))
+        return Location(message.territory, 1.0, ("территория указана источником",))
 
 
 _TOWN_KINDS = frozenset({"city_okrug", "urban_settlement", "municipal_okrug"})
@@ -86,6 +87,7 @@ class SourceLocator:
     """The territory a source is bound to (a city's community group), as a last resort."""
 
     def __init__(self, region: Region) -> None:
+        self.region = region
         self.by_source = {s.id: s.territory for s in region.sources.values() if s.territory}
 
     def locate(self, message: Message, text: Text) -> Location | None:
@@ -93,7 +95,9 @@ class SourceLocator:
         territory = self.by_source.get(message.source)
         if territory is None:
             return None
-        return Location(territory, 0.5, (f"source {message.source}",))
+        return Location(
+            territory, 0.5, (f"территория источника «{self.region.source_name(message.source)}»",)
+        )
 
 
 class GazetteerLocator:
@@ -168,7 +172,7 @@ class GeoLocator:
         if self.boundaries is not None:
             inside = self.boundaries.containing(lon, lat)
             if inside is not None:
-                return Location(inside, 0.95, ("geotag inside the municipal boundary",))
+                return Location(inside, 0.95, ("геометка внутри границы муниципалитета",))
         best, best_km = None, float("inf")
         for tid, tlat, tlon in self.points:
             km = _haversine_km(lat, lon, tlat, tlon)
@@ -179,7 +183,7 @@ class GeoLocator:
         return Location(
             best,
             round(max(0.3, 1 - best_km / self.radius_km), 3),
-            (f"geotag {best_km:.1f} km from centre",),
+            (f"геометка в {decimal(best_km, 1)} км от центра",),
         )
 
 

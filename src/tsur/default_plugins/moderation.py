@@ -65,6 +65,7 @@ from tsur.region import Region
 from tsur.text.lexicon import Phrases, compile_patterns, load_lexicon, string_list
 from tsur.text.masking import ObsceneLexicon, default_obscene_lexicon, mask_text
 from tsur.text.normalize import Lemmatizer, Text, normalize, tokenize
+from tsur.text.russian import plural
 
 __all__ = [
     "FloodFilter",
@@ -82,20 +83,20 @@ __all__ = [
 
 log = logging.getLogger("tsur.moderation")
 
-NO_WORDS = "flood: no words to act on"
-REPEATED = "flood: repeated message"
-SPAM = "advertising or spam"
-THANKS = "not an appeal: thanks or greetings"
-NEWS = "not an appeal: news repost"
+NO_WORDS = "флуд: ни одного слова по существу"
+REPEATED = "флуд: повтор того же сообщения"
+SPAM = "реклама или спам"
+THANKS = "не обращение: благодарность или приветствие"
+NEWS = "не обращение: репост новости"
 
 _KIND_LABELS = {
-    "phone": ("phone number", "phone numbers"),
-    "email": ("e-mail address", "e-mail addresses"),
-    "passport": ("passport number", "passport numbers"),
-    "snils": ("SNILS", "SNILS numbers"),
-    "inn": ("INN", "INN numbers"),
-    "card": ("card number", "card numbers"),
-    "obscene": ("obscene word", "obscene words"),
+    "phone": ("телефон", "телефона", "телефонов"),
+    "email": ("адрес почты", "адреса почты", "адресов почты"),
+    "passport": ("номер паспорта", "номера паспорта", "номеров паспорта"),
+    "snils": ("СНИЛС", "СНИЛС", "СНИЛС"),
+    "inn": ("ИНН", "ИНН", "ИНН"),
+    "card": ("номер карты", "номера карты", "номеров карт"),
+    "obscene": ("нецензурное слово", "нецензурных слова", "нецензурных слов"),
 }
 
 _IMPERATIVE_ENDINGS = ("ите", "йте", "ьте", "итесь", "йтесь", "ьтесь")
@@ -480,14 +481,15 @@ class MaskingFilter:
             return []
         counts = masked.counts()
         parts = []
-        for kind, (one, many) in _KIND_LABELS.items():
+        for kind, forms in _KIND_LABELS.items():
             n = counts.get(kind, 0)
             if n:
-                parts.append(f"{n} {one if n == 1 else many}")
-        out = [ModerationVerdict("mask", "masked " + ", ".join(parts), masked_text=masked.text)]
+                parts.append(f"{n} {plural(n, *forms)}")
+        out = [ModerationVerdict("mask", "скрыто: " + ", ".join(parts), masked_text=masked.text)]
         obscene = counts.get("obscene", 0)
         if self.abuse_threshold > 0 and obscene >= self.abuse_threshold:
-            out.append(ModerationVerdict("flag", f"abusive language: {obscene} obscene words"))
+            words = plural(obscene, *_KIND_LABELS["obscene"])
+            out.append(ModerationVerdict("flag", f"грубая лексика: {obscene} {words}"))
         return out
 
 

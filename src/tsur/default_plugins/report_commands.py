@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 
 from tsur.analytics.report import build_report, render
-from tsur.console import open_engine
+from tsur.console import open_engine, period_hint
 from tsur.errors import ReportError
 from tsur.hookspecs import hookimpl
 
@@ -63,6 +63,8 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
     with open_engine(args, create=False) as engine:
         report = build_report(engine, args.period, at=at, geometry=args.geometry)
         data = render(engine, report, fmt)
+        total = next((r["value"] for r in report["headline"] if r["key"] == "incidents"), 0)
+        hint = f" ({period_hint(engine)})" if not total else ""
     if out == "-":
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
@@ -72,10 +74,9 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
         target.write_bytes(data)
     except OSError as exc:
         raise ReportError(f"cannot write {target}: {exc}", option="--out") from exc
-    total = next((r["value"] for r in report["headline"] if r["key"] == "incidents"), 0)
     console.print(
-        f"wrote {target} ({len(data) // 1024 or 1} KiB, {fmt}): "
-        f"{report['meta']['period']['label']}, {total} incidents, "
-        f"{len(report['systemic'])} systemic problems"
+        f"записан {target} ({len(data) // 1024 or 1} КиБ, {fmt}): "
+        f"{report['meta']['period']['label']}, инцидентов {total}{hint}, "
+        f"системных проблем {len(report['systemic'])}"
     )
     return 0

@@ -24,7 +24,7 @@ def cmd_serve(args: argparse.Namespace, console: Console) -> int:
     app = App(engine, process=args.process, token=token)
     with make_server(args.host, args.port, app) as server:
         console.print(
-            f"tsur serves {engine.config.region.name} on http://{args.host}:{args.port}"
+            f"tsur: {engine.config.region.name} на http://{args.host}:{args.port}"
             " — POST /webhooks/<source>, GET /incidents, /health"
         )
         with contextlib.suppress(KeyboardInterrupt):

@@ -17,8 +17,12 @@ import attrs
 
 from tsur.grouping.candidates import OpenCandidate
 from tsur.grouping.places import MAX_WORDS
+from tsur.text.russian import decimal
 
 __all__ = ["GroupMatch", "Joined", "best_match", "match_candidate"]
+
+#: numbered objects whose key is not a Russian word (how a curator reads them)
+_OBJECT_NAMES = {"route": "маршрут"}
 
 
 @attrs.frozen
@@ -47,18 +51,18 @@ def match_candidate(
     # a place match needs the same subtopic or some words of the problem in common.
     related = same_topic or common >= 2
     if "street" in shared and "house" in shared and related:
-        return GroupMatch(2.0, f"same address ({mine['street']} {mine['house']})")
+        return GroupMatch(2.0, f"тот же адрес ({mine['street']} {mine['house']})")
     objects = sorted(k for k in shared if k not in {"street", "house"})
     if objects and related:
-        what = ", ".join(f"{k} {mine[k]}" for k in objects)
-        return GroupMatch(1.5, f"same {what}")
+        what = ", ".join(f"{_OBJECT_NAMES.get(k, k)} {mine[k]}" for k in objects)
+        return GroupMatch(1.5, f"тот же объект: {what}")
     if not same_topic:
         return None
     # Cosine of the two word sets: symmetric, so a short message is not
     # "contained" in a long one by a few generic words.
     score = common / math.sqrt(max(1, len(words)) * max(1, len(their_words)))
     if common >= 3 and score >= threshold:
-        return GroupMatch(score, f"same topic and territory, text overlap {score:.2f}")
+        return GroupMatch(score, f"та же тема и территория, тексты совпадают на {decimal(score)}")
     return None
 
 

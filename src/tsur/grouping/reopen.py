@@ -25,10 +25,11 @@ from tsur.grouping.candidates import ClosedCandidate
 
 __all__ = ["REASONS", "reopen_reason", "reopen_target"]
 
+#: Why a message reopens an incident, strongest first (as the history says it).
 REASONS = {
-    "thread": "reply in the thread of a closed incident",
-    "author": "the same citizen writes again",
-    "address": "the same problem at the same address",
+    "thread": "ответ в переписке по закрытому обращению",
+    "author": "тот же заявитель пишет снова",
+    "address": "та же проблема по тому же адресу",
 }
 
 _DONE = (Status.RESOLVED, Status.CLOSED)

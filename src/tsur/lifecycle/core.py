@@ -204,7 +204,7 @@ class LifecycleCore:
                     "reply",
                     at=now,
                     actor=actor,
-                    reason="" if d.delivered else f"not delivered: {d.reason}",
+                    reason="" if d.delivered else (d.reason or ""),
                     data=data,
                 )
         failed = [d for d in deliveries if not d.delivered]

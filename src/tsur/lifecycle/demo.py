@@ -10,7 +10,7 @@ import attrs
 from tsur.domain import Status
 from tsur.errors import AnswerRejected
 from tsur.lifecycle.answers import format_due
-from tsur.lifecycle.escalation import TickReport
+from tsur.lifecycle.escalation import TickReport, level_label
 from tsur.lifecycle.service import Lifecycle
 
 if TYPE_CHECKING:
@@ -53,14 +53,14 @@ class LifecycleDemo:
             local = t.now.astimezone(ZoneInfo(self.timezone))
             out.append(
                 f"Контроль сроков на {local:%d.%m.%Y %H:%M} ({self.timezone}): "
-                f"проверено {t.checked}, "
-                f"предупреждений {t.warned}, просрочено {t.overdue}, эскалаций {t.escalated}, "
-                f"уведомлений {t.notified}"
+                f"открытых инцидентов {t.checked}; предупреждений о сроке {t.warned}, "
+                f"отметок о просрочке {t.overdue} (первый ответ и решение отдельно), шагов "
+                f"эскалации {t.escalated}, уведомлений {t.notified}"
             )
         for number, status, first, final, escalation in self.deadlines:
             out.append(
-                f"  № {number} [{status}]: первый ответ до {first}, решение до {final}"
-                + (f"; эскалация — {escalation}" if escalation else "")
+                f"  №{number} {status}: первый ответ до {first}, решение до {final}"
+                + (f"; эскалация {escalation}" if escalation else "")
             )
         return out
 
@@ -121,10 +121,10 @@ def demo_lifecycle(engine: Engine, *, samples: int = 6) -> LifecycleDemo:
             demo.deadlines.append(
                 (
                     iid,
-                    inc.status.value,
+                    inc.status.label,
                     format_due(inc.first_response_due, tz),
                     format_due(inc.resolution_due, tz),
-                    f"{esc['level']} → {life.executor_name(esc['to'])}" if esc else "",
+                    f"{level_label(esc['level'])}: {life.executor_name(esc['to'])}" if esc else "",
                 )
             )
     return demo

@@ -40,9 +40,24 @@ from tsur.lifecycle.core import LifecycleCore
 from tsur.lifecycle.state import ACTOR, lifecycle_state
 from tsur.sla.deadlines import due, late_by, warning_instant
 
-__all__ = ["Action", "TickReport", "plan_actions", "run_tick"]
+__all__ = ["LEVEL_LABELS", "Action", "TickReport", "level_label", "plan_actions", "run_tick"]
 
 log = logging.getLogger("tsur.lifecycle.tick")
+
+#: Escalation levels as a Russian reader says who a late incident goes to.
+LEVEL_LABELS = {
+    "supervisor": "руководителю исполнителя",
+    "executor_kind": "вышестоящему исполнителю",
+    "curator": "куратору ЦУР",
+    "deputy_governor": "вице-губернатору",
+    "governor": "губернатору",
+}
+
+
+def level_label(level: str) -> str:
+    """An escalation level in Russian (its id when unknown)."""
+    return LEVEL_LABELS.get(level, level)
+
 
 #: Statuses whose deadlines the tick watches.
 WATCHED = tuple(s for s in Status if s.is_open and s is not Status.NEW)

@@ -32,6 +32,9 @@ __all__ = ["Delivery", "ReplyChannel"]
 
 log = logging.getLogger("tsur.lifecycle.replies")
 
+#: The reason recorded when posting is switched off (``Lifecycle(post_replies=False)``).
+SWITCHED_OFF = "ответы в каналы заявителей отключены"
+
 _MAX_MESSAGES = 10_000
 
 
@@ -126,7 +129,12 @@ class ReplyChannel:
         if not self.enabled:  # a deliberate choice (tests, the demo): not worth a warning
             log.info("answer to incident %d not posted (switched off)", reply.incident_id)
             return Delivery(
-                source_id, message_id, False, None, "posting to channels is switched off", False
+                source_id,
+                message_id,
+                False,
+                None,
+                SWITCHED_OFF,
+                False,
             )
         if source_id is None:
             return failed("the incident has no source to answer on")

@@ -43,4 +43,4 @@ def _choose(
                 f"router {reg.name!r} chose unknown executor {d.executor!r}", stage="route"
             )
         return attrs.evolve(d, router=d.router or reg.name)
-    return RouteDecision(region.curator, "no rule matched: curator", "fallback")
+    return RouteDecision(region.curator, "ни одно правило не подошло: кураторам", "fallback")

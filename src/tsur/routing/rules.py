@@ -39,12 +39,14 @@ class RuleRouter:
             if rule.sources and incident.source not in rule.sources:
                 continue
             if rule.executor is not None:
-                return RouteDecision(rule.executor, f"rule {i + 1} «{rule.name}»")
+                return RouteDecision(rule.executor, f"правило {i + 1} «{rule.name}»")
             assert rule.executor_kind is not None
             ex = region.executor_for(rule.executor_kind, incident.territory)
             if ex is not None:
                 return RouteDecision(
-                    ex.id, f"rule {i + 1} «{rule.name}»: {rule.executor_kind} of {ex.territory}"
+                    ex.id,
+                    f"правило {i + 1} «{rule.name}»: {ex.name} "
+                    f"({region.territory_name(ex.territory)})",
                 )
         return None
 
@@ -65,5 +67,7 @@ class TopicExecutorRouter:
             for terr in territories:
                 for e in region.executors.values():
                     if tp in e.topics and e.territory == terr:
-                        return RouteDecision(e.id, f"executor declares topic {tp}")
+                        return RouteDecision(
+                            e.id, f"исполнитель отвечает за тему «{region.topic_name(tp)}»"
+                        )
         return None

@@ -17,7 +17,15 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
-__all__ = ["STOP_WORDS", "Lemmatizer", "Text", "get_lemmatizer", "normalize", "tokenize"]
+__all__ = [
+    "STOP_WORDS",
+    "Lemmatizer",
+    "Text",
+    "get_lemmatizer",
+    "normalize",
+    "plain_mentions",
+    "tokenize",
+]
 
 _VK_MENTION = re.compile(r"\[(?:id|club|public|event)\d+\|([^\]]*)\]")
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
@@ -207,6 +215,11 @@ LEMMA_OVERRIDES: dict[str, str] = {
     "кочек": "кочка",
     "стоков": "сток",
 }
+
+
+def plain_mentions(raw: str) -> str:
+    """VK mention markup as the reader sees it: ``[club1|Администрация]`` → «Администрация»."""
+    return _VK_MENTION.sub(r"\1", raw) if "[" in raw else raw
 
 
 def normalize(raw: str) -> str:
