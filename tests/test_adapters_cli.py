@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import SMALL_REGION
-from tests.test_adapters_common import PAYLOADS
 from tsur import make_plugin_manager
 from tsur.cli import main
+from tsur.testing import payload_file
 
 
 @pytest.fixture(autouse=True)
@@ -35,7 +35,7 @@ def lines(out: str) -> list[dict[str, Any]]:
 
 
 def test_parse_recorded_payloads(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "parse", "vk", str(PAYLOADS / "vk_wall_get.json"))
+    code, out, _ = run(capsys, "parse", "vk", str(payload_file("vk_wall_get.json")))
     assert code == 0
     posts = lines(out)
     assert [p["external_id"] for p in posts][:2] == ["wall-205427305_10", "wall-205427305_9"]
@@ -44,13 +44,15 @@ def test_parse_recorded_payloads(capsys: pytest.CaptureFixture[str]) -> None:
     assert posts[0]["attachments"] == [
         {"kind": "photo", "url": "https://sun9-5.us...CPMY&type=album", "mime_type": "image/jpeg"}
     ]
-    code, out, _ = run(capsys, "parse", "email", str(PAYLOADS / "email_ru_multipart_qp.eml"))
+    code, out, _ = run(capsys, "parse", "email", str(payload_file("email_ru_multipart_qp.eml")))
     [letter] = lines(out)
     assert (code, letter["text"]) == (0, "Это тестовое сообщение\n\nТут ещё есть 😘")
-    code, out, _ = run(capsys, "parse", "telegram", str(PAYLOADS / "tg_update_venue.json"))
+    code, out, _ = run(capsys, "parse", "telegram", str(payload_file("tg_update_venue.json")))
     [venue] = lines(out)
     assert venue["geo"] == {"lat": 50.693416, "lon": 30.624605}
-    code, out, _ = run(capsys, "parse", "open311", str(PAYLOADS / "open311_service_requests.json"))
+    code, out, _ = run(
+        capsys, "parse", "open311", str(payload_file("open311_service_requests.json"))
+    )
     assert [r["external_id"] for r in lines(out)] == ["638344", "638349"]
     code, out, _ = run(
         capsys,
@@ -62,13 +64,15 @@ def test_parse_recorded_payloads(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_parse_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, out, err = run(capsys, "parse", "telegram", str(PAYLOADS / "tg_error_409_conflict.json"))
+    code, out, err = run(
+        capsys, "parse", "telegram", str(payload_file("tg_error_409_conflict.json"))
+    )
     assert code == 2 and out == ""
     assert "Telegram error 409: Conflict" in err
-    code, _, err = run(capsys, "parse", "vk", str(PAYLOADS / "vk_error_6_too_many.json"))
+    code, _, err = run(capsys, "parse", "vk", str(payload_file("vk_error_6_too_many.json")))
     assert code == 2 and "VK error 6: Too many requests per second" in err
     truncated = tmp_path / "cut.json"
-    truncated.write_bytes((PAYLOADS / "vk_wall_get.json").read_bytes()[:500])
+    truncated.write_bytes((payload_file("vk_wall_get.json")).read_bytes()[:500])
     code, _, err = run(capsys, "parse", "vk", str(truncated))
     assert code == 2 and "truncated JSON" in err
     code, _, err = run(capsys, "parse", "icq", str(truncated))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +35,9 @@ from tsur.config import region_from_mapping
 from tsur.errors import PayloadError, WebhookAuthError
 from tsur.security import hmac_sha256_signature, secrets_match, verify_hmac_sha256
 from tsur.store.sql import SqlRepository, normalize_url
-from tsur.testing import make_context
+from tsur.testing import make_context, mock_client, payload
 
 DATA = Path(__file__).parent / "data"
-PAYLOADS = Path("/work/shared/payloads")
 
 SOURCES: list[dict[str, Any]] = [
     {
@@ -175,16 +174,6 @@ def collect_with(engine: tsur.Engine, source_id: str, **kw: Any) -> CollectRepor
     """One collection of ``source_id`` with an adapter built by :func:`adapter_for`."""
     with adapter_for(engine, source_id, **kw) as adapter:
         return collect(engine, source_id, adapter=adapter)
-
-
-def mock_client(handler: Callable[[httpx.Request], httpx.Response]) -> httpx.Client:
-    """An httpx client answering through ``handler``."""
-    return httpx.Client(transport=httpx.MockTransport(handler))
-
-
-def payload(name: str) -> bytes:
-    """A recorded payload file's bytes."""
-    return (PAYLOADS / name).read_bytes()
 
 
 # options ------------------------------------------------------------------------

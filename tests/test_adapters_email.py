@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 
 import tsur
-from tests.test_adapters_common import adapter_for, build, collect_with, payload
+from tests.test_adapters_common import adapter_for, build, collect_with
 from tsur.adapters._text import strip_quoted_reply
 from tsur.adapters.mail import MailAdapter, imap_utf7
+from tsur.testing import payload
 
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
 pytest.importorskip("pymap")

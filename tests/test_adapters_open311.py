@@ -12,10 +12,11 @@ import httpx
 import pytest
 
 import tsur
-from tests.test_adapters_common import adapter_for, build, mock_client, payload
+from tests.test_adapters_common import adapter_for, build
 from tsur.adapters._collect import collect
 from tsur.adapters.open311 import Open311Adapter, Open311Error
 from tsur.errors import PayloadError
+from tsur.testing import mock_client, payload
 
 PST = timezone(timedelta(hours=-8))
 NOW = datetime(2010, 6, 1, 12, 0, tzinfo=UTC)

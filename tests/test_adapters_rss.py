@@ -11,10 +11,11 @@ import httpx
 import pytest
 
 import tsur
-from tests.test_adapters_common import build, mock_client
+from tests.test_adapters_common import build
 from tsur.adapters._collect import collect
 from tsur.adapters.rss import FeedAdapter
 from tsur.errors import PayloadError
+from tsur.testing import mock_client
 
 MSK = timezone(timedelta(hours=3))
 

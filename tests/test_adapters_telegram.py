@@ -12,10 +12,12 @@ import httpx
 import pytest
 
 import tsur
-from tests.test_adapters_common import FakeTime, build, mock_client, payload
+from tests.test_adapters_common import FakeTime, build
+from tsur import testing
 from tsur.adapters._collect import collect
 from tsur.adapters._webhooks import receive_webhook
 from tsur.adapters.telegram import TelegramAdapter, TelegramError, split_text
+from tsur.testing import mock_client, payload
 
 API = "https://api.telegram.org/bot123:ABC"
 
@@ -275,7 +277,7 @@ def test_async_fetch_and_reply(adapters_region: tsur.RegionConfig) -> None:
         )
 
     async def run() -> tuple[list[str], str | None]:
-        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        async with testing.mock_async_client(handler) as client:
             a = tg(adapters_region, async_client=client)
             result = await a.afetch(None)
             sent = await a.areply(tsur.Reply(1, "tg-bot", "Ответ", "final", in_reply_to="1:2"))

@@ -14,11 +14,13 @@ import httpx
 import pytest
 
 import tsur
-from tests.test_adapters_common import FakeTime, build, mock_client, payload
+from tests.test_adapters_common import FakeTime, build
+from tsur import testing
 from tsur.adapters._collect import collect
 from tsur.adapters._webhooks import receive_webhook
 from tsur.adapters.vk import API_VERSION, VkAdapter, VkError
 from tsur.errors import PayloadError
+from tsur.testing import mock_client, payload
 
 OWNER = -205427305
 
@@ -395,7 +397,7 @@ def test_async_fetch_and_reply(adapters_region: tsur.RegionConfig) -> None:
         return httpx.Response(200, json={"response": {"comment_id": 9}})
 
     async def run() -> tuple[int, str | None]:
-        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        async with testing.mock_async_client(handler) as client:
             a = vk(adapters_region, async_client=client, page_size=100)
             result = await a.afetch(None)
             answer = await a.areply(

@@ -35,7 +35,7 @@ from pydantic import BaseModel
 
 import tsur
 from tests.conftest import SMALL_REGION
-from tsur import hookspecs
+from tsur import hookspecs, testing
 from tsur.adapters import build_adapter
 from tsur.lifecycle import Lifecycle
 
@@ -242,7 +242,7 @@ def check_duty_chat(engine: tsur.Engine, module: types.ModuleType, tmp_path: Pat
         seen.append(request)
         return httpx.Response(200, json={"ok": True})
 
-    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+    with testing.mock_client(handler) as client:
         chat = module.DutyChat("TOKEN", "-100500", client=client)
         at = datetime(2026, 11, 16, 8, 0, tzinfo=UTC)
         chat.notify(

@@ -116,7 +116,7 @@ def appeal(ident: Any, text: str, **extra: Any) -> dict[str, Any]:
 def adapter_for(portal: ModuleType, source: tsur.Source, handler: Handler, **options: Any) -> Any:
     """The adapter over a mock transport; retries do not wait."""
     source = attrs.evolve(source, options={**source.options, **options})
-    client = httpx.Client(transport=httpx.MockTransport(handler))
+    client = testing.mock_client(handler)
     return portal.CityPortalAdapter(
         source, testing.make_context(), client=client, sleep=lambda s: None
     )

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
-from tsur import ConfigError, Engine, Notification, open_repository
+from tsur import ConfigError, Engine, Notification, open_repository, testing
 from tsur.default_plugins.notifiers import (
     LogNotifier,
     SmtpNotifier,
@@ -169,7 +169,7 @@ def test_webhook_posts_signed_json() -> None:
         seen.append(request)
         return httpx.Response(204)
 
-    client = httpx.Client(transport=httpx.MockTransport(handler))
+    client = testing.mock_client(handler)
     hook = WebhookNotifier(
         "https://hooks.example.ru/tsur",
         secret="s3cret",
@@ -200,15 +200,11 @@ def test_webhook_failures_are_notifier_errors() -> None:
     def refused(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)
 
-    hook = WebhookNotifier(
-        "https://hooks.example.ru/x", client=httpx.Client(transport=httpx.MockTransport(busy))
-    )
+    hook = WebhookNotifier("https://hooks.example.ru/x", client=testing.mock_client(busy))
     with pytest.raises(NotifierError, match="HTTP 503: maintenance") as err:
         hook.notify(note())
     assert err.value.retryable
-    hook = WebhookNotifier(
-        "https://hooks.example.ru/x", client=httpx.Client(transport=httpx.MockTransport(refused))
-    )
+    hook = WebhookNotifier("https://hooks.example.ru/x", client=testing.mock_client(refused))
     with pytest.raises(NotifierError, match="ConnectError") as err:
         hook.notify(note())
     assert isinstance(err.value.__cause__, httpx.ConnectError)

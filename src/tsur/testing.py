@@ -17,6 +17,14 @@ webhook bodies built in one line::
         client = testing.mock_client(lambda request: httpx.Response(200, json={...}))
         adapter = MyAdapter(source, testing.make_context(), client=client)
 
+``payload(name)`` gives recorded API answers and webhook bodies (VK,
+Telegram, Open311, e-mail, the «Решаем вместе» widget), shipped with tsur
+(``tsur/data/payloads``, their sources in its README), to test an adapter
+against what the real services send::
+
+    def test_my_vk_plugin_reads_a_reply():
+        body = testing.payload("vk_callback_wall_reply_new.json")
+
 Installed plugins (entry points) are left out, so tests run the same on
 every machine.
 """
@@ -24,8 +32,11 @@ every machine.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
+from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import Any
 
 import attrs
@@ -49,7 +60,13 @@ __all__ = [
     "make_context",
     "make_engine",
     "message",
+    "Handler",
+    "mock_async_client",
     "mock_client",
+    "payload",
+    "payload_file",
+    "payload_json",
+    "payload_names",
     "signed_headers",
     "small_region",
 ]
@@ -149,20 +166,15 @@ def message(
     )
 
 
-def mock_client(
-    handler: Callable[[httpx.Request], httpx.Response]
-    | Mapping[str, httpx.Response | Callable[[httpx.Request], httpx.Response]],
-    *,
-    base_url: str = "",
-) -> httpx.Client:
-    """An :class:`httpx.Client` whose requests ``handler`` answers.
+Handler = (
+    Callable[[httpx.Request], httpx.Response]
+    | Mapping[str, httpx.Response | Callable[[httpx.Request], httpx.Response]]
+)
 
-    ``handler`` is a function of the request, or a mapping from ``"METHOD
-    /path"`` (or just ``"/path"``) to a response or a function; a request
-    nothing answers gets a 404 naming it.
-    """
+
+def _answer(handler: Handler) -> Callable[[httpx.Request], httpx.Response]:
     if callable(handler):
-        return httpx.Client(transport=httpx.MockTransport(handler), base_url=base_url)
+        return handler
     routes = dict(handler)
 
     def answer(request: httpx.Request) -> httpx.Response:
@@ -172,7 +184,22 @@ def mock_client(
                 return found(request) if callable(found) else found
         return httpx.Response(404, text=f"no route for {request.method} {request.url.path}")
 
-    return httpx.Client(transport=httpx.MockTransport(answer), base_url=base_url)
+    return answer
+
+
+def mock_client(handler: Handler, *, base_url: str = "") -> httpx.Client:
+    """An :class:`httpx.Client` whose requests ``handler`` answers.
+
+    ``handler`` is a function of the request, or a mapping from ``"METHOD
+    /path"`` (or just ``"/path"``) to a response or a function; a request
+    nothing answers gets a 404 naming it.
+    """
+    return httpx.Client(transport=httpx.MockTransport(_answer(handler)), base_url=base_url)
+
+
+def mock_async_client(handler: Handler, *, base_url: str = "") -> httpx.AsyncClient:
+    """:func:`mock_client` for adapters that talk through an :class:`httpx.AsyncClient`."""
+    return httpx.AsyncClient(transport=httpx.MockTransport(_answer(handler)), base_url=base_url)
 
 
 def signed_headers(secret: str, body: bytes, **headers: str) -> dict[str, str]:
@@ -188,3 +215,32 @@ def evolve_source(region: Region, source_id: str, **options: Any) -> Any:
     """The region's source ``source_id`` with ``options`` added to its options table."""
     source = region.sources[source_id]
     return attrs.evolve(source, options={**source.options, **options})
+
+
+def _payloads() -> Traversable:
+    return resources.files("tsur") / "data" / "payloads"
+
+
+def payload_names() -> list[str]:
+    """The recorded payloads tsur ships (file names, sorted)."""
+    return sorted(
+        p.name for p in _payloads().iterdir() if p.is_file() and p.name != "README.md"
+    )
+
+
+def payload_file(name: str) -> Traversable:
+    """A recorded payload as a file (``str()`` of it is a path on an installed tsur)."""
+    item = _payloads() / name
+    if not item.is_file():
+        raise FileNotFoundError(f"no payload {name!r}; there are: {', '.join(payload_names())}")
+    return item
+
+
+def payload(name: str) -> bytes:
+    """A recorded payload's bytes (``"vk_wall_get.json"``; see :func:`payload_names`)."""
+    return payload_file(name).read_bytes()
+
+
+def payload_json(name: str) -> Any:
+    """A recorded JSON payload, parsed."""
+    return json.loads(payload(name))
