@@ -11,7 +11,6 @@ from datetime import datetime, timedelta, timezone
 import tsur
 
 SAMARA = timezone(timedelta(hours=4))
-URGENCY = {"urgent": "срочно", "quick": "быстрое решение", "normal": "обычный порядок"}
 
 MESSAGES = [
     tsur.Message(
@@ -41,7 +40,7 @@ MESSAGES = [
 def main() -> None:
     """Process the messages and print each incident the engine made."""
     logging.basicConfig(level=logging.WARNING)  # the application decides what tsur's logs show
-    with tsur.Engine.from_config(db=":memory:") as engine:  # None: the bundled region
+    with tsur.Engine.from_config(db=":memory:") as engine:  # no region file: the bundled one
         report = engine.process(MESSAGES)
         region = engine.region
         for incident_id in report.incident_ids:
@@ -49,10 +48,10 @@ def main() -> None:
             topic = region.topic_name(i.topic) if i.topic else "тема не определена"
             place = region.territory_name(i.territory) if i.territory else "территория не найдена"
             executor = region.executor_name(i.executor)
-            print(f"№{i.id} [{i.status}] {topic} — {place} → {executor}")
+            print(f"№ {i.id} ({i.status.label}) {topic} — {place} → {executor}")
             if i.first_response_due is not None:
                 due = i.first_response_due.astimezone(engine.calendar.tz)
-                print(f"    {URGENCY[i.urgency.value]}; первый ответ до {due:%d.%m.%Y %H:%M}")
+                print(f"    {i.urgency.label}; первый ответ до {due:%d.%m.%Y %H:%M}")
 
 
 if __name__ == "__main__":

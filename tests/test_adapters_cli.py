@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import pluggy
 import pytest
 
 from tests.conftest import SMALL_REGION
@@ -22,9 +23,12 @@ def no_third_party_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def run(
-    capsys: pytest.CaptureFixture[str], *argv: str, entry_points: bool = False
+    capsys: pytest.CaptureFixture[str],
+    *argv: str,
+    entry_points: bool = False,
+    pm: pluggy.PluginManager | None = None,
 ) -> tuple[int, str, str]:
-    pm = make_plugin_manager(entry_points=entry_points)
+    pm = pm or make_plugin_manager(entry_points=entry_points)
     code = main(list(argv), pm=pm)
     out, err = capsys.readouterr()
     return code, out, err
@@ -229,3 +233,49 @@ def test_docs_describe_every_option(capsys: pytest.CaptureFixture[str]) -> None:
         table = docs.split(heading, 1)[1].split("\n\n", 2)[1]
         for option in item["options"]:
             assert f"| `{option['name']}`" in table, (item["name"], option["name"])
+
+
+def test_an_adapter_without_its_own_docstring_has_no_borrowed_summary() -> None:
+    from tsur.adapters import HttpAdapter, describe_factory
+
+    class Quiet(HttpAdapter):
+        pass
+
+    class Told(HttpAdapter):
+        """Reads the city's feed."""
+
+    assert describe_factory(Quiet)["summary"] == ""
+    assert describe_factory(Told)["summary"] == "Reads the city's feed."
+
+
+def test_parse_without_a_source_says_how_to_give_options(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import tsur
+    from tsur.adapters import AdapterOptions, BaseAdapter
+
+    class FeedOptions(AdapterOptions):
+        base_url: str
+
+    class Feed(BaseAdapter):
+        """A feed that needs its address."""
+
+        options_model = FeedOptions
+
+        def parse(self, payload: bytes) -> list[tsur.Message]:
+            return []
+
+    class Plugin:
+        @tsur.hookimpl
+        def register_source_adapters(self, register: Any) -> None:
+            register("cityfeed", Feed)
+
+    pm = make_plugin_manager(entry_points=False, plugins=[Plugin()])
+    body = tmp_path / "feed.json"
+    body.write_text("[]", encoding="utf-8")
+    code, _, err = run(capsys, "parse", "cityfeed", str(body), pm=pm)
+    assert code == 2
+    assert "give a configured source (--source ID) or the options (--option KEY=VALUE)" in err
+    assert "options.base_url" in err
+    code, out, err = run(capsys, "parse", "cityfeed", str(body), "--option", "base_url=x", pm=pm)
+    assert (code, out) == (0, ""), err

@@ -360,3 +360,12 @@ def test_verbosity_before_the_command_shows_the_plugin_trace_from_the_start(
     assert "register_settings" in err
     code, _, err = run(capsys, "config")
     assert code == 0 and "register_commands" not in err  # quiet without -v
+
+
+def test_ingesting_a_missing_file_creates_no_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "x.db"
+    code, _, err = run(capsys, "ingest", str(tmp_path / "nofile.jsonl"), "--db", str(db))
+    assert code == 2 and "nofile.jsonl: no such file" in err
+    assert not db.exists()

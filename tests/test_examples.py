@@ -69,17 +69,17 @@ def test_embed_minimal_prints_three_routed_incidents(tmp_path: Path) -> None:
     lines = done.stdout.splitlines()
     heads = [line for line in lines if line.startswith("№")]
     assert len(heads) == 3, done.stdout
-    assert all("[routed]" in h for h in heads)
-    by_topic = {h.split("] ", 1)[1].split(" — ", 1)[0]: lines[lines.index(h) + 1] for h in heads}
+    assert all("(направлен)" in h for h in heads)
+    by_topic = {h.split(") ", 1)[1].split(" — ", 1)[0]: lines[lines.index(h) + 1] for h in heads}
     manhole = next(h for h in heads if "Люки и колодцы" in h)
     assert "— Тольятти → Администрация городского округа Тольятти" in manhole
-    assert by_topic["Люки и колодцы"].strip() == "срочно; первый ответ до 16.11.2026 10:12"
+    assert by_topic["Люки и колодцы"].strip() == "срочное; первый ответ до 16.11.2026 10:12"
     heating = next(h for h in heads if "Отопление" in h)
     assert "— Самара → ПАО «Т Плюс»" in heating
     bus = next(h for h in heads if "Сызрань" in h)
     assert "Министерство транспорта" in bus
     # 8 working hours from Monday 10:05 end on Tuesday 10:05 (lunch 13–14, day ends at 18:00)
-    assert by_topic["Маршруты"].strip() == "обычный порядок; первый ответ до 17.11.2026 10:05"
+    assert by_topic["Маршруты"].strip() == "обычное; первый ответ до 17.11.2026 10:05"
     assert not (tmp_path / "tsur.db").exists()  # in memory: nothing written
 
 

@@ -551,3 +551,24 @@ def test_a_push_only_adapter_cannot_be_polled(small_region: Any) -> None:
     eng = engine(small_region, adapter_plugin(PushOnly))
     with pytest.raises(tsur.AdapterError, match="cannot be polled"):
         tsur.adapters.collect(eng, "written")
+
+
+def test_a_hook_function_without_the_marker_is_reported(small_region: Any) -> None:
+    class Forgot:
+        def register_routers(self, register: Any, context: Any) -> None:  # no @hookimpl
+            register("never", BadRouter(lambda: None))
+
+    with pytest.warns(tsur.PluginWarning, match=r"register_routers\(\) without @tsur.hookimpl"):
+        make_plugin_manager(entry_points=False, plugins=[Forgot()])
+
+
+def test_plugins_given_with_a_manager_join_it(small_region: Any) -> None:
+    pm = make_plugin_manager(entry_points=False)
+    router = BadRouter(lambda: RouteDecision("teplo", "своё правило"))
+    eng = tsur.Engine(
+        small_region, tsur.open_repository(":memory:"), plugin_manager=pm, plugins=[router]
+    )
+    assert "bad" in eng.components.names("routers")
+    eng.process([message(TEXT)])
+    [inc] = eng.incidents()
+    assert inc.executor == "teplo"

@@ -28,7 +28,7 @@ def test_the_recorded_payloads_are_shipped_and_readable() -> None:
 
 
 def test_an_unknown_payload_names_the_ones_there_are() -> None:
-    with pytest.raises(FileNotFoundError, match="no payload 'vk_wal.json'; there are: .*vk_wall"):
+    with pytest.raises(FileNotFoundError, match=r"no payload 'vk_wal\.json'; there are: .*vk_wall"):
         testing.payload("vk_wal.json")
 
 

@@ -89,7 +89,8 @@ def _common() -> argparse.ArgumentParser:
     p.add_argument(
         "--db",
         default=None,
-        help=f"SQLite file or postgresql:// URL (env TSUR_DB; default {DEFAULT_DB})",
+        help=f"SQLite file or postgresql:// URL (env TSUR_DB; default {DEFAULT_DB}, "
+        "for 'tsur demo' tsur-demo.db)",
     )
     p.add_argument(
         "--config",

@@ -192,7 +192,7 @@ class Decider:
             incident_id=c.id,
             at=now,
             recipients=(c.executor or self.region.curator,),
-            text=f"Обращение №{c.id} возвращено в работу: {why}",
+            text=f"Обращение № {c.id} возвращено в работу: {why}",
             data={"message_id": message_id},
             key=f"reopened:{c.id}:{message_id}",
         )

@@ -58,7 +58,13 @@ from tsur.errors import (
     UnknownSource,
 )
 from tsur.grouping import Candidates, lookup_for
-from tsur.plugins import Components, call_each, collect_components, make_plugin_manager
+from tsur.plugins import (
+    Components,
+    add_plugins,
+    call_each,
+    collect_components,
+    make_plugin_manager,
+)
 from tsur.reading import Reader
 from tsur.region import Region
 from tsur.routing.choose import choose_route
@@ -83,10 +89,10 @@ class Engine:
     ``config`` is a validated region file (or a :class:`~tsur.Region` built
     from one). ``plugins`` are extra plugin modules or objects to register
     (an embedding application's own); ``entry_points=False`` ignores
-    installed third-party plugins; ``plugin_manager`` replaces both with a
-    ready manager. ``clock`` returns the current time (tests freeze it);
-    ``lemmatizer`` is the one every stage and plugin uses (the process-wide
-    one by default).
+    installed third-party plugins; ``plugin_manager`` is a ready manager
+    to use instead (``plugins`` are then added to it). ``clock`` returns
+    the current time (tests freeze it); ``lemmatizer`` is the one every
+    stage and plugin uses (the process-wide one by default).
     """
 
     def __init__(
@@ -104,7 +110,11 @@ class Engine:
         self.repository = repository
         self.clock = clock
         self.lemmatizer = lemmatizer or get_lemmatizer()
-        self.pm = plugin_manager or make_plugin_manager(entry_points=entry_points, plugins=plugins)
+        if plugin_manager is None:
+            plugin_manager = make_plugin_manager(entry_points=entry_points, plugins=plugins)
+        else:
+            add_plugins(plugin_manager, plugins)  # given both: the plugins join the manager
+        self.pm = plugin_manager
         #: what every plugin is given (with its own settings added per plugin)
         self.context = Context(self.region, self.lemmatizer, clock, repository)
         self.components: Components = collect_components(self.pm, self.context)

@@ -51,6 +51,7 @@ __all__ = [
     "Registered",
     "Registrar",
     "add_builtins",
+    "add_plugins",
     "call_each",
     "collect_components",
     "make_plugin_manager",
@@ -111,10 +112,7 @@ def make_plugin_manager(
     add_builtins(pm, builtins)
     if entry_points:
         known |= _load_entry_points(pm)
-    for plugin in plugins:
-        if isinstance(plugin, str):
-            plugin = importlib.import_module(plugin)
-        known.add(_register(pm, plugin))
+    known.update(add_plugins(pm, plugins))
     unknown = sorted(n for n in blocked - known if not _is_builtin_module(n))
     if unknown:
         warnings.warn(
@@ -142,6 +140,20 @@ def _is_builtin_module(name: str) -> bool:
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):
         return False
+
+
+def add_plugins(pm: pluggy.PluginManager, plugins: Iterable[object]) -> list[str]:
+    """Register plugin modules (or module names) or objects; return their names.
+
+    A plugin already registered changes nothing; a hook name pluggy does not
+    know is a :class:`PluginError`.
+    """
+    names = []
+    for plugin in plugins:
+        if isinstance(plugin, str):
+            plugin = importlib.import_module(plugin)
+        names.append(_register(pm, plugin))
+    return names
 
 
 def add_builtins(pm: pluggy.PluginManager, modules: Iterable[str]) -> None:
@@ -175,7 +187,24 @@ def _register(pm: pluggy.PluginManager, plugin: object) -> str:
         pm.register(plugin, name=name)
     except pluggy.PluginValidationError as exc:
         raise PluginError(str(exc), plugin=name) from exc
+    _warn_unmarked(pm, plugin, name)
     return name
+
+
+def _warn_unmarked(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
+    """A function named like a hook but not marked ``@tsur.hookimpl`` is never called: say so."""
+    implemented = {caller.name for caller in pm.get_hookcallers(plugin) or ()}
+    for hook in sorted(set(dir(pm.hook)) - implemented):
+        if hook.startswith("_") or not hasattr(hookspecs, hook):
+            continue
+        if callable(getattr(plugin, hook, None)):
+            warnings.warn(
+                PluginWarning(
+                    f"plugin {name!r} has a function {hook}() without @tsur.hookimpl: "
+                    "it is never called"
+                ),
+                stacklevel=4,
+            )
 
 
 def _load_entry_points(pm: pluggy.PluginManager) -> set[str]:
@@ -224,6 +253,9 @@ def _load_entry_points(pm: pluggy.PluginManager) -> set[str]:
                 f"TSUR_DISABLE_PLUGINS={name}",
                 plugin=name,
             ) from exc
+        loaded = pm.get_plugin(name)
+        if loaded is not None:
+            _warn_unmarked(pm, loaded, name)
     return set(eps)
 
 

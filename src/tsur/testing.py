@@ -56,11 +56,11 @@ __all__ = [
     "SAMARA",
     "START",
     "FixedClock",
+    "Handler",
     "evolve_source",
     "make_context",
     "make_engine",
     "message",
-    "Handler",
     "mock_async_client",
     "mock_client",
     "payload",
@@ -223,9 +223,7 @@ def _payloads() -> Traversable:
 
 def payload_names() -> list[str]:
     """The recorded payloads tsur ships (file names, sorted)."""
-    return sorted(
-        p.name for p in _payloads().iterdir() if p.is_file() and p.name != "README.md"
-    )
+    return sorted(p.name for p in _payloads().iterdir() if p.is_file() and p.name != "README.md")
 
 
 def payload_file(name: str) -> Traversable:

@@ -179,7 +179,7 @@ class BaseAdapter:
 
 
 class HttpAdapter(BaseAdapter):
-    """An adapter that talks HTTP through an :class:`~tsur.adapters._http.HttpChannel`."""
+    """An adapter that talks HTTP through a :class:`tsur.adapters.HttpChannel`."""
 
     def __init__(
         self,

@@ -310,7 +310,8 @@ def describe_factory(factory: Any) -> Mapping[str, Any]:
     The keys come from the factory's ``options_model``; a factory without one
     documents its options in its docstring, and none are listed.
     """
-    doc = inspect.getdoc(factory) or ""
+    own = factory.__dict__.get("__doc__") if isinstance(factory, type) else factory.__doc__
+    doc = inspect.cleandoc(own) if own else ""  # a base class's text does not describe it
     model = getattr(factory, "options_model", None)
     options = option_fields(model) if model is not None else []
     return {"summary": doc.splitlines()[0] if doc else "", "options": options}

@@ -281,7 +281,13 @@ class RetryPolicy:
     def _log(self, state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome is not None else None
         wait = state.next_action.sleep if state.next_action is not None else None
-        log.info("attempt %d failed, retrying in %.1f s: %s", state.attempt_number, wait, exc)
+        log.warning(
+            "attempt %d of %d failed, retrying in %.1f s: %s",
+            state.attempt_number,
+            self.attempts,
+            wait,
+            exc,
+        )
 
     def _options(self) -> dict[str, Any]:
         return {

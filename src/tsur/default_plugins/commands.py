@@ -35,7 +35,7 @@ from tsur.console import (
 )
 from tsur.context import Context
 from tsur.domain import Incident, Status
-from tsur.errors import ConfigError, TsurError
+from tsur.errors import ConfigError, IngestError, TsurError
 from tsur.hookspecs import hookimpl
 from tsur.lifecycle import demo_lifecycle
 from tsur.pipeline import Engine
@@ -139,7 +139,7 @@ def _print_incidents(
     console.print(f"[bold]{title}[/]")
     for inc in items:
         due = f"ответ до {fmt_time(inc.first_response_due, tz)}"
-        head = f"№{inc.id:<5} {inc.status.label + _URGENCY_MARK[inc.urgency.value]:<17}"
+        head = f"№ {inc.id:<5}{inc.status.label + _URGENCY_MARK[inc.urgency.value]:<17}"
         what = f"{region.topic_name(inc.topic)}, {region.territory_name(inc.territory)}"
         room = width - len(head) - len(due) - 2
         console.print(
@@ -159,6 +159,8 @@ def _print_incidents(
 # ingest and run -------------------------------------------------------------------------
 def cmd_ingest(args: argparse.Namespace, console: Console) -> int:
     """Store messages from a JSON Lines file."""
+    if args.file != "-" and not Path(args.file).is_file():
+        raise IngestError(f"cannot read {args.file}: no such file")  # before a database is made
     with open_engine(args) as engine:
         if args.file == "-":
             report = engine.ingest_jsonl(lines=sys.stdin.read().splitlines(), origin="<stdin>")
@@ -246,7 +248,7 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
             return 0
         region = engine.region
         tz = region.calendar.tz
-        console.print(f"[bold]Инцидент №{inc.id}[/] — {inc.status.label}, {inc.urgency.label}")
+        console.print(f"[bold]Инцидент № {inc.id}[/] — {inc.status.label}, {inc.urgency.label}")
         console.print(f"тема: {region.topic_name(inc.topic)} ({decimal(inc.confidence)})")
         console.print(f"территория: {region.territory_name(inc.territory)}")
         console.print(f"исполнитель: {region.executor_name(inc.executor)}")

@@ -44,7 +44,7 @@ from tsur.config import load_region
 from tsur.console import open_engine, run_summary
 from tsur.context import Context
 from tsur.domain import Source
-from tsur.errors import AdapterError, PayloadError
+from tsur.errors import AdapterError, ConfigError, PayloadError
 from tsur.hookspecs import hookimpl
 from tsur.plugins import Components, collect_components
 from tsur.region import Region
@@ -94,7 +94,16 @@ def cmd_parse(args: argparse.Namespace, console: Console) -> int:
     except OSError as exc:
         raise AdapterError(f"cannot read {args.file}: {exc.strerror or exc}") from exc
     source = attrs.evolve(source, options=options)
-    adapter = build_adapter(comps, context, source, kind=args.adapter)
+    try:
+        adapter = build_adapter(comps, context, source, kind=args.adapter)
+    except ConfigError as exc:
+        if args.source:
+            raise
+        raise ConfigError(
+            f"the {args.adapter!r} adapter needs options to start: give a configured source "
+            "(--source ID) or the options (--option KEY=VALUE)",
+            problems=exc.problems,
+        ) from exc
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     bad = 0
     try:

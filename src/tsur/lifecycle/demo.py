@@ -59,7 +59,7 @@ class LifecycleDemo:
             )
         for number, status, first, final, escalation in self.deadlines:
             out.append(
-                f"  №{number} {status}: первый ответ до {first}, решение до {final}"
+                f"  № {number} {status}: первый ответ до {first}, решение до {final}"
                 + (f"; эскалация {escalation}" if escalation else "")
             )
         return out

@@ -88,8 +88,8 @@ def open_repository(
     if path is not None:
         if not path.exists():
             raise StorageError(
-                f"no database at {path}: check --db (or TSUR_DB); 'tsur ingest' or "
-                "'tsur demo' creates one"
+                f"no database at {path}: check --db (or TSUR_DB); 'tsur ingest' creates one, "
+                "'tsur demo' makes tsur-demo.db"
             )
         read_only = not os.access(path, os.W_OK)
     repo = SqlRepository(url, read_only=read_only, keep_journal=True)
