@@ -83,6 +83,42 @@ def test_errors_are_json_with_a_reason(engine: Engine) -> None:
     assert call(small, "POST", "/webhooks/portal", b"x" * 11)[0] == 413
 
 
+@pytest.mark.parametrize(
+    ("path", "query", "expected"),
+    [
+        ("/incidents", "status=bogus", (400, "status must be one of: new, triage")),
+        ("/incidents", "urgency=bogus", (400, "urgency must be one of: urgent, quick, normal")),
+        ("/incidents/99999999999999999999999", "", (404, "no such resource")),
+        ("/incidents/" + "9" * 5000, "", (404, "no such resource")),
+        ("/incidents/9223372036854775808", "", (404, "incident 9223372036854775808 not found")),
+        ("/incidents/0", "", (404, "incident 0 not found")),
+    ],
+)
+def test_hostile_queries_get_a_reason_not_a_crash(
+    engine: Engine, path: str, query: str, expected: tuple[int, str]
+) -> None:
+    status, err = call(App(engine), "GET", path, query=query)
+    assert status == expected[0] and expected[1] in err["error"]
+
+
+def test_hostile_webhook_bodies_are_kept_with_their_reason(engine: Engine) -> None:
+    deep = b'{"a":' * 10_000 + b"1" + b"}" * 10_000
+    status, err = call(App(engine), "POST", "/webhooks/portal", deep)
+    assert status == 400 and b"nested too deeply" in err
+
+    class Buggy:
+        def parse(self, payload: bytes) -> Any:
+            raise KeyError("appeal")
+
+    from tsur.adapters import receive_webhook
+
+    result = receive_webhook(engine, "portal", b'{"x": 1}', {}, adapter=Buggy())
+    assert result.status == 500
+    kept = engine.repository.rejected_inputs()
+    assert [k.reason for k in kept][-1] == "the adapter failed: KeyError: 'appeal'"
+    assert kept[-1].raw == '{"x": 1}'
+
+
 @pytest.fixture
 def served(engine: Engine) -> Iterator[str]:
     class Quiet(WSGIRequestHandler):

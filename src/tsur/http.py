@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from tsur.adapters import receive_webhook
+from tsur.domain import Status, Urgency
 from tsur.errors import NotFound, TsurError
 from tsur.pipeline import Engine
 from tsur.wire import incident_to_dict
@@ -44,7 +45,7 @@ __all__ = ["App"]
 
 StartResponse = Callable[..., Any]
 _WEBHOOK = re.compile(r"^/webhooks/([a-z0-9][a-z0-9_.-]*)/?$")
-_INCIDENT = re.compile(r"^/incidents/(\d+)/?$")
+_INCIDENT = re.compile(r"^/incidents/(\d{1,19})/?$")
 _REASONS = {
     401: "Unauthorized",
     200: "OK",
@@ -115,6 +116,10 @@ class App:
             limit = int(query.get("limit", "50"))
         except ValueError:
             raise TsurError(f"limit must be a number, got {query['limit']!r}") from None
+        for key, allowed in (("status", Status), ("urgency", Urgency)):
+            if key in query and query[key] not in {v.value for v in allowed}:
+                known = ", ".join(v.value for v in allowed)
+                raise TsurError(f"{key} must be one of: {known}; got {query[key]!r}")
         return self.engine.incidents(
             status=[query["status"]] if "status" in query else None,
             topic=query.get("topic"),

@@ -62,6 +62,10 @@ def load_json(payload: bytes | str | Any, *, source: str | None, what: str) -> A
         )
     try:
         return json.loads(stripped)
+    except RecursionError as exc:
+        raise PayloadError(
+            f"{what}: JSON nested too deeply to read", source=source, raw=payload
+        ) from exc
     except json.JSONDecodeError as exc:
         if exc.pos >= len(stripped) - 1 or "Unterminated" in exc.msg:
             msg = f"{what}: truncated JSON (the text ends at character {len(stripped)})"

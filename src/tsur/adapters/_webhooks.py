@@ -106,11 +106,18 @@ def receive_webhook(
         except WebhookAuthError as exc:
             log.warning("webhook for %s refused: %s", source_id, exc)
             return WebhookResult(403, "forbidden")
-        except (AdapterError, IngestError, ValueError, TypeError) as exc:
+        except (AdapterError, IngestError, ValueError, TypeError, RecursionError) as exc:
             raw = getattr(exc, "raw", "") or raw_text(body)
             engine.repository.record_rejected_input(origin, None, raw, str(exc), at=engine.clock())
             log.warning("webhook for %s unreadable, kept: %s", source_id, exc)
             return WebhookResult(400, str(exc))
+        except Exception as exc:  # the adapter's own bug: the body is kept, the sender told
+            reason = f"the adapter failed: {type(exc).__name__}: {exc}"
+            engine.repository.record_rejected_input(
+                origin, None, raw_text(body), reason, at=engine.clock()
+            )
+            log.error("webhook for %s: %s (body kept)", source_id, reason)
+            return WebhookResult(500, "the adapter failed; the request is kept")
         foreign = [m.source for m in payload.messages if m.source != source_id]
         if foreign:
             raise AdapterError(

@@ -339,6 +339,8 @@ class SqlRepository(Repository):
 
     # incidents -------------------------------------------------------------
     def _load(self, conn: sa.Connection, incident_id: int, *, lock: bool = False) -> Incident:
+        if not 0 < incident_id < 2**63:  # no such id can be stored (nor bound)
+            raise NotFound("incident", incident_id)
         q = sa.select(INC).where(INC.c.id == incident_id)
         if lock and self.dialect == "postgresql":
             q = q.with_for_update()
