@@ -413,6 +413,19 @@ def test_the_tutorial_quotes_the_example_plugin_verbatim() -> None:
     )
 
 
+def test_the_testing_example_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The "Testing a plugin" code, run as written against the tutorial plugin."""
+    body = section(PLUGINS_MD.read_text("utf-8"), "## Testing a plugin")
+    [code] = re.findall(r"```python\n(.*?)```", body, re.DOTALL)
+    monkeypatch.syspath_prepend(str(TUTORIAL_PLUGIN))
+    namespace: dict[str, Any] = {"__name__": "plugin_tests"}
+    exec(compile(code, "plugins.md:testing", "exec"), namespace)
+    tests = [v for k, v in namespace.items() if k.startswith("test_")]
+    assert len(tests) == 2
+    for test in tests:
+        test()
+
+
 def test_the_tutorial_plugin_imports_nothing_private() -> None:
     import ast
 
@@ -513,3 +526,27 @@ def test_the_readme_embedding_example_runs(tmp_path: Path, monkeypatch: pytest.M
         "1 Люки и колодцы Тольятти Администрация городского округа Тольятти urgent "
     )
     assert (tmp_path / "tsur.db").exists()
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = heading.strip().lower()
+    text = re.sub(r"[^\w\- ]", "", text)
+    return text.replace(" ", "-")
+
+
+def test_every_link_between_the_docs_lands_on_a_heading() -> None:
+    docs = {p.name: p for p in [*(ROOT / "docs").glob("*.md"), ROOT / "README.md"]}
+    anchors = {
+        name: {_slug(h) for h in re.findall(r"^#+ (.+)$", p.read_text("utf-8"), re.M)}
+        for name, p in docs.items()
+    }
+    broken = []
+    for name, path in docs.items():
+        for target, anchor in re.findall(
+            r"\]\(([\w./-]*\.md)?#([^)\s]+)\)", path.read_text("utf-8")
+        ):
+            where = Path(target).name if target else name
+            if where in anchors and anchor not in anchors[where]:
+                broken.append(f"{name}: {target}#{anchor}")
+    assert broken == []
