@@ -72,7 +72,8 @@ def _connect(engine: sa.Engine) -> None:
     try:
         engine.connect().close()
     except sa.exc.DBAPIError as exc:
-        reason = " ".join(str(exc.orig or exc).split())
+        lines = [" ".join(line.split()) for line in str(exc.orig or exc).splitlines()]
+        reason = "; ".join(line.rstrip(".") for line in lines if line)
         raise StorageError(f"cannot connect to the database {_where(engine)}: {reason}") from exc
 
 
