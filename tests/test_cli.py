@@ -369,3 +369,38 @@ def test_ingesting_a_missing_file_creates_no_database(
     code, _, err = run(capsys, "ingest", str(tmp_path / "nofile.jsonl"), "--db", str(db))
     assert code == 2 and "nofile.jsonl: no such file" in err
     assert not db.exists()
+
+
+def test_failed_messages_say_the_stage_in_russian(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tsur import hookimpl
+    from tsur.plugins import make_plugin_manager
+
+    class Broken:
+        def locate(self, message: Any, text: Any) -> Any:
+            raise RuntimeError("gazetteer offline")
+
+        @hookimpl
+        def register_locators(self, register: Any) -> None:
+            register("broken", self, priority=1000)
+
+    pm = make_plugin_manager(entry_points=False, plugins=[Broken()])
+    db = str(tmp_path / "f.db")
+    line = json.dumps(
+        {
+            "source": "vk",
+            "external_id": "1",
+            "text": "яма на дороге в Тольятти",
+            "created_at": "2026-11-16T09:00:00+04:00",
+        },
+        ensure_ascii=False,
+    )
+    src = tmp_path / "m.jsonl"
+    src.write_text(line + "\n", "utf-8")
+    assert main(["ingest", str(src), "--db", db, "--config", REGION, "--run"], pm=pm) == 0
+    capsys.readouterr()
+    assert main(["messages", "--db", db, "--config", REGION], pm=pm) == 0
+    out = capsys.readouterr().out
+    assert "с ошибкой: 1" in out
+    assert "#1 vk/1 [с ошибкой] место: RuntimeError: gazetteer offline" in out

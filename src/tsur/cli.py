@@ -14,6 +14,7 @@ only logs.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
@@ -27,7 +28,7 @@ from rich.text import Text as RichText
 from tsur._version import __version__
 from tsur.console import DEFAULT_DB, fmt_time, open_engine, run_summary, run_with_progress
 from tsur.errors import PluginError, TsurError
-from tsur.plugins import add_builtins, call_each, make_plugin_manager
+from tsur.plugins import add_plugins, call_each, make_plugin_manager
 
 __all__ = [
     "COMMAND_PLUGINS",
@@ -109,10 +110,11 @@ def build_parser(pm: pluggy.PluginManager | None = None) -> argparse.ArgumentPar
     tsur's own commands (:data:`COMMAND_PLUGINS`) are added to ``pm`` unless
     ``TSUR_DISABLE_PLUGINS`` names them.
     """
-    if pm is None:
-        pm = make_plugin_manager(builtins=COMMAND_PLUGINS)
-    else:
-        add_builtins(pm, COMMAND_PLUGINS)
+    pm = pm or make_plugin_manager()
+    add_plugins(
+        pm,
+        [importlib.import_module(name) for name in COMMAND_PLUGINS if not pm.is_blocked(name)],
+    )
     common = _common()
     parser = argparse.ArgumentParser(
         prog="tsur",

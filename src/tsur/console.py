@@ -20,9 +20,11 @@ from tsur.pipeline import Engine
 from tsur.runs import RunReport
 
 __all__ = [
+    "ACTOR_LABELS",
     "DEFAULT_DB",
     "EVENT_LABELS",
     "MESSAGE_STATES",
+    "STAGE_LABELS",
     "event_label",
     "fmt_time",
     "open_engine",
@@ -50,6 +52,21 @@ EVENT_LABELS = {
     "photo": "фото",
     "rating": "оценка",
 }
+
+#: Pipeline stages as a curator reads them (where a message failed or was refused).
+STAGE_LABELS = {
+    "normalise": "чтение текста",
+    "moderate": "модерация",
+    "classify": "тема",
+    "locate": "место",
+    "group": "адреса и объекты",
+    "route": "маршрутизация",
+    "decide": "решение",
+    "process": "обработка",
+}
+
+#: Actors of history events that are not executors or components.
+ACTOR_LABELS = {"citizen": "заявитель", "curator": "куратор"}
 
 #: Processing states of stored messages.
 MESSAGE_STATES = {

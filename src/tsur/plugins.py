@@ -50,7 +50,6 @@ __all__ = [
     "PluginWarning",
     "Registered",
     "Registrar",
-    "add_builtins",
     "add_plugins",
     "call_each",
     "collect_components",
@@ -90,26 +89,23 @@ def make_plugin_manager(
     entry_points: bool = True,
     plugins: Iterable[object] = (),
     disable: Iterable[str] = (),
-    builtins: Iterable[str] = (),
 ) -> pluggy.PluginManager:
     """Build a plugin manager: hookspecs, built-ins, entry points, then ``plugins``.
 
     ``plugins`` are modules (or module names) or objects an embedding
     application registers in code; ``disable`` names plugins not to
-    register (added to ``TSUR_DISABLE_PLUGINS``); ``builtins`` names more
-    built-in modules registered like :data:`DEFAULT_PLUGINS` (the command
-    line adds its commands so). No global state is touched.
+    register (added to ``TSUR_DISABLE_PLUGINS``). No global state is
+    touched. (The command line adds tsur's commands itself.)
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
     blocked = set(disable) | (_names(os.environ.get("TSUR_DISABLE_PLUGINS")) or set())
     for name in blocked:
         pm.set_blocked(name)
-    known: set[str] = set(builtins)
+    known: set[str] = set()
     if defaults:
         known.update(DEFAULT_PLUGINS)
-        add_builtins(pm, DEFAULT_PLUGINS)
-    add_builtins(pm, builtins)
+        _add_defaults(pm)
     if entry_points:
         known |= _load_entry_points(pm)
     known.update(add_plugins(pm, plugins))
@@ -156,9 +152,9 @@ def add_plugins(pm: pluggy.PluginManager, plugins: Iterable[object]) -> list[str
     return names
 
 
-def add_builtins(pm: pluggy.PluginManager, modules: Iterable[str]) -> None:
-    """Register built-in plugin modules by name, unless blocked or registered already."""
-    for name in modules:
+def _add_defaults(pm: pluggy.PluginManager) -> None:
+    """Register the built-in components, unless blocked."""
+    for name in DEFAULT_PLUGINS:
         if not pm.is_blocked(name) and not pm.has_plugin(name):
             pm.register(importlib.import_module(name), name=name)
 
@@ -371,7 +367,8 @@ def plugin_settings(pm: pluggy.PluginManager, config: RegionConfig) -> dict[str,
     """Each plugin's validated ``[plugins.NAME]`` table, by plugin name.
 
     A table no plugin declares, a key the model does not have (unless the
-    model allows extra keys), or a value that does not validate is a
+    model allows extra keys; a model that would ignore it still refuses it
+    here), or a value that does not validate is a
     :class:`~tsur.errors.ConfigError` naming the file and the keys. A
     declared table the region file leaves out is validated from ``{}``
     (the model's defaults); if that fails the plugin gets ``None``. A model
@@ -395,7 +392,7 @@ def plugin_settings(pm: pluggy.PluginManager, config: RegionConfig) -> dict[str,
     out: dict[str, Any] = {}
     for name, (plugin, model) in declared.items():
         table = raw.get(name)
-        if table is not None and model.model_config.get("extra") != "allow":
+        if table is not None and model.model_config.get("extra") not in ("allow", "forbid"):
             for key in sorted(set(table) - _field_names(model)):
                 problems.append((f"plugins.{name}.{key}", "unknown setting"))
         try:

@@ -26,7 +26,9 @@ from tsur.adapters import adapter_kind, parse_options, retry_rejected
 from tsur.analytics import demo_report
 from tsur.config import load_region
 from tsur.console import (
+    ACTOR_LABELS,
     MESSAGE_STATES,
+    STAGE_LABELS,
     event_label,
     fmt_time,
     open_engine,
@@ -275,7 +277,11 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
                     Status(s).label for s in (e.from_status, e.to_status) if s is not None
                 )
             )
-            who = region.executor_name(e.actor) if e.actor in region.executors else e.actor
+            who = (
+                region.executor_name(e.actor)
+                if e.actor in region.executors
+                else ACTOR_LABELS.get(e.actor, e.actor)
+            )
             table.add_row(e.at.astimezone(tz).strftime("%d.%m %H:%M"), who, what, e.reason)
         console.print(table)
     return 0
@@ -292,10 +298,12 @@ def cmd_messages(args: argparse.Namespace, console: Console) -> int:
         status = args.status or ("failed" if counts.get("failed") else None)
         if status:
             for sm in engine.repository.messages(status=status, limit=args.limit):
+                why = sm.error or ""
+                if sm.error_stage and sm.status == "failed":
+                    why = f"{STAGE_LABELS.get(sm.error_stage, sm.error_stage)}: {why}"
                 console.print(
                     f"#{sm.id} {sm.message.source}/{sm.message.external_id} "
-                    f"[{MESSAGE_STATES.get(sm.status, sm.status)}] {sm.error_stage or ''}: "
-                    f"{sm.error or ''}",
+                    f"[{MESSAGE_STATES.get(sm.status, sm.status)}]" + (f" {why}" if why else ""),
                     highlight=False,
                     markup=False,
                 )

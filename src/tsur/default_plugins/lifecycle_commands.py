@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -25,6 +26,7 @@ from tsur.hookspecs import hookimpl
 from tsur.lifecycle import Lifecycle
 from tsur.lifecycle.answers import format_due
 from tsur.lifecycle.escalation import level_label
+from tsur.text.russian import decimal
 
 __all__ = ["register_commands"]
 
@@ -79,7 +81,7 @@ def _show(console: Console, life: Lifecycle, inc: Incident) -> None:
 
 
 def cmd_tick(args: argparse.Namespace, console: Console) -> int:
-    """Run one tick and print its figures; the last line is one JSON object."""
+    """Run one tick and print its figures (``--json``: one JSON object, for scripts)."""
     with _life(args) as life:
         report = life.tick(args.now)
         if not args.json:
@@ -94,7 +96,7 @@ def cmd_tick(args: argparse.Namespace, console: Console) -> int:
                     level_label(e["level"]),
                     life.executor_name(e["to"]),
                     format_due(datetime.fromisoformat(e["due"]), tz),
-                    f"{e['late_by_s'] / 3600:.1f}",
+                    decimal(e["late_by_s"] / 3600, 1),
                 )
             if report.escalations:
                 console.print(table)
@@ -103,10 +105,8 @@ def cmd_tick(args: argparse.Namespace, console: Console) -> int:
                 f"отметок о просрочке {report.overdue}, шагов эскалации {report.escalated}, "
                 f"уведомлений {report.notified}"
             )
-        summary = report.as_dict()
-        if not args.json:
-            summary.pop("escalations")
-        print(json.dumps(summary, ensure_ascii=False))
+        else:
+            print(json.dumps(report.as_dict(), ensure_ascii=False))
     return 0
 
 
@@ -127,19 +127,18 @@ def cmd_kpi(args: argparse.Namespace, console: Console) -> int:
             print(json.dumps([k.as_dict() for k in kpis], ensure_ascii=False))
             return 0
         unit = "раб. ч" if args.working_time else "ч"
-        table = Table(title=f"Показатели исполнителей: {period.label}", title_justify="left")
-        for col in (
-            "место",
-            "исполнитель",
-            "поступило",
-            "в срок",
-            f"1-й ответ, медиана, {unit}",
-            f"1-й ответ, 90%, {unit}",
-            "просрочено",
-            "возвраты",
-            "оценка",
-        ):
-            table.add_column(col)
+        table = Table(
+            title=f"Показатели исполнителей: {period.label}",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+            padding=(0, 1, 0, 0),
+        )
+        table.add_column("№", justify="right", no_wrap=True)
+        table.add_column("исполнитель", ratio=1, min_width=16, overflow="fold")
+        for col in ("пост", "в срок", f"мед., {unit}", f"90%, {unit}", "проср", "возвр"):
+            table.add_column(col, justify="right", no_wrap=True)
+        table.add_column("оценка", no_wrap=True)
         for k in kpis:
             table.add_row(
                 str(k.rank) if k.rank else "—",
@@ -150,13 +149,17 @@ def cmd_kpi(args: argparse.Namespace, console: Console) -> int:
                 _hours(k.first_response_p90_s),
                 str(k.overdue),
                 _pct(k.reopen_rate),
-                f"{k.avg_rating:.1f} ({k.ratings})" if k.avg_rating is not None else "—",
+                f"{decimal(k.avg_rating, 1)} ({k.ratings})" if k.avg_rating is not None else "—",
             )
         if not kpis:
             console.print(f"{period.label}: обращений нет ({period_hint(life.engine)})")
             return 0
         console.print(table)
-        console.print(f"в рейтинге — исполнители с не менее чем {args.min_cases} обращениями")
+        console.print(
+            f"пост — поступило; мед. — медиана времени до первого ответа, 90% — девять из "
+            f"десяти быстрее; проср — просрочено; возвр — доля возвращённых в работу; в рейтинге "
+            f"— исполнители с не менее чем {args.min_cases} обращениями"
+        )
     return 0
 
 
@@ -165,7 +168,7 @@ def _pct(v: float | None) -> str:
 
 
 def _hours(v: float | None) -> str:
-    return "—" if v is None else f"{v / 3600:.1f}"
+    return "—" if v is None else decimal(v / 3600, 1)
 
 
 def cmd_take(args: argparse.Namespace, console: Console) -> int:
