@@ -20,19 +20,13 @@ import pytest
 import tsur
 from tests.conftest import SMALL_REGION
 from tsur.adapters._base import parse_options
-from tsur.adapters._collect import (
-    CollectReport,
-    build_adapter,
-    collect,
-    make_adapter,
-    retry_rejected,
-)
+from tsur.adapters._collect import build_adapter, make_adapter
 from tsur.adapters._http import ApiRequest, HttpChannel, RateLimit, RateLimiter, RetryPolicy
 from tsur.adapters._payload import load_json
-from tsur.adapters._webhooks import receive_webhook
 from tsur.adapters.vk import VkOptions
 from tsur.config import region_from_mapping
 from tsur.errors import PayloadError, WebhookAuthError
+from tsur.intake import CollectReport, collect, receive_webhook, retry_rejected
 from tsur.security import hmac_sha256_signature, secrets_match, verify_hmac_sha256
 from tsur.store.sql import SqlRepository, normalize_url
 from tsur.testing import make_context, mock_client, payload

@@ -10,9 +10,9 @@ import pytest
 
 import tsur
 from tests.test_adapters_common import adapter_for, build, collect_with
-from tsur.adapters._collect import retry_rejected
 from tsur.adapters.csvfile import CsvAdapter
 from tsur.errors import PayloadError
+from tsur.intake import retry_rejected
 
 SAMARA = timezone(timedelta(hours=4))
 

@@ -13,9 +13,9 @@ import pytest
 
 import tsur
 from tests.test_adapters_common import adapter_for, build
-from tsur.adapters._collect import collect
 from tsur.adapters.open311 import Open311Adapter, Open311Error
 from tsur.errors import PayloadError
+from tsur.intake import collect
 from tsur.testing import mock_client, payload
 
 PST = timezone(timedelta(hours=-8))

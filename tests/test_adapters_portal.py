@@ -13,9 +13,9 @@ import pytest
 
 import tsur
 from tests.test_adapters_common import build, collect_with
-from tsur.adapters._webhooks import receive_webhook
 from tsur.adapters.portal import PosAdapter, PosStatus, widget_url
 from tsur.adapters.webhook import JsonWebhookAdapter
+from tsur.intake import receive_webhook
 from tsur.security import hmac_sha256_signature, verify_hmac_sha256
 from tsur.testing import mock_client
 

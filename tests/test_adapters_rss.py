@@ -12,9 +12,9 @@ import pytest
 
 import tsur
 from tests.test_adapters_common import build
-from tsur.adapters._collect import collect
 from tsur.adapters.rss import FeedAdapter
 from tsur.errors import PayloadError
+from tsur.intake import collect
 from tsur.testing import mock_client
 
 MSK = timezone(timedelta(hours=3))

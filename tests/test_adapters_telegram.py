@@ -14,9 +14,8 @@ import pytest
 import tsur
 from tests.test_adapters_common import FakeTime, build
 from tsur import testing
-from tsur.adapters._collect import collect
-from tsur.adapters._webhooks import receive_webhook
 from tsur.adapters.telegram import TelegramAdapter, TelegramError, split_text
+from tsur.intake import collect, receive_webhook
 from tsur.testing import mock_client, payload
 
 API = "https://api.telegram.org/bot123:ABC"

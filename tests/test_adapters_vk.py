@@ -16,10 +16,9 @@ import pytest
 import tsur
 from tests.test_adapters_common import FakeTime, build
 from tsur import testing
-from tsur.adapters._collect import collect
-from tsur.adapters._webhooks import receive_webhook
 from tsur.adapters.vk import API_VERSION, VkAdapter, VkError
 from tsur.errors import PayloadError
+from tsur.intake import collect, receive_webhook
 from tsur.testing import mock_client, payload
 
 OWNER = -205427305

@@ -36,9 +36,9 @@ import pytest
 
 import tsur
 from tsur import testing
-from tsur.adapters import collect
 from tsur.cli import main
 from tsur.http import App
+from tsur.intake import collect
 from tsur.plugins import PluginWarning, collect_components
 
 from .conftest import SMALL_REGION

@@ -16,6 +16,7 @@ import pydantic
 import pytest
 
 import tsur
+import tsur.intake
 from tsur import (
     Classification,
     ModerationVerdict,
@@ -535,7 +536,7 @@ def test_a_failing_fetch_is_named_and_the_cursor_stays(small_region: Any) -> Non
 
     eng = engine(small_region, adapter_plugin(Flaky))
     with pytest.raises(tsur.AdapterError, match="fetch failed: OSError: disk full"):
-        tsur.adapters.collect(eng, "written")
+        tsur.intake.collect(eng, "written")
     assert eng.repository.get_cursor("written") == "page-1"  # the good page is kept
     assert eng.repository.message_counts() == {"pending": 1}
 
@@ -550,7 +551,7 @@ def test_a_push_only_adapter_cannot_be_polled(small_region: Any) -> None:
 
     eng = engine(small_region, adapter_plugin(PushOnly))
     with pytest.raises(tsur.AdapterError, match="cannot be polled"):
-        tsur.adapters.collect(eng, "written")
+        tsur.intake.collect(eng, "written")
 
 
 def test_a_hook_function_without_the_marker_is_reported(small_region: Any) -> None:

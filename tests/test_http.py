@@ -110,7 +110,7 @@ def test_hostile_webhook_bodies_are_kept_with_their_reason(engine: Engine) -> No
         def parse(self, payload: bytes) -> Any:
             raise KeyError("appeal")
 
-    from tsur.adapters import receive_webhook
+    from tsur.intake import receive_webhook
 
     result = receive_webhook(engine, "portal", b'{"x": 1}', {}, adapter=Buggy())
     assert result.status == 500

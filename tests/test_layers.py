@@ -85,7 +85,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("tsur.default_plugins",),
     ("tsur.plugins",),
     ("tsur.pipeline",),
-    ("tsur.lifecycle",),
+    ("tsur.lifecycle", "tsur.intake"),
     ("tsur.http", "tsur.testing"),
     ("tsur.console",),
     tuple(f"tsur.default_plugins.{name}" for name in COMMANDS),

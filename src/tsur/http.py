@@ -9,7 +9,7 @@ Routes:
 ``POST /webhooks/<source>``
     A pushed payload for a configured source (VK Callback API, Telegram,
     ПОС-shaped portals, JSON webhooks …), handled by
-    :func:`tsur.adapters.receive_webhook`: verified, parsed, stored. The
+    :func:`tsur.intake.receive_webhook`: verified, parsed, stored. The
     answer is what the channel expects (VK's confirmation string, ``ok``);
     an unreadable body is kept with its reason and answered 400.
 ``GET /incidents/<id>``
@@ -35,9 +35,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs
 
-from tsur.adapters import receive_webhook
 from tsur.domain import Status, Urgency
 from tsur.errors import NotFound, TsurError
+from tsur.intake import receive_webhook
 from tsur.pipeline import Engine
 from tsur.wire import incident_to_dict
 

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from tsur.config import RegionConfig
     from tsur.context import Context
     from tsur.region import Region
-    from tsur.runs import IngestReport
     from tsur.sla.calendar import WorkingCalendar
     from tsur.store.base import Repository
     from tsur.text.normalize import Text
@@ -156,12 +155,12 @@ class AdapterFactory(Protocol):
 
 
 class EngineView(Protocol):
-    """What adapters and analytics use of an engine (:class:`tsur.Engine` is one).
+    """The parts of an engine adapters and analytics read (:class:`tsur.Engine` has them).
 
-    Functions around the engine — :func:`tsur.adapters.collect`, the
-    webhook receiver, :func:`tsur.analytics.build_report` — take an object
-    with these members rather than the engine class, so that they sit below
-    it: the engine's built-in plugins are made of them.
+    :func:`tsur.adapters.make_adapter` and :func:`tsur.analytics.build_report`
+    take an object with these members rather than the engine class, so that
+    they sit below it (the engine's built-in plugins are made of them); they
+    read its region, store and components and never drive it.
     """
 
     @property
@@ -185,10 +184,4 @@ class EngineView(Protocol):
     @property
     def clock(self) -> Callable[[], datetime]:
         """Returns the current time."""
-        ...
-
-    def ingest(
-        self, messages: Iterable[Message | Mapping[str, Any]], *, origin: str = "api"
-    ) -> IngestReport:
-        """Store messages for processing."""
         ...

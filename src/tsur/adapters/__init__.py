@@ -13,10 +13,11 @@ The toolkit every adapter is built with — built-in or a plugin's:
   items cannot be read; :func:`load_json`, :func:`validate` and
   :func:`convert_items` to read payloads with clear errors.
 
-Running them: :func:`collect` runs one collection of a configured source
-with its saved cursor, :func:`receive_webhook` handles a pushed payload,
-:func:`retry_rejected` reads kept payloads again, :func:`make_adapter`
-builds a configured source's adapter. The built-in adapters (``vk``,
+Building them: :func:`make_adapter` builds a configured source's adapter
+with its factory (:func:`build_adapter` from the components and a
+context). Running them — polling with a saved cursor, handling a pushed
+request, reading kept payloads again — is :mod:`tsur.intake`'s: the
+adapters know nothing of the engine. The built-in adapters (``vk``,
 ``telegram``, ``pos``, ``webhook``, ``open311``, ``email``, ``rss``,
 ``csv``, ``jsonl``) are below. See ``docs/adapters.md``.
 """
@@ -30,13 +31,10 @@ from tsur.adapters._base import (
     secret,
 )
 from tsur.adapters._collect import (
-    CollectReport,
     adapter_kind,
     build_adapter,
-    collect,
     describe_factory,
     make_adapter,
-    retry_rejected,
 )
 from tsur.adapters._http import (
     ApiRequest,
@@ -55,13 +53,7 @@ from tsur.adapters._payload import (
     load_json,
     validate,
 )
-from tsur.adapters._webhooks import (
-    WebhookPayload,
-    WebhookReceiver,
-    WebhookResult,
-    header,
-    receive_webhook,
-)
+from tsur.adapters._webhooks import WebhookPayload, WebhookReceiver, header
 from tsur.adapters.csvfile import CsvAdapter
 from tsur.adapters.files import JsonLinesAdapter, to_jsonl
 from tsur.adapters.mail import MailAdapter
@@ -76,7 +68,6 @@ __all__ = [
     "AdapterOptions",
     "ApiRequest",
     "BaseAdapter",
-    "CollectReport",
     "CsvAdapter",
     "FeedAdapter",
     "FetchBatch",
@@ -95,10 +86,8 @@ __all__ = [
     "VkAdapter",
     "WebhookPayload",
     "WebhookReceiver",
-    "WebhookResult",
     "adapter_kind",
     "build_adapter",
-    "collect",
     "convert_items",
     "describe_factory",
     "from_unix",
@@ -109,8 +98,6 @@ __all__ = [
     "make_client",
     "option_fields",
     "parse_options",
-    "receive_webhook",
-    "retry_rejected",
     "secret",
     "to_jsonl",
     "validate",

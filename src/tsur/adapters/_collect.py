@@ -1,23 +1,14 @@
-"""Building a configured source's adapter and collecting from it with a persisted cursor.
+"""Building a configured source's adapter: its factory, its options, its runtime objects.
 
-:func:`collect` is the polling loop an application (or ``tsur collect``)
-runs for one source::
-
-    report = tsur.adapters.collect(engine, "vk-samara")
-
-Each page is fetched with the cursor saved in the repository, ingested, and
-only then is the new cursor saved: a restart continues where the last
-committed page ended, never skipping anything; at worst one page whose
-cursor was not yet saved is read again, which is harmless because ingest is
-idempotent on ``(source, external_id)``. Unreadable payloads and items are
-kept with their reasons in the rejected-input store.
+What is then done with the adapter — polling it with a saved cursor,
+handing it a pushed request — is :mod:`tsur.intake`'s.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -27,27 +18,21 @@ from tsur.domain import Source
 from tsur.errors import (
     AdapterError,
     ConfigError,
-    IngestError,
-    PayloadError,
     TsurError,
     UnknownSource,
 )
 
 from ._base import ADAPTER_KEY, option_fields
-from ._payload import FetchBatch
 
 if TYPE_CHECKING:
     from tsur.components import Components
     from tsur.protocols import EngineView
 
 __all__ = [
-    "CollectReport",
     "adapter_kind",
     "build_adapter",
-    "collect",
     "describe_factory",
     "make_adapter",
-    "retry_rejected",
 ]
 
 log = logging.getLogger("tsur.adapters")
@@ -156,152 +141,6 @@ def make_adapter(
     if source is None:
         raise UnknownSource(source_id, sorted(engine.region.sources))
     return build_adapter(engine.components, engine.context, source, kind=kind, **runtime)
-
-
-@attrs.define
-class CollectReport:
-    """What one :func:`collect` run did, page by page."""
-
-    source: str
-    pages: int = 0
-    fetched: int = 0
-    inserted: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    cursor: str | None = None
-    reasons: list[str] = attrs.field(factory=list)
-
-
-def collect(
-    engine: EngineView,
-    source_id: str,
-    *,
-    adapter: Any = None,
-    max_pages: int | None = None,
-    progress: Callable[[CollectReport], None] | None = None,
-    **runtime: Any,
-) -> CollectReport:
-    """Fetch everything new from ``source_id`` and ingest it, saving the cursor per page.
-
-    Pages are fetched while the adapter says there is ``more`` (at most
-    ``max_pages``). The cursor is saved only after a page's messages are
-    committed. An unreadable page is kept in the rejected-input store and
-    its :class:`~tsur.errors.AdapterError` raised, leaving the cursor where
-    it was; unreadable items of a readable page are kept and skipped.
-    """
-    own = adapter is None
-    if adapter is None:
-        adapter = make_adapter(engine, source_id, **runtime)
-    if not callable(getattr(adapter, "fetch", None)):
-        if own and callable(getattr(adapter, "close", None)):
-            adapter.close()
-        raise AdapterError(
-            "its adapter cannot be polled (it has no fetch()): messages of this source "
-            "are pushed to 'tsur serve' or ingested from files",
-            source=source_id,
-        )
-    repo = engine.repository
-    origin = f"collect:{source_id}"
-    report = CollectReport(source_id, cursor=repo.get_cursor(source_id))
-    try:
-        while max_pages is None or report.pages < max_pages:
-            cursor = repo.get_cursor(source_id)
-            try:
-                result = adapter.fetch(cursor)
-            except PayloadError as exc:
-                repo.record_rejected_input(origin, None, exc.raw, str(exc), at=engine.clock())
-                report.rejected += 1
-                report.reasons.append(str(exc))
-                raise
-            except TsurError:
-                raise
-            except Exception as exc:  # a plugin adapter's bug: named, the cursor stays
-                raise AdapterError(
-                    f"fetch failed: {type(exc).__name__}: {exc}", source=source_id
-                ) from exc
-            foreign = {m.source for m in result.messages} - {source_id}
-            if foreign:
-                raise AdapterError(
-                    f"adapter returned messages of source {sorted(foreign)[0]!r}",
-                    source=source_id,
-                )
-            ingested = engine.ingest(result.messages, origin=origin)
-            for item in result.rejected if isinstance(result, FetchBatch) else ():
-                repo.record_rejected_input(
-                    origin, item.line, item.raw, item.reason, at=engine.clock()
-                )
-                report.reasons.append(item.reason)
-                report.rejected += 1
-            repo.set_cursor(source_id, result.cursor, at=engine.clock())
-            report.pages += 1
-            report.fetched += len(result.messages)
-            report.inserted += ingested.inserted
-            report.duplicates += ingested.duplicates
-            report.rejected += len(ingested.errors)
-            report.reasons.extend(str(e) for e in ingested.errors)
-            report.cursor = result.cursor
-            log.info(
-                "%s: page %d, %d fetched, %d new, cursor %s",
-                source_id,
-                report.pages,
-                len(result.messages),
-                ingested.inserted,
-                result.cursor,
-            )
-            if progress is not None:
-                progress(report)
-            if not result.more:
-                break
-            if result.cursor == cursor and not result.messages:
-                raise AdapterError(
-                    f"the adapter reports more to fetch but its cursor stays at {cursor!r}",
-                    source=source_id,
-                )
-    finally:
-        if own and hasattr(adapter, "close"):
-            adapter.close()
-    return report
-
-
-def retry_rejected(
-    engine: EngineView, source_id: str, *, adapter: Any = None, **runtime: Any
-) -> CollectReport:
-    """Read again what ``source_id`` delivered and was kept as unreadable.
-
-    After a fix (an adapter upgrade, a corrected option such as a date
-    format) each record collected or pushed for the source is parsed again;
-    those that now give messages are ingested and marked resolved, the
-    others stay. Returns the counts (``fetched`` = records read again).
-    """
-    own = adapter is None
-    if adapter is None:
-        adapter = make_adapter(engine, source_id, **runtime)
-    repo = engine.repository
-    origins = {f"collect:{source_id}", f"webhook:{source_id}"}
-    report = CollectReport(source_id)
-    try:
-        for rec in repo.rejected_inputs():
-            if rec.origin not in origins:
-                continue
-            report.fetched += 1
-            try:
-                messages = list(adapter.parse(rec.raw))
-            except (AdapterError, IngestError) as exc:
-                report.rejected += 1
-                report.reasons.append(f"#{rec.id}: {exc}")
-                continue
-            ingested = engine.ingest(messages, origin=rec.origin)
-            report.inserted += ingested.inserted
-            report.duplicates += ingested.duplicates
-            if ingested.errors:
-                report.rejected += 1
-                report.reasons.extend(f"#{rec.id}: {e}" for e in ingested.errors)
-                continue
-            repo.resolve_rejected_input([rec.id], at=engine.clock())
-    finally:
-        if own and hasattr(adapter, "close"):
-            adapter.close()
-    return report
 
 
 def describe_factory(factory: Any) -> Mapping[str, Any]:

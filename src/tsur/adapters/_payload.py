@@ -2,7 +2,7 @@
 
 A payload that cannot be read raises :class:`PayloadError`, an
 :class:`~tsur.errors.AdapterError` that also carries the raw text, so
-whoever received it (:func:`~tsur.adapters.collect`, a webhook handler)
+whoever received it (:func:`~tsur.intake.collect`, a webhook handler)
 can keep it with its reason in the rejected-input store.
 """
 
@@ -131,7 +131,7 @@ class RejectedItem:
 class FetchBatch(FetchResult):
     """A :class:`~tsur.protocols.FetchResult` that also reports unreadable items.
 
-    :func:`~tsur.adapters.collect` keeps every rejected item with its reason,
+    :func:`~tsur.intake.collect` keeps every rejected item with its reason,
     so a bad record never blocks the cursor and is never lost.
     """
 

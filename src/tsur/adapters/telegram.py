@@ -2,7 +2,7 @@
 
 The cursor is getUpdates' ``offset``: the last ``update_id`` + 1. Telegram
 forgets an update once a later getUpdates asks for a higher offset, and
-:func:`~tsur.adapters.collect` sends that offset only after the update was
+:func:`~tsur.intake.collect` sends that offset only after the update was
 stored, so nothing is lost on a crash. getUpdates and a webhook exclude each
 other (HTTP 409): a bot uses one or the other.
 

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text as RichText
 
-from tsur.adapters import adapter_kind, parse_options, retry_rejected
+from tsur.adapters import adapter_kind, parse_options
 from tsur.analytics import demo_report
 from tsur.config import load_region
 from tsur.console import (
@@ -39,6 +39,7 @@ from tsur.context import Context
 from tsur.domain import Incident, Status
 from tsur.errors import ConfigError, IngestError, TsurError
 from tsur.hookspecs import hookimpl
+from tsur.intake import retry_rejected
 from tsur.lifecycle import demo_lifecycle
 from tsur.pipeline import Engine
 from tsur.plugins import collect_components

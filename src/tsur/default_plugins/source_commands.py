@@ -32,11 +32,9 @@ from rich.table import Table
 from rich.text import Text as RichText
 
 from tsur.adapters import (
-    CollectReport,
     JsonLinesAdapter,
     adapter_kind,
     build_adapter,
-    collect,
     describe_factory,
     make_adapter,
 )
@@ -46,6 +44,7 @@ from tsur.context import Context
 from tsur.domain import Source
 from tsur.errors import AdapterError, ConfigError, PayloadError
 from tsur.hookspecs import hookimpl
+from tsur.intake import CollectReport, collect
 from tsur.plugins import Components, collect_components
 from tsur.region import Region
 from tsur.text.normalize import get_lemmatizer
