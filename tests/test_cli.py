@@ -404,3 +404,41 @@ def test_failed_messages_say_the_stage_in_russian(
     out = capsys.readouterr().out
     assert "с ошибкой: 1" in out
     assert "#1 vk/1 [с ошибкой] место: RuntimeError: gazetteer offline" in out
+
+
+def test_a_command_returning_something_else_than_a_status_is_named(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tsur import hookimpl
+    from tsur.plugins import make_plugin_manager
+
+    class Commands:
+        @hookimpl
+        def register_commands(self, add_command: Any) -> None:
+            add_command("chatty", help="returns text").set_defaults(
+                func=lambda args, console: "done"
+            )
+
+    pm = make_plugin_manager(entry_points=False, plugins=[Commands()])
+    code, _, err = run(capsys, "chatty", pm=pm)
+    assert code == 2 and "command 'chatty' returned 'done', not an exit status" in err
+    code, out, _ = run(capsys, "-v", "--version", pm=pm)
+    assert code == 0 and out.startswith("tsur ")
+
+
+def test_reading_kpis_leaves_the_outbox_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tsur import Notification
+    from tsur.testing import START
+
+    db = tmp_path / "o.db"
+    repo = open_repository(db)
+    repo.queue_notifications(
+        [Notification("escalated", 1, START, ("cur",), "Эскалация", key="e:1")]
+    )
+    repo.close()
+    assert run(capsys, "kpi", "--db", str(db), "--config", REGION, "--period", "2026-11")[0] == 0
+    repo = open_repository(db)
+    assert len(list(repo.pending_notifications(limit=10))) == 1
+    repo.close()

@@ -354,10 +354,16 @@ def test_an_empty_mask_hides_everything(small_region: Any) -> None:
         def register_moderation_filters(self, register: Any) -> None:
             register("blank", self)
 
-    eng = engine(small_region, Blank())
+    # the built-in masker off: the plugin's empty mask alone must hide the text
+    region = small_region.model_copy(
+        update={
+            "pipeline": small_region.pipeline.model_copy(update={"disabled_plugins": ["masking"]})
+        }
+    )
+    eng = engine(region, Blank())
     eng.process([message(TEXT + " паспорт 3604 123456")])
     [inc] = eng.incidents()
-    assert "3604" not in inc.summary
+    assert inc.summary == ""
 
 
 def test_a_mask_verdict_needs_its_text() -> None:
@@ -573,3 +579,65 @@ def test_plugins_given_with_a_manager_join_it(small_region: Any) -> None:
     eng.process([message(TEXT)])
     [inc] = eng.incidents()
     assert inc.executor == "teplo"
+
+
+def test_a_router_cannot_change_the_incident_it_is_shown(small_region: Any) -> None:
+    class Meddler:
+        def route(self, incident: Any, analysis: Any) -> RouteDecision:
+            incident.topic = "health"
+            incident.data["when"] = {1, 2}  # not even storable
+            incident.history.clear()
+            return RouteDecision("teplo", "своё правило")
+
+        @hookimpl
+        def register_routers(self, register: Any) -> None:
+            register("meddler", self, priority=1000)
+
+    eng = engine(small_region, Meddler())
+    report = eng.process([message(TEXT)])
+    assert (report.created, report.failed) == (1, 0)
+    [inc] = eng.incidents()
+    assert inc.topic == "roads" and inc.executor == "teplo" and "when" not in inc.data
+    assert eng.incident(inc.id).history[0].kind == "received"
+
+
+def test_numbers_of_other_kinds_are_confidences_too() -> None:
+    from decimal import Decimal
+    from fractions import Fraction
+
+    for value in (Decimal("0.8"), Fraction(4, 5), 1):
+        assert Classification("roads", value).confidence == pytest.approx(float(value))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"must be a number from 0 to 1, got '0\.8'"):
+        Classification("roads", "0.8")  # type: ignore[arg-type]
+
+
+def test_settings_aliases_are_keys_not_typos(small_region: Any) -> None:
+    class Aliased(pydantic.BaseModel):
+        radius: int = pydantic.Field(
+            1, validation_alias=pydantic.AliasChoices("radius", "radius_km")
+        )
+
+    eng = engine(with_tables(small_region, city={"radius_km": 3}), settings_plugin(Aliased))
+    assert eng.components.settings["tests.test_hostile_plugins.settings_plugin.<locals>.P"] == (
+        Aliased(radius_km=3)
+    )
+
+
+def test_a_misspelt_plugin_module_is_named() -> None:
+    with pytest.raises(PluginError, match="cannot import plugin module 'tsur_helo'"):
+        make_plugin_manager(entry_points=False, plugins=["tsur_helo"])
+
+
+def test_a_property_named_like_a_hook_that_raises_is_not_a_crash() -> None:
+    class Odd:
+        @property
+        def register_routers(self) -> Any:
+            raise RuntimeError("not a hook")
+
+    make_plugin_manager(entry_points=False, plugins=[Odd()])  # no exception, no warning
+
+
+def test_payload_names_cannot_leave_the_payloads() -> None:
+    for name in ("../regions/small.toml", "/etc/passwd", ".hidden", "README.md/../x"):
+        with pytest.raises(FileNotFoundError):
+            tsur.testing.payload(name)

@@ -60,7 +60,9 @@ class Analysis:
     @property
     def masked_text(self) -> str:
         """The text that may leave the engine: the last ``mask`` verdict's, else the original."""
-        masks = [v.masked_text for v in self.verdicts if v.action == "mask" and v.masked_text]
+        masks = [
+            v.masked_text for v in self.verdicts if v.action == "mask" and v.masked_text is not None
+        ]
         return masks[-1] if masks else self.message.text
 
     @property

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import itertools
 import logging
 import os
 import sys
@@ -155,7 +156,8 @@ def main(argv: Sequence[str] | None = None, *, pm: pluggy.PluginManager | None =
     """Entry point of the ``tsur`` console script (``pm``: the plugin manager to use)."""
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     words = list(sys.argv[1:] if argv is None else argv)
-    if words[:1] == ["--version"]:  # answered before plugins load: a broken one cannot stop it
+    leading = list(itertools.takewhile(lambda w: w.startswith("-"), words))
+    if "--version" in leading:  # answered before plugins load: a broken one cannot stop it
         print(f"tsur {__version__}")
         return 0
     _configure_logging(_leading_verbosity(words))  # so that building the parser is logged too
@@ -179,7 +181,11 @@ def main(argv: Sequence[str] | None = None, *, pm: pluggy.PluginManager | None =
         return 2
     try:
         code = handler(args, console)
-        return 0 if code is None else int(code)
+        if code is None:
+            return 0
+        if isinstance(code, bool) or not isinstance(code, int):
+            raise PluginError(f"command {args.command!r} returned {code!r}, not an exit status")
+        return code
     except TsurError as exc:
         err.print(RichText("error: ", style="red") + RichText(str(exc)))
         return 2

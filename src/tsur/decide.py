@@ -15,6 +15,7 @@ applies the outcome (:meth:`tsur.store.Batch.apply`), in one place.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -254,7 +255,7 @@ class Decider:
                 reason=", ".join(loc.evidence),
                 data={"territory": territory, "confidence": loc.confidence},
             )
-        decision = self.route(inc, analysis)
+        decision = self.route(copy.deepcopy(inc), analysis)  # a router reads, never writes
         inc.executor = decision.executor
         reasons = _triage_reasons(analysis, inc.confidence, confident, self.region)
         # A regional topic (a ministry's) needs no municipality: route it anyway.

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import enum
 import math
+import numbers
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
@@ -65,6 +67,15 @@ def _share(_instance: object, attribute: attrs.Attribute[Any], value: object) ->
         or not 0 <= value <= 1
     ):
         raise ValueError(f"{attribute.name} must be a number from 0 to 1, got {value!r}")
+
+
+def _real(value: object) -> object:
+    """Any real number as a float (numpy's, a Decimal); anything else is left to the check."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
 
 
 def _strings(value: Iterable[str]) -> tuple[str, ...]:
@@ -449,7 +460,7 @@ class Classification:
     """A classifier's answer: a topic, how sure, and the words that decided."""
 
     topic: str | None = attrs.field(validator=_opt_str)
-    confidence: float = attrs.field(validator=_share)
+    confidence: float = attrs.field(converter=_real, validator=_share)
     urgency: Urgency | None = attrs.field(default=None, converter=_urgency)
     evidence: tuple[str, ...] = attrs.field(default=(), converter=_strings)
     classifier: str = attrs.field(default="", validator=_str)
@@ -460,7 +471,7 @@ class Location:
     """A locator's answer: the territory, how sure, and why."""
 
     territory: str = attrs.field(validator=_non_empty)
-    confidence: float = attrs.field(default=1.0, validator=_share)
+    confidence: float = attrs.field(default=1.0, converter=_real, validator=_share)
     evidence: tuple[str, ...] = attrs.field(default=(), converter=_strings)
     locator: str = attrs.field(default="", validator=_str)
 

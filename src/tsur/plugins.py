@@ -36,7 +36,7 @@ from typing import Any
 
 import attrs
 import pluggy
-from pydantic import BaseModel, ValidationError
+from pydantic import AliasChoices, AliasPath, BaseModel, ValidationError
 
 from tsur import hookspecs
 from tsur.components import Components, Registered
@@ -147,7 +147,13 @@ def add_plugins(pm: pluggy.PluginManager, plugins: Iterable[object]) -> list[str
     names = []
     for plugin in plugins:
         if isinstance(plugin, str):
-            plugin = importlib.import_module(plugin)
+            module_name = plugin
+            try:
+                plugin = importlib.import_module(module_name)
+            except ImportError as exc:
+                raise PluginError(
+                    f"cannot import plugin module {module_name!r}: {exc}", plugin=module_name
+                ) from exc
         names.append(_register(pm, plugin))
     return names
 
@@ -193,7 +199,11 @@ def _warn_unmarked(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
     for hook in sorted(set(dir(pm.hook)) - implemented):
         if hook.startswith("_") or not hasattr(hookspecs, hook):
             continue
-        if callable(getattr(plugin, hook, None)):
+        try:
+            found = callable(getattr(plugin, hook, None))
+        except Exception:  # a property that raises: not a hook function either way
+            found = False
+        if found:
             warnings.warn(
                 PluginWarning(
                     f"plugin {name!r} has a function {hook}() without @tsur.hookimpl: "
@@ -354,12 +364,22 @@ class _SettingsRegistrar(Registrar):
 
 
 def _field_names(model: type[BaseModel]) -> set[str]:
+    """Every key a model's table may have: field names and their aliases."""
     names: set[str] = set()
     for name, field in model.model_fields.items():
         names.add(name)
         for alias in (field.alias, field.validation_alias):
             if isinstance(alias, str):
                 names.add(alias)
+            elif isinstance(alias, AliasChoices):
+                names.update(c for c in alias.choices if isinstance(c, str))
+                names.update(
+                    c.path[0]
+                    for c in alias.choices
+                    if isinstance(c, AliasPath) and c.path and isinstance(c.path[0], str)
+                )
+            elif isinstance(alias, AliasPath) and alias.path and isinstance(alias.path[0], str):
+                names.add(alias.path[0])
     return names
 
 

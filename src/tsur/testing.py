@@ -229,7 +229,7 @@ def payload_names() -> list[str]:
 def payload_file(name: str) -> Traversable:
     """A recorded payload as a file (``str()`` of it is a path on an installed tsur)."""
     item = _payloads() / name
-    if not item.is_file():
+    if "/" in name or "\\" in name or name.startswith(".") or not item.is_file():
         raise FileNotFoundError(f"no payload {name!r}; there are: {', '.join(payload_names())}")
     return item
 

@@ -50,7 +50,9 @@ def _add_now(p: argparse.ArgumentParser) -> None:
 
 
 @contextmanager
-def _life(args: argparse.Namespace, *, create: bool = False) -> Iterator[Lifecycle]:
+def _life(
+    args: argparse.Namespace, *, create: bool = False, deliver: bool = True
+) -> Iterator[Lifecycle]:
     clock: Callable[[], datetime] = (
         (lambda: args.now) if args.now is not None else (lambda: datetime.now(UTC))
     )
@@ -59,7 +61,8 @@ def _life(args: argparse.Namespace, *, create: bool = False) -> Iterator[Lifecyc
         Lifecycle(engine) as life,
     ):
         yield life
-        engine.deliver_notifications()
+        if deliver:  # a command that only reads leaves the outbox to those that act
+            engine.deliver_notifications()
 
 
 def _show(console: Console, life: Lifecycle, inc: Incident) -> None:
@@ -112,7 +115,7 @@ def cmd_tick(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_kpi(args: argparse.Namespace, console: Console) -> int:
     """Print executor KPIs for a period (the current month by default)."""
-    with _life(args) as life:
+    with _life(args, deliver=False) as life:
         tz = life.region.calendar.tz
         period = parse_period(args.period or f"{life.now().astimezone(tz):%Y-%m}", tz)
         kpis = executor_kpis(
