@@ -152,3 +152,17 @@ def test_reading_routes_need_the_token_when_one_is_set(engine: Engine) -> None:
     # webhooks are the channels' business: their own secrets decide
     body = json.dumps(BODY, ensure_ascii=False).encode()
     assert call(app, "POST", "/webhooks/portal", body)[0] == 200
+
+
+def test_a_topic_filter_takes_its_subtopics_and_nothing_else(engine: Engine) -> None:
+    app = App(engine, process=True)
+    body = dict(BODY, external_id="H-1", text="В Тольятти на ул. Мира, 5 нет отопления")
+    assert (
+        call(app, "POST", "/webhooks/portal", json.dumps(body, ensure_ascii=False).encode())[0]
+        == 200
+    )
+    status, items = call(app, "GET", "/incidents", query="topic=zhkh")
+    assert status == 200 and [i["topic"] for i in items] == ["zhkh.heating"]
+    for hostile in ("%", "zhkh%", "_", "zhkh.%"):
+        status, items = call(app, "GET", "/incidents", query=f"topic={hostile}")
+        assert (status, items) == (200, []), hostile

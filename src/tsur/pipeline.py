@@ -403,7 +403,14 @@ class Engine:
         return self.repository.get_incident(incident_id)
 
     def incidents(self, **filters: Any) -> list[Incident]:
-        """Incidents filtered as :meth:`Repository.incidents` allows."""
+        """Incidents filtered as :meth:`Repository.incidents` allows, newest first.
+
+        ``topic`` takes its subtopics along (by the region's topic tree).
+        The incidents come without their history; :meth:`incident` gives
+        one with it.
+        """
+        if isinstance(filters.get("topic"), str):
+            filters["topic"] = self.region.subtopics(filters["topic"])
         return self.repository.incidents(**filters)
 
     def transition(

@@ -220,6 +220,12 @@ class Region:
             return ()
         return self._families.get(direction, (direction,))
 
+    def subtopics(self, topic: str) -> tuple[str, ...]:
+        """``topic`` and every topic under it, by the region's parents (sorted)."""
+        return tuple(sorted(t for t, chain in self._topic_chains.items() if topic in chain)) or (
+            topic,
+        )
+
     def in_topic(self, topic: str | None, topics: Iterable[str]) -> bool:
         """Whether ``topic`` is one of ``topics`` or a subtopic of one."""
         return not set(self.topic_chain(topic)).isdisjoint(topics)

@@ -172,7 +172,7 @@ class Repository(abc.ABC):
         self,
         *,
         status: Sequence[str] | None = None,
-        topic: str | None = None,
+        topic: str | Sequence[str] | None = None,
         territory: Sequence[str] | None = None,
         executor: str | None = None,
         urgency: str | None = None,
@@ -180,7 +180,11 @@ class Repository(abc.ABC):
         limit: int | None = 100,
         offset: int = 0,
     ) -> list[Incident]:
-        """Incidents matching all given filters, newest first (without history)."""
+        """Incidents matching all given filters, newest first (without history).
+
+        ``topic`` is one topic id or several (:meth:`tsur.Engine.incidents`
+        gives a topic with its subtopics).
+        """
 
     @abc.abstractmethod
     def count_incidents(self, by: str) -> dict[str | None, int]:

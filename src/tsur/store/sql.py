@@ -369,7 +369,7 @@ class SqlRepository(Repository):
         self,
         *,
         status: Sequence[str] | None = None,
-        topic: str | None = None,
+        topic: str | Sequence[str] | None = None,
         territory: Sequence[str] | None = None,
         executor: str | None = None,
         urgency: str | None = None,
@@ -382,8 +382,10 @@ class SqlRepository(Repository):
             q = q.limit(limit)
         if status:
             q = q.where(INC.c.status.in_([Status(s).value for s in status]))
-        if topic is not None:
-            q = q.where(sa.or_(INC.c.topic == topic, INC.c.topic.startswith(topic + ".")))
+        if isinstance(topic, str):
+            q = q.where(INC.c.topic == topic)
+        elif topic is not None:
+            q = q.where(INC.c.topic.in_(list(topic)))
         if territory:
             q = q.where(INC.c.territory.in_(list(territory)))
         if executor is not None:
