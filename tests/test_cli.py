@@ -104,7 +104,7 @@ def test_bad_config_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixtu
     code, _, err = run(capsys, "config", "--config", str(bad))
     assert code == 2
     assert f"error: {bad}: invalid region configuration (1 problem(s))" in err
-    assert "executors[8].kind" in err
+    assert "executors[10].kind" in err  # the carrier, the eleventh executor
 
 
 def test_show_unknown_incident(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

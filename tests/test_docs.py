@@ -190,7 +190,12 @@ def check_hotline_csv(engine: tsur.Engine, module: types.ModuleType, tmp_path: P
 
 def check_gas_smell(engine: tsur.Engine, module: types.ModuleType, tmp_path: Path) -> None:
     inc = incident_of(engine, "gas")
-    assert (inc.topic, inc.urgency, inc.executor) == ("zhkh.gas", tsur.Urgency.URGENT, "gazprom-gr")
+    # urgent gas goes to the round-the-clock emergency dispatch (104), by the region's rules
+    assert (inc.topic, inc.urgency, inc.executor) == (
+        "zhkh.gas",
+        tsur.Urgency.URGENT,
+        "gazprom-gr-ads",
+    )
     assert any(e.actor == "keywords+gas-smell" for e in inc.history)
 
 
@@ -209,7 +214,8 @@ def check_night_duty(engine: tsur.Engine, module: types.ModuleType, tmp_path: Pa
     night = incident_of(engine, "night")
     assert night.executor == engine.config.region.curator
     assert any(e.actor == "night-duty" and e.to_status is tsur.Status.ROUTED for e in night.history)
-    assert incident_of(engine, "gas").executor == "gazprom-gr"  # office hours: the rules
+    # office hours: the rules (urgent gas to the emergency dispatch)
+    assert incident_of(engine, "gas").executor == "gazprom-gr-ads"
 
 
 def check_chain_letters(engine: tsur.Engine, module: types.ModuleType, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import tomllib
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +169,7 @@ def test_intermediate_answer_is_posted_and_moves_the_final_deadline(
 ) -> None:
     inc = new_incident(life, "Сызрань, ул. Мира, 5: яма на дороге, асфальт разбит")
     assert (inc.executor, inc.sla_policy) == ("adm-sela", "default")
-    assert inc.resolution_due == at(27, 18)  # 10 working days from Monday 09:00
+    assert inc.resolution_due == at(30, 9)  # 10 working days from Monday 16.11 09:00: 30.11 09:00
     clock.now = at(16, 11)
     done = life.answer_intermediate(inc.id)  # type: ignore[arg-type]
     assert done.status is Status.ANSWERED_INTERMEDIATE
@@ -306,22 +306,32 @@ def test_take_in_work_and_illegal_moves(life: Lifecycle) -> None:
 
 
 # 59-ФЗ -------------------------------------------------------------------------------------
+def end_of(day: int, month: int = 11, year: int = 2026) -> datetime:
+    """The end of a day in Samara: when a term in days that ends on it ends."""
+    return datetime(year, month, day, 23, 59, 59, tzinfo=SAMARA)
+
+
 def test_written_appeal_extension_once_with_notice(life: Lifecycle, clock: FrozenClock) -> None:
+    """59-ФЗ art. 12: 30 days from registration; in exceptional cases the term may be
+    extended once, by no more than 30 days, before it ends, with the citizen told."""
     inc = new_incident(
         life, "Прошу отремонтировать дорогу в Смышляевке, огромные ямы", source="written"
     )
+    late = new_incident(life, "Прошу заасфальтировать двор в Сызрани", ext="w2", source="written")
     iid = inc.id
     assert iid is not None and inc.sla_policy == "written-59fz"
-    assert inc.resolution_due == at(16, 9, month=12)  # 30 days
-    clock.now = at(10, 10, month=12)
+    # registered Monday 16.11: the 30 days end with Wednesday 16.12
+    assert inc.resolution_due == end_of(16, month=12)
+    clock.now = at(16, 12, month=12)  # day 30, noon: the term has not ended
     extended = life.extend_59fz(iid, "требуется комиссионное обследование участка")
-    # 16.12 + 30 days = 15.01.2027, a working Friday
-    assert extended.resolution_due == at(15, 9, month=1, year=2027)
+    # 16.12 + 30 days = Friday 15.01.2027, to its end
+    assert extended.resolution_due == end_of(15, month=1, year=2027)
     (ext,) = events(extended, "extended")
-    assert ext.data["to"] == at(15, 9, month=1, year=2027).isoformat()
+    assert ext.data["to"] == end_of(15, month=1, year=2027).isoformat()
+    assert ext.data["days"] == 30
     notice = events(extended, "reply")[-1]
     assert notice.data["notice"] == "extension" and notice.data["delivered"] is False
-    assert "продлён до 15.01.2027 09:00" in notice.data["text"]
+    assert "продлён до 15.01.2027 23:59" in notice.data["text"]
     assert "комиссионное обследование" in notice.data["text"]
     assert "no source adapter for kind 'written'" in notice.reason
     with pytest.raises(ExtensionRefused, match="allows one extension"):
@@ -329,29 +339,89 @@ def test_written_appeal_extension_once_with_notice(life: Lifecycle, clock: Froze
     vk = new_incident(life, "Сызрань, ул. Мира, 5: яма на дороге", ext="vk1")
     with pytest.raises(ExtensionRefused, match="only written appeals"):
         life.extend_59fz(vk.id, "нужно время")  # type: ignore[arg-type]
-    late = new_incident(life, "Прошу заасфальтировать двор в Сызрани", ext="w2", source="written")
-    clock.now = at(20, 10, month=12)
+    clock.now = at(17, 0, 1, month=12)  # the term ended with 16.12
     with pytest.raises(ExtensionRefused, match="before the term ends"):
         life.extend_59fz(late.id, "не успели")  # type: ignore[arg-type]
+
+
+def test_an_extension_is_counted_from_the_original_term_by_the_days_given(
+    life: Lifecycle, clock: FrozenClock
+) -> None:
+    """«By no more than 30 days»: the number of days is given, and they are added to the
+    original term, not to the term already moved off a day off."""
+    # registered Thursday 22.10.2026: day 30 is Saturday 21.11 → the term ends Monday 23.11
+    clock.now = at(22, 10, month=10)
+    inc = new_incident(
+        life,
+        "Прошу отремонтировать дорогу в Смышляевке, огромные ямы",
+        source="written",
+        at=at(22, 9, month=10),
+    )
+    assert inc.id is not None and inc.resolution_due == end_of(23)
+    clock.now = at(20, 10)
+    extended = life.extend_59fz(inc.id, "запрошены документы в Росреестре")
+    # 21.11 + 30 = Monday 21.12 (from the moved 23.11 it would wrongly be 23.12)
+    assert extended.resolution_due == end_of(21, month=12)
+    clock.now = at(16, 10)
+    short = new_incident(
+        life, "Прошу убрать мусор в Смышляевке", ext="w3", source="written", at=at(16, 9)
+    )
+    clock.now = at(20, 10)
+    assert short.id is not None
+    with pytest.raises(InvalidRequest, match="1 to 30 days"):
+        life.extend_59fz(short.id, "долго", days=45)
+    # 16.12 + 10 days = Saturday 26.12 → Monday 28.12
+    assert life.extend_59fz(short.id, "нужен выезд", days=10).resolution_due == end_of(28, month=12)
+
+
+def test_written_appeals_are_registered_within_three_days(
+    life: Lifecycle, clock: FrozenClock, channel: Channel
+) -> None:
+    """59-ФЗ art. 8 p. 2: registration within 3 days of receipt; the term runs from it."""
+    clock.now = at(20, 15)  # Friday 20.11: four days after the letter came on Monday 16.11
+    inc = new_incident(
+        life, "Прошу отремонтировать дорогу в Смышляевке", source="written", at=at(16, 9)
+    )
+    (reg,) = events(inc, "registered")
+    assert reg.data["late"] is True and reg.data["due"] == end_of(19).isoformat()
+    assert reg.reason == "зарегистрировано с нарушением срока (до 19.11.2026 23:59)"
+    # the 30 days run from registration: 20.11 + 30 = Sunday 20.12 → Monday 21.12
+    assert inc.resolution_due == end_of(21, month=12)
+    life.engine.deliver_notifications()
+    assert ("registration_late", ("cur",)) in [(n.kind, n.recipients) for n in channel.notes]
+    clock.now = at(19, 23, 30)  # the third day, late in the evening: still in time
+    on_time = new_incident(
+        life, "Прошу убрать мусор в Смышляевке", ext="w2", source="written", at=at(16, 9)
+    )
+    assert events(on_time, "registered")[0].data["late"] is False
 
 
 def test_forwarding_a_written_appeal_within_and_after_seven_days(
     life: Lifecycle, channel: Channel, clock: FrozenClock
 ) -> None:
+    """59-ФЗ art. 8 p. 3: forwarded to the competent body within 7 days of registration
+    (to the end of the 7th day); the competent body then has its own 30 days."""
     a = new_incident(life, "Прошу отремонтировать дорогу в Смышляевке", source="written")
+    b = new_incident(
+        life, "Прошу отремонтировать дорогу в Смышляевке, ул. Луговая", ext="b", source="written"
+    )
+    c = new_incident(
+        life, "Прошу отремонтировать дорогу в Смышляевке, ул. Полевая", ext="c", source="written"
+    )
     assert a.executor == "adm-volzhsky" and a.id is not None
     clock.now = at(18, 10)
     moved = life.forward(a.id, "adm-sela", "участок дороги на балансе г.о. Сызрань")
     assert moved.status is Status.ROUTED and moved.executor == "adm-sela"
     (fw,) = events(moved, "forwarded")
-    assert fw.data["late"] is False and fw.data["forward_due"] == at(23, 9).isoformat()
+    # registered Monday 16.11: the 7 days end with Monday 23.11
+    assert fw.data["late"] is False and fw.data["forward_due"] == end_of(23).isoformat()
     assert fw.reason == "участок дороги на балансе г.о. Сызрань"
     assert (
         events(moved, "routed")[-1].reason
         == "переадресовано: участок дороги на балансе г.о. Сызрань"
     )
-    # the competent body has its own 30 days from the forwarding
-    assert moved.resolution_due == at(18, 10, month=12)
+    # the competent body has its own 30 days from the forwarding: 18.11 + 30 = 18.12
+    assert moved.resolution_due == end_of(18, month=12)
     notice = events(moved, "reply")[-1]
     assert "направлено по компетенции в Администрация г.о. Сызрань" in notice.data["text"]
     assert "участок дороги на балансе" in notice.data["text"]
@@ -359,11 +429,11 @@ def test_forwarding_a_written_appeal_within_and_after_seven_days(
         life.forward(a.id, "nobody", "x")
     with pytest.raises(InvalidRequest, match="already with"):
         life.forward(a.id, "adm-sela", "x")
-    b = new_incident(
-        life, "Прошу отремонтировать дорогу в Смышляевке, ул. Луговая", ext="b", source="written"
-    )
-    clock.now = at(25, 10)  # nine days after the appeal
-    late = life.forward(b.id, "adm-sela", "не наша дорога")  # type: ignore[arg-type]
+    clock.now = at(23, 12)  # the 7th day at noon: still in time
+    in_time = life.forward(b.id, "adm-sela", "не наша дорога")  # type: ignore[arg-type]
+    assert events(in_time, "forwarded")[0].data["late"] is False
+    clock.now = at(25, 10)  # nine days after registration
+    late = life.forward(c.id, "adm-sela", "не наша дорога")  # type: ignore[arg-type]
     assert events(late, "forwarded")[0].data["late"] is True
     life.engine.deliver_notifications()
     kinds = [(n.kind, n.recipients) for n in channel.notes]
@@ -495,7 +565,7 @@ def test_an_executors_own_hours_set_its_deadlines(db_url: str, clock: FrozenCloc
     life = make_life(db_url, clock, region=life_region(executors=own_hours))
     try:
         cal = life.calendar_for("carrier")
-        assert (cal.start.hour, cal.end.hour, cal.lunch) == (7, 19, None)
+        assert (cal.start, cal.end, cal.lunch) == (timedelta(hours=7), timedelta(hours=19), None)
         assert life.calendar_for("adm-sela") is life.engine.calendar
         inc = new_incident(life, "Тольятти: автобус 41 не пришёл, стоим на остановке")
         assert inc.executor == "carrier"
@@ -506,3 +576,42 @@ def test_an_executors_own_hours_set_its_deadlines(db_url: str, clock: FrozenCloc
     finally:
         life.close()
         life.engine.close()
+
+
+def test_the_resolution_term_is_set_once_by_the_first_intermediate_answer(
+    life: Lifecycle, clock: FrozenClock
+) -> None:
+    """take → intermediate → take → intermediate must not push the term again."""
+    inc = new_incident(life, "Сызрань, ул. Мира, 5: яма на дороге, асфальт разбит")
+    assert inc.id is not None
+    clock.now = at(16, 11)
+    first = life.answer_intermediate(inc.id)
+    assert first.resolution_due == at(25, 11)  # 7 working days after it
+    clock.now = at(20, 10)
+    life.take_in_work(inc.id)
+    again = life.answer_intermediate(inc.id, "Работы продолжаются, срок прежний — до 25.11.2026.")
+    assert again.status is Status.ANSWERED_INTERMEDIATE
+    assert again.resolution_due == at(25, 11)  # not 7 working days after 20.11
+    assert [e.data["resolution_due"] for e in events(again, "deadlines")][-1] == (
+        at(25, 11).isoformat()
+    )
+    with pytest.raises(InvalidRequest, match="reason"):
+        life.move_term(inc.id, at(30, 18), " ", actor="cur")
+    moved = life.move_term(inc.id, at(30, 18), "нужна поставка асфальта", actor="cur")
+    assert moved.resolution_due == at(30, 18)
+    last = events(moved, "deadlines")[-1]
+    assert (last.actor, last.reason) == (
+        "cur",
+        "срок изменён решением куратора: нужна поставка асфальта",
+    )
+
+
+def test_an_evasive_intermediate_answer_is_no_response(life: Lifecycle, channel: Channel) -> None:
+    inc = new_incident(life, "Сызрань, ул. Мира, 5: яма на дороге, асфальт разбит")
+    assert inc.id is not None
+    with pytest.raises(AnswerRejected):
+        life.answer_intermediate(inc.id, "Ваше обращение рассмотрено, принято к сведению.")
+    kept = life.engine.incident(inc.id)
+    assert kept.status is Status.ROUTED and kept.first_response_at is None
+    assert events(kept, "answer_rejected")[0].data["kind"] == "intermediate"
+    assert channel.posted == []

@@ -61,18 +61,18 @@ def test_deadlines_in_working_hours_days_and_calendar_days() -> None:
         2026, 11, 5, 13, 0, tzinfo=MSK
     )
     carrier = CALENDARS.calendar_for("carrier")
-    # two carrier days of 11.5 h: 2 h of the short day (to 18:00), 11.5 h on Thursday,
-    # then 4 h before its lunch and 5.5 h after it on Friday
+    # two carrier working days are two days, whatever their length: Thursday, Friday
     assert due(carrier, start, parse_duration("2 working days")) == datetime(
-        2026, 11, 6, 17, 0, tzinfo=SAMARA
+        2026, 11, 6, 16, 0, tzinfo=SAMARA
     )
+    # 30 days end at the end of the 30th day, not at the hour the count began
     assert due(region, start, parse_duration("30 days")) == datetime(
-        2026, 12, 3, 16, 0, tzinfo=SAMARA
+        2026, 12, 3, 23, 59, 59, tzinfo=SAMARA
     )
-    # 2 days from Friday 02.01.2027 land in the New Year holidays → end of Monday 11.01
+    # 2 days from Saturday 02.01.2027 land in the New Year holidays → the end of Monday 11.01
     new_year = datetime(2027, 1, 2, 10, 0, tzinfo=SAMARA)
     assert due(region, new_year, parse_duration("2 days")) == datetime(
-        2027, 1, 11, 18, 0, tzinfo=SAMARA
+        2027, 1, 11, 23, 59, 59, tzinfo=SAMARA
     )
     assert due(region, start, parse_duration("90 minutes")) == start + timedelta(minutes=90)
     assert due(region, start, None) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
 
@@ -36,7 +37,8 @@ def test_operator_walks_an_incident_from_the_command_line(
         ("written", "1", "Сызрань, ул. Мира, 5: яма на дороге"),
         ("written", "w1", "Прошу отремонтировать дорогу в Смышляевке, огромные ямы"),
     ]
-    with Engine.from_config(REGION, db=db, entry_points=False) as engine:
+    registered = datetime(2026, 11, 16, 10, 0, tzinfo=timezone(timedelta(hours=4)))
+    with Engine.from_config(REGION, db=db, entry_points=False, clock=lambda: registered) as engine:
         report = engine.process(
             [
                 {
@@ -54,7 +56,7 @@ def test_operator_walks_an_incident_from_the_command_line(
     assert code == 0 and f"№ {road}: в работе, исполнитель {SELA}" in out
     code, out, _ = run(capsys, "answer", str(road), *c, now="2026-11-16T10:30:00+04:00")
     assert code == 0 and "дан пром. ответ" in out
-    assert "решение до 16.12.2026 09:00" in out  # 59-ФЗ: the answer does not move the term
+    assert "решение до 16.12.2026 23:59" in out  # 59-ФЗ: the answer does not move the term
     assert "ответ НЕ доставлен: no source adapter for kind 'written'" in out
     code, out, _ = run(
         capsys,
@@ -97,7 +99,7 @@ def test_operator_walks_an_incident_from_the_command_line(
     code, out, _ = run(
         capsys, "extend", str(written), "нужна комиссия", *c, now="2026-12-01T10:00:00+04:00"
     )
-    assert code == 0 and "решение до 15.01.2027 09:00" in out
+    assert code == 0 and "решение до 15.01.2027 23:59" in out
     code, _, err = run(capsys, "extend", str(written), "ещё", *c, now="2026-12-01T10:00:00+04:00")
     assert code == 2 and "allows one extension" in err
     code, out, _ = run(

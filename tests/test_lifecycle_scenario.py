@@ -1,9 +1,10 @@
 """Two full lives on a frozen clock, on SQLite and PostgreSQL.
 
 An urgent heating failure reported on VK on the short day before Unity Day
-(03.11.2026; 04.11 is a holiday) and a written appeal under 59-ФЗ whose
+(03.11.2026; 04.11 is a holiday), whose terms and escalation run round the
+clock through the holiday night, and a written appeal under 59-ФЗ whose
 extended term ends in the New Year holidays of 2027: each is classified,
-routed, answered in between, late, escalated twice, refused an «отписка»,
+routed, answered in between, late, escalated, refused an «отписка»,
 answered properly with a photo, rated low, reopened and resolved again.
 """
 
@@ -20,7 +21,7 @@ from tsur.lifecycle import Lifecycle
 
 from .conftest import FrozenClock
 from .helpers import msg
-from .test_lifecycle import Channel, at, life_region, make_life
+from .test_lifecycle import Channel, at, end_of, life_region, make_life
 
 
 def kinds(life: Lifecycle, iid: int) -> list[str]:
@@ -47,7 +48,7 @@ def world(db_url: str) -> Iterator[tuple[Lifecycle, FrozenClock, Channel]]:
         life.engine.close()
 
 
-def test_an_urgent_incident_lives_through_a_holiday_and_a_weekend(
+def test_an_urgent_incident_lives_round_the_clock_through_a_holiday(
     world: tuple[Lifecycle, FrozenClock, Channel],
 ) -> None:
     life, clock, channel = world
@@ -57,58 +58,63 @@ def test_an_urgent_incident_lives_through_a_holiday_and_a_weekend(
     (iid,) = report.incident_ids
     inc = life.engine.incident(iid)
     assert (inc.topic, inc.urgency.value, inc.executor) == ("zhkh.heating", "urgent", "teplo")
-    # 2 working hours: 1.5 h of the short day, the holiday, 0.5 h on Thursday
-    assert inc.first_response_due == at(5, 9, 30)
-    assert inc.resolution_due == at(5, 18)  # one day lands on the holiday → end of 05.11
+    # the urgent track runs on the clock: 2 hours to answer, 24 to resolve, holiday or not
+    assert inc.first_response_due == at(3, 17, 30)
+    assert inc.resolution_due == at(4, 15, 30)
 
-    clock.now = at(5, 9, 15)
+    clock.now = at(3, 17)
     inc = life.answer_intermediate(iid)
-    assert inc.first_response_at == at(5, 9, 15)
-    assert inc.resolution_due == at(6, 9, 15)  # 8 working hours after the intermediate answer
-    assert "Срок: до 06.11.2026 09:15" in channel.posted[-1].text
+    assert inc.first_response_at == at(3, 17)
+    assert inc.resolution_due == at(4, 1)  # 8 hours after the intermediate answer, at night
+    assert "Срок: до 04.11.2026 01:00" in channel.posted[-1].text
 
     ticks = []
-    for now in (at(5, 16), at(5, 16, 30), at(6, 10, 30), at(6, 14, 30), at(6, 14, 30), at(7, 12)):
+    for now in (at(3, 22, 30), at(3, 23, 30), at(4, 1, 30), at(4, 2), at(4, 2), at(4, 5)):
         clock.now = now
         r = life.tick()
         ticks.append((r.warned, r.overdue, r.escalated, r.notified))
     assert ticks == [
-        (0, 0, 0, 0),  # 75 % of the 8 working hours falls at 16:15
+        (0, 0, 0, 0),  # 75 % of the 8 hours falls at 23:00
         (1, 0, 0, 1),
-        (0, 1, 1, 2),  # overdue since 09:15; supervisor after 1 working hour
-        (0, 0, 1, 1),  # curator after 4 working hours (lunch skipped)
+        (0, 1, 1, 2),  # overdue since 01:00; the town's ЕДДС 30 minutes later
+        (0, 0, 1, 1),  # the ЦУР an hour after the term, on the holiday night
         (0, 0, 0, 0),  # the same tick again: nothing twice
-        (0, 0, 0, 0),  # Saturday: the next rung waits for Monday 09:15
+        (0, 0, 1, 1),  # the governor four hours after: the ladder does not wait for Thursday
     ]
     steps = [e.data for e in life.engine.incident(iid).history if e.kind == "escalated"]
     assert [(s["step"], s["level"], s["to"]) for s in steps] == [
-        (1, "supervisor", "vice-zhkh"),
+        (1, "executor_kind", "edds-gorod"),
         (2, "curator", "cur"),
+        (3, "governor", "governor"),
     ]
     escalated = [n for n in channel.notes if n.kind == "escalated"]
-    assert [n.recipients for n in escalated] == [("vice-zhkh", "teplo"), ("cur", "teplo")]
+    assert [n.recipients for n in escalated] == [
+        ("edds-gorod", "teplo"),
+        ("cur", "teplo"),
+        ("governor", "teplo"),
+    ]
 
-    clock.now = at(9, 9, 5)
+    clock.now = at(4, 9, 5)
     with pytest.raises(AnswerRejected) as err:
         life.answer_final(iid, "Ваша заявка принята, работы ведутся в плановом порядке.")
     assert "«в плановом порядке» без конкретного срока" in err.value.reasons
-    answer = "Заменена задвижка на вводе в дом, подача тепла восстановлена 09.11.2026 в 09:00."
+    answer = "Заменена задвижка на вводе в дом, подача тепла восстановлена 04.11.2026 в 09:00."
     with pytest.raises(PhotoRequired):
         life.answer_final(iid, answer)
     inc = life.answer_final(iid, answer, photos=["https://example.org/p1-after.jpg"])
     assert inc.status is Status.RESOLVED
-    clock.now = at(9, 10)
-    assert life.tick().escalated == 0  # resolved before the deputy governor's rung
+    clock.now = at(4, 10)
+    assert life.tick().escalated == 0  # resolved: the ladder stops
 
-    clock.now = at(9, 12)
+    clock.now = at(4, 12)
     inc = life.rate(iid, 2, "в квартире по-прежнему +15")
     assert inc.status is Status.REOPENED and inc.executor == "teplo"
-    assert inc.resolution_due == at(10, 12)
+    assert inc.resolution_due == at(5, 12)  # 24 hours again, on the clock
 
-    clock.now = at(10, 11)
+    clock.now = at(5, 11)
     life.answer_final(
         iid,
-        "Отрегулирован тепловой узел, температура в квартире 22 °C по замеру 10.11.2026.",
+        "Отрегулирован тепловой узел, температура в квартире 22 °C по замеру 05.11.2026.",
         photos=["https://example.org/p1-rework.jpg"],
     )
     assert life.rate(iid, 5, "Тепло, спасибо").status is Status.CLOSED
@@ -123,6 +129,7 @@ def test_an_urgent_incident_lives_through_a_holiday_and_a_weekend(
         "reply",
         "warning",
         "overdue",
+        "escalated",
         "escalated",
         "escalated",
         "answer_rejected",
@@ -157,24 +164,26 @@ def test_a_written_appeal_lives_through_the_new_year_holidays(
     (iid,) = report.incident_ids
     inc = life.engine.incident(iid)
     assert (inc.executor, inc.sla_policy) == ("adm-sela", "written-59fz")
-    assert inc.resolution_due == at(30, 18)  # 30 days end on a Saturday → Monday evening
+    # registered 29.10: 30 days end on Saturday 28.11 → the end of Monday 30.11
+    assert inc.resolution_due == end_of(30)
 
     clock.now = at(2, 10)
     inc = life.forward(iid, "teplo", "течь из стояка отопления — в компетенции теплосети")
     forwarded = next(e for e in inc.history if e.kind == "forwarded")
     assert forwarded.data["late"] is False
-    assert forwarded.data["forward_due"] == at(5, 11).isoformat()
-    assert (inc.first_response_due, inc.resolution_due) == (at(9, 10), at(2, 10, month=12))
+    assert forwarded.data["forward_due"] == end_of(5).isoformat()  # 7 days from 29.10
+    # the competent body's own terms from the forwarding: 7 and 30 days
+    assert (inc.first_response_due, inc.resolution_due) == (end_of(9), end_of(2, month=12))
 
     clock.now = at(5, 10)
     inc = life.answer_intermediate(iid)
     assert inc.first_response_at == at(5, 10)
-    assert inc.resolution_due == at(2, 10, month=12)  # 59-ФЗ: only an extension moves it
+    assert inc.resolution_due == end_of(2, month=12)  # 59-ФЗ: only an extension moves it
 
     clock.now = at(25, 10)
     inc = life.extend_59fz(iid, "требуется замена участка стояка с отключением дома")
     # 02.12 + 30 days = 01.01.2027: New Year holidays to 08.01, a weekend → Monday 11.01
-    assert inc.resolution_due == at(11, 18, month=1, year=2027)
+    assert inc.resolution_due == end_of(11, month=1, year=2027)
     with pytest.raises(ExtensionRefused):
         life.extend_59fz(iid, "ещё на месяц")
 
@@ -193,8 +202,8 @@ def test_a_written_appeal_lives_through_the_new_year_holidays(
     assert ticks == [
         (0, 0, 0, 0),
         (1, 0, 0, 1),  # 75 % of the extended term's working time is behind
-        (0, 0, 0, 0),
-        (0, 1, 1, 2),  # overdue since 11.01 18:00; supervisor from 10:00 on 12.01
+        (0, 0, 0, 0),  # 11.01 17:00: the term runs to the end of the day
+        (0, 1, 1, 2),  # overdue since the end of 11.01; supervisor from 10:00 on 12.01
         (0, 0, 1, 1),  # curator from 13:00
         (0, 0, 0, 0),
     ]
@@ -221,7 +230,8 @@ def test_a_written_appeal_lives_through_the_new_year_holidays(
     clock.now = at(15, 10, month=1, year=2027)
     inc = life.rate(iid, 1, "снова течёт", resolved=False)
     assert inc.status is Status.REOPENED
-    assert inc.resolution_due == at(15, 18, month=2, year=2027)  # 30 days end on a Sunday
+    # 30 days from 15.01 end on Sunday 14.02 → the end of Monday 15.02
+    assert inc.resolution_due == end_of(15, month=2, year=2027)
 
     clock.now = at(20, 11, month=1, year=2027)
     life.answer_final(
@@ -235,6 +245,7 @@ def test_a_written_appeal_lives_through_the_new_year_holidays(
         "classified",
         "located",
         "routed",
+        "registered",
         "deadlines",
         "forwarded",
         "routed",

@@ -53,21 +53,21 @@ def test_the_whole_ladder_once_each_and_missing_rungs_skipped(
     assert road.first_response_due == at(16, 18)  # 8 working hours from 09:00
     clock.now = at(30, 12)  # two weeks later: every rung is due at once
     report = life.tick()
+    # each person hears of a missed term once: the district's supervisor is the ЦУР, so
+    # the curator rung tells nobody new
     assert escalations(life, road.id) == [  # type: ignore[arg-type]
         (1, "supervisor", "cur", "first_response"),
-        (2, "curator", "cur", "first_response"),
         (3, "deputy_governor", "vice-zhkh", "first_response"),
         (4, "governor", "governor", "first_response"),
     ]  # rung 5 names the district administration, the executor itself: skipped
-    # the ministry's supervisor is the governor; no deputy covers health; the district
-    # administration of Tolyatti does not exist (a city okrug)
+    # the ministry's supervisor is the governor, told once (not again as governor); no
+    # deputy covers health
     assert escalations(life, clinic.id) == [  # type: ignore[arg-type]
         (1, "supervisor", "governor", "first_response"),
         (2, "curator", "cur", "first_response"),
-        (4, "governor", "governor", "first_response"),
     ]
-    # both deadlines are missed: each is marked overdue once, the ladder runs from the earliest
-    assert report.overdue == 4 and report.escalated == 7
+    # both deadlines are missed: overdue counts incidents, the ladder runs from the earliest
+    assert report.overdue == 2 and report.escalated == 5
     state = life.engine.incident(road.id).data["lifecycle"]  # type: ignore[arg-type]
     assert state["escalation"] == {
         "level": "governor",
@@ -78,7 +78,7 @@ def test_the_whole_ladder_once_each_and_missing_rungs_skipped(
     again = life.tick()
     assert (again.escalated, again.overdue, again.notified) == (0, 0, 0)
     sent = [n for n in channel.notes if n.kind == "escalated"]
-    assert len(sent) == 7
+    assert len(sent) == 5
     assert ("governor", "adm-volzhsky") in {n.recipients for n in sent}
 
 
@@ -112,15 +112,15 @@ def test_two_workers_ticking_at_once_notify_once(db_url: str, clock: FrozenClock
         ]
         ids = {new_incident(a, text, ext=str(n)).id for n, text in enumerate(texts)}
         assert len(ids) == 3
-        clock.now = at(17, 14, 30)  # 4.5 working hours late: supervisor and curator
-        first, second = a.tick(), b.tick()
-        assert first.escalated == 6 and second.escalated == 0
+        clock.now = at(17, 14, 30)  # 4.5 working hours late: supervisor and curator, both
+        first, second = a.tick(), b.tick()  # the ЦУР, which hears of each incident once
+        assert first.escalated == 3 and second.escalated == 0
         assert second.notified == 0
         with a.engine.repository.engine.connect() as conn:  # type: ignore[attr-defined]
             rows = conn.execute(
                 sa.text("SELECT kind, count(*) FROM notifications GROUP BY kind ORDER BY kind")
             ).all()
-        assert dict(rows) == {"escalated": 6, "overdue": 3, "routed": 3}
+        assert dict(rows) == {"escalated": 3, "overdue": 3, "routed": 3}
     finally:
         for life in (a, b):
             life.close()

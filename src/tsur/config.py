@@ -69,6 +69,8 @@ EXECUTOR_KINDS = (
     "district_administration",
     "management_company",
     "utility",
+    "emergency_service",
+    "edds",
     "carrier",
     "contractor",
     "federal_agency",
@@ -127,8 +129,10 @@ def _check_hours(v: tuple[str, str] | None) -> tuple[str, str] | None:
     if v is None:
         return v
     for t in v:
-        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", t):
-            raise ValueError(f"time {t!r} must be HH:MM")
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d|24:00", t):
+            raise ValueError(f"time {t!r} must be HH:MM (24:00 for the end of the day)")
+    if v[0] == "24:00":
+        raise ValueError("a day cannot start at 24:00")
     if v[0] >= v[1]:
         raise ValueError(f"start {v[0]} must be before end {v[1]}")
     return v
@@ -150,6 +154,10 @@ class RegionInfo(_Model):
     lunch: tuple[str, str] | None = ("13:00", "14:00")
     extra_holidays: list[str] = Field(default_factory=list, description="ISO dates")
     extra_workdays: list[str] = Field(default_factory=list, description="ISO dates")
+    term_day_end: Literal["midnight", "working_day"] = Field(
+        default="midnight",
+        description="a term in days ends at 23:59:59 of its last day, or when its working day ends",
+    )
 
     _tz = field_validator("timezone")(lambda cls, v: _check_tz(v))
     _hours = field_validator("working_hours", "lunch")(lambda cls, v: _check_hours(v))
@@ -214,6 +222,11 @@ class ExecutorConfig(_Model):
     )
     lunch: tuple[str, str] | None = None
     timezone: str | None = Field(default=None, description="IANA zone if not the region's")
+    schedule: Literal["office", "daily", "24/7"] = Field(
+        default="office",
+        description="office: the production calendar; daily: every day within the hours; "
+        "24/7: round the clock (dispatch services, ЕДДС)",
+    )
 
     _hours = field_validator("working_hours", "lunch")(lambda cls, v: _check_hours(v))
     _tz = field_validator("timezone")(lambda cls, v: v if v is None else _check_tz(v))
@@ -274,6 +287,15 @@ class SLAConfig(_Model):
     after_intermediate: Span | None = Field(
         default=None, description="final answer due this long after an intermediate one"
     )
+    schedule: Literal["executor", "24/7"] = Field(
+        default="executor",
+        description="whose clock counts the terms: the executor's calendar, or round the clock",
+    )
+    registration: Span | None = Field(
+        default=None,
+        description="appeals are registered within this (59-ФЗ: 3 days); the terms run from "
+        "registration",
+    )
 
 
 class EscalationStep(_Model):
@@ -291,10 +313,19 @@ class EscalationStep(_Model):
 
 
 class EscalationConfig(_Model):
-    """When and to whom late incidents climb."""
+    """When and to whom late incidents climb.
+
+    ``ladder`` counts its delays on the incident's calendar (office hours for
+    most executors); ``urgent``, when given, is the ladder of urgent
+    incidents, counted round the clock — an emergency does not wait for
+    Monday.
+    """
 
     warn_at: float = Field(default=0.75, gt=0, lt=1, description="share of the time to warn at")
     ladder: list[EscalationStep] = Field(default_factory=list)
+    urgent: list[EscalationStep] = Field(
+        default_factory=list, description="the ladder of urgent incidents, round the clock"
+    )
 
 
 class LifecycleConfig(_Model):

@@ -35,7 +35,7 @@ from tsur.domain import (
 )
 from tsur.grouping import Candidates, ClosedCandidate, best_match, reopen_target
 from tsur.region import Region
-from tsur.sla.deadlines import deadlines_for, due
+from tsur.sla.deadlines import deadlines_for, due, policy_for
 from tsur.text.normalize import plain_mentions
 from tsur.text.russian import decimal
 
@@ -177,7 +177,7 @@ class Decider:
         )
         policy = self.region.policy(c.sla_policy)
         span = policy.resolution if policy is not None else None
-        resolution_due = due(self.region.calendar_for(c.executor), m.created_at, span)
+        resolution_due = due(self.region.terms_calendar(c.executor, policy), m.created_at, span)
         if resolution_due is not None:
             events.append(
                 Event(
@@ -278,7 +278,39 @@ class Decider:
                 reason=decision.reason,
                 data={"executor": decision.executor},
             )
-        deadlines = deadlines_for(self.region, inc, m.created_at)
+        notes: list[Notification] = []
+        start = m.created_at
+        policy = policy_for(self.region, inc)
+        if policy is not None and policy.registration is not None:
+            # 59-ФЗ art. 8 p. 2: registered within 3 days of receipt; terms run from it
+            start = now
+            registration_due = due(self.region.calendar, m.created_at, policy.registration)
+            late = now > registration_due
+            inc.record(
+                "registered",
+                at=now,
+                actor=ENGINE_ACTOR,
+                reason="зарегистрировано"
+                + (
+                    f" с нарушением срока (до {_local(registration_due, self.region)})"
+                    if late
+                    else ""
+                ),
+                data={"received": _iso(m.created_at), "due": _iso(registration_due), "late": late},
+            )
+            if late:
+                notes.append(
+                    Notification(
+                        kind="registration_late",
+                        incident_id=0,
+                        at=now,
+                        recipients=(self.region.curator,),
+                        text="Письменное обращение зарегистрировано позже 3 дней после "
+                        "поступления (ч. 2 ст. 8 59-ФЗ)",
+                        data={"received": _iso(m.created_at), "due": _iso(registration_due)},
+                    )
+                )
+        deadlines = deadlines_for(self.region, inc, start, policy=policy)
         if deadlines is not None:
             inc.sla_policy = deadlines.policy
             inc.first_response_due = deadlines.first_response_due
@@ -307,7 +339,7 @@ class Decider:
             incident=inc,
             places=dict(analysis.places),
             words=analysis.words,
-            notifications=(note,),
+            notifications=(note, *notes),
             verdicts=analysis.verdicts,
             triage=triage,
         )
@@ -343,3 +375,7 @@ def _explain(analysis: Analysis, region: Region) -> str:
 
 def _iso(d: datetime | None) -> str | None:
     return d.isoformat() if d else None
+
+
+def _local(when: datetime, region: Region) -> str:
+    return when.astimezone(region.calendar.tz).strftime("%d.%m.%Y %H:%M")

@@ -343,7 +343,8 @@ class Executor:
 
     ``sla`` names an SLA policy that overrides the region's rules;
     ``working_hours``, ``lunch`` and ``timezone`` are the executor's own
-    (None: the region's).
+    (None: the region's); ``schedule`` is ``office`` (the production
+    calendar), ``daily`` or ``24/7`` (a dispatch service, ЕДДС).
     """
 
     id: str
@@ -357,6 +358,7 @@ class Executor:
     working_hours: tuple[str, str] | None = None
     lunch: tuple[str, str] | None = None
     timezone: str | None = None
+    schedule: str = "office"
 
 
 _DURATION = re.compile(
@@ -440,7 +442,10 @@ class SLAPolicy:
     ``urgency``, ``sources``, ``source_kinds``, ``executor_kinds``) must all
     hold; an empty condition holds for every incident. The region's
     policies are tried in order and the first that applies wins, unless the
-    executor names its own (``Executor.sla``).
+    executor names its own (``Executor.sla``). ``schedule`` says whose clock
+    counts the terms (``executor``: its calendar; ``24/7``: round the
+    clock); ``registration``, when set, is the term to register an appeal
+    in, and the other terms then run from registration (59-ФЗ).
     """
 
     id: str
@@ -453,6 +458,8 @@ class SLAPolicy:
     sources: tuple[str, ...] = ()
     source_kinds: tuple[str, ...] = ()
     executor_kinds: tuple[str, ...] = ()
+    schedule: str = "executor"
+    registration: Duration | None = None
 
 
 @attrs.frozen

@@ -82,6 +82,7 @@ class Region:
     )
     _calendars: Mapping[str, WorkingCalendar] = attrs.field(alias="calendars", converter=_frozen)
     _families: Mapping[str, tuple[str, ...]] = attrs.field(alias="families", converter=_frozen)
+    _clock: WorkingCalendar = attrs.field(alias="clock")
     _by_kind_territory: Mapping[tuple[str, str], str] = attrs.field(
         alias="by_kind_territory", converter=_frozen
     )
@@ -130,6 +131,7 @@ class Region:
                 working_hours=e.working_hours,
                 lunch=e.lunch,
                 timezone=e.timezone,
+                schedule=e.schedule,
             )
             for e in config.executors
         }
@@ -151,6 +153,8 @@ class Region:
                 sources=tuple(p.sources),
                 source_kinds=tuple(p.source_kinds),
                 executor_kinds=tuple(p.executor_kinds),
+                schedule=p.schedule,
+                registration=p.registration,
             )
             for p in config.sla
         )
@@ -160,6 +164,7 @@ class Region:
             lunch=r.lunch,
             holidays=r.extra_holidays,
             workdays=r.extra_workdays,
+            day_end=r.term_day_end,
         )
         topic_chains = _chains({t.id: t.parent for t in topics.values()})
         families: dict[str, list[str]] = {}
@@ -179,6 +184,7 @@ class Region:
             calendar=calendar,
             topic_chains=topic_chains,
             families={d: tuple(sorted(ts)) for d, ts in families.items()},
+            clock=WorkingCalendar.round_the_clock(r.timezone, day_end=r.term_day_end),
             territory_chains=_chains({t.id: t.parent for t in territories.values()}),
             calendars=_executor_calendars(config, executors.values()),
             by_kind_territory=by_kind_territory,
@@ -332,6 +338,18 @@ class Region:
         """The working calendar of ``executor`` (its own hours, else the region's)."""
         return self._calendars.get(executor or "", self.calendar)
 
+    @property
+    def clock(self) -> WorkingCalendar:
+        """The region's round-the-clock calendar (every instant is working time)."""
+        return self._clock
+
+    def terms_calendar(self, executor: str | None, policy: SLAPolicy | None) -> WorkingCalendar:
+        """The calendar an incident's terms are counted on: round the clock under a
+        ``24/7`` policy (the urgent track), else the executor's."""
+        if policy is not None and policy.schedule == "24/7":
+            return self._clock
+        return self.calendar_for(executor)
+
     # sources and policies ---------------------------------------------------------------
     def source_kind(self, source: str | None) -> str | None:
         """The kind of a configured source (``vk``, ``pos``, ``written`` …)."""
@@ -361,7 +379,12 @@ def _executor_calendars(
     r = config.region
     out: dict[str, WorkingCalendar] = {}
     for e in executors:
-        if e.working_hours is None and e.lunch is None and e.timezone is None:
+        if (
+            e.working_hours is None
+            and e.lunch is None
+            and e.timezone is None
+            and e.schedule == "office"
+        ):
             continue
         lunch: Any = e.lunch if e.working_hours is not None else e.lunch or r.lunch
         out[e.id] = WorkingCalendar(
@@ -370,5 +393,7 @@ def _executor_calendars(
             lunch=lunch,
             holidays=r.extra_holidays,
             workdays=r.extra_workdays,
+            schedule=e.schedule,
+            day_end=r.term_day_end,
         )
     return out

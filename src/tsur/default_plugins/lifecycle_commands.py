@@ -222,9 +222,10 @@ def cmd_rate(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_extend(args: argparse.Namespace, console: Console) -> int:
-    """Extend a written appeal's term by 30 days (59-ФЗ, once)."""
+    """Extend a written appeal's term once, by ``--days`` (59-ФЗ: at most 30)."""
     with _life(args) as life:
-        _show(console, life, life.extend_59fz(args.id, args.reason, actor=args.actor))
+        inc = life.extend_59fz(args.id, args.reason, days=args.days, actor=args.actor)
+        _show(console, life, inc)
     return 0
 
 
@@ -277,7 +278,7 @@ def register_commands(add_command: Callable[..., argparse.ArgumentParser]) -> No
         ("take", "take an incident into work", cmd_take),
         ("answer", "answer the citizen (intermediate, or --final)", cmd_answer),
         ("rate", "record the citizen's rating (a low one reopens)", cmd_rate),
-        ("extend", "extend a written appeal's term by 30 days (59-ФЗ)", cmd_extend),
+        ("extend", "extend a written appeal's term once, by up to 30 days (59-ФЗ)", cmd_extend),
         ("forward", "forward an incident to the competent executor", cmd_forward),
     ):
         p = add_command(name, help=helptext)
@@ -297,6 +298,12 @@ def register_commands(add_command: Callable[..., argparse.ArgumentParser]) -> No
             p.add_argument("--resolved", type=_yes_no, default=None, help="yes / no")
         elif name == "extend":
             p.add_argument("reason", help="why the term is extended")
+            p.add_argument(
+                "--days",
+                type=int,
+                default=30,
+                help="by how many days, 1–30 (default 30), counted from the original term",
+            )
         elif name == "forward":
             p.add_argument("executor", help="executor id to forward to")
             p.add_argument("reason", help="why it is forwarded")

@@ -83,6 +83,18 @@ class LifecycleCore:
         """The working calendar of ``executor`` (its own hours, else the region's)."""
         return self.region.calendar_for(executor)
 
+    def calendar_of(self, incident: Incident) -> WorkingCalendar:
+        """The calendar the incident's terms and escalation run on: round the clock under
+        a ``24/7`` policy (the urgent track), else its executor's."""
+        return self.region.terms_calendar(incident.executor, self.policy_of(incident))
+
+    def registered_at(self, incident: Incident) -> datetime:
+        """When the appeal was registered (its ``registered`` event), else when it came."""
+        for ev in incident.history:
+            if ev.kind == "registered":
+                return ev.at
+        return incident.created_at
+
     def policy_of(self, incident: Incident) -> SLAPolicy | None:
         """The SLA policy the incident is under (its stored one, else the matching one)."""
         return self.region.policy(incident.sla_policy) or policy_for(self.region, incident)

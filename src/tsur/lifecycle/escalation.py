@@ -33,7 +33,7 @@ from typing import Any
 import attrs
 
 from tsur.config import EscalationStep
-from tsur.domain import Incident, Notification, Status
+from tsur.domain import Incident, Notification, Status, Urgency
 from tsur.errors import TsurError
 from tsur.lifecycle.answers import format_due
 from tsur.lifecycle.core import LifecycleCore
@@ -157,7 +157,7 @@ def plan_actions(life: LifecycleCore, inc: Incident, now: datetime) -> list[Acti
     """What the tick must do for ``inc`` at ``now`` that it has not done yet."""
     assert inc.id is not None
     done = set(lifecycle_state(inc).get("done", []))
-    cal = life.calendar_for(inc.executor)
+    cal = life.calendar_of(inc)
     warn_at = life.config.escalation.warn_at
     tz = life.region.calendar.tz
     who = life.executor_name(inc.executor)
@@ -217,15 +217,34 @@ def plan_actions(life: LifecycleCore, inc: Incident, now: datetime) -> list[Acti
     if not missed:
         return actions
     deadline, kind = min(missed)
-    stamp = _stamp(deadline)
     late = late_by(cal, deadline, now)
-    for n, step in enumerate(life.config.escalation.ladder, start=1):
-        reached = due(cal, deadline, step.after)
+    escalation = life.config.escalation
+    urgent = inc.urgency is Urgency.URGENT and bool(escalation.urgent)
+    # the urgent ladder climbs round the clock; the ordinary one on the incident's calendar
+    ladder, clock = (escalation.urgent, life.region.clock) if urgent else (escalation.ladder, cal)
+    # one notice per level for a missed term, and a person told at one level is not told
+    # again at another (a curator's supervisor who is also the governor hears it once);
+    # a new missed term (after an answer moved it) climbs anew
+    stamp = _stamp(deadline)
+    told = {
+        str(ev.data.get("to"))
+        for ev in inc.history
+        if ev.kind == "escalated"
+        and ev.data.get("to") is not None
+        and ev.data.get("due") == life.iso(deadline)
+    }
+    for n, step in enumerate(ladder, start=1):
+        reached = due(clock, deadline, step.after)
         if reached is None or now < reached:
             continue
         to = _target(life, inc, step)
         if to is None or to == inc.executor:
             continue
+        level_key = step.level if step.level != "executor_kind" else f"kind-{step.executor_kind}"
+        key = f"escalated:{inc.id}:{level_key}:{stamp}"
+        if to in told and key not in done:
+            continue  # already told at another level
+        told.add(to)
         level_ru = _LEVEL_RU[step.level]
         data = {
             "level": step.level,
@@ -237,7 +256,7 @@ def plan_actions(life: LifecycleCore, inc: Incident, now: datetime) -> list[Acti
         }
         add(
             "escalated",
-            f"escalated:{inc.id}:{n}:{stamp}",
+            key,
             kind,
             deadline,
             Notification(
@@ -285,6 +304,7 @@ def run_tick(life: LifecycleCore, now: datetime | None = None) -> TickReport:
         queued = {a.key for a in planned}
         with repo.update_incident(incident_id) as locked:
             state = lifecycle_state(locked)
+            overdue_here = False
             for a in plan_actions(life, locked, now):
                 if a.key not in queued:
                     continue  # appeared since we looked: the next tick queues it first
@@ -293,7 +313,9 @@ def run_tick(life: LifecycleCore, now: datetime | None = None) -> TickReport:
                 if a.kind == "warning":
                     report.warned += 1
                 elif a.kind == "overdue":
-                    report.overdue += 1
+                    if not overdue_here:  # incidents, not deadlines
+                        report.overdue += 1
+                        overdue_here = True
                 else:
                     report.escalated += 1
                     state["escalation"] = {

@@ -141,7 +141,7 @@ def _reopen_locked(
     state["reopened"] = int(state.get("reopened", 0)) + 1
     policy = life.policy_of(inc)
     if policy is not None and policy.resolution is not None:
-        new_due = due(life.calendar_for(inc.executor), now, policy.resolution)
+        new_due = due(life.calendar_of(inc), now, policy.resolution)
         life.set_deadlines(
             inc, now, actor, f"доработка после возврата: {reason}", resolution_due=new_due
         )

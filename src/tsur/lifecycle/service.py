@@ -78,10 +78,12 @@ class Lifecycle(LifecycleCore):
         """Give the intermediate answer («взято в работу … Срок: …») and post it.
 
         The final answer then falls due ``after_intermediate`` of the SLA
-        policy from now (Sevastopol's rule: 7 working days) — except for
-        written appeals, whose 59-ФЗ term only an extension moves. Without
-        ``text`` the topic's template is used. A second intermediate answer
-        is an :class:`~tsur.errors.IllegalTransition`.
+        policy from now (Sevastopol's rule: 7 working days) — once: a later
+        intermediate answer (after the incident was taken back, say) never
+        moves the term again, and written appeals keep their 59-ФЗ term,
+        which only an extension moves. Without ``text`` the topic's template
+        is used. An answer that fails the «отписка» check is refused
+        (:class:`AnswerRejected`) and does not count as a response.
         """
         if text is not None:
             text = nonempty_text(text, "the intermediate answer", incident_id)
@@ -89,32 +91,72 @@ class Lifecycle(LifecycleCore):
         with self.repository.update_incident(incident_id) as inc:
             self.require_answerable(inc, Status.ANSWERED_INTERMEDIATE)
             policy = self.policy_of(inc)
-            cal = self.calendar_for(inc.executor)
+            state = lifecycle_state(inc)
             new_due = inc.resolution_due
             span = policy.after_intermediate if policy is not None else None
-            if span is not None and not self.is_written_appeal(inc):
-                new_due = due(cal, now, span)
+            first = "intermediate_at" not in state
+            if span is not None and first and not self.is_written_appeal(inc):
+                new_due = due(self.calendar_of(inc), now, span)
             if text is None:
                 text = self.render_answer("intermediate", inc, due_at=new_due)
             who = actor or inc.executor or ACTOR
-            inc.transition(
-                Status.ANSWERED_INTERMEDIATE,
-                at=now,
-                actor=who,
-                reason="промежуточный ответ",
-                data={"text": text},
-            )
-            if inc.first_response_at is None:
-                inc.first_response_at = now
-            if new_due != inc.resolution_due:
-                self.set_deadlines(
-                    inc,
-                    now,
-                    who,
-                    f"окончательный ответ — через {duration_ru(span)} после промежуточного",
-                    resolution_due=new_due,
+            verdict = self.checker.check(text)
+            if not verdict.accepted:
+                inc.record(
+                    "answer_rejected",
+                    at=now,
+                    actor=who,
+                    reason="; ".join(verdict.reasons),
+                    data={"reasons": list(verdict.reasons), "text": text, "kind": "intermediate"},
                 )
+            else:
+                inc.transition(
+                    Status.ANSWERED_INTERMEDIATE,
+                    at=now,
+                    actor=who,
+                    reason="промежуточный ответ",
+                    data={"text": text},
+                )
+                state.setdefault("intermediate_at", self.iso(now))
+                if inc.first_response_at is None:
+                    inc.first_response_at = now
+                if new_due != inc.resolution_due:
+                    self.set_deadlines(
+                        inc,
+                        now,
+                        who,
+                        f"окончательный ответ — через {duration_ru(span)} после промежуточного",
+                        resolution_due=new_due,
+                    )
+        if not verdict.accepted:
+            raise AnswerRejected(verdict.reasons, incident_id=incident_id)
         return self.post_answer(inc, "intermediate", text, actor=who)
+
+    def move_term(
+        self, incident_id: int, resolution_due: datetime, reason: str, *, actor: str
+    ) -> Incident:
+        """A curator's decision to set the resolution term, with its reason (recorded).
+
+        Besides a 59-ФЗ extension this is the only way a term moves once set.
+        """
+        reason = nonempty_text(reason, "the reason of moving the term", incident_id)
+        if resolution_due.tzinfo is None:
+            raise InvalidRequest("the new term must be timezone-aware", incident_id=incident_id)
+        now = self.now()
+        with self.repository.update_incident(incident_id) as inc:
+            if not inc.status.is_open:
+                raise InvalidRequest(
+                    f"the incident is {inc.status.label}; only an open one has a term",
+                    incident_id=incident_id,
+                )
+            self.set_deadlines(
+                inc,
+                now,
+                actor,
+                f"срок изменён решением куратора: {reason}",
+                resolution_due=resolution_due,
+            )
+        return inc
 
     def answer_final(
         self,
@@ -188,13 +230,29 @@ class Lifecycle(LifecycleCore):
         return inc
 
     # 59-ФЗ -----------------------------------------------------------------------------
-    def extend_59fz(self, incident_id: int, reason: str, *, actor: str | None = None) -> Incident:
-        """Extend a written appeal's term once by 30 days, before it ends, and tell the citizen.
+    def extend_59fz(
+        self,
+        incident_id: int,
+        reason: str,
+        *,
+        days: int = EXTENSION_DAYS,
+        actor: str | None = None,
+    ) -> Incident:
+        """Extend a written appeal's term once, by ``days`` (at most 30), and tell the citizen.
 
-        Raises :class:`ExtensionRefused` for an appeal that is not written,
-        is closed, was extended before, or whose term has already ended.
+        59-ФЗ art. 12 p. 2: "in exceptional cases … by no more than 30 days",
+        decided before the term ends. The new term is counted from the
+        original one (the 30th day after registration, before any move off a
+        day off) and ends at the end of its last day. Raises
+        :class:`ExtensionRefused` for an appeal that is not written, is
+        closed, was extended before, or whose term has already ended.
         """
         reason = nonempty_text(reason, "the reason of an extension", incident_id)
+        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= EXTENSION_DAYS:
+            raise InvalidRequest(
+                f"an extension is 1 to {EXTENSION_DAYS} days, got {days!r}",
+                incident_id=incident_id,
+            )
         now = self.now()
         with self.repository.update_incident(incident_id) as inc:
             if not self.is_written_appeal(inc):
@@ -224,9 +282,8 @@ class Lifecycle(LifecycleCore):
                     "decided before the term ends",
                     incident_id=incident_id,
                 )
-            cal = self.calendar_for(inc.executor)
             old = inc.resolution_due
-            new = due(cal, old, Duration(EXTENSION_DAYS, "days"))
+            new = self._extended_term(inc, days)
             who = actor or inc.executor or ACTOR
             state["extension"] = {"at": self.iso(now), "from": self.iso(old), "to": self.iso(new)}
             inc.record(
@@ -234,11 +291,35 @@ class Lifecycle(LifecycleCore):
                 at=now,
                 actor=who,
                 reason=reason,
-                data={"from": self.iso(old), "to": self.iso(new), "days": EXTENSION_DAYS},
+                data={"from": self.iso(old), "to": self.iso(new), "days": days},
             )
-            self.set_deadlines(inc, now, who, f"продление по 59-ФЗ: {reason}", resolution_due=new)
+            self.set_deadlines(
+                inc,
+                now,
+                who,
+                f"продление по 59-ФЗ на {days} дн.: {reason}",
+                resolution_due=new,
+                resolution_from=self._term_start(inc),
+            )
             text = self.render_answer("extension", inc, due_at=new, reason=reason)
         return self.post_answer(inc, "intermediate", text, actor=who, notice="extension")
+
+    def _term_start(self, inc: Incident) -> datetime:
+        """When the running 59-ФЗ term began: a forward's new registration, else the first."""
+        raw = lifecycle_state(inc).get("resolution_from")
+        if isinstance(raw, str) and lifecycle_state(inc).get("forwards"):
+            return datetime.fromisoformat(raw)
+        return self.registered_at(inc)
+
+    def _extended_term(self, inc: Incident, days: int) -> datetime:
+        """The original term plus ``days``, ending at the end of its last day."""
+        policy = self.policy_of(inc)
+        cal = self.calendar_of(inc)
+        span = policy.resolution if policy is not None else None
+        if span is not None and span.unit == "days":
+            return due(cal, self._term_start(inc), Duration(span.amount + days, "days"))
+        assert inc.resolution_due is not None
+        return due(cal, inc.resolution_due, Duration(days, "days"))
 
     def forward(
         self, incident_id: int, to_executor: str, reason: str, *, actor: str | None = None
@@ -247,10 +328,11 @@ class Lifecycle(LifecycleCore):
 
         The incident goes back to ROUTED with the new executor. A written
         appeal gets a new 30-day term from now (the competent body's own
-        registration) and the 7-day forwarding rule of 59-ФЗ is checked: a
-        late forward still happens, is marked ``late`` and reported to the
-        curator. Other incidents keep their clock from the first message,
-        under the new executor's policy and calendar.
+        registration) and the 7-day forwarding rule of 59-ФЗ is checked (7
+        days from registration, to the end of the 7th day): a late forward
+        still happens, is marked ``late`` and reported to the curator. Other
+        incidents keep their clock from the first message, under the new
+        executor's policy and calendar.
         """
         reason = nonempty_text(reason, "the reason of forwarding", incident_id)
         if to_executor not in self.region.executors:
@@ -267,8 +349,10 @@ class Lifecycle(LifecycleCore):
             who = actor or inc.executor or ACTOR
             written = self.is_written_appeal(inc)
             data: dict[str, Any] = {"from": inc.executor, "to": to_executor, "reason": reason}
-            if written:
-                limit = due(self.region.calendar, inc.created_at, Duration(FORWARD_DAYS, "days"))
+            if written:  # within 7 days of registration, to the end of the 7th day
+                limit = due(
+                    self.region.calendar, self.registered_at(inc), Duration(FORWARD_DAYS, "days")
+                )
                 late = now > limit
                 data.update(forward_due=self.iso(limit), late=late)
             previous = inc.executor

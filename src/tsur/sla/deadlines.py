@@ -5,10 +5,11 @@ the pipeline setting a new incident's deadlines, the lifecycle moving them
 after an answer, an extension or a reopening, the tick finding warnings and
 escalation rungs — goes through :func:`due`:
 
-- working hours and working days count only working time on the calendar
-  (a working day is the calendar's ordinary day length);
-- calendar days end on a working day (a term that ends on a day off moves to
-  the end of the next working day);
+- working hours count only working time on the calendar;
+- working days count days: the same time of day so many working days on,
+  whatever the length of the days between;
+- calendar days end at the end of their last day, and a term that ends on a
+  day off moves to the next working day;
 - hours and minutes are plain time.
 
 :func:`policy_for` picks the policy (the executor's own, else the first of
@@ -61,7 +62,7 @@ def due(calendar: WorkingCalendar, start: datetime, span: Duration | None) -> da
     if span.unit == "working_hours":
         return calendar.add(start, timedelta(hours=span.amount))
     if span.unit == "working_days":
-        return calendar.add(start, timedelta(hours=span.amount * calendar.hours_per_day))
+        return calendar.add_working_days(start, span.amount)
     if span.unit == "days":
         return calendar.add_calendar_days(start, span.amount)
     if span.unit == "hours":
@@ -101,14 +102,15 @@ def deadlines_for(
     *,
     policy: SLAPolicy | None = None,
 ) -> Deadlines | None:
-    """Deadlines of ``incident`` counted from ``start`` on its executor's calendar.
+    """Deadlines of ``incident`` counted from ``start`` on its terms' calendar
+    (:meth:`tsur.Region.terms_calendar`: round the clock for a ``24/7`` policy).
 
     ``policy`` defaults to the one :func:`policy_for` picks; None without a policy.
     """
     p = policy or policy_for(region, incident)
     if p is None:
         return None
-    calendar = region.calendar_for(incident.executor)
+    calendar = region.terms_calendar(incident.executor, p)
     return Deadlines(
         p.id, due(calendar, start, p.first_response), due(calendar, start, p.resolution)
     )
