@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -71,7 +71,8 @@ def kpis(db_url: str, clock: FrozenClock) -> dict[str, ExecutorKPI]:
     try:
         build(life, clock)
         got = executor_kpis(life.repository, since=SINCE, until=UNTIL, min_cases=2, as_of=UNTIL)
-        assert [k.executor for k in got] == ["adm-gorod", "adm-sela", "teplo"]
+        # Сызрань solved three of four in time; Тольятти answered fast but solved nothing
+        assert [k.executor for k in got] == ["adm-sela", "adm-gorod", "teplo"]
         calendar = executor_kpis(
             life.repository, since=SINCE, until=UNTIL, calendar=life.engine.calendar
         )
@@ -88,9 +89,12 @@ def kpis(db_url: str, clock: FrozenClock) -> dict[str, ExecutorKPI]:
 
 def test_kpis_per_executor(kpis: dict[str, ExecutorKPI]) -> None:
     sela = kpis["adm-sela"]
-    assert sela.rank == 2 and sela.received == 5  # the October one is not in November
+    assert sela.rank == 1 and sela.received == 5  # the October one is not in November
     assert (sela.answered, sela.answered_on_time, sela.decided) == (3, 2, 4)  # s4 not yet due
-    assert sela.on_time_share == 0.5
+    assert sela.first_response_on_time_share == 0.5
+    # solved in time: s1, s2 (its rework too) and s5; s3 never, past its term; s4 not due
+    assert (sela.resolved_on_time, sela.resolution_decided) == (3, 4)
+    assert sela.resolution_on_time_share == 0.75
     # first answers after 2 h, 26 h and 6 h: median 6 h; 90th percentile interpolated
     assert sela.first_response_median_s == 21600.0
     assert sela.first_response_p90_s == 21600.0 + 0.8 * (93600 - 21600)
@@ -101,7 +105,10 @@ def test_kpis_per_executor(kpis: dict[str, ExecutorKPI]) -> None:
     assert (sela.ratings, sela.avg_rating) == (3, round(11 / 3, 3))
 
     gorod = kpis["adm-gorod"]
-    assert gorod.rank == 1 and gorod.on_time_share == 1.0
+    # every first answer in time, nothing solved in time: second, whatever the answers' speed
+    assert gorod.rank == 2 and gorod.first_response_on_time_share == 1.0
+    assert (gorod.resolved_on_time, gorod.resolution_decided) == (0, 2)
+    assert gorod.resolution_on_time_share == 0.0
     assert gorod.first_response_median_s == 7200.0 and gorod.first_response_p90_s == 10080.0
     assert (gorod.resolved, gorod.resolution_median_s) == (1, None)  # g2 reopened, still open
     assert (gorod.reopened, gorod.reopen_rate) == (1, 1.0)
@@ -110,7 +117,8 @@ def test_kpis_per_executor(kpis: dict[str, ExecutorKPI]) -> None:
 
     teplo = kpis["teplo"]
     assert teplo.rank is None and not teplo.ranked  # one case: shown, not ranked
-    assert (teplo.received, teplo.on_time_share, teplo.overdue) == (1, 1.0, 0)
+    assert (teplo.received, teplo.first_response_on_time_share, teplo.overdue) == (1, 1.0, 0)
+    assert teplo.resolution_on_time_share == 1.0
     assert teplo.resolution_median_s == 7 * 3600.0 and teplo.reopen_rate == 0.0
     assert teplo.as_dict()["avg_rating"] == 5.0
 
@@ -145,10 +153,17 @@ def test_tsur_kpi_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     common = ["--db", db, "--config", str(SMALL_REGION), "--now", UNTIL.isoformat()]
     assert main(["kpi", "--period", "2026-11", "--json", "--min-cases", "2", *common], pm=pm) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [r["executor"] for r in rows] == ["adm-gorod", "adm-sela", "teplo"]
-    keys = {"executor", "received", "on_time_share", "first_response_median_s", "overdue"}
+    assert [r["executor"] for r in rows] == ["adm-sela", "adm-gorod", "teplo"]
+    keys = {
+        "executor",
+        "received",
+        "resolution_on_time_share",
+        "first_response_on_time_share",
+        "first_response_median_s",
+        "overdue",
+    }
     assert keys | {"reopen_rate", "avg_rating", "rank"} <= set(rows[0])
-    assert rows[1]["received"] == 5 and rows[1]["on_time_share"] == 0.5
+    assert rows[0]["received"] == 5 and rows[0]["first_response_on_time_share"] == 0.5
     assert main(["kpi", "--period", "2026-11", *common], pm=pm) == 0
     out = capsys.readouterr().out
     assert "Показатели исполнителей: ноябрь 2026" in out
@@ -160,3 +175,48 @@ def test_tsur_kpi_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert capsys.readouterr().out == (
         "декабрь 2026: обращений нет (последние инциденты — за 11.2026: --period 2026-11)\n"
     )
+
+
+def test_solving_ranks_above_replying(db_url: str, clock: FrozenClock) -> None:
+    """An executor that sends the template intermediate answer within the hour and solves
+    nothing ranks below one that solves everything in time, even late to first reply."""
+    life = make_life(db_url, clock)
+    try:
+        ids: dict[str, list[int]] = {"sela": [], "gorod": []}
+        for n in range(10):
+            day = 2 + n % 5  # Monday 02.11 … Friday 06.11 (04.11 is a holiday: no matter)
+            for town, key in (("Сызрань", "sela"), ("Тольятти", "gorod")):
+                clock.now = at(day, 9)
+                report = life.engine.process(
+                    [
+                        Message(
+                            source="vk",
+                            external_id=f"{key}{n}",
+                            text=f"{town}, ул. Мира, {n + 1}: яма на дороге, асфальт разбит",
+                            created_at=at(day, 9),
+                        )
+                    ]
+                )
+                ids[key] += report.incident_ids
+        for iid in ids["sela"]:  # the template within the hour, then nothing
+            clock.now = life.engine.incident(iid).created_at + timedelta(minutes=40)
+            life.answer_intermediate(iid)
+        for iid in ids["gorod"]:  # no reply the first day, the road repaired the next
+            clock.now = life.engine.incident(iid).created_at + timedelta(days=1, hours=2)
+            life.answer_final(iid, "Яма заделана литым асфальтом, работы выполнены.")
+        got = {
+            k.executor: k
+            for k in executor_kpis(
+                life.repository, since=SINCE, until=UNTIL, min_cases=10, as_of=UNTIL
+            )
+        }
+        sela, gorod = got["adm-sela"], got["adm-gorod"]
+        assert (sela.first_response_on_time_share, sela.resolution_on_time_share) == (1.0, 0.0)
+        assert sela.overdue == 10
+        assert gorod.resolution_on_time_share == 1.0
+        assert gorod.first_response_on_time_share is not None
+        assert gorod.first_response_on_time_share < 0.5  # mostly late to reply
+        assert (gorod.rank, sela.rank) == (1, 2)
+    finally:
+        life.close()
+        life.engine.close()

@@ -1,8 +1,9 @@
 """The executor rating: who answers, how fast, how often late.
 
 The figures and the ranking are :func:`tsur.analytics.kpi.executor_kpis`'s
-(on-time share, overdue share, reopen rate, rating; fair: executors with
-fewer than ``min_cases`` incidents are listed but not ranked).
+(resolution on time, the citizens' rating, the reopen rate, first response
+on time; fair: executors with fewer than ``min_cases`` incidents are listed
+but not ranked).
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ KPI_FIELDS = (
     "executor",
     "received",
     "answered_on_time",
-    "on_time_share",
+    "first_response_on_time_share",
+    "resolved_on_time",
+    "resolution_on_time_share",
     "first_response_median_s",
     "first_response_p90_s",
     "resolution_median_s",

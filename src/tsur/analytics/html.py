@@ -304,7 +304,8 @@ def _executors(rows: Sequence[Row]) -> str:
         return '<p class="note">За период инцидентов нет.</p>'
     out = [
         '<table class="sortable execs"><thead><tr><th class="num">Место</th><th>Исполнитель</th>'
-        '<th class="num">Поступило</th><th class="num">Ответ в срок</th>'
+        '<th class="num">Поступило</th><th class="num">Решено в срок</th>'
+        '<th class="num">Первый ответ в срок</th>'
         '<th class="num">Медиана ответа</th><th class="num">90 % ответов до</th>'
         '<th class="num">Срок нарушен</th><th class="num">Повторно открыто</th>'
         '<th class="num">Оценка</th></tr></thead><tbody>'
@@ -325,6 +326,10 @@ def _executors(rows: Sequence[Row]) -> str:
     return "".join(out)
 
 
+def _share_cell(value: float | None) -> str:
+    return _cell(value, fmt_pct(value))
+
+
 def _executor_row(r: Row, cls: str) -> str:
     median, p90 = r.get("first_response_median_s"), r.get("first_response_p90_s")
     rating = (
@@ -335,7 +340,8 @@ def _executor_row(r: Row, cls: str) -> str:
     return (
         f"<tr{cls}>{_cell(r.get('rank'), str(r['rank']) if r.get('rank') else '—')}"
         f"<td>{esc(r['name'])}</td>{_cell(r['received'], fmt_int(r['received']))}"
-        f"{_cell(r.get('on_time_share'), fmt_pct(r.get('on_time_share')))}"
+        f"{_share_cell(r.get('resolution_on_time_share'))}"
+        f"{_share_cell(r.get('first_response_on_time_share'))}"
         f"{_cell(median, fmt_duration(median))}{_cell(p90, fmt_duration(p90))}"
         f"{_cell(r.get('overdue'), fmt_int(r.get('overdue')))}"
         f"{_cell(r.get('reopen_rate'), fmt_pct(r.get('reopen_rate')))}"

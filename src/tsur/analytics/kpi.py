@@ -7,7 +7,13 @@ per executor:
 - ``received``; ``answered`` (a first response given); ``answered_on_time``
   (by the first-response deadline, or with none set); ``decided`` — the
   incidents whose first-response outcome is known at ``as_of`` (answered, or
-  past the deadline unanswered); ``on_time_share = answered_on_time / decided``;
+  past the deadline unanswered);
+  ``first_response_on_time_share = answered_on_time / decided``;
+- ``resolved_on_time`` (resolved, and so still, by the resolution term, or
+  with none set); ``resolution_decided`` (resolved, or past the term
+  unresolved at ``as_of``);
+  ``resolution_on_time_share = resolved_on_time / resolution_decided`` —
+  what a citizen waits for, and what the rating is about;
 - ``first_response_median_s`` and ``first_response_p90_s``: time from the
   first message to the first answer, measured apart from completion;
 - ``resolved`` (resolved at least once) and ``resolution_median_s`` (from the
@@ -25,8 +31,10 @@ instead: the two timestamps per incident are fetched and measured on the
 calendar in Python.
 
 Fair ratings: only executors with at least ``min_cases`` incidents get a
-``rank`` — by on-time share, then the overdue share, the reopen rate and
-the average rating.
+``rank`` — by resolution on time first (an executor that answers every
+appeal with a template within the hour and solves nothing ranks below one
+that solves them), then the citizens' average rating, the reopen rate, and
+the first response on time as a tiebreak.
 """
 
 from __future__ import annotations
@@ -63,7 +71,10 @@ class ExecutorKPI:
     answered: int
     answered_on_time: int
     decided: int
-    on_time_share: float | None
+    first_response_on_time_share: float | None
+    resolved_on_time: int
+    resolution_decided: int
+    resolution_on_time_share: float | None
     first_response_median_s: float | None
     first_response_p90_s: float | None
     resolved: int
@@ -228,6 +239,8 @@ def executor_kpis(
             sa.and_(b.final_at.is_(None), b.rd < as_of),
         ),
     )
+    resolved_in_time = sa.and_(b.final_at.is_not(None), sa.or_(b.rd.is_(None), b.final_at <= b.rd))
+    resolution_known = sa.or_(b.final_at.is_not(None), sa.and_(b.rd.is_not(None), b.rd < as_of))
     totals = sa.select(
         b.executor,
         sa.func.count(),
@@ -239,6 +252,8 @@ def executor_kpis(
         sa.func.sum(sa.case((b.reopens > 0, one), else_=0)),
         sa.func.coalesce(sa.func.sum(b.nratings), 0),
         sa.func.sum(b.score_total),
+        sa.func.sum(sa.case((resolved_in_time, one), else_=0)),
+        sa.func.sum(sa.case((resolution_known, one), else_=0)),
     ).group_by(b.executor)
 
     with engine.connect() as conn:
@@ -256,7 +271,20 @@ def executor_kpis(
 
     out = []
     for row in rows:
-        ex, received, on_time_n, decided_n, answered, overdue, resolved, reopened, nr, total = row
+        (
+            ex,
+            received,
+            on_time_n,
+            decided_n,
+            answered,
+            overdue,
+            resolved,
+            reopened,
+            nr,
+            total,
+            solved_n,
+            solution_known,
+        ) = row
         fm, fp = first.get(ex, (None, None))
         rm, _ = final.get(ex, (None, None))
         out.append(
@@ -266,7 +294,14 @@ def executor_kpis(
                 answered=int(answered),
                 answered_on_time=int(on_time_n or 0),
                 decided=int(decided_n or 0),
-                on_time_share=(int(on_time_n or 0) / decided_n) if decided_n else None,
+                first_response_on_time_share=(
+                    (int(on_time_n or 0) / decided_n) if decided_n else None
+                ),
+                resolved_on_time=int(solved_n or 0),
+                resolution_decided=int(solution_known or 0),
+                resolution_on_time_share=(
+                    (int(solved_n or 0) / solution_known) if solution_known else None
+                ),
                 first_response_median_s=_round(fm),
                 first_response_p90_s=_round(fp),
                 resolved=int(resolved),
@@ -307,10 +342,10 @@ def _rank(items: list[ExecutorKPI], min_cases: int) -> list[ExecutorKPI]:
     eligible = [k for k in items if k.received >= min_cases and k.received > 0]
     eligible.sort(
         key=lambda k: (
-            -(k.on_time_share or 0.0),
-            k.overdue / k.received,
-            k.reopen_rate or 0.0,
+            -(k.resolution_on_time_share or 0.0),
             -(k.avg_rating or 0.0),
+            k.reopen_rate or 0.0,
+            -(k.first_response_on_time_share or 0.0),
             k.executor,
         )
     )

@@ -139,7 +139,7 @@ def cmd_kpi(args: argparse.Namespace, console: Console) -> int:
         )
         table.add_column("№", justify="right", no_wrap=True)
         table.add_column("исполнитель", ratio=1, min_width=16, overflow="fold")
-        for col in ("пост", "в срок", f"мед., {unit}", f"90%, {unit}", "проср", "возвр"):
+        for col in ("пост", "решено", "ответ", f"мед., {unit}", "проср", "возвр"):
             table.add_column(col, justify="right", no_wrap=True)
         table.add_column("оценка", no_wrap=True)
         for k in kpis:
@@ -147,9 +147,9 @@ def cmd_kpi(args: argparse.Namespace, console: Console) -> int:
                 str(k.rank) if k.rank else "—",
                 life.executor_name(k.executor),
                 str(k.received),
-                _pct(k.on_time_share),
+                _pct(k.resolution_on_time_share),
+                _pct(k.first_response_on_time_share),
                 _hours(k.first_response_median_s),
-                _hours(k.first_response_p90_s),
                 str(k.overdue),
                 _pct(k.reopen_rate),
                 f"{decimal(k.avg_rating, 1)} ({k.ratings})" if k.avg_rating is not None else "—",
@@ -159,9 +159,11 @@ def cmd_kpi(args: argparse.Namespace, console: Console) -> int:
             return 0
         console.print(table)
         console.print(
-            f"пост — поступило; мед. — медиана времени до первого ответа, 90% — девять из "
-            f"десяти быстрее; проср — просрочено; возвр — доля возвращённых в работу; в рейтинге "
-            f"— исполнители с не менее чем {args.min_cases} обращениями"
+            f"пост — поступило; решено и ответ — доля решённых и отвеченных в срок; мед. — "
+            f"медиана времени до первого ответа; проср — с нарушенным сроком; возвр — доля "
+            f"возвращённых в работу. Место — по решённым в срок, затем по оценкам жителей, "
+            f"возвратам и первому ответу; в рейтинге — исполнители с не менее чем "
+            f"{args.min_cases} обращениями"
         )
     return 0
 
