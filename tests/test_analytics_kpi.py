@@ -45,7 +45,7 @@ def build(life: Lifecycle, clock: FrozenClock) -> dict[str, int]:
     g1 = new("g1", "Тольятти, ул. Мира, 5: нет воды в подъезде", at(3, 9))
     g2 = new("g2", "Тольятти, ул. Победы, 3: в подъезде протекает крыша", at(11, 9))
     t1 = new("t1", "Тольятти, ул. Луначарского, 9: нет отопления, батареи холодные", at(12, 9))
-    done = "Яма заделана литым асфальтом, работы выполнены."
+    done = "Яма заделана литым асфальтом, работы выполнены в день ответа, 10.11.2026."
     act(at(2, 11)), life.answer_intermediate(s1)
     act(at(3, 10)), life.answer_final(s1, done)
     act(at(3, 10, 30)), life.rate(s1, 5)
@@ -203,7 +203,7 @@ def test_solving_ranks_above_replying(db_url: str, clock: FrozenClock) -> None:
             life.answer_intermediate(iid)
         for iid in ids["gorod"]:  # no reply the first day, the road repaired the next
             clock.now = life.engine.incident(iid).created_at + timedelta(days=1, hours=2)
-            life.answer_final(iid, "Яма заделана литым асфальтом, работы выполнены.")
+            life.answer_final(iid, f"Яма заделана литым асфальтом {clock.now:%d.%m.%Y}.")
         got = {
             k.executor: k
             for k in executor_kpis(

@@ -5,45 +5,55 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tsur import ConfigError
 from tsur.lifecycle import AnswerChecker, AnswerTemplates, check_answer
 
-#: Answers that say what was done or by when, or refuse with a reason.
+#: Concrete answers, by the rule: an action done with its date or time, an action planned
+#: with a real date and who does it, a refusal with its basis, a forwarding with the body
+#: and the date.
 CONCRETE = [
     "Ваше обращение рассмотрено. Яма на ул. Мира у дома 5 заделана 20.11.2026 литым асфальтом.",
-    "Замена ламп уличного освещения на Приморском бульваре будет выполнена до 25.11.",
+    "Замена ламп уличного освещения на Приморском бульваре будет выполнена МУП «Горсвет» до "
+    "25.11.2026.",
     "Контейнерная площадка по ул. Ленина, 12 очищена, мусор вывезен 18.11.2026.",
     "Подача горячей воды восстановлена в 14:30 после устранения порыва на сети.",
-    "Аварийное дерево во дворе дома № 7 спилено, порубочные остатки вывезены.",
-    "Ремонт кровли дома включён в краткосрочный план капитального ремонта на 2027 год.",
-    "Работы по ремонту лифта будут выполнены в течение 3 рабочих дней.",
-    "Перерасчёт платы за отопление за октябрь произведён, сумма отражена в квитанции за ноябрь.",
-    "Маршрут № 41 с 01.12.2026 будет обслуживаться двумя дополнительными автобусами.",
+    "Ремонт кровли дома включён в краткосрочный план капитального ремонта на 2027 год, работы "
+    "выполнит региональный оператор.",
+    "Работы по ремонту лифта выполнит подрядчик ООО «Лифт-Сервис» в течение 3 рабочих дней.",
+    "Перерасчёт платы за отопление за октябрь произведён 12.11.2026, сумма отражена в квитанции.",
+    "Маршрут № 41 с 01.12.2026 будет обслуживаться двумя дополнительными автобусами МП «ТПАТП».",
     "В соответствии с п. 3.2 Правил благоустройства г.о. Самара уборка придомовой территории — "
     "обязанность управляющей компании; обращение направлено в ООО «Жилсервис».",
-    "Вопрос не входит в полномочия администрации района. Обращение направлено в министерство "
-    "транспорта Самарской области для рассмотрения по существу.",
+    "Вопрос не входит в полномочия администрации района. Обращение направлено 12.11.2026 в "
+    "министерство транспорта Самарской области для рассмотрения по существу.",
     "Установка искусственной неровности невозможна: согласно ГОСТ Р 52605-2006 неровности не "
     "устраиваются на дорогах, по которым проходят маршруты общественного транспорта.",
     "Температура воздуха в квартире по замеру 19.11.2026 составила +21 °C, что соответствует "
     "СанПиН 1.2.3685-21.",
-    "Снег с тротуаров по ул. Ново-Садовой убран, проведена подсыпка противогололёдным материалом.",
+    "Снег с тротуаров по ул. Ново-Садовой убран 19.11.2026, проведена подсыпка "
+    "противогололёдным материалом.",
     "Открытый люк на пересечении улиц Мира и Ленина закрыт крышкой 17.11.",
-    "Освещение во дворе дома 12 по ул. Гагарина восстановлено: заменены 3 светильника.",
+    "Освещение во дворе дома 12 по ул. Гагарина восстановлено 18.11.2026: заменены 3 светильника.",
     "График движения автобусов маршрута 41 скорректирован с 23 ноября, интервал 15 минут.",
     "Вывоз мусора с площадки по ул. Садовой, 4 осуществлён 18.11.2026 в 10:40, площадка убрана.",
-    "Ямочный ремонт дороги по ул. Луговой будет выполнен в мае 2027 года по программе БКД.",
+    "Ямочный ремонт дороги по ул. Луговой выполнит МБУ «Дорожное хозяйство» в мае 2027 года по "
+    "программе БКД.",
     "Участок дороги не является муниципальной собственностью и находится в ведении ГКУ "
     "«Управление автомобильных дорог»; обращение направлено в ГКУ «Управление автомобильных "
     "дорог».",
     "Лекарственный препарат поступил в аптеку 20.11.2026, выдача по рецепту организована.",
-    "Задолженность по заработной плате выплачена работникам в полном объёме.",
+    "Задолженность по заработной плате выплачена работникам 16.11.2026 в полном объёме.",
     "Протечка кровли над квартирой 45 устранена 18.11, покрытие заменено на площади 12 м².",
     "Бригада РСО отремонтировала теплотрассу, подача тепла возобновлена сегодня в 16:00.",
+    # a lawful forwarding: not the administration's, whose it is, forwarded there, when
+    "Содержание дороги не входит в полномочия администрации района, находится в ведении ГКУ "
+    "«Управление автомобильных дорог», обращение направлено туда 12.11.2026.",
 ]
 
-#: Formal non-answers.
+#: Formal non-answers, the dates and numbers that do not make one concrete among them.
 OTPISKI = [
     "Ваше обращение рассмотрено.",
     "Информация принята к сведению.",
@@ -67,6 +77,18 @@ OTPISKI = [
     "Яма засыпана щебнем. Асфальтирование будет выполнено по мере финансирования.",
     "Ремонт не выполнен из-за погодных условий.",
     "Ок",
+    # the appeal's own date and number, «сегодня», a meeting's time are no action's date
+    "Ваше обращение от 12.11.2026 рассмотрено, информация принята к сведению.",
+    "Ваше обращение № 4512 от 10.11.2026 рассмотрено. Меры будут приняты.",
+    "Ваше обращение рассмотрено сегодня, вопрос находится на контроле.",
+    "В 10:00 состоялось совещание с управляющей компанией, вопрос обсуждён.",
+    # a «не» two words back
+    "Работы не были выполнены из-за отсутствия подрядчика.",
+    "Течь на вводе пока так и не устранена, ждём запчасти.",
+    # done without a date, planned without who, forwarded without the date
+    "Аварийное дерево во дворе дома № 7 спилено, порубочные остатки вывезены.",
+    "Замена ламп уличного освещения будет выполнена до 25.11.2026.",
+    "Ваше обращение направлено в ГЖИ Самарской области.",
 ]
 
 
@@ -90,11 +112,11 @@ def test_reasons_name_what_is_wrong() -> None:
         "шаблонная фраза «обращение рассмотрено»",
     )
     assert check_answer("Ремонт дороги будет выполнен по мере финансирования.").reasons == (
-        "«по мере финансирования» без конкретного срока",
         "нет конкретного действия, срока или обоснованного отказа",
-        "обещание без срока: «выполнен»",
+        "«по мере финансирования» без конкретного срока",
+        "обещание без срока или без исполнителя: «будет выполнен»",
     )
-    assert "«направлено для рассмотрения» без указания, куда и кому" in (
+    assert "«направлено» без указания, куда и кому, и без даты" in (
         check_answer("Ваше обращение направлено для рассмотрения.").reasons
     )
     assert (
@@ -105,25 +127,33 @@ def test_reasons_name_what_is_wrong() -> None:
         "отказ по компетенции без указания, куда направлено обращение"
         in check_answer("Вопрос не входит в компетенцию администрации района.").reasons
     )
+    assert "действие без даты: «спилено»" in check_answer("Дерево во дворе спилено.").reasons
+    assert "действие не выполнено: «не выполнены»" in (
+        check_answer("Работы не были выполнены из-за дождя.").reasons
+    )
     assert check_answer("Ок").reasons == ("слишком короткий ответ",)
-    # a done action with an indefinite rest is still refused
-    mixed = check_answer("Яма засыпана щебнем. Асфальтирование — по мере финансирования.")
-    assert mixed.reasons == ("«по мере финансирования» без конкретного срока",)
-    # ... and accepted once the rest has a term
+    # one dated action makes the answer concrete, whatever else it leaves open
     assert check_answer(
-        "Яма засыпана щебнем. Асфальтирование по мере финансирования, не позднее 30.05.2027."
+        "Яма засыпана щебнем 20.11.2026. Асфальтирование — по мере финансирования."
     ).accepted
+
+
+def test_an_intermediate_answer_must_name_a_term() -> None:
+    taken = "Ваше обращение № 12 взято в работу. Исполнитель: Теплосеть. Срок: до 06.11.2026 09:15."
+    assert check_answer(taken, kind="intermediate").accepted
+    assert not check_answer(taken).accepted  # a term is not yet a final answer
+    assert not check_answer("Ваше обращение взято в работу.", kind="intermediate").accepted
 
 
 def test_region_phrases_reject_even_concrete_answers() -> None:
     checker = AnswerChecker(["В рабочем порядке", "  "])
-    verdict = checker.check("Вопрос будет решён в рабочем порядке до 30.11.2026.")
+    verdict = checker.check("Яму заделает МБУ «Дорожник» в рабочем порядке до 30.11.2026.")
     assert verdict.reasons == ("недопустимая формулировка: «в рабочем порядке»",)
     assert checker.check("Вопрос решён 30.11.2026: яма заделана.").accepted
 
 
 def test_yo_and_case_do_not_matter() -> None:
-    assert check_answer("ЗАМЕНЁН СВЕТИЛЬНИК У ПОДЪЕЗДА № 2.").accepted
+    assert check_answer("ЗАМЕНЁН СВЕТИЛЬНИК У ПОДЪЕЗДА № 2 20.11.2026.").accepted
     assert not check_answer("ИНФОРМАЦИЯ ПРИНЯТА К СВЕДЕНИЮ.").accepted
 
 
@@ -169,3 +199,61 @@ def test_bad_template_files_are_refused_with_the_place(tmp_path: Path) -> None:
         AnswerTemplates.load(bad)
     with pytest.raises(ConfigError, match="cannot read templates"):
         AnswerTemplates.load(tmp_path / "absent.toml")
+
+
+# the labelled set ---------------------------------------------------------------------------
+LABELLED = Path(__file__).parent / "data" / "answers_labelled.csv"
+
+
+def scores(split: str) -> dict[str, float]:
+    """Precision and recall of refusing evasive answers on one half of the labelled set."""
+    import csv
+
+    with LABELLED.open(encoding="utf-8", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["split"] == split]
+    tp = fp = fn = 0
+    for r in rows:
+        refused = not check_answer(r["text"]).accepted
+        evasive = r["label"] == "evasive"
+        tp += refused and evasive
+        fp += refused and not evasive
+        fn += evasive and not refused
+    return {"precision": tp / (tp + fp), "recall": tp / (tp + fn), "n": len(rows)}
+
+
+def test_the_check_on_the_labelled_answers() -> None:
+    """Written by hand from the rule, half frozen before the rules were tuned on the other
+    half (tests/data/answers_labelled.README.md). The frozen half's figures were measured
+    once and are held here so that they cannot quietly get worse."""
+    dev, frozen = scores("dev"), scores("frozen")
+    assert dev["n"] >= 80 and frozen["n"] >= 80
+    assert dev["precision"] >= 0.95 and dev["recall"] >= 0.95
+    assert frozen["precision"] >= 0.93 and frozen["recall"] >= 0.9
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="абвгдеёжзийклмнопрстуфхцчшщъыьэюя .,;:!?«»№-0123456789", max_size=400))
+def test_any_text_gets_a_verdict(text: str) -> None:
+    verdict = check_answer(text)
+    assert verdict.accepted or verdict.reasons
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "ооо «" * 10000,
+        "ООО «Ромашка» направлено " * 5000,
+        "п. 3.2 " * 20000,
+        "ул. Мира. " * 20000,
+        "12.11.2026 " * 10000,
+        "не " * 30000 + "выполнено 12.11.2026",
+        "обращение " * 10000 + "от 12.11.2026",
+        "будет " * 20000 + "выполнен",
+    ],
+    ids=["org", "redirect", "clause", "abbrev", "dates", "negation", "appeal", "future"],
+)
+def test_hostile_answers_are_read_in_linear_time(hostile: str) -> None:
+    """Each regex is bounded: 100 KB of repetition is checked at once (quadratic scans of
+    these took minutes)."""
+    verdict = check_answer(hostile, kind="intermediate")
+    assert verdict.accepted or verdict.reasons

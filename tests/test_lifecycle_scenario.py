@@ -218,7 +218,7 @@ def test_a_written_appeal_lives_through_the_new_year_holidays(
         life.answer_final(
             iid, "Ваше обращение направлено для рассмотрения. Информация принята к сведению."
         )
-    assert "«направлено для рассмотрения» без указания, куда и кому" in err.value.reasons
+    assert "«направлено» без указания, куда и кому, и без даты" in err.value.reasons
     clock.now = at(12, 14, 10, month=1, year=2027)
     inc = life.answer_final(
         iid,

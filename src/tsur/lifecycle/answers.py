@@ -1,16 +1,32 @@
 """Answers to citizens: templates per topic and the «отписка» check.
 
-A final answer must say what was done or by when (a date, a term, a
-completed action: «заменён», «вывезен», «до 25.11», «в течение 3 дней»), or
-refuse with a reason (a law or norm, «не входит в полномочия … направлено
-в …»). Formal non-answers — «Ваше обращение рассмотрено», «информация
-принята к сведению», «в плановом порядке», «по мере финансирования»
-without a term, «обращение направлено» without saying where — are
-rejected with the reasons, in Russian, for the executor to read.
+A final answer is **concrete** when it names at least one of (the rule a
+ЦУР checks answers by):
 
-The check is rules, not a model: regular expressions over the lower-cased
-text with «ё» read as «е». A region adds its own forbidden phrases
-(``lifecycle.forbidden_phrases``); any of them rejects an answer outright.
+- an action **done**, with a real date or time of completion («яма
+  заделана 14.11.2026», «подача тепла восстановлена в 18:30»);
+- an action **planned**, with a real date or period **and who does it**
+  («ремонт выполнит ООО «Кровля-Сервис» до 25.11.2026», «включено в
+  программу капитального ремонта на 2027 год, работы выполнит …»);
+- a **lawful refusal with its basis**: a law, regulation or norm named
+  (article, clause, act), or the owner or holder of the property;
+- a **forwarding** to a named competent body, with the date.
+
+Everything else is an «отписка», however official: «рассмотрено»,
+«принято к сведению», «на контроле», «меры будут приняты», «по мере
+финансирования», promises without a date or without who. Dates that are
+not an action's do not make an answer concrete: the appeal's own date or
+number, its registration, the deadline of the answer itself, «сегодня», a
+meeting's time, a letter's date. A negated action is no action done
+(«работы не были выполнены», «течь не устранена»), and procedural steps —
+an inspection, a check, a meeting, «рекомендовано» — are not the action
+asked for, even when dated.
+
+The check is rules, not a model: regular expressions over each sentence of
+the lower-cased text with «ё» read as «е». A region adds its own forbidden
+phrases (``lifecycle.forbidden_phrases``); any of them rejects an answer
+outright. An intermediate answer (``kind="intermediate"``) must at least
+say by when: a real term.
 """
 
 from __future__ import annotations
@@ -35,6 +51,7 @@ __all__ = [
     "check_answer",
     "format_due",
     "normalize_answer",
+    "sentences",
 ]
 
 
@@ -42,6 +59,34 @@ def normalize_answer(text: str) -> str:
     """Lower case, «ё» as «е», one space between words, no guillemets' padding."""
     text = text.replace("\u00a0", " ").lower().replace("ё", "е")
     return re.sub(r"\s+", " ", text).strip()
+
+
+#: Abbreviations a sentence does not end at («ул. Мира», «д. 5», «2026 г. силами»).
+_ABBREVIATIONS = frozenset(
+    (
+        *("ул", "д", "г", "гг", "пр", "просп", "п", "пос", "пгт", "с", "ст", "ч", "кв", "им"),
+        *("т", "р", "руб", "тыс", "млн", "обл", "мкр", "пер", "пл", "наб", "корп", "стр"),
+        *("вх", "исх", "рф", "др", "см", "тел"),
+    )
+)
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+(?=[А-ЯЁA-Z«\"(№\d])|\n+")
+
+
+def sentences(text: str) -> list[str]:
+    """``text`` cut into sentences (normalised), not at «ул.», «д.», «г.» and the like."""
+    out: list[list[str]] = []
+    previous = ""
+    for piece in _SENTENCE_END.split(text.strip()):
+        piece = piece.strip()
+        if not piece:
+            continue
+        word = previous[-12:].rsplit(None, 1)[-1] if previous else ""
+        if out and word.endswith(".") and word[:-1].lower().lstrip("(«") in _ABBREVIATIONS:
+            out[-1].append(piece)
+        else:
+            out.append([piece])
+        previous = piece
+    return [normalize_answer(" ".join(parts)) for parts in out]
 
 
 def _rx(*patterns: str) -> re.Pattern[str]:
@@ -57,110 +102,141 @@ _NUMWORD = (
     r"(?:\d+|одн[а-я]*|дв[а-я]*|тр[а-я]*|четыр[а-я]*|пят[а-я]*|шест[а-я]*|сем[а-я]*|"
     r"восьм[а-я]*|десят[а-я]*|пятнадцат[а-я]*|тридцат[а-я]*)"
 )
-_DATE = r"(?:0?[1-9]|[12]\d|3[01])[./](?:0?[1-9]|1[0-2])"
+_DAY = r"(?:0?[1-9]|[12]\d|3[01])"
+_MON = r"(?:0?[1-9]|1[0-2])"
 
-#: A concrete date or term: «до 25.11», «25 ноября», «в течение 3 дней», «в срок до».
-TERM = _rx(
-    rf"\b{_DATE}[./](?:\d{{4}}|\d{{2}})\b",
-    r"(?<!п\. )(?<!ст\. )(?<!ч\. )(?<![\d.])(?:0[1-9]|[12]\d|3[01])\.(?:0[1-9]|1[0-2])(?![\d])",
-    rf"\b(?:до|к|с|по|на|от|не позднее)\s+{_DATE}\b",
-    rf"\b(?:0?[1-9]|[12]\d|3[01])\s+{_MONTH}",
-    rf"\b(?:до конца|к концу|в конце|в начале|в середине|в течение|до)\s+{_MONTH}",
-    rf"\bв\s+{_MONTH}\s+(?:20\d\d|текущего|этого|следующего)",
-    r"\b(?:в|на|до|к)\s+20\d\d\s*(?:г\b|год)",
-    r"\b(?:в|до конца|к концу)\s+(?:[1-4]|i{1,3}|iv)[ -]?(?:м|ом)?\s*(?:квартал|полугоди)",
-    rf"\bв течение\s+(?:{_NUMWORD}\s+)?(?:рабоч[а-я]+\s+)?"
-    r"(?:дн|день|суток|сутки|недел|месяц|час|год)",
-    r"\bв срок до\b",
-    r"\bне позднее\b",
-    r"\bсрок[а-я]*(?:\s+(?:исполнения|выполнения|устранения|ремонта|проведения|работ))?"
-    r"\s*[-—:]?\s*до\b",
-    r"\b(?:сегодня|завтра|послезавтра)\b",
-    r"\bдо конца (?:дня|недели|месяца|года|текущей недели|текущего месяца|текущего года)\b",
-    rf"\b(?:до|в|во)\s+{_WEEKDAY}\b",
-    r"\b(?:с|до|в)\s+(?:[01]?\d|2[0-3])[:.][0-5]\d\b",
+#: A calendar date: «14.11.2026», «14.11», «14 ноября 2026 г.» (not a clause «п. 3.2»).
+DATE = _rx(
+    rf"(?<![\d.])(?<!п\. )(?<!ст\. )(?<!ч\. )(?<!пункт )(?<!№ ){_DAY}\.{_MON}(?:\.(?:20)?\d\d)?"
+    r"(?![\d]|\.\d)",
+    rf"\b{_DAY}\s+{_MONTH}(?:\s+20\d\d)?",
 )
-
+#: A period of a plan: «в мае 2027 года», «на 2 квартал 2027 года», «на 2027 год».
+PERIOD = _rx(
+    rf"\b(?:в|на|до|к|с|до конца|к концу|в течение|в конце|в начале|в середине)\s+"
+    rf"{_MONTH}\s+(?:20\d\d|текущего|этого|следующего)",
+    r"\b(?:[1-4]|i{1,3}|iv)[ -]?(?:м|ом|й|го)?\s*(?:квартал|полугоди)[а-я]*\s+20\d\d",
+    r"\b(?:в|на|до|к|до конца)\s+20\d\d\s*(?:г\b|год)",
+    r"\bв\s+20\d\d\s*году",
+)
+#: A term from now: «в течение 3 рабочих дней», «до пятницы».
+RELATIVE = _rx(
+    rf"\bв течение\s+(?:{_NUMWORD}\s+)?(?:рабоч[а-я]+\s+)?"
+    r"(?:дн|день|суток|сутки|недел|месяц|час)",
+    rf"\b(?:до|в|во)\s+{_WEEKDAY}\b",
+)
+#: A time of day: «в 18:30».
+TIME = re.compile(r"(?<![\d:])(?:[01]?\d|2[0-3])[:.][0-5]\d(?![\d])")
 #: Words that sound like a term but are not one.
 VAGUE_TERMS: Mapping[str, str] = {
     r"в ближайшее время": "в ближайшее время",
-    r"в кратчайшие сроки": "в кратчайшие сроки",
-    r"в (?:установленные|разумные|максимально короткие) сроки": "в установленные сроки",
+    r"в (?:кратчайшие|возможно короткие|максимально короткие) сроки": "в кратчайшие сроки",
+    r"в (?:установленные|разумные) сроки|в установленный срок": "в установленные сроки",
     r"по возможности|при возможности|при наличии возможности": "по возможности",
     r"в (?:весенне-летний|летний|осенний|весенний|зимний) период": "в … период (без года)",
+    r"\b(?:сегодня|с сегодняшнего дня|завтра)\b": "«сегодня» — это не дата",
 }
 
-_NEG = r"(?<!\bне )"
+#: Where a date is the appeal's, a letter's or the answer's own, not an action's.
+_NOT_ACTION_DATE = re.compile(
+    r"(?:обращени|заявк|письм|запрос|жалоб|сообщени|вх|исх|№|номер)[^.;]{0,40}?\bот\s*$|"
+    r"\bот\s*$|"
+    r"(?:поступивш|поступил|зарегистрирован|получен|направленн)[а-я]*\s+(?:[^\s]+\s+){0,3}$|"
+    r"(?:ответ[а-я]*\s+(?:будет\s+)?(?:дан|направлен|подготовлен)[а-я]*|срок\s+рассмотрения"
+    r"[^.;]{0,30}?)\s+(?:до\s+)?$"
+)
+
+_NOT = re.compile(r"(?:\bне|\bни)(?:\s+\S+){0,2}\s*$")
 _PART = r"[аоы]?"  # short participle endings: -н, -на, -но, -ны
+_DONE_STEMS = (
+    r"выполнен",
+    r"заменен",
+    r"отремонтирован",
+    r"вывезен",
+    r"устранен",
+    r"восстановлен",
+    r"установлен(?!о,? что)",
+    r"очищен",
+    r"убран",
+    r"ликвидирован",
+    r"заделан",
+    r"засыпан",
+    r"заасфальтирован",
+    r"подключен",
+    r"возобновлен",
+    r"демонтирован",
+    r"смонтирован",
+    r"спилен",
+    r"(?:по|о)крашен",
+    r"промыт",
+    r"опрессован",
+    r"запущен",
+    r"налажен",
+    r"расчищен",
+    r"откачан",
+    r"прочищен",
+    r"исправлен",
+    r"пересчитан",
+    r"выплачен",
+    r"начислен",
+    r"посыпан",
+    r"завершен",
+    r"сделан",
+    r"отловлен",
+    r"отрегулирован",
+    r"эвакуирован",
+    r"укреплен",
+    r"включен",
+    r"закрыт",
+    r"изменен",
+    r"скорректирован",
+    r"обработан",
+    r"организован",
+    r"выдан",
+    r"поступил",
+    r"нанесен",
+)
 #: Completed actions: «выполнено», «заменён», «отремонтирована», «вывезен» …
 DONE = _rx(
-    *(
-        _NEG + rf"\b{stem}{_PART}\b"
-        for stem in (
-            r"выполнен",
-            r"заменен",
-            r"отремонтирован",
-            r"вывезен",
-            r"устранен",
-            r"восстановлен",
-            r"установлен(?!о,? что)",
-            r"очищен",
-            r"убран",
-            r"ликвидирован",
-            r"заделан",
-            r"засыпан",
-            r"заасфальтирован",
-            r"подключен",
-            r"возобновлен",
-            r"демонтирован",
-            r"смонтирован",
-            r"спилен",
-            r"(?:по|о)крашен",
-            r"промыт",
-            r"опрессован",
-            r"запущен",
-            r"налажен",
-            r"расчищен",
-            r"откачан",
-            r"прочищен",
-            r"исправлен",
-            r"пересчитан",
-            r"выплачен",
-            r"начислен",
-            r"посыпан",
-            r"завершен",
-            r"сделан",
-            r"отловлен",
-            r"отрегулирован",
-            r"эвакуирован",
-            r"укреплен",
-        )
-    ),
-    _NEG + r"\b(?:выполнил|заменил|отремонтировал|вывезл|устранил|восстановил|установил|убрал|"
+    *(rf"\b{stem}{_PART}\b" for stem in _DONE_STEMS),
+    r"\b(?:выполнил|заменил|отремонтировал|вывезл|устранил|восстановил|установил|убрал|"
     r"заделал|засыпал|подключил|спилил|покрасил|расчистил|откачал|прочистил|исправил|"
-    r"выплатил|сделал|завершил)[аи]?\b",
-    _NEG + r"\b(?:произвед|провед)[е]н[аоы]?\s+"
-    r"(?:(?!разъяснительн|профилактическ|организационн|необходим|соответствующ)[а-я]+\s+)?"
-    r"(?:ремонт|замен|работ|очистк|"
+    r"выплатил|сделал|завершил|включил|закрыл|запустил)[аио]?\b",
+    r"\b(?:произвед|провед)[е]н[аоы]?\s+"
+    r"(?:(?!разъяснительн|профилактическ|организационн|необходим|соответствующ|рабоч)[а-я]+\s+)?"
+    r"(?:ремонт|замен|работ(?!а с)|очистк|"
     r"уборк|покос|обрезк|опиловк|промывк|опрессовк|дезинфекц|дератизац|дезинсекц|отлов|"
     r"вывоз|подсыпк|отсыпк|грейдирован|асфальтирован|восстановлени|перерасчет|демонтаж|"
     r"монтаж|прочистк|откачк|покраск|посыпк|обработк)",
-    _NEG + r"\bосуществлен[аоы]?\s+(?:вывоз|ремонт|замен|подключ|уборк|покос|очистк|подвоз)",
-    r"(?<!обращение )(?<!вопрос )(?<!заявка )\bзакрыт[аоы]?\s+(?:крышк|решетк|огражден|люк)",
-    r"\b(?:люк|колодец|крышк[а-я]*)\s+(?:был[аи]?\s+)?закрыт",
+    r"\bосуществлен[аоы]?\s+(?:вывоз|ремонт|замен|подключ|уборк|покос|очистк|подвоз)",
     r"\b(?:перерасчет|ремонт|замена|уборка|вывоз|покос|очистка|обрезка|подключение)\s+"
     r"(?:(?!(?:не|будет|будут|планируется|может|могут)\s)[^\s.;!?]+\s+){0,5}"
     r"(?:произвед|выполн|провед|осуществл)[е]н",
     r"\bприведен[аоы]?\s+в\s+(?:норм|порядок|надлежащ|соответстви)",
     r"\bработы\s+(?:по\s+[а-я]+\s+)?(?:выполнены|завершены|проведены)",
 )
-
 #: Words that turn a completed-action form into a promise («будет заменена»).
 FUTURE = re.compile(
     r"\b(?:будет|будут|буду|планируется|планируются|запланирован[аоы]?|предполагается|"
     r"должн[аоы]?\s+быть|могут\s+быть|может\s+быть)\s+(?:[^\s.;!?]+\s+){0,4}$"
 )
-
+#: Planned work: «будет выполнено», «выполнит», «включено в план на …», «приступит».
+PLANNED = _rx(
+    r"\b(?:будет|будут)\s+(?:[^\s.;!?]+\s+){0,3}?(?:выполнен|проведен|заменен|отремонтирован|"
+    r"установлен|восстановлен|произведен|осуществлен|организован|обеспечен|устранен|вывезен|"
+    r"возобновлен|подключен|обслуживат|начат|завершен|очищен|убран|спилен|заасфальтирован)",
+    r"\b(?:выполнит|выполнят|проведет|проведут|заменит|заменят|отремонтирует|отремонтируют|"
+    r"установит|установят|восстановит|восстановят|приступит|приступят|устранит|устранят|"
+    r"вывезет|вывезут|обеспечит|обеспечат|осуществит|осуществят|произведет|произведут|"
+    r"завершит|завершат|начнет|начнут|заделает|заделают|уберет|уберут|спилит|спилят|"
+    r"покрасит|покрасят|заасфальтирует|заасфальтируют|очистит|очистят|подключит|подключат|"
+    r"закроет|закроют|демонтирует|демонтируют|смонтирует|смонтируют|отремонтирует)\b",
+    r"\bзапланирован[аоы]?\b",
+    r"\bпланируется\b",
+    r"\b(?:включен|предусмотрен)[аоы]?\s+(?:в\s+)?(?:[^\s.;!?]+\s+){0,3}?"
+    r"(?:план|программ|перечень|график|титул|контракт|договор)",
+    r"\bсрок[а-я]*\s+(?:завершения|окончания|выполнения)\s+работ",
+)
 #: A reference to a law or norm.
 LAW = _rx(
     r"\b\d+\s*-\s*фз\b",
@@ -172,57 +248,71 @@ LAW = _rx(
     r"\bпункт[а-я]*\s+\d+",
     r"\bч\.\s*\d+",
     r"\bкодекс",
-    r"\b(?:жк|гк|коап|тк|нк|зк|бк)\s+рф\b",
+    r"\b(?:жк|гк|коап|тк|нк|зк|бк|грк)\s+рф\b",
     r"\b(?:санпин|снип|гост(?:\s+р)?|сп)\s*[\d.]+",
     r"\bпостановлени[а-я]*\s+(?:правительства|администрации|главы|губернатора|№)",
+    r"\bпп\s+рф\b",
     r"\bправил[а-я]*\s+(?:благоустройства|предоставления|содержания|пользования|дорожного)",
     r"\bприказ[а-я]*\s+(?:мин[а-я]+|министерства|№)",
     r"\bрешени[а-я]*\s+(?:суда|думы|собрания)",
 )
-
 #: «не входит в полномочия», «находится в ведении …».
 COMPETENCE = _rx(
-    r"\bне\s+(?:входит|относится)\s+(?:в|к)\s+(?:полномочи|компетенци|ведени|обязанност)",
+    r"\bне\s+(?:входит|входят|относится|относятся)\s+(?:в|к)\s+(?:полномочи|компетенци|"
+    r"ведени|обязанност)",
     r"\bвне\s+(?:полномочий|компетенции)",
     r"\bне\s+(?:является|являются)\s+(?:собственник|балансодержател|муниципальн|"
     r"ответственн)",
-    r"\b(?:находится|находятся|состоит|состоят)\s+(?:в\s+ведении|на\s+балансе|в\s+собственности)",
 )
-
+#: The owner or holder of the property, which the refusal rests on.
+OWNER = _rx(
+    r"\b(?:находится|находятся|состоит|состоят)\s+(?:в\s+ведении|на\s+балансе|"
+    r"в\s+собственности|в\s+оперативном\s+управлении|в\s+хозяйственном\s+ведении)",
+    r"\bсобственник[а-я]*\s*(?:[-—:]|является|являются)",
+    r"\bпринадлежит\s+собственникам",
+    r"\bвходит\s+в\s+(?:обязанности|состав\s+общего\s+имущества)",
+    r"\b(?:относится|относятся)\s+к\s+(?:компетенции|ведению|полномочиям)\s+",
+)
 _REDIRECT = re.compile(
-    r"\b(?:направлен|перенаправлен|передан|переадресован)[аоы]?\b((?:\s+[^\s.;!?]+){0,8})"
+    r"\b(?:направлен|перенаправлен|передан|переадресован|направил|перенаправил|переадресовал)"
+    r"[аоы]?\b"
 )
 _ORG = re.compile(
-    r"\b(?:(?:министерств|администрац|департамент|управлени|комитет|инспекц|прокуратур|"
+    r"\b(?:(?:министерств|администрац|департамент|управлени|комитет|инспекц|госжил|прокуратур|"
     r"роспотребнадзор|ростехнадзор|росреестр|полици|фонд|управляющ|теплосет|водоканал|энерго|"
     r"россет|газпром|газораспредел|регоператор|региональн[а-я]* оператор|перевозчик|суд|"
-    r"служб|отдел|центр|учреждени|больниц|поликлиник|школ|минздрав|минтранс|минстро|"
-    r"минэнерго|минобр|минсоц|правительств)[а-я]*|(?:ооо|оао|ао|пао|зао|муп|гуп|гку|гбу|мбу|"
-    r"мку|ук|тсж|жск|мфц|сфр|гжи|мчс|мвд|гибдд|гаи)\b)"
+    r"служб|отдел|центр|учреждени|больниц|поликлиник|минздрав|минтранс|минстро|"
+    r"минэнерго|минобр|минсоц|правительств|подрядчик|подрядн[а-я]* организац|бригад|"
+    r"жэу|жэк|гибдд|мвд|мчс|оп №|ооо|оао|ао|пао|зао|муп|мп|гуп|гку|гбу|мбу|мку|мау|мбдоу|мбоу|"
+    r"ук|тсж|жск|мфц|сфр|гжи)[а-я]*)(?![а-я])"
 )
 _VAGUE_ORG = re.compile(
-    r"\b(?:соответствующ|компетентн|ответственн|профильн|уполномоченн|заинтересованн)[а-я]*\s*$"
+    r"\b(?:соответствующ|компетентн|ответственн|профильн|уполномоченн|заинтересованн)[а-я]*"
+    r"\s+(?:[а-я]+\s+)?$"
 )
-_QUOTED = re.compile(r"«[^»]{2,}»|\"[^\"]{2,}\"")
+_THERE = re.compile(r"\b(?:туда|им|ему|в их адрес|в его адрес|по принадлежности в)\b")
 
 #: Empty phrases: harmless next to substance, the whole answer without it.
 FILLERS: Mapping[str, str] = {
-    r"(?:ваше |данное )?обращение рассмотрено": "«обращение рассмотрено»",
+    r"(?:ваше |данное )?обращение[^.;]{0,60}?рассмотрено": "«обращение рассмотрено»",
+    r"рассмотрел[аио]?\s+ваше обращение": "«обращение рассмотрено»",
     r"принят[аоы]? к сведению": "«принято к сведению»",
     r"(?:находится|находятся|поставлен[аоы]?|взят[аоы]?) на контрол": "«на контроле»",
     r"(?:будут |были )?приняты (?:все )?(?:необходимые |исчерпывающие )?меры": "«приняты меры»",
     r"меры (?:будут |были )?приняты": "«меры приняты»",
     r"работа (?:по [а-я ]+)?(?:ведется|проводится)": "«работа ведется»",
-    r"вопрос (?:прорабатывается|изучается)": "«вопрос прорабатывается»",
+    r"вопрос (?:прорабатывается|изучается)|ситуация изучается": "«вопрос прорабатывается»",
     r"будет рассмотрен[аоы]?": "«будет рассмотрено»",
     r"(?:проведена|проводится) разъяснительная работа": "«проведена разъяснительная работа»",
-    r"(?:даны|дано) (?:соответствующие )?поручени": "«даны поручения»",
+    r"(?:даны|дано) (?:соответствующие )?(?:поручени|указани)": "«даны поручения»",
+    r"доведена? до сведения": "«доведено до сведения»",
+    r"рекомендовано": "«рекомендовано»",
 }
 
-#: Conditions that defer the work indefinitely: rejected unless a term is given.
+#: Conditions that defer the work indefinitely.
 CONDITIONAL: Mapping[str, str] = {
-    r"по мере (?:финансирования|поступления (?:денежных )?средств|выделения (?:денежных )?"
-    r"средств)": "«по мере финансирования»",
+    r"по мере (?:финансирования|поступления (?:денежных )?(?:средств|финансирования)|"
+    r"выделения (?:денежных )?средств)": "«по мере финансирования»",
     r"при (?:наличии|поступлении|выделении) (?:финансирования|денежных средств|средств|"
     r"лимитов)": "«при наличии финансирования»",
     r"после (?:выделения|поступления) (?:денежных )?средств": "«после выделения средств»",
@@ -240,85 +330,137 @@ class AnswerCheck:
     evidence: tuple[str, ...] = ()
 
 
+def _action_dates(sentence: str) -> list[str]:
+    """Dates, periods and times in ``sentence`` that can be an action's."""
+    found = []
+    for rx in (DATE, PERIOD, RELATIVE):
+        for m in rx.finditer(sentence):
+            if not _NOT_ACTION_DATE.search(sentence[max(0, m.start() - 60) : m.start()]):
+                found.append(m.group(0))
+    return found
+
+
+def _done(sentence: str) -> tuple[list[str], list[str]]:
+    """Completed actions in ``sentence``, and those negated («не выполнены»); promised
+    ones («будет выполнен») are neither."""
+    done, negated = [], []
+    for m in DONE.finditer(sentence):
+        if FUTURE.search(sentence[max(0, m.start() - 60) : m.start()]):
+            continue
+        if _NOT.search(sentence[max(0, m.start() - 40) : m.start()]):
+            negated.append(m.group(0))
+        else:
+            done.append(m.group(0))
+    return done, negated
+
+
 class AnswerChecker:
-    """Checks final answers; ``forbidden_phrases`` reject an answer outright."""
+    """Checks answers; ``forbidden_phrases`` reject an answer outright."""
 
     def __init__(self, forbidden_phrases: Iterable[str] = (), *, min_length: int = 15) -> None:
         self.forbidden = [normalize_answer(p) for p in forbidden_phrases if p.strip()]
         self.min_length = min_length
 
-    def check(self, text: str) -> AnswerCheck:
-        """Whether ``text`` is an acceptable final answer (see the module docstring)."""
+    def check(self, text: str, *, kind: str = "final") -> AnswerCheck:
+        """Whether ``text`` is an acceptable answer (see the module docstring).
+
+        ``kind="intermediate"``: an answer that says the work is taken up must
+        at least name a real term; a concrete final answer passes as well.
+        """
         t = normalize_answer(text)
-        reasons: list[str] = []
-        evidence: list[str] = []
         if len(t) < self.min_length:
             return AnswerCheck(False, ("слишком короткий ответ",))
-        for phrase in self.forbidden:
-            if phrase in t:
-                reasons.append(f"недопустимая формулировка: «{phrase}»")
-
-        terms = [m.group(0) for m in TERM.finditer(t)]
-        evidence.extend(f"срок: {x}" for x in terms)
-        done, promises = [], []
-        for m in DONE.finditer(t):
-            if FUTURE.search(t[max(0, m.start() - 60) : m.start()]):
-                promises.append(m.group(0))
-            else:
-                done.append(m.group(0))
-        evidence.extend(f"действие: {x}" for x in done)
+        reasons: list[str] = [
+            f"недопустимая формулировка: «{phrase}»" for phrase in self.forbidden if phrase in t
+        ]
+        evidence: list[str] = []
+        parts = sentences(text) or [t]
+        orgs = [
+            m.group(0)
+            for m in _ORG.finditer(t)
+            if not _VAGUE_ORG.search(t[max(0, m.start() - 60) : m.start()])
+        ]
+        promises: list[str] = []
+        negated: list[str] = []
+        undated_done: list[str] = []
+        unaddressed: list[str] = []
+        dated_terms: list[str] = []
+        for s in parts:
+            dates = _action_dates(s)
+            times = [m.group(0) for m in TIME.finditer(s)] if not _meeting(s) else []
+            done, not_done = _done(s)
+            negated += not_done
+            planned = [m.group(0) for m in PLANNED.finditer(s)]
+            dated_terms += dates
+            if done and (dates or times):
+                evidence += [f"действие: {x}" for x in done]
+                evidence += [f"дата: {x}" for x in (dates or times)]
+            elif done:
+                undated_done += done
+            if planned:
+                if dates and orgs:
+                    evidence += [f"план: {x}" for x in planned]
+                    evidence += [f"срок: {x}" for x in dates]
+                else:
+                    promises += planned
+            redirect = _REDIRECT.search(s)
+            if redirect:
+                tail = s[redirect.end() :]
+                named = [
+                    m.group(0)
+                    for m in _ORG.finditer(s)
+                    if not _VAGUE_ORG.search(s[max(0, m.start() - 60) : m.start()])
+                ] or (orgs if _THERE.search(tail) else [])
+                if named and dates:
+                    evidence += [f"адресат: {named[0]}", f"дата: {dates[0]}"]
+                else:
+                    unaddressed.append(redirect.group(0))
         laws = [m.group(0) for m in LAW.finditer(t)]
-        evidence.extend(f"основание: {x}" for x in laws)
-        competence = [m.group(0) for m in COMPETENCE.finditer(t)]
-        addressed, unaddressed = [], []
-        for m in _REDIRECT.finditer(t):
-            who = _addressee(m.group(1))
-            if who:
-                addressed.append(who)
-            else:
-                unaddressed.append(m.group(0).strip())
-        evidence.extend(f"адресат: {x}" for x in addressed)
-        justified = bool(laws) or bool(addressed)
-        if competence and not addressed and not laws:
-            reasons.append("отказ по компетенции без указания, куда направлено обращение")
-
-        for pattern, label in CONDITIONAL.items():
-            if re.search(pattern, t) and not terms:
-                reasons.append(f"{label} без конкретного срока")
-
-        concrete = bool(terms or done or justified)
+        owners = [m.group(0) for m in OWNER.finditer(t)] if orgs else []
+        evidence += [f"основание: {x}" for x in [*laws, *owners]]
+        concrete = bool(evidence)
+        if kind == "intermediate" and not concrete and dated_terms:
+            concrete = True
+            evidence += [f"срок: {x}" for x in dated_terms]
         if not concrete:
             reasons.append("нет конкретного действия, срока или обоснованного отказа")
-            reasons.extend(
-                f"«{phrase}» без указания, куда и кому" for phrase in dict.fromkeys(unaddressed)
-            )
+            if COMPETENCE.search(t):
+                reasons.append("отказ по компетенции без указания, куда направлено обращение")
+            reasons += [f"«{x}» без указания, куда и кому, и без даты" for x in unaddressed]
+            reasons += [f"действие без даты: «{x}»" for x in dict.fromkeys(undated_done)]
+            reasons += [f"действие не выполнено: «не {x}»" for x in dict.fromkeys(negated)]
+            for pattern, label in CONDITIONAL.items():
+                if re.search(pattern, t):
+                    reasons.append(f"{label} без конкретного срока")
             for pattern, label in VAGUE_TERMS.items():
                 if re.search(pattern, t):
-                    reasons.append(f"«{label}» — это не срок")
-            reasons.extend(
-                f"обещание без срока: «{p}»" for p in dict.fromkeys(promises) if p not in done
-            )
+                    reasons.append(f"«{label}» — это не срок" if "«" not in label else label)
+            reasons += [
+                f"обещание без срока или без исполнителя: «{p}»" for p in dict.fromkeys(promises)
+            ]
             for pattern, label in FILLERS.items():
                 if re.search(pattern, t):
                     reasons.append(f"шаблонная фраза {label}")
-        return AnswerCheck(not reasons, tuple(dict.fromkeys(reasons)), tuple(evidence))
+        return AnswerCheck(
+            not reasons, tuple(dict.fromkeys(reasons)), tuple(dict.fromkeys(evidence))
+        )
 
 
-def _addressee(tail: str) -> str | None:
-    """The organisation named after «направлено», or None if it is vague or absent."""
-    quoted = _QUOTED.search(tail)
-    for m in _ORG.finditer(tail):
-        if _VAGUE_ORG.search(tail[: m.start()]):
-            continue
-        return tail[m.start() :].strip()
-    if quoted and not _VAGUE_ORG.search(tail[: quoted.start()]):
-        return quoted.group(0)
-    return None
+_MEETING = re.compile(
+    r"\b(?:совещани|встреч|заседани|выезд|выехал|осмотр|обследовани|проверк|прием|созвон)"
+)
 
 
-def check_answer(text: str, forbidden_phrases: Iterable[str] = ()) -> AnswerCheck:
-    """Check one final answer with the built-in rules plus ``forbidden_phrases``."""
-    return AnswerChecker(forbidden_phrases).check(text)
+def _meeting(sentence: str) -> bool:
+    """A sentence about a meeting or a visit: its times are not an action's."""
+    return bool(_MEETING.search(sentence))
+
+
+def check_answer(
+    text: str, forbidden_phrases: Iterable[str] = (), *, kind: str = "final"
+) -> AnswerCheck:
+    """Check one answer with the built-in rules plus ``forbidden_phrases``."""
+    return AnswerChecker(forbidden_phrases).check(text, kind=kind)
 
 
 # templates ----------------------------------------------------------------------------

@@ -107,9 +107,10 @@ class LifecycleCore:
         """Whether the incident's topic (or a parent topic) needs photo confirmation."""
         return self.region.in_topic(incident.topic, self._photo_topics)
 
-    def check_answer(self, text: str) -> AnswerCheck:
-        """The «отписка» check of a final answer, without touching any incident."""
-        return self.checker.check(text)
+    def check_answer(self, text: str, *, kind: str = "final") -> AnswerCheck:
+        """The «отписка» check of an answer (``final`` or ``intermediate``), without
+        touching any incident."""
+        return self.checker.check(text, kind=kind)
 
     def iso(self, when: datetime | None) -> str | None:
         """``when`` as ISO 8601 in the region's time zone (how events store instants)."""

@@ -100,7 +100,7 @@ class Lifecycle(LifecycleCore):
             if text is None:
                 text = self.render_answer("intermediate", inc, due_at=new_due)
             who = actor or inc.executor or ACTOR
-            verdict = self.checker.check(text)
+            verdict = self.checker.check(text, kind="intermediate")
             if not verdict.accepted:
                 inc.record(
                     "answer_rejected",
