@@ -435,3 +435,45 @@ def test_engine_puts_hazards_on_the_urgent_track(
     with Engine.from_config(off, db=":memory:", entry_points=False) as plain:
         cls = plain.classify(msg("x", texts["wire"]), Text.from_raw(texts["wire"]))
         assert cls is None or cls.urgency is not U
+
+
+# --------------------------------------------------------------------------- sanitary norms
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # СанПиН 1.2.3685-21: a living room at least +18 °C, a corner room +20 °C
+        ("В квартире +17, батареи холодные.", U),  # below the norm, nobody vulnerable
+        ("В квартире +15, мама лежачая, отопления нет.", U),
+        ("В комнате 16 градусов, ребёнок мёрзнет.", U),
+        ("В угловой комнате +19, холодно.", U),  # a corner room's norm is +20
+        ("В квартире +19, батареи еле тёплые, лежачая мама мёрзнет.", N),  # at the norm
+        ("Батареи чуть тёплые, но в квартире +21, терпимо.", N),
+        ("На улице −20, в квартире +22, спасибо теплосети.", N),  # outdoor figures are not read
+        ("Горячая вода еле тёплая, 40 градусов.", N),  # water, not a room
+    ],
+)
+def test_indoor_temperature_against_the_norm(text: str, expected: Urgency) -> None:
+    assert level(text) == expected
+
+
+def test_vulnerable_people_raise_the_stakes_without_a_figure() -> None:
+    assert level("Холодно в квартире, дома грудной ребёнок.") == U
+    assert level("Холодно в квартире, батареи еле тёплые.") != U
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Угрозы жизни нет, но во дворе сломаны качели.",
+        "Никакой опасности нет, просто некрасиво покрашен забор.",
+        "Без угрозы для жизни, но скамейка шатается.",
+    ],
+)
+def test_a_denied_danger_is_no_emergency(text: str) -> None:
+    assert level(text) != U
+
+
+def test_a_problem_that_is_over_now_is_not_urgent() -> None:
+    assert level("Раньше был открытый люк на ул. Мира, сейчас всё нормально.") == N
+    assert level("Был открытый люк, до сих пор открыт, дети ходят рядом.") == U
+    assert level("Воды нет уже сутки в доме.") == U  # «нет» after water is the problem

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
@@ -49,13 +50,17 @@ from tsur.errors import ConfigError
 from tsur.text.normalize import Lemmatizer, Text, get_lemmatizer, normalize, tokenize
 
 __all__ = [
+    "CORNER_MIN",
+    "INDOOR_MIN",
     "PatternFile",
     "UrgencyDetector",
     "UrgencyMatch",
     "UrgencyResult",
     "bundled_patterns_path",
     "default_detector",
+    "indoor_temperature",
     "read_pattern_file",
+    "temperature_norm",
 ]
 
 #: Resource name of the bundled pattern file inside the ``tsur`` package.
@@ -85,6 +90,12 @@ class SettingsSpec(_Model):
     negators: list[Phrase] = Field(default_factory=list, description="single words before a part")
     fillers: list[Phrase] = Field(default_factory=list, description="words a negator may skip")
     post_negators: list[Phrase] = Field(default_factory=list, description="words after a part")
+    denied: list[Phrase] = Field(
+        default_factory=list, description="danger words a denial cancels («угрозы нет»)"
+    )
+    denials: list[Phrase] = Field(
+        default_factory=list, description="words denying a danger word, before or after it"
+    )
     resolved: list[Phrase] = Field(default_factory=list, description="the problem is fixed")
     resolved_window: int = Field(default=8, ge=0, le=60)
     still: list[Phrase] = Field(default_factory=list, description="the problem is back or stays")
@@ -305,6 +316,8 @@ class UrgencyDetector:
         self.post_negators = self._single_words(
             settings.post_negators, "settings.post_negators", origin
         )
+        self.denied = self._single_words(settings.denied, "settings.denied", origin)
+        self.denials = self._single_words(settings.denials, "settings.denials", origin)
         self._resolved = self._compile_all(settings.resolved)
         self._still = self._compile_all(settings.still)
         self._reported = self._compile_all(settings.reported)
@@ -454,7 +467,7 @@ class UrgencyDetector:
             )
         }
         if not indices:
-            return _NORMAL
+            return self._norms(text, _NORMAL)
         occ = self._occurrences(text)
         present = set(occ)
         candidates = [
@@ -463,7 +476,7 @@ class UrgencyDetector:
             if all(not part.isdisjoint(present) for part in self._part_sets[ri])
         ]
         if not candidates:
-            return _NORMAL
+            return self._norms(text, _NORMAL)
         scan = _Scan(self, text, occ)
         found: list[UrgencyMatch] = []
         cancelled: list[UrgencyMatch] = []
@@ -472,7 +485,40 @@ class UrgencyDetector:
             if m is None:
                 continue
             (cancelled if m.reason else found).append(m)
-        return self._decide(scan, found, cancelled)
+        return self._norms(text, self._decide(scan, found, cancelled))
+
+    def _norms(self, text: Text, result: UrgencyResult) -> UrgencyResult:
+        """Weigh a reported indoor temperature against the sanitary norm.
+
+        Below it (+17 °C in a living room, +19 °C in a corner one) the message
+        is urgent whoever lives there; at or above it a cold-dwelling match does
+        not make it urgent, whoever lives there (a bedridden person at +19 °C is
+        a matter for the heating company, not an emergency).
+        """
+        value = indoor_temperature(text.original)
+        if value is None:
+            return result
+        norm = temperature_norm(text.original)
+        shown = f"+{value:g} °C в помещении"
+        if value < norm:
+            if result.level is Urgency.URGENT:
+                return attrs.evolve(result, evidence=(*result.evidence, shown))
+            m = UrgencyMatch(
+                "indoor-temperature",
+                f"ниже нормы СанПиН (+{norm:g} °C)",
+                Urgency.URGENT,
+                shown,
+                0,
+                0,
+            )
+            return UrgencyResult(Urgency.URGENT, 1.0, (shown,), (m,), result.cancelled)
+        heating = [m for m in result.matches if m.rule in HEATING_RULES]
+        if result.level is Urgency.URGENT and heating and len(heating) == len(result.matches):
+            kept = tuple(
+                attrs.evolve(m, reason=f"{shown}: не ниже нормы +{norm:g} °C") for m in heating
+            )
+            return UrgencyResult(Urgency.NORMAL, 0.0, cancelled=(*result.cancelled, *kept))
+        return result
 
     def _gate(self, part: tuple[int, ...]) -> tuple[frozenset[str], frozenset[str]] | None:
         keys = [self._keys[pid] for pid in part]
@@ -553,6 +599,44 @@ class UrgencyDetector:
         )
 
 
+#: СанПиН 1.2.3685-21 (table 5.27): at least +18 °C in a living room, +20 °C in a corner room.
+INDOOR_MIN = 18.0
+CORNER_MIN = 20.0
+#: Rules about a cold dwelling: an indoor temperature that meets the norm cancels them.
+HEATING_RULES = frozenset({"no-heat"})
+
+_INDOOR_TEMPERATURE = re.compile(
+    r"(?<![\w\-−–])(?:\+\s?(\d{1,2})(?:[.,](\d))?(?:\s*(?:°\s*с?|градус[а-я]*|гр\b))?|"
+    r"(\d{1,2})(?:[.,](\d))?\s*(?:°\s*с?|градус[а-я]*))"
+)
+_INDOOR = re.compile(
+    r"квартир|комнат|спальн|кухн|помещени|\bдома\b|в доме|класс|кабинет|садик|детск[а-я]* сад|"
+    r"групп[еаы]|палат|батаре|радиатор|отоплен|холодн|мерзн|замерз"
+)
+_OUTDOOR = re.compile(r"на улице|за окном|снаружи|улиц[а-я]* температур|минус|мороз|вода в|горяч")
+
+
+def indoor_temperature(text: str) -> float | None:
+    """The lowest indoor temperature ``text`` reports («в квартире +15», «в комнате 16
+    градусов»), or None. Outdoor ones («на улице −20», «минус») are not read."""
+    t = text.lower().replace("ё", "е")
+    found: list[float] = []
+    for m in _INDOOR_TEMPERATURE.finditer(t):
+        whole, frac = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        before, after = t[max(0, m.start() - 40) : m.start()], t[m.end() : m.end() + 30]
+        if _OUTDOOR.search(before) or not (_INDOOR.search(before) or _INDOOR.search(after)):
+            continue
+        value = float(f"{whole}.{frac or 0}")
+        if 0 < value < 40:
+            found.append(value)
+    return min(found) if found else None
+
+
+def temperature_norm(text: str) -> float:
+    """The sanitary minimum the text's room is held to: +20 °C for a corner room, else +18."""
+    return CORNER_MIN if "углов" in text.lower() else INDOOR_MIN
+
+
 def _is_number(token: str, lemma: str) -> bool:
     return token.isdigit() or lemma in _NUMBER_WORDS
 
@@ -588,7 +672,15 @@ class _Scan:
             skipped += 1
         if j >= 0 and j not in covered and lemmas[j] in det.negators:
             return True
-        return end < len(lemmas) and end not in covered and lemmas[end] in det.post_negators
+        if end < len(lemmas) and end not in covered and lemmas[end] in det.post_negators:
+            return True
+        if lemmas[start] in det.denied:  # «угрозы жизни нет», «без угрозы», «никакой опасности»
+            before = j >= 0 and lemmas[j] in det.denials
+            k = end
+            while k < len(lemmas) and k - end < 2 and lemmas[k] in det.fillers:
+                k += 1
+            return before or (k < len(lemmas) and lemmas[k] in det.denials)
+        return False
 
     def _live(self, pids: Iterable[int]) -> list[Occurrence]:
         """Occurrences of marker phrases that are not themselves negated."""
