@@ -34,6 +34,20 @@ def test_migrations_are_versioned_and_idempotent(repo: SqlRepository) -> None:
         assert [r[0] for r in rows] == [m.version for m in MIGRATIONS]
 
 
+def test_a_version_2_database_gains_the_thanks_column(repo: SqlRepository) -> None:
+    """A database made before messages of thanks were credited upgrades in place."""
+    repo.ingest([msg("1", "нет воды")], received_at=NOW)
+    with repo.engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE messages DROP COLUMN thanks_executor"))
+        conn.execute(sa.text("DELETE FROM tsur_schema_version WHERE version = 3"))
+    assert repo.migrate() == MIGRATIONS[-1].version
+    with repo.engine.connect() as conn:
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("messages")}
+    assert "thanks_executor" in columns
+    (stored,) = repo.messages()
+    assert stored.message.text == "нет воды" and stored.thanks_executor is None
+
+
 def test_ingest_is_idempotent_on_source_and_external_id(repo: SqlRepository) -> None:
     batch = [msg("1", "нет воды"), msg("2", "яма"), msg("1", "повтор в той же пачке")]
     first = repo.ingest(batch, received_at=NOW)

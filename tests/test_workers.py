@@ -79,7 +79,7 @@ def _check_consistent(db: str, n: int) -> None:
             sa.text("SELECT count(*) - count(DISTINCT incident_id) FROM notifications")
         ).scalar()
     repo.close()
-    assert sum(statuses.values()) == n and set(statuses) <= {"done", "rejected"}
+    assert sum(statuses.values()) == n and set(statuses) <= {"done", "thanked", "rejected"}
     assert attempts == {1}, "a message was processed more than once"
     assert received == incidents
     assert mismatched == 0

@@ -80,12 +80,8 @@ def messages() -> dict[str, object]:
     for r in rows:
         m = Message(source="vk", external_id=r["id"], text=r["text"], created_at=now)
         a = engine.analyse(m)
-        thanks = (
-            a.gratitude
-            if hasattr(a, "gratitude")
-            else any("благодарн" in v.reason for v in a.verdicts)
-        )
-        predicted = "normal" if a.rejects else a.urgency.value
+        thanks = bool(a.thanks)
+        predicted = "normal" if a.rejects or a.thanks else a.urgency.value
         urgency[(r["urgency"], predicted)] += 1
         gold = r["gratitude"] == "yes"
         gratitude["tp" if gold and thanks else "fp" if thanks else "fn" if gold else "tn"] += 1

@@ -53,6 +53,11 @@ class Analysis:
         return tuple(v for v in self.verdicts if v.action == "reject")
 
     @property
+    def thanks(self) -> tuple[ModerationVerdict, ...]:
+        """The ``thanks`` verdicts: the message thanks and asks for nothing (no incident)."""
+        return tuple(v for v in self.verdicts if v.action == "thanks")
+
+    @property
     def flags(self) -> tuple[str, ...]:
         """Reasons of the ``flag`` verdicts (a curator looks first)."""
         return tuple(v.reason for v in self.verdicts if v.action == "flag")

@@ -51,6 +51,7 @@ EVENT_LABELS = {
     "forwarded": "переадресация",
     "photo": "фото",
     "rating": "оценка",
+    "gratitude": "благодарность",
 }
 
 #: Pipeline stages as a curator reads them (where a message failed or was refused).
@@ -73,6 +74,7 @@ MESSAGE_STATES = {
     "pending": "ожидают обработки",
     "processing": "в обработке",
     "done": "обработано",
+    "thanked": "благодарность",
     "failed": "с ошибкой",
     "rejected": "отклонено модерацией",
 }
@@ -133,7 +135,8 @@ def run_summary(r: RunReport) -> str:
     return (
         f"обработано {r.processed}: новых инцидентов {r.created} (на разбор куратору "
         f"{r.triage}), добавлено к существующим {r.merged}, возвращено в работу "
-        f"{r.reopened}, отклонено модерацией {r.rejected}, с ошибкой {r.failed}"
+        f"{r.reopened}, благодарностей {r.thanked}, отклонено модерацией {r.rejected}, "
+        f"с ошибкой {r.failed}"
     )
 
 

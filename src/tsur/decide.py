@@ -2,7 +2,8 @@
 
 :class:`Decider` takes a message's :class:`~tsur.Analysis` and the
 :class:`~tsur.grouping.Candidates` the store found around it, and returns
-an :class:`Outcome`: the message is **rejected** (moderation), **merged**
+an :class:`Outcome`: the message is **rejected** (moderation), a
+**thanks** credited to the executor it concerns (no incident), **merged**
 into an open incident (same thread, same place, same problem), **reopens**
 a resolved one (the citizen writes again), or **creates** a new incident —
 classified, located, routed (the routers are asked here), on the
@@ -42,7 +43,7 @@ from tsur.text.russian import decimal
 __all__ = ["OUTCOMES", "Decider", "Outcome", "Route"]
 
 #: The kinds of outcome, as :attr:`Outcome.kind` and the run report count them.
-OUTCOMES = ("created", "merged", "reopened", "rejected", "failed")
+OUTCOMES = ("created", "merged", "reopened", "thanked", "rejected", "failed")
 
 #: Picks the executor of a new incident (the engine asks its routers).
 Route = Callable[[Incident, Analysis], RouteDecision]
@@ -61,6 +62,12 @@ class Outcome:
       what it learns from the message.
     - ``reopened``: ``incident_id`` goes back to work from ``reopened_from``
       (resolved or closed), with ``events`` and a new ``resolution_due``.
+    - ``thanked``: the message thanks and asks for nothing; no incident is
+      made or reopened. In an incident's thread (or from the author of a
+      resolved one of the same kind) it thanks that incident
+      (``incident_id``; ``events`` what its history gains); ``executor`` is
+      whom it is credited to when known here (None: the incident's executor,
+      or nobody); ``reason`` says how it was attributed.
     - ``rejected``: a moderation filter refused it; ``reason`` says why.
     - ``failed``: a stage failed on it; ``stage`` and ``reason``. The message
       is kept and can be re-run.
@@ -82,6 +89,7 @@ class Outcome:
     reason: str = ""
     stage: str | None = None
     triage: bool = False
+    executor: str | None = None
 
     @classmethod
     def failed(cls, message_id: int, stage: str, reason: str) -> Outcome:
@@ -115,6 +123,8 @@ class Decider:
             return Outcome("rejected", message_id, verdicts=verdicts, reason=reason)
         m = analysis.message
         added = {"message_id": message_id, "source": m.source, "external_id": m.external_id}
+        if analysis.thanks:
+            return self._thanks(message_id, analysis, candidates, added, now)
         topic, territory = analysis.topic, analysis.territory
         if candidates.thread is not None:
             event = Event(
@@ -152,6 +162,72 @@ class Decider:
         if target is not None:
             return self._reopen(message_id, analysis, target[0], target[1], added, now)
         return self._create(message_id, analysis, now)
+
+    def _thanks(
+        self,
+        message_id: int,
+        analysis: Analysis,
+        candidates: Candidates,
+        added: dict[str, Any],
+        now: datetime,
+    ) -> Outcome:
+        """Whom a message of thanks is credited to: the incident it answers, else the router's pick.
+
+        A reply in an incident's thread thanks that incident, open or
+        resolved; so does thanks from the author of a recently resolved
+        incident of the same kind. Other thanks go to the executor the
+        routers pick for the thanked topic and place (none when that is
+        only the curators' fallback).
+        """
+        verdicts = analysis.verdicts
+        thanked: tuple[int, str | None, str] | None = None
+        if candidates.thread is not None:
+            thanked = (candidates.thread, None, "благодарность в той же переписке")
+        else:
+            closed = [c for c in candidates.closed if c.in_thread] or [
+                c for c in candidates.closed if c.same_author
+            ]
+            if closed:
+                c = closed[0]
+                why = "благодарность в той же переписке" if c.in_thread else "благодарность автора"
+                thanked = (c.id, c.executor, why)
+        if thanked is not None:
+            incident_id, executor, why = thanked
+            event = Event(now, ENGINE_ACTOR, "gratitude", why, data=added)
+            return Outcome(
+                "thanked",
+                message_id,
+                incident_id,
+                events=(event,),
+                verdicts=verdicts,
+                executor=executor,
+                reason=why,
+            )
+        unknown = "не понятно, кого благодарят"
+        if analysis.topic is None or analysis.territory is None:
+            return Outcome("thanked", message_id, verdicts=verdicts, reason=unknown)
+        m = analysis.message
+        probe = Incident(
+            status=Status.NEW,
+            created_at=m.created_at,
+            topic=analysis.topic,
+            confidence=analysis.confidence,
+            urgency=analysis.urgency,
+            territory=analysis.territory,
+            source=m.source,
+            geo=m.geo,
+            address=m.address,
+        )
+        decision = self.route(probe, analysis)
+        if decision.executor == self.region.curator:
+            return Outcome("thanked", message_id, verdicts=verdicts, reason=unknown)
+        return Outcome(
+            "thanked",
+            message_id,
+            verdicts=verdicts,
+            executor=decision.executor,
+            reason=decision.reason,
+        )
 
     def _reopen(
         self,

@@ -497,8 +497,10 @@ class ModerationVerdict:
     """A moderation filter's decision on one message.
 
     ``action`` is ``"reject"`` (not an appeal, spam: no incident is made),
-    ``"flag"`` (kept, marked for a curator) or ``"mask"`` (``masked_text``
-    replaces the text for everything that leaves the engine).
+    ``"thanks"`` (the message thanks or praises and asks for nothing: no
+    incident; it is credited to the executor it concerns), ``"flag"``
+    (kept, marked for a curator) or ``"mask"`` (``masked_text`` replaces
+    the text for everything that leaves the engine).
     """
 
     action: str
@@ -507,7 +509,7 @@ class ModerationVerdict:
     filter: str = attrs.field(default="", validator=_str)
 
     def __attrs_post_init__(self) -> None:
-        if self.action not in {"reject", "flag", "mask"}:
+        if self.action not in {"reject", "thanks", "flag", "mask"}:
             raise ValueError(f"unknown moderation action {self.action!r}")
         if self.action == "mask" and self.masked_text is None:
             raise ValueError("a mask verdict needs masked_text")

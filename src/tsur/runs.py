@@ -38,6 +38,7 @@ class RunReport:
     triage: int = 0
     incident_ids: list[int] = attrs.field(factory=list)
     reopened: int = 0
+    thanked: int = 0
 
     def count(self, outcome: Outcome, incident_id: int | None) -> None:
         """Add one message's outcome."""
@@ -51,6 +52,8 @@ class RunReport:
             self.reopened += 1
         elif outcome.kind == "rejected":
             self.rejected += 1
+        elif outcome.kind == "thanked":
+            self.thanked += 1
         else:
             self.failed += 1
         if incident_id is not None:
@@ -66,4 +69,5 @@ class RunReport:
             self.triage + other.triage,
             self.incident_ids + other.incident_ids,
             self.reopened + other.reopened,
+            self.thanked + other.thanked,
         )

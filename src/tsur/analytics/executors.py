@@ -1,8 +1,8 @@
 """The executor rating: who answers, how fast, how often late.
 
 The figures and the ranking are :func:`tsur.analytics.kpi.executor_kpis`'s
-(resolution on time, the citizens' rating, the reopen rate, first response
-on time; fair: executors with fewer than ``min_cases`` incidents are listed
+(resolution on time, the citizens' rating, the reopen rate, their thanks,
+first response on time; fair: executors with fewer than ``min_cases`` incidents are listed
 but not ranked).
 """
 
@@ -35,6 +35,7 @@ KPI_FIELDS = (
     "reopen_rate",
     "avg_rating",
     "ratings",
+    "thanks",
 )
 
 

@@ -308,7 +308,7 @@ def _executors(rows: Sequence[Row]) -> str:
         '<th class="num">Первый ответ в срок</th>'
         '<th class="num">Медиана ответа</th><th class="num">90 % ответов до</th>'
         '<th class="num">Срок нарушен</th><th class="num">Повторно открыто</th>'
-        '<th class="num">Оценка</th></tr></thead><tbody>'
+        '<th class="num">Оценка</th><th class="num">Благодарности</th></tr></thead><tbody>'
     ]
     ranked = [r for r in rows if r.get("rank")]
     rest = [r for r in rows if not r.get("rank")]
@@ -345,7 +345,8 @@ def _executor_row(r: Row, cls: str) -> str:
         f"{_cell(median, fmt_duration(median))}{_cell(p90, fmt_duration(p90))}"
         f"{_cell(r.get('overdue'), fmt_int(r.get('overdue')))}"
         f"{_cell(r.get('reopen_rate'), fmt_pct(r.get('reopen_rate')))}"
-        f"{_cell(r.get('avg_rating'), rating)}</tr>"
+        f"{_cell(r.get('avg_rating'), rating)}"
+        f"{_cell(r.get('thanks'), fmt_int(r.get('thanks')))}</tr>"
     )
 
 

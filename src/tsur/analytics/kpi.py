@@ -22,7 +22,10 @@ per executor:
   past its deadline, or the resolution after its (current) deadline or still
   missing past it at ``as_of``;
 - ``reopened`` (reopened at least once) and ``reopen_rate = reopened / resolved``;
-- ``ratings`` (citizens' ratings given) and ``avg_rating``.
+- ``ratings`` (citizens' ratings given) and ``avg_rating``;
+- ``thanks``: messages of thanks written in the period that are credited to
+  the executor (the one the routers pick for the thanked topic and place,
+  or the executor of the incident thanked in its thread).
 
 Counts, sums and the percentiles (linear interpolation, as PostgreSQL's
 ``percentile_cont``, done with window functions so SQLite gives the same)
@@ -33,8 +36,9 @@ calendar in Python.
 Fair ratings: only executors with at least ``min_cases`` incidents get a
 ``rank`` — by resolution on time first (an executor that answers every
 appeal with a template within the hour and solves nothing ranks below one
-that solves them), then the citizens' average rating, the reopen rate, and
-the first response on time as a tiebreak.
+that solves them), then the citizens' average rating, the reopen rate, the
+thanks per incident received, and the first response on time as the last
+tiebreak.
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ from tsur.store.base import Repository
 
 __all__ = ["ExecutorKPI", "executor_kpis"]
 
-INC, E = schema.incidents, schema.events
+INC, E, M = schema.incidents, schema.events, schema.messages
 _DONE = ("resolved", "closed")
 _EXCLUDED = ("rejected", "duplicate")
 _MEDIAN, _P90 = (1, 2), (9, 10)
@@ -84,6 +88,7 @@ class ExecutorKPI:
     reopen_rate: float | None
     avg_rating: float | None
     ratings: int
+    thanks: int = 0
     rank: int | None = None
 
     @property
@@ -256,8 +261,18 @@ def executor_kpis(
         sa.func.sum(sa.case((resolution_known, one), else_=0)),
     ).group_by(b.executor)
 
+    thanked_executor = sa.func.coalesce(M.c.thanks_executor, INC.c.executor)
+    thanks_q = (
+        sa.select(thanked_executor, sa.func.count())
+        .select_from(M.outerjoin(INC, INC.c.id == M.c.incident_id))
+        .where(M.c.status == "thanked", M.c.created_at >= since, M.c.created_at < until)
+        .where(thanked_executor.is_not(None))
+        .group_by(thanked_executor)
+    )
+
     with engine.connect() as conn:
         rows = conn.execute(totals).all()
+        thanks = {ex: int(n) for ex, n in conn.execute(thanks_q)}
         if calendar is None:
             first = _sql_percentiles(
                 conn, base, _seconds(dialect, b.fra, b.created_at), b.fra.is_not(None)
@@ -311,9 +326,36 @@ def executor_kpis(
                 reopen_rate=(int(reopened or 0) / resolved) if resolved else None,
                 avg_rating=round(float(total) / int(nr), 3) if nr else None,
                 ratings=int(nr),
+                thanks=thanks.pop(ex, 0),
             )
         )
+    for ex, n in thanks.items():  # thanked, with no incident received in the period
+        out.append(_only_thanks(ex, n))
     return _rank(out, min_cases)
+
+
+def _only_thanks(executor: str, n: int) -> ExecutorKPI:
+    return ExecutorKPI(
+        executor=executor,
+        received=0,
+        answered=0,
+        answered_on_time=0,
+        decided=0,
+        first_response_on_time_share=None,
+        resolved_on_time=0,
+        resolution_decided=0,
+        resolution_on_time_share=None,
+        first_response_median_s=None,
+        first_response_p90_s=None,
+        resolved=0,
+        resolution_median_s=None,
+        overdue=0,
+        reopened=0,
+        reopen_rate=None,
+        avg_rating=None,
+        ratings=0,
+        thanks=n,
+    )
 
 
 def _round(v: float | None) -> float | None:
@@ -345,6 +387,7 @@ def _rank(items: list[ExecutorKPI], min_cases: int) -> list[ExecutorKPI]:
             -(k.resolution_on_time_share or 0.0),
             -(k.avg_rating or 0.0),
             k.reopen_rate or 0.0,
+            -k.thanks / k.received,
             -(k.first_response_on_time_share or 0.0),
             k.executor,
         )

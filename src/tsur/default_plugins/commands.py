@@ -481,7 +481,7 @@ def register_commands(add_command: Callable[..., argparse.ArgumentParser]) -> No
     )
     p.add_argument(
         "--status",
-        choices=["pending", "done", "rejected", "failed"],
+        choices=["pending", "done", "thanked", "rejected", "failed"],
         help="list messages in this state (default: failed ones, if any)",
     )
     p.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")

@@ -139,7 +139,7 @@ def cmd_kpi(args: argparse.Namespace, console: Console) -> int:
         )
         table.add_column("№", justify="right", no_wrap=True)
         table.add_column("исполнитель", ratio=1, min_width=16, overflow="fold")
-        for col in ("пост", "решено", "ответ", f"мед., {unit}", "проср", "возвр"):
+        for col in ("пост", "решено", "ответ", f"мед., {unit}", "проср", "возвр", "спас"):
             table.add_column(col, justify="right", no_wrap=True)
         table.add_column("оценка", no_wrap=True)
         for k in kpis:
@@ -152,6 +152,7 @@ def cmd_kpi(args: argparse.Namespace, console: Console) -> int:
                 _hours(k.first_response_median_s),
                 str(k.overdue),
                 _pct(k.reopen_rate),
+                str(k.thanks),
                 f"{decimal(k.avg_rating, 1)} ({k.ratings})" if k.avg_rating is not None else "—",
             )
         if not kpis:
@@ -161,8 +162,9 @@ def cmd_kpi(args: argparse.Namespace, console: Console) -> int:
         console.print(
             f"пост — поступило; решено и ответ — доля решённых и отвеченных в срок; мед. — "
             f"медиана времени до первого ответа; проср — с нарушенным сроком; возвр — доля "
-            f"возвращённых в работу. Место — по решённым в срок, затем по оценкам жителей, "
-            f"возвратам и первому ответу; в рейтинге — исполнители с не менее чем "
+            f"возвращённых в работу; спас — благодарности жителей. Место — по решённым в "
+            f"срок, затем по оценкам жителей, возвратам, благодарностям и первому ответу; "
+            f"в рейтинге — исполнители с не менее чем "
             f"{args.min_cases} обращениями"
         )
     return 0

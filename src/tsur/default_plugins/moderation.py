@@ -13,8 +13,11 @@ region can switch off one by one with ``[pipeline] disabled_plugins``:
     outweigh the signs of a real complaint: «заплатили 2 500 рублей, а
     мусор не вывозят» mentions money and stays an appeal.
 ``not-an-appeal`` (10)
-    rejects thanks, greetings and congratulations that ask for nothing
-    (``"not an appeal: thanks or greetings"``) and reposted news
+    recognises thanks and praise that ask for nothing («Спасибо,
+    отремонтировали дорогу», «Начали ремонт кровли. Ну наконец-то»): a
+    ``thanks`` verdict (``"благодарность"``) — no incident is made, the
+    thanks is credited to the executor it concerns; rejects greetings and
+    congratulations (``"not an appeal: greetings"``) and reposted news
     (``"not an appeal: news repost"``). «Спасибо, но яма так и не
     заделана» is an appeal; so is any question.
 ``masking`` (0)
@@ -86,7 +89,8 @@ log = logging.getLogger("tsur.moderation")
 NO_WORDS = "флуд: ни одного слова по существу"
 REPEATED = "флуд: повтор того же сообщения"
 SPAM = "реклама или спам"
-THANKS = "не обращение: благодарность или приветствие"
+THANKS = "благодарность"
+GREETINGS = "не обращение: приветствие или поздравление"
 NEWS = "не обращение: репост новости"
 
 _KIND_LABELS = {
@@ -426,22 +430,22 @@ class SpamFilter:
 
 
 class NotAppealFilter:
-    """Rejects thanks, greetings and reposted news that ask for nothing."""
+    """Recognises thanks (a ``thanks`` verdict); rejects greetings and reposted news."""
 
     def __init__(self, reader: SignalReader) -> None:
         self.reader = reader
 
     def check(self, message: Message, text: Text) -> Sequence[ModerationVerdict]:
-        """A ``reject`` verdict for a non-appeal, else nothing."""
+        """A ``thanks`` verdict for gratitude, a ``reject`` one for a non-appeal, else nothing."""
         s = self.reader.read(message, text)
         lex = self.reader.lexicons
         if s.words == 0 or s.objection:
             return []
         if s.thanks and s.tokens <= lex.thanks_max_words and (s.resolution or not s.trouble):
-            return [ModerationVerdict("reject", THANKS)]
+            return [ModerationVerdict("thanks", THANKS)]
         about = s.trouble + s.topic
         if s.greetings and not about and s.tokens <= lex.greetings_max_words:
-            return [ModerationVerdict("reject", THANKS)]
+            return [ModerationVerdict("reject", GREETINGS)]
         strong = any(n.startswith("starts with") or n == "news hashtag" for n in s.news)
         # A headline with a link, or a pile of hashtags, is news only when no
         # citizen speaks and nothing is wrong.

@@ -50,7 +50,12 @@ class ClaimedMessage:
 
 @attrs.frozen
 class StoredMessage:
-    """A stored message with its processing state."""
+    """A stored message with its processing state.
+
+    ``thanks_executor`` is the executor a message of thanks (status
+    ``thanked``) is credited to; a thanks in an incident's thread is
+    credited to that incident (``incident_id``).
+    """
 
     id: int
     message: Message
@@ -61,6 +66,7 @@ class StoredMessage:
     error: str | None
     incident_id: int | None
     moderation: Any
+    thanks_executor: str | None = None
 
 
 @attrs.frozen

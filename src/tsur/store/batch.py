@@ -71,6 +71,17 @@ class SqlBatch(BatchLookup, Batch):
         if outcome.kind == "failed":
             self._update(mid, "failed", stage=outcome.stage, error=outcome.reason)
             return None
+        if outcome.kind == "thanked":
+            if outcome.incident_id is not None:
+                self._events.extend(event_values(outcome.incident_id, ev) for ev in outcome.events)
+            self._update(
+                mid,
+                "thanked",
+                incident_id=outcome.incident_id,
+                moderation=verdicts,
+                thanks=outcome.executor,
+            )
+            return None
         if outcome.kind == "created":
             assert outcome.incident is not None
             incident_id = self._create(outcome)
@@ -149,6 +160,7 @@ class SqlBatch(BatchLookup, Batch):
         stage: str | None = None,
         error: str | None = None,
         moderation: Any = None,
+        thanks: str | None = None,
     ) -> None:
         self._updates.append(
             {
@@ -158,6 +170,7 @@ class SqlBatch(BatchLookup, Batch):
                 "stage": stage,
                 "err": error,
                 "mod": moderation,
+                "thx": thanks,
                 "at": self.now,
             }
         )
@@ -209,6 +222,7 @@ class SqlBatch(BatchLookup, Batch):
                     error_stage=sa.bindparam("stage"),
                     error=sa.bindparam("err"),
                     moderation=sa.bindparam("mod", type_=sa.JSON),
+                    thanks_executor=sa.bindparam("thx"),
                     processed_at=sa.bindparam("at", type_=schema.UTCDateTime),
                     attempts=M.c.attempts + 1,
                 ),

@@ -49,9 +49,16 @@ def _v2(conn: sa.Connection) -> None:
     schema.metadata.create_all(conn, tables=[schema.notifications])
 
 
+def _v3(conn: sa.Connection) -> None:
+    columns = {c["name"] for c in sa.inspect(conn).get_columns(schema.messages.name)}
+    if "thanks_executor" not in columns:  # a database made by version 1 before it existed
+        conn.execute(sa.text("ALTER TABLE messages ADD COLUMN thanks_executor VARCHAR(64)"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "messages, incidents, events, rejected input, cursors", _v1),
     Migration(2, "notification outbox", _v2),
+    Migration(3, "the executor a message of thanks is credited to", _v3),
 )
 
 

@@ -60,7 +60,7 @@ messages = sa.Table(
     sa.Column("received_at", UTCDateTime, nullable=False),
     sa.Column("text", sa.Text, nullable=False),
     sa.Column("payload", sa.JSON, nullable=False),
-    # pending → done | rejected | failed (failed → pending on re-run)
+    # pending → done | thanked | rejected | failed (failed → pending on re-run)
     sa.Column("status", sa.String(16), nullable=False, server_default="pending"),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("error_stage", sa.String(32)),
@@ -68,6 +68,8 @@ messages = sa.Table(
     sa.Column("incident_id", BigId),
     sa.Column("processed_at", UTCDateTime),
     sa.Column("moderation", sa.JSON),
+    # a message that thanks: the executor it is credited to (status «thanked»)
+    sa.Column("thanks_executor", sa.String(64)),
     sa.UniqueConstraint("source", "external_id", name="uq_messages_source_external_id"),
 )
 sa.Index("ix_messages_status_id", messages.c.status, messages.c.id)

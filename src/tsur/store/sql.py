@@ -333,6 +333,7 @@ class SqlRepository(Repository):
                     error=r.error,
                     incident_id=r.incident_id,
                     moderation=r.moderation,
+                    thanks_executor=r.thanks_executor,
                 )
                 for r in conn.execute(q)
             ]
