@@ -69,6 +69,10 @@ def answers() -> dict[str, object]:
     return out
 
 
+def _right(counts: Counter[tuple[str, bool]], kind: str) -> str:
+    return f"{counts[(kind, True)]}/{counts[(kind, True)] + counts[(kind, False)]}"
+
+
 def messages() -> dict[str, object]:
     with (DATA / "messages_fresh.csv").open(encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -101,8 +105,8 @@ def messages() -> dict[str, object]:
         "urgent": track("urgent"),
         "quick": track("quick"),
         "gratitude": _pr(gratitude["tp"], gratitude["fp"], gratitude["fn"]),
-        "topic_traps_right": f"{topics[('traps', True)]}/{topics[('traps', True)] + topics[('traps', False)]}",
-        "topic_plain_right": f"{topics[('plain', True)]}/{topics[('plain', True)] + topics[('plain', False)]}",
+        "topic_traps_right": _right(topics, "traps"),
+        "topic_plain_right": _right(topics, "plain"),
     }
 
 
