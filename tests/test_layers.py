@@ -48,6 +48,7 @@ COMMANDS = (
     "lifecycle_commands",
     "report_commands",
     "model_commands",
+    "classify_command",
     "serve",
 )
 

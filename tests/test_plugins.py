@@ -138,6 +138,34 @@ def test_classifiers_vote_with_weights(region: Any) -> None:
     assert result.classifier == "b+c"
 
 
+def test_runner_ups_combine_votes_and_alternatives_and_never_decide(region: Any) -> None:
+    class WithAlternatives:
+        def classify(self, message: Any, text: Any) -> Classification:
+            return Classification("roads", 0.6, alternatives=[("health", 0.3), ("space", 0.2)])
+
+    p = plugin(
+        register_classifiers=[
+            ("a", WithAlternatives(), {"weight": 1.0}),
+            ("b", FixedClassifier("transport", 0.4), {"weight": 1.0}),
+        ]
+    )
+    eng = engine_with(region, p, defaults=False)
+    m = msg("1", "текст")
+    result = eng.classify(m, tsur.Text.from_raw(m.text))
+    assert result is not None and result.topic == "roads"
+    # per unit of weight: transport 0.4 / 2, health 0.3 / 2; an unknown topic is left out
+    assert result.alternatives == (("transport", 0.2), ("health", 0.15))
+
+
+@pytest.mark.parametrize(
+    "alternatives",
+    [[("", 0.5)], [("roads", 1.5)], [("roads", float("nan"))], [("roads", "high")]],
+)
+def test_bad_alternatives_are_refused(alternatives: Any) -> None:
+    with pytest.raises(ValueError, match="alternative"):
+        Classification("roads", 0.5, alternatives=alternatives)
+
+
 def test_a_classifier_naming_an_unknown_topic_fails_the_message(region: Any) -> None:
     p = plugin(register_classifiers=[("x", FixedClassifier("space", 1.0), {})])
     eng = engine_with(region, p)

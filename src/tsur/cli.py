@@ -49,6 +49,7 @@ COMMAND_PLUGINS: tuple[str, ...] = (
     "tsur.default_plugins.lifecycle_commands",
     "tsur.default_plugins.report_commands",
     "tsur.default_plugins.model_commands",
+    "tsur.default_plugins.classify_command",
     "tsur.default_plugins.serve",
 )
 

@@ -78,6 +78,20 @@ def _real(value: object) -> object:
     return value
 
 
+def _alternatives(value: Iterable[tuple[str, float]]) -> tuple[tuple[str, float], ...]:
+    """Runner-up topics: (a non-empty topic id, a confidence from 0 to 1) pairs."""
+    out = []
+    for item in value:
+        topic, confidence = item
+        if not isinstance(topic, str) or not topic:
+            raise ValueError(f"an alternative's topic must be a non-empty string, got {topic!r}")
+        share = _real(confidence)
+        if not isinstance(share, float) or not math.isfinite(share) or not 0 <= share <= 1:
+            raise ValueError(f"an alternative's confidence must be from 0 to 1, got {confidence!r}")
+        out.append((topic, share))
+    return tuple(out)
+
+
 def _strings(value: Iterable[str]) -> tuple[str, ...]:
     """A tuple of strings (evidence); a bare string is one item, not its letters."""
     items = (value,) if isinstance(value, str) else tuple(value)
@@ -464,13 +478,21 @@ class SLAPolicy:
 
 @attrs.frozen
 class Classification:
-    """A classifier's answer: a topic, how sure, and the words that decided."""
+    """A classifier's answer: a topic, how sure, and the words that decided.
+
+    ``alternatives`` are the runner-up topics with their confidences, best
+    first (shown to curators; they never decide); ``urgency_evidence`` says
+    why ``urgency`` was set (the engine's combined answer fills it; it is
+    part of ``evidence`` too).
+    """
 
     topic: str | None = attrs.field(validator=_opt_str)
     confidence: float = attrs.field(converter=_real, validator=_share)
     urgency: Urgency | None = attrs.field(default=None, converter=_urgency)
     evidence: tuple[str, ...] = attrs.field(default=(), converter=_strings)
     classifier: str = attrs.field(default="", validator=_str)
+    alternatives: tuple[tuple[str, float], ...] = attrs.field(default=(), converter=_alternatives)
+    urgency_evidence: tuple[str, ...] = attrs.field(default=(), converter=_strings)
 
 
 @attrs.frozen

@@ -376,6 +376,24 @@ class Engine:
         """
         return self.reader.analyse(message)
 
+    def preview(self, message: Message, *, now: datetime | None = None) -> tuple[Analysis, Outcome]:
+        """What the engine would make of ``message`` alone, storing and sending nothing.
+
+        The reading stages' :class:`~tsur.Analysis` and the decision's
+        :class:`~tsur.decide.Outcome` as if no other incident were stored
+        (nothing to join or reopen): rejected, a thanks credited to an
+        executor, or a new incident with its topic, urgency, territory,
+        executor, triage reasons and deadlines (``now``: the engine's clock
+        by default). ``tsur classify`` prints it. The moderation's repeat
+        tracker sees the text, as it would in a run. Raises
+        :class:`~tsur.errors.ProcessingError` as :meth:`analyse` does.
+        """
+        analysis = self.analyse(message)
+        outcome = run_stage(
+            "decide", self.decider.decide, 0, analysis, Candidates(), now or self.clock()
+        )
+        return analysis, outcome
+
     # stages as public API -----------------------------------------------------
     def moderate(self, message: Message, text: Text) -> list[ModerationVerdict]:
         """All moderation filters' verdicts on ``message`` (masks compose)."""

@@ -88,11 +88,18 @@ class Reader:
         return out
 
     def classify(self, message: Message, text: Text) -> Classification | None:
-        """Combine every classifier's answer by weighted vote."""
+        """Combine every classifier's answer by weighted vote.
+
+        The topic with the most weighted confidence wins. Runner-ups — the
+        other topics voted for and each classifier's own alternatives — are
+        listed with their weighted confidence; urgency is the highest any
+        classifier gave, with the evidence of those that only judged urgency.
+        """
         votes: dict[str, float] = defaultdict(float)
         weight_total = 0.0
         evidence: dict[str, list[str]] = defaultdict(list)
         voters: dict[str, list[str]] = defaultdict(list)
+        runner_up: dict[str, float] = defaultdict(float)  # alternatives, shown, never deciding
         urgency: Urgency | None = None
         urgency_evidence: list[str] = []
         for reg in self.components.classifiers:
@@ -113,17 +120,30 @@ class Reader:
             weight_total += reg.weight
             evidence[c.topic].extend(c.evidence)
             voters[c.topic].append(reg.name)
+            for topic, confidence in c.alternatives:
+                if topic in self.region.topics:
+                    runner_up[topic] += confidence * reg.weight
         if not votes:
             if urgency is None:
                 return None
-            return Classification(None, 0.0, urgency, tuple(urgency_evidence), "")
+            return Classification(
+                None, 0.0, urgency, tuple(urgency_evidence), "", urgency_evidence=urgency_evidence
+            )
         best = max(votes, key=lambda t: votes[t])
+        for topic, v in votes.items():
+            runner_up[topic] += v
+        alternatives = sorted(
+            ((t, round(v / weight_total, 4)) for t, v in runner_up.items() if t != best),
+            key=lambda a: (-a[1], a[0]),
+        )
         return Classification(
             topic=best,
             confidence=round(votes[best] / weight_total, 4),
             urgency=urgency,
             evidence=tuple(dict.fromkeys([*evidence[best], *urgency_evidence])),
             classifier="+".join(voters[best]),
+            alternatives=alternatives[:3],
+            urgency_evidence=tuple(dict.fromkeys(urgency_evidence)),
         )
 
     def locate(self, message: Message, text: Text) -> Location | None:

@@ -48,6 +48,8 @@ _BETWEEN = frozenset("с со от самый наш ваш их его ее э�
 _ADJECTIVE_LEMMA_ENDINGS = ("ый", "ий", "ой")
 SEASONAL_WEIGHT = 1.5
 LANDMARK_WEIGHT = 0.5
+#: How many runner-up topics a classification lists.
+MAX_ALTERNATIVES = 3
 
 
 def is_landmark(text: Text, position: int) -> bool:
@@ -139,14 +141,24 @@ class KeywordClassifier:
             sorted(scores),
             key=lambda t: (by_root[chains[t][-1]], scores[t], len(chains[t])),
         )
-        root = chains[best][-1]
-        share = by_root[root] / sum(by_root.values())
-        strength = min(1.0, scores[best] / 3.0)
+        total = sum(by_root.values())
+
+        def confidence(t: str) -> float:
+            share = by_root[chains[t][-1]] / total
+            return round(share * (0.5 + 0.5 * min(1.0, scores[t] / 3.0)), 4)
+
+        # Runner-ups: the best topic of every other family, and other topics of this one.
+        others = sorted(
+            (t for t in scores if t not in chains[best]),  # not the winner nor its ancestors
+            key=lambda t: (-by_root[chains[t][-1]], -scores[t], -len(chains[t]), t),
+        )
+        alternatives = [(t, confidence(t)) for t in others[:MAX_ALTERNATIVES]]
         words = [w for t in reversed(chains[best]) for w in sorted(evidence.get(t, []))]
         return Classification(
             topic=best,
-            confidence=round(share * (0.5 + 0.5 * strength), 4),
+            confidence=confidence(best),
             evidence=tuple(dict.fromkeys(words)),
+            alternatives=sorted(alternatives, key=lambda a: -a[1]),
         )
 
 
