@@ -1,18 +1,15 @@
-"""The lifecycle's ``tsur`` commands as an operator uses them, and the demo's lifecycle part."""
+"""The lifecycle's ``tsur`` commands as an operator uses them."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
-from importlib import resources
 from pathlib import Path
 
 import pytest
 
-from tsur import Engine, Status
+from tsur import Engine
 from tsur.cli import main
-from tsur.default_plugins.commands import DEMO_NOW
-from tsur.lifecycle import demo_lifecycle
 
 from .conftest import SMALL_REGION
 from .test_lifecycle import lifecycle_pm
@@ -116,24 +113,3 @@ def test_operator_walks_an_incident_from_the_command_line(
     assert main(["show", str(road), *c, "--json"], pm=lifecycle_pm()) == 0
     history = json.loads(capsys.readouterr().out)["history"]
     assert [h["kind"] for h in history].count("reply") == 3  # intermediate, final, reopened
-
-
-def test_demo_lifecycle_answers_rates_and_escalates() -> None:
-    lines = (resources.files("tsur") / "data" / "demo" / "messages.jsonl").read_text("utf-8")
-    sample = lines.splitlines()[:90]
-    with Engine.from_config(None, db=":memory:", entry_points=False, clock=lambda: DEMO_NOW) as e:
-        e.ingest_jsonl(lines=sample, origin="demo")
-        e.run()
-        demo = demo_lifecycle(e)
-        assert len(demo.intermediate) == 6 and len(demo.final) == 3
-        assert len(demo.rejected) == 1 and len(demo.closed) == 1 and len(demo.reopened) == 1
-        assert len(demo.extended) == 1
-        assert demo.tick is not None and demo.tick.escalated >= 1
-        assert e.incident(demo.reopened[0]).status is Status.REOPENED
-        assert e.incident(demo.closed[0]).status is Status.CLOSED
-        reply = next(x for x in e.incident(demo.final[0]).history if x.kind == "reply")
-        assert reply.reason == "ответы в каналы заявителей отключены"
-        text = "\n".join(demo.lines())
-    assert "отклонено как отписка: 1" in text and "продлено по 59-ФЗ: 1" in text
-    assert f"шагов эскалации {demo.tick.escalated}" in text
-    assert "; эскалация " in text and "первый ответ до " in text

@@ -260,7 +260,7 @@ class Decider:
                     now,
                     ENGINE_ACTOR,
                     "deadlines",
-                    "reopened",
+                    "возвращено в работу: новый срок решения",
                     data={"resolution_due": resolution_due.isoformat()},
                 )
             )

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from rich import box
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text as RichText
 
@@ -36,25 +37,27 @@ from tsur.console import (
     run_with_progress,
 )
 from tsur.context import Context
-from tsur.domain import Incident, Status
+from tsur.domain import Incident, Message, Status
 from tsur.errors import ConfigError, IngestError, TsurError
 from tsur.hookspecs import hookimpl
 from tsur.intake import retry_rejected
-from tsur.lifecycle import demo_lifecycle
+from tsur.lifecycle import DemoClock, DemoRun, simulate
 from tsur.pipeline import Engine
 from tsur.plugins import collect_components
 from tsur.region import Region
 from tsur.text.normalize import get_lemmatizer
 from tsur.text.russian import decimal
-from tsur.wire import incident_to_dict
+from tsur.wire import incident_to_dict, parse_record
 
 __all__ = ["DEMO_DB", "DEMO_NOW", "register_commands"]
 
 DEMO_DB = "tsur-demo.db"
-#: The demo's clock: 18:00 Samara time (UTC+4) on the day of the last bundled message.
-DEMO_NOW = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
+#: The end of the demo's period: midnight after the day of the last bundled message (Samara).
+DEMO_NOW = datetime(2026, 11, 20, 20, 0, tzinfo=UTC)
 
 _URGENCY_MARK = {"urgent": " ‼", "quick": " ·", "normal": ""}
+#: The status column of incident lists: the longest status, its mark and a space.
+_STATUS_WIDTH = max(len(s.label) for s in Status) + 3
 
 MESSAGE_LINE = (
     '{"source": "vk", "external_id": "wall-1_42", '
@@ -64,7 +67,7 @@ MESSAGE_LINE = (
 
 # demo -------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace, console: Console) -> int:
-    """Ingest the bundled messages into a fresh database, process them, show the results."""
+    """Simulate a fortnight of the bundled region on a fresh database, show the results."""
     db = args.db or os.environ.get("TSUR_DB", DEMO_DB)
     path = Path(db)
     if "://" not in db and not args.keep:
@@ -72,16 +75,19 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
             Path(str(path) + suffix).unlink(missing_ok=True)
     args.db = db
     demo = resources.files("tsur") / "data" / "demo" / "messages.jsonl"
-    with open_engine(args, clock=lambda: DEMO_NOW) as engine:
-        lines = demo.read_text("utf-8").splitlines()
-        ing = engine.ingest_jsonl(lines=lines, origin="demo/messages.jsonl")
+    origin = "demo/messages.jsonl"
+    messages = [
+        parse_record(json.loads(line), line=n, origin=origin)
+        for n, line in enumerate(demo.read_text("utf-8").splitlines(), 1)
+    ]
+    clock = DemoClock(min(m.created_at for m in messages))
+    with open_engine(args, clock=clock) as engine:
         console.print(f"[bold]tsur demo[/] — {engine.region.name}, база {db}")
-        console.print(f"принято сообщений: {ing.inserted} (уже были в базе: {ing.duplicates})")
-        console.print(run_summary(run_with_progress(engine, console)))
-        _summary(engine, console)
-        console.print("\n[bold]Жизненный цикл: ответы, оценки, контроль сроков[/]")
-        for line in demo_lifecycle(engine).lines():
+        run = _simulate(engine, messages, clock, console)
+        console.print(f"принято сообщений: {run.inserted} (уже были в базе: {run.duplicates})")
+        for line in run.lines():
             console.print(line, markup=False, highlight=False)
+        _summary(engine, console)
         report_path = args.report
         if report_path is None:
             folder = path.parent if "://" not in db else Path.cwd()
@@ -91,6 +97,29 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
             console.print(f"\nотчёт за месяц для руководства региона: {written}")
     console.print(f"\nДальше: tsur incidents --db {db} --urgency urgent; tsur show ID --db {db}")
     return 0
+
+
+def _simulate(
+    engine: Engine, messages: Sequence[Message], clock: DemoClock, console: Console
+) -> DemoRun:
+    if not console.is_terminal and os.environ.get("TSUR_PROGRESS") != "1":
+        return simulate(engine, messages, clock=clock, until=DEMO_NOW)
+    with Progress(
+        TextColumn("[bold]период"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("demo", total=len(messages))
+        return simulate(
+            engine,
+            messages,
+            clock=clock,
+            until=DEMO_NOW,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
 
 
 def _summary(engine: Engine, console: Console) -> None:
@@ -113,8 +142,11 @@ def _summary(engine: Engine, console: Console) -> None:
             )
         console.print(table)
     urgent = [i for i in incidents if i.urgency.value == "urgent"]
+    still = [i for i in urgent if i.status.is_open]
     console.print()
-    _print_incidents(console, engine, urgent[:12], f"Срочные ({len(urgent)})")
+    _print_incidents(
+        console, engine, still[:12], f"Срочные, ещё в работе: {len(still)} из {len(urgent)}"
+    )
     now = engine.clock()
     overdue = [i for i in incidents if i.is_overdue(now)]
     triage = [i for i in incidents if i.status == Status.TRIAGE]
@@ -141,8 +173,14 @@ def _print_incidents(
     width = max(60, console.width)
     console.print(f"[bold]{title}[/]")
     for inc in items:
-        due = f"ответ до {fmt_time(inc.first_response_due, tz)}"
-        head = f"№ {inc.id:<5}{inc.status.label + _URGENCY_MARK[inc.urgency.value]:<17}"
+        due = (
+            f"ответ до {fmt_time(inc.first_response_due, tz)}"
+            if inc.first_response_at is None
+            else f"решение до {fmt_time(inc.resolution_due, tz)}"
+        ).rjust(22)
+        head = (
+            f"№ {inc.id:<5}{inc.status.label + _URGENCY_MARK[inc.urgency.value]:<{_STATUS_WIDTH}}"
+        )
         what = f"{region.topic_name(inc.topic)}, {region.territory_name(inc.territory)}"
         room = width - len(head) - len(due) - 2
         console.print(

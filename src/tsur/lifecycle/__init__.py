@@ -17,7 +17,7 @@ lifecycle's errors are in :mod:`tsur.errors`.
 """
 
 from tsur.lifecycle.answers import AnswerCheck, AnswerChecker, AnswerTemplates, check_answer
-from tsur.lifecycle.demo import LifecycleDemo, demo_lifecycle
+from tsur.lifecycle.demo import DemoClock, DemoRun, Habits, simulate
 from tsur.lifecycle.escalation import TickReport
 from tsur.lifecycle.replies import Delivery
 from tsur.lifecycle.service import Lifecycle
@@ -27,9 +27,11 @@ __all__ = [
     "AnswerChecker",
     "AnswerTemplates",
     "Delivery",
+    "DemoClock",
+    "DemoRun",
+    "Habits",
     "Lifecycle",
-    "LifecycleDemo",
     "TickReport",
     "check_answer",
-    "demo_lifecycle",
+    "simulate",
 ]
