@@ -8,7 +8,9 @@ commands do; the command line itself (:mod:`tsur.cli`) sits above them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+from collections.abc import Callable, Iterator
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -29,6 +31,7 @@ __all__ = [
     "fmt_time",
     "open_engine",
     "period_hint",
+    "progress_callback",
     "run_summary",
     "run_with_progress",
 ]
@@ -108,25 +111,39 @@ def open_engine(args: argparse.Namespace, *, create: bool = True, **kwargs: Any)
     return Engine.from_config(args.config, db=db, existing=not create, **kwargs)
 
 
-def run_with_progress(
-    engine: Engine, console: Console, *, quiet: bool = False, **kw: Any
-) -> RunReport:
-    """``engine.run(**kw)`` with a progress bar on a terminal (or with ``TSUR_PROGRESS=1``)."""
+@contextlib.contextmanager
+def progress_callback(
+    console: Console, label: str, *, quiet: bool = False, transient: bool = False
+) -> Iterator[Callable[[int, int], None] | None]:
+    """A ``progress(done, total)`` callback drawing a bar labelled ``label``, or None.
+
+    The bar is drawn on a terminal (or with ``TSUR_PROGRESS=1``) unless
+    ``quiet``; ``transient`` bars disappear when the work is done.
+    """
     if quiet or (not console.is_terminal and os.environ.get("TSUR_PROGRESS") != "1"):
-        return engine.run(**kw)
+        yield None
+        return
     with Progress(
-        TextColumn("[bold]обработка"),
+        TextColumn(f"[bold]{label}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
-        transient=False,
+        transient=transient,
     ) as bar:
-        task = bar.add_task("run", total=None)
+        task = bar.add_task(label, total=None)
 
         def update(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
+        yield update
+
+
+def run_with_progress(
+    engine: Engine, console: Console, *, quiet: bool = False, **kw: Any
+) -> RunReport:
+    """``engine.run(**kw)`` with a progress bar on a terminal (or with ``TSUR_PROGRESS=1``)."""
+    with progress_callback(console, "обработка", quiet=quiet) as update:
         return engine.run(progress=update, **kw)
 
 

@@ -19,7 +19,6 @@ from pathlib import Path
 
 from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text as RichText
 
@@ -33,6 +32,7 @@ from tsur.console import (
     event_label,
     fmt_time,
     open_engine,
+    progress_callback,
     run_summary,
     run_with_progress,
 )
@@ -102,24 +102,8 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
 def _simulate(
     engine: Engine, messages: Sequence[Message], clock: DemoClock, console: Console
 ) -> DemoRun:
-    if not console.is_terminal and os.environ.get("TSUR_PROGRESS") != "1":
-        return simulate(engine, messages, clock=clock, until=DEMO_NOW)
-    with Progress(
-        TextColumn("[bold]период"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("demo", total=len(messages))
-        return simulate(
-            engine,
-            messages,
-            clock=clock,
-            until=DEMO_NOW,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
+    with progress_callback(console, "период", transient=True) as update:
+        return simulate(engine, messages, clock=clock, until=DEMO_NOW, progress=update)
 
 
 def _summary(engine: Engine, console: Console) -> None:

@@ -20,7 +20,7 @@ committed; the outcome of each post is recorded as a ``reply`` event.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -102,13 +102,7 @@ class Lifecycle(LifecycleCore):
             who = actor or inc.executor or ACTOR
             verdict = self.checker.check(text, kind="intermediate")
             if not verdict.accepted:
-                inc.record(
-                    "answer_rejected",
-                    at=now,
-                    actor=who,
-                    reason="; ".join(verdict.reasons),
-                    data={"reasons": list(verdict.reasons), "text": text, "kind": "intermediate"},
-                )
+                _record_refusal(inc, verdict.reasons, text, now, who, kind="intermediate")
             else:
                 inc.transition(
                     Status.ANSWERED_INTERMEDIATE,
@@ -182,13 +176,7 @@ class Lifecycle(LifecycleCore):
             self.require_answerable(inc, Status.RESOLVED)
             who = actor or inc.executor or ACTOR
             if not verdict.accepted:
-                inc.record(
-                    "answer_rejected",
-                    at=now,
-                    actor=who,
-                    reason="; ".join(verdict.reasons),
-                    data={"reasons": list(verdict.reasons), "text": text},
-                )
+                _record_refusal(inc, verdict.reasons, text, now, who)
             else:
                 if urls:
                     inc.record("photo", at=now, actor=who, data={"urls": urls})
@@ -431,3 +419,19 @@ class Lifecycle(LifecycleCore):
         See :mod:`.escalation`.
         """
         return run_tick(self, now)
+
+
+def _record_refusal(
+    inc: Incident,
+    reasons: Sequence[str],
+    text: str,
+    now: datetime,
+    actor: str,
+    *,
+    kind: str = "final",
+) -> None:
+    """Keep a refused answer in the history (``answer_rejected``): it counts in quality reports."""
+    data: dict[str, Any] = {"reasons": list(reasons), "text": text}
+    if kind != "final":
+        data["kind"] = kind
+    inc.record("answer_rejected", at=now, actor=actor, reason="; ".join(reasons), data=data)
