@@ -50,10 +50,12 @@ def test_a_term_in_days_ends_at_the_end_of_its_last_day() -> None:
     whatever time the count began; a last day that is a day off moves to the next
     working day."""
     # 30 days from 16.10.2026 (any hour) end on Sunday 15.11 → the end of Monday 16.11
-    end_of_16 = datetime(2026, 11, 16, 23, 59, 59, tzinfo=MSK4)
+    end_of_16 = datetime(2026, 11, 16, 23, 59, 59, 999999, tzinfo=MSK4)
     assert CAL.add_calendar_days(at(16, 10, month=10), 30) == end_of_16
     assert CAL.add_calendar_days(at(16, 17, 45, month=10), 30) == end_of_16
-    assert CAL.add_calendar_days(at(2, 10), 1) == datetime(2026, 11, 3, 23, 59, 59, tzinfo=MSK4)
+    assert CAL.add_calendar_days(at(2, 10), 1) == datetime(
+        2026, 11, 3, 23, 59, 59, 999999, tzinfo=MSK4
+    )
     # a region whose practice is the end of the working day
     office = WorkingCalendar("Europe/Samara", day_end="working_day")
     assert office.add_calendar_days(at(16, 10, month=10), 30) == at(16, 18)

@@ -308,7 +308,7 @@ def test_take_in_work_and_illegal_moves(life: Lifecycle) -> None:
 # 59-ФЗ -------------------------------------------------------------------------------------
 def end_of(day: int, month: int = 11, year: int = 2026) -> datetime:
     """The end of a day in Samara: when a term in days that ends on it ends."""
-    return datetime(year, month, day, 23, 59, 59, tzinfo=SAMARA)
+    return datetime(year, month, day, 23, 59, 59, 999999, tzinfo=SAMARA)
 
 
 def test_written_appeal_extension_once_with_notice(life: Lifecycle, clock: FrozenClock) -> None:

@@ -67,12 +67,12 @@ def test_deadlines_in_working_hours_days_and_calendar_days() -> None:
     )
     # 30 days end at the end of the 30th day, not at the hour the count began
     assert due(region, start, parse_duration("30 days")) == datetime(
-        2026, 12, 3, 23, 59, 59, tzinfo=SAMARA
+        2026, 12, 3, 23, 59, 59, 999999, tzinfo=SAMARA
     )
     # 2 days from Saturday 02.01.2027 land in the New Year holidays → the end of Monday 11.01
     new_year = datetime(2027, 1, 2, 10, 0, tzinfo=SAMARA)
     assert due(region, new_year, parse_duration("2 days")) == datetime(
-        2027, 1, 11, 23, 59, 59, tzinfo=SAMARA
+        2027, 1, 11, 23, 59, 59, 999999, tzinfo=SAMARA
     )
     assert due(region, start, parse_duration("90 minutes")) == start + timedelta(minutes=90)
     assert due(region, start, None) is None

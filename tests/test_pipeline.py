@@ -44,14 +44,14 @@ def test_messages_become_routed_incidents_with_deadlines(engine: Engine) -> None
         "written-59fz",
     )
     # 59-ФЗ: registered on receipt's day; 30 days end at the end of the 30th day
-    assert road.resolution_due == datetime(2026, 12, 16, 23, 59, 59, tzinfo=SAMARA)
+    assert road.resolution_due == datetime(2026, 12, 16, 23, 59, 59, 999999, tzinfo=SAMARA)
     [registered] = [
         e
         for e in engine.incident(road.id).history  # type: ignore[arg-type]
         if e.kind == "registered"
     ]
     assert registered.reason == "зарегистрировано" and registered.data["late"] is False
-    assert registered.data["due"] == "2026-11-19T23:59:59+04:00"  # within 3 days of receipt
+    assert registered.data["due"] == "2026-11-19T23:59:59.999999+04:00"  # within 3 days of receipt
     bus = by_topic["transport"]
     assert (bus.territory, bus.executor) == ("sela", "adm-sela")
     history = engine.incident(heat.id).history  # type: ignore[arg-type]

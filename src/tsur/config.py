@@ -156,7 +156,7 @@ class RegionInfo(_Model):
     extra_workdays: list[str] = Field(default_factory=list, description="ISO dates")
     term_day_end: Literal["midnight", "working_day"] = Field(
         default="midnight",
-        description="a term in days ends at 23:59:59 of its last day, or when its working day ends",
+        description="a term in days ends at 24:00 of its last day, or when its working day ends",
     )
 
     _tz = field_validator("timezone")(lambda cls, v: _check_tz(v))

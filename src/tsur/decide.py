@@ -36,7 +36,7 @@ from tsur.domain import (
 )
 from tsur.grouping import Candidates, ClosedCandidate, best_match, reopen_target
 from tsur.region import Region
-from tsur.sla.deadlines import deadlines_for, due, policy_for
+from tsur.sla.deadlines import deadlines_for, due, policy_for, registration_policy
 from tsur.text.normalize import plain_mentions
 from tsur.text.russian import decimal
 
@@ -357,10 +357,12 @@ class Decider:
         notes: list[Notification] = []
         start = m.created_at
         policy = policy_for(self.region, inc)
-        if policy is not None and policy.registration is not None:
-            # 59-ФЗ art. 8 p. 2: registered within 3 days of receipt; terms run from it
+        written = registration_policy(self.region, inc)
+        if written is not None and written.registration is not None:
+            # 59-ФЗ art. 8 p. 2: registered within 3 days of receipt, whatever the track;
+            # terms run from it
             start = now
-            registration_due = due(self.region.calendar, m.created_at, policy.registration)
+            registration_due = due(self.region.calendar, m.created_at, written.registration)
             late = now > registration_due
             inc.record(
                 "registered",

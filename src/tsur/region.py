@@ -345,9 +345,13 @@ class Region:
 
     def terms_calendar(self, executor: str | None, policy: SLAPolicy | None) -> WorkingCalendar:
         """The calendar an incident's terms are counted on: round the clock under a
-        ``24/7`` policy (the urgent track), else the executor's."""
+        ``24/7`` policy (the urgent track); the region's production calendar under a
+        policy with ``registration`` (59-ФЗ: legal terms move off the region's days off,
+        whatever the executor's schedule); else the executor's."""
         if policy is not None and policy.schedule == "24/7":
             return self._clock
+        if policy is not None and policy.registration is not None:
+            return self.calendar
         return self.calendar_for(executor)
 
     # sources and policies ---------------------------------------------------------------

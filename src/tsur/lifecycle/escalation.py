@@ -217,11 +217,16 @@ def plan_actions(life: LifecycleCore, inc: Incident, now: datetime) -> list[Acti
     if not missed:
         return actions
     deadline, kind = min(missed)
-    late = late_by(cal, deadline, now)
     escalation = life.config.escalation
     urgent = inc.urgency is Urgency.URGENT and bool(escalation.urgent)
-    # the urgent ladder climbs round the clock; the ordinary one on the incident's calendar
-    ladder, clock = (escalation.urgent, life.region.clock) if urgent else (escalation.ladder, cal)
+    # The urgent ladder climbs round the clock; the ordinary one in the office hours of the
+    # people it climbs to (the region's calendar), even when the executor works 24/7.
+    ladder, clock = (
+        (escalation.urgent, life.region.clock)
+        if urgent
+        else (escalation.ladder, life.region.calendar)
+    )
+    late = late_by(clock, deadline, now)
     # one notice per level for a missed term, and a person told at one level is not told
     # again at another (a curator's supervisor who is also the governor hears it once);
     # a new missed term (after an answer moved it) climbs anew

@@ -18,9 +18,9 @@ Services that do not keep office hours have a schedule of their own:
     time is plain time.
 
 Terms in days end at the end of their last day (``day_end="midnight"``:
-23:59:59; ``"working_day"``: the end of that day's working hours, as some
-regions practise), and a term that ends on a day off moves to the next
-working day (Civil Code art. 193).
+24:00, the last instant before midnight; ``"working_day"``: the end of that
+day's working hours, as some regions practise), and a term that ends on a
+day off moves to the next working day (Civil Code art. 193).
 """
 
 from __future__ import annotations
@@ -268,12 +268,13 @@ class WorkingCalendar:
         return result
 
     def end_of_day(self, day: date) -> datetime:
-        """When a term ending on ``day`` ends: 23:59:59 of it, or its working day's end."""
+        """When a term ending on ``day`` ends: the last instant before its midnight
+        (24:00 of the day, Civil Code art. 194), or its working day's end."""
         if self.day_end == "working_day":
             spans = self.intervals(day)
             if spans:
                 return spans[-1][1]
-        return datetime.combine(day, time(23, 59, 59), self.tz)
+        return datetime.combine(day, time(23, 59, 59, 999999), self.tz)
 
     def add_calendar_days(self, start: datetime, days: float) -> datetime:
         """A term of ``days`` calendar days from ``start``: it ends at the end of its last

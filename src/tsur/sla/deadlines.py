@@ -31,7 +31,15 @@ from tsur.sla.calendar import WorkingCalendar
 if TYPE_CHECKING:
     from tsur.region import Region
 
-__all__ = ["Deadlines", "deadlines_for", "due", "late_by", "policy_for", "warning_instant"]
+__all__ = [
+    "Deadlines",
+    "deadlines_for",
+    "due",
+    "late_by",
+    "policy_for",
+    "registration_policy",
+    "warning_instant",
+]
 
 
 @attrs.frozen
@@ -79,20 +87,37 @@ def policy_for(region: Region, incident: Incident) -> SLAPolicy | None:
     ex = region.executors.get(incident.executor or "")
     if ex is not None and ex.sla is not None:
         return region.policy(ex.sla)
-    source_kind = region.source_kind(incident.source)
-    for p in region.sla:
-        if p.topics and not region.in_topic(incident.topic, p.topics):
-            continue
-        if p.urgency and incident.urgency not in p.urgency:
-            continue
-        if p.sources and incident.source not in p.sources:
-            continue
-        if p.source_kinds and source_kind not in p.source_kinds:
-            continue
-        if p.executor_kinds and (ex is None or ex.kind not in p.executor_kinds):
-            continue
-        return p
-    return None
+    return next((p for p in region.sla if _matches(region, p, incident)), None)
+
+
+def registration_policy(region: Region, incident: Incident) -> SLAPolicy | None:
+    """The first policy with a ``registration`` term whose conditions, urgency aside, hold.
+
+    A written appeal is registered within its term (59-ФЗ art. 8 p. 2)
+    whatever track its answers are on: an urgent letter is answered on the
+    urgent terms and registered all the same.
+    """
+    return next(
+        (
+            p
+            for p in region.sla
+            if p.registration is not None and _matches(region, p, incident, urgency=False)
+        ),
+        None,
+    )
+
+
+def _matches(region: Region, p: SLAPolicy, incident: Incident, *, urgency: bool = True) -> bool:
+    ex = region.executors.get(incident.executor or "")
+    if p.topics and not region.in_topic(incident.topic, p.topics):
+        return False
+    if urgency and p.urgency and incident.urgency not in p.urgency:
+        return False
+    if p.sources and incident.source not in p.sources:
+        return False
+    if p.source_kinds and region.source_kind(incident.source) not in p.source_kinds:
+        return False
+    return not (p.executor_kinds and (ex is None or ex.kind not in p.executor_kinds))
 
 
 def deadlines_for(
