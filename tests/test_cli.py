@@ -94,6 +94,18 @@ def test_ingest_reports_bad_lines_and_keeps_the_good(
     assert (row["topic"], row["territory"], row["executor"]) == ("roads", "gorod", "adm-gorod")
     code, out, _ = run(capsys, "messages", "--db", db, "--config", REGION)
     assert "обработано: 1" in out
+    # the first response is due at row["first_response_due"]: «⚠» marks it once that is past
+    due = row["first_response_due"]
+    before, after = "2026-11-16T09:30:00+04:00", "2026-12-31T12:00:00+04:00"
+    code, out, _ = run(capsys, "incidents", "--db", db, "--config", REGION, "--now", before)
+    assert code == 0 and "⚠" not in out and "ответ до" in out
+    code, out, _ = run(capsys, "incidents", "--db", db, "--config", REGION, "--now", after)
+    assert "⚠ ответ до" in out and "⚠ срок нарушен на 31.12.2026 12:00" in out
+    code, out, _ = run(
+        capsys, "incidents", "--db", db, "--config", REGION, "--now", before, "--overdue"
+    )
+    assert "Инциденты (0)" in out
+    assert due is not None
 
 
 def test_bad_config_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -29,6 +29,7 @@ __all__ = [
     "STAGE_LABELS",
     "event_label",
     "fmt_time",
+    "instant",
     "open_engine",
     "period_hint",
     "progress_callback",
@@ -81,6 +82,19 @@ MESSAGE_STATES = {
     "failed": "с ошибкой",
     "rejected": "отклонено модерацией",
 }
+
+
+def instant(text: str) -> datetime:
+    """An ISO 8601 date-time with a UTC offset: the argparse ``type`` of ``--now`` and ``--at``."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO date-time, e.g. 2026-11-20T18:00:00+04:00"
+        ) from None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise argparse.ArgumentTypeError(f"{text!r} needs a UTC offset, e.g. +04:00")
+    return value
 
 
 def period_hint(engine: Engine) -> str:

@@ -321,6 +321,7 @@ class Decider:
                     "confidence": inc.confidence,
                     "urgency": urgency.value,
                     "evidence": list(cls.evidence) if cls else [],
+                    "urgency_evidence": list(cls.urgency_evidence) if cls else [],
                 },
             )
         if loc is not None:
@@ -448,7 +449,12 @@ def _explain(analysis: Analysis, region: Region) -> str:
     if cls is None:
         return ""
     words = ", ".join(cls.evidence[:6])
-    return f"уверенность {decimal(cls.confidence)}" + (f"; слова: {words}" if words else "")
+    why = ", ".join(cls.urgency_evidence[:4])
+    return (
+        f"уверенность {decimal(cls.confidence)}"
+        + (f"; слова: {words}" if words else "")
+        + (f"; срочность: {why}" if why else "")
+    )
 
 
 def _iso(d: datetime | None) -> str | None:

@@ -482,8 +482,8 @@ class Classification:
 
     ``alternatives`` are the runner-up topics with their confidences, best
     first (shown to curators; they never decide); ``urgency_evidence`` says
-    why ``urgency`` was set (the engine's combined answer fills it; it is
-    part of ``evidence`` too).
+    why ``urgency`` was set (in the engine's combined answer ``evidence`` is
+    what decided the topic, ``urgency_evidence`` what decided the track).
     """
 
     topic: str | None = attrs.field(validator=_opt_str)

@@ -92,8 +92,9 @@ class Reader:
 
         The topic with the most weighted confidence wins. Runner-ups — the
         other topics voted for and each classifier's own alternatives — are
-        listed with their weighted confidence; urgency is the highest any
-        classifier gave, with the evidence of those that only judged urgency.
+        listed with their weighted confidence; ``evidence`` is what decided the
+        topic. Urgency is the highest any classifier gave, and
+        ``urgency_evidence`` the words of those that only judged urgency.
         """
         votes: dict[str, float] = defaultdict(float)
         weight_total = 0.0
@@ -126,9 +127,7 @@ class Reader:
         if not votes:
             if urgency is None:
                 return None
-            return Classification(
-                None, 0.0, urgency, tuple(urgency_evidence), "", urgency_evidence=urgency_evidence
-            )
+            return Classification(None, 0.0, urgency, urgency_evidence=urgency_evidence)
         best = max(votes, key=lambda t: votes[t])
         for topic, v in votes.items():
             runner_up[topic] += v
@@ -140,7 +139,7 @@ class Reader:
             topic=best,
             confidence=round(votes[best] / weight_total, 4),
             urgency=urgency,
-            evidence=tuple(dict.fromkeys([*evidence[best], *urgency_evidence])),
+            evidence=tuple(dict.fromkeys(evidence[best])),
             classifier="+".join(voters[best]),
             alternatives=alternatives[:3],
             urgency_evidence=tuple(dict.fromkeys(urgency_evidence)),

@@ -485,7 +485,8 @@ def render_html(report: Mapping[str, Any], boundaries: Boundaries | None = None)
         f"{_municipalities(munis)}</section>",
         '<section class="card" id="executors"><h2>Рейтинг исполнителей'
         f"<small>место — при {meta.get('executor_min_cases', 10)} и более обращениях; порядок: "
-        "ответ в срок, доля просроченных, скорость ответа</small></h2>"
+        "решено в срок, оценка жителей, повторные открытия, благодарности, первый ответ в срок"
+        "</small></h2>"
         f"{_executors(report['executors'])}</section>",
         '<div class="grid2"><section class="card" id="points"><h2>Обращения с геометкой'
         f"<small>{fmt_int(n_points)} {plural(n_points, 'точка', 'точки', 'точек')}</small></h2>"

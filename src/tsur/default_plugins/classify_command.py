@@ -12,13 +12,13 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from rich.console import Console
 
 from tsur.analysis import Analysis
-from tsur.console import fmt_time
+from tsur.console import fmt_time, instant
 from tsur.decide import Outcome
 from tsur.domain import Message, Status
 from tsur.errors import IngestError, UnknownSource
@@ -65,7 +65,7 @@ def explain(engine: Engine, analysis: Analysis, outcome: Outcome) -> dict[str, A
             "id": cls.topic,
             "name": region.topic_name(cls.topic),
             "confidence": cls.confidence,
-            "evidence": [e for e in cls.evidence if e not in cls.urgency_evidence],
+            "evidence": list(cls.evidence),
             "classifier": cls.classifier,
             "alternatives": [
                 {"id": t, "name": region.topic_name(t), "confidence": c}
@@ -90,8 +90,9 @@ def explain(engine: Engine, analysis: Analysis, outcome: Outcome) -> dict[str, A
         }
         out["triage"] = status.reason if status.to_status is Status.TRIAGE else None
         out["sla_policy"] = inc.sla_policy
-        out["first_response_due"] = _iso(inc.first_response_due)
-        out["resolution_due"] = _iso(inc.resolution_due)
+        tz = region.calendar.tz
+        out["first_response_due"] = _iso(inc.first_response_due, tz)
+        out["resolution_due"] = _iso(inc.resolution_due, tz)
     elif outcome.kind == "thanked" and outcome.executor is not None:
         out["executor"] = {
             "id": outcome.executor,
@@ -103,8 +104,8 @@ def explain(engine: Engine, analysis: Analysis, outcome: Outcome) -> dict[str, A
     return out
 
 
-def _iso(when: datetime | None) -> str | None:
-    return when.isoformat() if when else None
+def _iso(when: datetime | None, tz: tzinfo) -> str | None:
+    return when.astimezone(tz).isoformat() if when else None
 
 
 def cmd_classify(args: argparse.Namespace, console: Console) -> int:
@@ -165,10 +166,9 @@ def _print(console: Console, engine: Engine, r: dict[str, Any]) -> None:
     )
     ex = r["executor"]
     if ex is not None:
-        line(
-            "исполнитель",
-            f"{ex['name']} ({ex['id']})" + (f" — {ex['reason']}" if ex["reason"] else ""),
-        )
+        line("исполнитель", f"{ex['name']} ({ex['id']})")
+        if ex["reason"]:
+            line("  почему", ex["reason"])
     if r.get("triage"):
         line("на разбор куратору", r["triage"])
     if r["outcome"] == "created":
@@ -183,16 +183,6 @@ def _print(console: Console, engine: Engine, r: dict[str, Any]) -> None:
         if due:
             line("сроки", ", ".join(due))
     line("итог", _OUTCOME_RU.get(r["outcome"], r["outcome"]))
-
-
-def _when(value: str) -> datetime:
-    try:
-        at = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from exc
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise argparse.ArgumentTypeError(f"give a UTC offset, e.g. {value}+04:00")
-    return at
 
 
 @hookimpl
@@ -212,7 +202,7 @@ def register_commands(add_command: Callable[..., argparse.ArgumentParser]) -> No
     p.add_argument("--address", help="the address field, as a form or a portal gives it")
     p.add_argument(
         "--at",
-        type=_when,
+        type=instant,
         help="when it was written, ISO 8601 with a UTC offset (default: now); seasonal "
         "keywords, the heating season and deadlines depend on it",
     )

@@ -31,6 +31,7 @@ from tsur.console import (
     STAGE_LABELS,
     event_label,
     fmt_time,
+    instant,
     open_engine,
     progress_callback,
     run_summary,
@@ -95,7 +96,11 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
         if report_path:
             written = demo_report(engine, report_path)
             console.print(f"\nотчёт за месяц для руководства региона: {written}")
-    console.print(f"\nДальше: tsur incidents --db {db} --urgency urgent; tsur show ID --db {db}")
+        end = DEMO_NOW.astimezone(engine.region.calendar.tz).isoformat()
+    console.print(
+        f"\nДальше: tsur incidents --db {db} --urgency urgent --now {end}; "
+        f"tsur show ID --db {db}; tsur kpi --db {db} --period 2026-11 --now {end}"
+    )
     return 0
 
 
@@ -155,13 +160,20 @@ def _print_incidents(
     region = engine.region
     tz = region.calendar.tz
     width = max(60, console.width)
+    now = engine.clock()
+    late = False
     console.print(f"[bold]{title}[/]")
     for inc in items:
+        overdue = inc.is_overdue(now)
+        late = late or overdue
         due = (
-            f"ответ до {fmt_time(inc.first_response_due, tz)}"
-            if inc.first_response_at is None
-            else f"решение до {fmt_time(inc.resolution_due, tz)}"
-        ).rjust(22)
+            ("⚠ " if overdue else "")
+            + (
+                f"ответ до {fmt_time(inc.first_response_due, tz)}"
+                if inc.first_response_at is None
+                else f"решение до {fmt_time(inc.resolution_due, tz)}"
+            )
+        ).rjust(24)
         head = (
             f"№ {inc.id:<5}{inc.status.label + _URGENCY_MARK[inc.urgency.value]:<{_STATUS_WIDTH}}"
         )
@@ -175,10 +187,13 @@ def _print_incidents(
         rest = width - len(who) - 3
         line = RichText(who)
         if rest > 8:
-            line += RichText(" · " + _fit(inc.summary, rest), style="dim")
+            line += RichText(" ▸ " + _fit(inc.summary, rest), style="dim")
         console.print(line, no_wrap=True)
     if items:
-        console.print("‼ срочное, · быстрорешаемое", style="dim")
+        legend = "‼ срочное, · быстрорешаемое" + (
+            f"; ⚠ срок нарушен на {now.astimezone(tz):%d.%m.%Y %H:%M}" if late else ""
+        )
+        console.print(legend, style="dim")
 
 
 # ingest and run -------------------------------------------------------------------------
@@ -241,7 +256,8 @@ def _retry_collected(engine: Engine, console: Console) -> None:
 # reading ------------------------------------------------------------------------------
 def cmd_incidents(args: argparse.Namespace, console: Console) -> int:
     """List incidents, newest first."""
-    with open_engine(args, create=False) as engine:
+    kw = {} if args.now is None else {"clock": lambda: args.now}
+    with open_engine(args, create=False, **kw) as engine:
         items = engine.incidents(
             status=args.status,
             topic=args.topic,
@@ -482,6 +498,13 @@ def register_commands(add_command: Callable[..., argparse.ArgumentParser]) -> No
     p.add_argument("--executor", help="executor id")
     p.add_argument("--urgency", choices=["urgent", "quick", "normal"], help="track")
     p.add_argument("--overdue", action="store_true", help="only incidents past a deadline now")
+    p.add_argument(
+        "--now",
+        type=instant,
+        default=None,
+        help="the instant 'now' means for --overdue and the marks of late terms (ISO with "
+        "offset; the demo's database ends at 2026-11-21T00:00:00+04:00)",
+    )
     p.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
     p.add_argument("--json", action="store_true", help="JSON Lines output")
     p.set_defaults(func=cmd_incidents)

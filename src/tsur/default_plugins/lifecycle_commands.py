@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tsur.analytics import executor_kpis, parse_period
-from tsur.console import open_engine, period_hint
+from tsur.console import instant, open_engine, period_hint
 from tsur.domain import Incident
 from tsur.errors import AnswerRejected, InvalidRequest
 from tsur.hookspecs import hookimpl
@@ -31,21 +31,9 @@ from tsur.text.russian import decimal
 __all__ = ["register_commands"]
 
 
-def _instant(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an ISO date-time, e.g. 2026-11-20T18:00:00+04:00"
-        ) from None
-    if value.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} needs a time zone offset, e.g. +04:00")
-    return value
-
-
 def _add_now(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--now", type=_instant, default=None, help="act at this instant (ISO with offset)"
+        "--now", type=instant, default=None, help="act at this instant (ISO with offset)"
     )
 
 

@@ -29,6 +29,7 @@ from tsur.errors import AnswerRejected, IllegalTransition, InvalidRequest, Lifec
 from tsur.lifecycle.answers import format_due
 from tsur.lifecycle.escalation import level_label
 from tsur.lifecycle.service import Lifecycle
+from tsur.text.russian import plural
 
 if TYPE_CHECKING:
     from tsur.pipeline import Engine
@@ -81,11 +82,11 @@ class Habits:
     «не решено» and reopens the incident.
     """
 
-    first_on_time: float = 0.88
-    resolved_on_time: float = 0.76
+    first_on_time: float = 0.9
+    resolved_on_time: float = 0.78
     resolved_late: float = 0.14
-    urgent_resolved_on_time: float = 0.88
-    urgent_resolved_late: float = 0.1
+    urgent_resolved_on_time: float = 0.94
+    urgent_resolved_late: float = 0.05
     otpiska: float = 0.06
     rated: float = 0.4
     unhappy: float = 0.2
@@ -129,6 +130,7 @@ class DemoRun:
         resolved_in_time = [i for i in done if _resolved_in_time(i)]
         overdue = [i for i in incs if i.is_overdue(end)]
         levels = Counter(e["level"] for e in self.escalations)
+        first_step = {e["level"]: e["step"] for e in reversed(self.escalations)}
         return {
             "incidents": len(incs),
             "answered": len(answered),
@@ -138,7 +140,7 @@ class DemoRun:
             "open": len(incs) - len(done),
             "overdue_now": len(overdue),
             "escalated_incidents": len({e["incident"] for e in self.escalations}),
-            "escalations": dict(levels),
+            "escalations": dict(sorted(levels.items(), key=lambda kv: first_step[kv[0]])),
             "triage_left": sum(1 for i in incs if i.status is Status.TRIAGE),
         }
 
@@ -147,7 +149,8 @@ class DemoRun:
         s = self.summary()
         tz = self.timezone
         a, p = self.actions, self.processed
-        levels = ", ".join(f"{level_label(k)} {n}" for k, n in sorted(s["escalations"].items()))
+        levels = ", ".join(f"{level_label(k)} {n}" for k, n in s["escalations"].items())
+        escalated = s["escalated_incidents"]
         return [
             f"Период {self.start.astimezone(tz):%d.%m %H:%M} — "
             f"{self.end.astimezone(tz):%d.%m %H:%M}: "
@@ -163,8 +166,8 @@ class DemoRun:
             f"Первый ответ дан по {s['answered']} из {s['incidents']} инцидентов, в срок — "
             f"{s['answered_on_time']}; решено {s['resolved']}, в срок — {s['resolved_on_time']}; "
             f"открыто {s['open']}, из них с нарушенным сроком {s['overdue_now']}",
-            f"Эскалация: {s['escalated_incidents']} инцидентов, шагов "
-            f"{sum(s['escalations'].values())}"
+            f"Эскалация: {escalated} {plural(escalated, 'инцидент', 'инцидента', 'инцидентов')}, "
+            f"шагов {sum(s['escalations'].values())}"
             + (f" ({levels})" if levels else "")
             + f"; предупреждений о сроке {self.warned}, уведомлений {self.notified}",
         ]
@@ -278,8 +281,8 @@ class _Simulation:
                 when = self.working(inc, when)
             if when > due:  # no working time left before the term: answer now
                 when = now + timedelta(minutes=30)
-        elif urgent:
-            when = due + timedelta(hours=self.rng.uniform(1, 8))
+        elif urgent:  # a crew late by an hour or a few
+            when = due + timedelta(hours=self.rng.uniform(0.5, 5))
         else:
             when = self.working(inc, due + timedelta(hours=self.rng.uniform(2, 48)))
         self.at(when, "final", inc.id)

@@ -47,9 +47,9 @@ log = logging.getLogger("tsur.lifecycle.tick")
 #: Escalation levels as a Russian reader says who a late incident goes to.
 LEVEL_LABELS = {
     "supervisor": "руководителю исполнителя",
-    "executor_kind": "вышестоящему исполнителю",
+    "executor_kind": "ответственной службе (ЕДДС)",
     "curator": "куратору ЦУР",
-    "deputy_governor": "вице-губернатору",
+    "deputy_governor": "заместителю губернатора",
     "governor": "губернатору",
 }
 
