@@ -220,3 +220,48 @@ def test_solving_ranks_above_replying(db_url: str, clock: FrozenClock) -> None:
     finally:
         life.close()
         life.engine.close()
+
+
+def test_ratings_count_once_per_incident_and_nobody_rated_is_neutral(
+    db_url: str, clock: FrozenClock
+) -> None:
+    """Of several ratings of one incident the last counts; an executor nobody rated stands
+    at the middle of the scale, above one rated 1 and below one rated 5."""
+    life = make_life(db_url, clock)
+    try:
+        ids: dict[str, list[int]] = {"sela": [], "gorod": []}
+        for n in range(3):
+            for town, key in (("Сызрань", "sela"), ("Тольятти", "gorod")):
+                clock.now = at(2 + n, 9)
+                report = life.engine.process(
+                    [
+                        Message(
+                            source="vk",
+                            external_id=f"{key}{n}",
+                            text=f"{town}, ул. Мира, {n + 1}: яма на дороге, асфальт разбит",
+                            created_at=at(2 + n, 9),
+                        )
+                    ]
+                )
+                ids[key] += report.incident_ids
+        for key in ("sela", "gorod"):  # both answer and solve alike
+            for iid in ids[key]:
+                clock.now = life.engine.incident(iid).created_at + timedelta(hours=1)
+                life.answer_intermediate(iid)
+                if key == "sela" and iid == ids["sela"][0]:
+                    life.rate(iid, 1, "долго")  # while open: recorded, no reopening
+                clock.now += timedelta(hours=3)
+                life.answer_final(iid, f"Яма заделана литым асфальтом {clock.now:%d.%m.%Y}.")
+
+        def ranks() -> dict[str, tuple[int | None, int, float | None]]:
+            got = executor_kpis(life.repository, since=SINCE, until=UNTIL, min_cases=3)
+            return {k.executor: (k.rank, k.ratings, k.avg_rating) for k in got}
+
+        assert ranks() == {"adm-gorod": (1, 0, None), "adm-sela": (2, 1, 1.0)}
+        for score in (5, 5, 5, 4):  # the same citizen rates one incident again and again
+            clock.now += timedelta(minutes=10)
+            life.rate(ids["gorod"][0], score)
+        assert ranks()["adm-gorod"] == (1, 1, 4.0)  # one incident rated, its last rating
+    finally:
+        life.close()
+        life.engine.close()

@@ -65,6 +65,11 @@ def test_good_news_is_no_incident(engine: Engine, text: str) -> None:
         "Спасибо за дорогу! А когда в Тольятти уберут снег во дворе?",
         "В Тольятти упало дерево, перегородило дорогу. Спасибо.",
         "Наконец-то в Тольятти прорвало трубу, вода хлещет на дорогу",
+        # sarcasm and emergencies politely put
+        "Ну наконец то прорвало трубу",
+        "Спасибо. Теперь в квартире +14, батареи ледяные",
+        "Спасибо, теперь у нас вместо дороги болото. Тольятти, ул. Мира",
+        "Спасибо за отписку",
     ],
 )
 def test_thanks_with_a_problem_is_an_appeal(engine: Engine, text: str) -> None:
@@ -98,7 +103,7 @@ def test_thanks_in_the_thread_of_an_open_incident_count_for_its_executor(
     engine.process([msg("a1", "В Тольятти на ул. Мира, 5 огромная яма на дороге", at=T)])
     (inc,) = engine.incidents()
     engine.process([msg("c1", "Спасибо, что откликнулись!", parent_id="a1", at=T)])
-    assert thanked(engine) == {"c1": (None, inc.id)}  # credited through the incident
+    assert thanked(engine) == {"c1": ("adm-gorod", inc.id)}  # whoever answers it now
     got = engine.incident(inc.id)  # type: ignore[arg-type]
     assert got is not None and got.status is Status.ROUTED
     assert [e.kind for e in got.history].count("gratitude") == 1
@@ -139,3 +144,41 @@ def test_thanks_are_a_tiebreak_of_the_ranking(engine: Engine) -> None:
         ("adm-sela", 1, 1),
         ("adm-gorod", 2, 0),
     ]
+
+
+def test_thanks_stay_with_whom_they_thanked_after_a_forward(engine: Engine) -> None:
+    engine.process([msg("a1", "В Тольятти на ул. Мира, 5 огромная яма на дороге", at=T)])
+    (inc,) = engine.incidents()
+    engine.process([msg("c1", "Спасибо, что так быстро откликнулись!", parent_id="a1", at=T)])
+    with engine.repository.update_incident(inc.id) as moved:  # type: ignore[arg-type]
+        moved.executor = "adm-sela"  # the incident moves on; the thanks stays
+    kpis = executor_kpis(engine.repository, since=NOV[0], until=NOV[1], min_cases=0)
+    assert {k.executor: k.thanks for k in kpis} == {"adm-sela": 0, "adm-gorod": 1}
+
+
+def test_one_author_thanks_once(engine: Engine) -> None:
+    """Three thanks from one author count once; anonymous thanks count each."""
+    anna = Author("42", "Анна")
+    streets = ("Мира", "Ленина", "Победы")
+    engine.process(
+        [
+            msg(
+                f"a{i}",
+                f"Спасибо, отремонтировали дорогу в Тольятти на улице {street}!",
+                at=T + timedelta(hours=i),
+                author=anna,
+            )
+            for i, street in enumerate(streets)
+        ]
+        + [
+            msg(
+                f"x{i}",
+                f"Спасибо, отремонтировали дорогу в Тольятти на улице {street}!",
+                at=T + timedelta(hours=i),
+            )
+            for i, street in enumerate(streets[:2])
+        ]
+    )
+    assert len(engine.repository.messages(status="thanked")) == 5
+    (k,) = executor_kpis(engine.repository, since=NOV[0], until=NOV[1], min_cases=0)
+    assert (k.executor, k.thanks) == ("adm-gorod", 3)  # Анна once, two anonymous

@@ -32,6 +32,7 @@ from tsur.domain import (
     Notification,
     RouteDecision,
     Status,
+    Urgency,
     status_event,
 )
 from tsur.grouping import Candidates, ClosedCandidate, best_match, reopen_target
@@ -123,7 +124,9 @@ class Decider:
             return Outcome("rejected", message_id, verdicts=verdicts, reason=reason)
         m = analysis.message
         added = {"message_id": message_id, "source": m.source, "external_id": m.external_id}
-        if analysis.thanks:
+        if analysis.thanks and analysis.urgency is not Urgency.URGENT:
+            # an emergency is an appeal however politely it is put («Спасибо. Теперь в
+            # квартире +14»)
             return self._thanks(message_id, analysis, candidates, added, now)
         topic, territory = analysis.topic, analysis.territory
         if candidates.thread is not None:
@@ -182,7 +185,11 @@ class Decider:
         verdicts = analysis.verdicts
         thanked: tuple[int, str | None, str] | None = None
         if candidates.thread is not None:
-            thanked = (candidates.thread, None, "благодарность в той же переписке")
+            thanked = (
+                candidates.thread,
+                candidates.thread_executor,
+                "благодарность в той же переписке",
+            )
         else:
             closed = [c for c in candidates.closed if c.in_thread] or [
                 c for c in candidates.closed if c.same_author

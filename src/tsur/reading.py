@@ -38,8 +38,7 @@ class Reader:
     def analyse(self, message: Message) -> Analysis:
         """Run the reading stages (no storage): moderation, topic, urgency, territory, places.
 
-        A message a filter rejects is not classified or located; one that
-        thanks is classified and located, not compared with places. Raises
+        A message a filter rejects is not classified or located. Raises
         :class:`~tsur.errors.ProcessingError` (with the stage) when a stage
         fails or names a topic or territory the region lacks.
         """
@@ -53,9 +52,6 @@ class Reader:
         loc = run_stage("locate", self.locate, message, text)
         if loc is not None and loc.territory not in self.region.territories:
             raise UnknownTerritory(loc.territory)
-        if any(v.action == "thanks" for v in verdicts):
-            # Thanks are classified and located to find whom they thank; they join nothing.
-            return Analysis(message, text, verdicts, cls, loc)
         address = (
             run_stage("normalise", Text.from_raw, message.address, self.lemmatizer)
             if message.address

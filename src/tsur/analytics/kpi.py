@@ -22,10 +22,12 @@ per executor:
   past its deadline, or the resolution after its (current) deadline or still
   missing past it at ``as_of``;
 - ``reopened`` (reopened at least once) and ``reopen_rate = reopened / resolved``;
-- ``ratings`` (citizens' ratings given) and ``avg_rating``;
+- ``ratings`` (incidents the citizens rated; of several ratings of one
+  incident the last counts) and ``avg_rating``;
 - ``thanks``: messages of thanks written in the period that are credited to
   the executor (the one the routers pick for the thanked topic and place,
-  or the executor of the incident thanked in its thread).
+  or the executor of the incident thanked, when it was thanked), one per
+  author.
 
 Counts, sums and the percentiles (linear interpolation, as PostgreSQL's
 ``percentile_cont``, done with window functions so SQLite gives the same)
@@ -36,7 +38,8 @@ calendar in Python.
 Fair ratings: only executors with at least ``min_cases`` incidents get a
 ``rank`` — by resolution on time first (an executor that answers every
 appeal with a template within the hour and solves nothing ranks below one
-that solves them), then the citizens' average rating, the reopen rate, the
+that solves them), then the citizens' average rating (an executor nobody
+rated stands at the middle of the scale, 3), the reopen rate, the
 thanks per incident received, and the first response on time as the last
 tiebreak.
 """
@@ -63,6 +66,8 @@ INC, E, M = schema.incidents, schema.events, schema.messages
 _DONE = ("resolved", "closed")
 _EXCLUDED = ("rejected", "duplicate")
 _MEDIAN, _P90 = (1, 2), (9, 10)
+#: Where an executor nobody rated stands among rated ones: the middle of the 1–5 scale.
+NEUTRAL_RATING = 3.0
 _Pcts = dict[str, tuple[float | None, float | None]]  # executor → (median, 90th percentile)
 
 
@@ -197,13 +202,23 @@ def executor_kpis(
         .group_by(E.c.incident_id)
         .subquery()
     )
+    # A citizen may rate again (after a reopening, say): the last rating of an incident counts.
+    last_rating = (
+        sa.select(E.c.incident_id.label("iid"), sa.func.max(E.c.at).label("at"))
+        .where(E.c.kind == "rating", E.c.incident_id.in_(ids))
+        .group_by(E.c.incident_id)
+        .subquery()
+    )
     rating_ev = (
         sa.select(
             E.c.incident_id.label("iid"),
-            sa.func.count().label("nratings"),
-            sa.func.sum(E.c.data["score"].as_integer()).label("score_total"),
+            sa.literal(1).label("nratings"),
+            sa.func.max(E.c.data["score"].as_integer()).label("score_total"),
         )
-        .where(E.c.kind == "rating", E.c.incident_id.in_(ids))
+        .join(
+            last_rating, sa.and_(last_rating.c.iid == E.c.incident_id, last_rating.c.at == E.c.at)
+        )
+        .where(E.c.kind == "rating")
         .group_by(E.c.incident_id)
         .subquery()
     )
@@ -262,8 +277,13 @@ def executor_kpis(
     ).group_by(b.executor)
 
     thanked_executor = sa.func.coalesce(M.c.thanks_executor, INC.c.executor)
+    # one thanks per author and executor in a period (an anonymous one counts alone)
+    author = M.c.payload["author"]["id"].as_string()
+    thanker = sa.func.coalesce(
+        sa.literal("a:") + author, sa.literal("m:") + sa.cast(M.c.id, sa.String)
+    )
     thanks_q = (
-        sa.select(thanked_executor, sa.func.count())
+        sa.select(thanked_executor, sa.func.count(sa.distinct(thanker)))
         .select_from(M.outerjoin(INC, INC.c.id == M.c.incident_id))
         .where(M.c.status == "thanked", M.c.created_at >= since, M.c.created_at < until)
         .where(thanked_executor.is_not(None))
@@ -385,7 +405,7 @@ def _rank(items: list[ExecutorKPI], min_cases: int) -> list[ExecutorKPI]:
     eligible.sort(
         key=lambda k: (
             -(k.resolution_on_time_share or 0.0),
-            -(k.avg_rating or 0.0),
+            -(k.avg_rating if k.avg_rating is not None else NEUTRAL_RATING),
             k.reopen_rate or 0.0,
             -k.thanks / k.received,
             -(k.first_response_on_time_share or 0.0),

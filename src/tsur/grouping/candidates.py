@@ -81,6 +81,8 @@ class Candidates:
     """Everything the store found for one :class:`Lookup`."""
 
     thread: int | None = None
+    #: the executor of the thread's incident when the lookup was made
+    thread_executor: str | None = None
     open: tuple[OpenCandidate, ...] = ()
     closed: tuple[ClosedCandidate, ...] = ()
 

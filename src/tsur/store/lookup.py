@@ -39,20 +39,24 @@ class BatchLookup:
         self._seen: dict[tuple[str, str], int] = {}  # (source, external id) → incident
 
     def candidates(self, lookup: Lookup) -> Candidates:
+        thread, thread_executor = self._thread_incident(lookup.source, lookup.refs)
         return Candidates(
-            thread=self._thread_incident(lookup.source, lookup.refs),
+            thread=thread,
+            thread_executor=thread_executor,
             open=tuple(self._open(lookup)),
             closed=tuple(self._closed(lookup)),
         )
 
-    def _thread_incident(self, source: str, refs: Sequence[str]) -> int | None:
+    def _thread_incident(self, source: str, refs: Sequence[str]) -> tuple[int | None, str | None]:
+        """The open incident the message replies in, with its executor (None, None if none)."""
         if not refs:
-            return None
+            return None, None
         for ext in refs:
             if (source, ext) in self._seen:
-                return self._seen[(source, ext)]
+                incident_id = self._seen[(source, ext)]
+                return incident_id, self._executor_of(incident_id)
         q = (
-            sa.select(M.c.incident_id)
+            sa.select(M.c.incident_id, INC.c.executor)
             .join(INC, INC.c.id == M.c.incident_id)
             .where(
                 M.c.source == source,
@@ -61,8 +65,15 @@ class BatchLookup:
             )
             .limit(1)
         )
-        found: int | None = self.conn.execute(q).scalar()
-        return found
+        row = self.conn.execute(q).first()
+        return (None, None) if row is None else (row[0], row[1])
+
+    def _executor_of(self, incident_id: int) -> str | None:
+        if incident_id < 0:  # made by this batch, not stored yet
+            executor: str | None = self._new[-incident_id - 1]["executor"]
+            return executor
+        q = sa.select(INC.c.executor).where(INC.c.id == incident_id)
+        return self.conn.execute(q).scalar()
 
     def _open(self, lookup: Lookup) -> list[OpenCandidate]:
         if not lookup.topics or not lookup.territories:
