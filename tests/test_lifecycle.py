@@ -372,6 +372,17 @@ def test_an_extension_is_counted_from_the_original_term_by_the_days_given(
         life.extend_59fz(short.id, "долго", days=45)
     # 16.12 + 10 days = Saturday 26.12 → Monday 28.12
     assert life.extend_59fz(short.id, "нужен выезд", days=10).resolution_due == end_of(28, month=12)
+    # a term a curator already moved past the original plus the days is never shortened
+    clock.now = at(16, 11)
+    moved = new_incident(
+        life, "Прошу починить забор в Смышляевке", ext="w4", source="written", at=at(16, 10)
+    )
+    assert moved.id is not None and moved.resolution_due == end_of(16, month=12)
+    clock.now = at(20, 11)
+    life.move_term(moved.id, end_of(15, month=1, year=2027), "решение комиссии", actor="cur")
+    with pytest.raises(ExtensionRefused, match="never shortens"):
+        life.extend_59fz(moved.id, "нужен выезд", days=10)  # 16.12 + 10 = 26.12: earlier
+    assert life.engine.incident(moved.id).resolution_due == end_of(15, month=1, year=2027)
 
 
 def test_written_appeals_are_registered_within_three_days(
@@ -597,6 +608,8 @@ def test_the_resolution_term_is_set_once_by_the_first_intermediate_answer(
     )
     with pytest.raises(InvalidRequest, match="reason"):
         life.move_term(inc.id, at(30, 18), " ", actor="cur")
+    with pytest.raises(InvalidRequest, match="already passed"):
+        life.move_term(inc.id, at(19, 18), "задним числом", actor="cur")
     moved = life.move_term(inc.id, at(30, 18), "нужна поставка асфальта", actor="cur")
     assert moved.resolution_due == at(30, 18)
     last = events(moved, "deadlines")[-1]

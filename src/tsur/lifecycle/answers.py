@@ -8,8 +8,9 @@ A final answer is **concrete** when it names at least one of (the rule a
 - an action **planned**, with a real date or period **and who does it**
   («ремонт выполнит ООО «Кровля-Сервис» до 25.11.2026», «включено в
   программу капитального ремонта на 2027 год, работы выполнит …»);
-- a **lawful refusal with its basis**: a law, regulation or norm named
-  (article, clause, act), or the owner or holder of the property;
+- a **lawful refusal with its basis**: a refusal with a law, regulation or
+  norm named (article, clause with its act), or the owner or holder of the
+  property — a law cited without a refusal is the basis of nothing;
 - a **forwarding** to a named competent body, with the date.
 
 Everything else is an «отписка», however official: «рассмотрено»,
@@ -18,12 +19,15 @@ Everything else is an «отписка», however official: «рассмотре
 not an action's do not make an answer concrete: the appeal's own date or
 number, its registration, the deadline of the answer itself, «сегодня», a
 meeting's time, a letter's date. A negated action is no action done
-(«работы не были выполнены», «течь не устранена»), and procedural steps —
-an inspection, a check, a meeting, «рекомендовано» — are not the action
-asked for, even when dated.
+(«работы не были выполнены», «течь не устранена», «произведен не будет»),
+a thing done is dated by a day, a month or a time (not a year alone), and
+who does a planned thing is named in its sentence or next to it; procedural
+steps — an inspection, a check, a meeting, «рекомендовано» — are not the
+action asked for, even when dated.
 
-The check is rules, not a model: regular expressions over each sentence of
-the lower-cased text with «ё» read as «е». A region adds its own forbidden
+The check is rules, not a model: bounded regular expressions over each
+sentence of the lower-cased text with «ё» read as «е», the first
+:data:`MAX_ANSWER` characters of it. A region adds its own forbidden
 phrases (``lifecycle.forbidden_phrases``); any of them rejects an answer
 outright. An intermediate answer (``kind="intermediate"``) must at least
 say by when: a real term.
@@ -45,6 +49,7 @@ import attrs
 from tsur.errors import ConfigError
 
 __all__ = [
+    "MAX_ANSWER",
     "AnswerCheck",
     "AnswerChecker",
     "AnswerTemplates",
@@ -53,6 +58,10 @@ __all__ = [
     "normalize_answer",
     "sentences",
 ]
+
+
+#: How much of an answer is read (an official answer is a page or two; the rest is ignored).
+MAX_ANSWER = 20_000
 
 
 def normalize_answer(text: str) -> str:
@@ -119,6 +128,9 @@ PERIOD = _rx(
     r"\b(?:в|на|до|к|до конца)\s+20\d\d\s*(?:г\b|год)",
     r"\bв\s+20\d\d\s*году",
 )
+_YEAR_ONLY = re.compile(
+    r"(?:в|на|до|к|до конца)\s+20\d\d\s*(?:г\b\.?|год[а-я]*)?|в\s+20\d\d\s*году"
+)
 #: A term from now: «в течение 3 рабочих дней», «до пятницы».
 RELATIVE = _rx(
     rf"\bв течение\s+(?:{_NUMWORD}\s+)?(?:рабоч[а-я]+\s+)?"
@@ -141,12 +153,15 @@ VAGUE_TERMS: Mapping[str, str] = {
 _NOT_ACTION_DATE = re.compile(
     r"(?:обращени|заявк|письм|запрос|жалоб|сообщени|вх|исх|№|номер)[^.;]{0,40}?\bот\s*$|"
     r"\bот\s*$|"
+    r"(?:совещани|заседани|встреч|собрани|комисси)[а-я]*\s+(?:[^\s]+\s+){0,2}$|"
     r"(?:поступивш|поступил|зарегистрирован|получен|направленн)[а-я]*\s+(?:[^\s]+\s+){0,3}$|"
     r"(?:ответ[а-я]*\s+(?:будет\s+)?(?:дан|направлен|подготовлен)[а-я]*|срок\s+рассмотрения"
     r"[^.;]{0,30}?)\s+(?:до\s+)?$"
 )
 
 _NOT = re.compile(r"(?:\bне|\bни)(?:\s+\S+){0,2}\s*$")
+#: «ремонт произведен не будет», «выполнен не был»: the negation after the verb.
+_NOT_AFTER = re.compile(r"\s+не\s+(?:будет|будут|был|была|было|были)\b")
 _PART = r"[аоы]?"  # short participle endings: -н, -на, -но, -ны
 _DONE_STEMS = (
     r"выполнен",
@@ -244,9 +259,10 @@ LAW = _rx(
     r"\bзакон[а-я]*\s+(?:российской федерации|рф|[а-я]+\s+области|[а-я]+ края|от\s+\d|№)",
     r"\bст\.\s*\d+",
     r"\bстать[а-я]*\s+\d+",
-    r"\bп\.\s*\d+",
-    r"\bпункт[а-я]*\s+\d+",
-    r"\bч\.\s*\d+",
+    # a clause («п. 3», «ч. 2») is a norm's only with the act it belongs to nearby, not
+    # «п. 1 Вашего обращения»
+    r"\b(?:п\.|пункт[а-я]*|ч\.|част[а-я]*)\s*\d+(?:\.\d+)*[^.;]{0,60}?"
+    r"(?:закон|кодекс|постановлени|правил|санпин|фз\b|приказ|ст\.|стать|регламент)",
     r"\bкодекс",
     r"\b(?:жк|гк|коап|тк|нк|зк|бк|грк)\s+рф\b",
     r"\b(?:санпин|снип|гост(?:\s+р)?|сп)\s*[\d.]+",
@@ -255,6 +271,23 @@ LAW = _rx(
     r"\bправил[а-я]*\s+(?:благоустройства|предоставления|содержания|пользования|дорожного)",
     r"\bприказ[а-я]*\s+(?:мин[а-я]+|министерства|№)",
     r"\bрешени[а-я]*\s+(?:суда|думы|собрания)",
+)
+#: A refusal: what a basis (a law, the owner) is the basis of.
+REFUSAL = _rx(
+    r"\bотказ",
+    r"\bне\s+(?:можем|может|могут|представляется|будет|будут|подлежит|подлежат|предусмотрен|"
+    r"является|являются|имеется|входит|входят|относится|относятся)",
+    # «не производится», «не выдаётся», «не предоставляется»: a thing not done, by rule
+    r"\bне\s+[а-я]+(?:ется|ются|ится|ятся|атся)\b",
+    r"\bневозможн",
+    r"\bоснований\s+(?:для\s+[а-я ]{1,60}?)?(?:нет|не\s+имеется|отсутству)",
+    r"\bотсутству[а-я]*\s+основани",
+    r"\bзапрещен",
+    r"\bне\s+уполномочен",
+    # whose duty it is, or a finding that the norm is met
+    r"\bобязанност",
+    r"\bсоответству[а-я]*\s+(?:установленным\s+)?(?:требовани|норм|санпин|гост|сп\b|правил)",
+    r"\bне\s+превышает",
 )
 #: «не входит в полномочия», «находится в ведении …».
 COMPETENCE = _rx(
@@ -297,10 +330,11 @@ FILLERS: Mapping[str, str] = {
     r"(?:ваше |данное )?обращение[^.;]{0,60}?рассмотрено": "«обращение рассмотрено»",
     r"рассмотрел[аио]?\s+ваше обращение": "«обращение рассмотрено»",
     r"принят[аоы]? к сведению": "«принято к сведению»",
-    r"(?:находится|находятся|поставлен[аоы]?|взят[аоы]?) на контрол": "«на контроле»",
+    r"(?:находится|находятся|поставлен[аоы]?|взят[аоы]?|оставлен[аоы]?|держ[иа]т"
+    r"(?:\s+[а-я]+)?) на контрол": "«на контроле»",
     r"(?:будут |были )?приняты (?:все )?(?:необходимые |исчерпывающие )?меры": "«приняты меры»",
     r"меры (?:будут |были )?приняты": "«меры приняты»",
-    r"работа (?:по [а-я ]+)?(?:ведется|проводится)": "«работа ведется»",
+    r"работа (?:по [а-я ]{1,60}?)?(?:ведется|проводится)": "«работа ведется»",
     r"вопрос (?:прорабатывается|изучается)|ситуация изучается": "«вопрос прорабатывается»",
     r"будет рассмотрен[аоы]?": "«будет рассмотрено»",
     r"(?:проведена|проводится) разъяснительная работа": "«проведена разъяснительная работа»",
@@ -347,7 +381,9 @@ def _done(sentence: str) -> tuple[list[str], list[str]]:
     for m in DONE.finditer(sentence):
         if FUTURE.search(sentence[max(0, m.start() - 60) : m.start()]):
             continue
-        if _NOT.search(sentence[max(0, m.start() - 40) : m.start()]):
+        if _NOT.search(sentence[max(0, m.start() - 40) : m.start()]) or _NOT_AFTER.match(
+            sentence, m.end()
+        ):
             negated.append(m.group(0))
         else:
             done.append(m.group(0))
@@ -367,6 +403,7 @@ class AnswerChecker:
         ``kind="intermediate"``: an answer that says the work is taken up must
         at least name a real term; a concrete final answer passes as well.
         """
+        text = text[:MAX_ANSWER]
         t = normalize_answer(text)
         if len(t) < self.min_length:
             return AnswerCheck(False, ("слишком короткий ответ",))
@@ -380,25 +417,44 @@ class AnswerChecker:
             for m in _ORG.finditer(t)
             if not _VAGUE_ORG.search(t[max(0, m.start() - 60) : m.start()])
         ]
+        # who does a planned thing: an organisation named in that sentence or next to it,
+        # not one that merely keeps the matter «на контроле»
+        named_in = [
+            [
+                m.group(0)
+                for m in _ORG.finditer(part)
+                if not _VAGUE_ORG.search(part[max(0, m.start() - 60) : m.start()])
+            ]
+            for part in parts
+        ]
+        filler = [any(re.search(p, part) for p in FILLERS) for part in parts]
         promises: list[str] = []
         negated: list[str] = []
         undated_done: list[str] = []
         unaddressed: list[str] = []
         dated_terms: list[str] = []
-        for s in parts:
+        for i, s in enumerate(parts):
             dates = _action_dates(s)
             times = [m.group(0) for m in TIME.finditer(s)] if not _meeting(s) else []
             done, not_done = _done(s)
             negated += not_done
             planned = [m.group(0) for m in PLANNED.finditer(s)]
             dated_terms += dates
-            if done and (dates or times):
+            # a thing done is dated by a day, a month or a time, not by a year alone
+            when_done = [d for d in dates if not _YEAR_ONLY.fullmatch(d)] or times
+            if done and when_done:
                 evidence += [f"действие: {x}" for x in done]
-                evidence += [f"дата: {x}" for x in (dates or times)]
+                evidence += [f"дата: {x}" for x in when_done]
             elif done:
                 undated_done += done
             if planned:
-                if dates and orgs:
+                doers = named_in[i] + [
+                    o
+                    for j in (i - 1, i + 1)
+                    if 0 <= j < len(parts) and not filler[j]
+                    for o in named_in[j]
+                ]
+                if dates and doers:
                     evidence += [f"план: {x}" for x in planned]
                     evidence += [f"срок: {x}" for x in dates]
                 else:
@@ -415,8 +471,11 @@ class AnswerChecker:
                     evidence += [f"адресат: {named[0]}", f"дата: {dates[0]}"]
                 else:
                     unaddressed.append(redirect.group(0))
-        laws = [m.group(0) for m in LAW.finditer(t)]
         owners = [m.group(0) for m in OWNER.finditer(t)] if orgs else []
+        # a law is the basis of a refusal, not a seal on any answer («рассмотрено в
+        # соответствии с 59-ФЗ»)
+        refused = bool(owners or COMPETENCE.search(t) or REFUSAL.search(t))
+        laws = [m.group(0) for m in LAW.finditer(t)] if refused else []
         evidence += [f"основание: {x}" for x in [*laws, *owners]]
         concrete = bool(evidence)
         if kind == "intermediate" and not concrete and dated_terms:

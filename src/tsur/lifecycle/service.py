@@ -132,11 +132,17 @@ class Lifecycle(LifecycleCore):
         """A curator's decision to set the resolution term, with its reason (recorded).
 
         Besides a 59-ФЗ extension this is the only way a term moves once set.
+        A term that has already passed is refused (:class:`InvalidRequest`).
         """
         reason = nonempty_text(reason, "the reason of moving the term", incident_id)
         if resolution_due.tzinfo is None:
             raise InvalidRequest("the new term must be timezone-aware", incident_id=incident_id)
         now = self.now()
+        if resolution_due <= now:
+            raise InvalidRequest(
+                f"the new term {resolution_due.isoformat()} has already passed",
+                incident_id=incident_id,
+            )
         with self.repository.update_incident(incident_id) as inc:
             if not inc.status.is_open:
                 raise InvalidRequest(
@@ -233,7 +239,9 @@ class Lifecycle(LifecycleCore):
         original one (the 30th day after registration, before any move off a
         day off) and ends at the end of its last day. Raises
         :class:`ExtensionRefused` for an appeal that is not written, is
-        closed, was extended before, or whose term has already ended.
+        closed, was extended before, whose term has already ended, or whose
+        current term already runs past the extended one (after a reopening or
+        a curator's move): an extension never shortens a term.
         """
         reason = nonempty_text(reason, "the reason of an extension", incident_id)
         if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= EXTENSION_DAYS:
@@ -272,6 +280,12 @@ class Lifecycle(LifecycleCore):
                 )
             old = inc.resolution_due
             new = self._extended_term(inc, days)
+            if new <= old:
+                raise ExtensionRefused(
+                    f"the term already runs to {old.isoformat()}, beyond the original term "
+                    f"plus {days} days ({new.isoformat()}); an extension never shortens it",
+                    incident_id=incident_id,
+                )
             who = actor or inc.executor or ACTOR
             state["extension"] = {"at": self.iso(now), "from": self.iso(old), "to": self.iso(new)}
             inc.record(
