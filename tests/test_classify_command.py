@@ -117,3 +117,25 @@ def test_a_time_without_offset_is_refused(capsys: pytest.CaptureFixture[str]) ->
         main(["classify", "яма", "--at", "2026-11-21T03:00"])
     assert exc.value.code == 2
     assert "UTC offset" in capsys.readouterr().err
+
+
+def test_a_preview_leaves_nothing_behind() -> None:
+    """Previewing a text and then processing it for real decides as if no preview happened."""
+    from datetime import datetime, timedelta, timezone
+
+    from tsur import Author, Engine, Message
+    from tsur.context import previewing
+
+    at = datetime(2026, 11, 16, 9, 0, tzinfo=timezone(timedelta(hours=4)))
+    anna = Author("42", "Анна")
+    text = "В Самаре на ул. Мира, 5 яма на дороге, объезжаем по встречке"
+    with Engine.from_config(None, db=":memory:", entry_points=False) as engine:
+        for _ in range(3):
+            engine.preview(Message("vk", "preview", text, at, author=anna))
+        assert not previewing()
+        report = engine.process([Message("vk", "real", text, at, author=anna)])
+        assert (report.created, report.rejected) == (1, 0)
+        assert engine.repository.message_counts() == {"done": 1}
+        # a real repeat is still caught
+        again = engine.process([Message("vk", "again", text, at, author=anna)])
+        assert again.rejected == 1

@@ -24,7 +24,9 @@ validated by the pydantic model the plugin declared with
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -37,10 +39,32 @@ if TYPE_CHECKING:
     from tsur.config import RegionConfig
     from tsur.store.base import Repository
 
-__all__ = ["Clock", "Context", "utcnow"]
+__all__ = ["Clock", "Context", "preview_mode", "previewing", "utcnow"]
 
 #: A function returning the current (timezone-aware) time; tests pass a fixed one.
 Clock = Callable[[], datetime]
+
+_PREVIEW: ContextVar[bool] = ContextVar("tsur_preview", default=False)
+
+
+def previewing() -> bool:
+    """Whether the engine is only previewing a message (:meth:`tsur.Engine.preview`).
+
+    A component that remembers what it sees (a repeat tracker, a rate
+    counter) reads it and remembers nothing then: a preview must not
+    change what a real run decides.
+    """
+    return _PREVIEW.get()
+
+
+@contextlib.contextmanager
+def preview_mode() -> Iterator[None]:
+    """Within the block, :func:`previewing` is true (in this thread or task only)."""
+    token = _PREVIEW.set(True)
+    try:
+        yield
+    finally:
+        _PREVIEW.reset(token)
 
 
 def utcnow() -> datetime:

@@ -39,7 +39,7 @@ import pluggy
 
 from tsur.analysis import Analysis
 from tsur.config import RegionConfig, load_region
-from tsur.context import Clock, Context, utcnow
+from tsur.context import Clock, Context, preview_mode, utcnow
 from tsur.decide import Decider, Outcome
 from tsur.delivery import deliver
 from tsur.domain import (
@@ -384,14 +384,16 @@ class Engine:
         (nothing to join or reopen): rejected, a thanks credited to an
         executor, or a new incident with its topic, urgency, territory,
         executor, triage reasons and deadlines (``now``: the engine's clock
-        by default). ``tsur classify`` prints it. The moderation's repeat
-        tracker sees the text, as it would in a run. Raises
+        by default). ``tsur classify`` prints it. Components that remember
+        what they see remember nothing of it (:func:`tsur.context.previewing`).
+        Raises
         :class:`~tsur.errors.ProcessingError` as :meth:`analyse` does.
         """
-        analysis = self.analyse(message)
-        outcome = run_stage(
-            "decide", self.decider.decide, 0, analysis, Candidates(), now or self.clock()
-        )
+        with preview_mode():
+            analysis = self.analyse(message)
+            outcome = run_stage(
+                "decide", self.decider.decide, 0, analysis, Candidates(), now or self.clock()
+            )
         return analysis, outcome
 
     # stages as public API -----------------------------------------------------

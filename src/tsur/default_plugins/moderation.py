@@ -59,7 +59,7 @@ from typing import Any
 import attrs
 from pydantic import BaseModel, ConfigDict, Field
 
-from tsur.context import Context
+from tsur.context import Context, previewing
 from tsur.domain import Message, ModerationVerdict
 from tsur.errors import ConfigError
 from tsur.hookspecs import hookimpl
@@ -370,7 +370,8 @@ class RepeatTracker:
         return len(self._recent)
 
     def repeat_of(self, message: Message, fingerprint: str) -> str | None:
-        """The external id of an earlier message this one repeats, else None; remembers it."""
+        """The external id of an earlier message this one repeats, else None; remembers it
+        (not while the engine only previews a message)."""
         author = message.author.id if message.author else None
         if not author or not fingerprint:
             return None
@@ -383,7 +384,8 @@ class RepeatTracker:
                 (ext for fp, _, ext in items if fp == fingerprint and ext != message.external_id),
                 None,
             )
-            if match is None and all(ext != message.external_id for _, _, ext in items):
+            remember = not previewing() and all(ext != message.external_id for _, _, ext in items)
+            if match is None and remember:
                 items.append((fingerprint, at, message.external_id))
                 del items[: -self.per_author]
             self._recent[key] = items
