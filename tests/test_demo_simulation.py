@@ -143,7 +143,7 @@ def test_lines_say_what_happened(period: tuple[Engine, DemoRun]) -> None:
     text = "\n".join(run.lines())
     s: dict[str, Any] = run.summary()
     assert f"Первый ответ дан по {s['answered']} из {s['incidents']} инцидентов" in text
-    assert f"Эскалация: {s['escalated_incidents']} инцидентов" in text
+    assert f"Эскалация: {s['escalated_incidents']} инцидент" in text
     assert "контроль сроков — каждый час" in text
     resolved = [i for i in run.incidents if i.status in (Status.RESOLVED, Status.CLOSED)]
     assert f"решено {len(resolved)}" in text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from tsur.store.sql import SqlRepository, normalize_url
 from tsur.testing import make_context
 from tsur.text.normalize import Text
 from tsur.text.urgency import (
+    IndoorNorms,
     UrgencyDetector,
     bundled_patterns_path,
     default_detector,
@@ -454,6 +456,52 @@ def test_engine_puts_hazards_on_the_urgent_track(
 )
 def test_indoor_temperature_against_the_norm(text: str, expected: Urgency) -> None:
     assert level(text) == expected
+
+
+def level_at(text: str, at: datetime, norms: IndoorNorms | None = None) -> Urgency:
+    return default_detector().detect(Text.from_raw(text), at=at, norms=norms).level
+
+
+SAMARA = timezone(timedelta(hours=4))
+
+
+def test_the_norms_hold_in_the_heating_season_only() -> None:
+    """ПП РФ № 354: the indoor norm is the heating service's; in July a cool flat or no
+    heating is no emergency, in January it is."""
+    july, january = (
+        datetime(2026, 7, 15, 12, tzinfo=SAMARA),
+        datetime(2027, 1, 15, 12, tzinfo=SAMARA),
+    )
+    for text in ("В квартире +15, холодно.", "Нет отопления, батареи холодные третий день."):
+        assert level_at(text, january) == U, text
+        assert level_at(text, july) == N, text
+    # what is no heating matter stays urgent all year
+    assert level_at("Открытый люк во дворе, дети гуляют рядом.", july) == U
+    # a region may keep its own season
+    norms = IndoorNorms.for_climate(None, [9, 10, 11, 12, 1, 2, 3, 4, 5])
+    may = datetime(2026, 5, 10, 12, tzinfo=SAMARA)
+    assert level_at("В квартире +15, холодно.", may, norms) == U
+    assert level_at("В квартире +15, холодно.", may) == N
+
+
+def test_the_night_allowance_and_a_cold_climate() -> None:
+    """At night (00:00–05:00) up to 3 °C lower is normal; where the coldest five-day period is
+    −31 °C or colder a living room must have +20 °C, a corner one +22 °C."""
+    night, day = datetime(2026, 12, 15, 3, tzinfo=SAMARA), datetime(2026, 12, 15, 12, tzinfo=SAMARA)
+    assert level_at("В квартире +16, холодно.", day) == U
+    assert level_at("В квартире +16, холодно.", night) == N  # 18 − 3 = 15
+    assert level_at("В квартире +14, холодно.", night) == U
+    siberia = IndoorNorms.for_climate(-37)
+    assert (siberia.living, siberia.corner) == (20.0, 22.0)
+    assert IndoorNorms.for_climate(-27).living == 18.0
+    assert level_at("В квартире +19, батареи еле тёплые.", day, siberia) == U
+    assert level_at("В квартире +19, батареи еле тёплые.", day) == N
+    assert level_at("В угловой комнате +21.", day, siberia) == U
+
+
+def test_degrees_that_are_not_a_room_are_not_read() -> None:
+    assert level("Купили 3 батареи, угол наклона 15 градусов.") == N
+    assert level("Температура подачи теплоносителя 45 градусов.") == N
 
 
 def test_vulnerable_people_raise_the_stakes_without_a_figure() -> None:

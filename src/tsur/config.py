@@ -158,9 +158,26 @@ class RegionInfo(_Model):
         default="midnight",
         description="a term in days ends at 24:00 of its last day, or when its working day ends",
     )
+    heating_season: list[int] = Field(
+        default_factory=lambda: [10, 11, 12, 1, 2, 3, 4],
+        description="months of the heating season: a cold flat is urgent only then",
+    )
+    coldest_five_days: float | None = Field(
+        default=None,
+        description="°C of the coldest five-day period (СП 131.13330): at −31 °C or colder "
+        "the indoor norms are +20/+22 °C instead of +18/+20 °C",
+    )
 
     _tz = field_validator("timezone")(lambda cls, v: _check_tz(v))
     _hours = field_validator("working_hours", "lunch")(lambda cls, v: _check_hours(v))
+
+    @field_validator("heating_season")
+    @classmethod
+    def _months(cls, v: list[int]) -> list[int]:
+        bad = [m for m in v if not 1 <= m <= 12]
+        if bad:
+            raise ValueError(f"months are 1 to 12, got {bad}")
+        return v
 
     @field_validator("extra_holidays", "extra_workdays")
     @classmethod

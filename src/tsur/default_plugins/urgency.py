@@ -15,6 +15,7 @@ its plugin under another name.
 from __future__ import annotations
 
 import json
+from datetime import tzinfo
 from functools import lru_cache
 from typing import Any
 
@@ -24,7 +25,7 @@ from tsur.hookspecs import hookimpl
 from tsur.protocols import Register
 from tsur.region import Region
 from tsur.text.normalize import Lemmatizer, Text
-from tsur.text.urgency import UrgencyDetector
+from tsur.text.urgency import IndoorNorms, UrgencyDetector
 
 __all__ = ["UrgencyClassifier"]
 
@@ -32,12 +33,24 @@ __all__ = ["UrgencyClassifier"]
 class UrgencyClassifier:
     """Adapts an :class:`~tsur.text.urgency.UrgencyDetector` to the classifier interface."""
 
-    def __init__(self, detector: UrgencyDetector) -> None:
+    def __init__(
+        self,
+        detector: UrgencyDetector,
+        norms: IndoorNorms | None = None,
+        tz: tzinfo | None = None,
+    ) -> None:
         self.detector = detector
+        self.norms = norms or IndoorNorms()
+        self.tz = tz
 
     def classify(self, message: Message, text: Text) -> Classification | None:
-        """``urgent`` or ``quick`` with the matched phrases; None for a normal message."""
-        result = self.detector.detect(text)
+        """``urgent`` or ``quick`` with the matched phrases; None for a normal message.
+
+        The message's time, in the region's zone, decides whether the heating
+        season is on and whether the night's allowance applies.
+        """
+        at = message.created_at.astimezone(self.tz) if self.tz else message.created_at
+        result = self.detector.detect(text, at=at, norms=self.norms)
         if result.level is Urgency.NORMAL:
             return None
         return Classification(
@@ -84,4 +97,7 @@ def register_classifiers(register: Register, context: Context) -> None:
     """Register the urgency classifier: bundled patterns plus the region's keywords."""
     data = region_rules(context.region)
     blob = json.dumps(data, ensure_ascii=False, sort_keys=True) if data["rules"] else ""
-    register("urgency", UrgencyClassifier(_detector_for(context.lemmatizer, blob)))
+    info = context.region.config.region
+    norms = IndoorNorms.for_climate(info.coldest_five_days, info.heating_season)
+    detector = _detector_for(context.lemmatizer, blob)
+    register("urgency", UrgencyClassifier(detector, norms, context.region.calendar.tz))

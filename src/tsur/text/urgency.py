@@ -38,6 +38,7 @@ import itertools
 import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -50,8 +51,11 @@ from tsur.errors import ConfigError
 from tsur.text.normalize import Lemmatizer, Text, get_lemmatizer, normalize, tokenize
 
 __all__ = [
+    "COLD_CLIMATE",
     "CORNER_MIN",
     "INDOOR_MIN",
+    "NIGHT_DROP",
+    "IndoorNorms",
     "PatternFile",
     "UrgencyDetector",
     "UrgencyMatch",
@@ -449,8 +453,17 @@ class UrgencyDetector:
         """Detect urgency in a raw text (normalised and lemmatised here)."""
         return self.detect(Text.from_raw(raw, self._lem))
 
-    def detect(self, text: Text) -> UrgencyResult:
-        """The track of ``text``: ``urgent``, ``quick`` or ``normal``, with evidence."""
+    def detect(
+        self, text: Text, *, at: datetime | None = None, norms: IndoorNorms | None = None
+    ) -> UrgencyResult:
+        """The track of ``text``: ``urgent``, ``quick`` or ``normal``, with evidence.
+
+        ``at`` is when it was written, in the region's local time (None: not
+        known): outside ``norms.heating_months`` a cold dwelling is no
+        emergency, and at night the indoor minimum is lower. ``norms``
+        defaults to the sanitary minimums of a temperate climate.
+        """
+        when = (at, norms or IndoorNorms())
         lemma_set, token_set = text.lemma_set, frozenset(text.tokens)
         indices = set(self._unanchored)
         for key in self._anchor_lemmas & lemma_set:
@@ -467,7 +480,7 @@ class UrgencyDetector:
             )
         }
         if not indices:
-            return self._norms(text, _NORMAL)
+            return self._norms(text, _NORMAL, *when)
         occ = self._occurrences(text)
         present = set(occ)
         candidates = [
@@ -476,7 +489,7 @@ class UrgencyDetector:
             if all(not part.isdisjoint(present) for part in self._part_sets[ri])
         ]
         if not candidates:
-            return self._norms(text, _NORMAL)
+            return self._norms(text, _NORMAL, *when)
         scan = _Scan(self, text, occ)
         found: list[UrgencyMatch] = []
         cancelled: list[UrgencyMatch] = []
@@ -485,20 +498,31 @@ class UrgencyDetector:
             if m is None:
                 continue
             (cancelled if m.reason else found).append(m)
-        return self._norms(text, self._decide(scan, found, cancelled))
+        return self._norms(text, self._decide(scan, found, cancelled), *when)
 
-    def _norms(self, text: Text, result: UrgencyResult) -> UrgencyResult:
+    def _norms(
+        self, text: Text, result: UrgencyResult, at: datetime | None, norms: IndoorNorms
+    ) -> UrgencyResult:
         """Weigh a reported indoor temperature against the sanitary norm.
 
-        Below it (+17 °C in a living room, +19 °C in a corner one) the message
-        is urgent whoever lives there; at or above it a cold-dwelling match does
-        not make it urgent, whoever lives there (a bedridden person at +19 °C is
-        a matter for the heating company, not an emergency).
+        In the heating season, below it (+17 °C in a living room, +19 °C in a
+        corner one) the message is urgent whoever lives there; at or above it a
+        cold-dwelling match does not make it urgent, whoever lives there (a
+        bedridden person at +19 °C is a matter for the heating company, not an
+        emergency). Outside the season neither the temperature nor a complaint
+        about heating is an emergency.
         """
+        heating = [m for m in result.matches if _about_heating(m)]
+        only_heating = bool(heating) and len(heating) == len(result.matches)
+        if not norms.in_season(at):
+            if result.level is Urgency.URGENT and only_heating:
+                kept = tuple(attrs.evolve(m, reason="вне отопительного сезона") for m in heating)
+                return UrgencyResult(Urgency.NORMAL, 0.0, cancelled=(*result.cancelled, *kept))
+            return result
         value = indoor_temperature(text.original)
         if value is None:
             return result
-        norm = temperature_norm(text.original)
+        norm = norms.minimum(text.original, at)
         shown = f"+{value:g} °C в помещении"
         if value < norm:
             if result.level is Urgency.URGENT:
@@ -513,7 +537,8 @@ class UrgencyDetector:
             )
             return UrgencyResult(Urgency.URGENT, 1.0, (shown,), (m,), result.cancelled)
         heating = [m for m in result.matches if m.rule in HEATING_RULES]
-        if result.level is Urgency.URGENT and heating and len(heating) == len(result.matches):
+        only_heating = bool(heating) and len(heating) == len(result.matches)
+        if result.level is Urgency.URGENT and only_heating:
             kept = tuple(
                 attrs.evolve(m, reason=f"{shown}: не ниже нормы +{norm:g} °C") for m in heating
             )
@@ -602,6 +627,51 @@ class UrgencyDetector:
 #: СанПиН 1.2.3685-21 (table 5.27): at least +18 °C in a living room, +20 °C in a corner room.
 INDOOR_MIN = 18.0
 CORNER_MIN = 20.0
+#: Where the coldest five-day period is −31 °C or colder: +20 °C and +22 °C.
+COLD_CLIMATE = -31.0
+#: ПП РФ № 354, appendix 1 item 15: at night (00:00–05:00) up to 3 °C lower is normal.
+NIGHT_DROP = 3.0
+
+
+@attrs.frozen
+class IndoorNorms:
+    """The minimum indoor temperatures a region's dwellings are held to, and when.
+
+    ``living``/``corner``: the minimum of a living room and of a corner room;
+    ``night_drop``: how much lower is normal from 00:00 to 05:00;
+    ``heating_months``: the heating season, outside which a cold dwelling and
+    a complaint about heating are not urgent.
+    """
+
+    living: float = INDOOR_MIN
+    corner: float = CORNER_MIN
+    night_drop: float = NIGHT_DROP
+    heating_months: frozenset[int] = frozenset({10, 11, 12, 1, 2, 3, 4})
+
+    @classmethod
+    def for_climate(
+        cls, coldest_five_days: float | None, heating_months: Iterable[int] | None = None
+    ) -> IndoorNorms:
+        """The norms for a region whose coldest five-day period is ``coldest_five_days`` °C."""
+        cold = coldest_five_days is not None and coldest_five_days <= COLD_CLIMATE
+        months = frozenset(heating_months) if heating_months is not None else None
+        return cls(
+            INDOOR_MIN + 2 * cold,
+            CORNER_MIN + 2 * cold,
+            heating_months=months if months is not None else cls().heating_months,
+        )
+
+    def in_season(self, at: datetime | None) -> bool:
+        """Whether ``at`` (local time; None: unknown) falls in the heating season."""
+        return at is None or at.month in self.heating_months
+
+    def minimum(self, text: str, at: datetime | None) -> float:
+        """The minimum for the room ``text`` speaks of at ``at`` (local time)."""
+        base = self.corner if "углов" in text.lower() else self.living
+        night = at is not None and 0 <= at.hour < 5
+        return base - self.night_drop if night else base
+
+
 #: Rules about a cold dwelling: an indoor temperature that meets the norm cancels them.
 HEATING_RULES = frozenset({"no-heat"})
 
@@ -613,7 +683,20 @@ _INDOOR = re.compile(
     r"квартир|комнат|спальн|кухн|помещени|\bдома\b|в доме|класс|кабинет|садик|детск[а-я]* сад|"
     r"групп[еаы]|палат|батаре|радиатор|отоплен|холодн|мерзн|замерз"
 )
-_OUTDOOR = re.compile(r"на улице|за окном|снаружи|улиц[а-я]* температур|минус|мороз|вода в|горяч")
+_OUTDOOR = re.compile(
+    r"на улице|за окном|снаружи|улиц[а-я]* температур|минус|мороз|вода в|горяч|угол|наклон|"
+    r"теплоносител|подач[аеи]|обратк"
+)
+
+
+_HEATING_WORDS = re.compile(r"отоплен|тепл")
+
+
+def _about_heating(m: UrgencyMatch) -> bool:
+    """A match about a cold dwelling or the heating (not light, water or gas)."""
+    return m.rule in HEATING_RULES or (
+        m.rule.startswith("outage") and bool(_HEATING_WORDS.search(m.phrase))
+    )
 
 
 def indoor_temperature(text: str) -> float | None:
@@ -632,9 +715,12 @@ def indoor_temperature(text: str) -> float | None:
     return min(found) if found else None
 
 
-def temperature_norm(text: str) -> float:
-    """The sanitary minimum the text's room is held to: +20 °C for a corner room, else +18."""
-    return CORNER_MIN if "углов" in text.lower() else INDOOR_MIN
+def temperature_norm(
+    text: str, norms: IndoorNorms | None = None, at: datetime | None = None
+) -> float:
+    """The sanitary minimum the text's room is held to (+20 °C for a corner room, else +18;
+    ``norms`` for another climate, ``at`` for the night's allowance)."""
+    return (norms or IndoorNorms()).minimum(text, at)
 
 
 def _is_number(token: str, lemma: str) -> bool:
