@@ -14,7 +14,7 @@ from datetime import datetime
 
 import pytest
 
-from tsur import Engine, Message, testing
+from tsur import Engine, Message, Status, testing
 from tsur.config import RegionConfig, SeasonalKeywords, TopicConfig
 from tsur.default_plugins.keywords import KeywordClassifier, is_landmark
 from tsur.region import Region
@@ -164,3 +164,17 @@ def test_hostile_text_is_read_in_linear_time() -> None:
     clf = _classifier(TopicConfig(id="sch", name="Школы", keywords=["школа"]))
     text = "у " * 20000 + "школы " * 20000
     assert _classify(clf, text)[0] == "sch"
+
+
+def test_a_tie_between_families_goes_to_a_curator(bundled: Engine) -> None:
+    """«Каток» alone in winter is a rink or ice, evenly: a curator decides, not the alphabet."""
+    m = Message(source="vk", external_id="1", text="В Самаре каток", created_at=WINTER)
+    _, outcome = bundled.preview(m, now=WINTER)
+    assert outcome.incident is not None and outcome.incident.status is Status.TRIAGE
+    reason = next(e.reason for e in outcome.incident.history if e.to_status is Status.TRIAGE)
+    assert reason.startswith("тема неоднозначна: «")
+    assert "Спорт" in reason and "Уборка снега и наледи" in reason
+    # with the rest of the message to go by, it is routed
+    m = Message(source="vk", external_id="2", text="В Самаре тротуар — каток", created_at=WINTER)
+    _, outcome = bundled.preview(m, now=WINTER)
+    assert outcome.incident is not None and outcome.incident.status is Status.ROUTED

@@ -344,7 +344,7 @@ class Decider:
         reasons = _triage_reasons(analysis, inc.confidence, confident, self.region)
         # A regional topic (a ministry's) needs no municipality: route it anyway.
         regional = decision.executor != self.region.curator and decision.router != "fallback"
-        unlocated_only = confident and territory is None and not analysis.flags and regional
+        unlocated_only = reasons == ["территория не определена"] and regional
         triage = bool(reasons) and not unlocated_only
         if triage:
             inc.transition(
@@ -436,6 +436,7 @@ def _triage_reasons(
 ) -> Sequence[str]:
     """Why a curator must look at a new incident first (nothing when it can be routed)."""
     reasons = []
+    cls = analysis.classification
     if not confident:
         topic = analysis.topic
         reasons.append(
@@ -443,6 +444,21 @@ def _triage_reasons(
             if topic is None
             else f"низкая уверенность {decimal(confidence)} в теме «{region.topic_name(topic)}»"
         )
+    elif analysis.message.topic is None and cls is not None and cls.topic is not None:
+        # a tie with another family's topic is a guess, not a classification
+        rival = next(
+            (
+                t
+                for t, c in cls.alternatives
+                if c >= cls.confidence and region.family(t) != region.family(cls.topic)
+            ),
+            None,
+        )
+        if rival is not None:
+            reasons.append(
+                f"тема неоднозначна: «{region.topic_name(cls.topic)}» или "
+                f"«{region.topic_name(rival)}»"
+            )
     if analysis.territory is None:
         reasons.append("территория не определена")
     reasons.extend(analysis.flags)
