@@ -11,13 +11,15 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from tsur import Engine, RegionConfig, bundled_region_path, load_region, testing
-from tsur.store.sql import SqlRepository
+from tsur.lifecycle import Lifecycle
+from tsur.store.sql import SqlRepository, normalize_url
 from tsur.testing import FixedClock as FrozenClock
 
 DATA = Path(__file__).parent / "data"
@@ -126,6 +128,19 @@ def engine(small_region: RegionConfig, db_url: str, clock: FrozenClock) -> Itera
 
 
 def _url(db: str) -> str:
-    from tsur.store.sql import normalize_url
-
     return normalize_url(db)
+
+
+@contextmanager
+def bundled_world(db_url: str, start: datetime) -> Iterator[tuple[Engine, Lifecycle, FrozenClock]]:
+    """The bundled Samara region on ``db_url``, its lifecycle (no replies), a clock at ``start``."""
+    clock = FrozenClock(start)
+    repo = SqlRepository(_url(db_url))
+    repo.migrate()
+    engine = Engine(load_region(), repo, entry_points=False, clock=clock)
+    life = Lifecycle(engine, post_replies=False)
+    try:
+        yield engine, life, clock
+    finally:
+        life.close()
+        engine.close()

@@ -21,12 +21,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from tsur import Engine, Message, Urgency, load_region
+from tsur import Engine, Message, Urgency
 from tsur.lifecycle import Lifecycle
 from tsur.store import schema
-from tsur.store.sql import SqlRepository
 
-from .conftest import FrozenClock, _url
+from .conftest import FrozenClock, bundled_world
 
 SAMARA = timezone(timedelta(hours=4))
 
@@ -37,16 +36,8 @@ def at(month: int, day: int, hour: int, minute: int = 0, year: int = 2026) -> da
 
 @pytest.fixture
 def world(db_url: str) -> Iterator[tuple[Engine, Lifecycle, FrozenClock]]:
-    clock = FrozenClock(at(12, 1, 11))
-    repo = SqlRepository(_url(db_url))
-    repo.migrate()
-    engine = Engine(load_region(), repo, entry_points=False, clock=clock)
-    life = Lifecycle(engine, post_replies=False)
-    try:
-        yield engine, life, clock
-    finally:
-        life.close()
-        engine.close()
+    with bundled_world(db_url, at(12, 1, 11)) as w:
+        yield w
 
 
 def letter(ext: str, text: str, received: datetime) -> Message:

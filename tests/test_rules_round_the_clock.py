@@ -15,11 +15,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tsur import Engine, Message, Status, Urgency, load_region
+from tsur import Engine, Message, Status, Urgency
 from tsur.lifecycle import Lifecycle
-from tsur.store.sql import SqlRepository
 
-from .conftest import FrozenClock, _url
+from .conftest import FrozenClock, bundled_world
 
 SAMARA = timezone(timedelta(hours=4))
 SATURDAY_3AM = datetime(2026, 11, 21, 3, 0, tzinfo=SAMARA)
@@ -31,16 +30,8 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
 
 @pytest.fixture
 def world(db_url: str) -> Iterator[tuple[Engine, Lifecycle, FrozenClock]]:
-    clock = FrozenClock(at(21, 3, 5))
-    repo = SqlRepository(_url(db_url))
-    repo.migrate()
-    engine = Engine(load_region(), repo, entry_points=False, clock=clock)
-    life = Lifecycle(engine, post_replies=False)
-    try:
-        yield engine, life, clock
-    finally:
-        life.close()
-        engine.close()
+    with bundled_world(db_url, at(21, 3, 5)) as w:
+        yield w
 
 
 def message(ext: str, text: str) -> Message:
