@@ -27,7 +27,14 @@ from rich.console import Console
 from rich.text import Text as RichText
 
 from tsur._version import __version__
-from tsur.console import DEFAULT_DB, fmt_time, open_engine, run_summary, run_with_progress
+from tsur.console import (
+    DEFAULT_DB,
+    fmt_time,
+    open_engine,
+    run_summary,
+    run_with_progress,
+    terminal_text,
+)
 from tsur.errors import PluginError, TsurError
 from tsur.plugins import add_plugins, call_each, make_plugin_manager
 
@@ -165,7 +172,7 @@ def main(argv: Sequence[str] | None = None, *, pm: pluggy.PluginManager | None =
     try:
         parser = build_parser(pm)
     except TsurError as exc:
-        err.print(RichText("error: ", style="red") + RichText(str(exc)))
+        err.print(RichText("error: ", style="red") + RichText(terminal_text(exc)))
         return 2
     args = parser.parse_args(words)
     _configure_logging(args.verbose + args.verbose_before)
@@ -188,7 +195,7 @@ def main(argv: Sequence[str] | None = None, *, pm: pluggy.PluginManager | None =
             raise PluginError(f"command {args.command!r} returned {code!r}, not an exit status")
         return code
     except TsurError as exc:
-        err.print(RichText("error: ", style="red") + RichText(str(exc)))
+        err.print(RichText("error: ", style="red") + RichText(terminal_text(exc)))
         return 2
     except BrokenPipeError:  # the reader went away (| head): stop quietly
         sys.stderr.close()

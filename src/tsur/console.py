@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 from collections.abc import Callable, Iterator
 from datetime import datetime, tzinfo
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tsur.errors import StorageError
@@ -30,11 +32,13 @@ __all__ = [
     "event_label",
     "fmt_time",
     "instant",
+    "markup_text",
     "open_engine",
     "period_hint",
     "progress_callback",
     "run_summary",
     "run_with_progress",
+    "terminal_text",
 ]
 
 #: The SQLite file commands use without ``--db`` or ``TSUR_DB``.
@@ -84,6 +88,28 @@ MESSAGE_STATES = {
 }
 
 
+#: What a terminal acts on rather than shows: C0 controls but tab and newline (ESC starts
+#: sequences that clear the screen or retitle the window, CR overwrites a line), DEL, C1
+#: controls, and the bidirectional overrides and isolates that reorder what is shown.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_text(value: object) -> str:
+    """``value`` as text that only shows on a terminal: its control characters removed.
+
+    Use it for anything that came from outside (a citizen's text, an
+    external id, a reason that quotes either) when printing without markup
+    (``markup=False`` or inside a ``rich.text.Text``).
+    """
+    return _CONTROLS.sub("", str(value))
+
+
+def markup_text(value: object) -> str:
+    """:func:`terminal_text` with rich markup escaped: safe inside a markup string or a
+    table cell (``[/]`` in a message shows as it is and breaks nothing)."""
+    return escape(terminal_text(value))
+
+
 def instant(text: str) -> datetime:
     """An ISO 8601 date-time with a UTC offset: the argparse ``type`` of ``--now`` and ``--at``."""
     try:
@@ -94,6 +120,8 @@ def instant(text: str) -> datetime:
         ) from None
     if value.tzinfo is None or value.utcoffset() is None:
         raise argparse.ArgumentTypeError(f"{text!r} needs a UTC offset, e.g. +04:00")
+    if not 1970 <= value.year <= 2100:
+        raise argparse.ArgumentTypeError(f"{text!r} is outside 1970–2100")
     return value
 
 

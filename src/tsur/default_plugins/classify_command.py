@@ -18,7 +18,7 @@ from typing import Any
 from rich.console import Console
 
 from tsur.analysis import Analysis
-from tsur.console import fmt_time, instant
+from tsur.console import fmt_time, instant, terminal_text
 from tsur.decide import Outcome
 from tsur.domain import Message, Status
 from tsur.errors import IngestError, UnknownSource
@@ -134,7 +134,7 @@ def _print(console: Console, engine: Engine, r: dict[str, Any]) -> None:
 
     def line(label: str, value: str) -> None:
         console.print(f"[bold]{label}:[/] ", end="")
-        console.print(value, highlight=False, markup=False)
+        console.print(terminal_text(value), highlight=False, markup=False)
 
     verdicts = [f"{m['reason']} ({m['filter']})" for m in r["moderation"] if m["action"] != "mask"]
     masked = [m["reason"] for m in r["moderation"] if m["action"] == "mask"]

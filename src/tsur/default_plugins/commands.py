@@ -32,10 +32,12 @@ from tsur.console import (
     event_label,
     fmt_time,
     instant,
+    markup_text,
     open_engine,
     progress_callback,
     run_summary,
     run_with_progress,
+    terminal_text,
 )
 from tsur.context import Context
 from tsur.domain import Incident, Message, Status
@@ -124,7 +126,7 @@ def _summary(engine: Engine, console: Console) -> None:
         table.add_column(column, overflow="ellipsis", max_width=48)
         table.add_column("инцидентов", justify="right")
         for k, n in counts.most_common(10):
-            table.add_row(name(k) if k else "— не определено", str(n))
+            table.add_row(markup_text(name(k)) if k else "— не определено", str(n))
         if len(counts) > 10:
             table.add_row(
                 f"… ещё {len(counts) - 10}", str(sum(n for _, n in counts.most_common()[10:]))
@@ -177,17 +179,19 @@ def _print_incidents(
         head = (
             f"№ {inc.id:<5}{inc.status.label + _URGENCY_MARK[inc.urgency.value]:<{_STATUS_WIDTH}}"
         )
-        what = f"{region.topic_name(inc.topic)}, {region.territory_name(inc.territory)}"
+        what = terminal_text(
+            f"{region.topic_name(inc.topic)}, {region.territory_name(inc.territory)}"
+        )
         room = width - len(head) - len(due) - 2
         console.print(
             RichText(head) + RichText(f"{_fit(what, room):<{room}}  ") + RichText(due),
             no_wrap=True,
         )
-        who = "      → " + _fit(region.executor_name(inc.executor), width - 8)
+        who = "      → " + _fit(terminal_text(region.executor_name(inc.executor)), width - 8)
         rest = width - len(who) - 3
         line = RichText(who)
         if rest > 8:
-            line += RichText(" ▸ " + _fit(inc.summary, rest), style="dim")
+            line += RichText(" ▸ " + _fit(terminal_text(inc.summary), rest), style="dim")
         console.print(line, no_wrap=True)
     if items:
         legend = "‼ срочное, · быстрорешаемое" + (
@@ -207,7 +211,7 @@ def cmd_ingest(args: argparse.Namespace, console: Console) -> int:
         else:
             report = engine.ingest_jsonl(args.file)
         for err in report.errors:
-            console.print(RichText("ошибка ", style="red") + RichText(str(err)))
+            console.print(RichText("ошибка ", style="red") + RichText(terminal_text(err)))
         console.print(
             f"принято новых сообщений: {report.inserted}, уже были в базе: {report.duplicates}, "
             f"отклонено строк: {len(report.errors)}"
@@ -245,7 +249,9 @@ def _retry_collected(engine: Engine, console: Console) -> None:
         try:
             report = retry_rejected(engine, source_id)
         except TsurError as exc:
-            console.print(RichText(f"{source_id}: пока не читается: {exc}", style="yellow"))
+            console.print(
+                RichText(terminal_text(f"{source_id}: пока не читается: {exc}"), style="yellow")
+            )
             continue
         console.print(
             f"{source_id}: перечитано сохранённых записей {report.fetched}, принято "
@@ -290,21 +296,24 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
         region = engine.region
         tz = region.calendar.tz
         console.print(f"[bold]Инцидент № {inc.id}[/] — {inc.status.label}, {inc.urgency.label}")
-        console.print(f"тема: {region.topic_name(inc.topic)} ({decimal(inc.confidence)})")
-        console.print(f"территория: {region.territory_name(inc.territory)}")
-        console.print(f"исполнитель: {region.executor_name(inc.executor)}")
         console.print(
-            f"сроки ({region.policy_name(inc.sla_policy)}): первый ответ до "
+            f"тема: {markup_text(region.topic_name(inc.topic))} ({decimal(inc.confidence)})"
+        )
+        console.print(f"территория: {markup_text(region.territory_name(inc.territory))}")
+        console.print(f"исполнитель: {markup_text(region.executor_name(inc.executor))}")
+        console.print(
+            f"сроки ({markup_text(region.policy_name(inc.sla_policy))}): первый ответ до "
             f"{fmt_time(inc.first_response_due, tz)}, решение до {fmt_time(inc.resolution_due, tz)}"
         )
         for sm in reversed(engine.repository.messages(incident_id=inc.id, limit=1000)):
             m = sm.message
             console.print(
-                f"\n[bold]{region.source_name(m.source)}[/] {m.external_id} "
+                f"\n[bold]{markup_text(region.source_name(m.source))}[/] "
+                f"{markup_text(m.external_id)} "
                 f"{m.created_at.astimezone(tz):%d.%m.%Y %H:%M}",
                 highlight=False,
             )
-            console.print(m.text, highlight=False, markup=False)
+            console.print(terminal_text(m.text), highlight=False, markup=False)
         table = Table(title="История", title_justify="left", box=box.SIMPLE)
         for col in ("когда", "кто", "что", "почему"):
             table.add_column(col)
@@ -321,7 +330,12 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
                 if e.actor in region.executors
                 else ACTOR_LABELS.get(e.actor, e.actor)
             )
-            table.add_row(e.at.astimezone(tz).strftime("%d.%m %H:%M"), who, what, e.reason)
+            table.add_row(
+                e.at.astimezone(tz).strftime("%d.%m %H:%M"),
+                markup_text(who),
+                markup_text(what),
+                markup_text(e.reason),
+            )
         console.print(table)
     return 0
 
@@ -341,8 +355,10 @@ def cmd_messages(args: argparse.Namespace, console: Console) -> int:
                 if sm.error_stage and sm.status == "failed":
                     why = f"{STAGE_LABELS.get(sm.error_stage, sm.error_stage)}: {why}"
                 console.print(
-                    f"#{sm.id} {sm.message.source}/{sm.message.external_id} "
-                    f"[{MESSAGE_STATES.get(sm.status, sm.status)}]" + (f" {why}" if why else ""),
+                    terminal_text(
+                        f"#{sm.id} {sm.message.source}/{sm.message.external_id} "
+                        f"[{MESSAGE_STATES.get(sm.status, sm.status)}]" + (f" {why}" if why else "")
+                    ),
                     highlight=False,
                     markup=False,
                 )
@@ -354,7 +370,7 @@ def cmd_rejects(args: argparse.Namespace, console: Console) -> int:
     with open_engine(args, create=False) as engine:
         items = engine.repository.rejected_inputs()
         for r in items:
-            console.print(f"#{r.id} {r.reason}", highlight=False, markup=False)
+            console.print(terminal_text(f"#{r.id} {r.reason}"), highlight=False, markup=False)
         console.print(
             f"отклонённых входных записей: {len(items)}"
             + ("; после исправления: tsur run --retry-rejected-input" if items else "")

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tsur.analytics import executor_kpis, parse_period
-from tsur.console import instant, open_engine, period_hint
+from tsur.console import instant, markup_text, open_engine, period_hint, terminal_text
 from tsur.domain import Incident
 from tsur.errors import AnswerRejected, InvalidRequest
 from tsur.hookspecs import hookimpl
@@ -65,9 +65,13 @@ def _show(console: Console, life: Lifecycle, inc: Incident) -> None:
             else f"; ответ НЕ доставлен: {replies[-1].reason}"
         )
     console.print(
-        f"№ {inc.id}: {inc.status.label}, исполнитель {life.region.executor_name(inc.executor)}, "
-        f"первый ответ до {format_due(inc.first_response_due, tz)}, "
-        f"решение до {format_due(inc.resolution_due, tz)}{delivered}"
+        terminal_text(
+            f"№ {inc.id}: {inc.status.label}, исполнитель "
+            f"{life.region.executor_name(inc.executor)}, "
+            f"первый ответ до {format_due(inc.first_response_due, tz)}, "
+            f"решение до {format_due(inc.resolution_due, tz)}{delivered}"
+        ),
+        markup=False,
     )
 
 
@@ -85,7 +89,7 @@ def cmd_tick(args: argparse.Namespace, console: Console) -> int:
                     str(e["incident"]),
                     str(e["step"]),
                     level_label(e["level"]),
-                    life.executor_name(e["to"]),
+                    markup_text(life.executor_name(e["to"])),
                     format_due(datetime.fromisoformat(e["due"]), tz),
                     decimal(e["late_by_s"] / 3600, 1),
                 )
@@ -133,7 +137,7 @@ def cmd_kpi(args: argparse.Namespace, console: Console) -> int:
         for k in kpis:
             table.add_row(
                 str(k.rank) if k.rank else "—",
-                life.executor_name(k.executor),
+                markup_text(life.executor_name(k.executor)),
                 str(k.received),
                 _pct(k.resolution_on_time_share),
                 _pct(k.first_response_on_time_share),
@@ -184,7 +188,7 @@ def cmd_answer(args: argparse.Namespace, console: Console) -> int:
             except AnswerRejected as exc:
                 console.print("ответ отклонён как отписка:")
                 for reason in exc.reasons:
-                    console.print(f"  — {reason}", markup=False)
+                    console.print(terminal_text(f"  — {reason}"), markup=False)
                 return 1
         else:
             if args.photo:

@@ -39,7 +39,7 @@ from tsur.adapters import (
     make_adapter,
 )
 from tsur.config import load_region
-from tsur.console import open_engine, run_summary
+from tsur.console import open_engine, run_summary, terminal_text
 from tsur.context import Context
 from tsur.domain import Source
 from tsur.errors import AdapterError, ConfigError, PayloadError
@@ -115,7 +115,7 @@ def cmd_parse(args: argparse.Namespace, console: Console) -> int:
                 sys.stdout.write(json.dumps(message_to_dict(message), ensure_ascii=False) + "\n")
             else:
                 bad += 1
-                err.print(RichText("error ", style="red") + RichText(str(error)))
+                err.print(RichText("error ", style="red") + RichText(terminal_text(error)))
     finally:
         if hasattr(adapter, "close"):
             adapter.close()
@@ -203,7 +203,7 @@ def cmd_collect(args: argparse.Namespace, console: Console) -> int:
             f"{report.rejected}" + (" (сохранены: tsur rejects)" if report.rejected else "")
         )
         for reason in report.reasons[:20]:
-            console.print(RichText("отклонено ", style="yellow") + RichText(reason))
+            console.print(RichText("отклонено ", style="yellow") + RichText(terminal_text(reason)))
         if args.run:
             console.print(run_summary(engine.run()))
     return 1 if report.rejected else 0
