@@ -39,13 +39,25 @@ def test_a_version_2_database_gains_the_thanks_column(repo: SqlRepository) -> No
     repo.ingest([msg("1", "нет воды")], received_at=NOW)
     with repo.engine.begin() as conn:
         conn.execute(sa.text("ALTER TABLE messages DROP COLUMN thanks_executor"))
-        conn.execute(sa.text("DELETE FROM tsur_schema_version WHERE version = 3"))
+        conn.execute(sa.text("DELETE FROM tsur_schema_version WHERE version >= 3"))
     assert repo.migrate() == MIGRATIONS[-1].version
     with repo.engine.connect() as conn:
         columns = {c["name"] for c in sa.inspect(conn).get_columns("messages")}
     assert "thanks_executor" in columns
     (stored,) = repo.messages()
     assert stored.message.text == "нет воды" and stored.thanks_executor is None
+
+
+def test_a_version_3_outbox_gains_its_retry_columns(repo: SqlRepository) -> None:
+    """An outbox made before retries upgrades in place, its notices kept as they were."""
+    repo.queue_notifications([Notification("routed", 1, NOW, ("adm",), "Новое", key="k")])
+    with repo.engine.begin() as conn:
+        for column in ("delivered_to", "next_attempt_at", "claimed_until", "dead_at"):
+            conn.execute(sa.text(f"ALTER TABLE notifications DROP COLUMN {column}"))
+        conn.execute(sa.text("DELETE FROM tsur_schema_version WHERE version >= 4"))
+    assert repo.migrate() == MIGRATIONS[-1].version
+    (item,) = repo.claim_notifications(10, now=NOW)
+    assert item.notification.key == "k" and item.delivered_to == () and item.attempts == 0
 
 
 def test_ingest_is_idempotent_on_source_and_external_id(repo: SqlRepository) -> None:

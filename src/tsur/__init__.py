@@ -14,6 +14,7 @@ from tsur._version import __version__
 from tsur.analysis import Analysis
 from tsur.config import RegionConfig, bundled_region_path, load_region
 from tsur.context import Context
+from tsur.delivery import DeliveryPolicy
 from tsur.domain import (
     TRANSITIONS,
     Attachment,
@@ -86,6 +87,7 @@ __all__ = [
     "Classification",
     "ConfigError",
     "Context",
+    "DeliveryPolicy",
     "Duration",
     "Engine",
     "Event",

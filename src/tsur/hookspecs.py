@@ -139,7 +139,9 @@ def register_notifiers(register: Register, context: Context) -> None:
 
     ``register(name, notifier)``; ``notify(notification)`` receives every
     :class:`~tsur.domain.Notification` (routed, warned, escalated …). All
-    notifiers receive everything; failures are logged, never fatal.
+    notifiers receive everything; a notifier that raises gets the
+    notification again later (:class:`~tsur.delivery.DeliveryPolicy`), at
+    least once: repeats share ``Notification.dedup_key``.
     """
 
 

@@ -41,7 +41,7 @@ from tsur.analysis import Analysis
 from tsur.config import RegionConfig, load_region
 from tsur.context import Clock, Context, preview_mode, utcnow
 from tsur.decide import Decider, Outcome
-from tsur.delivery import deliver
+from tsur.delivery import DeliveryPolicy, deliver
 from tsur.domain import (
     Classification,
     Incident,
@@ -105,10 +105,13 @@ class Engine:
         plugin_manager: pluggy.PluginManager | None = None,
         clock: Clock = utcnow,
         lemmatizer: Lemmatizer | None = None,
+        delivery: DeliveryPolicy | None = None,
     ) -> None:
         self.region = config if isinstance(config, Region) else Region.from_config(config)
         self.repository = repository
         self.clock = clock
+        #: how long notifications a notifier refuses are retried
+        self.delivery = delivery or DeliveryPolicy()
         self.lemmatizer = lemmatizer or get_lemmatizer()
         if plugin_manager is None:
             plugin_manager = make_plugin_manager(entry_points=entry_points, plugins=plugins)
@@ -288,6 +291,8 @@ class Engine:
             if part is None:
                 break
             report += part
+            # what this batch decided is heard now, not after the whole backlog
+            self.deliver_notifications()
             if progress is not None:
                 progress(report.processed, max(total, report.processed))
             log.debug(
@@ -297,7 +302,7 @@ class Engine:
                 part.merged,
                 part.failed,
             )
-        self.deliver_notifications()
+        self.deliver_notifications()  # retries that came due meanwhile
         return report
 
     def _run_batch(self, size: int, attempts: int = 8) -> RunReport | None:
@@ -448,12 +453,19 @@ class Engine:
         return inc
 
     def deliver_notifications(self, *, chunk: int = 500) -> int:
-        """Send queued notifications through every notifier; return how many were sent.
+        """Deliver the notifications due now through every notifier; how many rounds settled.
 
-        A notification is marked sent once every notifier has had it; a
-        notifier's failure is logged and recorded with the notification.
+        A notification is sent once every notifier has it; a notifier that
+        fails gets it again later, after the delays of :attr:`delivery`,
+        until it is given up (:mod:`tsur.delivery`).
         """
-        return deliver(self.repository, self.components.notifiers, self.clock, chunk=chunk)
+        return deliver(
+            self.repository,
+            self.components.notifiers,
+            self.clock,
+            chunk=chunk,
+            policy=self.delivery,
+        )
 
 
 def _raw_of(item: Any) -> str:

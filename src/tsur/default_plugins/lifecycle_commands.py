@@ -1,4 +1,5 @@
-"""``tsur`` subcommands of the lifecycle: tick, kpi, take, answer, rate, extend, forward.
+"""``tsur`` subcommands of the lifecycle: tick, kpi, take, answer, rate, extend, forward,
+notifications.
 
 A plugin like any other: :func:`register_commands` adds them. Every command accepts
 ``--now ISO`` to act at a given instant (replaying a day, testing); the
@@ -19,7 +20,14 @@ from rich.console import Console
 from rich.table import Table
 
 from tsur.analytics import executor_kpis, parse_period
-from tsur.console import instant, markup_text, open_engine, period_hint, terminal_text
+from tsur.console import (
+    fmt_time,
+    instant,
+    markup_text,
+    open_engine,
+    period_hint,
+    terminal_text,
+)
 from tsur.domain import Incident
 from tsur.errors import AnswerRejected, InvalidRequest
 from tsur.hookspecs import hookimpl
@@ -236,9 +244,41 @@ def cmd_forward(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_notifications(args: argparse.Namespace, console: Console) -> int:
+    """The outbox by state; notices given up, with why; send them again."""
+    with _life(args, deliver=False) as life:
+        engine = life.engine
+        repo = engine.repository
+        revived = repo.revive_notifications(args.id or None) if args.retry_dead else 0
+        if revived:
+            console.print(f"возвращено в очередь уведомлений: {revived}")
+            engine.deliver_notifications()
+        counts = repo.notification_counts(now=engine.clock())
+        console.print(
+            f"уведомления: ждут отправки {counts['queued']}, ждут повтора {counts['retrying']}, "
+            f"отправлены {counts['sent']}, не доставлены {counts['dead']}"
+        )
+        tz = life.region.calendar.tz
+        for item in repo.dead_notifications(limit=args.limit) if counts["dead"] else ():
+            n = item.notification
+            when = fmt_time(item.dead_at, tz)
+            console.print(
+                terminal_text(
+                    f"#{item.id} {when} обращение № {n.incident_id} ({n.kind}), попыток "
+                    f"{item.attempts}: {item.error}"
+                ),
+                markup=False,
+                highlight=False,
+            )
+        if counts["dead"] and not args.retry_dead:
+            console.print("отправить снова: tsur notifications --retry-dead [--id N]")
+    return 1 if counts["dead"] else 0
+
+
 @hookimpl
 def register_commands(add_command: Callable[..., argparse.ArgumentParser]) -> None:
-    """Add ``tick``, ``kpi``, ``take``, ``answer``, ``rate``, ``extend`` and ``forward``."""
+    """Add ``tick``, ``kpi``, ``take``, ``answer``, ``rate``, ``extend``, ``forward`` and
+    ``notifications``."""
     p = add_command(
         "tick",
         help="warn, mark overdue and escalate late incidents",
@@ -269,6 +309,19 @@ def register_commands(add_command: Callable[..., argparse.ArgumentParser]) -> No
     p.add_argument("--json", action="store_true", help="a JSON list, one object per executor")
     _add_now(p)
     p.set_defaults(func=cmd_kpi)
+
+    p = add_command(
+        "notifications",
+        help="the outbox: what is sent, retried, given up",
+        description="Notifications by state; those a notifier kept refusing until delivery "
+        "was given up are listed with the last error (exit status 1 while there are any). "
+        "--retry-dead queues them again and delivers at once.",
+    )
+    p.add_argument("--retry-dead", action="store_true", help="queue given-up notices again")
+    p.add_argument("--id", type=int, action="append", help="only this notice (repeat)")
+    p.add_argument("--limit", type=int, default=50, help="how many given-up notices to list")
+    _add_now(p)
+    p.set_defaults(func=cmd_notifications)
 
     for name, helptext, func in (
         ("take", "take an incident into work", cmd_take),

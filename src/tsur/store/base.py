@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 __all__ = [
     "Batch",
     "ClaimedMessage",
+    "DeliveryResult",
     "IngestResult",
+    "OutboxItem",
     "RejectedInput",
     "Repository",
     "StoredMessage",
@@ -79,6 +81,42 @@ class RejectedInput:
     raw: str
     reason: str
     created_at: datetime
+
+
+@attrs.frozen
+class OutboxItem:
+    """A queued notification as the deliverer sees it.
+
+    ``delivered_to`` names the notifiers that already have it (a retry goes
+    to the others only); ``attempts`` counts delivery rounds so far;
+    ``error`` is the last round's failure, ``dead_at`` when delivery was
+    given up (a curator sees these and can revive them).
+    """
+
+    id: int
+    notification: Notification
+    attempts: int = 0
+    delivered_to: tuple[str, ...] = ()
+    error: str | None = None
+    next_attempt_at: datetime | None = None
+    dead_at: datetime | None = None
+
+
+@attrs.frozen
+class DeliveryResult:
+    """The end of one delivery round of a notification.
+
+    ``sent_at`` is set when every notifier has it; otherwise
+    ``next_attempt_at`` says when to try the rest again, or ``dead_at``
+    that delivery is given up.
+    """
+
+    id: int
+    delivered_to: tuple[str, ...]
+    sent_at: datetime | None = None
+    error: str | None = None
+    next_attempt_at: datetime | None = None
+    dead_at: datetime | None = None
 
 
 class Batch(abc.ABC):
@@ -222,3 +260,33 @@ class Repository(abc.ABC):
         self, results: Sequence[tuple[int, datetime | None, str | None]]
     ) -> None:
         """Record deliveries: ``(notification id, sent_at or None, error or None)`` each."""
+
+    @abc.abstractmethod
+    def claim_notifications(
+        self, limit: int, *, now: datetime, lease: timedelta = timedelta(minutes=5)
+    ) -> list[OutboxItem]:
+        """Claim up to ``limit`` notifications due for delivery at ``now`` for ``lease``.
+
+        Due: not sent, not dead, its ``next_attempt_at`` passed and no other
+        deliverer's lease running. A deliverer that dies mid-round leaves its
+        lease to run out, and the notifications are claimed again: delivery is
+        at least once, and ``Notification.dedup_key`` lets a notifier drop a
+        repeat.
+        """
+
+    @abc.abstractmethod
+    def settle_notifications(self, results: Sequence[DeliveryResult]) -> None:
+        """Record delivery rounds: count the attempt, release the lease, store the result."""
+
+    @abc.abstractmethod
+    def notification_counts(self, *, now: datetime) -> dict[str, int]:
+        """Outbox by state: ``queued`` (due now), ``retrying`` (waiting for a retry),
+        ``sent`` and ``dead``."""
+
+    @abc.abstractmethod
+    def dead_notifications(self, limit: int = 100) -> list[OutboxItem]:
+        """Notifications whose delivery was given up, newest first, with their last error."""
+
+    @abc.abstractmethod
+    def revive_notifications(self, ids: Sequence[int] | None = None) -> int:
+        """Queue dead notifications (all, or ``ids``) for delivery again; how many."""

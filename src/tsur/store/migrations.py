@@ -55,10 +55,20 @@ def _v3(conn: sa.Connection) -> None:
         conn.execute(sa.text("ALTER TABLE messages ADD COLUMN thanks_executor VARCHAR(64)"))
 
 
+def _v4(conn: sa.Connection) -> None:
+    table = schema.notifications
+    have = {c["name"] for c in sa.inspect(conn).get_columns(table.name)}
+    for name in ("delivered_to", "next_attempt_at", "claimed_until", "dead_at"):
+        if name not in have:  # an outbox made before retries existed
+            column = sa.schema.CreateColumn(table.c[name]).compile(dialect=conn.dialect)
+            conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {column}"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "messages, incidents, events, rejected input, cursors", _v1),
     Migration(2, "notification outbox", _v2),
     Migration(3, "the executor a message of thanks is credited to", _v3),
+    Migration(4, "outbox retries: per-notifier delivery, backoff, leases, dead letters", _v4),
 )
 
 

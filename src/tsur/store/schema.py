@@ -155,5 +155,11 @@ notifications = sa.Table(
     sa.Column("sent_at", UTCDateTime),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("error", sa.Text),
+    # which notifiers have it (a retry goes to the others), when to retry, whose lease
+    # runs, when delivery was given up
+    sa.Column("delivered_to", sa.JSON),
+    sa.Column("next_attempt_at", UTCDateTime),
+    sa.Column("claimed_until", UTCDateTime),
+    sa.Column("dead_at", UTCDateTime),
 )
 sa.Index("ix_notifications_unsent", notifications.c.sent_at, notifications.c.id)

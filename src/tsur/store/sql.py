@@ -14,7 +14,7 @@ import logging
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -28,7 +28,9 @@ from tsur.store import schema
 from tsur.store.base import (
     Batch,
     ClaimedMessage,
+    DeliveryResult,
     IngestResult,
+    OutboxItem,
     RejectedInput,
     Repository,
     StoredMessage,
@@ -485,22 +487,11 @@ class SqlRepository(Repository):
 
     def pending_notifications(self, limit: int = 100) -> Iterator[tuple[int, Notification]]:
         N = schema.notifications
-        q = sa.select(N).where(N.c.sent_at.is_(None)).order_by(N.c.id).limit(limit)
+        q = sa.select(N).where(N.c.sent_at.is_(None), N.c.dead_at.is_(None))
         with self._tx() as conn:
-            rows = conn.execute(q).all()
+            rows = conn.execute(q.order_by(N.c.id).limit(limit)).all()
         for r in rows:
-            yield (
-                r.id,
-                Notification(
-                    kind=r.kind,
-                    incident_id=r.incident_id,
-                    at=r.created_at,
-                    recipients=tuple(r.recipients),
-                    text=r.text,
-                    data=dict(r.data),
-                    key=r.dedup_key,
-                ),
-            )
+            yield r.id, _notification(r)
 
     def mark_notifications(
         self, results: Sequence[tuple[int, datetime | None, str | None]]
@@ -519,3 +510,113 @@ class SqlRepository(Repository):
         )
         with self._tx() as conn:
             conn.execute(stmt, [{"nid": i, "sent": at, "err": err} for i, at, err in results])
+
+    def claim_notifications(
+        self, limit: int, *, now: datetime, lease: timedelta = timedelta(minutes=5)
+    ) -> list[OutboxItem]:
+        N = schema.notifications
+        q = sa.select(N).where(
+            N.c.sent_at.is_(None),
+            N.c.dead_at.is_(None),
+            sa.or_(N.c.next_attempt_at.is_(None), N.c.next_attempt_at <= now),
+            sa.or_(N.c.claimed_until.is_(None), N.c.claimed_until <= now),
+        )
+        q = q.order_by(N.c.id).limit(limit)
+        if self.dialect == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        with self._tx() as conn:
+            rows = conn.execute(q).all()
+            if rows:
+                conn.execute(
+                    N.update()
+                    .where(N.c.id.in_([r.id for r in rows]))
+                    .values(claimed_until=now + lease)
+                )
+        return [_outbox_item(r) for r in rows]
+
+    def settle_notifications(self, results: Sequence[DeliveryResult]) -> None:
+        if not results:
+            return
+        N = schema.notifications
+        stmt = (
+            N.update()
+            .where(N.c.id == sa.bindparam("nid"))
+            .values(
+                delivered_to=sa.bindparam("to", type_=sa.JSON),
+                sent_at=sa.bindparam("sent", type_=schema.UTCDateTime),
+                error=sa.bindparam("err"),
+                next_attempt_at=sa.bindparam("next", type_=schema.UTCDateTime),
+                dead_at=sa.bindparam("dead", type_=schema.UTCDateTime),
+                claimed_until=None,
+                attempts=N.c.attempts + 1,
+            )
+        )
+        rows = [
+            {
+                "nid": r.id,
+                "to": list(r.delivered_to),
+                "sent": r.sent_at,
+                "err": r.error,
+                "next": r.next_attempt_at,
+                "dead": r.dead_at,
+            }
+            for r in results
+        ]
+        with self._tx() as conn:
+            conn.execute(stmt, rows)
+
+    def notification_counts(self, *, now: datetime) -> dict[str, int]:
+        N = schema.notifications
+        state = sa.case(
+            (N.c.sent_at.is_not(None), "sent"),
+            (N.c.dead_at.is_not(None), "dead"),
+            (sa.and_(N.c.next_attempt_at.is_not(None), N.c.next_attempt_at > now), "retrying"),
+            else_="queued",
+        )
+        with self._tx() as conn:
+            counts = dict.fromkeys(("queued", "retrying", "sent", "dead"), 0)
+            for name, n in conn.execute(sa.select(state, sa.func.count()).group_by(state)):
+                counts[name] = int(n)
+            return counts
+
+    def dead_notifications(self, limit: int = 100) -> list[OutboxItem]:
+        N = schema.notifications
+        q = sa.select(N).where(N.c.dead_at.is_not(None), N.c.sent_at.is_(None))
+        with self._tx() as conn:
+            rows = conn.execute(q.order_by(N.c.dead_at.desc(), N.c.id.desc()).limit(limit))
+            return [_outbox_item(r) for r in rows]
+
+    def revive_notifications(self, ids: Sequence[int] | None = None) -> int:
+        N = schema.notifications
+        stmt = N.update().where(N.c.dead_at.is_not(None), N.c.sent_at.is_(None))
+        if ids is not None:
+            stmt = stmt.where(N.c.id.in_(list(ids)))
+        with self._tx() as conn:
+            result = conn.execute(
+                stmt.values(dead_at=None, next_attempt_at=None, claimed_until=None, attempts=0)
+            )
+            return int(result.rowcount or 0)
+
+
+def _notification(r: Any) -> Notification:
+    return Notification(
+        kind=r.kind,
+        incident_id=r.incident_id,
+        at=r.created_at,
+        recipients=tuple(r.recipients),
+        text=r.text,
+        data=dict(r.data),
+        key=r.dedup_key,
+    )
+
+
+def _outbox_item(r: Any) -> OutboxItem:
+    return OutboxItem(
+        id=r.id,
+        notification=_notification(r),
+        attempts=r.attempts,
+        delivered_to=tuple(r.delivered_to or ()),
+        error=r.error,
+        next_attempt_at=r.next_attempt_at,
+        dead_at=r.dead_at,
+    )
