@@ -22,7 +22,7 @@ import each other, however indirectly. The layers, lowest first:
 6. the built-in components (``default_plugins`` but the commands);
 7. the plugin manager, which registers them;
 8. the engine;
-9. the lifecycle;
+9. the lifecycle, intake and the long-running worker;
 10. embedding helpers: the HTTP application, ``tsur.testing``;
 11. what commands share (``tsur.console``);
 12. tsur's own commands (``default_plugins.commands`` and its siblings);
@@ -86,7 +86,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("tsur.default_plugins",),
     ("tsur.plugins",),
     ("tsur.pipeline",),
-    ("tsur.lifecycle", "tsur.intake"),
+    ("tsur.lifecycle", "tsur.intake", "tsur.worker"),
     ("tsur.http", "tsur.testing"),
     ("tsur.console",),
     tuple(f"tsur.default_plugins.{name}" for name in COMMANDS),

@@ -198,11 +198,15 @@ class StorageError(TsurError):
 
     ``retryable`` is True for conflicts between concurrent workers (a
     deadlock, a serialization failure, a locked SQLite file): the whole
-    transaction can simply be run again.
+    transaction can simply be run again. ``unavailable`` is True when the
+    database cannot be reached for now (the server restarting or shutting
+    down, the connection lost): nothing was written, and a long-running
+    worker waits and connects again.
     """
 
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
+    def __init__(self, message: str, *, retryable: bool = False, unavailable: bool = False) -> None:
         self.retryable = retryable
+        self.unavailable = unavailable
         super().__init__(message)
 
 

@@ -287,12 +287,10 @@ class Engine:
         report = RunReport()
         while limit is None or report.processed < limit:
             size = batch_size if limit is None else min(batch_size, limit - report.processed)
-            part = self._run_batch(size)
+            part = self.run_batch(size)
             if part is None:
                 break
             report += part
-            # what this batch decided is heard now, not after the whole backlog
-            self.deliver_notifications()
             if progress is not None:
                 progress(report.processed, max(total, report.processed))
             log.debug(
@@ -304,6 +302,18 @@ class Engine:
             )
         self.deliver_notifications()  # retries that came due meanwhile
         return report
+
+    def run_batch(self, size: int = 200) -> RunReport | None:
+        """Claim and process one batch of up to ``size`` pending messages, then deliver
+        what it decided; None when nothing is pending.
+
+        What a long-running worker calls in its loop (:class:`tsur.worker.Worker`).
+        """
+        part = self._run_batch(size)
+        if part is not None:
+            # what this batch decided is heard now, not after the whole backlog
+            self.deliver_notifications()
+        return part
 
     def _run_batch(self, size: int, attempts: int = 8) -> RunReport | None:
         """Claim and process one batch; a conflict with another worker re-runs it."""

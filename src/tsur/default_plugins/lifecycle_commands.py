@@ -1,5 +1,5 @@
 """``tsur`` subcommands of the lifecycle: tick, kpi, take, answer, rate, extend, forward,
-notifications.
+notifications, worker.
 
 A plugin like any other: :func:`register_commands` adds them. Every command accepts
 ``--now ISO`` to act at a given instant (replaying a day, testing); the
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -35,8 +37,11 @@ from tsur.lifecycle import Lifecycle
 from tsur.lifecycle.answers import format_due
 from tsur.lifecycle.escalation import level_label
 from tsur.text.russian import decimal
+from tsur.worker import Worker
 
 __all__ = ["register_commands"]
+
+log = logging.getLogger("tsur.cli")
 
 
 def _add_now(p: argparse.ArgumentParser) -> None:
@@ -244,6 +249,37 @@ def cmd_forward(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace, console: Console) -> int:
+    """Process messages as they come until SIGTERM or Ctrl-C; survive database outages."""
+    with open_engine(args) as engine:
+        worker = Worker(
+            engine,
+            batch_size=args.batch_size,
+            idle=args.idle,
+            tick_every=args.tick or None,
+        )
+        stopped: list[int] = []
+
+        def stop(signum: int, _frame: object) -> None:
+            if stopped:  # asked twice: stop now, the open batch is rolled back and kept
+                raise KeyboardInterrupt
+            stopped.append(signum)
+            log.info("%s: finishing the batch in hand", signal.Signals(signum).name)
+            worker.stop()
+
+        previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            report = worker.run(until_idle=args.until_idle)
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        console.print(
+            f"обработано сообщений: {report.run.processed} (пачек {report.batches}), "
+            f"проверок сроков {report.ticks}, перерывов связи с базой {report.outages}"
+        )
+    return 0
+
+
 def cmd_notifications(args: argparse.Namespace, console: Console) -> int:
     """The outbox by state; notices given up, with why; send them again."""
     with _life(args, deliver=False) as life:
@@ -309,6 +345,22 @@ def register_commands(add_command: Callable[..., argparse.ArgumentParser]) -> No
     p.add_argument("--json", action="store_true", help="a JSON list, one object per executor")
     _add_now(p)
     p.set_defaults(func=cmd_kpi)
+
+    p = add_command(
+        "worker",
+        help="process messages as they come, until stopped",
+        description="A long-running worker: processes pending messages in batches and "
+        "delivers their notifications at once, waits for new ones when the queue is empty "
+        "(LISTEN/NOTIFY on PostgreSQL, a poll on SQLite), runs the tick every --tick "
+        "seconds, and waits for the database when it goes away. SIGTERM or Ctrl-C finish "
+        "the batch in hand and stop; a second one stops at once (nothing is lost: the open "
+        "batch is rolled back). Run as many as you like against one PostgreSQL database.",
+    )
+    p.add_argument("--batch-size", type=int, default=200, help="messages per transaction")
+    p.add_argument("--idle", type=float, default=5.0, help="longest wait for new work, seconds")
+    p.add_argument("--tick", type=float, default=60.0, help="seconds between ticks (0: no ticks)")
+    p.add_argument("--until-idle", action="store_true", help="stop when the queue is empty")
+    p.set_defaults(func=cmd_worker)
 
     p = add_command(
         "notifications",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
@@ -260,6 +261,16 @@ class Repository(abc.ABC):
         self, results: Sequence[tuple[int, datetime | None, str | None]]
     ) -> None:
         """Record deliveries: ``(notification id, sent_at or None, error or None)`` each."""
+
+    def wait_for_work(self, timeout: float) -> bool:
+        """Wait until new messages may be pending, at most ``timeout`` seconds.
+
+        True when the store was told of new work; False after the timeout.
+        This default just sleeps (a poll); a store that can be told of new
+        work returns earlier.
+        """
+        time.sleep(max(0.0, timeout))
+        return False
 
     @abc.abstractmethod
     def claim_notifications(

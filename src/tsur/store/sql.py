@@ -10,10 +10,10 @@ rolls back.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,8 @@ log = logging.getLogger("tsur.store")
 
 M, INC, E = schema.messages, schema.incidents, schema.events
 _INGEST_CHUNK = 500
+#: the PostgreSQL channel an ingest notifies and idle workers listen on
+WORK_CHANNEL = "tsur_pending"
 
 
 def normalize_url(db: str | Path) -> str:
@@ -152,11 +154,30 @@ def _sqlite_engine(url: str, *, read_only: bool = False, keep_journal: bool = Fa
 _RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization, deadlock, lock not available
 
 
+#: the server going away: admin shutdown (pg_terminate_backend, a restart), crash
+#: shutdown, not accepting connections yet; class 08 is a lost or refused connection
+_UNAVAILABLE_SQLSTATES = {"57P01", "57P02", "57P03"}
+
+
 def _storage_error(exc: sa.exc.SQLAlchemyError) -> StorageError:
     orig = getattr(exc, "orig", None)
     state = getattr(orig, "sqlstate", None)
     retryable = state in _RETRYABLE_SQLSTATES or "database is locked" in str(orig)
-    return StorageError(f"database error: {orig or exc}", retryable=retryable)
+    unavailable = (
+        bool(getattr(exc, "connection_invalidated", False))
+        or state in _UNAVAILABLE_SQLSTATES
+        or (state or "").startswith("08")
+        # psycopg's OperationalError without a state: the server refused or dropped the
+        # connection before answering
+        or (
+            state is None
+            and type(orig).__module__.startswith("psycopg")
+            and type(orig).__name__ == "OperationalError"
+        )
+    )
+    return StorageError(
+        f"database error: {orig or exc}", retryable=retryable, unavailable=unavailable
+    )
 
 
 class SqlRepository(Repository):
@@ -175,11 +196,12 @@ class SqlRepository(Repository):
             hint = " (pip install 'tsur[postgres]')" if "psycopg" in str(exc) else ""
             raise StorageError(f"cannot open database {url!r}: {exc}{hint}") from exc
         self.dialect = self.engine.dialect.name
+        self._listener: Any = None  # the connection an idle worker listens on (PostgreSQL)
 
     def __repr__(self) -> str:
         return f"SqlRepository({self.engine.url.render_as_string(hide_password=True)!r})"
 
-    @contextmanager
+    @contextlib.contextmanager
     def _tx(self) -> Iterator[sa.Connection]:
         try:
             with self.engine.begin() as conn:
@@ -191,7 +213,41 @@ class SqlRepository(Repository):
         return migrate(self.engine)
 
     def close(self) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                self._listener.close()
+            self._listener = None
         self.engine.dispose()
+
+    def wait_for_work(self, timeout: float) -> bool:
+        """Until new messages may be pending, at most ``timeout`` seconds.
+
+        On PostgreSQL an ingest notifies ``tsur_pending`` when it commits,
+        and this returns as soon as it does (True); on SQLite, or when the
+        listening connection cannot be had, it waits for the timeout (a
+        poll) and returns False.
+        """
+        if self.dialect != "postgresql":
+            return super().wait_for_work(timeout)
+        try:
+            if self._listener is None:
+                import psycopg  # installed wherever a PostgreSQL URL can be opened
+
+                url = self.engine.url.set(drivername="postgresql")
+                self._listener = psycopg.connect(
+                    url.render_as_string(hide_password=False), autocommit=True
+                )
+                self._listener.execute(f"LISTEN {WORK_CHANNEL}")
+            for _ in self._listener.notifies(timeout=timeout, stop_after=1):
+                return True
+            return False
+        except Exception as exc:  # the server went away: poll, and listen again next time
+            log.info("cannot listen for new messages (%s); polling", exc)
+            if self._listener is not None:
+                with contextlib.suppress(Exception):
+                    self._listener.close()
+            self._listener = None
+            return super().wait_for_work(timeout)
 
     # ingest ---------------------------------------------------------------
     def ingest(self, messages: Sequence[Message], *, received_at: datetime) -> IngestResult:
@@ -226,6 +282,8 @@ class SqlRepository(Repository):
                     ids = self._insert_ignoring_conflicts(conn, rows)
                     duplicates += len(rows) - len(ids)
                     inserted.extend(ids)
+                    if ids and self.dialect == "postgresql":  # wake waiting workers on commit
+                        conn.execute(sa.text(f"SELECT pg_notify('{WORK_CHANNEL}', '')"))
         return IngestResult(tuple(inserted), duplicates)
 
     def _known_keys(self, conn: sa.Connection, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -285,7 +343,7 @@ class SqlRepository(Repository):
             conn.execute(R.update().where(R.c.id.in_(list(ids))).values(resolved_at=at))
 
     # processing -------------------------------------------------------------
-    @contextmanager
+    @contextlib.contextmanager
     def claim(self, limit: int, *, now: datetime) -> Iterator[Batch]:
         q = sa.select(M.c.id, M.c.payload, M.c.attempts).where(M.c.status == "pending")
         q = q.order_by(M.c.id).limit(limit)
@@ -434,7 +492,7 @@ class SqlRepository(Repository):
                 k: int(n) for k, n in conn.execute(sa.select(col, sa.func.count()).group_by(col))
             }
 
-    @contextmanager
+    @contextlib.contextmanager
     def update_incident(self, incident_id: int) -> Iterator[Incident]:
         with self._tx() as conn:
             inc = self._load(conn, incident_id, lock=True)
