@@ -113,9 +113,18 @@ def test_sources_lists_kinds_with_their_keys(capsys: pytest.CaptureFixture[str])
     code, out, _ = run(capsys, "sources", "--json")
     assert code == 0
     items = {x["name"]: x for x in json.loads(out)}
-    assert {"vk", "telegram", "pos", "webhook", "open311", "email", "rss", "csv", "jsonl"} <= set(
-        items
-    )
+    assert {
+        "vk",
+        "telegram",
+        "pos",
+        "webhook",
+        "open311",
+        "email",
+        "rss",
+        "csv",
+        "jsonl",
+        "nats",
+    } <= set(items)
     vk = items["vk"]
     assert vk["builtin"] is True and vk["plugin"] == "tsur.default_plugins.sources"
     assert vk["sources"] == ["vk"]  # the bundled region's VK source
@@ -134,7 +143,7 @@ def test_sources_lists_kinds_with_their_keys(capsys: pytest.CaptureFixture[str])
     assert mode["type"] == "Literal['wall', 'newsfeed', 'callback'] | None"
     assert next(o for o in vk["options"] if o["name"] == "page_size")["default"] == 100
     code, out, _ = run(capsys, "sources")
-    assert code == 0 and "Адаптеры источников (9)" in out and "встроенный" in out
+    assert code == 0 and "Адаптеры источников (10)" in out and "встроенный" in out
     assert "укажите options.adapter: ok, hotline, written" in out
 
 

@@ -85,6 +85,7 @@ SOURCE_KINDS = (
     "open311",
     "email",
     "rss",
+    "nats",
     "hotline",
     "written",
     "file",

@@ -126,6 +126,9 @@ def collect(
                 report.reasons.append(item.reason)
                 report.rejected += 1
             repo.set_cursor(source_id, result.cursor, at=engine.clock())
+            committed = getattr(adapter, "committed", None)
+            if callable(committed):  # a broker's adapter acknowledges what is now stored
+                committed(result.cursor)
             report.pages += 1
             report.fetched += len(result.messages)
             report.inserted += ingested.inserted

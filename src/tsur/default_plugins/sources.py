@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from tsur.adapters.csvfile import CsvAdapter
 from tsur.adapters.files import JsonLinesAdapter
+from tsur.adapters.jetstream import JetStreamAdapter
 from tsur.adapters.mail import MailAdapter
 from tsur.adapters.open311 import Open311Adapter
 from tsur.adapters.portal import PosAdapter
@@ -37,3 +38,4 @@ def register_source_adapters(register: Register, context: Context) -> None:
     register("rss", FeedAdapter)
     register("email", MailAdapter)
     register("jsonl", JsonLinesAdapter)
+    register("nats", JetStreamAdapter)
