@@ -314,8 +314,11 @@ class Decider:
             reason=f"сообщение из источника «{self.region.source_name(m.source)}»",
             data={"message_id": message_id, "external_id": m.external_id},
         )
+        # a calibrated model's own judgement decides where it has one; else the threshold
+        alone = cls.auto if cls is not None else None
         confident = topic is not None and (
-            m.topic is not None or inc.confidence >= self.min_confidence
+            m.topic is not None
+            or (alone if alone is not None else inc.confidence >= self.min_confidence)
         )
         if confident:
             inc.transition(
@@ -439,11 +442,17 @@ def _triage_reasons(
     cls = analysis.classification
     if not confident:
         topic = analysis.topic
-        reasons.append(
-            "тема не определена"
-            if topic is None
-            else f"низкая уверенность {decimal(confidence)} в теме «{region.topic_name(topic)}»"
-        )
+        if topic is None:
+            reasons.append("тема не определена")
+        elif cls is not None and cls.auto is False:
+            reasons.append(
+                f"модель не уверена в теме «{region.topic_name(topic)}» настолько, чтобы "
+                f"решить без куратора (уверенность {decimal(confidence)})"
+            )
+        else:
+            reasons.append(
+                f"низкая уверенность {decimal(confidence)} в теме «{region.topic_name(topic)}»"
+            )
     elif analysis.message.topic is None and cls is not None and cls.topic is not None:
         # a tie with another family's topic is a guess, not a classification
         rival = next(

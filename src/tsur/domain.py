@@ -484,6 +484,10 @@ class Classification:
     first (shown to curators; they never decide); ``urgency_evidence`` says
     why ``urgency`` was set (in the engine's combined answer ``evidence`` is
     what decided the topic, ``urgency_evidence`` what decided the track).
+    ``auto`` is a calibrated classifier's own judgement of whether its topic
+    may be acted on without a curator (True: at a confidence where it was
+    right 19 times in 20 on texts it had not seen); None: no opinion, the
+    region's ``pipeline.min_confidence`` decides.
     """
 
     topic: str | None = attrs.field(validator=_opt_str)
@@ -493,6 +497,9 @@ class Classification:
     classifier: str = attrs.field(default="", validator=_str)
     alternatives: tuple[tuple[str, float], ...] = attrs.field(default=(), converter=_alternatives)
     urgency_evidence: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    auto: bool | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(bool))
+    )
 
 
 @attrs.frozen

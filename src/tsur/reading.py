@@ -99,6 +99,7 @@ class Reader:
         runner_up: dict[str, float] = defaultdict(float)  # alternatives, shown, never deciding
         urgency: Urgency | None = None
         urgency_evidence: list[str] = []
+        opinions: list[tuple[str, bool]] = []  # (topic, may it be acted on alone)
         for reg in self.components.classifiers:
             c = reg.component.classify(message, text)
             if c is None:
@@ -113,6 +114,8 @@ class Reader:
                 raise ProcessingError(
                     f"classifier {reg.name!r} returned unknown topic {c.topic!r}", stage="classify"
                 )
+            if c.auto is not None:
+                opinions.append((c.topic, c.auto))
             votes[c.topic] += c.confidence * reg.weight
             weight_total += reg.weight
             evidence[c.topic].extend(c.evidence)
@@ -139,6 +142,7 @@ class Reader:
             classifier="+".join(voters[best]),
             alternatives=alternatives[:3],
             urgency_evidence=tuple(dict.fromkeys(urgency_evidence)),
+            auto=_alone(best, opinions),
         )
 
     def locate(self, message: Message, text: Text) -> Location | None:
@@ -149,3 +153,16 @@ class Reader:
                 expect(loc, Location, "locator", reg.name)
                 return attrs.evolve(loc, locator=loc.locator or reg.name)
         return None
+
+
+def _alone(best: str, opinions: list[tuple[str, bool]]) -> bool | None:
+    """May the winning topic be acted on without a curator, by the calibrated voters?
+
+    No opinion: None. Otherwise only when every calibrated voter for it says
+    so and none is as sure of another topic.
+    """
+    if not opinions:
+        return None
+    for_best = [ok for topic, ok in opinions if topic == best]
+    against = any(ok for topic, ok in opinions if topic != best)
+    return bool(for_best) and all(for_best) and not against

@@ -101,14 +101,36 @@ def cmd_eval(args: argparse.Namespace, console: Console) -> int:
         else:
             model = TextModel.load(args.model)
             lemmas = lemmatize_all(data.texts, progress=update)
-            predicted = [model.predict_lemmas(lem).label for lem in lemmas]
-            metrics = evaluate_predictions(data.labels, predicted)
+            predictions = [model.predict_lemmas(lem) for lem in lemmas]
+            known = model.threshold_for(model.labels[0]) is not None
+            metrics = evaluate_predictions(
+                data.labels,
+                [p.label for p in predictions],
+                auto=[model.decides_alone(p) for p in predictions] if known else None,
+                confidences=[p.confidence for p in predictions],
+            )
             how = f"model {args.model}"
     console.print(f"{how} on {metrics.n} rows of {args.data} ({args.label_column})")
     console.print(
         f"accuracy {metrics.accuracy:.4f}   macro-F1 {metrics.macro_f1:.4f}   "
         f"weighted-F1 {metrics.weighted_f1:.4f}"
     )
+    if metrics.auto_share is not None:
+        precision = "—" if metrics.auto_precision is None else f"{metrics.auto_precision:.4f}"
+        console.print(
+            f"decided without a curator: {metrics.auto_share:.1%} of texts, "
+            f"precision {precision} (thresholds for 95% precision fitted in training)"
+        )
+    if metrics.auto_curve:
+        console.print(
+            "share that could be decided alone, by precision kept: "
+            + ", ".join(
+                f"{c['target']:.0%}: {c['share']:.1%}"
+                for c in metrics.auto_curve
+                if c["share"] is not None
+            ),
+            highlight=False,
+        )
     table = Table(title="per class", title_justify="left")
     for col in ("label", "precision", "recall", "F1", "support"):
         table.add_column(col, justify="left" if col == "label" else "right")

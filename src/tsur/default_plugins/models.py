@@ -55,12 +55,21 @@ class ModelClassifier:
         self.mc = mc
 
     def classify(self, message: Message, text: Text) -> Classification | None:
-        """The model's topic with its calibrated confidence and the words that weighed most."""
+        """The model's topic with its calibrated confidence and the words that weighed most;
+        ``auto`` says whether the confidence reaches the model's threshold for that topic."""
         p = self.model.predict_lemmas(text.lemmas)
         if p.confidence < self.mc.min_confidence:
             return None
         topic = self.mc.labels.get(p.label, p.label)
-        return Classification(topic, p.confidence, None, p.evidence, self.mc.name)
+        known = self.model.threshold_for(p.label) is not None
+        return Classification(
+            topic,
+            p.confidence,
+            None,
+            p.evidence,
+            self.mc.name,
+            auto=self.model.decides_alone(p) if known else None,
+        )
 
 
 class ModelRouter:
@@ -71,9 +80,12 @@ class ModelRouter:
         self.mc = mc
 
     def route(self, incident: Incident, analysis: Analysis) -> RouteDecision | None:
-        """The predicted executor from the message's lemmas, or None below ``min_confidence``."""
+        """The predicted executor from the message's lemmas; None below ``min_confidence``
+        or below the model's own threshold for that executor (the rules route then)."""
         p = self.model.predict_lemmas(analysis.text.lemmas)
         if p.confidence < self.mc.min_confidence:
+            return None
+        if self.model.threshold_for(p.label) is not None and not self.model.decides_alone(p):
             return None
         executor = self.mc.labels.get(p.label, p.label)
         words = ", ".join(p.evidence[:4])

@@ -158,6 +158,27 @@ class TextModel:
             out.append(self.predict_lemmas(text.lemmas))
         return out
 
+    # deciding alone ----------------------------------------------------------
+    def threshold_for(self, label: str) -> float | None:
+        """The confidence at which this model's ``label`` is right 19 times in 20.
+
+        Fitted on held-out predictions when the model was trained (see
+        :func:`tsur.ml.train.train_model`): the label's own threshold where
+        there was enough data, else the model's. ``math.inf`` when that
+        precision was never reached; None for a model trained without
+        calibration (no opinion: the region's ``min_confidence`` applies).
+        """
+        if "target_precision" not in self.meta:
+            return None
+        per_class = self.meta.get("class_thresholds") or {}
+        value = per_class[label] if label in per_class else self.meta.get("auto_threshold")
+        return math.inf if value is None else float(value)
+
+    def decides_alone(self, prediction: Prediction) -> bool:
+        """True when ``prediction`` is confident enough to act on without a person."""
+        threshold = self.threshold_for(prediction.label)
+        return threshold is not None and prediction.confidence >= threshold
+
     # persistence -------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """Write the model as a ``.npz`` archive of plain arrays; returns the path written."""

@@ -9,7 +9,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tsur.errors import ModelError
-from tsur.ml.metrics import Metrics, evaluate_predictions
+from tsur.ml.metrics import (
+    MIN_SUPPORT,
+    TARGET_PRECISION,
+    Metrics,
+    auto_threshold,
+    evaluate_predictions,
+)
 from tsur.ml.model import TextModel, text_features
 from tsur.text.normalize import Lemmatizer, Text, get_lemmatizer
 
@@ -201,10 +207,40 @@ def train_model(
                 truth.append(index[labels[i]])
         if scores:
             model.temperature = _fit_temperature(scores, truth)
+            model.meta.update(_thresholds(model, scores, truth))
         if progress:
             progress("calibrate", 1, 1)
     model.meta["temperature"] = model.temperature
     return model
+
+
+def _thresholds(model: TextModel, scores: Sequence[Any], truth: Sequence[int]) -> dict[str, Any]:
+    """Where the model may decide alone, from held-out scores at its fitted temperature.
+
+    ``auto_threshold`` keeps :data:`TARGET_PRECISION` over all its held-out
+    predictions; ``class_thresholds`` do it for each predicted label that
+    has enough predictions to tell (the others use ``auto_threshold``).
+    None as a threshold: that precision is never reached, never alone.
+    """
+    predicted, confidences = [], []
+    for s in scores:
+        probs = model.probabilities(s)
+        best = int(probs.argmax())
+        predicted.append(best)
+        confidences.append(round(float(probs[best]), 4))  # as a prediction states it
+    correct = [p == t for p, t in zip(predicted, truth, strict=True)]
+    per_class: dict[str, float | None] = {}
+    for k, label in enumerate(model.labels):
+        rows = [i for i, p in enumerate(predicted) if p == k]
+        if len(rows) >= MIN_SUPPORT:
+            per_class[label] = auto_threshold(
+                [confidences[i] for i in rows], [correct[i] for i in rows]
+            )
+    return {
+        "target_precision": TARGET_PRECISION,
+        "auto_threshold": auto_threshold(confidences, correct),
+        "class_thresholds": per_class,
+    }
 
 
 def cross_validate(
@@ -216,13 +252,21 @@ def cross_validate(
     progress: Progress | None = None,
     **train_kw: Any,
 ) -> tuple[Metrics, list[str]]:
-    """K-fold cross-validation of the default model; metrics over out-of-fold predictions."""
+    """K-fold cross-validation of the default model; metrics over out-of-fold predictions.
+
+    Each fold's model is calibrated on its own training part (its
+    confidence temperature and its thresholds), so ``auto_precision`` and
+    ``auto_share`` say what that model would decide alone on texts it never
+    saw.
+    """
     if k < 2:
         raise ValueError("cross-validation needs at least 2 folds")
     if len(texts) < k:
         raise ValueError(f"{len(texts)} rows are too few for {k} folds")
     lemmas = lemmatize_all(texts, progress=progress)
     predicted: list[str] = [""] * len(texts)
+    confidence = [0.0] * len(texts)
+    auto = [False] * len(texts)
     for f, fold in enumerate(_folds(labels, k, seed), 1):
         held = set(fold)
         train_idx = [i for i in range(len(texts)) if i not in held]
@@ -230,11 +274,13 @@ def cross_validate(
             [texts[i] for i in train_idx],
             [labels[i] for i in train_idx],
             lemmas=[lemmas[i] for i in train_idx],
-            calibrate=False,
             **train_kw,
         )
         for i in fold:
-            predicted[i] = model.predict_lemmas(lemmas[i]).label
+            p = model.predict_lemmas(lemmas[i])
+            predicted[i], confidence[i] = p.label, p.confidence
+            auto[i] = model.decides_alone(p)
         if progress:
             progress("fold", f, k)
-    return evaluate_predictions(labels, predicted), predicted
+    metrics = evaluate_predictions(labels, predicted, auto=auto, confidences=confidence)
+    return metrics, predicted
