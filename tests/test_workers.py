@@ -107,6 +107,7 @@ def test_three_postgres_workers_share_one_queue_without_double_processing(
 
 
 @pytest.mark.slow
+@pytest.mark.faults
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_a_killed_run_is_resumed_without_loss_or_duplicates(
     backend: str, request: pytest.FixtureRequest, small_region: RegionConfig, tmp_path: Path

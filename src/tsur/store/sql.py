@@ -146,7 +146,8 @@ def _sqlite_engine(url: str, *, read_only: bool = False, keep_journal: bool = Fa
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        reading = read_only or conn.get_execution_options().get("tsur_read", False)
+        conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -157,6 +158,8 @@ _RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization, deadlock, l
 #: the server going away: admin shutdown (pg_terminate_backend, a restart), crash
 #: shutdown, not accepting connections yet; class 08 is a lost or refused connection
 _UNAVAILABLE_SQLSTATES = {"57P01", "57P02", "57P03"}
+#: how SQLite says it cannot write the file (no space, a size limit, read-only)
+_DISK_ERRORS = ("disk I/O error", "database or disk is full", "readonly database")
 
 
 def _storage_error(exc: sa.exc.SQLAlchemyError) -> StorageError:
@@ -175,9 +178,10 @@ def _storage_error(exc: sa.exc.SQLAlchemyError) -> StorageError:
             and type(orig).__name__ == "OperationalError"
         )
     )
-    return StorageError(
-        f"database error: {orig or exc}", retryable=retryable, unavailable=unavailable
-    )
+    message = f"database error: {orig or exc}"
+    if any(s in str(orig) for s in _DISK_ERRORS):
+        message += " (is the disk full, or the database file not writable?)"
+    return StorageError(message, retryable=retryable, unavailable=unavailable)
 
 
 class SqlRepository(Repository):
@@ -202,10 +206,18 @@ class SqlRepository(Repository):
         return f"SqlRepository({self.engine.url.render_as_string(hide_password=True)!r})"
 
     @contextlib.contextmanager
-    def _tx(self) -> Iterator[sa.Connection]:
+    def _tx(self, *, read: bool = False) -> Iterator[sa.Connection]:
+        """A transaction; ``read`` ones only read, and on SQLite take no write lock (a
+        busy worker never starves an operator's query, nor the query the worker)."""
         try:
-            with self.engine.begin() as conn:
-                yield conn
+            if read:
+                with self.engine.connect() as plain:
+                    conn = plain.execution_options(tsur_read=True)
+                    with conn.begin():
+                        yield conn
+            else:
+                with self.engine.begin() as conn:
+                    yield conn
         except sa.exc.DBAPIError as exc:
             raise _storage_error(exc) from exc
 
@@ -331,7 +343,7 @@ class SqlRepository(Repository):
         q = sa.select(R).order_by(R.c.id)
         if not include_resolved:
             q = q.where(R.c.resolved_at.is_(None))
-        with self._tx() as conn:
+        with self._tx(read=True) as conn:
             return [
                 RejectedInput(r.id, r.origin, r.line, r.raw, r.reason, r.created_at)
                 for r in conn.execute(q)
@@ -369,7 +381,7 @@ class SqlRepository(Repository):
             return int(result.rowcount or 0)
 
     def message_counts(self) -> dict[str, int]:
-        with self._tx() as conn:
+        with self._tx(read=True) as conn:
             q = sa.select(M.c.status, sa.func.count()).group_by(M.c.status)
             return {status: int(n) for status, n in conn.execute(q)}
 
@@ -381,7 +393,7 @@ class SqlRepository(Repository):
             q = q.where(M.c.status == status)
         if incident_id is not None:
             q = q.where(M.c.incident_id == incident_id)
-        with self._tx() as conn:
+        with self._tx(read=True) as conn:
             return [
                 StoredMessage(
                     id=r.id,
@@ -423,7 +435,7 @@ class SqlRepository(Repository):
         return inc
 
     def get_incident(self, incident_id: int) -> Incident:
-        with self._tx() as conn:
+        with self._tx(read=True) as conn:
             return self._load(conn, incident_id)
 
     def incidents(
@@ -464,7 +476,7 @@ class SqlRepository(Repository):
                     INC.c.resolution_due < overdue_at,
                 ),
             )
-        with self._tx() as conn:
+        with self._tx(read=True) as conn:
             rows = conn.execute(q).all()
             result = [row_to_incident(r) for r in rows]
             counts: dict[int, int] = (
@@ -487,7 +499,7 @@ class SqlRepository(Repository):
         if by not in allowed:
             raise ValueError(f"cannot group incidents by {by!r}; choose from {sorted(allowed)}")
         col = INC.c[by]
-        with self._tx() as conn:
+        with self._tx(read=True) as conn:
             return {
                 k: int(n) for k, n in conn.execute(sa.select(col, sa.func.count()).group_by(col))
             }
@@ -508,7 +520,7 @@ class SqlRepository(Repository):
     # cursors & outbox -------------------------------------------------------
     def get_cursor(self, source: str) -> str | None:
         C = schema.cursors
-        with self._tx() as conn:
+        with self._tx(read=True) as conn:
             return conn.execute(sa.select(C.c.value).where(C.c.source == source)).scalar()
 
     def set_cursor(self, source: str, value: str | None, *, at: datetime) -> None:
@@ -546,7 +558,7 @@ class SqlRepository(Repository):
     def pending_notifications(self, limit: int = 100) -> Iterator[tuple[int, Notification]]:
         N = schema.notifications
         q = sa.select(N).where(N.c.sent_at.is_(None), N.c.dead_at.is_(None))
-        with self._tx() as conn:
+        with self._tx(read=True) as conn:
             rows = conn.execute(q.order_by(N.c.id).limit(limit)).all()
         for r in rows:
             yield r.id, _notification(r)
@@ -631,7 +643,7 @@ class SqlRepository(Repository):
             (sa.and_(N.c.next_attempt_at.is_not(None), N.c.next_attempt_at > now), "retrying"),
             else_="queued",
         )
-        with self._tx() as conn:
+        with self._tx(read=True) as conn:
             counts = dict.fromkeys(("queued", "retrying", "sent", "dead"), 0)
             for name, n in conn.execute(sa.select(state, sa.func.count()).group_by(state)):
                 counts[name] = int(n)
@@ -640,7 +652,7 @@ class SqlRepository(Repository):
     def dead_notifications(self, limit: int = 100) -> list[OutboxItem]:
         N = schema.notifications
         q = sa.select(N).where(N.c.dead_at.is_not(None), N.c.sent_at.is_(None))
-        with self._tx() as conn:
+        with self._tx(read=True) as conn:
             rows = conn.execute(q.order_by(N.c.dead_at.desc(), N.c.id.desc()).limit(limit))
             return [_outbox_item(r) for r in rows]
 
