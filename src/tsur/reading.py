@@ -29,12 +29,10 @@ from tsur.errors import ProcessingError, UnknownTerritory
 from tsur.grouping import Places
 from tsur.region import Region
 from tsur.stages import expect, run_stage
+from tsur.text.masking import MAX_TEXT_CHARS
 from tsur.text.normalize import Lemmatizer, Text
 
 __all__ = ["MAX_TEXT_CHARS", "Reader", "cap_text"]
-
-#: The longest text the reading stages read; the rest is cut (and the cut recorded).
-MAX_TEXT_CHARS = 20_000
 
 
 def cap_text(message: Message) -> tuple[Message, ModerationVerdict | None]:

@@ -41,6 +41,7 @@ from tsur.errors import ConfigError
 from tsur.text.lexicon import compile_patterns, load_lexicon, string_list
 
 __all__ = [
+    "MAX_TEXT_CHARS",
     "PII_TOKENS",
     "Masked",
     "ObsceneLexicon",
@@ -51,10 +52,14 @@ __all__ = [
     "fold",
     "inn_valid",
     "luhn_valid",
+    "mask_citizen_text",
     "mask_personal_data",
     "mask_text",
     "snils_valid",
 ]
+
+#: The longest citizen's text tsur reads (some ten pages); the rest is cut.
+MAX_TEXT_CHARS = 20_000
 
 #: Replacement token of each kind of personal data.
 PII_TOKENS: Mapping[str, str] = {
@@ -603,3 +608,13 @@ def mask_text(
         return Masked(text)
     spans.sort(key=lambda s: s.start)
     return Masked(apply_spans(text, spans), tuple(spans))
+
+
+def mask_citizen_text(text: str) -> str:
+    """A citizen's words as they may be stored for display or leave the engine.
+
+    Cut to :data:`MAX_TEXT_CHARS`, personal data and obscene words masked:
+    for what citizens write outside a message (a rating's comment, the
+    reason they give for returning an answer).
+    """
+    return mask_text(text[:MAX_TEXT_CHARS]).text
