@@ -164,14 +164,16 @@ def inn_valid(digits: str) -> bool:
 #: Links: the rest of a link is never masked (its digits are ids, not phones).
 _URL = re.compile(
     r"(?:https?://|www\.)\S{1,2000}"
-    r"|\b[\w-]{1,63}(?:\.[\w-]{1,63}){0,8}\.(?:ru|рф|com|me|org|net)/\S{0,2000}",
+    r"|(?<![\w-])[\w-]{1,63}(?:\.[\w-]{1,63}){0,8}\.(?:ru|рф|com|me|org|net)/\S{0,2000}",
     re.I,
 )
 #: A phone inside a link to a messenger or a dialler: «wa.me/7927…», «tel:+7…», «phone=7…».
 _LINK_PHONE = re.compile(
     r"(?:wa\.me/|t\.me/|tel:|callto:|[?&](?:phone|number|tel)=)((?:\+|%2b)?[78]\d{10})(?!\d)", re.I
 )
-_EMAIL = re.compile(r"[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){0,8}\.[a-zа-я]{2,24}", re.I)
+_EMAIL = re.compile(
+    r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){0,8}\.[a-zа-я]{2,24}", re.I
+)
 _SEP = r"[\s\-.()]{0,3}"
 _PHONE = re.compile(rf"(?<![\w+])(?:\+\s?7|8|7)(?:{_SEP}\d){{10}}(?!\d)")
 _MOBILE = re.compile(r"(?<![\w+\-])\(?9\d\d\)?(?:[\s\-.]{0,2}\d){7}(?![\d\-])")
