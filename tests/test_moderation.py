@@ -202,7 +202,8 @@ def test_phone_formats(phone: str) -> None:
         "заплатили 2 500 рублей, а потом ещё 1 250 000 руб",
         "маршрут № 247 и маршрут 41 отменили в 2026 году",
         "ул. Ленина, д. 7, корп. 2, тел. не знаю",
-        "номер 4111 1111 1111 1112 неверный",  # fails the Luhn check
+        "номер заказа 1111111111111112",  # 16 digits: no card's prefix, no check, no word «карта»
+        "договор № 4111 1111 1111 1112",  # a number named as a contract's
         "3612 345678",  # a passport without the word «паспорт»
         "112-233-445 00",  # a СНИЛС with a wrong control number
         "1234567890",  # an ИНН with wrong control digits

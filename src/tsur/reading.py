@@ -6,6 +6,14 @@ plugins registered, and reads the places the message names: an
 :class:`~tsur.analysis.Analysis`. The engine's :meth:`~tsur.Engine.analyse`
 is this; a failing stage raises a :class:`~tsur.errors.ProcessingError`
 naming it.
+
+A message's text is read up to :data:`MAX_TEXT_CHARS` characters (20 000,
+some ten pages: no appeal is longer, and every stage then costs a bounded
+time). A longer text is cut before moderation and every other stage; the
+cut is the first verdict, a ``mask`` of the ``length`` filter whose reason
+gives both lengths, so the shortened text is what leaves the engine and the
+message's stored verdicts say it was cut. The message as received stays
+whole in the store of raw messages.
 """
 
 from __future__ import annotations
@@ -21,9 +29,28 @@ from tsur.errors import ProcessingError, UnknownTerritory
 from tsur.grouping import Places
 from tsur.region import Region
 from tsur.stages import expect, run_stage
+from tsur.text.masking import MAX_TEXT_CHARS
 from tsur.text.normalize import Lemmatizer, Text
 
-__all__ = ["Reader"]
+__all__ = ["MAX_TEXT_CHARS", "Reader", "cap_text"]
+
+
+def cap_text(message: Message) -> tuple[Message, ModerationVerdict | None]:
+    """``message`` with its text cut to :data:`MAX_TEXT_CHARS`, and the verdict recording the cut.
+
+    A text that fits is returned as it is, with no verdict.
+    """
+    n = len(message.text)
+    if n <= MAX_TEXT_CHARS:
+        return message, None
+    cut = message.text[:MAX_TEXT_CHARS]
+    verdict = ModerationVerdict(
+        "mask",
+        f"текст сокращён до {MAX_TEXT_CHARS} знаков из {n}",
+        masked_text=cut,
+        filter="length",
+    )
+    return attrs.evolve(message, text=cut), verdict
 
 
 class Reader:
@@ -42,8 +69,11 @@ class Reader:
         :class:`~tsur.errors.ProcessingError` (with the stage) when a stage
         fails or names a topic or territory the region lacks.
         """
+        message, cut = cap_text(message)
         text = run_stage("normalise", Text.from_raw, message.text, self.lemmatizer)
         verdicts = tuple(run_stage("moderate", self.moderate, message, text))
+        if cut is not None:
+            verdicts = (cut, *verdicts)
         if any(v.action == "reject" for v in verdicts):
             return Analysis(message, text, verdicts)
         cls = run_stage("classify", self.classify, message, text)

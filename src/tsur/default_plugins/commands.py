@@ -48,6 +48,8 @@ from tsur.lifecycle import DemoClock, DemoRun, simulate
 from tsur.pipeline import Engine
 from tsur.plugins import collect_components
 from tsur.region import Region
+from tsur.store.base import StoredMessage
+from tsur.text.masking import mask_citizen_text
 from tsur.text.normalize import get_lemmatizer
 from tsur.text.russian import decimal
 from tsur.wire import incident_to_dict, parse_record
@@ -286,6 +288,22 @@ def cmd_incidents(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def shown_text(sm: StoredMessage) -> str:
+    """A stored message's text as it may be shown: the last masked text moderation recorded.
+
+    A message not read yet (or read before masking was recorded) is masked
+    here; the unmasked text stays in the store of raw messages only.
+    """
+    masks = [
+        v["masked_text"]
+        for v in sm.moderation or ()
+        if isinstance(v, dict)
+        and v.get("action") == "mask"
+        and isinstance(v.get("masked_text"), str)
+    ]
+    return masks[-1] if masks else mask_citizen_text(sm.message.text)
+
+
 def cmd_show(args: argparse.Namespace, console: Console) -> int:
     """One incident, its messages and its history."""
     with open_engine(args, create=False) as engine:
@@ -313,7 +331,7 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
                 f"{m.created_at.astimezone(tz):%d.%m.%Y %H:%M}",
                 highlight=False,
             )
-            console.print(terminal_text(m.text), highlight=False, markup=False)
+            console.print(terminal_text(shown_text(sm)), highlight=False, markup=False)
         table = Table(title="История", title_justify="left", box=box.SIMPLE)
         for col in ("когда", "кто", "что", "почему"):
             table.add_column(col)

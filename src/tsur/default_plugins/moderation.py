@@ -22,7 +22,8 @@ region can switch off one by one with ``[pipeline] disabled_plugins``:
     заделана» is an appeal; so is any question.
 ``masking`` (0)
     one ``mask`` verdict whose text has personal data replaced («[телефон]»,
-    «[e-mail]», «[паспорт]», «[СНИЛС]», «[ИНН]», «[карта]») and obscene
+    «[e-mail]», «[паспорт]», «[СНИЛС]», «[ИНН]», «[карта]», «[ФИО]»,
+    «[квартира]», «[дата рождения]») and obscene
     words masked («х**»); the reason lists what was masked. Obscenity is
     never a reason to reject: a rude citizen still has a real problem. From
     ``abuse_threshold`` obscene words on, a ``flag`` sends the incident to
@@ -100,6 +101,9 @@ _KIND_LABELS = {
     "snils": ("СНИЛС", "СНИЛС", "СНИЛС"),
     "inn": ("ИНН", "ИНН", "ИНН"),
     "card": ("номер карты", "номера карты", "номеров карт"),
+    "name": ("ФИО", "ФИО", "ФИО"),
+    "address": ("номер квартиры", "номера квартиры", "номеров квартир"),
+    "birthdate": ("дата рождения", "даты рождения", "дат рождения"),
     "obscene": ("нецензурное слово", "нецензурных слова", "нецензурных слов"),
 }
 

@@ -7,6 +7,12 @@ executor with a new resolution term, which counts against the executor in
 the KPIs — as long as the rating comes within ``reopen_window_days`` of
 the resolution; a later low rating is reported to the curator instead. A
 good rating closes a resolved incident.
+
+The citizen's comment and the reason given for returning an answer are
+masked (:func:`~tsur.text.masking.mask_citizen_text`: personal data and
+obscene words, cut to 20 000 characters) before they are recorded, so
+neither the history, the API, exports nor notifications ever hold them
+unmasked; tsur keeps no unmasked copy of them.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from tsur.errors import IllegalTransition, InvalidRequest
 from tsur.lifecycle.core import LifecycleCore
 from tsur.lifecycle.state import lifecycle_state
 from tsur.sla.deadlines import due
+from tsur.text.masking import mask_citizen_text
 
 __all__ = ["rate", "reopen", "resolved_at"]
 
@@ -44,7 +51,8 @@ def _check_rating(
         raise InvalidRequest(
             f"'resolved' must be true, false or absent, got {resolved!r}", incident_id=incident_id
         )
-    return score, (comment.strip() or None) if comment else None, resolved
+    masked = mask_citizen_text(comment.strip()) if comment and comment.strip() else None
+    return score, masked, resolved
 
 
 def rate(
@@ -123,11 +131,12 @@ def reopen(
         raise InvalidRequest(
             "the reason of reopening must be a non-empty text", incident_id=incident_id
         )
+    reason = mask_citizen_text(reason.strip())
     now = life.now()
     with life.repository.update_incident(incident_id) as inc:
         if inc.status not in (Status.RESOLVED, Status.CLOSED):
             raise IllegalTransition(inc.status.value, Status.REOPENED.value, incident_id=inc.id)
-        _reopen_locked(life, inc, now, actor, reason.strip())
+        _reopen_locked(life, inc, now, actor, reason)
     return _after_reopen(life, inc, now)
 
 

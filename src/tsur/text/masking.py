@@ -1,13 +1,19 @@
 """Masking of citizens' texts: personal data and obscene words.
 
-No lemmatisation: plain regular expressions over the raw text.
+No lemmatisation: regular expressions with bounded quantifiers (linear in
+the length of the text) over the text folded by :func:`fold` — NFKC,
+Unicode dashes as «-», format characters dropped — with every match mapped
+back to the citizen's own characters.
 
 - :func:`find_personal_data` / :func:`mask_personal_data`: phone numbers
-  in the usual Russian formats, e-mail addresses, passport series and
-  numbers (next to «паспорт», «серия»), СНИЛС and ИНН (checksums; or the
-  word «СНИЛС»/«ИНН» next to them), bank card numbers (Luhn). Each becomes
-  a Russian token such as «[телефон]». House and flat numbers, dates,
-  sums, years and route numbers are left alone.
+  in the usual Russian formats (also inside links to messengers and
+  diallers), e-mail addresses, passport series and numbers (next to
+  «паспорт», «серия»), СНИЛС and a person's ИНН (checksums; or the word
+  «СНИЛС»/«ИНН» next to them), bank card numbers (Luhn, or a card's shape,
+  prefix or the word «карта»), full names, birth dates, and the flat of a
+  named person. Each becomes a Russian token such as «[телефон]». House
+  numbers, dates, sums, years, route numbers, hotlines and organisations'
+  numbers are left alone.
 - :class:`ObsceneLexicon`: Russian obscene words in any inflected or
   derived form, written with Latin look-alike letters, transliterated, or
   already half-hidden with asterisks («бл**», «х*р»), masked as «х**»
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -34,6 +41,7 @@ from tsur.errors import ConfigError
 from tsur.text.lexicon import compile_patterns, load_lexicon, string_list
 
 __all__ = [
+    "MAX_TEXT_CHARS",
     "PII_TOKENS",
     "Masked",
     "ObsceneLexicon",
@@ -41,12 +49,17 @@ __all__ = [
     "apply_spans",
     "default_obscene_lexicon",
     "find_personal_data",
+    "fold",
     "inn_valid",
     "luhn_valid",
+    "mask_citizen_text",
     "mask_personal_data",
     "mask_text",
     "snils_valid",
 ]
+
+#: The longest citizen's text tsur reads (some ten pages); the rest is cut.
+MAX_TEXT_CHARS = 20_000
 
 #: Replacement token of each kind of personal data.
 PII_TOKENS: Mapping[str, str] = {
@@ -56,6 +69,9 @@ PII_TOKENS: Mapping[str, str] = {
     "snils": "[СНИЛС]",
     "inn": "[ИНН]",
     "card": "[карта]",
+    "name": "[ФИО]",
+    "address": "[квартира]",
+    "birthdate": "[дата рождения]",
 }
 
 
@@ -145,25 +161,108 @@ def inn_valid(digits: str) -> bool:
     return False
 
 
+#: Links: the rest of a link is never masked (its digits are ids, not phones).
 _URL = re.compile(
-    r"(?:https?://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:ru|рф|com|me|org|net)/\S*", re.I
+    r"(?:https?://|www\.)\S{1,2000}"
+    r"|(?<![\w-])[\w-]{1,63}(?:\.[\w-]{1,63}){0,8}\.(?:ru|рф|com|me|org|net)/\S{0,2000}",
+    re.I,
 )
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[a-zа-я]{2,}", re.I)
-_SEP = r"[\s\-.()]{0,2}"
+#: A phone inside a link to a messenger or a dialler: «wa.me/7927…», «tel:+7…», «phone=7…».
+_LINK_PHONE = re.compile(
+    r"(?:wa\.me/|t\.me/|tel:|callto:|[?&](?:phone|number|tel)=)((?:\+|%2b)?[78]\d{10})(?!\d)", re.I
+)
+_EMAIL = re.compile(
+    r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){0,8}\.[a-zа-я]{2,24}", re.I
+)
+_SEP = r"[\s\-.()]{0,3}"
 _PHONE = re.compile(rf"(?<![\w+])(?:\+\s?7|8|7)(?:{_SEP}\d){{10}}(?!\d)")
 _MOBILE = re.compile(r"(?<![\w+\-])\(?9\d\d\)?(?:[\s\-.]{0,2}\d){7}(?![\d\-])")
 _LOCAL = re.compile(r"(?<![\w\-.,])\d{3}-\d{2}-\d{2}(?![\w\-])")
 _LOCAL_LOOSE = re.compile(r"(?<![\w\-.,])\d{1,3}(?:[\s-]\d{2}){2}(?![\w\-])")
-_PASSPORT = re.compile(r"(?<![\w\-])\d{2}\s?\d{2}\s*(?:№|номер|n)?\s*\d{6}(?![\w\-])", re.I)
+_PASSPORT = re.compile(r"(?<![\w\-])\d{2}\s?\d{2}\s{0,3}(?:№|номер|n)?\s{0,3}\d{6}(?![\w\-])", re.I)
 _SNILS = re.compile(r"(?<![\w\-])\d{3}([- ]?)\d{3}\1\d{3}[- ]?\d{2}(?![\w\-])")
 _LONG = re.compile(r"(?<![\w\-])(?:\d{12}|\d{10})(?![\w\-])")
 _CARD = re.compile(r"(?<![\w\-.,])\d(?:[ -]?\d){12,18}(?![\w\-])")
 _PHONE_CONTEXT = re.compile(r"\b(?:тел|звон|номер|моб|сот\.|т\.)", re.I)
+#: Numbers of public services: a hotline, a duty desk, a dispatcher, a call centre.
+_SERVICE_CONTEXT = re.compile(
+    r"горяч\w{0,4}\s{1,3}лини|еддс|дежурн|диспетчер|довери|справочн|колл-?центр|\b(?:112|122)\b",
+    re.I,
+)
+_TOLL_FREE = re.compile(r"(?:\+\s?7|8)[\s\-.()]{0,3}80\d")
+#: Numbers named as something else: an order, a contract, an account, a register.
+_OTHER_NUMBER_CONTEXT = re.compile(
+    r"огрн|кпп|окпо|октмо|бик|р/с|к/с|счет|счёт|кадастр|заявк|договор|обращени|платеж|платёж"
+    r"|идентификатор|индекс|квитанц|показани|№",
+    re.I,
+)
+_CARD_CONTEXT = re.compile(r"карт|card|visa|виза|мир\b|maestro|master", re.I)
+#: Issuer prefixes of cards issued in Russia: МИР 2200–2204, Visa 4, Mastercard 51–55, 2221–2720.
+_CARD_PREFIX = re.compile(r"220[0-4]|4|5[1-5]|2(?:22[1-9]|2[3-9]\d|[3-6]\d\d|7[01]\d|720)")
 _DIGIT_OR_AT = re.compile(r"[\d@]")
 _MONEY_GROUPS = re.compile(r"\d{1,3}(?: \d{3})+")
 _PASSPORT_CONTEXT = re.compile(r"паспорт|сери[яиюей]|сер\.", re.I)
-_SNILS_CONTEXT = re.compile(r"снилс|страхов\w* номер", re.I)
+_SNILS_CONTEXT = re.compile(r"снилс|страхов\w{0,6} номер", re.I)
 _INN_CONTEXT = re.compile(r"\bинн\b", re.I)
+_NAME_WORD = r"[А-ЯЁ][а-яё]{1,30}(?:-[А-ЯЁ][а-яё]{1,30})?"
+_PATRONYMIC = r"[А-ЯЁ][а-яё]{1,20}(?:вич|вна|ична|инична|ьич)"
+#: A full name: «Иванова Мария Петровна», «Мария Петровна Иванова», «Иванова М. П.».
+_FULL_NAME = re.compile(
+    rf"(?<![\w-])(?:{_NAME_WORD}\s{{1,3}}{_NAME_WORD}\s{{1,3}}{_PATRONYMIC}"
+    rf"|{_NAME_WORD}\s{{1,3}}{_PATRONYMIC}\s{{1,3}}{_NAME_WORD}"
+    rf"|{_NAME_WORD}\s{{1,3}}[А-ЯЁ]\.\s{{0,2}}[А-ЯЁ]\.)(?![\w-])"
+)
+#: The flat of an address: masked only where a person is named in the same text.
+_FLAT = re.compile(r"(?<![\w-])(?:кв\.?|квартир[аеуы])\s{0,3}№?\s{0,2}\d{1,4}(?![\d])", re.I)
+_MONTHS = r"(?:январ|феврал|март|апрел|ма[йя]|июн|июл|август|сентябр|октябр|ноябр|декабр)[а-я]{0,3}"
+_DATE = (
+    rf"(?:\d{{1,2}}[./-]\d{{1,2}}[./-](?:19|20)\d\d"
+    rf"|\d{{1,2}}\s{{1,3}}{_MONTHS}\s{{1,3}}(?:19|20)\d\d)"
+)
+#: A birth date: «12.03.1948 г.р.», «1985 г.р.», «дата рождения 05.11.1939», «родился 17 июля 1962».
+_BIRTH_DATE = re.compile(
+    rf"(?:{_DATE}|(?<!\d)(?:19|20)\d\d)\s{{0,3}}(?:г\.?\s{{0,2}}р\.?|года\s{{1,3}}рождения)"
+    rf"|(?:дата\s{{1,3}}рождения|д\.\s{{0,2}}р\.|родил(?:ся|ась))[:\s]{{1,4}}"
+    rf"(?:{_DATE}|(?:19|20)\d\d)(?:\s{{0,3}}(?:года|г\.))?",
+    re.I,
+)
+#: Hyphens and dashes that stand for «-» in a number (U+2010–U+2015, minus, small/full-width).
+_DASHES = frozenset("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d")
+#: Characters NFKC would change but the patterns need as they are.
+_KEEP = frozenset("№")
+
+
+@functools.lru_cache(maxsize=4096)
+def _fold_char(ch: str) -> str:
+    if ch in _DASHES:
+        return "-"
+    if ch in _KEEP:
+        return ch
+    if unicodedata.category(ch) == "Cf":
+        return ""
+    return unicodedata.normalize("NFKC", ch)
+
+
+def fold(text: str) -> tuple[str, list[int]]:
+    """``text`` as the patterns read it, and where each of its characters came from.
+
+    NFKC-normalised character by character (full-width digits and letters
+    become ASCII, a no-break space a space), Unicode hyphens and dashes
+    become «-», format characters (Unicode category Cf: zero-width spaces,
+    joiners, soft hyphens, direction marks) are dropped. ``index[i]`` is the
+    position in ``text`` of the folded character ``i``; ``index[-1]`` is
+    ``len(text)``.
+    """
+    if text.isascii():
+        return text, list(range(len(text) + 1))
+    out: list[str] = []
+    index: list[int] = []
+    for i, ch in enumerate(text):
+        folded = ch if ch < "\x80" else _fold_char(ch)
+        out.append(folded)
+        index.extend([i] * len(folded))
+    index.append(len(text))
+    return "".join(out), index
 
 
 def _context(text: str, start: int, rx: re.Pattern[str], width: int) -> bool:
@@ -180,69 +279,130 @@ def _card_groups_ok(raw: str) -> bool:
     return all(s == 4 for s in sizes[:-1]) and 1 <= sizes[-1] <= 4
 
 
+def _card_shaped(raw: str, digits: str) -> bool:
+    """16–19 digits written as a card is printed: groups of four (4-4-4-4, 4-4-4-4-3)."""
+    sizes = [len(g) for g in re.split(r"[ -]", raw) if g]
+    return len(digits) >= 16 and len(sizes) >= 4 and all(n == 4 for n in sizes[:4])
+
+
+def _is_card(text: str, m: re.Match[str]) -> bool:
+    """A bank card number, its check digit right or mistyped.
+
+    A number of 13–19 digits is a card when it passes the Luhn check in a
+    card's grouping; or, whatever its check digit, when it is printed as a
+    card (groups of four, 16–19 digits), follows the word «карта» (or
+    Visa, МИР …), or is 16 solid digits starting with the prefix of a card
+    issued in Russia (МИР 2200–2204, Visa 4, Mastercard 51–55, 2221–2720).
+    A number named as something else («счёт», «договор», «ОГРН», «№» …)
+    is not a card unless the word «карта» is nearer.
+    """
+    raw = m.group()
+    digits = re.sub(r"\D", "", raw)
+    if not 13 <= len(digits) <= 19:
+        return False
+    named_card = _context(text, m.start(), _CARD_CONTEXT, 40)
+    if _context(text, m.start(), _OTHER_NUMBER_CONTEXT, 25) and not _context(
+        text, m.start(), _CARD_CONTEXT, 25
+    ):
+        return False
+    if _card_groups_ok(raw) and luhn_valid(digits):
+        return True
+    if _card_shaped(raw, digits) or named_card:
+        return True
+    return len(digits) == 16 and raw.isdigit() and _CARD_PREFIX.match(digits) is not None
+
+
 def find_personal_data(text: str) -> list[Span]:
     """Personal data in ``text`` as non-overlapping spans, in order.
 
+    The text is read folded (:func:`fold`: NFKC, Unicode dashes as «-»,
+    zero-width and other format characters dropped), so «8‑927‑123‑45‑67»,
+    full-width digits and a number with zero-width spaces inside are found;
+    the spans refer to ``text`` itself, so masking keeps every other
+    character as the citizen wrote it.
+
     Where two readings overlap the more specific wins: a number next to
-    «СНИЛС», «паспорт» or «ИНН» is that document; otherwise a valid card
-    number, a phone number, a valid ИНН, a valid СНИЛС, in that order.
-    Digits inside links are never touched.
+    «СНИЛС», «паспорт» or «ИНН» is that document; otherwise a card number
+    (:func:`_is_card`), a phone number, a person's ИНН (12 digits, valid),
+    a valid СНИЛС, in that order. Digits inside links are left alone except
+    a phone in a link to a messenger or a dialler («wa.me/7927…», «tel:»).
+    A full name («Иванова Мария Петровна», «Иванова М. П.») and a birth
+    date are masked; so is a flat number («кв. 15») in a text that names a
+    person. Numbers of public services (112, a hotline, 8-800 …) are not
+    personal data.
     """
-    if _DIGIT_OR_AT.search(text) is None:
+    if _DIGIT_OR_AT.search(text) is None and _FULL_NAME.search(text) is None:
         return []
+    folded, index = fold(text)
     found: list[tuple[int, int, int, str]] = []  # (priority, start, end, kind)
 
-    def add(prio: int, m: re.Match[str], kind: str) -> None:
-        found.append((prio, m.start(), m.end(), kind))
+    def add(prio: int, m: re.Match[str], kind: str, group: int = 0) -> None:
+        found.append((prio, m.start(group), m.end(group), kind))
 
-    for m in _URL.finditer(text):
-        add(200, m, "")  # protected: never masked, nothing inside is
-    for m in _EMAIL.finditer(text):
+    links = [m.span() for m in _URL.finditer(folded)]
+    for m in _LINK_PHONE.finditer(folded):
+        add(300, m, "phone", 1)
+    for m in _EMAIL.finditer(folded):
         add(100, m, "email")
-    for m in _SNILS.finditer(text):
+    for m in _SNILS.finditer(folded):
         digits = re.sub(r"\D", "", m.group())
-        if _context(text, m.start(), _SNILS_CONTEXT, 30):
+        if _context(folded, m.start(), _SNILS_CONTEXT, 30):
             add(90, m, "snils")
         elif m.group(1) and snils_valid(digits):
             add(65, m, "snils")
         elif snils_valid(digits):
             add(35, m, "snils")
-    for m in _PASSPORT.finditer(text):
-        if _context(text, m.start(), _PASSPORT_CONTEXT, 40):
+    for m in _PASSPORT.finditer(folded):
+        if _context(folded, m.start(), _PASSPORT_CONTEXT, 40):
             add(85, m, "passport")
-    for m in _LONG.finditer(text):
-        if _context(text, m.start(), _INN_CONTEXT, 15):
+    for m in _LONG.finditer(folded):
+        if _context(folded, m.start(), _INN_CONTEXT, 15):
             add(80, m, "inn")
-        elif inn_valid(m.group()):
-            add(40, m, "inn")
-    for m in _CARD.finditer(text):
-        digits = re.sub(r"\D", "", m.group())
-        if 13 <= len(digits) <= 19 and _card_groups_ok(m.group()) and luhn_valid(digits):
+        elif len(m.group()) == 12 and inn_valid(m.group()):
+            add(40, m, "inn")  # a person's ИНН; ten digits are an organisation's
+    for m in _CARD.finditer(folded):
+        if _is_card(folded, m):
             add(70, m, "card")
-    for m in _PHONE.finditer(text):
+
+    def service(m: re.Match[str]) -> bool:
+        return bool(
+            _TOLL_FREE.match(m.group()) or _context(folded, m.start(), _SERVICE_CONTEXT, 30)
+        )
+
+    for m in _PHONE.finditer(folded):
         raw = m.group()
-        if raw.startswith("7") and not re.match(r"7[\s\-.(]*9", raw):
+        if raw.startswith("7") and not re.match(r"7[\s\-.(]{0,3}9", raw):
             continue  # a bare 7 starts a phone only before a mobile code
-        if not _MONEY_GROUPS.fullmatch(raw):  # 79 000 000 000 is a sum
+        if not _MONEY_GROUPS.fullmatch(raw) and not service(m):  # 79 000 000 000 is a sum
             add(60, m, "phone")
-    for m in _MOBILE.finditer(text):
+    for m in _MOBILE.finditer(folded):
         if not _MONEY_GROUPS.fullmatch(m.group()):
             add(55, m, "phone")
-    for m in _LOCAL.finditer(text):
-        add(50, m, "phone")
-    for m in _LOCAL_LOOSE.finditer(text):
-        if _context(text, m.start(), _PHONE_CONTEXT, 30):
+    for m in _LOCAL.finditer(folded):
+        if not service(m):
+            add(50, m, "phone")
+    for m in _LOCAL_LOOSE.finditer(folded):
+        if _context(folded, m.start(), _PHONE_CONTEXT, 30) and not service(m):
             add(45, m, "phone")
+    for m in _BIRTH_DATE.finditer(folded):
+        add(95, m, "birthdate")
+    names = list(_FULL_NAME.finditer(folded))
+    for m in names:
+        add(30, m, "name")
+    if names:
+        for m in _FLAT.finditer(folded):
+            add(30, m, "address")
 
     taken: list[tuple[int, int]] = []
     spans: list[Span] = []
     for prio, start, end, kind in sorted(found, key=lambda f: (-f[0], f[1])):
-        del prio
+        if prio < 300 and any(start < e and s < end for s, e in links):
+            continue  # digits inside a link are ids, not phones
         if any(start < e and s < end for s, e in taken):
             continue
         taken.append((start, end))
-        if kind:
-            spans.append(Span(start, end, kind, PII_TOKENS[kind]))
+        # back to the citizen's own characters: the first and the last one of the match
+        spans.append(Span(index[start], index[end - 1] + 1, kind, PII_TOKENS[kind]))
     return sorted(spans, key=lambda s: s.start)
 
 
@@ -450,3 +610,13 @@ def mask_text(
         return Masked(text)
     spans.sort(key=lambda s: s.start)
     return Masked(apply_spans(text, spans), tuple(spans))
+
+
+def mask_citizen_text(text: str) -> str:
+    """A citizen's words as they may be stored for display or leave the engine.
+
+    Cut to :data:`MAX_TEXT_CHARS`, personal data and obscene words masked:
+    for what citizens write outside a message (a rating's comment, the
+    reason they give for returning an answer).
+    """
+    return mask_text(text[:MAX_TEXT_CHARS]).text

@@ -27,9 +27,9 @@ __all__ = [
     "tokenize",
 ]
 
-_VK_MENTION = re.compile(r"\[(?:id|club|public|event)\d+\|([^\]]*)\]")
+_VK_MENTION = re.compile(r"\[(?:id|club|public|event)\d{1,20}\|([^\]]{0,200})\]")
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
-_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}\b")
 _HASHTAG = re.compile(r"#(\w+)")
 _REPEATS = re.compile(r"([а-яa-z])\1{2,}")
 _TOKEN = re.compile(r"[а-яa-z0-9]+(?:-[а-яa-z0-9]+)*")
