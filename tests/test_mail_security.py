@@ -281,8 +281,11 @@ def letter(*, reply_to: str | None = None, auth: tuple[str, ...] | list[str] = (
     return msg.as_bytes()
 
 
-def answer(engine: tsur.Engine, raw: bytes, server: Any, certs: dict[str, Path], **kw: Any) -> Any:
-    """Ingest ``raw``, process it, answer it through ``server`` over SMTP with TLS."""
+def answer(
+    engine: tsur.Engine, raw: bytes, server: Any, certs: dict[str, Path] | None, **kw: Any
+) -> Any:
+    """Ingest ``raw``, process it, answer it through ``server`` over SMTP with TLS
+    (trusting the test CA when ``certs`` are given, else the system's CAs only)."""
     mail = adapter_for(engine, "mail", **kw)
     [m] = mail.parse(raw)
     engine.ingest([m])
@@ -297,7 +300,7 @@ def answer(engine: tsur.Engine, raw: bytes, server: Any, certs: dict[str, Path],
         smtp_username="cur",
         smtp_password=PASSWORD,
         from_address="cur@region.example",
-        ca_file=str(certs["ca"]),
+        ca_file=str(certs["ca"]) if certs else None,
         **kw,
     )
     reply = tsur.Reply(stored.incident_id, "mail", "Ответ ЦУР", "final", in_reply_to=m.external_id)
@@ -318,6 +321,16 @@ def test_the_answer_goes_to_from_never_to_a_forged_reply_to(
     assert sent is not None
     assert recipients(server) == ["anna@example.ru"]
     assert message.meta["email_reply_to"] == "attacker@evil.example"  # kept for a curator
+
+
+def test_answers_are_not_sent_through_a_server_that_cannot_prove_its_name(
+    sqlite_engine: tsur.Engine, serve: Any
+) -> None:
+    server = serve("smtp", implicit=True)
+    with pytest.raises(tsur.AdapterError, match="TLS certificate cannot be trusted") as err:
+        answer(sqlite_engine, letter(), server, None)  # the system's CAs only
+    assert not err.value.retryable
+    assert server.passwords() == [] and recipients(server) == []
 
 
 TRUSTED = {"trusted_authserv_ids": ["mx.region.example"]}
