@@ -29,7 +29,7 @@ from tsur.errors import PayloadError, WebhookAuthError
 from tsur.intake import CollectReport, collect, receive_webhook, retry_rejected
 from tsur.security import hmac_sha256_signature, secrets_match, verify_hmac_sha256
 from tsur.store.sql import SqlRepository, normalize_url
-from tsur.testing import make_context, mock_client, payload
+from tsur.testing import make_context, mock_client, payload, signed_headers
 
 DATA = Path(__file__).parent / "data"
 
@@ -187,7 +187,8 @@ def test_options_mode_needs_its_key() -> None:
 
 
 def test_secrets_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    source = tsur.Source("vk1", "vk", "VK", {"access_token_env": "TSUR_TEST_VK_TOKEN"})
+    options = {"access_token_env": "TSUR_TEST_VK_TOKEN", "owner_id": -1}
+    source = tsur.Source("vk1", "vk", "VK", options)
     with pytest.raises(tsur.ConfigError, match="environment variable 'TSUR_TEST_VK_TOKEN'"):
         parse_options(VkOptions, source)
     monkeypatch.setenv("TSUR_TEST_VK_TOKEN", "from-env")
@@ -228,7 +229,7 @@ def test_hmac_signature_verification() -> None:
     verify_hmac_sha256("key", body, sig.upper().replace("SHA256=", "sha256="))
     for bad, why in [
         (None, "missing X-Tsur-Signature"),
-        ("md5=abc", "must look like 'sha256=<hex>'"),
+        ("md5=abc", "must look like 'sha256=<64 hex digits>'"),
         (hmac_sha256_signature("other", body), "does not match the body"),
         (hmac_sha256_signature("key", body + b" "), "does not match the body"),
     ]:
@@ -415,7 +416,7 @@ def test_webhook_delivered_twice_is_stored_once(adapters_engine: tsur.Engine) ->
         },
         ensure_ascii=False,
     ).encode()
-    headers = {"x-tsur-signature": hmac_sha256_signature("portal-key", body)}
+    headers = {k.lower(): v for k, v in signed_headers("portal-key", body).items()}
     first = receive_webhook(adapters_engine, "portal", body, headers)
     again = receive_webhook(adapters_engine, "portal", body, headers)
     assert first.status == again.status == 200
@@ -429,15 +430,15 @@ def test_webhook_refuses_bad_signatures_and_keeps_bad_bodies(
     adapters_engine: tsur.Engine,
 ) -> None:
     body = b'{"external_id": "A-18", "text": "x", "created_at": "2026-11-16T09:41:00"}'
-    forged = receive_webhook(
-        adapters_engine, "portal", body, {"X-Tsur-Signature": "sha256=" + "0" * 64}
+    forged_headers = signed_headers(
+        "portal-key", body, **{"X-Tsur-Signature": "sha256=" + "0" * 64}
     )
+    forged = receive_webhook(adapters_engine, "portal", body, forged_headers)
     assert (forged.status, forged.body) == (403, "forbidden")
     assert adapters_engine.repository.rejected_inputs() == []  # forgeries are not stored
-    signed = {"X-Tsur-Signature": hmac_sha256_signature("portal-key", body)}
-    bad = receive_webhook(adapters_engine, "portal", body, signed)
+    bad = receive_webhook(adapters_engine, "portal", body, signed_headers("portal-key", body))
     assert bad.status == 400
     assert "created_at: must carry a time zone offset" in bad.body
     [kept] = adapters_engine.repository.rejected_inputs()
-    assert (kept.origin, kept.raw) == ("webhook:portal", body.decode())
+    assert (kept.origin, kept.raw, kept.verified) == ("webhook:portal", body.decode(), True)
     assert adapters_engine.repository.message_counts() == {}

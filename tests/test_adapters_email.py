@@ -303,7 +303,8 @@ def test_answer_by_smtp_in_the_same_thread(
         assert sent is not None and sent.endswith("@region.example")
     first, second = inbox.envelopes
     assert first.mail_from == "cur@region.example"
-    assert first.rcpt_tos == ["sender.reply@example.com"]  # Reply-To wins over From
+    # the letter's Reply-To (sender.reply@…) is anyone's to write: the answer goes to From
+    assert first.rcpt_tos == ["sender@example.com"]
     letter = BytesParser(policy=policy.default).parsebytes(first.content)
     assert letter["Subject"] == "Re: Добрый день"
     original = "<CAE8KSLzgpmdDBfoP21vUX4LOYL6H_BhS=aOgT2RXz4da1Cyd+Q@mail.gmail.com>"

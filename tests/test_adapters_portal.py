@@ -16,8 +16,11 @@ from tests.test_adapters_common import build, collect_with
 from tsur.adapters.portal import PosAdapter, PosStatus, widget_url
 from tsur.adapters.webhook import JsonWebhookAdapter
 from tsur.intake import receive_webhook
-from tsur.security import hmac_sha256_signature, verify_hmac_sha256
-from tsur.testing import mock_client
+from tsur.security import verify_signed_request
+from tsur.testing import mock_client, signed_headers
+
+#: When the adapters of these tests post (their clock).
+POSTED = datetime(2026, 11, 16, 7, 30, tzinfo=UTC)
 
 SAMARA = timezone(timedelta(hours=4))
 NOW = datetime(2026, 11, 16, 7, 30, tzinfo=UTC)
@@ -95,8 +98,7 @@ def test_status_callbacks_with_ratings_arrive_as_events(sqlite_engine: tsur.Engi
         },
     }
     body = json.dumps([json.loads(appeal), status], ensure_ascii=False).encode()
-    headers = {"X-Tsur-Signature": hmac_sha256_signature("pos-key", body)}
-    result = receive_webhook(sqlite_engine, "pos", body, headers)
+    result = receive_webhook(sqlite_engine, "pos", body, signed_headers("pos-key", body))
     assert result.status == 200
     assert result.report is not None and result.report.inserted == 1
     [event] = result.events
@@ -111,10 +113,10 @@ def test_status_callbacks_with_ratings_arrive_as_events(sqlite_engine: tsur.Engi
         sqlite_engine,
         "pos",
         appeal,
-        {"X-Tsur-Signature": hmac_sha256_signature("pos-key", appeal)},
+        signed_headers("pos-key", appeal),
     )
     assert again.report is not None and again.report.duplicates == 1
-    unsigned = receive_webhook(sqlite_engine, "pos", appeal, {})
+    unsigned = receive_webhook(sqlite_engine, "pos", appeal, {"Content-Type": "application/json"})
     assert unsigned.status == 403
 
 
@@ -135,7 +137,8 @@ def test_replies_post_status_to_the_callback(adapters_region: tsur.RegionConfig)
     [req] = seen
     assert (req.method, str(req.url)) == ("POST", "https://gateway.example/pos/status")
     assert req.headers["content-type"] == "application/json; charset=utf-8"
-    verify_hmac_sha256("pos-key", req.content, req.headers["x-tsur-signature"])
+    assert req.headers["x-tsur-timestamp"] == str(int(POSTED.timestamp()))
+    verify_signed_request("pos-key", req.content, req.headers, now=POSTED)
     assert json.loads(req.content) == {
         "appeal_id": "4410291",
         "status": "answer_ready",
@@ -219,7 +222,8 @@ def test_webhook_reply_is_signed_json(adapters_region: tsur.RegionConfig) -> Non
     a = hook(adapters_region, client=mock_client(handler), reply_url="https://portal.example/a")
     assert a.reply(tsur.Reply(3, "portal", "Трубу заменили", "final", "101")) is None
     [req] = seen
-    verify_hmac_sha256("portal-key", req.content, req.headers["X-Tsur-Signature"])
+    assert req.headers["X-Tsur-Timestamp"] == str(int(POSTED.timestamp()))
+    verify_signed_request("portal-key", req.content, req.headers, now=POSTED)
     assert json.loads(req.content) == {
         "incident_id": 3,
         "in_reply_to": "101",

@@ -230,9 +230,10 @@ def test_long_answers_are_split_and_paced_per_chat(adapters_region: tsur.RegionC
 
 def test_webhook_secret_and_duplicates(adapters_engine: tsur.Engine) -> None:
     body = payload("tg_update_photo_caption.json")
-    good = {"X-Telegram-Bot-Api-Secret-Token": "s3cr3t-token"}
-    assert receive_webhook(adapters_engine, "tg-bot", body, {}).status == 403
-    bad = {"X-Telegram-Bot-Api-Secret-Token": "s3cr3t-tokeN"}
+    json_type = {"Content-Type": "application/json"}
+    good = {"X-Telegram-Bot-Api-Secret-Token": "s3cr3t-token", **json_type}
+    assert receive_webhook(adapters_engine, "tg-bot", body, json_type).status == 403
+    bad = {"X-Telegram-Bot-Api-Secret-Token": "s3cr3t-tokeN", **json_type}
     assert receive_webhook(adapters_engine, "tg-bot", body, bad).status == 403
     first = receive_webhook(adapters_engine, "tg-bot", body, good)
     again = receive_webhook(adapters_engine, "tg-bot", body, good)

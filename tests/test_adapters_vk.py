@@ -409,9 +409,13 @@ def test_async_fetch_and_reply(adapters_region: tsur.RegionConfig) -> None:
 
 # Callback API through the webhook handler -------------------------------------------------
 def test_callback_api_webhook(adapters_engine: tsur.Engine) -> None:
-    confirm = json.dumps({"type": "confirmation", "group_id": 205427305}).encode()
-    r = receive_webhook(adapters_engine, "vk-samara", confirm, {})
+    key = "mnNEGlTSI9ohjqea"
+    confirm = json.dumps({"type": "confirmation", "group_id": 205427305, "secret": key})
+    r = receive_webhook(adapters_engine, "vk-samara", confirm.encode(), {})
     assert (r.status, r.body) == (200, "c0nf1rm")
+    # the confirmation string is given to VK only: a request without the key gets nothing
+    unsigned = json.dumps({"type": "confirmation", "group_id": 205427305}).encode()
+    assert receive_webhook(adapters_engine, "vk-samara", unsigned, {}).status == 403
     wrong_key = json.dumps({"type": "confirmation", "group_id": 205427305, "secret": "x"})
     assert receive_webhook(adapters_engine, "vk-samara", wrong_key.encode(), {}).status == 403
 
@@ -435,11 +439,16 @@ def test_callback_api_webhook(adapters_engine: tsur.Engine) -> None:
         receive_webhook(adapters_engine, "vk-samara", json.dumps(other).encode(), {}).status == 403
     )
 
+    # a body that cannot be verified is refused, not kept (it might be anyone's)
     broken = body[:-20]
-    bad = receive_webhook(adapters_engine, "vk-samara", broken, {})
-    assert bad.status == 400 and "truncated JSON" in bad.body
+    assert receive_webhook(adapters_engine, "vk-samara", broken, {}).status == 403
+    assert adapters_engine.repository.rejected_inputs() == []
+    # a verified event that cannot be read is kept, marked verified
+    unreadable = dict(event, object={"id": "not a number"})
+    bad = receive_webhook(adapters_engine, "vk-samara", json.dumps(unreadable).encode(), {})
+    assert bad.status == 400 and "object.id" in bad.body
     [kept] = adapters_engine.repository.rejected_inputs()
-    assert kept.raw == broken.decode() and kept.origin == "webhook:vk-samara"
+    assert kept.origin == "webhook:vk-samara" and kept.verified
 
 
 def test_collect_from_vk_stores_each_post_once(sqlite_engine: tsur.Engine) -> None:

@@ -216,16 +216,18 @@ def test_config_checks_plugin_settings_and_source_options(
     assert code == 2 and "plugins.moderaton: no plugin declares these settings" in err
 
     bad = tmp_path / "bad.toml"
+    vk_options = 'options = { secret_env = "TSUR_VK_SECRET" }\n'
+    assert vk_options in text
     for options, says in (
-        ("{ bogus = 1 }", "sources[0].options.bogus"),
-        ('{ access_token_env = "TSUR_NOPE" }', "environment variable 'TSUR_NOPE' is not set"),
+        ('{ secret_env = "TSUR_VK_SECRET", bogus = 1 }', "sources[0].options.bogus"),
+        (
+            '{ secret_env = "V", access_token_env = "TSUR_NOPE" }',
+            "environment variable 'TSUR_NOPE' is not set",
+        ),
+        # a Callback API source without its key: the region file names the source
+        ("{}", "mode 'callback' takes pushed events: set secret_env"),
     ):
-        bad.write_text(
-            text.replace(
-                'id = "vk"\nkind = "vk"\n', f'id = "vk"\nkind = "vk"\noptions = {options}\n'
-            ),
-            "utf-8",
-        )
+        bad.write_text(text.replace(vk_options, f"options = {options}\n"), "utf-8")
         code, _, err = run(capsys, "config", "--config", str(bad))
         assert code == 2, err
         assert "invalid source options" in err and "(source 'vk')" in err
@@ -330,13 +332,13 @@ def test_run_re_reads_payloads_kept_by_adapters(
         },
         ensure_ascii=False,
     )
+    at = datetime(2026, 11, 16, tzinfo=UTC)
     repo.record_rejected_input(
-        "webhook:portal",
-        None,
-        body,
-        "was unreadable before a fix",
-        at=datetime(2026, 11, 16, tzinfo=UTC),
+        "webhook:portal", None, body, "was unreadable before a fix", at=at, verified=True
     )
+    # a body kept without verification (tsur 0.1 kept forged ones) is never read again
+    forged = body.replace("NE-1", "NE-666")
+    repo.record_rejected_input("webhook:portal", None, forged, "kept by tsur 0.1", at=at)
     repo.close()
     code, out, _ = run(
         capsys, "run", "--db", db, "--config", REGION, "--quiet", "--retry-rejected-input"
@@ -344,6 +346,11 @@ def test_run_re_reads_payloads_kept_by_adapters(
     assert code == 0
     assert "portal: перечитано сохранённых записей 1, принято 1, всё ещё не читаются 0" in out
     assert "обработано 1: новых инцидентов 1" in out
+    repo = open_repository(db)
+    [left] = repo.rejected_inputs()
+    assert left.raw == forged and not left.verified
+    assert [m.message.external_id for m in repo.messages()] == ["NE-1"]
+    repo.close()
 
 
 def test_a_built_in_command_can_be_switched_off(

@@ -15,6 +15,17 @@ import pytest
 
 from tsur import Engine
 from tsur.http import App
+from tsur.security import sign_request
+from tsur.testing import START
+
+#: The key of the small region's «portal» webhook in these tests (``TSUR_PORTAL_SECRET``).
+KEY = "portal-key"
+
+
+@pytest.fixture(autouse=True)
+def _portal_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TSUR_PORTAL_SECRET", KEY)
+
 
 BODY = {
     "external_id": "NE-7",
@@ -24,8 +35,19 @@ BODY = {
 
 
 def call(
-    app: App, method: str, path: str, body: bytes = b"", query: str = "", **headers: str
+    app: App,
+    method: str,
+    path: str,
+    body: bytes = b"",
+    query: str = "",
+    *,
+    signed: bool = True,
+    **headers: str,
 ) -> tuple[int, Any]:
+    """One request through the WSGI app; a POST is signed with :data:`KEY` unless not ``signed``."""
+    if method == "POST" and signed:
+        signature = sign_request(KEY, body, at=START)
+        headers = {k.lower().replace("-", "_"): v for k, v in signature.items()} | headers
     environ: dict[str, Any] = {f"HTTP_{k.upper()}": v for k, v in headers.items()}
     setup_testing_defaults(environ)
     environ.update(
@@ -67,7 +89,7 @@ def test_an_unreadable_body_is_refused_and_kept(engine: Engine) -> None:
     status, _ = call(app, "POST", "/webhooks/portal", b"{not json")
     assert status == 400
     (kept,) = engine.repository.rejected_inputs()
-    assert (kept.origin, kept.raw) == ("webhook:portal", "{not json")
+    assert (kept.origin, kept.raw, kept.verified) == ("webhook:portal", "{not json", True)
 
 
 def test_errors_are_json_with_a_reason(engine: Engine) -> None:
@@ -107,7 +129,10 @@ def test_hostile_webhook_bodies_are_kept_with_their_reason(engine: Engine) -> No
     assert status == 400 and b"nested too deeply" in err
 
     class Buggy:
-        def parse(self, payload: bytes) -> Any:
+        def verify_webhook(self, body: bytes, headers: Any) -> None:
+            pass
+
+        def receive_webhook(self, body: bytes, headers: Any) -> Any:
             raise KeyError("appeal")
 
     from tsur.intake import receive_webhook
@@ -116,7 +141,7 @@ def test_hostile_webhook_bodies_are_kept_with_their_reason(engine: Engine) -> No
     assert result.status == 500
     kept = engine.repository.rejected_inputs()
     assert [k.reason for k in kept][-1] == "the adapter failed: KeyError: 'appeal'"
-    assert kept[-1].raw == '{"x": 1}'
+    assert kept[-1].raw == '{"x": 1}' and kept[-1].verified
 
 
 @pytest.fixture
@@ -137,8 +162,10 @@ def served(engine: Engine) -> Iterator[str]:
 
 
 def test_over_a_real_socket(served: str, engine: Engine) -> None:
+    body = json.dumps(BODY, ensure_ascii=False).encode()
+    headers = {"Content-Type": "application/json", **sign_request(KEY, body, at=START)}
     with httpx.Client(base_url=served, timeout=10) as client:
-        r = client.post("/webhooks/portal", content=json.dumps(BODY, ensure_ascii=False))
+        r = client.post("/webhooks/portal", content=body, headers=headers)
         assert r.status_code == 200
         health = client.get("/health").json()
     assert health == {"status": "ok", "messages": {"pending": 1}}

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import socket
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
@@ -105,6 +106,7 @@ def test_smtp_notifier_mails_the_recipients(smtp: tuple[Mailbox, int]) -> None:
         REGION,
         host="127.0.0.1",
         port=port,
+        starttls=False,  # a local relay without TLS, as a plain test server is
         sender="cur-robot@example.ru",
         kinds=["escalated"],
         extra_recipients=["duty@example.ru", "cur@example.ru"],
@@ -128,7 +130,9 @@ def test_smtp_notifier_mails_the_recipients(smtp: tuple[Mailbox, int]) -> None:
 def test_smtp_failures_are_notifier_errors(smtp: tuple[Mailbox, int]) -> None:
     box, port = smtp
     box.refuse = "554 5.7.1 Message rejected as spam"
-    mail = SmtpNotifier(REGION, host="127.0.0.1", port=port, sender="robot@example.ru")
+    mail = SmtpNotifier(
+        REGION, host="127.0.0.1", port=port, sender="robot@example.ru", starttls=False
+    )
     with pytest.raises(NotifierError, match="answered 554") as err:
         mail.notify(note())
     assert err.value.retryable is False and err.value.notifier == "smtp"
@@ -144,7 +148,12 @@ def test_engine_delivers_tick_notifications_by_mail(smtp: tuple[Mailbox, int]) -
     box, port = smtp
     clock = [at(16, 9, 30)]
     mail = SmtpNotifier(
-        REGION, host="127.0.0.1", port=port, sender="robot@example.ru", kinds=["escalated"]
+        REGION,
+        host="127.0.0.1",
+        port=port,
+        sender="robot@example.ru",
+        kinds=["escalated"],
+        starttls=False,
     )
     engine = Engine(
         REGION,
@@ -177,6 +186,7 @@ def test_webhook_posts_signed_json() -> None:
         headers={"X-Region": "99"},
         client=client,
     )
+    before = int(time.time())
     hook.notify(note())
     (req,) = seen
     payload = json.loads(req.content)
@@ -188,7 +198,11 @@ def test_webhook_posts_signed_json() -> None:
         "text": note().text,
         "data": {"level": "curator", "step": 2},
     }
-    expected = hmac.new(b"s3cret", req.content, hashlib.sha256).hexdigest()
+    # signed as tsur signs what it posts: HMAC-SHA256 of "<timestamp>.<body>", timestamp now
+    ts = req.headers["X-Tsur-Timestamp"]
+    assert before <= int(ts) <= time.time()
+    signed = ts.encode() + b"." + req.content
+    expected = hmac.new(b"s3cret", signed, hashlib.sha256).hexdigest()
     assert req.headers["X-Tsur-Signature"] == f"sha256={expected}"
     assert req.headers["X-Region"] == "99"
     assert req.headers["Content-Type"].startswith("application/json")

@@ -393,10 +393,11 @@ class NotifierConfig(_Model):
     kinds: list[str] = Field(default_factory=list, description="notification kinds; all if empty")
     # smtp
     host: str | None = None
-    port: int = Field(default=25, ge=1, le=65535)
+    port: int | None = Field(default=None, ge=1, le=65535, description="587; 465 with ssl")
     sender: str | None = None
-    starttls: bool = False
+    starttls: bool = Field(default=True, description="required by default; false: a local relay")
     ssl: bool = False
+    ca_file: str | None = Field(default=None, description="PEM file of the CAs to verify with")
     username: str | None = None
     password_env: str | None = None
     extra_recipients: list[str] = Field(default_factory=list)

@@ -292,7 +292,15 @@ class PayloadError(AdapterError):
 
 
 class WebhookAuthError(AdapterError):
-    """A pushed request failed verification (wrong secret, bad or missing signature)."""
+    """A pushed request failed verification (wrong secret, bad or missing signature).
+
+    ``status`` is the HTTP status to answer with: 403, or 415 for a body
+    that is not declared as JSON.
+    """
+
+    def __init__(self, message: str, *, source: str | None = None, status: int = 403) -> None:
+        self.status = status
+        super().__init__(message, source=source)
 
 
 class NotifierError(TsurError):

@@ -9,9 +9,12 @@ Routes:
 ``POST /webhooks/<source>``
     A pushed payload for a configured source (VK Callback API, Telegram,
     ПОС-shaped portals, JSON webhooks …), handled by
-    :func:`tsur.intake.receive_webhook`: verified, parsed, stored. The
+    :func:`tsur.intake.receive_webhook`: verified on the raw body first
+    (403, nothing stored, when that fails), then parsed and stored. The
     answer is what the channel expects (VK's confirmation string, ``ok``);
-    an unreadable body is kept with its reason and answered 400.
+    an unreadable verified body is kept with its reason and answered 400.
+    Sources that are collected, not pushed (e-mail, RSS, CSV …) have no
+    such route (404).
 ``GET /incidents/<id>``
     One incident with its history, as JSON.
 ``GET /incidents?status=…&executor=…&territory=…&topic=…&limit=…``
@@ -37,7 +40,7 @@ from urllib.parse import parse_qs
 
 from tsur.domain import Status, Urgency
 from tsur.errors import NotFound, TsurError
-from tsur.intake import receive_webhook
+from tsur.intake import check_webhook_sources, receive_webhook
 from tsur.pipeline import Engine
 from tsur.wire import incident_to_dict
 
@@ -70,6 +73,8 @@ class App:
         token: str | None = None,
     ) -> None:
         self.engine = engine
+        #: what :func:`~tsur.intake.check_webhook_sources` warned about (logged)
+        self.warnings = check_webhook_sources(engine)
         self.process = process
         self.max_body = max_body
         self.token = token

@@ -29,24 +29,34 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
 
-from tsur.adapters import FetchBatch, WebhookPayload, WebhookReceiver, make_adapter
+from tsur.adapters import FetchBatch, WebhookReceiver, adapter_kind, make_adapter, parse_options
 from tsur.errors import (
     AdapterError,
+    ConfigError,
     IngestError,
     PayloadError,
     TsurError,
+    UnknownSource,
     WebhookAuthError,
     raw_text,
 )
 from tsur.pipeline import Engine
 from tsur.runs import IngestReport
 
-__all__ = ["CollectReport", "WebhookResult", "collect", "receive_webhook", "retry_rejected"]
+__all__ = [
+    "CollectReport",
+    "WebhookResult",
+    "check_webhook_sources",
+    "collect",
+    "receive_webhook",
+    "retry_rejected",
+]
 
 log = logging.getLogger("tsur.intake")
 
@@ -167,17 +177,24 @@ def retry_rejected(
     After a fix (an adapter upgrade, a corrected option such as a date
     format) each record collected or pushed for the source is parsed again;
     those that now give messages are ingested and marked resolved, the
-    others stay. Returns the counts (``fetched`` = records read again).
+    others stay. A pushed body is read again only if it was verified when
+    it came (a body kept without verification, by an older tsur, stays
+    where it is). Returns the counts (``fetched`` = records read again).
     """
     own = adapter is None
     if adapter is None:
         adapter = make_adapter(engine, source_id, **runtime)
     repo = engine.repository
-    origins = {f"collect:{source_id}", f"webhook:{source_id}"}
+    collected, pushed = f"collect:{source_id}", f"webhook:{source_id}"
     report = CollectReport(source_id)
     try:
         for rec in repo.rejected_inputs():
-            if rec.origin not in origins:
+            if rec.origin != collected and rec.origin != pushed:
+                continue
+            if rec.origin == pushed and not rec.verified:
+                log.warning(
+                    "%s: kept body #%d was never verified: not read again", source_id, rec.id
+                )
                 continue
             report.fetched += 1
             try:
@@ -219,35 +236,61 @@ def receive_webhook(
     *,
     adapter: Any = None,
 ) -> WebhookResult:
-    """Handle one pushed request for ``source_id``: verify, parse, ingest.
+    """Handle one pushed request for ``source_id``: verify, then parse and ingest.
 
-    Answers 403 (not stored) when verification fails, 400 with the reason
-    when the body cannot be read (the body is kept in the rejected-input
-    store), and 200 otherwise. ``adapter`` defaults to the one configured
-    for the source (:func:`~tsur.adapters.make_adapter`).
+    The adapter must be a :class:`~tsur.adapters.WebhookReceiver`; a source
+    whose adapter takes no pushed requests (e-mail, RSS, CSV …) answers 404.
+    Its ``verify_webhook`` sees the raw body first: a request that fails it
+    — or makes it raise anything at all — is answered 403 (415 for a body
+    not declared JSON), logged, and nothing of it is stored. A verified
+    body that cannot be read is kept, marked verified, and answered 400
+    with the reason; otherwise 200. ``adapter`` defaults to the one
+    configured for the source (:func:`~tsur.adapters.make_adapter`).
     """
     own = adapter is None
     if adapter is None:
-        adapter = make_adapter(engine, source_id)
+        try:
+            adapter = make_adapter(engine, source_id)
+        except UnknownSource:
+            raise
+        except TsurError as exc:  # a source that cannot be set up verifies nothing
+            log.error("webhook for %s refused: its adapter cannot be built: %s", source_id, exc)
+            return WebhookResult(403, "forbidden")
     origin = f"webhook:{source_id}"
     try:
+        if not isinstance(adapter, WebhookReceiver):
+            log.warning("webhook for %s refused: its adapter takes no pushed requests", source_id)
+            refusal = {"error": f"source {source_id!r} takes no pushed requests"}
+            return WebhookResult(404, json.dumps(refusal), "application/json")
         try:
-            if isinstance(adapter, WebhookReceiver):
-                payload = adapter.receive_webhook(body, headers)
-            else:
-                payload = WebhookPayload(list(adapter.parse(body)))
+            adapter.verify_webhook(body, headers)
         except WebhookAuthError as exc:
             log.warning("webhook for %s refused: %s", source_id, exc)
+            return WebhookResult(exc.status, "forbidden" if exc.status == 403 else str(exc))
+        except Exception as exc:  # a verifier that fails is a request not verified
+            log.error(
+                "webhook for %s refused: verification failed: %s: %s",
+                source_id,
+                type(exc).__name__,
+                exc,
+            )
             return WebhookResult(403, "forbidden")
+        try:
+            payload = adapter.receive_webhook(body, headers)
+        except WebhookAuthError as exc:
+            log.warning("webhook for %s refused: %s", source_id, exc)
+            return WebhookResult(exc.status, "forbidden" if exc.status == 403 else str(exc))
         except (AdapterError, IngestError, ValueError, TypeError, RecursionError) as exc:
-            raw = getattr(exc, "raw", "") or raw_text(body)
-            engine.repository.record_rejected_input(origin, None, raw, str(exc), at=engine.clock())
+            # the whole body, as it came: what retry_rejected reads again
+            engine.repository.record_rejected_input(
+                origin, None, raw_text(body), str(exc), at=engine.clock(), verified=True
+            )
             log.warning("webhook for %s unreadable, kept: %s", source_id, exc)
             return WebhookResult(400, str(exc))
         except Exception as exc:  # the adapter's own bug: the body is kept, the sender told
             reason = f"the adapter failed: {type(exc).__name__}: {exc}"
             engine.repository.record_rejected_input(
-                origin, None, raw_text(body), reason, at=engine.clock()
+                origin, None, raw_text(body), reason, at=engine.clock(), verified=True
             )
             log.error("webhook for %s: %s (body kept)", source_id, reason)
             return WebhookResult(500, "the adapter failed; the request is kept")
@@ -272,3 +315,51 @@ def receive_webhook(
         }
         text, ctype = json.dumps(summary, ensure_ascii=False), "application/json"
     return WebhookResult(200, text, ctype, report, tuple(payload.events))
+
+
+def check_webhook_sources(engine: Engine) -> list[str]:
+    """Check every source's options before pushed requests are served; the warnings.
+
+    Invalid options (a push source without ``secret_env``, ``secret`` or
+    ``insecure = true`` among them) are a :class:`~tsur.errors.ConfigError`
+    naming each source. The warnings, one line each, name the sources that
+    take pushed requests without verification (``insecure = true``) and
+    the environment variables named by ``*_env`` that are not set (their
+    requests are refused until they are).
+    """
+    problems: list[tuple[str, str]] = []
+    warnings: list[str] = []
+    for i, source in enumerate(engine.region.sources.values()):
+        registered = engine.components.source_adapters.get(adapter_kind(source))
+        model = getattr(registered.component, "options_model", None) if registered else None
+        if model is None:
+            continue
+        try:
+            opts = parse_options(model, source)
+        except ConfigError as exc:
+            problems.extend(
+                (f"sources[{i}].{loc}", f"{msg} (source {source.id!r})")
+                for loc, msg in exc.problems
+            )
+            continue
+        if getattr(opts, "insecure", False) is True:
+            warnings.append(
+                f"source {source.id!r}: insecure = true: its pushed requests are taken "
+                "WITHOUT any verification; for local testing only"
+            )
+        for name in type(opts).model_fields:
+            variable = getattr(opts, name) if name.endswith("_env") else None
+            if isinstance(variable, str) and not os.environ.get(variable):
+                warnings.append(
+                    f"source {source.id!r}: options.{name}: environment variable "
+                    f"{variable!r} is not set: its pushed requests are refused"
+                )
+    if problems:
+        raise ConfigError(
+            f"{engine.config.origin}: invalid source options ({len(problems)} problem(s))",
+            path=engine.config.origin,
+            problems=problems,
+        )
+    for line in warnings:
+        log.warning("%s", line)
+    return warnings

@@ -48,7 +48,7 @@ from tsur.domain import Message
 from tsur.pipeline import Engine
 from tsur.plugins import make_plugin_manager
 from tsur.region import Region
-from tsur.security import SIGNATURE_HEADER, hmac_sha256_signature
+from tsur.security import sign_request
 from tsur.store.sql import open_repository
 from tsur.text.normalize import Lemmatizer, get_lemmatizer
 
@@ -202,11 +202,17 @@ def mock_async_client(handler: Handler, *, base_url: str = "") -> httpx.AsyncCli
     return httpx.AsyncClient(transport=httpx.MockTransport(_answer(handler)), base_url=base_url)
 
 
-def signed_headers(secret: str, body: bytes, **headers: str) -> dict[str, str]:
-    """Headers of a webhook request signed with ``secret`` (``X-Tsur-Signature``)."""
+def signed_headers(
+    secret: str, body: bytes, *, at: datetime = START, **headers: str
+) -> dict[str, str]:
+    """Headers of a JSON webhook request signed with ``secret`` at ``at``
+    (``X-Tsur-Timestamp``, ``X-Tsur-Signature``; :mod:`tsur.security`).
+
+    ``at`` defaults to :data:`START`, where the test engines' clock stands.
+    """
     return {
         "Content-Type": "application/json",
-        SIGNATURE_HEADER: hmac_sha256_signature(secret, body),
+        **sign_request(secret, body, at=at),
         **headers,
     }
 

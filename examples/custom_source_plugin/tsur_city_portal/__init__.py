@@ -14,8 +14,9 @@ regional portals have:
 ``POST /api/appeals/{id}/answers``
     Publishes an answer: ``{"appeal_id": "A-1842", "text": "…"}``.
 Webhook
-    The portal can also push ``{"event": "appeal.created", "appeal": {…}}``,
-    signed with ``X-Tsur-Signature: sha256=<HMAC of the body>``.
+    The portal can also push ``{"event": "appeal.created", "appeal": {…}}``
+    as ``application/json``, signed with tsur's scheme: ``X-Tsur-Timestamp``
+    (Unix seconds) and ``X-Tsur-Signature: sha256=<HMAC of "<timestamp>.<body>">``.
 
 The plugin adds three components, using only tsur's public API:
 
@@ -46,12 +47,12 @@ from tsur.adapters import (
     ApiRequest,
     HttpAdapter,
     WebhookPayload,
-    header,
     load_json,
+    require_json,
     secret,
     validate,
 )
-from tsur.security import SIGNATURE_HEADER, verify_hmac_sha256
+from tsur.security import verify_signed_request
 
 __all__ = [
     "KIND",
@@ -181,11 +182,21 @@ class CityPortalAdapter(HttpAdapter):
             return []
         return [self._message(event.appeal)]
 
-    def receive_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookPayload:
-        """Check the body's signature (when a secret is set), then read it."""
+    def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> None:
+        """A pushed request must be JSON, signed with ``secret`` a moment ago.
+
+        tsur calls this on the raw body before anything is read or stored;
+        without a secret every request is refused.
+        """
+        require_json(headers, source=self.source.id)
         key = secret(self.opts.secret)
-        if key is not None:
-            verify_hmac_sha256(key, body, header(headers, SIGNATURE_HEADER), source=self.source.id)
+        if key is None:
+            raise tsur.WebhookAuthError("no options.secret: webhooks refused", source=self.source.id)
+        verify_signed_request(key, body, headers, now=self.now(), source=self.source.id)
+
+    def receive_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookPayload:
+        """A verified request's appeals (verified again if called directly)."""
+        self.verify_webhook(body, headers)
         return WebhookPayload(list(self.parse(body)))
 
     def reply(self, reply: tsur.Reply) -> str | None:

@@ -53,7 +53,13 @@ from tsur.adapters._payload import (
     load_json,
     validate,
 )
-from tsur.adapters._webhooks import WebhookPayload, WebhookReceiver, header
+from tsur.adapters._webhooks import (
+    WebhookPayload,
+    WebhookReceiver,
+    header,
+    require_json,
+    webhook_secret,
+)
 from tsur.adapters.csvfile import CsvAdapter
 from tsur.adapters.files import JsonLinesAdapter, to_jsonl
 from tsur.adapters.mail import MailAdapter
@@ -98,7 +104,9 @@ __all__ = [
     "make_client",
     "option_fields",
     "parse_options",
+    "require_json",
     "secret",
     "to_jsonl",
     "validate",
+    "webhook_secret",
 ]

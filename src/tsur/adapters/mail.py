@@ -9,11 +9,21 @@ id is its ``Message-ID``. Letters are decoded with the standard library
 charset); an HTML-only letter is turned into text; quoted earlier letters
 and phone footers are cut off; attachments keep their names and types.
 
-Answers go by SMTP to the letter's ``Reply-To`` (else ``From``) with
-``Subject: Re: …``, ``In-Reply-To`` and ``References``, so the citizen's
-mail program shows them in the same thread. The original letter is read
-from the repository: build the adapter with ``repository=engine.repository``
-(:func:`~tsur.adapters.make_adapter` does).
+Answers go by SMTP to the letter's ``From`` address — never to a
+``Reply-To`` (anyone can write one; it is kept in ``meta`` for a curator)
+— with ``Subject: Re: …``, ``In-Reply-To`` and ``References``, so the
+citizen's mail program shows them in the same thread. With
+``trusted_authserv_ids`` (the name the receiving mail server gives itself
+in ``Authentication-Results``) the sender is checked by that server's SPF,
+DKIM and DMARC results: the outcome is kept in the message's
+``meta["email_sender"]``, and a letter whose sender is not verified gets
+no answer by e-mail (the reply fails with the reason). The original letter
+is read from the repository: build the adapter with
+``repository=engine.repository`` (:func:`~tsur.adapters.make_adapter` does).
+
+IMAP and SMTP over TLS verify the server's certificate and name against
+the system's CAs, or only against ``ca_file`` when it is given; a server
+that cannot prove its name gets no password.
 """
 
 from __future__ import annotations
@@ -24,7 +34,7 @@ import imaplib
 import re
 import smtplib
 import ssl
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, tzinfo
 from email import policy
@@ -37,14 +47,15 @@ from pydantic import Field, SecretStr
 
 from tsur.context import Context
 from tsur.domain import Attachment, Author, FetchResult, Message, Reply
-from tsur.errors import AdapterError, PayloadError
+from tsur.errors import AdapterError, ConfigError, PayloadError
 
 from ._base import AdapterOptions, BaseAdapter, secret
 from ._http import RetryPolicy
+from ._mailauth import check_sender
 from ._payload import FetchBatch, RejectedItem
 from ._text import html_to_text, strip_quoted_reply, tidy
 
-__all__ = ["MailAdapter", "MailOptions", "imap_utf7", "letter_to_message"]
+__all__ = ["MailAdapter", "MailOptions", "imap_utf7", "letter_to_message", "tls_context"]
 
 Security = Literal["ssl", "starttls", "none"]
 _PREFIX = re.compile(r"^\s*((re|fwd?|aw|отв|ответ|пересл)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
@@ -73,6 +84,13 @@ class MailOptions(AdapterOptions):
     from_name: str | None = Field(None, description="sender name of answers")
     strip_quotes: bool = Field(True, description="cut quoted earlier letters off the text")
     timeout: float = Field(30.0, gt=0, description="seconds per network operation")
+    ca_file: str | None = Field(
+        None, description="PEM file of the CAs the IMAP and SMTP servers are verified with"
+    )
+    trusted_authserv_ids: list[str] = Field(
+        default_factory=list,
+        description="authserv-ids of Authentication-Results to trust (the receiving server's)",
+    )
 
 
 def imap_utf7(name: str) -> str:
@@ -127,8 +145,13 @@ def letter_to_message(
     tz: tzinfo = UTC,
     strip_quotes: bool = True,
     received_at: datetime | None = None,
+    trusted_authserv_ids: Sequence[str] = (),
 ) -> Message:
-    """One RFC 5322 letter as a message (raises :class:`PayloadError` when unreadable)."""
+    """One RFC 5322 letter as a message (raises :class:`PayloadError` when unreadable).
+
+    With ``trusted_authserv_ids`` its ``meta["email_sender"]`` says whether
+    the ``From`` address is verified (:func:`~tsur.adapters._mailauth.check_sender`).
+    """
     if not raw.strip():
         raise PayloadError("empty letter", source=source)
     msg = BytesParser(policy=policy.default).parsebytes(raw)
@@ -173,6 +196,11 @@ def letter_to_message(
         meta["email_reply_to"] = reply_to[1]
     if refs:
         meta["email_references"] = refs
+    if trusted_authserv_ids:
+        results = msg.get_all("Authentication-Results") or []
+        meta["email_sender"] = check_sender(
+            results, sender[1] if sender else None, trusted_authserv_ids
+        )
     return Message(
         source=source,
         external_id=mid,
@@ -216,7 +244,8 @@ class MailAdapter(BaseAdapter):
         self.repository = context.repository if context is not None else None
         self.retry = retry or (RetryPolicy(sleep=sleep) if sleep else RetryPolicy())
         self.now = now or (context.clock if context is not None else lambda: datetime.now(UTC))
-        self.ssl_context = ssl_context
+        #: verifies the servers' certificates: the system's CAs, or only ``ca_file``'s
+        self.ssl_context = ssl_context or tls_context(self.opts.ca_file, source=source.id)
         self._conn: imaplib.IMAP4 | None = None
 
     # parse ------------------------------------------------------------------
@@ -227,12 +256,23 @@ class MailAdapter(BaseAdapter):
         raw = payload.encode("utf-8") if isinstance(payload, str) else payload
         return [
             letter_to_message(
-                raw, source=self.source.id, tz=self.tz, strip_quotes=self.opts.strip_quotes
+                raw,
+                source=self.source.id,
+                tz=self.tz,
+                strip_quotes=self.opts.strip_quotes,
+                trusted_authserv_ids=self.opts.trusted_authserv_ids,
             )
         ]
 
     # IMAP -------------------------------------------------------------------
     def _fail(self, what: str, exc: Exception) -> AdapterError:
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return AdapterError(
+                f"{what}: the server's TLS certificate cannot be trusted ({exc.verify_message}); "
+                "nothing was sent to it. If the server has its own CA, give its PEM file "
+                "as options.ca_file",
+                source=self.source.id,
+            )
         retryable = isinstance(exc, OSError | imaplib.IMAP4.abort | smtplib.SMTPServerDisconnected)
         return AdapterError(
             f"{what}: {type(exc).__name__}: {exc}", source=self.source.id, retryable=retryable
@@ -317,6 +357,7 @@ class MailAdapter(BaseAdapter):
                                     tz=self.tz,
                                     strip_quotes=self.opts.strip_quotes,
                                     received_at=received,
+                                    trusted_authserv_ids=self.opts.trusted_authserv_ids,
                                 )
                             )
                         except PayloadError as exc:
@@ -350,9 +391,14 @@ class MailAdapter(BaseAdapter):
         o = self.opts
         if not o.from_address:
             raise AdapterError("options.from_address is needed to answer", source=self.source.id)
-        to = original.meta.get("email_reply_to") or (
-            original.author.contact if original.author else None
-        )
+        checked = original.meta.get("email_sender")
+        if isinstance(checked, Mapping) and checked.get("verified") is False:
+            raise AdapterError(
+                f"letter {original.external_id!r}: the sender address is not verified "
+                f"({_auth_summary(checked)}): no answer is sent to it",
+                source=self.source.id,
+            )
+        to = original.author.contact if original.author else None  # From, never Reply-To
         if not to:
             raise AdapterError(
                 f"letter {original.external_id!r} has no sender address", source=self.source.id
@@ -409,6 +455,24 @@ class MailAdapter(BaseAdapter):
             ) from exc
         except (OSError, smtplib.SMTPException) as exc:
             raise self._fail(f"SMTP {o.smtp_host}", exc) from exc
+
+
+def tls_context(ca_file: str | None = None, *, source: str | None = None) -> ssl.SSLContext:
+    """A client TLS context that verifies the server's certificate and host name:
+    against the system's CAs, or only those in ``ca_file``."""
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"source {source!r}: options.ca_file {ca_file!r} cannot be read: {exc}"
+        ) from exc
+
+
+def _auth_summary(checked: Mapping[str, Any]) -> str:
+    parts = [f"{k}={checked[k]}" for k in ("dmarc", "dkim", "spf") if checked.get(k)]
+    if checked.get("authserv_id"):
+        parts.insert(0, str(checked["authserv_id"]))
+    return ", ".join(parts) or str(checked.get("reason") or "no result")
 
 
 def _said(data: Any) -> str:

@@ -23,6 +23,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -112,6 +113,31 @@ class Open311Options(AdapterOptions):
     request_url: str | None = Field(None, description="link to a request, with {id}")
     status_url: str | None = Field(None, description="extension endpoint for status updates")
     timeout: float = Field(20.0, gt=0, description="seconds per request")
+
+
+def id_in_url(template: str, request_id: str, *, source: str | None = None) -> str:
+    """``template`` with ``{id}`` replaced by ``request_id``, percent-encoded whole
+    (a ``/``, ``?`` or ``#`` in an id never reaches the path or the query).
+
+    An id with control characters, or one that is ``.`` or ``..`` (a path
+    step even encoded), is an :class:`~tsur.errors.AdapterError`.
+    """
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in request_id) or request_id in (
+        "",
+        ".",
+        "..",
+    ):
+        raise AdapterError(
+            f"service_request_id {request_id[:40]!r} cannot be put in a URL", source=source
+        )
+    return template.replace("{id}", quote(request_id, safe=""))
+
+
+def _link(template: str, request_id: str) -> str | None:
+    try:
+        return id_in_url(template, request_id)
+    except AdapterError:
+        return None
 
 
 def _errors(data: Any) -> list[tuple[str, str]] | None:
@@ -276,7 +302,7 @@ class Open311Adapter(HttpAdapter):
             attachments=[Attachment("photo", media)] if media else [],
             geo=geo,
             address=r.address,
-            url=template.format(id=r.service_request_id) if template else None,
+            url=_link(template, r.service_request_id) if template else None,
             topic=self.opts.service_map.get(r.service_code or ""),
             meta=meta,
         )
@@ -317,7 +343,7 @@ class Open311Adapter(HttpAdapter):
             "status": "closed" if reply.kind == "final" else "open",
             "status_notes": reply.text,
         }
-        url = self.opts.status_url.replace("{id}", reply.in_reply_to)
+        url = id_in_url(self.opts.status_url, reply.in_reply_to, source=self.source.id)
         data = self.channel.send(ApiRequest("POST", url, what="status update", data=form))
         if isinstance(data, list) and data and isinstance(data[0], Mapping):
             data = data[0]

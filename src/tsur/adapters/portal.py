@@ -5,7 +5,9 @@ through СМЭВ. tsur therefore defines the shape a connector (an СМЭВ
 gateway, a regional integration bus, an export script) sends, and the shape
 tsur sends back:
 
-Inbound (POST to tsur), signed with ``X-Tsur-Signature`` when ``secret`` is set:
+Inbound (POST to tsur), signed with the source's key as every ``webhook``
+source's (``X-Tsur-Timestamp`` and ``X-Tsur-Signature``, see
+:mod:`tsur.adapters.webhook`):
 
 - an appeal: ``{"type": "appeal", "appeal": {…PosAppeal…}}`` (or the bare
   appeal object, or a JSON array of either);
@@ -30,17 +32,16 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlencode
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tsur.context import Context
 from tsur.domain import Attachment, Author, FetchResult, GeoPoint, Message, Reply, Source
 from tsur.errors import AdapterError, ConfigError, PayloadError
-from tsur.security import SIGNATURE_HEADER, verify_hmac_sha256
 
-from ._base import AdapterOptions, HttpAdapter, secret
+from ._base import AdapterOptions, HttpAdapter
 from ._payload import FetchBatch, RejectedItem, load_json, validate
-from ._webhooks import WebhookPayload, header
-from .webhook import answer_id, signed_post
+from ._webhooks import WebhookPayload
+from .webhook import SignedOptions, answer_id, signed_post, signing_key, verify_signed
 
 __all__ = [
     "POS_FORM_URL",
@@ -154,12 +155,9 @@ class PosEvent(_W):
     status: PosStatus | None = None
 
 
-class PosOptions(AdapterOptions):
+class PosOptions(SignedOptions):
     """Options of a ``pos`` source (``[[sources]] options``)."""
 
-    secret_fields: ClassVar[tuple[str, ...]] = ("secret",)
-
-    secret: SecretStr | None = Field(None, description="HMAC-SHA256 key of X-Tsur-Signature")
     callback_url: str | None = Field(None, description="where status changes are POSTed")
     category_map: dict[str, str] = Field(
         default_factory=dict, description="ПОС category → topic id of the region"
@@ -167,6 +165,16 @@ class PosOptions(AdapterOptions):
     path: str | None = Field(None, description="JSON Lines export of appeals to collect")
     org_id: str | None = Field(None, description="organisation id in ПОС (opaId) for links")
     timeout: float = Field(20.0, gt=0, description="seconds per request")
+
+    @model_validator(mode="after")
+    def _key(self) -> PosOptions:
+        if not (self.has_key() or self.path):
+            raise ValueError(
+                "a pos source takes signed requests: set secret_env (the environment variable "
+                "holding the key), or path to read an export only, or insecure = true for "
+                "local testing"
+            )
+        return self
 
 
 class PosAdapter(HttpAdapter):
@@ -217,11 +225,13 @@ class PosAdapter(HttpAdapter):
         """The appeals in a body as messages (status changes carry none)."""
         return [self.message(e) for e in self.events(payload) if isinstance(e, PosAppeal)]
 
+    def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> None:
+        """JSON, signed with the source's key, dated within ``max_signature_age``."""
+        verify_signed(self, self.opts, body, headers)
+
     def receive_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookPayload:
-        """Verify the signature, then appeals become messages and statuses events."""
-        key = secret(self.opts.secret)
-        if key is not None:
-            verify_hmac_sha256(key, body, header(headers, SIGNATURE_HEADER), source=self.source.id)
+        """Verified first (:meth:`verify_webhook`); appeals become messages, statuses events."""
+        self.verify_webhook(body, headers)
         events = self.events(body)
         messages = [self.message(e) for e in events if isinstance(e, PosAppeal)]
         statuses = [e for e in events if isinstance(e, PosStatus)]
@@ -313,7 +323,8 @@ class PosAdapter(HttpAdapter):
             at=self.now(),
         )
         body = st.model_dump(mode="json", exclude_none=True)
-        req = signed_post(self.opts.callback_url, body, secret(self.opts.secret), what="status")
+        key = signing_key(self.opts)
+        req = signed_post(self.opts.callback_url, body, key, what="status", at=self.now())
         return answer_id(self.channel.send(req)) or f"{appeal_id}:{status}"
 
     def reply(self, reply: Reply) -> str | None:

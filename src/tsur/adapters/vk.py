@@ -49,7 +49,7 @@ from ._vk_wire import (
     parse_ref,
     post_ref,
 )
-from ._webhooks import WebhookPayload
+from ._webhooks import WebhookPayload, require_json, webhook_secret
 
 __all__ = ["API_VERSION", "VkAdapter", "VkError", "VkOptions"]
 
@@ -87,7 +87,7 @@ def vk_error(error: Any, *, source: str | None, what: str) -> AdapterError:
 class VkOptions(AdapterOptions):
     """Options of a ``vk`` source (``[[sources]] options``)."""
 
-    secret_fields: ClassVar[tuple[str, ...]] = ("access_token", "secret")
+    secret_fields: ClassVar[tuple[str, ...]] = ("access_token",)
 
     access_token: SecretStr | None = Field(None, description="user or community access token")
     mode: Literal["wall", "newsfeed", "callback"] | None = Field(
@@ -104,7 +104,15 @@ class VkOptions(AdapterOptions):
     )
     page_size: int = Field(100, ge=1, le=100, description="items per call")
     confirmation: str | None = Field(None, description="Callback API confirmation string")
-    secret: SecretStr | None = Field(None, description="Callback API secret key")
+    secret: SecretStr | None = Field(
+        None, description="Callback API secret key (better: secret_env)"
+    )
+    secret_env: str | None = Field(
+        None, description="environment variable holding the Callback API secret key"
+    )
+    insecure: bool = Field(
+        False, description="local testing only: take Callback API events without a secret"
+    )
     requests_per_second: float = Field(
         3.0, gt=0, le=20, description="3 for a user token, up to 20 for a community token"
     )
@@ -123,6 +131,12 @@ class VkOptions(AdapterOptions):
             raise ValueError("mode 'wall' needs owner_id (negative for a community)")
         if mode == "newsfeed" and not self.query:
             raise ValueError("mode 'newsfeed' needs query")
+        if mode == "callback" and not (self.secret or self.secret_env or self.insecure):
+            raise ValueError(
+                "mode 'callback' takes pushed events: set secret_env (the environment "
+                "variable holding the Callback API secret key), or insecure = true for "
+                "local testing"
+            )
         return self
 
 
@@ -514,26 +528,44 @@ class VkAdapter(HttpAdapter):
         )
 
     # webhook ----------------------------------------------------------------
-    def receive_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookPayload:
-        """A Callback API request: check the secret and community, answer ``ok``
-        (or the confirmation string to a ``confirmation`` event)."""
-        data = load_json(body, source=self.source.id, what="Callback API body")
-        ev = validate(VkEvent, data, source=self.source.id, what="Callback API body", raw=body)
-        expected = secret(self.opts.secret)
-        # the confirmation request may come before the key is set up: it needs none
-        unsigned_confirmation = ev.type == "confirmation" and ev.secret is None
-        if (
-            expected is not None
-            and not unsigned_confirmation
-            and not secrets_match(expected, ev.secret)
-        ):
-            raise WebhookAuthError("Callback API secret does not match", source=self.source.id)
-        group = self.opts.group_id
-        if group is not None and ev.group_id is not None and ev.group_id != group:
+    def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> None:
+        """A Callback API request carries the community's secret key in its ``secret``
+        field, and the ``group_id`` this source answers for (when set).
+
+        Checked on the raw body before anything else is read: a body that is
+        not a JSON object with the right key is refused, whatever else it
+        holds. VK does not sign requests or date them: a replayed event is
+        stored once (messages are idempotent on their ids).
+        """
+        require_json(headers, source=self.source.id, allow_missing=True)
+        o = self.opts
+        key = webhook_secret(
+            o.secret, o.secret_env, insecure=o.insecure, key="secret", source=self.source.id
+        )
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError):
+            data = None
+        if not isinstance(data, dict):
             raise WebhookAuthError(
-                f"event for community {ev.group_id}, this source answers for {group}",
+                "not a Callback API event (a JSON object)", source=self.source.id
+            )
+        given = data.get("secret")
+        if key is not None and not (isinstance(given, str) and secrets_match(key, given)):
+            raise WebhookAuthError("Callback API secret does not match", source=self.source.id)
+        group = o.group_id
+        if group is not None and data.get("group_id") != group:
+            raise WebhookAuthError(
+                f"event for community {data.get('group_id')!r}, this source answers for {group}",
                 source=self.source.id,
             )
+
+    def receive_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookPayload:
+        """A verified Callback API request: ``ok``, or the confirmation string to a
+        ``confirmation`` event. Verifies it first (:meth:`verify_webhook`)."""
+        self.verify_webhook(body, headers)
+        data = load_json(body, source=self.source.id, what="Callback API body")
+        ev = validate(VkEvent, data, source=self.source.id, what="Callback API body", raw=body)
         if ev.type == "confirmation":
             if not self.opts.confirmation:
                 raise AdapterError(

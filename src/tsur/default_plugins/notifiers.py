@@ -27,6 +27,7 @@ import logging
 import smtplib
 import ssl as _ssl
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
@@ -42,7 +43,7 @@ from tsur.errors import ConfigError, NotifierError
 from tsur.hookspecs import hookimpl
 from tsur.protocols import Register
 from tsur.region import Region
-from tsur.security import SIGNATURE_HEADER, env_secret, hmac_sha256_signature
+from tsur.security import env_secret, sign_request
 
 __all__ = [
     "LogNotifier",
@@ -105,9 +106,13 @@ class SmtpNotifier:
     """E-mails each notification to its recipients' ``contacts.email`` (from the region).
 
     ``kinds`` limits which notifications are sent (all when empty);
-    ``extra_recipients`` get every one (a duty inbox). ``ssl=True`` connects
-    with implicit TLS (port 465), ``starttls=True`` upgrades a plain
-    connection; ``username``/``password`` log in.
+    ``extra_recipients`` get every one (a duty inbox). By default the
+    connection goes to port 587 and must be upgraded with STARTTLS (a
+    server that does not offer it gets nothing); ``ssl=True`` connects with
+    implicit TLS instead (port 465). Either way the server's certificate
+    and name are verified, against the system's CAs or only ``ca_file``'s.
+    A plain connection (``starttls=False``, for a local relay) never logs
+    in: ``username`` with it is a :class:`~tsur.errors.ConfigError`.
     """
 
     def __init__(
@@ -115,19 +120,29 @@ class SmtpNotifier:
         region: Region,
         *,
         host: str,
-        port: int = 25,
+        port: int | None = None,
         sender: str,
         kinds: Iterable[str] = (),
         extra_recipients: Iterable[str] = (),
-        starttls: bool = False,
+        starttls: bool = True,
         ssl: bool = False,
         username: str | None = None,
         password: str | None = None,
         timeout: float = 10.0,
         name: str = "smtp",
+        ca_file: str | None = None,
     ) -> None:
         if not host or not sender:
             raise ConfigError("an SMTP notifier needs 'host' and 'sender'")
+        if username and not (ssl or starttls):
+            raise ConfigError(
+                f"notifier {name!r}: a login over a plain connection would send the password "
+                "in clear: keep starttls = true or set ssl = true"
+            )
+        self.ca_file = ca_file
+        ssl_context(ca_file)  # a CA file that cannot be read is a mistake to report now
+        if port is None:
+            port = 465 if ssl else 587
         self.host, self.port, self.sender = host, int(port), sender
         self.kinds = frozenset(kinds)
         self.extra = tuple(extra_recipients)
@@ -172,16 +187,23 @@ class SmtpNotifier:
         try:
             if self.ssl:
                 client: smtplib.SMTP = smtplib.SMTP_SSL(
-                    self.host, self.port, timeout=self.timeout, context=ssl_context()
+                    self.host, self.port, timeout=self.timeout, context=ssl_context(self.ca_file)
                 )
             else:
                 client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
             with client:
-                if self.starttls:
-                    client.starttls(context=ssl_context())
+                if self.starttls and not self.ssl:  # raises when the server offers none
+                    client.starttls(context=ssl_context(self.ca_file))
                 if self.username:
                     client.login(self.username, self.password or "")
                 refused = client.send_message(msg)
+        except _ssl.SSLCertVerificationError as exc:
+            raise NotifierError(
+                f"{self.host}:{self.port}: the server's TLS certificate cannot be trusted "
+                f"({exc.verify_message}); nothing was sent. If it has its own CA, give its "
+                "PEM file as ca_file",
+                notifier=self.name,
+            ) from exc
         except smtplib.SMTPResponseException as exc:
             raise NotifierError(
                 f"{self.host}:{self.port} answered {exc.smtp_code}: {exc.smtp_error!r}",
@@ -198,18 +220,24 @@ class SmtpNotifier:
             raise NotifierError(f"recipients refused: {sorted(refused)}", notifier=self.name)
 
 
-def ssl_context() -> _ssl.SSLContext:
-    """The default TLS context used for SMTP."""
-    return _ssl.create_default_context()
+def ssl_context(ca_file: str | None = None) -> _ssl.SSLContext:
+    """The TLS context used for SMTP: verifies the server's certificate and name
+    against the system's CAs, or only those in ``ca_file``."""
+    try:
+        return _ssl.create_default_context(cafile=ca_file)
+    except (OSError, _ssl.SSLError) as exc:
+        raise ConfigError(f"ca_file {ca_file!r} cannot be read: {exc}") from exc
 
 
 class WebhookNotifier:
     """POSTs each notification as JSON to ``url``.
 
-    With a ``secret`` the body is signed: header ``X-Tsur-Signature:
-    sha256=<hex HMAC of the body>``. Pass a ``client`` (``httpx.Client``,
-    e.g. with a ``MockTransport`` in tests) to control transport and
-    timeouts; otherwise one is created and closed with :meth:`close`.
+    With a ``secret`` the body is signed as everything tsur posts
+    (:mod:`tsur.security`): ``X-Tsur-Timestamp`` (Unix seconds) and
+    ``X-Tsur-Signature: sha256=<hex HMAC of "<timestamp>.<body>">``. Pass a
+    ``client`` (``httpx.Client``, e.g. with a ``MockTransport`` in tests) to
+    control transport and timeouts; otherwise one is created and closed
+    with :meth:`close`.
     """
 
     def __init__(
@@ -245,7 +273,7 @@ class WebhookNotifier:
         body = json.dumps(notification_payload(notification), ensure_ascii=False).encode("utf-8")
         headers = {"Content-Type": "application/json; charset=utf-8", **self.headers}
         if self.secret is not None:
-            headers[SIGNATURE_HEADER] = hmac_sha256_signature(self.secret, body)
+            headers.update(sign_request(self.secret, body, at=datetime.now(UTC)))
         try:
             response = self.client.post(self.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
@@ -284,6 +312,7 @@ def build_notifier(
             extra_recipients=s.extra_recipients,
             starttls=s.starttls,
             ssl=s.ssl,
+            ca_file=s.ca_file,
             username=s.username,
             password=env_secret(s.password_env, f"{where}.password_env"),
             timeout=s.timeout,

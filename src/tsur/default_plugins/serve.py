@@ -22,6 +22,8 @@ def cmd_serve(args: argparse.Namespace, console: Console) -> int:
     token = env_secret(args.token_env, "--token-env")
     engine = open_engine(args)
     app = App(engine, process=args.process, token=token)
+    for line in app.warnings:
+        console.print(f"[bold red]ВНИМАНИЕ[/bold red] {line}", highlight=False)
     with make_server(args.host, args.port, app) as server:
         console.print(
             f"tsur: {engine.config.region.name} на http://{args.host}:{args.port}"

@@ -88,6 +88,8 @@ def cmd_parse(args: argparse.Namespace, console: Console) -> int:
     model = getattr(factory, "options_model", None)
     if args.file != "-" and model is not None and "path" in model.model_fields:
         options.setdefault("path", args.file)
+    if not args.source and model is not None and "insecure" in model.model_fields:
+        options.setdefault("insecure", True)  # reads a file: no request is ever taken
     try:
         payload = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
     except OSError as exc:

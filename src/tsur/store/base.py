@@ -74,7 +74,11 @@ class StoredMessage:
 
 @attrs.frozen
 class RejectedInput:
-    """An input record that could not even be parsed into a message."""
+    """An input record that could not even be parsed into a message.
+
+    ``verified``: a pushed body whose secret or signature was checked
+    before it was kept (only those are read again).
+    """
 
     id: int
     origin: str
@@ -82,6 +86,7 @@ class RejectedInput:
     raw: str
     reason: str
     created_at: datetime
+    verified: bool = False
 
 
 @attrs.frozen
@@ -174,9 +179,17 @@ class Repository(abc.ABC):
 
     @abc.abstractmethod
     def record_rejected_input(
-        self, origin: str, line: int | None, raw: str, reason: str, *, at: datetime
+        self,
+        origin: str,
+        line: int | None,
+        raw: str,
+        reason: str,
+        *,
+        at: datetime,
+        verified: bool = False,
     ) -> int:
-        """Keep an unreadable input record with its reason (once per origin and raw text)."""
+        """Keep an unreadable input record with its reason (once per origin and raw text);
+        ``verified`` marks a pushed body that passed its source's verification."""
 
     @abc.abstractmethod
     def rejected_inputs(self, *, include_resolved: bool = False) -> list[RejectedInput]:

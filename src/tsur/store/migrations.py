@@ -64,11 +64,20 @@ def _v4(conn: sa.Connection) -> None:
             conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {column}"))
 
 
+def _v5(conn: sa.Connection) -> None:
+    columns = {c["name"] for c in sa.inspect(conn).get_columns(schema.rejected_input.name)}
+    if "verified" not in columns:  # bodies kept before: none counts as verified
+        conn.execute(
+            sa.text("ALTER TABLE rejected_input ADD COLUMN verified BOOLEAN NOT NULL DEFAULT false")
+        )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "messages, incidents, events, rejected input, cursors", _v1),
     Migration(2, "notification outbox", _v2),
     Migration(3, "the executor a message of thanks is credited to", _v3),
     Migration(4, "outbox retries: per-notifier delivery, backoff, leases, dead letters", _v4),
+    Migration(5, "rejected input records whether a pushed body was verified", _v5),
 )
 
 

@@ -131,6 +131,8 @@ rejected_input = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("resolved_at", UTCDateTime),
+    # a pushed body whose secret or signature was checked before it was kept
+    sa.Column("verified", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 cursors = sa.Table(

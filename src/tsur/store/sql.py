@@ -320,7 +320,14 @@ class SqlRepository(Repository):
         return [int(i) for i in conn.execute(stmt, rows).scalars().all()]
 
     def record_rejected_input(
-        self, origin: str, line: int | None, raw: str, reason: str, *, at: datetime
+        self,
+        origin: str,
+        line: int | None,
+        raw: str,
+        reason: str,
+        *,
+        at: datetime,
+        verified: bool = False,
     ) -> int:
         R = schema.rejected_input
         with self._tx() as conn:
@@ -333,7 +340,14 @@ class SqlRepository(Repository):
                 return int(known)
             stmt = (
                 schema.rejected_input.insert()
-                .values(origin=origin, line=line, raw=raw, reason=reason, created_at=at)
+                .values(
+                    origin=origin,
+                    line=line,
+                    raw=raw,
+                    reason=reason,
+                    created_at=at,
+                    verified=verified,
+                )
                 .returning(schema.rejected_input.c.id)
             )
             return int(conn.execute(stmt).scalar_one())
@@ -345,7 +359,9 @@ class SqlRepository(Repository):
             q = q.where(R.c.resolved_at.is_(None))
         with self._tx(read=True) as conn:
             return [
-                RejectedInput(r.id, r.origin, r.line, r.raw, r.reason, r.created_at)
+                RejectedInput(
+                    r.id, r.origin, r.line, r.raw, r.reason, r.created_at, bool(r.verified)
+                )
                 for r in conn.execute(q)
             ]
 
