@@ -352,3 +352,15 @@ def test_the_jsonl_source_reports_bad_lines_instead_of_stopping(
     assert result.cursor == "4"
     with pytest.raises(PayloadError, match=":2: not UTF-8 text"):
         adapter.parse(f.read_bytes())
+
+
+def test_tsur_parse_reads_a_jsonl_file_line_by_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = tmp_path / "x.jsonl"
+    f.write_bytes(b"\xef\xbb\xbf" + line(1) + b"\n" + b"\xff\xfe\n" + line(3) + b"\n")
+    code = main(["parse", "jsonl", str(f)])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert [json.loads(x)["external_id"] for x in out.splitlines()] == ["m1", "m3"]
+    assert f"{f}:2: not UTF-8 text: byte 0xFF" in err
