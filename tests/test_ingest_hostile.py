@@ -82,7 +82,7 @@ ATTACKS: dict[str, tuple[bytes, str]] = {
         "outside the years 1970–2100",
     ),
     "year 1": (line(0, created_at="0001-01-01T00:00:00+14:00"), "outside the years 1970–2100"),
-    "deep JSON": (DEEP, "nested 5000 levels deep"),
+    "deep JSON": (DEEP, "JSON nested too deeply: 5000 levels (at most 100 are read)"),
     "random bytes": (RANDOM, ""),
     "NUL in the id": (line(0, external_id="m\u0000x"), "control character U+0000"),
     "lone surrogate": (  # the escape \ud800 alone: valid JSON, but no character
@@ -252,7 +252,7 @@ def test_stdin_decides_line_by_line(
     assert "принято новых сообщений: 3, уже были в базе: 0, отклонено строк: 4" in out
     assert "<stdin>:2: not UTF-8 text: byte 0xFF" in out
     assert "<stdin>:4: created_at: the date 9999-12-31T23:59:59+00:00 is outside" in out
-    assert "<stdin>:5: JSON nested 5000 levels deep" in out
+    assert "<stdin>:5: JSON nested too deeply: 5000 levels" in out
     assert "<stdin>:6: " in out
     with closing(open_repository(db_url, existing=True)) as repo:
         assert [r.line for r in repo.rejected_inputs()] == [2, 4, 5, 6]
@@ -347,7 +347,7 @@ def test_the_jsonl_source_reports_bad_lines_instead_of_stopping(
     assert [m.external_id for m in result.messages] == ["m1", "m4"]
     assert [(r.line, r.reason.split(": ", 1)[1][:20]) for r in result.rejected] == [
         (2, "not UTF-8 text: byte"),
-        (3, "JSON nested 5000 lev"),
+        (3, "JSON nested too deep"),
     ]
     assert result.cursor == "4"
     with pytest.raises(PayloadError, match=":2: not UTF-8 text"):

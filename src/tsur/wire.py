@@ -121,7 +121,9 @@ def load_json_text(text: str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     if "[" in text or "{" in text:
         depth = _json_depth(text)
         if depth > max_depth:
-            raise ValueError(f"JSON nested {depth} levels deep (at most {max_depth} are read)")
+            raise ValueError(
+                f"JSON nested too deeply: {depth} levels (at most {max_depth} are read)"
+            )
     try:
         return json.loads(text)
     except RecursionError:  # pragma: no cover - the depth check comes first
