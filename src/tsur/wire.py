@@ -34,6 +34,7 @@ __all__ = [
     "EARLIEST",
     "LATEST",
     "MAX_JSON_DEPTH",
+    "REMOVED_CONTROLS",
     "MessageIn",
     "ParsedLine",
     "check_instant",
@@ -246,7 +247,8 @@ def clean_message(m: Message) -> Message:
     meta = _clean_json(dict(m.meta), counter) if m.meta else {}
     if not counter[0]:
         return m
-    meta[REMOVED_CONTROLS] = counter[0] + int(meta.get(REMOVED_CONTROLS) or 0)
+    before = meta.get(REMOVED_CONTROLS)
+    meta[REMOVED_CONTROLS] = counter[0] + (before if type(before) is int else 0)
     return attrs.evolve(m, meta=meta, **fields)
 
 
