@@ -125,3 +125,18 @@ def test_a_broken_mail_header_is_named() -> None:
     far = letter.replace(b"Mon, 16 Nov 2026", b"Fri, 31 Dec 9999")
     with pytest.raises(PayloadError, match=r"Date header .* outside the years 1970–2100"):
         adapter.parse(far)
+
+
+def test_a_letter_whose_charset_holds_a_nul_is_read_as_utf8() -> None:
+    """The body of a part whose charset cannot be looked up is still the complaint."""
+    from tests.fuzz_targets import _CLASSES, _SOURCES
+
+    adapter = _CLASSES["email"](_SOURCES["email"], None)
+    letter = (
+        b"From: a@b.example\r\nDate: Mon, 16 Nov 2026 09:00:00 +0300\r\n"
+        b"Message-ID: <2@x>\r\nSubject: =?utf-8?b?0K/QvNCw?=\r\n"
+        b"Content-Type: text/plain; charset=\x00utf-8\r\n"
+        b"Content-Transfer-Encoding: 8bit\r\n\r\n" + "Яма во дворе".encode() + b"\r\n"
+    )
+    (m,) = adapter.parse(letter)
+    assert "Яма во дворе" in m.text

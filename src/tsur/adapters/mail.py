@@ -115,7 +115,7 @@ def _ids(value: Any) -> list[str]:
 def _decoded(part: EmailMessage) -> str:
     try:
         return str(part.get_content())
-    except (LookupError, UnicodeDecodeError, AssertionError):  # unknown or lying charset
+    except (LookupError, ValueError, AssertionError):  # unknown, lying or NUL-laden charset
         payload = part.get_payload(decode=True)
         raw = payload if isinstance(payload, bytes) else b""
         return raw.decode("utf-8", errors="replace")
