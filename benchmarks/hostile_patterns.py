@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.helpers import NORMAL_TEXT, hostile_texts, text_patterns  # noqa: E402
+from tests.helpers import NORMAL_TEXT, hostile_texts, text_patterns
 
 
 def scan(pattern: object, text: str) -> float:

@@ -40,7 +40,7 @@ def db(tmp_path: Path) -> str:
             [
                 Message(
                     source="vk",
-                    external_id="[/]\x1b[2J",
+                    external_id="[/]id[bold]",
                     text="Яма на дороге у дома 5, " + HOSTILE,
                     created_at=datetime(2026, 11, 16, 6, 0, tzinfo=UTC),
                 )
@@ -67,7 +67,7 @@ def test_show_and_lists_print_hostile_text_as_text(
     assert not ACTING.search(out), repr(ACTING.findall(out))
     # the markup is shown as the citizen typed it, not interpreted
     assert "[bold red]ВНИМАНИЕ[/] [/]" in out
-    assert "[/][2J" in out  # the external id, its ESC removed
+    assert "[/]id[bold]" in out  # the external id as it came
     for argv in (["incidents"], ["messages", "--status", "done"], ["rejects"]):
         out = _run(capsys, *argv, "--db", db)
         assert not ACTING.search(out), (argv, repr(ACTING.findall(out)))
@@ -97,12 +97,15 @@ def test_an_error_quoting_hostile_input_is_shown_as_text(
     assert not ACTING.search(err)
 
 
-def test_the_repository_is_untouched_by_display(db: str) -> None:
-    """Removing controls is for the terminal only: what is stored stays as it came."""
+def test_what_is_stored_keeps_the_markup_and_drops_the_controls(db: str) -> None:
+    """Control characters never reach the store either; rich markup is ordinary text there."""
     repo = SqlRepository(f"sqlite:///{db}")
     try:
         (stored,) = repo.messages(limit=10)
-        assert "\x1b[2J" in stored.message.external_id
+        assert "[bold red]ВНИМАНИЕ[/]" in stored.message.text
+        # the store drops what no text needs (ESC, BEL, C1); the terminal drops the rest
+        assert not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]", stored.message.text)
+        assert stored.message.external_id == "[/]id[bold]"
     finally:
         repo.close()
 

@@ -74,7 +74,7 @@ from tsur.stages import DB_ERRORS, run_stage
 from tsur.store.base import Batch, ClaimedMessage, Repository
 from tsur.store.sql import open_repository
 from tsur.text.normalize import Lemmatizer, Text, get_lemmatizer
-from tsur.wire import message_to_dict, parse_record, read_jsonl
+from tsur.wire import clean_message, message_to_dict, parse_record, read_jsonl, split_lines
 
 __all__ = ["Engine", "IngestReport", "RunReport"]  # the reports live in tsur.runs
 
@@ -167,12 +167,18 @@ class Engine:
         self.close()
 
     # ingest ---------------------------------------------------------------
-    def _check(self, m: Message, *, line: int | None = None, origin: str | None = None) -> None:
+    def _check(self, m: Message, *, line: int | None = None, origin: str | None = None) -> Message:
+        """The message as it is stored (:func:`~tsur.wire.clean_message`), or an IngestError."""
         sources = self.region.sources
         if sources and m.source not in sources:
             raise UnknownSource(m.source, sorted(sources), line=line, origin=origin)
+        try:
+            m = clean_message(m)
+        except ValueError as exc:
+            raise IngestError(str(exc), line=line, origin=origin) from None
         if not m.text.strip() and not m.attachments:
             raise IngestError("message has neither text nor attachments", line=line, origin=origin)
+        return m
 
     def ingest(
         self, messages: Iterable[Message | Mapping[str, Any]], *, origin: str = "api"
@@ -185,6 +191,7 @@ class Engine:
         """
         report = IngestReport()
         ok: list[Message] = []
+        positions: list[int] = []
         now = self.clock()
         for i, item in enumerate(messages, start=1):
             try:
@@ -196,21 +203,37 @@ class Engine:
                     raise IngestError(
                         f"not a message: {type(item).__name__}", line=i, origin=origin
                     )
-                self._check(m, line=i, origin=origin)
+                m = self._check(m, line=i, origin=origin)
             except IngestError as exc:
                 self.repository.record_rejected_input(origin, i, _raw_of(item), str(exc), at=now)
                 report.errors.append(exc)
                 continue
             ok.append(m)
-        return self._store(ok, report, origin, now)
+            positions.append(i)
+        return self._store(ok, report, origin, now, positions)
 
     def _store(
-        self, messages: list[Message], report: IngestReport, origin: str, now: datetime
+        self,
+        messages: list[Message],
+        report: IngestReport,
+        origin: str,
+        now: datetime,
+        lines: list[int] | None = None,
     ) -> IngestReport:
-        """Store accepted messages and complete ``report`` (refusals are already in it)."""
+        """Store accepted messages and complete ``report`` (refusals are already in it).
+
+        A message the database refuses (``IngestResult.failed``) is kept in the
+        rejected-input store with the database's reason, its line when known.
+        """
         result = self.repository.ingest(messages, received_at=now)
         report.inserted += result.count
         report.duplicates += result.duplicates
+        for index, reason in result.failed:
+            m = messages[index]
+            line = lines[index] if lines is not None else None
+            err = IngestError(f"not stored: {reason}", line=line, origin=origin)
+            self.repository.record_rejected_input(origin, line, _raw_of(m), str(err), at=now)
+            report.errors.append(err)
         log.info(
             "ingest from %s: %d new, %d already stored, %d refused",
             origin,
@@ -224,34 +247,48 @@ class Engine:
         self,
         path: str | Path | None = None,
         *,
-        lines: Iterable[str] | None = None,
+        lines: Iterable[str | bytes] | None = None,
+        data: bytes | None = None,
         origin: str | None = None,
     ) -> IngestReport:
-        """Ingest a JSON Lines file; bad lines are reported with their numbers and kept."""
+        """Ingest JSON Lines from a file (``path``), raw bytes (``data``: standard input)
+        or ``lines``; every line is decided on its own.
+
+        A line that cannot be accepted — not UTF-8, not JSON, nested too
+        deeply, not a message, a date outside 1970–2100, an unknown source,
+        an identifier with a control character, refused by the database —
+        is kept in the rejected-input store with its number and reason and
+        reported in ``errors``; every other line is stored. Bytes are
+        decoded line by line, so one bad byte costs only its line; a
+        byte-order mark opening the file is dropped.
+        """
         if lines is None:
-            if path is None:
-                raise ValueError("give a path or lines")
-            try:
-                lines = Path(path).read_text("utf-8").splitlines()
-            except (OSError, UnicodeDecodeError) as exc:
-                raise IngestError(f"cannot read {path}: {exc}") from exc
+            if data is None:
+                if path is None:
+                    raise ValueError("give a path, data or lines")
+                try:
+                    data = Path(path).read_bytes()
+                except OSError as exc:
+                    raise IngestError(f"cannot read {path}: {exc}") from exc
+            lines = split_lines(data)
         origin = origin or (str(path) if path is not None else "<lines>")
         report = IngestReport()
         good: list[Message] = []
+        numbers: list[int] = []
         now = self.clock()
         for parsed in read_jsonl(lines, origin=origin):
             err = parsed.error
             if err is None:
                 assert parsed.message is not None
                 try:
-                    self._check(parsed.message, line=parsed.line, origin=origin)
-                    good.append(parsed.message)
+                    good.append(self._check(parsed.message, line=parsed.line, origin=origin))
+                    numbers.append(parsed.line)
                     continue
                 except IngestError as exc:
                     err = exc
             self.repository.record_rejected_input(origin, parsed.line, parsed.raw, str(err), at=now)
             report.errors.append(err)
-        return self._store(good, report, origin, now)
+        return self._store(good, report, origin, now, numbers)
 
     def retry_rejected_input(self) -> IngestReport:
         """Try stored unreadable inputs again (after a config fix); resolve those that pass."""
@@ -262,10 +299,12 @@ class Engine:
             if parsed is None or parsed.message is None:
                 continue
             try:
-                self._check(parsed.message)
+                message = self._check(parsed.message)
             except IngestError:
                 continue
-            result = self.repository.ingest([parsed.message], received_at=now)
+            result = self.repository.ingest([message], received_at=now)
+            if result.failed:
+                continue
             report.inserted += result.count
             report.duplicates += result.duplicates
             self.repository.resolve_rejected_input([rec.id], at=now)
@@ -480,7 +519,7 @@ class Engine:
 
 def _raw_of(item: Any) -> str:
     if isinstance(item, Message):
-        return json.dumps(message_to_dict(item), ensure_ascii=False)
+        return json.dumps(message_to_dict(item), ensure_ascii=False, default=repr)
     try:
         return json.dumps(item, ensure_ascii=False, default=str)
     except (TypeError, ValueError):

@@ -8,17 +8,19 @@ can keep it with its reason in the rejected-input store.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, tzinfo
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import attrs
 from pydantic import BaseModel, ValidationError
 
 from tsur.domain import FetchResult, Message
 from tsur.errors import PayloadError, TsurError, raw_text
+from tsur.wire import from_timestamp, load_json_text
 
 __all__ = [
     "FetchBatch",
@@ -27,6 +29,7 @@ __all__ = [
     "describe",
     "from_unix",
     "load_json",
+    "refusing",
     "response_json",
     "validate",
 ]
@@ -61,17 +64,15 @@ def load_json(payload: bytes | str | Any, *, source: str | None, what: str) -> A
             f"{what}: expected JSON, got {kind} ({title!r})", source=source, raw=payload
         )
     try:
-        return json.loads(stripped)
-    except RecursionError as exc:
-        raise PayloadError(
-            f"{what}: JSON nested too deeply to read", source=source, raw=payload
-        ) from exc
+        return load_json_text(stripped)
     except json.JSONDecodeError as exc:
         if exc.pos >= len(stripped) - 1 or "Unterminated" in exc.msg:
             msg = f"{what}: truncated JSON (the text ends at character {len(stripped)})"
         else:
             msg = f"{what}: invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         raise PayloadError(msg, source=source, raw=payload) from exc
+    except ValueError as exc:  # nested too deeply
+        raise PayloadError(f"{what}: {exc}", source=source, raw=payload) from exc
 
 
 def response_json(response: Any, request: Any, *, source: str) -> Any:
@@ -155,8 +156,19 @@ def convert_items(
                 RejectedItem(exc.raw or raw_text(_jsonable(item)), f"{what}[{i}]: {exc}")
             )
         except (TsurError, ValueError, TypeError) as exc:
-            rejected.append(RejectedItem(raw_text(_jsonable(item)), f"{what}[{i}]: {exc}"))
+            rejected.append(RejectedItem(_raw(item), f"{what}[{i}]: {exc}"))
+        except Exception as exc:  # whatever else one item breaks, the others go on
+            rejected.append(
+                RejectedItem(_raw(item), f"{what}[{i}]: unreadable ({type(exc).__name__}: {exc})")
+            )
     return messages, rejected
+
+
+def _raw(item: Any) -> str:
+    try:
+        return raw_text(_jsonable(item))
+    except Exception:  # an item too deep or too odd to dump: its repr, cut
+        return repr(item)[:10_000]
 
 
 def _jsonable(item: Any) -> Any:
@@ -166,5 +178,49 @@ def _jsonable(item: Any) -> Any:
 
 
 def from_unix(value: int | float, tz: tzinfo) -> datetime:
-    """A Unix timestamp as an aware datetime in ``tz``."""
-    return datetime.fromtimestamp(value, tz)
+    """A Unix timestamp as an aware datetime in ``tz``; outside 1970–2100 a :class:`ValueError`.
+
+    The range is :func:`tsur.wire.check_instant`'s, the one every channel shares.
+    """
+    return from_timestamp(value, tz)
+
+
+_P = ParamSpec("_P")
+
+
+def refusing(
+    what: str,
+) -> Callable[[Callable[_P, Iterable[Message]]], Callable[_P, Iterable[Message]]]:
+    """Make a parser refuse instead of crash: any failure becomes a :class:`PayloadError`.
+
+    tsur's own errors pass as they are (a :class:`PayloadError` with its
+    reason, an API error answer, a failed verification); anything else a
+    hostile payload provokes in a parser or the standard library under it
+    (``RecursionError``, ``OverflowError``, ``IndexError`` from a header
+    parser, ``LookupError`` from an unknown encoding …) is refused with the
+    exception named, and the payload kept. The messages are made inside
+    the guard (a generator's too).
+    """
+
+    def wrap(parse: Callable[_P, Iterable[Message]]) -> Callable[_P, Iterable[Message]]:
+        @functools.wraps(parse)
+        def guarded(*args: _P.args, **kwargs: _P.kwargs) -> Iterable[Message]:
+            try:
+                return list(parse(*args, **kwargs))
+            except TsurError:
+                raise
+            except Exception as exc:
+                source = getattr(args[0], "source", None) if args else None
+                payload = args[1] if len(args) > 1 else kwargs.get("payload")
+                reason = (
+                    str(exc)  # a value the parser refused, with its own reason
+                    if type(exc) in (ValueError, TypeError)
+                    else f"cannot be read ({type(exc).__name__}: {str(exc)[:200]})"
+                )
+                raise PayloadError(
+                    f"{what}: {reason}", source=getattr(source, "id", None), raw=_raw(payload)
+                ) from exc
+
+        return guarded
+
+    return wrap

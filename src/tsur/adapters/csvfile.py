@@ -30,9 +30,10 @@ from pydantic import Field, field_validator
 from tsur.context import Context
 from tsur.domain import Attachment, Author, FetchResult, GeoPoint, Message, Reply, Source
 from tsur.errors import AdapterError, ConfigError, IngestError, PayloadError
+from tsur.wire import check_instant
 
 from ._base import AdapterOptions, BaseAdapter
-from ._payload import FetchBatch, RejectedItem
+from ._payload import FetchBatch, RejectedItem, refusing
 
 __all__ = ["FIELDS", "CsvAdapter", "CsvOptions", "ParsedRow"]
 
@@ -148,14 +149,17 @@ class CsvAdapter(BaseAdapter):
         self._tz_known = bool(self.opts.timezone) or context is not None
 
     def _text(self, payload: bytes | str) -> str:
+        """The text of a file; bytes that are not of the encoding become lone surrogates
+        (``surrogateescape``), so that only the rows holding them are refused."""
         if isinstance(payload, str):
-            return payload
+            return payload.removeprefix("\ufeff")
         try:
-            return payload.decode(self.opts.encoding)
-        except (UnicodeDecodeError, LookupError) as exc:
+            return payload.decode(self.opts.encoding, errors="surrogateescape").removeprefix(
+                "\ufeff"
+            )
+        except LookupError as exc:
             raise PayloadError(
-                f"CSV is not {self.opts.encoding} text: {exc} (set options.encoding, "
-                "e.g. 'cp1251')",
+                f"unknown encoding {self.opts.encoding!r} (set options.encoding, e.g. 'cp1251')",
                 source=self.source.id,
                 raw=payload,
             ) from exc
@@ -173,6 +177,14 @@ class CsvAdapter(BaseAdapter):
             raise PayloadError(
                 f"{origin}: unreadable header: {exc}", source=self.source.id
             ) from exc
+        if _undecodable(_join(headers, delimiter)):
+            raise PayloadError(
+                f"{origin}: CSV is not {self.opts.encoding} text: its header has byte "
+                f"0x{_undecodable(_join(headers, delimiter)) or 0:02X} "
+                "(set options.encoding, e.g. 'cp1251')",
+                source=self.source.id,
+                raw=payload,
+            )
         columns = self._columns(headers, origin)
         header = _join(headers, delimiter)
         last = reader.line_num
@@ -182,17 +194,28 @@ class CsvAdapter(BaseAdapter):
                 row = next(reader)
             except StopIteration:
                 return
-            except csv.Error as exc:
+            except csv.Error as exc:  # the reader goes on with the next line
                 err = IngestError(f"unreadable CSV: {exc}", line=start, origin=origin)
                 yield ParsedRow(start, "", error=err, header=header)
-                return
+                last = reader.line_num
+                continue
             last = reader.line_num
             if not any(cell.strip() for cell in row):
                 continue
             raw = _join(row, delimiter)
+            bad = _undecodable(raw)
+            if bad is not None:
+                err = IngestError(
+                    f"not {self.opts.encoding} text: byte 0x{bad:02X} (the row is kept with "
+                    "\\x escapes; set options.encoding if the whole file is another one)",
+                    line=start,
+                    origin=origin,
+                )
+                yield ParsedRow(start, _escaped(raw), error=err, header=header)
+                continue
             try:
                 msg = self._message(row, columns, headers)
-            except (ValueError, TypeError) as exc:
+            except (ValueError, TypeError, OverflowError, ArithmeticError) as exc:
                 err = IngestError(str(exc), line=start, origin=origin)
                 yield ParsedRow(start, raw, error=err, header=header)
                 continue
@@ -287,11 +310,12 @@ class CsvAdapter(BaseAdapter):
             if not self._tz_known:
                 raise ValueError(f"date {value!r} has no offset: set options.timezone")
             parsed = parsed.replace(tzinfo=self._zone())
-        return parsed
+        return check_instant(parsed, what=f"date in column {column!r}")
 
     def _zone(self) -> tzinfo:
         return self.tz
 
+    @refusing("CSV")
     def parse(self, payload: bytes | str | Mapping[str, Any]) -> Iterable[Message]:
         """Messages of a whole CSV text; any bad row raises, naming every bad line."""
         if isinstance(payload, Mapping):
@@ -340,6 +364,21 @@ def _sniff(text: str) -> str:
     except csv.Error:
         first = sample.splitlines()[0] if sample else ""
         return max(",;\t", key=first.count)
+
+
+def _undecodable(text: str) -> int | None:
+    """The first byte the file's encoding could not read (a ``surrogateescape`` surrogate)."""
+    for ch in text:
+        if "\udc80" <= ch <= "\udcff":
+            return ord(ch) - 0xDC00
+    return None
+
+
+def _escaped(text: str) -> str:
+    """Text with undecodable bytes written as ``\\xNN`` (storable, and readable)."""
+    return "".join(
+        f"\\x{ord(ch) - 0xDC00:02x}" if "\udc80" <= ch <= "\udcff" else ch for ch in text
+    )
 
 
 def _join(row: list[str], delimiter: str) -> str:

@@ -17,10 +17,11 @@ import attrs
 from pydantic import Field
 
 from tsur.domain import FetchResult, Message, Reply
-from tsur.errors import AdapterError
-from tsur.wire import message_to_dict, parse_record, read_jsonl
+from tsur.errors import AdapterError, IngestError, PayloadError
+from tsur.wire import message_to_dict, parse_record, read_jsonl, split_lines
 
 from ._base import AdapterOptions, BaseAdapter
+from ._payload import FetchBatch, RejectedItem, refusing
 
 __all__ = ["JsonLinesAdapter", "JsonLinesOptions", "to_jsonl"]
 
@@ -59,29 +60,39 @@ class JsonLinesAdapter(BaseAdapter):
         return Path(self.opts.replies_path) if self.opts.replies_path else None
 
     def fetch(self, cursor: str | None) -> FetchResult:
-        """Messages on lines after ``cursor`` (a line count); bad lines raise."""
+        """Messages on lines after ``cursor`` (a line count); bad lines are reported
+        (with their numbers) for the rejected-input store, not fatal."""
         start = int(cursor or 0)
         try:
-            lines = self.path.read_text("utf-8").splitlines()
+            lines = split_lines(self.path.read_bytes())
         except OSError as exc:
             raise AdapterError(f"cannot read {self.path}: {exc}", source=self.source.id) from exc
         out: list[Message] = []
-        for parsed in read_jsonl(lines[start:], origin=str(self.path)):
+        rejected: list[RejectedItem] = []
+        for parsed in read_jsonl(lines, origin=str(self.path)):
+            if parsed.line <= start:
+                continue
             if parsed.error is not None:
-                raise parsed.error
+                rejected.append(RejectedItem(parsed.raw, str(parsed.error), parsed.line))
+                continue
             assert parsed.message is not None
             out.append(attrs.evolve(parsed.message, source=self.source.id))
-        return FetchResult(out, str(len(lines)))
+        return FetchBatch(out, str(len(lines)), False, tuple(rejected))
 
+    @refusing("JSON Lines")
     def parse(self, payload: bytes | str | Mapping[str, Any]) -> Iterable[Message]:
-        """Messages in one JSON object or a block of JSON Lines."""
+        """Messages in one JSON object or a block of JSON Lines; any bad line refuses it
+        (:class:`~tsur.errors.PayloadError` naming the line)."""
         if isinstance(payload, Mapping):
-            return [parse_record(payload)]
-        text = payload.decode("utf-8") if isinstance(payload, bytes) else payload
+            try:
+                return [parse_record(payload)]
+            except IngestError as exc:
+                raise PayloadError(str(exc), source=self.source.id, raw=payload) from exc
+        lines = split_lines(payload) if isinstance(payload, bytes) else payload.split("\n")
         out = []
-        for parsed in read_jsonl(text.splitlines()):
+        for parsed in read_jsonl(lines):
             if parsed.error is not None:
-                raise parsed.error
+                raise PayloadError(str(parsed.error), source=self.source.id, raw=payload)
             assert parsed.message is not None
             out.append(parsed.message)
         return out

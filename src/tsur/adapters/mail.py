@@ -47,12 +47,13 @@ from pydantic import Field, SecretStr
 
 from tsur.context import Context
 from tsur.domain import Attachment, Author, FetchResult, Message, Reply
-from tsur.errors import AdapterError, ConfigError, PayloadError
+from tsur.errors import AdapterError, ConfigError, PayloadError, TsurError
+from tsur.wire import check_instant
 
 from ._base import AdapterOptions, BaseAdapter, secret
 from ._http import RetryPolicy
 from ._mailauth import check_sender
-from ._payload import FetchBatch, RejectedItem
+from ._payload import FetchBatch, RejectedItem, refusing
 from ._text import html_to_text, strip_quoted_reply, tidy
 
 __all__ = ["MailAdapter", "MailOptions", "imap_utf7", "letter_to_message", "tls_context"]
@@ -132,7 +133,7 @@ def _ids(value: Any) -> list[str]:
 def _decoded(part: EmailMessage) -> str:
     try:
         return str(part.get_content())
-    except (LookupError, UnicodeDecodeError, AssertionError):  # unknown or lying charset
+    except (LookupError, ValueError, AssertionError):  # unknown, lying or NUL-laden charset
         payload = part.get_payload(decode=True)
         raw = payload if isinstance(payload, bytes) else b""
         return raw.decode("utf-8", errors="replace")
@@ -151,12 +152,42 @@ def letter_to_message(
 
     With ``trusted_authserv_ids`` its ``meta["email_sender"]`` says whether
     the ``From`` address is verified (:func:`~tsur.adapters._mailauth.check_sender`).
+    Whatever a broken letter provokes in the standard library's header
+    and body parsers (``IndexError``, ``AttributeError``, a lying charset …)
+    is refused with a reason, and so is a date outside 1970–2100.
     """
+    try:
+        return _letter(
+            raw,
+            source=source,
+            tz=tz,
+            strip_quotes=strip_quotes,
+            received_at=received_at,
+            trusted_authserv_ids=trusted_authserv_ids,
+        )
+    except TsurError:
+        raise
+    except Exception as exc:
+        raise PayloadError(
+            f"unreadable letter ({type(exc).__name__}: {str(exc)[:200]})", source=source, raw=raw
+        ) from exc
+
+
+def _letter(
+    raw: bytes,
+    *,
+    source: str,
+    tz: tzinfo,
+    strip_quotes: bool,
+    received_at: datetime | None,
+    trusted_authserv_ids: Sequence[str],
+) -> Message:
     if not raw.strip():
         raise PayloadError("empty letter", source=source)
     msg = BytesParser(policy=policy.default).parsebytes(raw)
     if not isinstance(msg, EmailMessage) or (not msg.keys() and not msg.get_payload()):
         raise PayloadError("not an e-mail message (no headers)", source=source, raw=raw)
+    _check_headers(msg, source=source, raw=raw)
     mid = _msgid(msg.get("Message-ID"))
     if mid is None:
         mid = "sha256:" + hashlib.sha256(raw).hexdigest()[:32]
@@ -170,6 +201,10 @@ def letter_to_message(
         raise PayloadError(f"letter {mid}: no readable Date header", source=source, raw=raw)
     if created.utcoffset() is None:
         created = created.replace(tzinfo=tz)
+    try:
+        created = check_instant(created, what="the Date header")
+    except ValueError as exc:
+        raise PayloadError(f"letter {mid}: {exc}", source=source, raw=raw) from None
     sender = _first_address(msg.get("From"))
     reply_to = _first_address(msg.get("Reply-To"))
     body_part = msg.get_body(preferencelist=("plain", "html"))
@@ -214,6 +249,22 @@ def letter_to_message(
     )
 
 
+def _check_headers(msg: EmailMessage, *, source: str, raw: bytes) -> None:
+    """Read every header once: one the standard library cannot parse is named."""
+    for name in msg:
+        try:
+            for value in msg.get_all(name) or ():
+                str(value)
+                for attr in ("addresses", "datetime", "params"):
+                    getattr(value, attr, None)
+        except Exception as exc:
+            raise PayloadError(
+                f"unreadable {name} header: {type(exc).__name__}: {str(exc)[:200]}",
+                source=source,
+                raw=raw,
+            ) from exc
+
+
 def _first_address(header: Any) -> tuple[str, str] | None:
     addresses = getattr(header, "addresses", ()) if header is not None else ()
     for a in addresses:
@@ -249,6 +300,7 @@ class MailAdapter(BaseAdapter):
         self._conn: imaplib.IMAP4 | None = None
 
     # parse ------------------------------------------------------------------
+    @refusing("letter")
     def parse(self, payload: bytes | str | Mapping[str, Any]) -> Iterable[Message]:
         """The message of one letter (an ``.eml`` file's bytes)."""
         if isinstance(payload, Mapping):

@@ -30,10 +30,11 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from tsur.domain import Attachment, FetchResult, GeoPoint, Message, Reply
 from tsur.errors import AdapterError, Open311Error, PayloadError
+from tsur.wire import check_instant
 
 from ._base import AdapterOptions, HttpAdapter, secret
 from ._http import ApiRequest, http_error, snippet
-from ._payload import FetchBatch, convert_items, load_json, response_json, validate
+from ._payload import FetchBatch, convert_items, load_json, refusing, response_json, validate
 
 __all__ = ["Open311Adapter", "Open311Error", "Open311Options", "Service", "ServiceRequest"]
 
@@ -78,7 +79,7 @@ class ServiceRequest(_W):
     def _aware(cls, v: datetime) -> datetime:
         if v.utcoffset() is None:
             raise ValueError("must carry a UTC offset (ISO 8601)")
-        return v
+        return check_instant(v, what="the date")
 
 
 class Service(_W):
@@ -243,6 +244,7 @@ class Open311Adapter(HttpAdapter):
         return data
 
     # parse ------------------------------------------------------------------
+    @refusing("Open311 answer")
     def parse(self, payload: bytes | str | Mapping[str, Any]) -> Iterable[Message]:
         """Messages in a ``requests.json`` (or ``requests/{id}.json``) answer;
         an errors array raises :class:`Open311Error`."""

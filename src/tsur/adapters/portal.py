@@ -37,9 +37,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from tsur.context import Context
 from tsur.domain import Attachment, Author, FetchResult, GeoPoint, Message, Reply, Source
 from tsur.errors import AdapterError, ConfigError, PayloadError
+from tsur.wire import check_instant, decode_line, escaped_line, split_lines
 
 from ._base import AdapterOptions, HttpAdapter
-from ._payload import FetchBatch, RejectedItem, load_json, validate
+from ._payload import FetchBatch, RejectedItem, load_json, refusing, validate
 from ._webhooks import WebhookPayload
 from .webhook import SignedOptions, answer_id, signed_post, signing_key, verify_signed
 
@@ -74,7 +75,7 @@ class _W(BaseModel):
 def _aware(v: datetime) -> datetime:
     if v.utcoffset() is None:
         raise ValueError("must carry a time zone offset, e.g. 2026-11-16T09:41:00+04:00")
-    return v
+    return check_instant(v, what="the date")
 
 
 class PosCoordinates(_W):
@@ -221,6 +222,7 @@ class PosAdapter(HttpAdapter):
                 )
         return out
 
+    @refusing("ПОС body")
     def parse(self, payload: bytes | str | Mapping[str, Any]) -> Iterable[Message]:
         """The appeals in a body as messages (status changes carry none)."""
         return [self.message(e) for e in self.events(payload) if isinstance(e, PosAppeal)]
@@ -279,15 +281,20 @@ class PosAdapter(HttpAdapter):
             return FetchResult([], cursor, False)
         path = Path(self.opts.path)
         try:
-            lines = path.read_text("utf-8-sig").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
+            lines = split_lines(path.read_bytes())  # decoded line by line below
+        except OSError as exc:
             raise AdapterError(f"cannot read {path}: {exc}", source=self.source.id) from exc
         start = int(cursor or 0)
         if start > len(lines):  # a new, shorter export replaced the file
             start = 0
         messages: list[Message] = []
         rejected: list[RejectedItem] = []
-        for n, line in enumerate(lines[start:], start=start + 1):
+        for n, raw in enumerate(lines[start:], start=start + 1):
+            try:
+                line = decode_line(raw, first=n == 1)
+            except ValueError as exc:
+                rejected.append(RejectedItem(escaped_line(raw), f"{path}:{n}: {exc}", n))
+                continue
             if not line.strip():
                 continue
             try:

@@ -33,10 +33,11 @@ from pydantic import Field
 
 from tsur.domain import Attachment, Author, FetchResult, GeoPoint, Message, Reply
 from tsur.errors import AdapterError, PayloadError, raw_text
+from tsur.wire import check_instant
 
 from ._base import AdapterOptions, HttpAdapter
 from ._http import ApiRequest, http_error
-from ._payload import FetchBatch, RejectedItem
+from ._payload import FetchBatch, RejectedItem, refusing
 from ._text import html_to_text, tidy
 
 __all__ = ["FeedAdapter", "FeedOptions", "parse_feed"]
@@ -106,14 +107,27 @@ def parse_feed(data: bytes | str, *, source: str | None = None) -> list[dict[str
         ) from exc
     except ParseError as exc:
         raise PayloadError(f"not a well-formed XML feed: {exc}", source=source, raw=data) from exc
+    except (LookupError, ValueError) as exc:  # an encoding Python does not know, …
+        raise PayloadError(f"unreadable XML feed: {exc}", source=source, raw=data) from exc
     if root.tag == f"{ATOM}feed":
-        return [_atom(e) for e in root.iter(f"{ATOM}entry")]
+        return [_entry(_atom, e) for e in root.iter(f"{ATOM}entry")]
     items = [el for el in root.iter() if el.tag == "item" or el.tag.endswith("}item")]
     if root.tag not in {"rss"} and not root.tag.endswith("RDF"):
         raise PayloadError(
             f"not an RSS or Atom feed (root element <{root.tag}>)", source=source, raw=data
         )
-    return [_rss(i) for i in items]
+    return [_entry(_rss, i) for i in items]
+
+
+def _entry(read: Any, el: Element) -> dict[str, Any]:
+    """One entry's fields; one that cannot be read is ``{"error": reason}`` (refused alone)."""
+    try:
+        entry: dict[str, Any] = read(el)
+    except RecursionError:
+        return {"error": "its content is nested too deeply to read"}
+    except (ValueError, TypeError, ArithmeticError) as exc:
+        return {"error": f"unreadable entry: {exc}"}
+    return entry
 
 
 def _geo(el: Element) -> tuple[float, float] | None:
@@ -185,11 +199,14 @@ class FeedAdapter(HttpAdapter):
         return response
 
     def _message(self, e: Mapping[str, Any]) -> Message:
+        if "error" in e:
+            raise ValueError(e["error"])
         created = _date(e["date"])
         if created is None:
             raise ValueError(f"entry {e['id'] or e['title']!r} has no readable date {e['date']!r}")
         if created.utcoffset() is None:
             created = created.replace(tzinfo=self.tz)
+        created = check_instant(created, what="the entry's date")
         title, body = e["title"], e["body"]
         text = body
         if self.opts.include_title and title and title not in body:
@@ -213,6 +230,7 @@ class FeedAdapter(HttpAdapter):
             meta={"feed_title": title} if title else {},
         )
 
+    @refusing("feed")
     def parse(self, payload: bytes | str | Mapping[str, Any]) -> Iterable[Message]:
         """Messages of a feed document; an entry without a readable date raises."""
         if isinstance(payload, Mapping):
@@ -248,7 +266,7 @@ class FeedAdapter(HttpAdapter):
         for e in parse_feed(response.content, source=self.source.id):
             try:
                 m = self._message(e)
-            except ValueError as exc:
+            except (ValueError, TypeError, ArithmeticError) as exc:
                 rejected.append(RejectedItem(raw_text(e), f"feed entry: {exc}"))
                 continue
             if since is None or m.created_at >= since:

@@ -38,7 +38,15 @@ from tsur.security import secrets_match
 
 from ._base import AdapterOptions, HttpAdapter, secret
 from ._http import ApiRequest, RateLimit, RateLimiter
-from ._payload import FetchBatch, RejectedItem, from_unix, load_json, response_json, validate
+from ._payload import (
+    FetchBatch,
+    RejectedItem,
+    from_unix,
+    load_json,
+    refusing,
+    response_json,
+    validate,
+)
 from ._webhooks import WebhookPayload, header, require_json, webhook_secret
 
 __all__ = [
@@ -319,7 +327,7 @@ class TelegramAdapter(HttpAdapter):
                 last = uid if last is None else max(last, uid)
             try:
                 messages.extend(self._update(raw))
-            except (PayloadError, ValueError) as exc:
+            except Exception as exc:  # one unreadable update never costs the page
                 rejected.append(RejectedItem(raw_text(raw), f"result[{i}]: {exc}"))
         next_cursor = str(last + 1) if last is not None else cursor
         return FetchBatch(messages, next_cursor, len(result) >= self.opts.limit, tuple(rejected))
@@ -334,6 +342,7 @@ class TelegramAdapter(HttpAdapter):
         return self._updates_result(cursor, result)
 
     # parse ------------------------------------------------------------------
+    @refusing("Telegram payload")
     def parse(self, payload: bytes | str | Mapping[str, Any]) -> Iterable[Message]:
         """Messages in a getUpdates answer, one Update (a webhook body) or a list of them."""
         data = load_json(payload, source=self.source.id, what="Telegram payload")

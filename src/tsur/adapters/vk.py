@@ -36,7 +36,15 @@ from tsur.security import secrets_match
 
 from ._base import AdapterOptions, HttpAdapter, secret
 from ._http import ApiRequest, RateLimit, RateLimiter, http_error
-from ._payload import FetchBatch, RejectedItem, convert_items, from_unix, load_json, validate
+from ._payload import (
+    FetchBatch,
+    RejectedItem,
+    convert_items,
+    from_unix,
+    load_json,
+    refusing,
+    validate,
+)
 from ._vk_wire import (
     VkAttachment,
     VkComment,
@@ -335,6 +343,7 @@ class VkAdapter(HttpAdapter):
         return FetchBatch(msgs, cursor, more, tuple(_as_response(b) for b in bad))
 
     # parse ------------------------------------------------------------------
+    @refusing("VK payload")
     def parse(self, payload: bytes | str | Mapping[str, Any]) -> Iterable[Message]:
         """Messages in an API response (wall.get, wall.getComments, newsfeed.search),
         a Callback API event or a Bots Long Poll answer; an ``error`` answer raises."""

@@ -33,7 +33,7 @@ from tsur.wire import message_from_dict
 
 from ._base import AdapterOptions, HttpAdapter, secret
 from ._http import ApiRequest
-from ._payload import describe, load_json
+from ._payload import describe, load_json, refusing
 from ._webhooks import WebhookPayload, require_json, webhook_secret
 
 __all__ = ["JsonWebhookAdapter", "SignedOptions", "WebhookOptions", "signed_post"]
@@ -127,6 +127,7 @@ class JsonWebhookAdapter(HttpAdapter):
     options_model: ClassVar[type[AdapterOptions]] = WebhookOptions
     opts: WebhookOptions
 
+    @refusing("webhook body")
     def parse(self, payload: bytes | str | Mapping[str, Any]) -> Iterable[Message]:
         """Messages in a body: one message object or an array of them."""
         data = load_json(payload, source=self.source.id, what="webhook body")

@@ -209,7 +209,11 @@ def cmd_ingest(args: argparse.Namespace, console: Console) -> int:
         raise IngestError(f"cannot read {args.file}: no such file")  # before a database is made
     with open_engine(args) as engine:
         if args.file == "-":
-            report = engine.ingest_jsonl(lines=sys.stdin.read().splitlines(), origin="<stdin>")
+            stdin = getattr(sys.stdin, "buffer", None)  # bytes: decided line by line
+            if stdin is not None:
+                report = engine.ingest_jsonl(data=stdin.read(), origin="<stdin>")
+            else:
+                report = engine.ingest_jsonl(lines=sys.stdin.read().split("\n"), origin="<stdin>")
         else:
             report = engine.ingest_jsonl(args.file)
         for err in report.errors:

@@ -48,7 +48,7 @@ from tsur.intake import CollectReport, collect
 from tsur.plugins import Components, collect_components
 from tsur.region import Region
 from tsur.text.normalize import get_lemmatizer
-from tsur.wire import message_to_dict, read_jsonl
+from tsur.wire import message_to_dict, read_jsonl, split_lines
 
 __all__ = ["register_commands"]
 
@@ -128,12 +128,8 @@ def cmd_parse(args: argparse.Namespace, console: Console) -> int:
 def _rows(adapter: Any, payload: bytes, origin: str) -> list[tuple[Any, Any]]:
     """(message, None) or (None, error) for each record of a payload."""
     if isinstance(adapter, JsonLinesAdapter):
-        try:
-            lines = payload.decode("utf-8-sig").splitlines()
-        except UnicodeDecodeError as exc:
-            raise PayloadError(f"{origin}: not UTF-8 text: {exc}") from exc
         out: list[tuple[Any, Any]] = []
-        for p in read_jsonl(lines, origin=origin):
+        for p in read_jsonl(split_lines(payload), origin=origin):  # decoded line by line
             out.append((_own(p.message, adapter), p.error))
         return out
     if callable(getattr(adapter, "rows", None)):

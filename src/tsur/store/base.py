@@ -31,10 +31,15 @@ __all__ = [
 
 @attrs.frozen
 class IngestResult:
-    """What an ingest call did: ids of new messages and how many were already known."""
+    """What an ingest call did: ids of new messages and how many were already known.
+
+    ``failed`` lists the messages the database refused, as ``(index in the
+    given sequence, reason)``: the others are stored all the same.
+    """
 
     inserted: tuple[int, ...]
     duplicates: int
+    failed: tuple[tuple[int, str], ...] = ()
 
     @property
     def count(self) -> int:

@@ -184,6 +184,53 @@ def _storage_error(exc: sa.exc.SQLAlchemyError) -> StorageError:
     return StorageError(message, retryable=retryable, unavailable=unavailable)
 
 
+#: What storing one message can fail on because of the message itself (not the database).
+_ROW_ERRORS = (StorageError, sa.exc.StatementError, ValueError, OverflowError, TypeError)
+
+
+def _message_row(m: Message, received_at: datetime) -> dict[str, Any]:
+    return {
+        "source": m.source,
+        "external_id": m.external_id,
+        "created_at": m.created_at,
+        "received_at": received_at,
+        "text": m.text,
+        "payload": message_to_dict(m),
+        "status": "pending",
+    }
+
+
+def _row_error(exc: Exception) -> bool:
+    """Whether ``exc`` is about the row written (bad data), not the database (down, busy)."""
+    if isinstance(exc, StorageError):
+        if exc.retryable or exc.unavailable:
+            return False
+        exc = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc
+        if isinstance(exc, StorageError):
+            return False
+    if isinstance(exc, sa.exc.DBAPIError):
+        return isinstance(exc, sa.exc.DataError | sa.exc.IntegrityError)
+    return True
+
+
+def _row_reason(exc: Exception) -> str:
+    if isinstance(exc, StorageError) and isinstance(exc.__cause__, Exception):
+        exc = exc.__cause__
+    orig = getattr(exc, "orig", None) or exc
+    return f"the database refused it: {type(orig).__name__}: {str(orig).splitlines()[0][:300]}"
+
+
+def _storable(text: str) -> str:
+    """``text`` as every backend stores it: NUL as ``\\u0000``, lone surrogates as ``\\udXXX``."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\\u0000")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", errors="backslashreplace").decode("utf-8")
+    return text
+
+
 class SqlRepository(Repository):
     """:class:`Repository` on SQLAlchemy Core, for SQLite and PostgreSQL."""
 
@@ -265,38 +312,52 @@ class SqlRepository(Repository):
     def ingest(self, messages: Sequence[Message], *, received_at: datetime) -> IngestResult:
         inserted: list[int] = []
         duplicates = 0
+        failed: list[tuple[int, str]] = []
         for start in range(0, len(messages), _INGEST_CHUNK):
-            chunk = messages[start : start + _INGEST_CHUNK]
             # Repeated keys inside one chunk count as duplicates too.
-            unique: dict[tuple[str, str], Message] = {}
-            for m in chunk:
+            unique: dict[tuple[str, str], tuple[int, Message]] = {}
+            for i in range(start, min(start + _INGEST_CHUNK, len(messages))):
+                m = messages[i]
                 if m.key in unique:
                     duplicates += 1
                 else:
-                    unique[m.key] = m
-            with self._tx() as conn:
-                known = self._known_keys(conn, list(unique))
-                rows = [
-                    {
-                        "source": m.source,
-                        "external_id": m.external_id,
-                        "created_at": m.created_at,
-                        "received_at": received_at,
-                        "text": m.text,
-                        "payload": message_to_dict(m),
-                        "status": "pending",
-                    }
-                    for key, m in unique.items()
-                    if key not in known
-                ]
-                duplicates += len(unique) - len(rows)
-                if rows:
-                    ids = self._insert_ignoring_conflicts(conn, rows)
-                    duplicates += len(rows) - len(ids)
-                    inserted.extend(ids)
+                    unique[m.key] = (i, m)
+            try:
+                with self._tx() as conn:
+                    known = self._known_keys(conn, list(unique))
+                    rows = [
+                        _message_row(m, received_at)
+                        for key, (_i, m) in unique.items()
+                        if key not in known
+                    ]
+                    ids = self._insert_ignoring_conflicts(conn, rows) if rows else []
                     if ids and self.dialect == "postgresql":  # wake waiting workers on commit
                         conn.execute(sa.text(f"SELECT pg_notify('{WORK_CHANNEL}', '')"))
-        return IngestResult(tuple(inserted), duplicates)
+                duplicates += len(unique) - len(ids)  # counted once the chunk is committed
+                inserted.extend(ids)
+            except _ROW_ERRORS as exc:
+                if not _row_error(exc):
+                    raise
+                # One row the database refuses must not cost the others: row by row.
+                log.warning("ingest: a chunk was refused (%s); storing it row by row", exc)
+                for i, m in unique.values():
+                    try:
+                        with self._tx() as conn:
+                            if self._known_keys(conn, [m.key]):
+                                duplicates += 1
+                                continue
+                            ids = self._insert_ignoring_conflicts(
+                                conn, [_message_row(m, received_at)]
+                            )
+                            inserted.extend(ids)
+                            duplicates += 1 - len(ids)
+                            if ids and self.dialect == "postgresql":
+                                conn.execute(sa.text(f"SELECT pg_notify('{WORK_CHANNEL}', '')"))
+                    except _ROW_ERRORS as row_exc:
+                        if not _row_error(row_exc):
+                            raise
+                        failed.append((i, _row_reason(row_exc)))
+        return IngestResult(tuple(inserted), duplicates, tuple(failed))
 
     def _known_keys(self, conn: sa.Connection, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
         known: set[tuple[str, str]] = set()
@@ -330,6 +391,9 @@ class SqlRepository(Repository):
         verified: bool = False,
     ) -> int:
         R = schema.rejected_input
+        # NUL is the one character PostgreSQL's text refuses: kept as its JSON escape on
+        # every backend alike, so the record is stored and reads the same anywhere.
+        raw, reason = _storable(raw), _storable(reason)
         with self._tx() as conn:
             known = conn.execute(
                 sa.select(R.c.id).where(
