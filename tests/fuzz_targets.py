@@ -32,7 +32,8 @@ from tsur.testing import payload, payload_names
 from tsur.wire import check_instant, clean_message, message_to_dict, read_jsonl, split_lines
 
 HERE = Path(__file__).parent
-SHARED = Path("/work/shared/payloads")
+#: recorded API answers beside the repository, when present (a checkout of the project's data)
+SHARED = HERE.parent.parent / "shared" / "payloads"
 
 # Seeds ---------------------------------------------------------------------------------
 _APPEAL = {  # the ПОС appeal schema (docs/adapters.md)
