@@ -228,6 +228,14 @@ class WebhookResult:
     events: Sequence[Any] = ()
 
 
+def _kept_answer(adapter: Any, otherwise: WebhookResult) -> WebhookResult:
+    """What to answer for a verified body that was kept unread."""
+    answer = getattr(adapter, "unreadable_answer", None)
+    if isinstance(answer, tuple) and len(answer) == 2:
+        return WebhookResult(int(answer[0]), str(answer[1]))
+    return otherwise
+
+
 def receive_webhook(
     engine: Engine,
     source_id: str,
@@ -244,7 +252,9 @@ def receive_webhook(
     — or makes it raise anything at all — is answered 403 (415 for a body
     not declared JSON), logged, and nothing of it is stored. A verified
     body that cannot be read is kept, marked verified, and answered 400
-    with the reason; otherwise 200. ``adapter`` defaults to the one
+    with the reason (or the adapter's ``unreadable_answer``: VK and
+    Telegram are told it arrived, so they neither suspend the server nor
+    drop what follows); otherwise 200. ``adapter`` defaults to the one
     configured for the source (:func:`~tsur.adapters.make_adapter`).
     """
     own = adapter is None
@@ -286,14 +296,16 @@ def receive_webhook(
                 origin, None, raw_text(body), str(exc), at=engine.clock(), verified=True
             )
             log.warning("webhook for %s unreadable, kept: %s", source_id, exc)
-            return WebhookResult(400, str(exc))
+            return _kept_answer(adapter, WebhookResult(400, str(exc)))
         except Exception as exc:  # the adapter's own bug: the body is kept, the sender told
             reason = f"the adapter failed: {type(exc).__name__}: {exc}"
             engine.repository.record_rejected_input(
                 origin, None, raw_text(body), reason, at=engine.clock(), verified=True
             )
             log.error("webhook for %s: %s (body kept)", source_id, reason)
-            return WebhookResult(500, "the adapter failed; the request is kept")
+            return _kept_answer(
+                adapter, WebhookResult(500, "the adapter failed; the request is kept")
+            )
         foreign = [m.source for m in payload.messages if m.source != source_id]
         if foreign:
             raise AdapterError(

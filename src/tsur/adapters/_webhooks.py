@@ -121,7 +121,10 @@ class WebhookReceiver(Protocol):
     authentic (any other exception is treated the same way: refused, not
     stored). Only then is ``receive_webhook`` called to read the body; a
     body it cannot read is kept, marked verified, for a later
-    ``retry_rejected``.
+    ``retry_rejected``. It is answered 400 with the reason, or with the
+    adapter's ``unreadable_answer`` (status, body) when it has one: a
+    platform that suspends a server answering errors (VK) or drops an update
+    after retries (Telegram) is told it was received, since it is kept.
     """
 
     def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> None: ...

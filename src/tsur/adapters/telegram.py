@@ -267,6 +267,9 @@ class TelegramAdapter(HttpAdapter):
 
     kind: ClassVar[str] = "telegram"
     options_model: ClassVar[type[AdapterOptions]] = TelegramOptions
+    #: a verified update tsur cannot read is kept and acknowledged: Telegram repeats a
+    #: non-2xx answer and then gives up on the update
+    unreadable_answer: ClassVar[tuple[int, str]] = (200, "")
     opts: TelegramOptions
 
     def _default_limiter(self) -> RateLimiter:

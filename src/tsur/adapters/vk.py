@@ -153,6 +153,9 @@ class VkAdapter(HttpAdapter):
 
     kind: ClassVar[str] = "vk"
     options_model: ClassVar[type[AdapterOptions]] = VkOptions
+    #: a verified event tsur cannot read is kept and acknowledged: VK suspends a server
+    #: that answers errors in a row, and the events after it would be lost
+    unreadable_answer: ClassVar[tuple[int, str]] = (200, "ok")
     opts: VkOptions
 
     def _default_limiter(self) -> RateLimiter:
