@@ -74,8 +74,6 @@ DEEP = b"[" * 5000 + b"]" * 5000
 RANDOM = bytes(random.Random(7).randrange(256) for _ in range(200)).replace(b"\n", b"")
 
 ATTACKS: dict[str, tuple[bytes, str]] = {
-    # NUL as the raw byte inside a JSON string: not JSON (control characters must be escaped)
-    "raw NUL": (line(0).replace("яма".encode(), b"\x00"), "Invalid control character"),
     "invalid UTF-8": (line(0).replace("яма".encode(), b"\xff\xfe"), "not UTF-8 text"),
     "year 9999": (
         line(0, created_at="9999-12-31T23:59:59-05:00"),
@@ -188,17 +186,17 @@ def test_a_file_path_is_read_as_bytes_line_by_line(engine: tsur.Engine, tmp_path
     assert rec.raw == "\\xc3("
 
 
-def test_a_raw_nul_line_is_kept_and_passes_when_re_run(engine: tsur.Engine) -> None:
-    """A raw NUL byte is no JSON: the line is kept (NUL written as its JSON escape, which
-    both stores accept) and a re-run reads it as the complaint it is, NUL removed."""
-    bad = line(2).replace("яма".encode(), "я\x00ма".encode())
-    report = engine.ingest_jsonl(data=line(1) + b"\n" + bad + b"\n", origin="nul.jsonl")
-    assert report.inserted == 1
-    (rec,) = engine.repository.rejected_inputs()
-    assert rec.line == 2 and "\\u0000" in rec.raw and "\x00" not in rec.raw
-    again = engine.retry_rejected_input()
-    assert again.inserted == 1
-    assert engine.repository.rejected_inputs() == []
+def test_a_raw_nul_is_read_as_its_escape_would_be(engine: tsur.Engine) -> None:
+    """A raw NUL byte inside a string (a broken export) and its JSON escape ``\\u0000``
+    are one thing: the complaint is stored at once, the NUL removed and counted; in an
+    identifier it is refused with the line, as the escape is."""
+    raw = line(2).replace("яма".encode(), "я\x00ма".encode())
+    escaped = line(3).replace("яма".encode(), b"\\u0000")
+    in_id = line(4).replace(b'"m4"', b'"m\x004"')
+    report = engine.ingest_jsonl(
+        data=b"\n".join([line(1), raw, escaped, in_id]) + b"\n", origin="nul.jsonl"
+    )
+    assert report.inserted == 3 and [e.line for e in report.errors] == [4]
     (m2,) = [s.message for s in engine.repository.messages() if s.message.external_id == "m2"]
     assert "яма" in m2.text and m2.meta[REMOVED_CONTROLS] == 1
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import unicodedata
 from pathlib import Path
 
@@ -160,3 +161,33 @@ def test_dev_half_of_the_labelled_set() -> None:
             if not any(k == sp.kind and s < sp.end and sp.start < e for k, s, e in ents):
                 extra.append((sp.kind, text[sp.start : sp.end]))
     assert not missed and not extra
+
+
+@pytest.mark.parametrize(
+    ("text", "token"),
+    [
+        ("тел 8/927/444/55/66", "[телефон]"),
+        ("8,927,123,45,67 звоните", "[телефон]"),
+        ("8_927_123_45_67", "[телефон]"),
+        ("почта http://petrov@mail.ru", "[e-mail]"),
+        ("СНИЛС 112.233.445.95", "[СНИЛС]"),
+        ("карта 4276.3800.1234.5678", "[карта]"),
+        ("карта 4276/3800/1234/5678", "[карта]"),
+    ],
+)
+def test_separators_and_links_that_once_hid_personal_data(text: str, token: str) -> None:
+    masked = mask_personal_data(text)
+    assert token in masked
+    assert not re.search(r"\d{2}", masked)  # nothing of the number is left
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "дом 12/3, кв 5, 12.11.2026, сумма 1 234,56 руб",
+        "https://vk.com/wall-190412733_94643",
+        "заявка № 4276/3800 от 12.11.2026",
+    ],
+)
+def test_what_those_separators_must_not_catch(text: str) -> None:
+    assert mask_personal_data(text) == text

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import resource
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -41,6 +42,7 @@ from tsur.security import (
 )
 from tsur.store.sql import SqlRepository, normalize_url
 from tsur.testing import START, FixedClock, payload, signed_headers
+from tsur.wire import load_json_text
 
 KEYS = {
     "TSUR_T_VK": "vk-community-key",
@@ -457,6 +459,13 @@ def test_a_push_source_without_a_key_is_a_config_error(
         parse_options(model, tsur.Source("src", kind, "S", {**options, **escape}))
 
 
+@pytest.mark.parametrize("token", ["", "a b", "a+b/c=", "ключ", "x" * 257])
+def test_a_telegram_secret_token_setwebhook_refuses_is_a_config_error(token: str) -> None:
+    with pytest.raises(tsur.ConfigError, match="secret_token"):
+        parse_options(TelegramOptions, tsur.Source("s", "telegram", "S", {"secret_token": token}))
+    parse_options(TelegramOptions, tsur.Source("s", "telegram", "S", {"secret_token": "A-z_9"}))
+
+
 def test_pull_modes_need_no_key() -> None:
     parse_options(VkOptions, tsur.Source("s", "vk", "S", {"owner_id": -1}))
     parse_options(TelegramOptions, tsur.Source("s", "telegram", "S", {"token": "1:A"}))
@@ -570,3 +579,103 @@ def test_a_database_from_before_verification_marks_nothing_verified(db_url: str)
         assert old.origin == "webhook:vk" and old.verified is False
     finally:
         repo.close()
+
+
+# attacks that once got through ---------------------------------------------------------
+# a body kept for one pushed source, re-read by the file retry, could claim another
+# source; Content-Length -1 (or none) read a stream to its end before verification; NaN and
+# 1e400 were stored on SQLite and refused by PostgreSQL; the depth check cost memory per
+# character of a long string; a corrected file left its old rejects open forever.
+
+
+def test_a_kept_pushed_body_is_never_read_as_a_file_line(engine: tsur.Engine) -> None:
+    # a correctly signed portal body claiming to be a VK message: unreadable for the
+    # portal (kept, verified), and the file retry must not store it as VK's
+    body = json.dumps(
+        {"source": "vk", "external_id": "msg1_1", "text": "яма", "created_at": "x"}
+    ).encode()
+    answer = tsur.intake.receive_webhook(
+        engine, "portal", body, signed_headers(KEYS["TSUR_T_PORTAL"], body)
+    )
+    assert answer.status == 400
+    good = json.dumps(
+        {
+            "source": "vk",
+            "external_id": "msg1_2",
+            "text": "яма",
+            "created_at": "2026-11-16T09:00:00+04:00",
+        }
+    )
+    engine.repository.record_rejected_input(
+        "webhook:tg", None, good, "kept by tsur 0.1", at=engine.clock()
+    )
+    report = engine.retry_rejected_input()
+    assert report.inserted == 0
+    assert engine.repository.message_counts() == {}
+    assert len(engine.repository.rejected_inputs()) == 2
+
+
+def _post(app: App, length: str | None, body: bytes = b"{}") -> int:
+    environ: dict[str, Any] = {}
+    setup_testing_defaults(environ)
+    environ.update(
+        REQUEST_METHOD="POST", PATH_INFO="/webhooks/portal", CONTENT_TYPE="application/json"
+    )
+    if length is None:
+        environ.pop("CONTENT_LENGTH", None)
+    else:
+        environ["CONTENT_LENGTH"] = length
+    environ["wsgi.input"] = io.BytesIO(body)
+    got: list[int] = []
+    b"".join(app(environ, lambda status, _h: got.append(int(status.split()[0]))))
+    return got[0]
+
+
+@pytest.mark.parametrize(
+    ("length", "status"), [("-1", 400), (None, 411), ("", 411), ("1e3", 400), ("٣", 400)]
+)
+def test_a_body_of_no_stated_length_is_never_read(
+    engine: tsur.Engine, length: str | None, status: int
+) -> None:
+    assert _post(App(engine), length) == status
+    assert engine.repository.rejected_inputs() == []
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e400", "-1e999"])
+def test_numbers_json_does_not_know_are_refused_on_every_store(
+    engine: tsur.Engine, value: str
+) -> None:
+    line = (
+        '{"source": "vk", "external_id": "n1", "text": "яма", '
+        f'"created_at": "2026-11-16T09:00:00+04:00", "meta": {{"x": {value}}}}}'
+    )
+    report = engine.ingest_jsonl(lines=[line, line.replace('"n1"', '"n2"').replace(value, "1")])
+    assert report.inserted == 1 and len(report.errors) == 1
+    assert "not valid JSON" in str(report.errors[0]) and report.errors[0].line == 1
+
+
+def test_a_long_string_costs_no_memory_per_character_to_check() -> None:
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    value = load_json_text('["' + "a" * 20_000_000 + '"]')
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert len(value[0]) == 20_000_000
+    assert grown_mib < 400  # the string itself and its copies, not 2.4 GB of backtracking
+
+
+def test_a_corrected_file_ingested_again_closes_its_old_rejects(
+    engine: tsur.Engine, tmp_path: Any
+) -> None:
+    path = tmp_path / "appeals.jsonl"
+    record = '{"source": "vk", "external_id": "%s", "text": "яма", "created_at": "%s"}'
+    good = record % ("a1", "2026-11-16T09:00:00+04:00")
+    bad = record % ("a2", "9999-11-16T09:00:00+04:00")
+    path.write_text(good + "\n" + bad + "\n", encoding="utf-8")
+    first = engine.ingest_jsonl(path)
+    assert first.inserted == 1 and [e.line for e in first.errors] == [2]
+    [open_reject] = engine.repository.rejected_inputs()
+    assert open_reject.line == 2
+    path.write_text(good + "\n" + bad.replace("9999", "2026") + "\n", encoding="utf-8")
+    second = engine.ingest_jsonl(path)
+    assert second.inserted == 1 and second.errors == []
+    assert engine.repository.rejected_inputs() == []
+    assert engine.repository.message_counts() == {"pending": 2}

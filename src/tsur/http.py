@@ -56,7 +56,9 @@ _REASONS = {
     403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
+    411: "Length Required",
     413: "Payload Too Large",
+    415: "Unsupported Media Type",
     500: "Internal Server Error",
 }
 
@@ -137,10 +139,12 @@ class App:
     def _webhook(self, source: str, environ: dict[str, Any]) -> tuple[int, str, str]:
         if source not in self.engine.region.sources:
             return _json(404, {"error": f"no source {source!r} in the region"})
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
+        declared = str(environ.get("CONTENT_LENGTH") or "").strip()
+        if not declared:  # no length: reading to the end would let anyone stream forever
+            return _json(411, {"error": "Content-Length required"})
+        if not declared.isascii() or not declared.isdigit():  # "-1" reads to end of stream
             return _json(400, {"error": "bad Content-Length"})
+        length = int(declared)
         if length > self.max_body:
             return _json(413, {"error": f"body over {self.max_body} bytes"})
         body = environ["wsgi.input"].read(length) if length else b""

@@ -83,6 +83,10 @@ log = logging.getLogger("tsur.pipeline")
 Progress = Callable[[int, int], None]
 
 
+#: origins of rejected input that belongs to a source's adapter, not to a file
+ADAPTER_ORIGINS = ("collect:", "webhook:")
+
+
 class Engine:
     """The incident engine for one region, on one store, with its plugins.
 
@@ -260,7 +264,8 @@ class Engine:
         is kept in the rejected-input store with its number and reason and
         reported in ``errors``; every other line is stored. Bytes are
         decoded line by line, so one bad byte costs only its line; a
-        byte-order mark opening the file is dropped.
+        byte-order mark opening the file is dropped. Ingesting a corrected
+        file again resolves what its lines left in the rejected-input store.
         """
         if lines is None:
             if data is None:
@@ -288,13 +293,34 @@ class Engine:
                     err = exc
             self.repository.record_rejected_input(origin, parsed.line, parsed.raw, str(err), at=now)
             report.errors.append(err)
-        return self._store(good, report, origin, now, numbers)
+        report = self._store(good, report, origin, now, numbers)
+        # a line refused before and stored now (the file was corrected) is no longer open
+        failed = {e.line for e in report.errors}
+        fixed = set(numbers) - failed
+        if fixed:
+            stale = [
+                r.id
+                for r in self.repository.rejected_inputs()
+                if r.origin == origin and r.line in fixed
+            ]
+            if stale:
+                self.repository.resolve_rejected_input(stale, at=now)
+        return report
 
     def retry_rejected_input(self) -> IngestReport:
-        """Try stored unreadable inputs again (after a config fix); resolve those that pass."""
+        """Try stored unreadable lines of files and standard input again (after a config
+        fix); resolve those that pass.
+
+        What a source's adapter collected or was pushed (origins ``collect:…`` and
+        ``webhook:…``) is its adapter's to read again, verified bodies only
+        (:func:`tsur.intake.retry_rejected`): read here as wire records, a body
+        pushed to one source could claim to be another's.
+        """
         report = IngestReport()
         now = self.clock()
         for rec in self.repository.rejected_inputs():
+            if rec.origin.startswith(ADAPTER_ORIGINS):
+                continue
             parsed = next(iter(read_jsonl([rec.raw], origin=rec.origin)), None)
             if parsed is None or parsed.message is None:
                 continue

@@ -19,6 +19,7 @@ the others) and :func:`clean_message` (control characters).
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -108,7 +109,19 @@ def _json_depth(text: str) -> int:
     return deepest
 
 
-_BRACKETS = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]')
+# possessive: a long string is one step, not a backtracking frame per character
+_BRACKETS = re.compile(r'"(?:[^"\\]++|\\.)*+"?|[\[\]{}]')
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"not valid JSON: {name} is no number JSON knows")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"not valid JSON: {text[:40]} is too large a number")
+    return value
 
 
 def load_json_text(text: str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
@@ -116,8 +129,9 @@ def load_json_text(text: str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
 
     The depth is counted before parsing, so no hostile line reaches
     Python's recursion limit (here or later, when the record is validated
-    or written). Raises :class:`ValueError` (a ``json.JSONDecodeError`` for
-    bad syntax) with a reason.
+    or written). Control characters inside strings are read, as their
+    escapes would be. Raises :class:`ValueError` (a ``json.JSONDecodeError``
+    for bad syntax) with a reason.
     """
     if "[" in text or "{" in text:
         depth = _json_depth(text)
@@ -126,7 +140,12 @@ def load_json_text(text: str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
                 f"JSON nested too deeply: {depth} levels (at most {max_depth} are read)"
             )
     try:
-        return json.loads(text)
+        # a raw control character inside a string (a NUL from a broken export) is read as
+        # the escaped one would be; what a record keeps of it is decided after
+        # (clean_message: removed from text, refused in identifiers)
+        return json.loads(
+            text, strict=False, parse_constant=_no_constant, parse_float=_finite_float
+        )
     except RecursionError:  # pragma: no cover - the depth check comes first
         raise ValueError("JSON nested too deeply to read") from None
 

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from tsur.domain import Attachment, Author, FetchResult, GeoPoint, Message, Reply
 from tsur.errors import (
@@ -196,6 +196,10 @@ class TgUpdate(_W):
     edited_channel_post: TgMessage | None = None
 
 
+#: what setWebhook accepts as a secret_token
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
 class TelegramOptions(AdapterOptions):
     """Options of a ``telegram`` source (``[[sources]] options``)."""
 
@@ -223,6 +227,16 @@ class TelegramOptions(AdapterOptions):
     )
     skip_commands: bool = Field(True, description="skip bare bot commands such as /start")
     timeout: float = Field(20.0, gt=0, description="seconds per request (plus poll_timeout)")
+
+    @field_validator("secret_token")
+    @classmethod
+    def _token_setwebhook_takes(cls, value: SecretStr | None) -> SecretStr | None:
+        # setWebhook accepts 1–256 characters of A-Z, a-z, 0-9, _ and - only
+        if value is not None and not _SECRET_TOKEN.fullmatch(value.get_secret_value()):
+            raise ValueError(
+                "Telegram takes 1–256 characters A-Z, a-z, 0-9, _ and - as secret_token"
+            )
+        return value
 
     @model_validator(mode="after")
     def _some_way_in(self) -> TelegramOptions:

@@ -169,7 +169,8 @@ class DemoRun:
             f"Эскалация: {escalated} {plural(escalated, 'инцидент', 'инцидента', 'инцидентов')}, "
             f"шагов {sum(s['escalations'].values())}"
             + (f" ({levels})" if levels else "")
-            + f"; предупреждений о сроке {self.warned}, уведомлений {self.notified}",
+            + f"; предупреждений о сроке {self.warned}, уведомлений при контроле сроков "
+            f"{self.notified}",
         ]
 
 

@@ -174,15 +174,15 @@ _LINK_PHONE = re.compile(
 _EMAIL = re.compile(
     r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){0,8}\.[a-zа-я]{2,24}", re.I
 )
-_SEP = r"[\s\-.()]{0,3}"
+_SEP = r"[\s\-.()/,_]{0,3}"
 _PHONE = re.compile(rf"(?<![\w+])(?:\+\s?7|8|7)(?:{_SEP}\d){{10}}(?!\d)")
 _MOBILE = re.compile(r"(?<![\w+\-])\(?9\d\d\)?(?:[\s\-.]{0,2}\d){7}(?![\d\-])")
 _LOCAL = re.compile(r"(?<![\w\-.,])\d{3}-\d{2}-\d{2}(?![\w\-])")
 _LOCAL_LOOSE = re.compile(r"(?<![\w\-.,])\d{1,3}(?:[\s-]\d{2}){2}(?![\w\-])")
 _PASSPORT = re.compile(r"(?<![\w\-])\d{2}\s?\d{2}\s{0,3}(?:№|номер|n)?\s{0,3}\d{6}(?![\w\-])", re.I)
-_SNILS = re.compile(r"(?<![\w\-])\d{3}([- ]?)\d{3}\1\d{3}[- ]?\d{2}(?![\w\-])")
+_SNILS = re.compile(r"(?<![\w\-])\d{3}([- ./]?)\d{3}\1\d{3}[- ./]?\d{2}(?![\w\-])")
 _LONG = re.compile(r"(?<![\w\-])(?:\d{12}|\d{10})(?![\w\-])")
-_CARD = re.compile(r"(?<![\w\-.,])\d(?:[ -]?\d){12,18}(?![\w\-])")
+_CARD = re.compile(r"(?<![\w\-.,/])\d(?:[ ./-]?\d){12,18}(?![\w\-])")
 _PHONE_CONTEXT = re.compile(r"\b(?:тел|звон|номер|моб|сот\.|т\.)", re.I)
 #: Numbers of public services: a hotline, a duty desk, a dispatcher, a call centre.
 _SERVICE_CONTEXT = re.compile(
@@ -396,8 +396,8 @@ def find_personal_data(text: str) -> list[Span]:
     taken: list[tuple[int, int]] = []
     spans: list[Span] = []
     for prio, start, end, kind in sorted(found, key=lambda f: (-f[0], f[1])):
-        if prio < 300 and any(start < e and s < end for s, e in links):
-            continue  # digits inside a link are ids, not phones
+        if kind != "email" and prio < 300 and any(start < e and s < end for s, e in links):
+            continue  # digits inside a link are ids, not phones (an address is an address)
         if any(start < e and s < end for s, e in taken):
             continue
         taken.append((start, end))
