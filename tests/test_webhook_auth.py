@@ -679,3 +679,16 @@ def test_a_corrected_file_ingested_again_closes_its_old_rejects(
     assert second.inserted == 1 and second.errors == []
     assert engine.repository.rejected_inputs() == []
     assert engine.repository.message_counts() == {"pending": 2}
+
+
+def test_standard_input_never_closes_another_batchs_rejects(engine: tsur.Engine) -> None:
+    record = '{"source": "vk", "external_id": "%s", "text": "яма", "created_at": "%s"}'
+    first = [record % ("s1", "2026-11-16T09:00:00+04:00"), record % ("s2", "9999-01-01T00:00:00Z")]
+    engine.ingest_jsonl(data="\n".join(first).encode(), origin="<stdin>")
+    other = [
+        record % ("s3", "2026-11-16T09:00:00+04:00"),
+        record % ("s4", "2026-11-16T09:00:00+04:00"),
+    ]
+    engine.ingest_jsonl(data="\n".join(other).encode(), origin="<stdin>")
+    [still] = engine.repository.rejected_inputs()
+    assert still.line == 2 and "9999" in still.raw

@@ -294,9 +294,10 @@ class Engine:
             self.repository.record_rejected_input(origin, parsed.line, parsed.raw, str(err), at=now)
             report.errors.append(err)
         report = self._store(good, report, origin, now, numbers)
-        # a line refused before and stored now (the file was corrected) is no longer open
+        # a line of a file refused before and stored now (the file was corrected) is no
+        # longer open; standard input has no identity to tell one batch's line 2 from another's
         failed = {e.line for e in report.errors}
-        fixed = set(numbers) - failed
+        fixed = set(numbers) - failed if path is not None else set()
         if fixed:
             stale = [
                 r.id
