@@ -30,7 +30,7 @@ from pydantic import Field, SecretStr
 
 from tsur.context import Context
 from tsur.domain import Message, Source
-from tsur.errors import AdapterError, ConfigError, IngestError, PayloadError
+from tsur.errors import AdapterError, ConfigError, IngestError, PayloadError, raw_text
 from tsur.wire import parse_record
 
 from ._base import AdapterOptions, BaseAdapter, secret
@@ -169,7 +169,7 @@ class JetStreamAdapter(BaseAdapter):
         last = cursor
         for m in msgs:
             last = str(m.metadata.sequence.stream)
-            raw = bytes(m.data).decode("utf-8", errors="replace")
+            raw = raw_text(bytes(m.data))
             try:
                 messages.extend(self.parse(m.data))
             except (PayloadError, IngestError) as exc:  # kept with its reason, not lost
@@ -200,9 +200,9 @@ class JetStreamAdapter(BaseAdapter):
             try:
                 record = json.loads(payload)
             except (ValueError, RecursionError) as exc:
-                raise PayloadError(f"not JSON: {exc}", raw=_text(payload)) from exc
+                raise PayloadError(f"not JSON: {exc}", raw=payload) from exc
             if not isinstance(record, Mapping):
-                raise PayloadError("a record must be a JSON object", raw=_text(payload))
+                raise PayloadError("a record must be a JSON object", raw=payload)
         record = {**record, "source": self.source.id}
         try:
             message = parse_record(record)
@@ -216,7 +216,3 @@ class JetStreamAdapter(BaseAdapter):
         """Close the connection (unacknowledged messages come again) and the loop."""
         self._drop()
         self._loop.close()
-
-
-def _text(payload: bytes | str) -> str:
-    return payload if isinstance(payload, str) else payload.decode("utf-8", errors="replace")

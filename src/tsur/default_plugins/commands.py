@@ -45,7 +45,7 @@ from tsur.errors import ConfigError, IngestError, TsurError
 from tsur.hookspecs import hookimpl
 from tsur.intake import retry_rejected
 from tsur.lifecycle import DemoClock, DemoRun, simulate
-from tsur.pipeline import Engine
+from tsur.pipeline import ADAPTER_ORIGINS, Engine
 from tsur.plugins import collect_components
 from tsur.region import Region
 from tsur.store.base import StoredMessage
@@ -249,7 +249,7 @@ def _retry_collected(engine: Engine, console: Console) -> None:
     sources = {
         r.origin.split(":", 1)[1]
         for r in engine.repository.rejected_inputs()
-        if r.origin.startswith(("collect:", "webhook:"))
+        if r.origin.startswith(ADAPTER_ORIGINS)
     }
     for source_id in sorted(sources):
         try:
