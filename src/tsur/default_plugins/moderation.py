@@ -255,7 +255,7 @@ class Lexicons:
     def read(self, raw: str, text: Text) -> Signals:
         """The signals of one message (``text`` is its normalised form)."""
         lowered = raw.lower().replace("ё", "е")
-        words = sum(1 for t in text.tokens if not self._is_flood_word(t))
+        words = len(text.tokens) - sum(map(self._is_flood_word, text.tokens))
         ad = 0.0
         ad_evidence: list[str] = []
         for weight, group in self.spam:

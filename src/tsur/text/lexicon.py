@@ -118,7 +118,7 @@ class Phrases:
 
     def hits(self, text: Text, lowered: str) -> list[str]:
         """What of this group occurs in ``text`` (``lowered`` is the raw text in lower case)."""
-        out = sorted(self.forms.intersection(text.tokens))
+        out = sorted(self.forms.intersection(text.token_set))
         out += sorted(self.lemmas & text.lemma_set)
         for first in sorted(text.lemma_set.intersection(self.sequences)):
             out += [" ".join(s) for s in self.sequences[first] if text.contains(s)]

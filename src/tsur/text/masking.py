@@ -32,7 +32,7 @@ import functools
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import attrs
@@ -200,6 +200,8 @@ _CARD_CONTEXT = re.compile(r"карт|card|visa|виза|мир\b|maestro|master
 #: Issuer prefixes of cards issued in Russia: МИР 2200–2204, Visa 4, Mastercard 51–55, 2221–2720.
 _CARD_PREFIX = re.compile(r"220[0-4]|4|5[1-5]|2(?:22[1-9]|2[3-9]\d|[3-6]\d\d|7[01]\d|720)")
 _DIGIT_OR_AT = re.compile(r"[\d@]")
+_DIGIT = re.compile(r"\d")
+_YEAR = re.compile(r"(?:19|20)\d\d")  # every birth date names its year
 _MONEY_GROUPS = re.compile(r"\d{1,3}(?: \d{3})+")
 _PASSPORT_CONTEXT = re.compile(r"паспорт|сери[яиюей]|сер\.", re.I)
 _SNILS_CONTEXT = re.compile(r"снилс|страхов\w{0,6} номер", re.I)
@@ -243,7 +245,7 @@ def _fold_char(ch: str) -> str:
     return unicodedata.normalize("NFKC", ch)
 
 
-def fold(text: str) -> tuple[str, list[int]]:
+def fold(text: str) -> tuple[str, Sequence[int]]:
     """``text`` as the patterns read it, and where each of its characters came from.
 
     NFKC-normalised character by character (full-width digits and letters
@@ -253,8 +255,8 @@ def fold(text: str) -> tuple[str, list[int]]:
     position in ``text`` of the folded character ``i``; ``index[-1]`` is
     ``len(text)``.
     """
-    if text.isascii():
-        return text, list(range(len(text) + 1))
+    if text.isascii() or all(_fold_char(ch) == ch for ch in set(text) if ch >= "\x80"):
+        return text, range(len(text) + 1)  # most texts: nothing to fold, no copy made
     out: list[str] = []
     index: list[int] = []
     for i, ch in enumerate(text):
@@ -339,53 +341,13 @@ def find_personal_data(text: str) -> list[Span]:
     def add(prio: int, m: re.Match[str], kind: str, group: int = 0) -> None:
         found.append((prio, m.start(group), m.end(group), kind))
 
-    links = [m.span() for m in _URL.finditer(folded)]
-    for m in _LINK_PHONE.finditer(folded):
-        add(300, m, "phone", 1)
-    for m in _EMAIL.finditer(folded):
-        add(100, m, "email")
-    for m in _SNILS.finditer(folded):
-        digits = re.sub(r"\D", "", m.group())
-        if _context(folded, m.start(), _SNILS_CONTEXT, 30):
-            add(90, m, "snils")
-        elif m.group(1) and snils_valid(digits):
-            add(65, m, "snils")
-        elif snils_valid(digits):
-            add(35, m, "snils")
-    for m in _PASSPORT.finditer(folded):
-        if _context(folded, m.start(), _PASSPORT_CONTEXT, 40):
-            add(85, m, "passport")
-    for m in _LONG.finditer(folded):
-        if _context(folded, m.start(), _INN_CONTEXT, 15):
-            add(80, m, "inn")
-        elif len(m.group()) == 12 and inn_valid(m.group()):
-            add(40, m, "inn")  # a person's ИНН; ten digits are an organisation's
-    for m in _CARD.finditer(folded):
-        if _is_card(folded, m):
-            add(70, m, "card")
-
-    def service(m: re.Match[str]) -> bool:
-        return bool(
-            _TOLL_FREE.match(m.group()) or _context(folded, m.start(), _SERVICE_CONTEXT, 30)
-        )
-
-    for m in _PHONE.finditer(folded):
-        raw = m.group()
-        if raw.startswith("7") and not re.match(r"7[\s\-.(]{0,3}9", raw):
-            continue  # a bare 7 starts a phone only before a mobile code
-        if not _MONEY_GROUPS.fullmatch(raw) and not service(m):  # 79 000 000 000 is a sum
-            add(60, m, "phone")
-    for m in _MOBILE.finditer(folded):
-        if not _MONEY_GROUPS.fullmatch(m.group()):
-            add(55, m, "phone")
-    for m in _LOCAL.finditer(folded):
-        if not service(m):
-            add(50, m, "phone")
-    for m in _LOCAL_LOOSE.finditer(folded):
-        if _context(folded, m.start(), _PHONE_CONTEXT, 30) and not service(m):
-            add(45, m, "phone")
-    for m in _BIRTH_DATE.finditer(folded):
-        add(95, m, "birthdate")
+    links = [m.span() for m in _URL.finditer(folded)] if _may_link(folded) else []
+    if "@" in folded:
+        for m in _EMAIL.finditer(folded):
+            add(100, m, "email")
+    digits = len(_DIGIT.findall(folded))
+    if digits >= 4:
+        _find_numbers(folded, digits, add)
     names = list(_FULL_NAME.finditer(folded))
     for m in names:
         add(30, m, "name")
@@ -406,6 +368,74 @@ def find_personal_data(text: str) -> list[Span]:
     return sorted(spans, key=lambda s: s.start)
 
 
+def _may_link(text: str) -> bool:
+    """Whether ``text`` may hold a link: every form :data:`_URL` reads has «/» or «www.»."""
+    return "/" in text or "www." in text.lower()
+
+
+def _find_numbers(folded: str, digits: int, add: Callable[..., None]) -> None:
+    """Phones, cards, documents and birth dates in ``folded``, each given to ``add``.
+
+    ``digits`` is how many digits the text holds: a pattern that needs more
+    (ten for a phone or a document, seven for a local number, five for a
+    loosely written one, a four-digit year for a birth date) is not tried.
+    """
+    if _YEAR.search(folded):
+        for m in _BIRTH_DATE.finditer(folded):
+            add(95, m, "birthdate")
+    if digits >= 5:
+        _find_local(folded, digits, add)
+    if digits < 10:
+        return
+    for m in _LINK_PHONE.finditer(folded):
+        add(300, m, "phone", 1)
+    for m in _SNILS.finditer(folded):
+        number = re.sub(r"\D", "", m.group())
+        if _context(folded, m.start(), _SNILS_CONTEXT, 30):
+            add(90, m, "snils")
+        elif m.group(1) and snils_valid(number):
+            add(65, m, "snils")
+        elif snils_valid(number):
+            add(35, m, "snils")
+    for m in _PASSPORT.finditer(folded):
+        if _context(folded, m.start(), _PASSPORT_CONTEXT, 40):
+            add(85, m, "passport")
+    for m in _LONG.finditer(folded):
+        if _context(folded, m.start(), _INN_CONTEXT, 15):
+            add(80, m, "inn")
+        elif len(m.group()) == 12 and inn_valid(m.group()):
+            add(40, m, "inn")  # a person's ИНН; ten digits are an organisation's
+    for m in _CARD.finditer(folded):
+        if _is_card(folded, m):
+            add(70, m, "card")
+    for m in _PHONE.finditer(folded):
+        raw = m.group()
+        if raw.startswith("7") and not re.match(r"7[\s\-.(]{0,3}9", raw):
+            continue  # a bare 7 starts a phone only before a mobile code
+        # 79 000 000 000 is a sum
+        if not _MONEY_GROUPS.fullmatch(raw) and not _is_service(folded, m):
+            add(60, m, "phone")
+    for m in _MOBILE.finditer(folded):
+        if not _MONEY_GROUPS.fullmatch(m.group()):
+            add(55, m, "phone")
+
+
+def _is_service(folded: str, m: re.Match[str]) -> bool:
+    """A number of a public service: toll-free, or named as a hotline, a duty desk …"""
+    return bool(_TOLL_FREE.match(m.group()) or _context(folded, m.start(), _SERVICE_CONTEXT, 30))
+
+
+def _find_local(folded: str, digits: int, add: Callable[..., None]) -> None:
+    """Local phone numbers («22-33-44», «123-45-67») in ``folded``."""
+    if digits >= 7:
+        for m in _LOCAL.finditer(folded):
+            if not _is_service(folded, m):
+                add(50, m, "phone")
+    for m in _LOCAL_LOOSE.finditer(folded):
+        if _context(folded, m.start(), _PHONE_CONTEXT, 30) and not _is_service(folded, m):
+            add(45, m, "phone")
+
+
 def mask_personal_data(text: str) -> str:
     """``text`` with personal data replaced by «[телефон]», «[e-mail]», «[СНИЛС]» …"""
     spans = find_personal_data(text)
@@ -422,7 +452,6 @@ _TRANSLIT_MULTI = (
 )  # fmt: skip
 _TRANSLIT = str.maketrans("abcdefghijklmnopqrstuvwxz'036", "абцдефгхийклмнопкрстуввхзьозб")
 _WORD = re.compile(r"(?:[^\W_]|\*)+")
-_MIXED_DIGIT = re.compile(r"[а-яё]\d|\d[а-яё]")
 _SQUEEZE = re.compile(r"(\w)\1+")
 _CYR = re.compile(r"[а-я]")
 _LAT = re.compile(r"[a-z]")
@@ -480,13 +509,9 @@ class ObsceneLexicon:
         # search in C rules them out before the roots are tried one by one.
         flags = {p.flags for r in self.roots for p in r.patterns}
         self._any_root: re.Pattern[str] | None = None
-        self._any_line: re.Pattern[str] | None = None
         if len(flags) == 1:
             alternation = "|".join(f"(?:{p.pattern})" for r in self.roots for p in r.patterns)
-            flag = flags.pop()
-            self._any_root = re.compile(alternation, flag)
-            # The same over a whole text with one word a line (^ and $ at each word).
-            self._any_line = re.compile(alternation, flag | re.MULTILINE)
+            self._any_root = re.compile(alternation, flags.pop())
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> ObsceneLexicon:
@@ -539,7 +564,10 @@ class ObsceneLexicon:
 
     def find(self, text: str, *, skip: Sequence[tuple[int, int]] = ()) -> list[Span]:
         """Obscene words in ``text`` as spans masked «х**»; links and e-mails are skipped."""
-        if self._clean_at_a_glance(text):
+        # Each distinct word is judged once (and remembered across texts): a
+        # clean text costs one pass of the word pattern and a lookup per word.
+        judge = self._judge
+        if not any(judge(w) is not None for w in set(_WORD.findall(text)) if _judged(w)):
             return []
         protected = list(skip) + [m.span() for m in _URL.finditer(text)]
         if "@" in text:
@@ -547,9 +575,7 @@ class ObsceneLexicon:
         spans = []
         for m in _WORD.finditer(text):
             word = m.group()
-            if len(word) < 3 and "*" not in word:
-                continue
-            if self._judge(word) is None:
+            if not _judged(word) or judge(word) is None:
                 continue
             start, end = m.span()
             if any(start < e and s < end for s, e in protected):
@@ -557,22 +583,15 @@ class ObsceneLexicon:
             spans.append(Span(start, end, "obscene", word[0] + "*" * (len(word) - 1)))
         return spans
 
-    def _clean_at_a_glance(self, text: str) -> bool:
-        """True when one search over the whole text proves no word obscene.
-
-        Only for plain Cyrillic text: no Latin letters, no digits inside
-        words, no asterisks — the forms that need a word-by-word reading.
-        """
-        low = text.lower()
-        if self._any_line is None or "*" in low or _LAT.search(low) or _MIXED_DIGIT.search(low):
-            return False
-        lines = _SQUEEZE.sub(r"\1", "\n".join(_WORD.findall(low.replace("ё", "е"))))
-        return self._any_line.search(lines) is None
-
     def mask(self, text: str) -> Masked:
         """``text`` with every obscene word masked."""
         spans = self.find(text)
         return Masked(apply_spans(text, spans), tuple(spans))
+
+
+def _judged(word: str) -> bool:
+    """Whether ``word`` is long enough to judge: three letters, or any with an asterisk."""
+    return len(word) >= 3 or "*" in word
 
 
 def _self_censored(word: str) -> bool:

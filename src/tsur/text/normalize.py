@@ -321,6 +321,17 @@ class Text:
         return frozenset(self.lemmas)
 
     @functools.cached_property
+    def token_set(self) -> frozenset[str]:
+        """Distinct tokens."""
+        return frozenset(self.tokens)
+
+    @functools.cached_property
+    def bigrams(self) -> frozenset[tuple[str, str]]:
+        """Distinct pairs of neighbouring lemmas: most phrases are two words long."""
+        lem = self.lemmas
+        return frozenset(zip(lem, lem[1:]))
+
+    @functools.cached_property
     def content_lemmas(self) -> frozenset[str]:
         """Distinct lemmas minus stop words and one-letter tokens."""
         return frozenset(x for x in self.lemmas if x not in STOP_WORDS and len(x) > 1)
@@ -339,8 +350,12 @@ class Text:
             return False
         if n == 1:
             return phrase[0] in self.lemma_set
-        lemma_set = self.lemma_set
-        if any(p not in lemma_set for p in phrase):
+        bigrams = self.bigrams
+        if (phrase[0], phrase[1]) not in bigrams:
+            return False
+        if n == 2:
+            return True
+        if any((phrase[i], phrase[i + 1]) not in bigrams for i in range(1, n - 1)):
             return False
         lem = self.lemmas
         target = tuple(phrase)
