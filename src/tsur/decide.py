@@ -17,6 +17,7 @@ applies the outcome (:meth:`tsur.store.Batch.apply`), in one place.
 from __future__ import annotations
 
 import copy
+import enum
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +28,7 @@ from tsur.analysis import Analysis
 from tsur.domain import (
     ENGINE_ACTOR,
     Event,
+    GeoPoint,
     Incident,
     ModerationVerdict,
     Notification,
@@ -342,7 +344,7 @@ class Decider:
                 reason=", ".join(loc.evidence),
                 data={"territory": territory, "confidence": loc.confidence},
             )
-        decision = self.route(copy.deepcopy(inc), analysis)  # a router reads, never writes
+        decision = self.route(_detached(inc), analysis)  # a router reads, never writes
         inc.executor = decision.executor
         reasons = _triage_reasons(analysis, inc.confidence, confident, self.region)
         # A regional topic (a ministry's) needs no municipality: route it anyway.
@@ -495,3 +497,30 @@ def _iso(d: datetime | None) -> str | None:
 
 def _local(when: datetime, region: Region) -> str:
     return when.astimezone(region.calendar.tz).strftime("%d.%m.%Y %H:%M")
+
+
+_IMMUTABLE = (str, int, float, bool, type(None), datetime, enum.Enum, GeoPoint)
+
+
+def _copied(value: Any) -> Any:
+    """A deep copy of a JSON-like ``value`` that shares what cannot change (strings,
+    numbers, times, enums): :func:`copy.deepcopy` reduces each datetime and enum."""
+    if isinstance(value, _IMMUTABLE):
+        return value
+    if isinstance(value, dict):
+        return {k: _copied(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copied(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_copied(v) for v in value)
+    return copy.deepcopy(value)
+
+
+def _detached(inc: Incident) -> Incident:
+    """A copy of ``inc`` for the routers: what they might change is their own."""
+    return attrs.evolve(
+        inc,
+        message_ids=list(inc.message_ids),
+        history=[attrs.evolve(e, data=_copied(dict(e.data))) for e in inc.history],
+        data=_copied(inc.data),
+    )
