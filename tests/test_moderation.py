@@ -568,3 +568,33 @@ def test_demo_messages(bundled_region: RegionConfig, lexicon: ObsceneLexicon) ->
             assert not any(v.action == "reject" for v in vs), m.text
     assert masked_kinds["phone"] >= 5 and masked_kinds["email"] >= 2
     assert masked_kinds["obscene"] >= 3
+
+
+_LEXICONS = Lexicons(get_lemmatizer())
+_GROUP_WORDS = sorted(
+    {
+        w
+        for name in builtin._GROUPS
+        for g in [getattr(_LEXICONS, name)]
+        for w in [*g.forms, *g.lemmas, *(" ".join(s) for ss in g.sequences.values() for s in ss)]
+    }
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(_GROUP_WORDS)
+        | st.sampled_from(["не", "уже", "5", "дней", "!", "?", "яма", "во", "дворе", "и"]),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_one_pass_over_a_text_finds_what_each_group_finds(words: list[str]) -> None:
+    # the index every message is read with must agree with each group read alone
+    raw = " ".join(words)
+    text = Text.from_raw(raw, get_lemmatizer())
+    lowered = raw.lower().replace("ё", "е")
+    found = _LEXICONS._index.hits(text, lowered)
+    for key, group in _LEXICONS._index.groups.items():
+        assert found[key] == group.hits(text, lowered), key

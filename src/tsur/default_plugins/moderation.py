@@ -66,7 +66,7 @@ from tsur.errors import ConfigError
 from tsur.hookspecs import hookimpl
 from tsur.protocols import Register, RegisterSettings
 from tsur.region import Region
-from tsur.text.lexicon import Phrases, compile_patterns, load_lexicon, string_list
+from tsur.text.lexicon import PhraseIndex, Phrases, compile_patterns, load_lexicon, string_list
 from tsur.text.masking import ObsceneLexicon, default_obscene_lexicon, mask_text
 from tsur.text.normalize import Lemmatizer, Text, normalize, tokenize
 from tsur.text.russian import plural
@@ -107,6 +107,18 @@ _KIND_LABELS = {
     "obscene": ("нецензурное слово", "нецензурных слова", "нецензурных слов"),
 }
 
+#: The groups of the appeal and not-an-appeal lexicons a message is read for.
+_GROUPS = (
+    "request",
+    "failure",
+    "persistence",
+    "contrast",
+    "trouble",
+    "topic",
+    "person",
+    "thanks",
+    "greetings",
+)
 _IMPERATIVE_ENDINGS = ("ите", "йте", "ьте", "итесь", "йтесь", "ьтесь")
 _VERB_LEMMA_ENDINGS = ("ть", "ться", "ти", "чь", "тись")
 _HASHTAG = re.compile(r"#(\w+)")
@@ -246,6 +258,10 @@ class Lexicons:
         )
 
         self._is_flood_word = functools.lru_cache(maxsize=65536)(self._flood_word)
+        groups: dict[str | int, Phrases] = dict(enumerate(g for _, g in self.spam))
+        for name in _GROUPS:
+            groups[name] = getattr(self, name)
+        self._index = PhraseIndex(groups)
 
     def _flood_word(self, token: str) -> bool:
         if not any(ch.isalpha() for ch in token):
@@ -258,11 +274,12 @@ class Lexicons:
         words = len(text.tokens) - sum(map(self._is_flood_word, text.tokens))
         ad = 0.0
         ad_evidence: list[str] = []
-        for weight, group in self.spam:
-            hits = [h for h in dict.fromkeys(group.hits(text, lowered)) if h not in ad_evidence]
+        found = self._index.hits(text, lowered)
+        for i, (weight, _) in enumerate(self.spam):
+            hits = [h for h in dict.fromkeys(found[i]) if h not in ad_evidence]
             ad += weight * len(hits)
             ad_evidence.extend(hits)
-        request = self.request.hits(text, lowered)
+        request = found["request"]
         for tok, lem in zip(text.tokens, text.lemmas, strict=True):
             if (
                 tok.endswith(_IMPERATIVE_ENDINGS)
@@ -271,14 +288,14 @@ class Lexicons:
                 and tok not in self.ad_imperatives
             ):
                 request.append(tok)
-        failure = self.failure.hits(text, lowered)
+        failure = found["failure"]
         toks, lems = text.tokens, text.lemmas
         for i, tok in enumerate(toks):
             if tok in self.negations:
                 nxt = lems[i + 1] if i + 1 < len(lems) else ""
                 if tok not in ("не", "ни") or (nxt and nxt not in self.harmless_after_negation):
                     failure.append(f"{tok} {toks[i + 1]}" if i + 1 < len(toks) else tok)
-        contrast = self.contrast.hits(text, lowered)
+        contrast = found["contrast"]
         contrast += [m.group() for p in self.sarcasm if (m := p.search(lowered))]
         return Signals(
             words=words,
@@ -287,15 +304,15 @@ class Lexicons:
             ad_evidence=tuple(ad_evidence),
             request=tuple(request),
             failure=tuple(failure),
-            persistence=tuple(self.persistence.hits(text, lowered)),
+            persistence=tuple(found["persistence"]),
             question="?" in raw and words > 0,
             contrast=tuple(contrast),
-            trouble=tuple(self.trouble.hits(text, lowered)),
-            topic=tuple(self.topic.hits(text, lowered)),
-            person=tuple(self.person.hits(text, lowered)),
-            thanks=tuple(self.thanks.hits(text, lowered)),
-            resolution=tuple(sorted(self.resolution.intersection(text.lemmas))),
-            greetings=tuple(self.greetings.hits(text, lowered)),
+            trouble=tuple(found["trouble"]),
+            topic=tuple(found["topic"]),
+            person=tuple(found["person"]),
+            thanks=tuple(found["thanks"]),
+            resolution=tuple(sorted(self.resolution & text.lemma_set)),
+            greetings=tuple(found["greetings"]),
             news=tuple(self._news(raw, text)),
         )
 
@@ -314,7 +331,7 @@ class Lexicons:
         if (
             _LINK.search(raw)
             and len(toks) <= self.max_headline_words
-            and self.announcements.intersection(text.lemmas)
+            and not self.announcements.isdisjoint(text.lemma_set)
         ):
             out.append("headline with a link")
         return out

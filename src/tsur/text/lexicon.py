@@ -14,14 +14,16 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import attrs
 
 from tsur.errors import ConfigError
 from tsur.text.normalize import Lemmatizer, Text, normalize
 
-__all__ = ["Phrases", "compile_patterns", "load_lexicon", "string_list"]
+__all__ = ["PhraseIndex", "Phrases", "compile_patterns", "load_lexicon", "string_list"]
+
+K = TypeVar("K")
 
 
 def load_lexicon(name_or_path: str | Path) -> dict[str, Any]:
@@ -120,11 +122,76 @@ class Phrases:
         """What of this group occurs in ``text`` (``lowered`` is the raw text in lower case)."""
         out = sorted(self.forms.intersection(text.token_set))
         out += sorted(self.lemmas & text.lemma_set)
-        for first in sorted(text.lemma_set.intersection(self.sequences)):
+        for first in sorted(f for f in text.lemma_set if f in self.sequences):
             out += [" ".join(s) for s in self.sequences[first] if text.contains(s)]
-        if self.patterns and (self.any_pattern is None or self.any_pattern.search(lowered)):
-            for p in self.patterns:
-                m = p.search(lowered)
-                if m:
-                    out.append(m.group().strip())
+        out += self.pattern_hits(lowered)
         return out
+
+    def pattern_hits(self, lowered: str) -> list[str]:
+        """What of this group's patterns matches ``lowered``, in the patterns' order."""
+        if not self.patterns or (
+            self.any_pattern is not None and not self.any_pattern.search(lowered)
+        ):
+            return []
+        return [m.group().strip() for p in self.patterns if (m := p.search(lowered))]
+
+
+class PhraseIndex(Generic[K]):
+    """Many :class:`Phrases` groups matched in one pass over a text.
+
+    ``index.hits(text, lowered)[key]`` is ``groups[key].hits(text, lowered)``
+    for every key, but each distinct word and lemma of the text is looked
+    up once whatever the number of groups.
+    """
+
+    def __init__(self, groups: Mapping[K, Phrases]) -> None:
+        self.groups = dict(groups)
+        self._forms: dict[str, list[K]] = {}
+        self._lemmas: dict[str, list[K]] = {}
+        # by their first two lemmas: (group, order in the group's own reading, phrase)
+        self._sequences: dict[tuple[str, str], list[tuple[K, tuple[str, int], tuple[str, ...]]]]
+        self._sequences = {}
+        for key, group in self.groups.items():
+            for form in group.forms:
+                self._forms.setdefault(form, []).append(key)
+            for lemma in group.lemmas:
+                self._lemmas.setdefault(lemma, []).append(key)
+            for first, seqs in group.sequences.items():
+                for i, seq in enumerate(seqs):
+                    entry = (key, (first, i), seq)
+                    self._sequences.setdefault((seq[0], seq[1]), []).append(entry)
+        self._patterned = [(key, g) for key, g in self.groups.items() if g.patterns]
+        # sets, not dicts: a set intersected with a set walks the smaller of the two
+        self._form_keys = frozenset(self._forms)
+        self._lemma_keys = frozenset(self._lemmas)
+        self._sequence_keys = frozenset(self._sequences)
+
+    def hits(self, text: Text, lowered: str) -> dict[K, list[str]]:
+        """Each group's hits in ``text`` (``lowered``: the raw text in lower case)."""
+        forms: dict[K, list[str]] = {}
+        for form in text.token_set & self._form_keys:
+            for key in self._forms[form]:
+                forms.setdefault(key, []).append(form)
+        lemmas: dict[K, list[str]] = {}
+        for lemma in text.lemma_set & self._lemma_keys:
+            for key in self._lemmas[lemma]:
+                lemmas.setdefault(key, []).append(lemma)
+        phrases: dict[K, list[tuple[tuple[str, int], str]]] = {}
+        for pair in text.bigrams & self._sequence_keys:
+            for key, order, seq in self._sequences[pair]:
+                if len(seq) == 2 or text.contains(seq):
+                    phrases.setdefault(key, []).append((order, " ".join(seq)))
+        out: dict[K, list[str]] = {}
+        for key in self.groups:
+            hits = sorted(forms.get(key, ()))
+            hits += sorted(lemmas.get(key, ()))
+            if key in phrases:
+                hits += [phrase for _, phrase in sorted(phrases[key], key=_order)]
+            out[key] = hits
+        for key, group in self._patterned:
+            out[key] += group.pattern_hits(lowered)
+        return out
+
+
+def _order(item: tuple[tuple[str, int], str]) -> tuple[str, int]:
+    return item[0]
