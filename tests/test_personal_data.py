@@ -191,3 +191,49 @@ def test_separators_and_links_that_once_hid_personal_data(text: str, token: str)
 )
 def test_what_those_separators_must_not_catch(text: str) -> None:
     assert mask_personal_data(text) == text
+
+
+# The cheap checks that let most texts skip a pattern must never skip one it would match.
+_NEEDS_DIGITS = [
+    ("_PHONE", 10),
+    ("_MOBILE", 10),
+    ("_PASSPORT", 10),
+    ("_SNILS", 10),
+    ("_LONG", 10),
+    ("_CARD", 10),
+    ("_LINK_PHONE", 10),
+    ("_LOCAL", 7),
+    ("_LOCAL_LOOSE", 5),
+    ("_BIRTH_DATE", 4),
+]
+
+
+@pytest.mark.parametrize(("name", "digits"), _NEEDS_DIGITS)
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_a_number_pattern_is_skipped_only_where_it_cannot_match(
+    name: str, digits: int, data: st.DataObject
+) -> None:
+    import re
+
+    from tsur.text import masking
+
+    rx = getattr(masking, name)
+    found = data.draw(st.from_regex(rx, fullmatch=True))
+    folded, _ = fold(found)
+    if rx.fullmatch(folded) is None:
+        return  # hypothesis drew a character fold() changes: not the text the pattern reads
+    assert len(re.findall(r"\d", folded)) >= digits
+    if name == "_BIRTH_DATE":
+        assert masking._YEAR.search(folded) and masking._BIRTH_HINT.search(folded)
+    if name == "_LINK_PHONE":
+        assert any(m in folded.lower() for m in masking._LINK_PHONE_MARKERS)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_a_text_with_a_link_is_read_for_links(data: st.DataObject) -> None:
+    from tsur.text import masking
+
+    text = data.draw(st.from_regex(masking._URL))
+    assert masking._may_link(text)
