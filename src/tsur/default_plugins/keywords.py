@@ -100,20 +100,32 @@ class KeywordClassifier:
                     if p:
                         self.index[p[0]].append((p, t.id, months))
 
+        # One-word keywords by their lemma, longer ones by their first two lemmas:
+        # a message costs two set intersections, then work only for what it holds.
+        self._singles: dict[str, list[tuple[Phrase, str, frozenset[int] | None]]] = {}
+        self._pairs: dict[tuple[str, str], list[tuple[Phrase, str, frozenset[int] | None]]] = {}
+        for entries in self.index.values():
+            for e in entries:
+                if len(e[0]) == 1:
+                    self._singles.setdefault(e[0][0], []).append(e)
+                else:
+                    self._pairs.setdefault((e[0][0], e[0][1]), []).append(e)
+        self._single_keys = frozenset(self._singles)
+        self._pair_keys = frozenset(self._pairs)
+
     def classify(self, message: Message, text: Text) -> Classification | None:
         """Topic, confidence and evidence for ``message`` (None without evidence)."""
         month = message.created_at.astimezone(self.tz).month
         chains = self._chains
         hits: dict[tuple[str, Phrase], float] = {}
-        for lemma in text.lemma_set:
-            for p, topic, months in self.index.get(lemma, ()):
-                if months is not None and month not in months:
-                    continue
-                if len(p) == 1 or text.contains(p):
-                    weight = (2.0 if len(p) > 1 else 1.0) * (
-                        SEASONAL_WEIGHT if months is not None else 1.0
-                    )
-                    hits[(topic, p)] = max(hits.get((topic, p), 0.0), weight)
+        found = [e for lemma in text.lemma_set & self._single_keys for e in self._singles[lemma]]
+        for pair in text.bigrams & self._pair_keys:
+            found += [e for e in self._pairs[pair] if len(e[0]) == 2 or text.contains(e[0])]
+        for p, topic, months in found:
+            if months is not None and month not in months:
+                continue
+            weight = (2.0 if len(p) > 1 else 1.0) * (SEASONAL_WEIGHT if months is not None else 1.0)
+            hits[(topic, p)] = max(hits.get((topic, p), 0.0), weight)
         if not hits:
             return None
         families: dict[Phrase, set[str]] = defaultdict(set)
