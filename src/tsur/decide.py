@@ -518,9 +518,10 @@ def _copied(value: Any) -> Any:
 
 def _detached(inc: Incident) -> Incident:
     """A copy of ``inc`` for the routers: what they might change is their own."""
+    history = [
+        Event(e.at, e.actor, e.kind, e.reason, e.from_status, e.to_status, _copied(dict(e.data)))
+        for e in inc.history
+    ]
     return attrs.evolve(
-        inc,
-        message_ids=list(inc.message_ids),
-        history=[attrs.evolve(e, data=_copied(dict(e.data))) for e in inc.history],
-        data=_copied(inc.data),
+        inc, message_ids=list(inc.message_ids), history=history, data=_copied(inc.data)
     )

@@ -25,13 +25,24 @@ class RuleRouter:
     def __init__(self, region: Region, rules: Sequence[RoutingRule] | None = None) -> None:
         self.region = region
         self.rules = tuple(region.config.routing if rules is None else rules)
+        self._by_topic: dict[str | None, tuple[int, ...]] = {}
+
+    def _for_topic(self, topic: str | None) -> tuple[int, ...]:
+        """The rules whose topics let ``topic`` through, in order (worked out once per topic)."""
+        found = self._by_topic.get(topic)
+        if found is None:
+            in_topic = self.region.in_topic
+            found = tuple(
+                i for i, r in enumerate(self.rules) if not r.topics or in_topic(topic, r.topics)
+            )
+            self._by_topic[topic] = found
+        return found
 
     def route(self, incident: Incident, analysis: Analysis | None = None) -> RouteDecision | None:
         """The executor chosen by the first matching rule."""
         region = self.region
-        for i, rule in enumerate(self.rules):
-            if rule.topics and not region.in_topic(incident.topic, rule.topics):
-                continue
+        for i in self._for_topic(incident.topic):
+            rule = self.rules[i]
             if rule.territories and not region.in_territory(incident.territory, rule.territories):
                 continue
             if rule.urgency and incident.urgency not in rule.urgency:
