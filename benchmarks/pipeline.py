@@ -34,6 +34,7 @@ from pathlib import Path
 
 from tsur import Engine, Message, load_region
 from tsur.store.sql import open_repository
+from tsur.text.masking import default_obscene_lexicon
 from tsur.text.normalize import Lemmatizer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -88,6 +89,7 @@ def bench_pipeline(messages: list[Message], batch_size: int) -> tuple[float, dic
     """Seconds to ingest and process ``messages`` on a fresh SQLite file."""
     with tempfile.TemporaryDirectory() as tmp:
         lem = Lemmatizer()  # cold cache, as the bare measurement
+        default_obscene_lexicon.cache_clear()  # and every word judged afresh
         t0 = time.perf_counter()
         engine = Engine(
             load_region(),
@@ -119,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--texts", type=Path, default=DEFAULT_CSV, help="CSV of appeal texts")
     parser.add_argument("--column", default="Текст Сообщения", help="text column of the CSV")
     parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each; the best counts")
     args = parser.parse_args(argv)
 
     texts, origin = load_texts(args.texts, args.column)
@@ -129,12 +132,17 @@ def main(argv: list[str] | None = None) -> int:
     words = sum(len(WORD.findall(t)) for t in bodies)
     print(f"{args.n} messages from {origin} ({words} words)", file=sys.stderr)
 
-    lem_s = bench_lemmatise(bodies)
+    # the best of --repeat runs of each, interleaved, every run from a cold start:
+    # other work on the machine only ever makes a run slower
+    lem_s, pipe_s = float("inf"), float("inf")
+    for _ in range(args.repeat):
+        lem_s = min(lem_s, bench_lemmatise(bodies))
+        elapsed, counts = bench_pipeline(messages, args.batch_size)
+        pipe_s = min(pipe_s, elapsed)
     print(
         f"bare lemmatisation (cold): {lem_s:.2f} s, {args.n / lem_s:,.0f} messages/s",
         file=sys.stderr,
     )
-    pipe_s, counts = bench_pipeline(messages, args.batch_size)
     print(
         f"full pipeline on SQLite:   {pipe_s:.2f} s, {args.n / pipe_s:,.0f} messages/s ({counts})",
         file=sys.stderr,
@@ -145,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         "pipeline_msgs_per_s": round(args.n / pipe_s, 1),
         "lemmatise_msgs_per_s": round(args.n / lem_s, 1),
         "ratio": round(lem_s / pipe_s, 3),
+        "repeat": args.repeat,
         **counts,
     }
     print(json.dumps(result, ensure_ascii=False))
