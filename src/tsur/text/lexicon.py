@@ -87,14 +87,6 @@ class Phrases:
     lemmas: frozenset[str] = frozenset()
     sequences: Mapping[str, tuple[tuple[str, ...], ...]] = attrs.field(factory=dict)  # by 1st lemma
     patterns: tuple[re.Pattern[str], ...] = ()
-    #: all ``patterns`` as one alternation: one search rules most texts out
-    any_pattern: re.Pattern[str] | None = attrs.field(default=None, init=False)
-
-    def __attrs_post_init__(self) -> None:
-        flags = {p.flags for p in self.patterns}
-        if len(flags) == 1:
-            joined = re.compile("|".join(f"(?:{p.pattern})" for p in self.patterns), flags.pop())
-            object.__setattr__(self, "any_pattern", joined)
 
     @classmethod
     def from_table(
@@ -129,10 +121,8 @@ class Phrases:
 
     def pattern_hits(self, lowered: str) -> list[str]:
         """What of this group's patterns matches ``lowered``, in the patterns' order."""
-        if not self.patterns or (
-            self.any_pattern is not None and not self.any_pattern.search(lowered)
-        ):
-            return []
+        # one search per pattern: a pattern that starts with a character or a class
+        # is scanned for in C; an alternation of them would be tried at every position
         return [m.group().strip() for p in self.patterns if (m := p.search(lowered))]
 
 
