@@ -138,7 +138,8 @@ class KeywordClassifier:
             weight /= len(families[p])
             first = p[0]
             if first not in landmarks:
-                landmarks[first] = all(is_landmark(text, i) for i in text.positions[first])
+                where = (i for i, lemma in enumerate(text.lemmas) if lemma == first)
+                landmarks[first] = all(is_landmark(text, i) for i in where)
             if landmarks[first]:
                 weight *= LANDMARK_WEIGHT
             own[topic] += weight

@@ -464,7 +464,7 @@ class UrgencyDetector:
         defaults to the sanitary minimums of a temperate climate.
         """
         when = (at, norms or IndoorNorms())
-        lemma_set, token_set = text.lemma_set, frozenset(text.tokens)
+        lemma_set, token_set = text.lemma_set, text.token_set
         indices = set(self._unanchored)
         for key in self._anchor_lemmas & lemma_set:
             indices.update(self._anchors["l:" + key])
