@@ -481,6 +481,7 @@ _TRANSLIT = str.maketrans("abcdefghijklmnopqrstuvwxz'036", "абцдефгхий
 _WORD = re.compile(r"(?:[^\W_]|\*)+")
 _WORD_OR_STAR = re.compile(r"[\w*]+")  # the same words, faster, in a text without «_»
 _SQUEEZE = re.compile(r"(\w)\1+")
+_LAT_OR_DIGIT = re.compile(r"[a-z\d]")
 _CYR = re.compile(r"[а-я]")
 _LAT = re.compile(r"[a-z]")
 
@@ -496,7 +497,7 @@ def _readings(word: str) -> list[str]:
     """The Cyrillic readings of one word, normalised as the lexicon expects."""
     w = word.lower().replace("ё", "е")
     if _CYR.search(w):
-        if _LAT.search(w) or any(ch.isdigit() for ch in w):
+        if _LAT_OR_DIGIT.search(w):
             mapped = w.translate(_LOOKALIKE)
             forms = [mapped, _translit(w)] if _LAT.search(mapped) else [mapped]
         else:
@@ -505,7 +506,16 @@ def _readings(word: str) -> list[str]:
         forms = [w.translate(_LOOKALIKE), _translit(w)]
     else:
         return []
-    return [_SQUEEZE.sub(r"\1", f) for f in forms]
+    return [_squeezed(f) for f in forms]
+
+
+def _squeezed(word: str) -> str:
+    """``word`` with every run of one letter made one letter («ссука» → «сука»)."""
+    return word if _SQUEEZE.search(word) is None else _SQUEEZE.sub(_first_group, word)
+
+
+def _first_group(m: re.Match[str]) -> str:
+    return m.group(1)
 
 
 @attrs.frozen
