@@ -264,7 +264,7 @@ class Lexicons:
         self._index = PhraseIndex(groups)
 
     def _flood_word(self, token: str) -> bool:
-        if not any(ch.isalpha() for ch in token):
+        if not token.isalpha() and not any(ch.isalpha() for ch in token):
             return True
         return token in self.flood_words or any(p.search(token) for p in self.flood_patterns)
 
