@@ -150,6 +150,11 @@ class Batch(abc.ABC):
         (by thread, author on the same source, or the same place keys) changed since
         ``closed_since``."""
 
+    def prefetch(self, lookups: Sequence[Lookup]) -> None:  # noqa: B027 - optional
+        """Read ahead what :meth:`candidates` will be asked for ``lookups`` (the batch's
+        messages, in order), so that asking costs no round trip each; a store that
+        cannot read ahead does nothing here. What :meth:`candidates` answers is the same."""
+
     @abc.abstractmethod
     def apply(self, outcome: Outcome) -> int | None:
         """Write an outcome; return the incident the message ended in (None: none).

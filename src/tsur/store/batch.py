@@ -42,8 +42,9 @@ class SqlBatch(BatchLookup, Batch):
     them all at once; every reference (events, messages, notifications,
     later messages joining them) is translated to the real id then.
 
-    With ``bulk`` (the default) the flush writes each table in one round
-    trip: on PostgreSQL by ``COPY`` and array statements
+    With ``bulk`` (the default) the candidates of all messages are read
+    ahead at once (:meth:`BatchLookup.prefetch`), and the flush writes each
+    table in one round trip: on PostgreSQL by ``COPY`` and array statements
     (:mod:`tsur.store.bulk`), on SQLite by one ``executemany`` per table with
     the new incidents' ids assigned up front. Without it every table is
     written with portable SQLAlchemy statements. Both store the same rows
@@ -58,7 +59,7 @@ class SqlBatch(BatchLookup, Batch):
         *,
         bulk: bool = True,
     ) -> None:
-        super().__init__(conn)
+        super().__init__(conn, prefetch=bulk)
         self.messages = messages
         self.now = now
         self.bulk = bulk
@@ -164,6 +165,8 @@ class SqlBatch(BatchLookup, Batch):
             .where(INC.c.id == outcome.incident_id, INC.c.status.in_(_DONE))
             .values(**values)
         ).rowcount
+        if changed:
+            self.forget()  # what was read ahead may name it as resolved, or miss it as open
         return bool(changed)  # 0: someone else reopened or changed it meanwhile
 
     def _update(

@@ -34,6 +34,7 @@ from tsur.store import schema
 __all__ = [
     "column_value",
     "copy_rows",
+    "driver_errors",
     "existing_keys",
     "insert_skipping_conflicts",
     "next_ids",
@@ -64,7 +65,7 @@ def pg_array_type(column: sa.Column[Any], dialect: sa.Dialect) -> str:
 
 
 @contextlib.contextmanager
-def _driver_errors(statement: str) -> Iterator[None]:
+def driver_errors(statement: str) -> Iterator[None]:
     """Raise the driver's errors as SQLAlchemy wraps them for its own statements."""
     import psycopg  # only PostgreSQL connections come here
 
@@ -95,7 +96,7 @@ def next_ids(conn: sa.Connection, table: sa.Table, n: int) -> list[int]:
     if n <= 0:
         return []
     sql = "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)"
-    with _driver_errors(sql), _driver(conn).cursor() as cur:
+    with driver_errors(sql), _driver(conn).cursor() as cur:
         cur.execute(sql, (table.name, n), prepare=True)
         return sorted(int(r[0]) for r in cur.fetchall())
 
@@ -112,7 +113,7 @@ def existing_keys(
     picked = ", ".join(f"t.{prep.quote(c)}" for c in columns)
     match = " AND ".join(f"t.{prep.quote(c)} = v.{prep.quote(c)}" for c in columns)
     sql = f"SELECT {picked} FROM {prep.format_table(table)} AS t JOIN {source} ON {match}"
-    with _driver_errors(sql), _driver(conn).cursor() as cur:
+    with driver_errors(sql), _driver(conn).cursor() as cur:
         cur.execute(sql, arrays, prepare=True)
         return {tuple(r) for r in cur.fetchall()}
 
@@ -133,7 +134,7 @@ def copy_rows(
     values = [[column_value(c, row[c.name], dialect) for c in cols] for row in rows]
     name, col_list = _quoted(conn, table, columns)
     sql = f"COPY {name} ({col_list}) FROM STDIN"
-    with _driver_errors(sql), _driver(conn).cursor() as cur, cur.copy(sql) as copy:
+    with driver_errors(sql), _driver(conn).cursor() as cur, cur.copy(sql) as copy:
         for row in values:
             copy.write_row(row)
 
@@ -175,7 +176,7 @@ def insert_skipping_conflicts(
         f"INSERT INTO {name} ({col_list}) SELECT {picked} FROM {source} "
         f"ON CONFLICT ({keys}) DO NOTHING"
     )
-    with _driver_errors(sql), _driver(conn).cursor() as cur:
+    with driver_errors(sql), _driver(conn).cursor() as cur:
         cur.execute(sql, arrays, prepare=True)
 
 
@@ -207,6 +208,6 @@ def update_rows(
         sets.append(f"{prep.quote(increment)} = t.{prep.quote(increment)} + 1")
     k = prep.quote(key)
     sql = f"UPDATE {name} AS t SET {', '.join(sets)} FROM {source} WHERE t.{k} = v.{k}"
-    with _driver_errors(sql), _driver(conn).cursor() as cur:
+    with driver_errors(sql), _driver(conn).cursor() as cur:
         cur.execute(sql, arrays, prepare=True)
         return int(cur.rowcount)
