@@ -11,7 +11,10 @@ then that many worker processes — each one :class:`tsur.worker.Worker`
 with ``until_idle`` — are started, wait until all are ready (the region
 and the lemmatiser loaded) and process the queue together. Timed: from the
 start signal until the last worker is done. Printed per count: ingest
-time, messages per second, the workers' CPU seconds, and for every count
+time, messages per second, the CPU seconds of the workers and of the
+PostgreSQL server (when it runs on this machine) and of the whole machine
+(when it is much more than the two, something else competed for the
+cores and the figures say little), and for every count
 after the first the speed-up over the first; the last line is one JSON
 object. With ``--rounds`` above 1 the counts alternate that many times and
 the best round of each is kept (the machine may be shared).
@@ -61,6 +64,39 @@ def child(url: str, go: Path, batch_size: int) -> int:
     return 0
 
 
+def server_cpu() -> float | None:
+    """CPU seconds used so far by the PostgreSQL processes of this machine (None when the
+    server runs elsewhere or /proc cannot tell): what the database cost, beside the workers."""
+    total, seen = 0, False
+    try:
+        tick = os.sysconf("SC_CLK_TCK")
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except (OSError, ValueError):
+        return None
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        if stat[stat.index("(") + 1 : stat.rindex(")")].startswith("postgres"):
+            fields = stat[stat.rindex(")") + 2 :].split()
+            total += sum(int(v) for v in fields[11:15])  # its own and its reaped children's
+            seen = True
+    return total / tick if seen else None
+
+
+def machine_cpu() -> float | None:
+    """CPU seconds the whole machine has been busy (None where /proc/stat is missing)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle and waiting for disk
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def with_schema(dsn: str, schema: str) -> str:
     """``dsn`` with its search_path set to ``schema``."""
     sep = "&" if "?" in dsn else "?"
@@ -99,6 +135,7 @@ def one_run(dsn: str, data: Path, workers: int, batch_size: int) -> dict[str, fl
                 line = p.stdout.readline().strip()
                 if line != "ready":
                     raise SystemExit(f"a worker did not start: {line!r}")
+            cpu0, busy0 = server_cpu(), machine_cpu()
             t1 = time.perf_counter()
             go.touch()
             reports = []
@@ -108,6 +145,9 @@ def one_run(dsn: str, data: Path, workers: int, batch_size: int) -> dict[str, fl
                     raise SystemExit(f"a worker failed with exit code {p.returncode}")
                 reports.append(json.loads(out.strip().splitlines()[-1]))
             process_s = time.perf_counter() - t1
+            busy1 = machine_cpu()
+            time.sleep(0.5)  # the server's processes of the workers end and are counted
+            cpu1 = server_cpu()
         with engine.repository.engine.connect() as conn:
             pending = conn.execute(
                 sa.text("SELECT count(*) FROM messages WHERE status = 'pending'")
@@ -129,6 +169,9 @@ def one_run(dsn: str, data: Path, workers: int, batch_size: int) -> dict[str, fl
             "process_s": round(process_s, 2),
             "msgs_per_s": round(processed / process_s, 1),
             "worker_cpu_s": round(sum(r["cpu_s"] for r in reports), 2),
+            "server_cpu_s": round(cpu1 - cpu0, 2) if cpu0 is not None and cpu1 else None,
+            "machine_busy_s": round(busy1 - busy0, 2) if busy0 is not None and busy1 else None,
+            "capacity_s": round(process_s * (os.cpu_count() or 1), 2),
             "per_worker": [r["processed"] for r in reports],
         }
     finally:
@@ -162,7 +205,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"{k} worker(s): ingest {run['ingest_s']} s, processed {run['inserted']} in "
                     f"{run['process_s']} s = {run['msgs_per_s']} msg/s "
-                    f"(worker CPU {run['worker_cpu_s']} s, per worker {run['per_worker']})",
+                    f"(CPU: workers {run['worker_cpu_s']} s, PostgreSQL {run['server_cpu_s']} s, "
+                    f"whole machine {run['machine_busy_s']} of {run['capacity_s']} s; "
+                    f"per worker {run['per_worker']})",
                     file=sys.stderr,
                 )
                 if k not in best or run["msgs_per_s"] > best[k]["msgs_per_s"]:

@@ -202,37 +202,45 @@ class BatchLookup:
         return list(self._closed_asks(lookup))
 
     def _fetch(self, asks: list[tuple[str, dict[str, Any]]]) -> dict[tuple[Any, ...], list[Any]]:
-        """Run ``asks`` in one pipeline; their rows by :func:`_key`."""
-        unique = {_key(name, params): (name, params) for name, params in asks}
-        if not unique:
+        """Run ``asks`` in one pipeline (one ``executemany`` per query); rows by :func:`_key`."""
+        by_query: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {}
+        for name, params in asks:
+            by_query.setdefault(name, {})[_key(name, params)] = params
+        if not by_query:
             return {}
         dialect = self.conn.dialect
         driver: Any = self.conn.connection.driver_connection
-        cursors = []
+        sent = []
         with driver_errors("lookup"):
             with driver.pipeline():
-                for key, (name, params) in unique.items():
+                for name, unique in by_query.items():
                     compiled, convert = _compiled(dialect, name)
-                    values = dict(compiled.construct_params(params) or {})
-                    for k, process in convert.items():
-                        values[k] = process(values[k])
+                    values = []
+                    for params in unique.values():
+                        v = dict(compiled.construct_params(params) or {})
+                        for k, process in convert.items():
+                            v[k] = process(v[k])
+                        values.append(v)
                     cursor = driver.cursor()
-                    cursor.execute(compiled.string, values, prepare=False)
-                    cursors.append((key, name, cursor))
+                    cursor.executemany(compiled.string, values, returning=True)
+                    sent.append((name, list(unique), cursor))
             out: dict[tuple[Any, ...], list[Any]] = {}
-            for key, name, cursor in cursors:
-                rows = cursor.fetchall()
-                cursor.close()
+            for name, keys, cursor in sent:
                 times = _TIMES.get(name, ())
-                if times:
-                    rows = [
-                        tuple(
-                            _UTC.process_result_value(v, dialect) if i in times else v
-                            for i, v in enumerate(r)
-                        )
-                        for r in rows
-                    ]
-                out[key] = rows
+                for i, key in enumerate(keys):
+                    if i:
+                        cursor.nextset()
+                    rows = cursor.fetchall()
+                    if times:
+                        rows = [
+                            tuple(
+                                _UTC.process_result_value(v, dialect) if j in times else v
+                                for j, v in enumerate(r)
+                            )
+                            for r in rows
+                        ]
+                    out[key] = rows
+                cursor.close()
         return out
 
     def _rows(self, name: str, params: dict[str, Any]) -> list[Any]:
