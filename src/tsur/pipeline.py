@@ -197,6 +197,7 @@ class Engine:
         ok: list[Message] = []
         positions: list[int] = []
         now = self.clock()
+        rejects: list[tuple[str, int | None, str, str]] = []
         for i, item in enumerate(messages, start=1):
             try:
                 if isinstance(item, Message):
@@ -209,11 +210,12 @@ class Engine:
                     )
                 m = self._check(m, line=i, origin=origin)
             except IngestError as exc:
-                self.repository.record_rejected_input(origin, i, _raw_of(item), str(exc), at=now)
+                rejects.append((origin, i, _raw_of(item), str(exc)))
                 report.errors.append(exc)
                 continue
             ok.append(m)
             positions.append(i)
+        self.repository.record_rejected_inputs(rejects, at=now)  # one transaction for all
         return self._store(ok, report, origin, now, positions)
 
     def _store(
@@ -281,6 +283,7 @@ class Engine:
         good: list[Message] = []
         numbers: list[int] = []
         now = self.clock()
+        rejects: list[tuple[str, int | None, str, str]] = []
         for parsed in read_jsonl(lines, origin=origin):
             err = parsed.error
             if err is None:
@@ -291,8 +294,9 @@ class Engine:
                     continue
                 except IngestError as exc:
                     err = exc
-            self.repository.record_rejected_input(origin, parsed.line, parsed.raw, str(err), at=now)
+            rejects.append((origin, parsed.line, parsed.raw, str(err)))
             report.errors.append(err)
+        self.repository.record_rejected_inputs(rejects, at=now)  # one transaction for all
         report = self._store(good, report, origin, now, numbers)
         # a line of a file refused before and stored now (the file was corrected) is no
         # longer open; standard input has no identity to tell one batch's line 2 from another's

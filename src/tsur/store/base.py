@@ -201,6 +201,17 @@ class Repository(abc.ABC):
         """Keep an unreadable input record with its reason (once per origin and raw text);
         ``verified`` marks a pushed body that passed its source's verification."""
 
+    def record_rejected_inputs(
+        self, records: Sequence[tuple[str, int | None, str, str]], *, at: datetime
+    ) -> list[int]:
+        """Keep several unreadable records, ``(origin, line, raw, reason)`` each, as
+        :meth:`record_rejected_input` keeps one; their ids. A store may keep them in one
+        transaction."""
+        return [
+            self.record_rejected_input(origin, line, raw, reason, at=at)
+            for origin, line, raw, reason in records
+        ]
+
     @abc.abstractmethod
     def rejected_inputs(self, *, include_resolved: bool = False) -> list[RejectedInput]:
         """Input records that could not be read."""

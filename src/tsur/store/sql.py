@@ -454,31 +454,44 @@ class SqlRepository(Repository):
         at: datetime,
         verified: bool = False,
     ) -> int:
+        with self._tx() as conn:
+            return self._record_rejected(conn, origin, line, raw, reason, at, verified)
+
+    def record_rejected_inputs(
+        self, records: Sequence[tuple[str, int | None, str, str]], *, at: datetime
+    ) -> list[int]:
+        """Keep several unreadable records in one transaction (one commit, not one each)."""
+        if not records:
+            return []
+        with self._tx() as conn:
+            return [
+                self._record_rejected(conn, origin, line, raw, reason, at, False)
+                for origin, line, raw, reason in records
+            ]
+
+    def _record_rejected(
+        self,
+        conn: sa.Connection,
+        origin: str,
+        line: int | None,
+        raw: str,
+        reason: str,
+        at: datetime,
+        verified: bool,
+    ) -> int:
         R = schema.rejected_input
         # NUL is the one character PostgreSQL's text refuses: kept as its JSON escape on
         # every backend alike, so the record is stored and reads the same anywhere.
         raw, reason = _storable(raw), _storable(reason)
-        with self._tx() as conn:
-            known = conn.execute(
-                sa.select(R.c.id).where(
-                    R.c.origin == origin, R.c.raw == raw, R.c.resolved_at.is_(None)
-                )
-            ).scalar()
-            if known is not None:  # the same bad record sent again: keep one copy
-                return int(known)
-            stmt = (
-                schema.rejected_input.insert()
-                .values(
-                    origin=origin,
-                    line=line,
-                    raw=raw,
-                    reason=reason,
-                    created_at=at,
-                    verified=verified,
-                )
-                .returning(schema.rejected_input.c.id)
-            )
-            return int(conn.execute(stmt).scalar_one())
+        known = conn.execute(
+            sa.select(R.c.id).where(R.c.origin == origin, R.c.raw == raw, R.c.resolved_at.is_(None))
+        ).scalar()
+        if known is not None:  # the same bad record sent again: keep one copy
+            return int(known)
+        stmt = R.insert().values(
+            origin=origin, line=line, raw=raw, reason=reason, created_at=at, verified=verified
+        )
+        return int(conn.execute(stmt.returning(R.c.id)).scalar_one())
 
     def rejected_inputs(self, *, include_resolved: bool = False) -> list[RejectedInput]:
         R = schema.rejected_input
