@@ -85,6 +85,8 @@ def deliver(
             [_round(item, notifiers, names, clock, policy) for item in items]
         )
         settled += len(items)
+        if len(items) < chunk:  # every one due was claimed: no need to ask again
+            return settled
 
 
 def _round(

@@ -57,7 +57,7 @@ from tsur.errors import (
     TsurError,
     UnknownSource,
 )
-from tsur.grouping import Candidates, lookup_for
+from tsur.grouping import Candidates, Lookup, lookup_for
 from tsur.plugins import (
     Components,
     add_plugins,
@@ -197,6 +197,7 @@ class Engine:
         ok: list[Message] = []
         positions: list[int] = []
         now = self.clock()
+        rejects: list[tuple[str, int | None, str, str]] = []
         for i, item in enumerate(messages, start=1):
             try:
                 if isinstance(item, Message):
@@ -209,11 +210,12 @@ class Engine:
                     )
                 m = self._check(m, line=i, origin=origin)
             except IngestError as exc:
-                self.repository.record_rejected_input(origin, i, _raw_of(item), str(exc), at=now)
+                rejects.append((origin, i, _raw_of(item), str(exc)))
                 report.errors.append(exc)
                 continue
             ok.append(m)
             positions.append(i)
+        self.repository.record_rejected_inputs(rejects, at=now)  # one transaction for all
         return self._store(ok, report, origin, now, positions)
 
     def _store(
@@ -281,6 +283,7 @@ class Engine:
         good: list[Message] = []
         numbers: list[int] = []
         now = self.clock()
+        rejects: list[tuple[str, int | None, str, str]] = []
         for parsed in read_jsonl(lines, origin=origin):
             err = parsed.error
             if err is None:
@@ -291,8 +294,9 @@ class Engine:
                     continue
                 except IngestError as exc:
                     err = exc
-            self.repository.record_rejected_input(origin, parsed.line, parsed.raw, str(err), at=now)
+            rejects.append((origin, parsed.line, parsed.raw, str(err)))
             report.errors.append(err)
+        self.repository.record_rejected_inputs(rejects, at=now)  # one transaction for all
         report = self._store(good, report, origin, now, numbers)
         # a line of a file refused before and stored now (the file was corrected) is no
         # longer open; standard input has no identity to tell one batch's line 2 from another's
@@ -404,8 +408,12 @@ class Engine:
 
     def _process_batch(self, batch: Batch) -> RunReport:
         report = RunReport()
-        for cm in batch.messages:
-            outcome, incident_id = self._process_one(batch, cm)
+        # Every message is read first, so that the batch can look up what is around all
+        # of them at once (one round trip on PostgreSQL); then each is decided in turn.
+        readings = [self._read(cm) for cm in batch.messages]
+        batch.prefetch([r[1] for r in readings if isinstance(r, tuple) and r[1] is not None])
+        for cm, reading in zip(batch.messages, readings, strict=True):
+            outcome, incident_id = self._process_one(batch, cm, reading)
             report.count(outcome, incident_id)
             if outcome.kind == "failed":
                 log.warning(
@@ -413,11 +421,24 @@ class Engine:
                 )
         return report
 
-    def _process_one(self, batch: Batch, cm: ClaimedMessage) -> tuple[Outcome, int | None]:
-        """Analyse, find candidates, decide, and write the outcome: the walk of one message."""
+    def _read(self, cm: ClaimedMessage) -> tuple[Analysis, Lookup | None] | Outcome:
+        """The reading stages' analysis of a message and what to look up around it, or the
+        failed outcome when a stage fails on it."""
         try:
             analysis = self.analyse(cm.message)
-            lookup = None if analysis.rejects else lookup_for(analysis, self.region)
+            return analysis, None if analysis.rejects else lookup_for(analysis, self.region)
+        except Exception as exc:
+            return self._failure(cm, exc)
+
+    def _process_one(
+        self, batch: Batch, cm: ClaimedMessage, reading: tuple[Analysis, Lookup | None] | Outcome
+    ) -> tuple[Outcome, int | None]:
+        """Find candidates, decide, and write the outcome of a message read before."""
+        if isinstance(reading, Outcome):
+            batch.apply(reading)
+            return reading, None
+        analysis, lookup = reading
+        try:
             candidates = Candidates() if lookup is None else batch.candidates(lookup)
             now = self.clock()
             lost: set[int] = set()
@@ -435,18 +456,22 @@ class Engine:
                         candidates = candidates.without(gone)
                     continue
                 return outcome, incident_id
-        except StorageError:
-            raise
-        except DB_ERRORS:
-            raise  # the database, not the message: the whole batch is re-run
-        except TsurError as exc:
-            stage = getattr(exc, "stage", None) or "process"
-            outcome = Outcome.failed(cm.id, stage, str(exc))
-        except Exception as exc:  # a plugin's bug must not lose the message
-            log.exception("message %d failed", cm.id)
-            outcome = Outcome.failed(cm.id, "process", f"{type(exc).__name__}: {exc}")
+        except Exception as exc:
+            outcome = self._failure(cm, exc)
         batch.apply(outcome)
         return outcome, None
+
+    def _failure(self, cm: ClaimedMessage, exc: Exception) -> Outcome:
+        """The failed outcome of a message a step raised ``exc`` on; the database's own
+        errors are raised again (the whole batch is run again)."""
+        if isinstance(exc, (StorageError, *DB_ERRORS)):
+            raise exc
+        if isinstance(exc, TsurError):
+            stage = getattr(exc, "stage", None) or "process"
+            return Outcome.failed(cm.id, stage, str(exc))
+        # a plugin's bug must not lose the message
+        log.error("message %d failed", cm.id, exc_info=exc)
+        return Outcome.failed(cm.id, "process", f"{type(exc).__name__}: {exc}")
 
     def analyse(self, message: Message) -> Analysis:
         """Run the reading stages (no storage): moderation, topic, urgency, territory, places.

@@ -150,6 +150,11 @@ class Batch(abc.ABC):
         (by thread, author on the same source, or the same place keys) changed since
         ``closed_since``."""
 
+    def prefetch(self, lookups: Sequence[Lookup]) -> None:  # noqa: B027 - optional
+        """Read ahead what :meth:`candidates` will be asked for ``lookups`` (the batch's
+        messages, in order), so that asking costs no round trip each; a store that
+        cannot read ahead does nothing here. What :meth:`candidates` answers is the same."""
+
     @abc.abstractmethod
     def apply(self, outcome: Outcome) -> int | None:
         """Write an outcome; return the incident the message ended in (None: none).
@@ -195,6 +200,17 @@ class Repository(abc.ABC):
     ) -> int:
         """Keep an unreadable input record with its reason (once per origin and raw text);
         ``verified`` marks a pushed body that passed its source's verification."""
+
+    def record_rejected_inputs(
+        self, records: Sequence[tuple[str, int | None, str, str]], *, at: datetime
+    ) -> list[int]:
+        """Keep several unreadable records, ``(origin, line, raw, reason)`` each, as
+        :meth:`record_rejected_input` keeps one; their ids. A store may keep them in one
+        transaction."""
+        return [
+            self.record_rejected_input(origin, line, raw, reason, at=at)
+            for origin, line, raw, reason in records
+        ]
 
     @abc.abstractmethod
     def rejected_inputs(self, *, include_resolved: bool = False) -> list[RejectedInput]:

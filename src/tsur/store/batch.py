@@ -9,7 +9,7 @@ import attrs
 import sqlalchemy as sa
 
 from tsur.domain import Incident, Notification, Status
-from tsur.store import schema
+from tsur.store import bulk, schema
 from tsur.store.base import Batch, ClaimedMessage
 from tsur.store.lookup import BatchLookup
 from tsur.store.rows import (
@@ -41,12 +41,28 @@ class SqlBatch(BatchLookup, Batch):
     New incidents get provisional negative ids until :meth:`flush` inserts
     them all at once; every reference (events, messages, notifications,
     later messages joining them) is translated to the real id then.
+
+    With ``bulk`` (the default) the candidates of all messages are read
+    ahead at once (:meth:`BatchLookup.prefetch`), and the flush writes each
+    table in one round trip: on PostgreSQL by ``COPY`` and array statements
+    (:mod:`tsur.store.bulk`), on SQLite by one ``executemany`` per table with
+    the new incidents' ids assigned up front. Without it every table is
+    written with portable SQLAlchemy statements. Both store the same rows
+    with the same ids.
     """
 
-    def __init__(self, conn: sa.Connection, messages: list[ClaimedMessage], now: datetime) -> None:
-        super().__init__(conn)
+    def __init__(
+        self,
+        conn: sa.Connection,
+        messages: list[ClaimedMessage],
+        now: datetime,
+        *,
+        bulk: bool = True,
+    ) -> None:
+        super().__init__(conn, prefetch=bulk)
         self.messages = messages
         self.now = now
+        self.bulk = bulk
         self.id_map: dict[int, int] = {}
         self._new_objects: list[Incident] = []
         self._events: list[dict[str, Any]] = []
@@ -149,6 +165,8 @@ class SqlBatch(BatchLookup, Batch):
             .where(INC.c.id == outcome.incident_id, INC.c.status.in_(_DONE))
             .values(**values)
         ).rowcount
+        if changed:
+            self.forget()  # what was read ahead may name it as resolved, or miss it as open
         return bool(changed)  # 0: someone else reopened or changed it meanwhile
 
     def _update(
@@ -178,53 +196,143 @@ class SqlBatch(BatchLookup, Batch):
     def flush(self) -> None:
         """Write everything the batch collected (the transaction commits after)."""
         if self._new:
-            stmt = INC.insert().returning(INC.c.id, sort_by_parameter_order=True)
-            ids = [int(i) for i in self.conn.execute(stmt, self._new).scalars()]
+            ids = self._insert_incidents()
             for i, (new_id, obj) in enumerate(zip(ids, self._new_objects, strict=True)):
                 self.id_map[-(i + 1)] = new_id
                 obj.id = new_id
         real = self.real_id
-        # Counts are applied in id order, so concurrent workers lock incidents
-        # in the same order and do not deadlock each other.
-        for incident_id in sorted(self._attached):
-            self.conn.execute(
-                INC.update()
-                .where(INC.c.id == incident_id)
-                .values(
-                    message_count=INC.c.message_count + self._attached[incident_id],
-                    updated_at=self.now,
-                    **self._learned.get(incident_id, {}),
-                )
-            )
+        if self._attached:
+            self._count_attached()
         if self._events:
             for ev in self._events:
                 ev["incident_id"] = real(ev["incident_id"])
-            self.conn.execute(E.insert(), self._events)
+            if self.bulk and self.dialect == "postgresql":
+                bulk.copy_rows(self.conn, E, list(self._events[0]), self._events)
+            else:
+                self.conn.execute(E.insert(), self._events)
         if self._notes:
             rows = [
                 notification_row(attrs.evolve(n, incident_id=real(n.incident_id)))
                 for n in self._notes
             ]
-            stmt = dialect_insert(self.dialect, schema.notifications).on_conflict_do_nothing(
-                index_elements=["dedup_key"]
-            )
-            self.conn.execute(stmt, rows)
+            if self.bulk and self.dialect == "postgresql":
+                bulk.insert_skipping_conflicts(
+                    self.conn, schema.notifications, list(rows[0]), rows, ["dedup_key"]
+                )
+            else:
+                stmt = dialect_insert(self.dialect, schema.notifications).on_conflict_do_nothing(
+                    index_elements=["dedup_key"]
+                )
+                self.conn.execute(stmt, rows)
         if self._updates:
             for u in self._updates:
                 if u["inc"] is not None:
                     u["inc"] = real(u["inc"])
-            self.conn.execute(
-                M.update()
-                .where(M.c.id == sa.bindparam("mid"))
-                .values(
-                    status=sa.bindparam("st"),
-                    incident_id=sa.bindparam("inc"),
-                    error_stage=sa.bindparam("stage"),
-                    error=sa.bindparam("err"),
-                    moderation=sa.bindparam("mod", type_=sa.JSON),
-                    thanks_executor=sa.bindparam("thx"),
-                    processed_at=sa.bindparam("at", type_=schema.UTCDateTime),
-                    attempts=M.c.attempts + 1,
-                ),
-                self._updates,
+            self._mark_messages()
+
+    def _insert_incidents(self) -> list[int]:
+        """Insert the batch's new incidents in order; their ids."""
+        if not self.bulk:
+            stmt = INC.insert().returning(INC.c.id, sort_by_parameter_order=True)
+            return [int(i) for i in self.conn.execute(stmt, self._new).scalars()]
+        n = len(self._new)
+        if self.dialect == "postgresql":
+            ids = bulk.next_ids(self.conn, INC, n)
+        else:
+            # SQLite gives a new row the highest id plus one, and this transaction holds
+            # the write lock: the ids the inserts would get, known before inserting
+            top = self.conn.execute(sa.select(sa.func.max(INC.c.id))).scalar()
+            ids = list(range(int(top or 0) + 1, int(top or 0) + 1 + n))
+        rows = [{"id": new_id, **values} for new_id, values in zip(ids, self._new, strict=True)]
+        if self.dialect == "postgresql":
+            bulk.copy_rows(self.conn, INC, list(rows[0]), rows)
+        else:
+            self.conn.execute(INC.insert(), rows)
+        return ids
+
+    def _count_attached(self) -> None:
+        """Count the messages that joined stored incidents and store what they taught."""
+        # Counts are applied in id order, so concurrent workers lock incidents
+        # in the same order and do not deadlock each other.
+        if not self.bulk:
+            for incident_id in sorted(self._attached):
+                self.conn.execute(
+                    INC.update()
+                    .where(INC.c.id == incident_id)
+                    .values(
+                        message_count=INC.c.message_count + self._attached[incident_id],
+                        updated_at=self.now,
+                        **self._learned.get(incident_id, {}),
+                    )
+                )
+            return
+        params = []
+        for incident_id in sorted(self._attached):
+            learned = self._learned.get(incident_id, {})
+            params.append(
+                {
+                    "iid": incident_id,
+                    "n": self._attached[incident_id],
+                    "now": self.now,
+                    "set_ak": "address_key" in learned,
+                    "ak": learned.get("address_key"),
+                    "set_sig": "signature" in learned,
+                    "sig": learned.get("signature"),
+                }
             )
+        # one statement for all, executed in the order given (a pipeline on PostgreSQL)
+        self.conn.execute(_COUNT_ATTACHED, params)
+
+    def _mark_messages(self) -> None:
+        """Store each message's outcome and count its attempt."""
+        mids = [u["mid"] for u in self._updates]
+        if self.bulk and self.dialect == "postgresql" and len(set(mids)) == len(mids):
+            rows = [
+                {
+                    "id": u["mid"],
+                    "status": u["st"],
+                    "incident_id": u["inc"],
+                    "error_stage": u["stage"],
+                    "error": u["err"],
+                    "moderation": u["mod"],
+                    "thanks_executor": u["thx"],
+                    "processed_at": u["at"],
+                }
+                for u in self._updates
+            ]
+            bulk.update_rows(self.conn, M, "id", list(rows[0])[1:], rows, increment="attempts")
+            return
+        self.conn.execute(
+            M.update()
+            .where(M.c.id == sa.bindparam("mid"))
+            .values(
+                status=sa.bindparam("st"),
+                incident_id=sa.bindparam("inc"),
+                error_stage=sa.bindparam("stage"),
+                error=sa.bindparam("err"),
+                moderation=sa.bindparam("mod", type_=sa.JSON),
+                thanks_executor=sa.bindparam("thx"),
+                processed_at=sa.bindparam("at", type_=schema.UTCDateTime),
+                attempts=M.c.attempts + 1,
+            ),
+            self._updates,
+        )
+
+
+#: The count and what was learned of one stored incident messages joined (executemany).
+_COUNT_ATTACHED = (
+    INC.update()
+    .where(INC.c.id == sa.bindparam("iid"))
+    .values(
+        message_count=INC.c.message_count + sa.bindparam("n", type_=sa.Integer),
+        updated_at=sa.bindparam("now", type_=schema.UTCDateTime),
+        address_key=sa.case(
+            (sa.bindparam("set_ak", type_=sa.Boolean), sa.bindparam("ak", type_=sa.String)),
+            else_=INC.c.address_key,
+        ),
+        signature=sa.case(
+            (sa.bindparam("set_sig", type_=sa.Boolean), sa.bindparam("sig", type_=sa.String)),
+            else_=INC.c.signature,
+        ),
+    )
+)

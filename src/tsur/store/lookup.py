@@ -6,18 +6,27 @@ thread, open incidents of the same topic family in its municipality,
 resolved ones it may repeat — from the database and from the incidents the
 batch has made but not yet written. It only reads; the batch's writer
 (:mod:`tsur.store.batch`) is the one place that writes.
+
+On PostgreSQL :meth:`BatchLookup.prefetch` sends the queries of every
+message of a batch at once (a pipeline: one round trip instead of one or
+more per message) and keeps the answers until the message asks; a reopening
+the batch writes forgets them, since it changes what they would say.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from tsur.domain import Status
 from tsur.grouping.candidates import Candidates, ClosedCandidate, Lookup, OpenCandidate
+from tsur.store.bulk import driver_errors
 from tsur.store.rows import INC, M, decode_places, encode_places
+from tsur.store.schema import UTCDateTime
 
 __all__ = ["MAX_OPEN_CANDIDATES", "BatchLookup"]
 
@@ -25,18 +34,125 @@ _OPEN = [s.value for s in Status if s.is_open]
 _DONE = [Status.RESOLVED.value, Status.CLOSED.value]
 #: At most this many open incidents are compared with one message.
 MAX_OPEN_CANDIDATES = 200
+_UTC = UTCDateTime()
+
+
+def _among(
+    column: sa.Column[Any], name: str, dialect: str, values: list[str] | None = None
+) -> sa.ColumnElement[bool]:
+    """``column`` is one of the values of the parameter ``name`` (a list; ``values``: fixed).
+
+    On PostgreSQL the list is one array parameter (``= ANY``): the statement's
+    text is the same for every length, and the server prepares it once. The
+    array is of ``text``: a cast to the column's ``varchar(n)`` would cut a
+    longer value down to one that matches.
+    """
+    if dialect == "postgresql":
+        array = postgresql.ARRAY(sa.Text())
+        return column == sa.any_(sa.bindparam(name, values, type_=array))
+    return column.in_(sa.bindparam(name, values, expanding=True))
+
+
+@functools.cache
+def _queries(dialect: str) -> dict[str, Any]:
+    """The lookup's statements for ``dialect``, built once (each message only binds
+    its values)."""
+    since = sa.bindparam("since", type_=UTCDateTime)
+    closed_cols = (
+        INC.c.id,
+        INC.c.status,
+        INC.c.topic,
+        INC.c.territory,
+        INC.c.executor,
+        INC.c.sla_policy,
+        INC.c.address_key,
+    )
+    done = _among(INC.c.status, "done_statuses", dialect, _DONE)
+    closed = sa.select(*closed_cols).where(
+        done, INC.c.updated_at >= sa.bindparam("closed_since", type_=UTCDateTime)
+    )
+    return {
+        "thread": sa.select(M.c.incident_id, INC.c.executor)
+        .join(INC, INC.c.id == M.c.incident_id)
+        .where(
+            M.c.source == sa.bindparam("source"),
+            _among(M.c.external_id, "refs", dialect),
+            _among(INC.c.status, "open_statuses", dialect, _OPEN),
+        )
+        .limit(1),
+        "executor": sa.select(INC.c.executor).where(INC.c.id == sa.bindparam("id")),
+        "open": sa.select(
+            INC.c.id,
+            INC.c.status,
+            INC.c.topic,
+            INC.c.created_at,
+            INC.c.address_key,
+            INC.c.signature,
+        )
+        .where(
+            _among(INC.c.topic, "topics", dialect),
+            _among(INC.c.territory, "territories", dialect),
+            INC.c.created_at >= since,
+            _among(INC.c.status, "open_statuses", dialect, _OPEN),
+        )
+        .order_by(INC.c.id.desc())
+        .limit(MAX_OPEN_CANDIDATES),
+        "any_done": sa.select(INC.c.id).where(done).limit(1),
+        "closed_thread": closed.join(M, M.c.incident_id == INC.c.id).where(
+            M.c.source == sa.bindparam("source"), _among(M.c.external_id, "refs", dialect)
+        ),
+        "closed_author": closed.join(M, M.c.incident_id == INC.c.id).where(
+            M.c.source == sa.bindparam("source"),
+            M.c.payload["author"]["id"].as_string() == sa.bindparam("author"),
+            _among(INC.c.topic, "topics", dialect),
+        ),
+        "closed_place": closed.where(
+            _among(INC.c.topic, "topics", dialect),
+            INC.c.territory == sa.bindparam("territory"),
+            INC.c.address_key == sa.bindparam("key"),
+        ),
+    }
+
+
+def _key(name: str, params: dict[str, Any]) -> tuple[Any, ...]:
+    """A query and its values, as a dictionary key."""
+    return (
+        name,
+        *sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items()),
+    )
+
+
+@functools.cache
+def _compiled(dialect: sa.Dialect, name: str) -> tuple[sa.sql.compiler.Compiled, dict[str, Any]]:
+    """A lookup query compiled for the driver itself, with the conversion of each value."""
+    compiled = _queries(dialect.name)[name].compile(dialect=dialect)
+    convert = {}
+    for bind, key in compiled.bind_names.items():
+        process = bind.type._cached_bind_processor(dialect)
+        if process is not None:
+            convert[key] = process
+    return compiled, convert
+
+
+#: the columns of each query that hold times (the driver's rows are made UTC as SQLAlchemy's are)
+_TIMES = {"open": (3,)}
 
 
 class BatchLookup:
-    """The reading side of a batch: candidates from the database and the batch's own."""
+    """The reading side of a batch: candidates from the database and the batch's own.
 
-    def __init__(self, conn: sa.Connection) -> None:
+    ``prefetch`` (the default) lets :meth:`prefetch` read ahead on PostgreSQL.
+    """
+
+    def __init__(self, conn: sa.Connection, *, prefetch: bool = True) -> None:
         self.conn = conn
         self.dialect = conn.dialect.name
         self._new: list[dict[str, Any]] = []  # incident rows; index i has provisional id -(i+1)
         self._learned: dict[int, dict[str, str | None]] = {}
         self._any_done: bool | None = None
         self._seen: dict[tuple[str, str], int] = {}  # (source, external id) → incident
+        self._read_ahead = prefetch and self.dialect == "postgresql"
+        self._fetched: dict[tuple[Any, ...], list[Any]] = {}  # answers read ahead
 
     def candidates(self, lookup: Lookup) -> Candidates:
         thread, thread_executor = self._thread_incident(lookup.source, lookup.refs)
@@ -47,6 +163,99 @@ class BatchLookup:
             closed=tuple(self._closed(lookup)),
         )
 
+    # reading ahead -------------------------------------------------------------------
+    def prefetch(self, lookups: Sequence[Lookup]) -> None:
+        """Read what :meth:`candidates` will need for ``lookups``, all at once.
+
+        Only on PostgreSQL: the queries go in one pipeline, and each answer is
+        kept until its message asks (a message asking anything else, or
+        after :meth:`forget`, reads the database as usual).
+        """
+        if not self._read_ahead or not lookups:
+            return
+        first: list[tuple[str, dict[str, Any]]] = []
+        if self._any_done is None:
+            first.append(("any_done", {}))
+        for lookup in lookups:
+            first.extend(self._asks(lookup, closed=False))
+        answers = self._fetch(first)
+        if self._any_done is None:
+            self._any_done = bool(answers.pop(_key("any_done", {})))
+        self._fetched.update(answers)
+        if self._any_done:
+            later = [q for lookup in lookups for q in self._asks(lookup, closed=True)]
+            self._fetched.update(self._fetch(later))
+
+    def forget(self) -> None:
+        """Drop what was read ahead (the batch changed the database it came from)."""
+        self._fetched.clear()
+
+    def _asks(self, lookup: Lookup, *, closed: bool) -> list[tuple[str, dict[str, Any]]]:
+        """The queries :meth:`candidates` makes for ``lookup`` (the open or the closed ones)."""
+        if not closed:
+            asks = []
+            if lookup.refs:
+                asks.append(("thread", self._thread_params(lookup.source, lookup.refs)))
+            if lookup.topics and lookup.territories:
+                asks.append(("open", self._open_params(lookup)))
+            return asks
+        return list(self._closed_asks(lookup))
+
+    def _fetch(self, asks: list[tuple[str, dict[str, Any]]]) -> dict[tuple[Any, ...], list[Any]]:
+        """Run ``asks`` in one pipeline (one ``executemany`` per query); rows by :func:`_key`."""
+        by_query: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {}
+        for name, params in asks:
+            by_query.setdefault(name, {})[_key(name, params)] = params
+        if not by_query:
+            return {}
+        dialect = self.conn.dialect
+        driver: Any = self.conn.connection.driver_connection
+        sent = []
+        with driver_errors("lookup"):
+            with driver.pipeline():
+                for name, unique in by_query.items():
+                    compiled, convert = _compiled(dialect, name)
+                    values = []
+                    for params in unique.values():
+                        v = dict(compiled.construct_params(params) or {})
+                        for k, process in convert.items():
+                            v[k] = process(v[k])
+                        values.append(v)
+                    cursor = driver.cursor()
+                    cursor.executemany(compiled.string, values, returning=True)
+                    sent.append((name, list(unique), cursor))
+            out: dict[tuple[Any, ...], list[Any]] = {}
+            for name, keys, cursor in sent:
+                times = _TIMES.get(name, ())
+                for i, key in enumerate(keys):
+                    if i:
+                        cursor.nextset()
+                    rows = cursor.fetchall()
+                    if times:
+                        rows = [
+                            tuple(
+                                _UTC.process_result_value(v, dialect) if j in times else v
+                                for j, v in enumerate(r)
+                            )
+                            for r in rows
+                        ]
+                    out[key] = rows
+                cursor.close()
+        return out
+
+    def _rows(self, name: str, params: dict[str, Any]) -> list[Any]:
+        """The rows of one lookup query: read ahead, or from the database now."""
+        if self._fetched:
+            found = self._fetched.get(_key(name, params))
+            if found is not None:
+                return found
+        return list(self.conn.execute(_queries(self.dialect)[name], params))
+
+    # the queries ---------------------------------------------------------------------
+    @staticmethod
+    def _thread_params(source: str, refs: Sequence[str]) -> dict[str, Any]:
+        return {"source": source, "refs": list(refs)}
+
     def _thread_incident(self, source: str, refs: Sequence[str]) -> tuple[int | None, str | None]:
         """The open incident the message replies in, with its executor (None, None if none)."""
         if not refs:
@@ -55,58 +264,32 @@ class BatchLookup:
             if (source, ext) in self._seen:
                 incident_id = self._seen[(source, ext)]
                 return incident_id, self._executor_of(incident_id)
-        q = (
-            sa.select(M.c.incident_id, INC.c.executor)
-            .join(INC, INC.c.id == M.c.incident_id)
-            .where(
-                M.c.source == source,
-                M.c.external_id.in_(list(refs)),
-                INC.c.status.in_(_OPEN),
-            )
-            .limit(1)
-        )
-        row = self.conn.execute(q).first()
-        return (None, None) if row is None else (row[0], row[1])
+        rows = self._rows("thread", self._thread_params(source, refs))
+        return (None, None) if not rows else (rows[0][0], rows[0][1])
 
     def _executor_of(self, incident_id: int) -> str | None:
         if incident_id < 0:  # made by this batch, not stored yet
             executor: str | None = self._new[-incident_id - 1]["executor"]
             return executor
-        q = sa.select(INC.c.executor).where(INC.c.id == incident_id)
-        return self.conn.execute(q).scalar()
+        return self.conn.execute(_queries(self.dialect)["executor"], {"id": incident_id}).scalar()
+
+    @staticmethod
+    def _open_params(lookup: Lookup) -> dict[str, Any]:
+        return {
+            "topics": list(lookup.topics),
+            "territories": list(lookup.territories),
+            "since": lookup.open_since,
+        }
 
     def _open(self, lookup: Lookup) -> list[OpenCandidate]:
         if not lookup.topics or not lookup.territories:
             return []
         territories = list(lookup.territories)
-        q = (
-            sa.select(
-                INC.c.id,
-                INC.c.status,
-                INC.c.topic,
-                INC.c.created_at,
-                INC.c.address_key,
-                INC.c.signature,
-            )
-            .where(
-                INC.c.topic.in_(lookup.topics),
-                INC.c.territory.in_(territories),
-                INC.c.created_at >= lookup.open_since,
-                INC.c.status.in_(_OPEN),
-            )
-            .order_by(INC.c.id.desc())
-            .limit(MAX_OPEN_CANDIDATES)
-        )
         found = [
             OpenCandidate(
-                r.id,
-                Status(r.status),
-                r.topic,
-                r.created_at,
-                decode_places(r.address_key),
-                frozenset(r.signature.split()),
+                r[0], Status(r[1]), r[2], r[3], decode_places(r[4]), frozenset(r[5].split())
             )
-            for r in self.conn.execute(q)
+            for r in self._rows("open", self._open_params(lookup))
         ]
         for i, row in enumerate(self._new):
             t = row["topic"]
@@ -127,67 +310,61 @@ class BatchLookup:
                 )
         return found
 
-    def _closed(self, lookup: Lookup) -> list[ClosedCandidate]:
-        if self._any_done is None:  # once per batch: usually there is nothing to reopen
-            q0 = sa.select(INC.c.id).where(INC.c.status.in_(_DONE)).limit(1)
-            self._any_done = self.conn.execute(q0).first() is not None
-        if not self._any_done:
-            return []
-        cols = (
-            INC.c.id,
-            INC.c.status,
-            INC.c.topic,
-            INC.c.territory,
-            INC.c.executor,
-            INC.c.sla_policy,
-            INC.c.address_key,
-        )
-        base = sa.select(*cols).where(
-            INC.c.status.in_(_DONE), INC.c.updated_at >= lookup.closed_since
-        )
-        rows: dict[int, tuple[Any, set[str]]] = {}
-
-        def add(query: sa.Select[Any], flag: str) -> None:
-            for r in self.conn.execute(query):
-                rows.setdefault(r.id, (r, set()))[1].add(flag)
-
+    def _closed_asks(self, lookup: Lookup) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The queries for resolved incidents ``lookup`` may repeat, with the flag each sets."""
+        since = lookup.closed_since
         if lookup.refs:
-            add(
-                base.join(M, M.c.incident_id == INC.c.id).where(
-                    M.c.source == lookup.source, M.c.external_id.in_(list(lookup.refs))
-                ),
-                "thread",
+            yield (
+                "closed_thread",
+                {
+                    "source": lookup.source,
+                    "refs": list(lookup.refs),
+                    "closed_since": since,
+                },
             )
         if lookup.author and lookup.topics:
-            add(
-                base.join(M, M.c.incident_id == INC.c.id).where(
-                    M.c.source == lookup.source,
-                    M.c.payload["author"]["id"].as_string() == lookup.author,
-                    INC.c.topic.in_(lookup.topics),
-                ),
-                "author",
+            yield (
+                "closed_author",
+                {
+                    "source": lookup.source,
+                    "author": lookup.author,
+                    "topics": list(lookup.topics),
+                    "closed_since": since,
+                },
             )
         key = encode_places(lookup.places)
         if key and lookup.topics and lookup.territory:
-            add(
-                base.where(
-                    INC.c.topic.in_(lookup.topics),
-                    INC.c.territory == lookup.territory,
-                    INC.c.address_key == key,
-                ),
-                "place",
+            yield (
+                "closed_place",
+                {
+                    "territory": lookup.territory,
+                    "key": key,
+                    "topics": list(lookup.topics),
+                    "closed_since": since,
+                },
             )
+
+    def _closed(self, lookup: Lookup) -> list[ClosedCandidate]:
+        if self._any_done is None:  # once per batch: usually there is nothing to reopen
+            self._any_done = bool(self._rows("any_done", {}))
+        if not self._any_done:
+            return []
+        flags = {"closed_thread": "thread", "closed_author": "author", "closed_place": "place"}
+        rows: dict[int, tuple[Any, set[str]]] = {}
+        for name, params in self._closed_asks(lookup):
+            for r in self._rows(name, params):
+                rows.setdefault(r[0], (r, set()))[1].add(flags[name])
         return [
             ClosedCandidate(
-                r.id,
-                Status(r.status),
-                r.topic,
-                r.territory,
-                r.executor,
-                r.sla_policy,
-                decode_places(r.address_key),
-                in_thread="thread" in flags,
-                same_author="author" in flags,
+                r[0],
+                Status(r[1]),
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                decode_places(r[6]),
+                in_thread="thread" in found,
+                same_author="author" in found,
             )
-            for r, flags in rows.values()
+            for r, found in rows.values()
         ]

@@ -24,7 +24,7 @@ from sqlalchemy.pool import StaticPool
 
 from tsur.domain import Incident, Message, Notification, Status, Urgency
 from tsur.errors import NotFound, StorageError
-from tsur.store import schema
+from tsur.store import bulk, schema
 from tsur.store.base import (
     Batch,
     ClaimedMessage,
@@ -152,6 +152,14 @@ def _sqlite_engine(url: str, *, read_only: bool = False, keep_journal: bool = Fa
     return engine
 
 
+#: psycopg prepares a statement on the server after its fifth use, and PostgreSQL then
+#: plans it once for any values (a generic plan). For the lookups a batch makes per
+#: message that plan walks the whole incidents table (``ORDER BY id DESC LIMIT``
+#: over an index it cannot see through the parameters): every statement is planned
+#: for its values instead. The bulk writes, whose plans do not depend on the values,
+#: prepare themselves (:mod:`tsur.store.bulk`).
+_PG_CONNECT_ARGS = {"prepare_threshold": None}
+
 _RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization, deadlock, lock not available
 
 
@@ -232,17 +240,36 @@ def _storable(text: str) -> str:
 
 
 class SqlRepository(Repository):
-    """:class:`Repository` on SQLAlchemy Core, for SQLite and PostgreSQL."""
+    """:class:`Repository` on SQLAlchemy Core, for SQLite and PostgreSQL.
 
-    def __init__(self, url: str, *, read_only: bool = False, keep_journal: bool = False) -> None:
+    With ``bulk`` (the default) many rows are written in one round trip:
+    on PostgreSQL an ingest copies its messages in (``COPY``) and a batch
+    writes each table with one ``COPY`` or array statement
+    (:mod:`tsur.store.bulk`); on SQLite a batch writes each table with one
+    ``executemany``. ``bulk=False`` uses portable SQLAlchemy statements
+    only (for a server or proxy without ``COPY``). Both store the same rows.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        read_only: bool = False,
+        keep_journal: bool = False,
+        bulk: bool = True,
+    ) -> None:
         self.url = url
         #: opened read-only (a SQLite file the user may not write)
         self.read_only = read_only
+        #: write many rows per round trip (see the class)
+        self.bulk = bulk
         try:
             if url.startswith("sqlite"):
                 self.engine = _sqlite_engine(url, read_only=read_only, keep_journal=keep_journal)
             else:
-                self.engine = sa.create_engine(url, pool_pre_ping=True)
+                self.engine = sa.create_engine(
+                    url, pool_pre_ping=True, connect_args=_PG_CONNECT_ARGS
+                )
         except (sa.exc.SQLAlchemyError, ModuleNotFoundError) as exc:
             hint = " (pip install 'tsur[postgres]')" if "psycopg" in str(exc) else ""
             raise StorageError(f"cannot open database {url!r}: {exc}{hint}") from exc
@@ -323,16 +350,14 @@ class SqlRepository(Repository):
                 else:
                     unique[m.key] = (i, m)
             try:
-                with self._tx() as conn:
-                    known = self._known_keys(conn, list(unique))
-                    rows = [
-                        _message_row(m, received_at)
-                        for key, (_i, m) in unique.items()
-                        if key not in known
-                    ]
-                    ids = self._insert_ignoring_conflicts(conn, rows) if rows else []
-                    if ids and self.dialect == "postgresql":  # wake waiting workers on commit
-                        conn.execute(sa.text(f"SELECT pg_notify('{WORK_CHANNEL}', '')"))
+                try:
+                    ids = self._ingest_chunk(unique, received_at, copy=self._copies)
+                except StorageError as exc:
+                    if not (self._copies and isinstance(exc.__cause__, sa.exc.IntegrityError)):
+                        raise
+                    # another ingest stored one of these keys since they were looked up:
+                    # the chunk again, skipping what is stored by then
+                    ids = self._ingest_chunk(unique, received_at, copy=False)
                 duplicates += len(unique) - len(ids)  # counted once the chunk is committed
                 inserted.extend(ids)
             except _ROW_ERRORS as exc:
@@ -359,7 +384,46 @@ class SqlRepository(Repository):
                         failed.append((i, _row_reason(row_exc)))
         return IngestResult(tuple(inserted), duplicates, tuple(failed))
 
+    @property
+    def _copies(self) -> bool:
+        """Whether an ingest copies its messages in (``COPY``, PostgreSQL)."""
+        return self.bulk and self.dialect == "postgresql"
+
+    def _ingest_chunk(
+        self,
+        unique: dict[tuple[str, str], tuple[int, Message]],
+        received_at: datetime,
+        *,
+        copy: bool,
+    ) -> list[int]:
+        """Store the messages of one chunk not stored yet, in one transaction; their ids.
+
+        With ``copy`` the new rows get their ids from the sequence and are
+        copied in; a key another ingest stores meanwhile fails the chunk
+        (a :class:`StorageError` from :class:`sqlalchemy.exc.IntegrityError`). Without it they are
+        inserted skipping such keys.
+        """
+        with self._tx() as conn:
+            known = self._known_keys(conn, list(unique))
+            rows = [
+                _message_row(m, received_at) for key, (_i, m) in unique.items() if key not in known
+            ]
+            if not rows:
+                return []
+            if copy:
+                ids = bulk.next_ids(conn, M, len(rows))
+                for row, new_id in zip(rows, ids, strict=True):
+                    row["id"] = new_id
+                bulk.copy_rows(conn, M, list(rows[0]), rows)
+            else:
+                ids = self._insert_ignoring_conflicts(conn, rows)
+            if ids and self.dialect == "postgresql":  # wake waiting workers on commit
+                conn.execute(sa.text(f"SELECT pg_notify('{WORK_CHANNEL}', '')"))
+            return ids
+
     def _known_keys(self, conn: sa.Connection, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        if self._copies and len(keys) > 1:
+            return bulk.existing_keys(conn, M, ("source", "external_id"), keys)
         known: set[tuple[str, str]] = set()
         by_source: dict[str, list[str]] = {}
         for source, ext in keys:
@@ -390,31 +454,44 @@ class SqlRepository(Repository):
         at: datetime,
         verified: bool = False,
     ) -> int:
+        with self._tx() as conn:
+            return self._record_rejected(conn, origin, line, raw, reason, at, verified)
+
+    def record_rejected_inputs(
+        self, records: Sequence[tuple[str, int | None, str, str]], *, at: datetime
+    ) -> list[int]:
+        """Keep several unreadable records in one transaction (one commit, not one each)."""
+        if not records:
+            return []
+        with self._tx() as conn:
+            return [
+                self._record_rejected(conn, origin, line, raw, reason, at, False)
+                for origin, line, raw, reason in records
+            ]
+
+    def _record_rejected(
+        self,
+        conn: sa.Connection,
+        origin: str,
+        line: int | None,
+        raw: str,
+        reason: str,
+        at: datetime,
+        verified: bool,
+    ) -> int:
         R = schema.rejected_input
         # NUL is the one character PostgreSQL's text refuses: kept as its JSON escape on
         # every backend alike, so the record is stored and reads the same anywhere.
         raw, reason = _storable(raw), _storable(reason)
-        with self._tx() as conn:
-            known = conn.execute(
-                sa.select(R.c.id).where(
-                    R.c.origin == origin, R.c.raw == raw, R.c.resolved_at.is_(None)
-                )
-            ).scalar()
-            if known is not None:  # the same bad record sent again: keep one copy
-                return int(known)
-            stmt = (
-                schema.rejected_input.insert()
-                .values(
-                    origin=origin,
-                    line=line,
-                    raw=raw,
-                    reason=reason,
-                    created_at=at,
-                    verified=verified,
-                )
-                .returning(schema.rejected_input.c.id)
-            )
-            return int(conn.execute(stmt).scalar_one())
+        known = conn.execute(
+            sa.select(R.c.id).where(R.c.origin == origin, R.c.raw == raw, R.c.resolved_at.is_(None))
+        ).scalar()
+        if known is not None:  # the same bad record sent again: keep one copy
+            return int(known)
+        stmt = R.insert().values(
+            origin=origin, line=line, raw=raw, reason=reason, created_at=at, verified=verified
+        )
+        return int(conn.execute(stmt.returning(R.c.id)).scalar_one())
 
     def rejected_inputs(self, *, include_resolved: bool = False) -> list[RejectedInput]:
         R = schema.rejected_input
@@ -446,7 +523,7 @@ class SqlRepository(Repository):
                 ClaimedMessage(r.id, message_from_dict(r.payload), r.attempts)
                 for r in conn.execute(q)
             ]
-            batch = SqlBatch(conn, claimed, now)
+            batch = SqlBatch(conn, claimed, now, bulk=self.bulk)
             yield batch
             batch.flush()
 
@@ -665,29 +742,42 @@ class SqlRepository(Repository):
         self, limit: int, *, now: datetime, lease: timedelta = timedelta(minutes=5)
     ) -> list[OutboxItem]:
         N = schema.notifications
-        q = sa.select(N).where(
+        due = sa.select(N.c.id).where(
             N.c.sent_at.is_(None),
             N.c.dead_at.is_(None),
             sa.or_(N.c.next_attempt_at.is_(None), N.c.next_attempt_at <= now),
             sa.or_(N.c.claimed_until.is_(None), N.c.claimed_until <= now),
         )
-        q = q.order_by(N.c.id).limit(limit)
+        due = due.order_by(N.c.id).limit(limit)
         if self.dialect == "postgresql":
-            q = q.with_for_update(skip_locked=True)
+            due = due.with_for_update(skip_locked=True)
+        # one statement: the due ones, skipping those another deliverer is claiming, leased
+        stmt = N.update().where(N.c.id.in_(due)).values(claimed_until=now + lease).returning(N)
         with self._tx() as conn:
-            rows = conn.execute(q).all()
-            if rows:
-                conn.execute(
-                    N.update()
-                    .where(N.c.id.in_([r.id for r in rows]))
-                    .values(claimed_until=now + lease)
-                )
+            rows = sorted(conn.execute(stmt).all(), key=lambda r: int(r.id))
         return [_outbox_item(r) for r in rows]
 
     def settle_notifications(self, results: Sequence[DeliveryResult]) -> None:
         if not results:
             return
         N = schema.notifications
+        ids = [r.id for r in results]
+        if self.bulk and self.dialect == "postgresql" and len(set(ids)) == len(ids):
+            settled = [
+                {
+                    "id": r.id,
+                    "delivered_to": list(r.delivered_to),
+                    "sent_at": r.sent_at,
+                    "error": r.error,
+                    "next_attempt_at": r.next_attempt_at,
+                    "dead_at": r.dead_at,
+                    "claimed_until": None,
+                }
+                for r in results
+            ]
+            with self._tx() as conn:
+                bulk.update_rows(conn, N, "id", list(settled[0])[1:], settled, increment="attempts")
+            return
         stmt = (
             N.update()
             .where(N.c.id == sa.bindparam("nid"))
