@@ -11,6 +11,7 @@ a cache hit after the first few hundred messages.
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import threading
 from collections.abc import Iterable, Sequence
@@ -329,7 +330,7 @@ class Text:
     def bigrams(self) -> frozenset[tuple[str, str]]:
         """Distinct pairs of neighbouring lemmas: most phrases are two words long."""
         lem = self.lemmas
-        return frozenset(zip(lem, lem[1:]))
+        return frozenset(itertools.pairwise(lem))
 
     @functools.cached_property
     def content_lemmas(self) -> frozenset[str]:
