@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from typing import Any
 
 import attrs
 import pytest
 import sqlalchemy as sa
 
-from tsur import Incident, NotFound, Notification, Status, open_repository
+from tsur import Engine, Incident, NotFound, Notification, Status, open_repository
 from tsur.decide import Outcome
+from tsur.store.lookup import MAX_OPEN_CANDIDATES as MAX_OPEN
 from tsur.store.migrations import MIGRATIONS, current_version
 from tsur.store.sql import SqlRepository
 
@@ -179,3 +182,36 @@ def test_notifications_are_deduplicated_and_marked(repo: SqlRepository) -> None:
 def test_naive_datetime_is_refused_by_the_store(repo: SqlRepository) -> None:
     with pytest.raises((ValueError, sa.exc.StatementError)):
         repo.set_cursor("vk", "1", at=datetime(2026, 1, 1))
+
+
+def test_a_message_read_late_still_finds_its_incident_among_many_newer_ones(
+    bundled_region: Any,
+) -> None:
+    """Grouping looks ``group_window_days`` either side of a message, and the store
+    asks for that window: a January message read after two hundred March incidents
+    of its topic and town (an archive loaded out of order) still joins January's."""
+    engine = Engine(bundled_region, open_repository(":memory:"), entry_points=False)
+
+    def line(ext: str, when: str, house: int) -> str:
+        return json.dumps(
+            {
+                "source": "vk",
+                "external_id": ext,
+                "text": f"Самара, ул. Ленина, д. {house}. Не горит уличный фонарь у дома, темно.",
+                "created_at": when,
+            },
+            ensure_ascii=False,
+        )
+
+    engine.ingest_jsonl(lines=[line("jan-1", "2026-01-10T10:00:00+04:00", 1)])
+    engine.run()
+    march = [line(f"mar-{i}", "2026-03-15T10:00:00+04:00", 10 + i) for i in range(MAX_OPEN + 10)]
+    engine.ingest_jsonl(lines=march)
+    engine.run()
+    engine.ingest_jsonl(lines=[line("jan-2", "2026-01-11T10:00:00+04:00", 1)])
+    engine.run()
+    by_key = {sm.message.external_id: sm for sm in engine.repository.messages(limit=1000)}
+    first, late = by_key["jan-1"], by_key["jan-2"]
+    assert first.incident_id is not None
+    assert len({by_key[f"mar-{i}"].incident_id for i in range(MAX_OPEN + 10)}) > MAX_OPEN
+    assert late.incident_id == first.incident_id

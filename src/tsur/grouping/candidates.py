@@ -42,6 +42,7 @@ class Lookup:
     places: Mapping[str, str]
     open_since: datetime
     closed_since: datetime
+    open_until: datetime | None = None
 
 
 @attrs.frozen
@@ -95,7 +96,9 @@ def lookup_for(analysis: Analysis, region: Region) -> Lookup:
     """What the store must find around the message of ``analysis``.
 
     Open incidents are looked for in the message's municipality within
-    ``pipeline.group_window_days`` of it; resolved ones changed within
+    ``pipeline.group_window_days`` of it, before or after (a message read late
+    or out of order joins neither last month's incident nor next month's);
+    resolved ones changed within
     ``lifecycle.reopen_window_days``.
     """
     m = analysis.message
@@ -111,4 +114,5 @@ def lookup_for(analysis: Analysis, region: Region) -> Lookup:
         places=analysis.places,
         open_since=m.created_at - timedelta(days=cfg.pipeline.group_window_days),
         closed_since=m.created_at - timedelta(days=cfg.lifecycle.reopen_window_days),
+        open_until=m.created_at + timedelta(days=cfg.pipeline.group_window_days),
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,6 +36,8 @@ _DONE = [Status.RESOLVED.value, Status.CLOSED.value]
 #: At most this many open incidents are compared with one message.
 MAX_OPEN_CANDIDATES = 200
 _UTC = UTCDateTime()
+#: the end of an open-ended window
+_NO_END = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 def _among(
@@ -93,6 +96,7 @@ def _queries(dialect: str) -> dict[str, Any]:
             _among(INC.c.topic, "topics", dialect),
             _among(INC.c.territory, "territories", dialect),
             INC.c.created_at >= since,
+            INC.c.created_at <= sa.bindparam("until", type_=UTCDateTime),
             _among(INC.c.status, "open_statuses", dialect, _OPEN),
         )
         .order_by(INC.c.id.desc())
@@ -279,6 +283,7 @@ class BatchLookup:
             "topics": list(lookup.topics),
             "territories": list(lookup.territories),
             "since": lookup.open_since,
+            "until": lookup.open_until or _NO_END,
         }
 
     def _open(self, lookup: Lookup) -> list[OpenCandidate]:
@@ -297,6 +302,7 @@ class BatchLookup:
                 t in lookup.topics
                 and row["territory"] in territories
                 and row["created_at"] >= lookup.open_since
+                and (lookup.open_until is None or row["created_at"] <= lookup.open_until)
             ):
                 found.append(
                     OpenCandidate(
