@@ -215,3 +215,34 @@ def test_a_message_read_late_still_finds_its_incident_among_many_newer_ones(
     assert first.incident_id is not None
     assert len({by_key[f"mar-{i}"].incident_id for i in range(MAX_OPEN + 10)}) > MAX_OPEN
     assert late.incident_id == first.incident_id
+
+
+def test_a_lookup_that_fails_on_sqlite_raises_as_any_statement_does(tmp_path: Any) -> None:
+    """The lookup reads through the driver itself on SQLite; a failure still comes as
+    SQLAlchemy's wrapped error, which the pipeline knows how to retry or report."""
+    from datetime import timedelta
+
+    from tsur.grouping import Lookup
+    from tsur.store.lookup import BatchLookup
+
+    repo = open_repository(str(tmp_path / "t.db"))
+    assert isinstance(repo, SqlRepository)
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    lookup = Lookup(
+        source="vk",
+        refs=(),
+        author=None,
+        topics=("roads",),
+        territory="gorod",
+        territories=("gorod",),
+        places={},
+        open_since=now - timedelta(days=7),
+        closed_since=now - timedelta(days=30),
+        open_until=now + timedelta(days=7),
+    )
+    with repo.engine.begin() as conn:
+        assert BatchLookup(conn).candidates(lookup).open == ()
+        conn.execute(sa.text("ALTER TABLE incidents RENAME TO gone"))
+        with pytest.raises(sa.exc.OperationalError, match="no such table: incidents"):
+            BatchLookup(conn).candidates(lookup)
+        conn.rollback()

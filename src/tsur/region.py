@@ -86,6 +86,17 @@ class Region:
     _by_kind_territory: Mapping[tuple[str, str], str] = attrs.field(
         alias="by_kind_territory", converter=_frozen
     )
+    #: the territories of each municipality, in the region file's order
+    _municipality_members: Mapping[str, tuple[str, ...]] = attrs.field(init=False)
+
+    @_municipality_members.default
+    def _members(self) -> Mapping[str, tuple[str, ...]]:
+        out: dict[str, list[str]] = {}
+        for t in self.territories:
+            muni = self.municipality_of(t)
+            if muni is not None:
+                out.setdefault(muni, []).append(t)
+        return _frozen({k: tuple(v) for k, v in out.items()})
 
     @classmethod
     def from_config(cls, config: RegionConfig) -> Region:
@@ -286,7 +297,7 @@ class Region:
         muni = self.municipality_of(territory)
         if muni is None:
             return (territory,)
-        return tuple(t for t in self.territories if self.municipality_of(t) == muni)
+        return self._municipality_members[muni]
 
     def depth(self, territory: str) -> int:
         """How far below the region a territory lies (the region: 0)."""
