@@ -10,8 +10,9 @@ made (routed to an executor, or to a curator's triage: the worker's clock
 as the history records it), and when a notifier received the ``routed`` or
 ``triage`` notice. The figures are percentiles of
 stored → routed and stored → notified, in milliseconds; the last line is
-one JSON object. SQLite by default (a temporary file); on PostgreSQL the
-worker wakes on LISTEN/NOTIFY instead of polling.
+one JSON object. SQLite by default (a temporary file), where the idle
+worker watches the file's data version; on PostgreSQL it wakes on
+LISTEN/NOTIFY.
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,6 +51,8 @@ from tsur.wire import message_from_dict, message_to_dict
 
 __all__ = ["SqlRepository", "normalize_url", "open_repository"]
 
+#: how often an idle worker looks at a SQLite file for new commits, seconds
+_SQLITE_WATCH_EVERY = 0.005
 log = logging.getLogger("tsur.store")
 
 M, INC, E = schema.messages, schema.incidents, schema.events
@@ -275,6 +279,8 @@ class SqlRepository(Repository):
             raise StorageError(f"cannot open database {url!r}: {exc}{hint}") from exc
         self.dialect = self.engine.dialect.name
         self._listener: Any = None  # the connection an idle worker listens on (PostgreSQL)
+        self._watcher: sqlite3.Connection | None = None  # … or watches the file with (SQLite)
+        self._seen_version: int | None = None
 
     def __repr__(self) -> str:
         return f"SqlRepository({self.engine.url.render_as_string(hide_password=True)!r})"
@@ -303,6 +309,10 @@ class SqlRepository(Repository):
             with contextlib.suppress(Exception):
                 self._listener.close()
             self._listener = None
+        if self._watcher is not None:
+            with contextlib.suppress(Exception):
+                self._watcher.close()
+            self._watcher = None
         self.engine.dispose()
 
     def wait_for_work(self, timeout: float) -> bool:
@@ -311,8 +321,12 @@ class SqlRepository(Repository):
         On PostgreSQL an ingest notifies ``tsur_pending`` when it commits,
         and this returns as soon as it does (True); on SQLite, or when the
         listening connection cannot be had, it waits for the timeout (a
-        poll) and returns False.
+        poll) and returns False. On a SQLite file it watches the file's
+        ``PRAGMA data_version`` every few milliseconds and returns True as soon
+        as another connection commits (an ingest, or any other write).
         """
+        if self.dialect == "sqlite":
+            return self._watch_sqlite(timeout)
         if self.dialect != "postgresql":
             return super().wait_for_work(timeout)
         try:
@@ -334,6 +348,35 @@ class SqlRepository(Repository):
                     self._listener.close()
             self._listener = None
             return super().wait_for_work(timeout)
+
+    def _watch_sqlite(self, timeout: float) -> bool:
+        path = self.engine.url.database
+        if not path or path == ":memory:" or path.startswith("file:"):
+            return super().wait_for_work(timeout)
+        deadline = time.monotonic() + max(0.0, timeout)
+        try:
+            if self._watcher is None:
+                self._watcher = sqlite3.connect(
+                    f"file:{quote(path)}?mode=ro", uri=True, check_same_thread=False
+                )
+                self._seen_version = None
+            while True:
+                version = self._watcher.execute("PRAGMA data_version").fetchone()[0]
+                if version != self._seen_version:
+                    # the first look has nothing to compare with: say "maybe", and claim
+                    self._seen_version = version
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                time.sleep(min(_SQLITE_WATCH_EVERY, left))
+        except sqlite3.Error as exc:  # the file went away or cannot be read: plain poll
+            log.info("cannot watch %s for new messages (%s); polling", path, exc)
+            if self._watcher is not None:
+                with contextlib.suppress(Exception):
+                    self._watcher.close()
+            self._watcher = None
+            return super().wait_for_work(max(0.0, deadline - time.monotonic()))
 
     # ingest ---------------------------------------------------------------
     def ingest(self, messages: Sequence[Message], *, received_at: datetime) -> IngestResult:
