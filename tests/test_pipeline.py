@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+import tsur.pipeline as pipeline
 from tsur import (
     Classification,
     Engine,
@@ -365,3 +366,35 @@ def test_an_incident_learns_the_address_a_later_report_gives(engine: Engine) -> 
     reasons = [e.reason for e in got.history if e.kind == "message_added"]
     assert reasons[-1] == "тот же адрес (мир 5)"
     assert len(got.message_ids) == 3
+
+
+def test_a_large_jsonl_file_is_read_and_stored_a_chunk_at_a_time(
+    engine: Engine, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Memory holds one chunk of a file, not the file: lines are read, checked and
+    stored in chunks, and what a chunk boundary falls between — a repeat of a line
+    stored in an earlier chunk, a bad line, a corrected line closing its old
+    reject — comes out as it does in one piece."""
+    monkeypatch.setattr(pipeline, "_INGEST_LINES", 3)
+    stored_at_once: list[int] = []
+    ingest = engine.repository.ingest
+
+    def spy(messages: Any, **kw: Any) -> Any:
+        stored_at_once.append(len(messages))
+        return ingest(messages, **kw)
+
+    monkeypatch.setattr(engine.repository, "ingest", spy)
+    path = tmp_path / "big.jsonl"
+    good = [_line(str(i), f"яма на дороге у дома {i}") for i in range(1, 9)]
+    bad = '{"source": "vk", "external_id": "9", "text": "яма", '
+    path.write_text("\n".join([*good[:4], bad, *good[4:], good[0]]) + "\n", encoding="utf-8")
+    report = engine.ingest_jsonl(path)
+    assert (report.inserted, report.duplicates) == (8, 1)
+    assert [e.line for e in report.errors] == [5]
+    assert max(stored_at_once) <= 3 and sum(stored_at_once) == 9
+    assert [r.line for r in engine.repository.rejected_inputs()] == [5]
+    # the file corrected: its line 5 is stored now, and its reject is closed
+    path.write_text("\n".join([*good[:4], _line("9", "яма у дома 9"), *good[4:]]) + "\n", "utf-8")
+    again = engine.ingest_jsonl(path)
+    assert (again.inserted, again.duplicates, again.errors) == (1, 8, [])
+    assert engine.repository.rejected_inputs() == []

@@ -25,7 +25,9 @@ is lost and nothing is made twice. A message a stage fails on is marked
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import itertools
 import json
 import logging
 import random
@@ -74,11 +76,21 @@ from tsur.stages import DB_ERRORS, run_stage
 from tsur.store.base import Batch, ClaimedMessage, Repository
 from tsur.store.sql import open_repository
 from tsur.text.normalize import Lemmatizer, Text, get_lemmatizer
-from tsur.wire import clean_message, message_to_dict, parse_record, read_jsonl, split_lines
+from tsur.wire import (
+    ParsedLine,
+    clean_message,
+    file_lines,
+    message_to_dict,
+    parse_record,
+    read_jsonl,
+    split_lines,
+)
 
 __all__ = ["Engine", "IngestReport", "RunReport"]  # the reports live in tsur.runs
 
 log = logging.getLogger("tsur.pipeline")
+#: lines of a JSON Lines input read, checked and stored at a time (memory holds one chunk)
+_INGEST_LINES = 5_000
 
 Progress = Callable[[int, int], None]
 
@@ -269,22 +281,47 @@ class Engine:
         byte-order mark opening the file is dropped. Ingesting a corrected
         file again resolves what its lines left in the rejected-input store.
         """
-        if lines is None:
-            if data is None:
-                if path is None:
-                    raise ValueError("give a path, data or lines")
-                try:
-                    data = Path(path).read_bytes()
-                except OSError as exc:
-                    raise IngestError(f"cannot read {path}: {exc}") from exc
-            lines = split_lines(data)
+        if lines is None and data is None and path is None:
+            raise ValueError("give a path, data or lines")
         origin = origin or (str(path) if path is not None else "<lines>")
         report = IngestReport()
+        now = self.clock()
+        # lines of this file refused before, by number: a corrected line stored now closes
+        # its reject; standard input has no identity to tell one batch's line 2 from another's
+        refused_before: dict[int, list[int]] = {}
+        if path is not None:
+            for r in self.repository.rejected_inputs():
+                if r.origin == origin and r.line is not None:
+                    refused_before.setdefault(r.line, []).append(r.id)
+        try:
+            with contextlib.ExitStack() as stack:
+                if lines is None:
+                    if data is not None:
+                        lines = split_lines(data)
+                    else:
+                        assert path is not None
+                        lines = file_lines(stack.enter_context(Path(path).open("rb")))
+                parsed = read_jsonl(lines, origin=origin)
+                while chunk := list(itertools.islice(parsed, _INGEST_LINES)):
+                    self._ingest_lines(chunk, report, origin, now, refused_before)
+        except OSError as exc:
+            raise IngestError(f"cannot read {path}: {exc}") from exc
+        return report
+
+    def _ingest_lines(
+        self,
+        chunk: Sequence[ParsedLine],
+        report: IngestReport,
+        origin: str,
+        now: datetime,
+        refused_before: dict[int, list[int]],
+    ) -> None:
+        """Store one chunk of parsed lines (``report`` grows); bad lines are kept as rejects."""
         good: list[Message] = []
         numbers: list[int] = []
-        now = self.clock()
         rejects: list[tuple[str, int | None, str, str]] = []
-        for parsed in read_jsonl(lines, origin=origin):
+        errors_before = len(report.errors)
+        for parsed in chunk:
             err = parsed.error
             if err is None:
                 assert parsed.message is not None
@@ -297,20 +334,12 @@ class Engine:
             rejects.append((origin, parsed.line, parsed.raw, str(err)))
             report.errors.append(err)
         self.repository.record_rejected_inputs(rejects, at=now)  # one transaction for all
-        report = self._store(good, report, origin, now, numbers)
-        # a line of a file refused before and stored now (the file was corrected) is no
-        # longer open; standard input has no identity to tell one batch's line 2 from another's
-        failed = {e.line for e in report.errors}
-        fixed = set(numbers) - failed if path is not None else set()
-        if fixed:
-            stale = [
-                r.id
-                for r in self.repository.rejected_inputs()
-                if r.origin == origin and r.line in fixed
-            ]
+        self._store(good, report, origin, now, numbers)
+        if refused_before:
+            failed = {e.line for e in report.errors[errors_before:]}
+            stale = [rid for n in numbers if n not in failed for rid in refused_before.pop(n, ())]
             if stale:
                 self.repository.resolve_rejected_input(stale, at=now)
-        return report
 
     def retry_rejected_input(self) -> IngestReport:
         """Try stored unreadable lines of files and standard input again (after a config

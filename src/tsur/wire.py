@@ -11,8 +11,8 @@ HTTP output).
 The checks every message passes before it is stored live here too, so that
 every channel refuses the same things for the same reasons:
 :func:`check_instant` (dates from 1970 to 2100 only), :func:`load_json_text`
-(JSON nested at most :data:`MAX_JSON_DEPTH` levels), :func:`split_lines`
-and :func:`decode_line` (bytes read line by line, a bad line never costing
+(JSON nested at most :data:`MAX_JSON_DEPTH` levels), :func:`split_lines`,
+:func:`file_lines` and :func:`decode_line` (bytes read line by line, a bad line never costing
 the others) and :func:`clean_message` (control characters).
 """
 
@@ -23,7 +23,7 @@ import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, BinaryIO
 
 import attrs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -43,6 +43,7 @@ __all__ = [
     "decode_line",
     "describe_validation_error",
     "escaped_line",
+    "file_lines",
     "from_timestamp",
     "incident_to_dict",
     "load_json_text",
@@ -160,6 +161,19 @@ def split_lines(data: bytes) -> list[bytes]:
     if lines and lines[-1] == b"":
         lines.pop()
     return [line[:-1] if line.endswith(b"\r") else line for line in lines]
+
+
+def file_lines(f: BinaryIO) -> Iterator[bytes]:
+    """The lines of an open binary file, read as they come, split as :func:`split_lines`
+    splits (at ``\n`` only; ``\r\n`` ends a line as well).
+
+    A file of any size is read a line at a time: memory holds one line, not
+    the file.
+    """
+    for line in f:
+        if line.endswith(b"\n"):
+            line = line[:-1]
+        yield line[:-1] if line.endswith(b"\r") else line
 
 
 def decode_line(raw: bytes, *, first: bool = False) -> str:

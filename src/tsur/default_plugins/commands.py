@@ -52,7 +52,7 @@ from tsur.store.base import StoredMessage
 from tsur.text.masking import mask_citizen_text
 from tsur.text.normalize import get_lemmatizer
 from tsur.text.russian import decimal
-from tsur.wire import incident_to_dict, parse_record
+from tsur.wire import file_lines, incident_to_dict, parse_record
 
 __all__ = ["DEMO_DB", "DEMO_NOW", "register_commands"]
 
@@ -211,7 +211,7 @@ def cmd_ingest(args: argparse.Namespace, console: Console) -> int:
         if args.file == "-":
             stdin = getattr(sys.stdin, "buffer", None)  # bytes: decided line by line
             if stdin is not None:
-                report = engine.ingest_jsonl(data=stdin.read(), origin="<stdin>")
+                report = engine.ingest_jsonl(lines=file_lines(stdin), origin="<stdin>")
             else:
                 report = engine.ingest_jsonl(lines=sys.stdin.read().split("\n"), origin="<stdin>")
         else:
