@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
@@ -12,7 +12,9 @@ import sqlalchemy as sa
 
 from tsur import Engine, Incident, NotFound, Notification, Status, open_repository
 from tsur.decide import Outcome
+from tsur.grouping import Lookup
 from tsur.store.lookup import MAX_OPEN_CANDIDATES as MAX_OPEN
+from tsur.store.lookup import BatchLookup, CandidateCache
 from tsur.store.migrations import MIGRATIONS, current_version
 from tsur.store.sql import SqlRepository
 
@@ -220,11 +222,6 @@ def test_a_message_read_late_still_finds_its_incident_among_many_newer_ones(
 def test_a_lookup_that_fails_on_sqlite_raises_as_any_statement_does(tmp_path: Any) -> None:
     """The lookup reads through the driver itself on SQLite; a failure still comes as
     SQLAlchemy's wrapped error, which the pipeline knows how to retry or report."""
-    from datetime import timedelta
-
-    from tsur.grouping import Lookup
-    from tsur.store.lookup import BatchLookup
-
     repo = open_repository(str(tmp_path / "t.db"))
     assert isinstance(repo, SqlRepository)
     now = datetime(2026, 3, 1, tzinfo=UTC)
@@ -246,3 +243,52 @@ def test_a_lookup_that_fails_on_sqlite_raises_as_any_statement_does(tmp_path: An
         with pytest.raises(sa.exc.OperationalError, match="no such table: incidents"):
             BatchLookup(conn).candidates(lookup)
         conn.rollback()
+
+
+@pytest.mark.parametrize("one_batch", [True, False], ids=["same batch", "next batch"])
+def test_a_report_matches_what_its_incident_learned_earlier_in_the_same_batch(
+    bundled_region: Any, one_batch: bool
+) -> None:
+    """An incident learns the house a later report gives; a report naming that house
+    joins it by address — whether it comes in the next batch or the same one."""
+    engine = Engine(bundled_region, open_repository(":memory:"), entry_points=False)
+
+    def line(ext: str, text: str) -> str:
+        when = "2026-03-10T10:00:00+04:00"
+        return json.dumps(
+            {"source": "vk", "external_id": ext, "text": text, "created_at": when},
+            ensure_ascii=False,
+        )
+
+    engine.ingest_jsonl(
+        lines=[line("1", "Самара, улица Ленина. Не горит уличный фонарь у остановки, темно.")]
+    )
+    engine.run()
+    engine.ingest_jsonl(
+        lines=[
+            line("2", "Самара, ул. Ленина, д. 5: не горит уличный фонарь у остановки, темно."),
+            line("3", "Самара, ул. Ленина, 5. Освещение не работает уже неделю, почините"),
+        ]
+    )
+    if not one_batch:
+        engine.run(limit=1)
+    engine.run()
+    ids = {sm.message.external_id: sm.incident_id for sm in engine.repository.messages()}
+    assert ids["1"] is not None and ids["1"] == ids["2"] == ids["3"]
+    history = engine.incident(ids["3"]).history
+    assert any("тот же адрес" in e.reason for e in history if e.kind == "message_added")
+
+
+def test_a_cached_candidate_is_made_again_when_its_row_changes() -> None:
+    cache = CandidateCache(size=2)
+    row = (7, "routed", "roads", "2026-03-10 06:00:00.000000", "street=ленина", "яма")
+    first = cache.get(row)
+    assert first.created_at == datetime(2026, 3, 10, 6, tzinfo=UTC)
+    assert dict(first.places) == {"street": "ленина"} and first.words == {"яма"}
+    assert cache.get(tuple(row)) is first
+    taught = cache.get((*row[:4], "house=5;street=ленина", "асфальт яма"))
+    assert dict(taught.places) == {"street": "ленина", "house": "5"}
+    assert taught.words == {"яма", "асфальт"} and taught.id == 7
+    for i in range(3):  # past its size the cache starts again; answers stay right
+        assert cache.get((i, *row[1:])).id == i
+    assert cache.get(row).words == {"яма"}

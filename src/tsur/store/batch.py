@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from tsur.domain import Incident, Notification, Status
 from tsur.store import bulk, schema
 from tsur.store.base import Batch, ClaimedMessage
-from tsur.store.lookup import BatchLookup
+from tsur.store.lookup import BatchLookup, CandidateCache
 from tsur.store.rows import (
     INC,
     E,
@@ -58,8 +58,9 @@ class SqlBatch(BatchLookup, Batch):
         now: datetime,
         *,
         bulk: bool = True,
+        cache: CandidateCache | None = None,
     ) -> None:
-        super().__init__(conn, prefetch=bulk)
+        super().__init__(conn, prefetch=bulk, cache=cache)
         self.messages = messages
         self.now = now
         self.bulk = bulk
@@ -129,9 +130,8 @@ class SqlBatch(BatchLookup, Batch):
             address_key=encode_places(outcome.places or {}),
             message_count=1,
         )
-        self._new.append(values)
+        provisional = self._add_new(values)
         self._new_objects.append(incident)
-        provisional = -len(self._new)
         self._events.extend(event_values(provisional, ev) for ev in incident.history)
         return provisional
 

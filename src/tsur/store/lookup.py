@@ -27,15 +27,14 @@ from tsur.domain import Status
 from tsur.grouping.candidates import Candidates, ClosedCandidate, Lookup, OpenCandidate
 from tsur.store.bulk import driver_errors
 from tsur.store.rows import INC, M, decode_places, encode_places
-from tsur.store.schema import UTCDateTime
+from tsur.store.schema import UTCDateTime, utc_value
 
-__all__ = ["MAX_OPEN_CANDIDATES", "BatchLookup"]
+__all__ = ["MAX_OPEN_CANDIDATES", "BatchLookup", "CandidateCache"]
 
 _OPEN = [s.value for s in Status if s.is_open]
 _DONE = [Status.RESOLVED.value, Status.CLOSED.value]
 #: At most this many open incidents are compared with one message.
 MAX_OPEN_CANDIDATES = 200
-_UTC = UTCDateTime()
 #: the end of an open-ended window
 _NO_END = datetime(9999, 12, 31, tzinfo=UTC)
 
@@ -140,8 +139,38 @@ def _compiled(dialect: sa.Dialect, name: str) -> tuple[sa.sql.compiler.SQLCompil
     return compiled, convert
 
 
-#: the columns of each query that hold times (the driver's rows are made UTC as SQLAlchemy's are)
-_TIMES = {"open": (3,)}
+class CandidateCache:
+    """Open candidates made from their rows, kept while their rows stay the same.
+
+    Many messages of a busy municipality and topic find the same open
+    incidents; each row is turned into an :class:`OpenCandidate` (places
+    decoded, words split, time read) once, and again only when the row
+    read differs in anything (the incident learned a place, changed status).
+    One cache serves one database: ids are its incidents'. At most
+    ``size`` candidates are kept; past that the cache starts again.
+    """
+
+    def __init__(self, size: int = 50_000) -> None:
+        self.size = size
+        self._by_id: dict[int, tuple[tuple[Any, ...], OpenCandidate]] = {}
+
+    def get(self, row: tuple[Any, ...]) -> OpenCandidate:
+        """The candidate of ``row`` (id, status, topic, created_at, address key, signature)."""
+        kept = self._by_id.get(row[0])
+        if kept is not None and kept[0] == row:
+            return kept[1]
+        made = OpenCandidate(
+            row[0],
+            Status(row[1]),
+            row[2],
+            utc_value(row[3]),
+            decode_places(row[4]),
+            frozenset(row[5].split()),
+        )
+        if len(self._by_id) >= self.size:
+            self._by_id.clear()
+        self._by_id[row[0]] = (tuple(row), made)
+        return made
 
 
 class BatchLookup:
@@ -150,10 +179,18 @@ class BatchLookup:
     ``prefetch`` (the default) lets :meth:`prefetch` read ahead on PostgreSQL.
     """
 
-    def __init__(self, conn: sa.Connection, *, prefetch: bool = True) -> None:
+    def __init__(
+        self,
+        conn: sa.Connection,
+        *,
+        prefetch: bool = True,
+        cache: CandidateCache | None = None,
+    ) -> None:
         self.conn = conn
         self.dialect = conn.dialect.name
+        self._cache = cache if cache is not None else CandidateCache()
         self._new: list[dict[str, Any]] = []  # incident rows; index i has provisional id -(i+1)
+        self._new_by_topic: dict[str | None, list[int]] = {}  # topic → indexes in _new
         self._learned: dict[int, dict[str, str | None]] = {}
         self._any_done: bool | None = None
         self._seen: dict[tuple[str, str], int] = {}  # (source, external id) → incident
@@ -229,23 +266,13 @@ class BatchLookup:
                         values.append(v)
                     cursor = driver.cursor()
                     cursor.executemany(compiled.string, values, returning=True)
-                    sent.append((name, list(unique), cursor))
+                    sent.append((list(unique), cursor))
             out: dict[tuple[Any, ...], list[Any]] = {}
-            for name, keys, cursor in sent:
-                times = _TIMES.get(name, ())
+            for keys, cursor in sent:
                 for i, key in enumerate(keys):
                     if i:
                         cursor.nextset()
-                    rows = cursor.fetchall()
-                    if times:
-                        rows = [
-                            tuple(
-                                _UTC.process_result_value(v, dialect) if j in times else v
-                                for j, v in enumerate(r)
-                            )
-                            for r in rows
-                        ]
-                    out[key] = rows
+                    out[key] = cursor.fetchall()
                 cursor.close()
         return out
 
@@ -264,7 +291,7 @@ class BatchLookup:
 
         The statement is the one SQLAlchemy compiled, its lists expanded for
         these values; the values are converted as SQLAlchemy would convert
-        them, and so are the times read back. Skipping the statement
+        them (times read back are converted by :class:`CandidateCache`). Skipping the statement
         execution machinery halves the cost of the lookup, which every
         message pays.
         """
@@ -283,15 +310,7 @@ class BatchLookup:
             raise sa.exc.DBAPIError.instance(
                 state.statement, positional, exc, driver.Error
             ) from exc
-        times = _TIMES.get(name, ())
-        if not times:
-            return rows
-        return [
-            tuple(
-                _UTC.process_result_value(v, dialect) if j in times else v for j, v in enumerate(r)
-            )
-            for r in rows
-        ]
+        return rows
 
     # the queries ---------------------------------------------------------------------
     @staticmethod
@@ -327,32 +346,41 @@ class BatchLookup:
     def _open(self, lookup: Lookup) -> list[OpenCandidate]:
         if not lookup.topics or not lookup.territories:
             return []
-        territories = list(lookup.territories)
-        found = [
-            OpenCandidate(
-                r[0], Status(r[1]), r[2], r[3], decode_places(r[4]), frozenset(r[5].split())
-            )
-            for r in self._rows("open", self._open_params(lookup))
-        ]
-        for i, row in enumerate(self._new):
-            t = row["topic"]
-            if (
-                t in lookup.topics
-                and row["territory"] in territories
-                and row["created_at"] >= lookup.open_since
-                and (lookup.open_until is None or row["created_at"] <= lookup.open_until)
-            ):
-                found.append(
-                    OpenCandidate(
-                        -(i + 1),
-                        Status(row["status"]),
-                        t,
-                        row["created_at"],
-                        decode_places(row["address_key"]),
-                        frozenset(row["signature"].split()),
+        cache, learned = self._cache, self._learned
+        found = []
+        for r in self._rows("open", self._open_params(lookup)):
+            if learned and r[0] in learned:  # what this batch taught the incident
+                taught = learned[r[0]]
+                r = (*r[:4], taught.get("address_key", r[4]), taught.get("signature", r[5]))
+            found.append(cache.get(r))
+        territories = set(lookup.territories)
+        until = lookup.open_until
+        for topic in lookup.topics:
+            for i in self._new_by_topic.get(topic, ()):
+                row = self._new[i]
+                created = row["created_at"]
+                if (
+                    row["territory"] in territories
+                    and created >= lookup.open_since
+                    and (until is None or created <= until)
+                ):
+                    found.append(
+                        OpenCandidate(
+                            -(i + 1),
+                            Status(row["status"]),
+                            topic,
+                            created,
+                            decode_places(row["address_key"]),
+                            frozenset(row["signature"].split()),
+                        )
                     )
-                )
         return found
+
+    def _add_new(self, values: dict[str, Any]) -> int:
+        """Keep an incident the batch made (its row ``values``); its provisional id."""
+        self._new.append(values)
+        self._new_by_topic.setdefault(values["topic"], []).append(len(self._new) - 1)
+        return -len(self._new)
 
     def _closed_asks(self, lookup: Lookup) -> Iterator[tuple[str, dict[str, Any]]]:
         """The queries for resolved incidents ``lookup`` may repeat, with the flag each sets."""

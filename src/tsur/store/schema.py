@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast, overload
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
@@ -37,12 +37,21 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        parsed: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
-        if parsed.tzinfo is None:
-            return parsed.replace(tzinfo=UTC)
-        return parsed.astimezone(UTC)
+        return None if value is None else utc_value(cast(str | datetime, value))
+
+
+@overload
+def utc_value(value: None) -> None: ...
+@overload
+def utc_value(value: str | datetime) -> datetime: ...
+def utc_value(value: Any) -> datetime | None:
+    """A time as the driver read it (a SQLite string, a naive or aware datetime), in UTC."""
+    if value is None:
+        return None
+    parsed: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 schema_version = sa.Table(

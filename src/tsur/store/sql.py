@@ -38,6 +38,7 @@ from tsur.store.base import (
     StoredMessage,
 )
 from tsur.store.batch import SqlBatch
+from tsur.store.lookup import CandidateCache
 from tsur.store.migrations import MIGRATIONS, check, migrate
 from tsur.store.rows import (
     dialect_insert,
@@ -279,6 +280,7 @@ class SqlRepository(Repository):
             raise StorageError(f"cannot open database {url!r}: {exc}{hint}") from exc
         self.dialect = self.engine.dialect.name
         self._listener: Any = None  # the connection an idle worker listens on (PostgreSQL)
+        self._candidates = CandidateCache()  # open candidates, by incident, while unchanged
         self._watcher: sqlite3.Connection | None = None  # … or watches the file with (SQLite)
         self._seen_version: int | None = None
 
@@ -566,7 +568,7 @@ class SqlRepository(Repository):
                 ClaimedMessage(r.id, message_from_dict(r.payload), r.attempts)
                 for r in conn.execute(q)
             ]
-            batch = SqlBatch(conn, claimed, now, bulk=self.bulk)
+            batch = SqlBatch(conn, claimed, now, bulk=self.bulk, cache=self._candidates)
             yield batch
             batch.flush()
 
