@@ -385,11 +385,17 @@ def test_a_large_jsonl_file_is_read_and_stored_a_chunk_at_a_time(
 
     monkeypatch.setattr(engine.repository, "ingest", spy)
     path = tmp_path / "big.jsonl"
-    good = [_line(str(i), f"яма на дороге у дома {i}") for i in range(1, 9)]
+    filler = "и асфальт разбит " * 60  # lines long enough for kibibytes to count
+    good = [_line(str(i), f"яма на дороге у дома {i} {filler}") for i in range(1, 9)]
     bad = '{"source": "vk", "external_id": "9", "text": "яма", '
     path.write_text("\n".join([*good[:4], bad, *good[4:], good[0]]) + "\n", encoding="utf-8")
-    report = engine.ingest_jsonl(path)
+    seen: list[tuple[int, int]] = []
+    report = engine.ingest_jsonl(path, progress=lambda done, total: seen.append((done, total)))
     assert (report.inserted, report.duplicates) == (8, 1)
+    # progress after each chunk: kibibytes of the file read, of its size
+    size = path.stat().st_size // 1024
+    assert len(seen) == 4 and [t for _, t in seen] == [size] * 4 and seen[-1][0] == size
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
     assert [e.line for e in report.errors] == [5]
     assert max(stored_at_once) <= 3 and sum(stored_at_once) == 9
     assert [r.line for r in engine.repository.rejected_inputs()] == [5]

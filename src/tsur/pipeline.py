@@ -30,12 +30,13 @@ import functools
 import itertools
 import json
 import logging
+import os
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pluggy
 
@@ -268,6 +269,7 @@ class Engine:
         lines: Iterable[str | bytes] | None = None,
         data: bytes | None = None,
         origin: str | None = None,
+        progress: Progress | None = None,
     ) -> IngestReport:
         """Ingest JSON Lines from a file (``path``), raw bytes (``data``: standard input)
         or ``lines``; every line is decided on its own.
@@ -280,6 +282,11 @@ class Engine:
         decoded line by line, so one bad byte costs only its line; a
         byte-order mark opening the file is dropped. Ingesting a corrected
         file again resolves what its lines left in the rejected-input store.
+
+        Lines are read and stored :data:`_INGEST_LINES` at a time: memory holds
+        one chunk, whatever the size of the file. After each chunk
+        ``progress(done, total)`` is called with the kibibytes of a file read
+        and its size (with the lines read, twice, for other input).
         """
         if lines is None and data is None and path is None:
             raise ValueError("give a path, data or lines")
@@ -295,15 +302,23 @@ class Engine:
                     refused_before.setdefault(r.line, []).append(r.id)
         try:
             with contextlib.ExitStack() as stack:
+                fh: BinaryIO | None = None
                 if lines is None:
                     if data is not None:
                         lines = split_lines(data)
                     else:
                         assert path is not None
-                        lines = file_lines(stack.enter_context(Path(path).open("rb")))
+                        fh = stack.enter_context(Path(path).open("rb"))
+                        lines = file_lines(fh)
+                size = os.fstat(fh.fileno()).st_size // 1024 if fh is not None else 0
                 parsed = read_jsonl(lines, origin=origin)
                 while chunk := list(itertools.islice(parsed, _INGEST_LINES)):
                     self._ingest_lines(chunk, report, origin, now, refused_before)
+                    if progress is not None:
+                        if fh is not None:
+                            progress(min(fh.tell() // 1024, size), size)
+                        else:
+                            progress(chunk[-1].line, chunk[-1].line)
         except OSError as exc:
             raise IngestError(f"cannot read {path}: {exc}") from exc
         return report

@@ -215,7 +215,8 @@ def cmd_ingest(args: argparse.Namespace, console: Console) -> int:
             else:
                 report = engine.ingest_jsonl(lines=sys.stdin.read().split("\n"), origin="<stdin>")
         else:
-            report = engine.ingest_jsonl(args.file)
+            with progress_callback(console, "чтение, КиБ", transient=True) as update:
+                report = engine.ingest_jsonl(args.file, progress=update)
         for err in report.errors:
             console.print(RichText("ошибка ", style="red") + RichText(terminal_text(err)))
         console.print(
