@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from tsur import Author, Engine, Message, RegionConfig, Status
-from tsur.store import schema
+from tsur.store import schema, sql
 from tsur.store.sql import SqlRepository, normalize_url
 from tsur.testing import FixedClock
 from tsur.wire import message_from_dict, message_to_dict
@@ -216,12 +216,40 @@ def test_a_key_stored_by_another_ingest_meanwhile_is_a_duplicate(
             return set() if len(looked) == 1 else real(self, conn, keys)
 
         monkeypatch.setattr(SqlRepository, "_known_keys", blind_once)
+        monkeypatch.setattr(sql, "_COPY_FROM", 1)  # these few are copied as a big chunk is
         again = repo.ingest(
             [msg("k1", "первое"), msg("k3", "третье"), msg("k2", "второе")], received_at=T0
         )
-        assert looked == [3, 3], "the copy must have failed and the chunk been stored again"
+        # looked once (blind), the copy failed on k1, and an insert skipping stored keys
+        # stored the chunk again
+        assert looked == [3]
         assert (again.count, again.duplicates, again.failed) == (1, 2, ())
         stored = sorted(s.message.external_id for s in repo.messages())
         assert stored == ["k1", "k2", "k3"]
+    finally:
+        repo.close()
+
+
+def test_a_few_messages_are_inserted_at_once_skipping_stored_keys(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A webhook's message or two is not copied in: one insert skips the keys stored
+    already, with no look first, and counts them as duplicates."""
+    repo = SqlRepository(normalize_url(pg_url))
+    repo.migrate()
+    looked: list[int] = []
+    real = SqlRepository._known_keys
+
+    def spy(self: SqlRepository, conn: sa.Connection, keys: list[tuple[str, str]]) -> Any:
+        looked.append(len(keys))
+        return real(self, conn, keys)
+
+    monkeypatch.setattr(SqlRepository, "_known_keys", spy)
+    try:
+        assert repo.ingest([msg("k1", "первое")], received_at=T0).count == 1
+        again = repo.ingest([msg("k1", "первое"), msg("k2", "второе")], received_at=T0)
+        assert (again.count, again.duplicates, again.failed) == (1, 1, ())
+        assert looked == []
+        assert sorted(s.message.external_id for s in repo.messages()) == ["k1", "k2"]
     finally:
         repo.close()
