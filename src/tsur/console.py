@@ -72,7 +72,7 @@ class StopSignals:
             return self
         for signum in self.SIGNALS:
             previous = signal.getsignal(signum)
-            if previous is not signal.SIG_IGN:
+            if previous is not signal.SIG_IGN and previous is not None:  # None: not Python's
                 self._previous[signum] = signal.signal(signum, self._keep)
         return self
 

@@ -270,9 +270,9 @@ def cmd_worker(args: argparse.Namespace, console: Console) -> int:
         if worker is not None:
             worker.stop()
 
+    early: StopSignals | None = getattr(args, "stop_signals", None)
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        early: StopSignals | None = getattr(args, "stop_signals", None)
         for signum in early.take() if early is not None else ():
             stop(signum, None)
         with open_engine(args) as engine:
@@ -296,6 +296,8 @@ def cmd_worker(args: argparse.Namespace, console: Console) -> int:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+        if early is not None:
+            early.take()  # a stop asked for as the worker ends: it is ending
     return 0
 
 
