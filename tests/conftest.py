@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +26,24 @@ DATA = Path(__file__).parent / "data"
 #: The small region shipped for tests, as a file.
 SMALL_REGION = Path(str(bundled_region_path("small")))
 PG_DSN = os.environ.get("TSUR_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+#: One line per fault run (the tests marked ``faults``), shown at the end of the session.
+FAULT_FIGURES: list[str] = []
+
+
+def fault_figures(label: str, figures: Mapping[str, object]) -> str:
+    """Record a fault run's figures: one line, printed now and again in the session's summary."""
+    line = f"{label}: " + ", ".join(f"{k} {v}" for k, v in figures.items())
+    FAULT_FIGURES.append(line)
+    print(f"\n{line}")
+    return line
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The figures of every fault run, under ``fault runs``."""
+    if FAULT_FIGURES:
+        terminalreporter.section("fault runs")
+        for line in FAULT_FIGURES:
+            terminalreporter.write_line(line)
 
 
 def pg_available() -> str | None:

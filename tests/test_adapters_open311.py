@@ -197,3 +197,22 @@ def test_collect_windows_into_the_store(sqlite_engine: tsur.Engine) -> None:
     assert (report.pages, report.inserted) == (4, 2)
     again = collect(sqlite_engine, "city311", client=mock_client(handler), now=lambda: NOW)
     assert (again.pages, again.inserted) == (1, 0)
+
+
+def test_a_429_in_the_errors_array_waits_as_retry_after_asks(
+    adapters_region: tsur.RegionConfig,
+) -> None:
+    """A server that says «slow down» in the spec's errors array is still asking to slow
+    down: the answer is retried after its Retry-After, not taken as a refusal."""
+    answers = iter(
+        [
+            httpx.Response(
+                429, headers={"Retry-After": "9"}, json=[{"code": 429, "description": "slow"}]
+            ),
+            httpx.Response(200, json=[]),
+        ]
+    )
+    pauses: list[float] = []
+    a = o311(adapters_region, client=mock_client(lambda _r: next(answers)), sleep=pauses.append)
+    assert list(a.fetch(None).messages) == []
+    assert len(pauses) == 1 and pauses[0] >= 9

@@ -23,6 +23,8 @@ import pytest
 import sqlalchemy as sa
 
 from tsur import Engine, RegionConfig, hookimpl
+from tsur.cli import main
+from tsur.plugins import make_plugin_manager
 from tsur.store.sql import SqlRepository, open_repository
 from tsur.worker import Worker, WorkerReport
 
@@ -198,3 +200,46 @@ def test_sigterm_finishes_the_batch_in_hand_and_leaves_the_rest(
             proc.kill()
         repo.close()
     _check_consistent(db, n)
+
+
+class SignalWhileLoading:
+    """A plugin that sends its own process ``signum`` while tsur loads the commands."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+
+    @hookimpl
+    def register_commands(self) -> None:
+        signal.raise_signal(self.signum)
+
+
+def test_sigterm_while_the_worker_starts_stops_it_cleanly_before_its_first_batch(
+    tmp_path: Path, small_region: RegionConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A SIGTERM before the worker's own handler is in place (plugins loading, the
+    engine opening) is kept, not fatal: the worker stops before its first batch."""
+    db = str(tmp_path / "w.db")
+    with Engine(small_region, open_repository(db), entry_points=False) as eng:
+        eng.ingest(_messages(20))
+    before = signal.getsignal(signal.SIGTERM)
+    pm = make_plugin_manager(entry_points=False, plugins=[SignalWhileLoading(signal.SIGTERM)])
+    argv = ["worker", "--db", db, "--config", str(SMALL_REGION), "--tick", "0"]
+    assert main(argv, pm=pm) == 0
+    assert "обработано сообщений: 0 " in capsys.readouterr().out
+    assert signal.getsignal(signal.SIGTERM) is before
+    repo = open_repository(db)
+    try:
+        assert repo.message_counts() == {"pending": 20}
+    finally:
+        repo.close()
+
+
+def test_a_signal_while_another_command_starts_acts_when_the_command_begins(
+    tmp_path: Path,
+) -> None:
+    """Only the worker takes a signal kept during start-up over; any other command gets it
+    as it came (Ctrl-C: interrupted)."""
+    before = signal.getsignal(signal.SIGINT)
+    pm = make_plugin_manager(entry_points=False, plugins=[SignalWhileLoading(signal.SIGINT)])
+    assert main(["sources", "--db", str(tmp_path / "s.db")], pm=pm) == 130
+    assert signal.getsignal(signal.SIGINT) is before

@@ -29,6 +29,7 @@ from rich.text import Text as RichText
 from tsur._version import __version__
 from tsur.console import (
     DEFAULT_DB,
+    StopSignals,
     fmt_time,
     open_engine,
     run_summary,
@@ -161,7 +162,21 @@ def build_parser(pm: pluggy.PluginManager | None = None) -> argparse.ArgumentPar
 
 
 def main(argv: Sequence[str] | None = None, *, pm: pluggy.PluginManager | None = None) -> int:
-    """Entry point of the ``tsur`` console script (``pm``: the plugin manager to use)."""
+    """Entry point of the ``tsur`` console script (``pm``: the plugin manager to use).
+
+    SIGTERM and SIGINT are kept from the start (:class:`~tsur.console.StopSignals`):
+    a command that stops gracefully sets ``graceful_stop`` in its parser's
+    defaults and takes them over from ``args.stop_signals``; for every other
+    command they act as usual once its handler starts.
+    """
+    early = StopSignals().install()  # before plugins, region, models and the database
+    try:
+        return _main(argv, pm, early)
+    finally:
+        early.release()
+
+
+def _main(argv: Sequence[str] | None, pm: pluggy.PluginManager | None, early: StopSignals) -> int:
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     words = list(sys.argv[1:] if argv is None else argv)
     leading = list(itertools.takewhile(lambda w: w.startswith("-"), words))
@@ -187,7 +202,10 @@ def main(argv: Sequence[str] | None = None, *, pm: pluggy.PluginManager | None =
             )
         )
         return 2
+    args.stop_signals = early
     try:
+        if not getattr(args, "graceful_stop", False):
+            early.release()
         code = handler(args, console)
         if code is None:
             return 0

@@ -11,6 +11,8 @@ import argparse
 import contextlib
 import os
 import re
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, tzinfo
 from typing import Any
@@ -29,6 +31,7 @@ __all__ = [
     "EVENT_LABELS",
     "MESSAGE_STATES",
     "STAGE_LABELS",
+    "StopSignals",
     "event_label",
     "fmt_time",
     "instant",
@@ -40,6 +43,57 @@ __all__ = [
     "run_with_progress",
     "terminal_text",
 ]
+
+
+class StopSignals:
+    """SIGTERM and SIGINT that come before a command is ready to stop gracefully.
+
+    ``tsur`` installs this first thing (:meth:`install`), before it loads the
+    plugins, the region and the models and connects to the database: a
+    signal that comes meanwhile is kept, not acted on. A command that stops
+    gracefully (``tsur worker``) installs its own handler and takes the kept
+    signals over (:meth:`take`); for every other command :meth:`release`
+    puts the previous handlers back and delivers a kept signal as if it came
+    then (by default SIGTERM ends the process, SIGINT is a
+    :class:`KeyboardInterrupt`). A signal the process was told to ignore
+    (``SIG_IGN``, as SIGINT for a job started in the background) stays ignored.
+    Outside the main thread, where Python cannot handle signals, it does nothing.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.pending: list[int] = []
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> StopSignals:
+        """Keep SIGTERM and SIGINT from now on (until :meth:`take` or :meth:`release`)."""
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        for signum in self.SIGNALS:
+            previous = signal.getsignal(signum)
+            if previous is not signal.SIG_IGN and previous is not None:  # None: not Python's
+                self._previous[signum] = signal.signal(signum, self._keep)
+        return self
+
+    def _keep(self, signum: int, _frame: object) -> None:
+        self.pending.append(signum)
+
+    def take(self) -> list[int]:
+        """The signals kept so far, forgotten here: the caller has its own handler now."""
+        taken, self.pending = self.pending, []
+        return taken
+
+    def release(self) -> None:
+        """Put the previous handlers back and deliver a signal kept meanwhile."""
+        previous, self._previous = self._previous, {}
+        for signum, handler in previous.items():
+            if signal.getsignal(signum) == self._keep:
+                signal.signal(signum, handler)
+        pending = self.take()
+        if pending:
+            signal.raise_signal(pending[0])
+
 
 #: The SQLite file commands use without ``--db`` or ``TSUR_DB``.
 DEFAULT_DB = "tsur.db"

@@ -29,11 +29,11 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from tsur.domain import Attachment, FetchResult, GeoPoint, Message, Reply
-from tsur.errors import AdapterError, Open311Error, PayloadError
+from tsur.errors import AdapterError, Open311Error, PayloadError, RateLimited
 from tsur.wire import check_instant
 
 from ._base import AdapterOptions, HttpAdapter, secret
-from ._http import ApiRequest, http_error, snippet
+from ._http import ApiRequest, http_error, retry_after_seconds, snippet
 from ._payload import FetchBatch, convert_items, load_json, refusing, response_json, validate
 
 __all__ = ["Open311Adapter", "Open311Error", "Open311Options", "Service", "ServiceRequest"]
@@ -178,11 +178,18 @@ class Open311Adapter(HttpAdapter):
         errors = _errors(data)
         if errors is not None:
             listed = "; ".join(f"{c}: {d}" for c, d in errors)
+            status = response.status_code
+            if status == 429:  # slow down, however the body puts it: Retry-After is honoured
+                raise RateLimited(
+                    f"{request.label}: HTTP 429 Too Many Requests: Open311 error {listed}",
+                    source=self.source.id,
+                    retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+                )
             raise Open311Error(
-                f"{request.label}: Open311 error (HTTP {response.status_code}) {listed}",
+                f"{request.label}: Open311 error (HTTP {status}) {listed}",
                 errors=errors,
                 source=self.source.id,
-                retryable=response.status_code >= 500,
+                retryable=status >= 500 or status == 408,
             )
         if response.status_code >= 400:
             raise http_error(response, request, source=self.source.id)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from rich.table import Table
 
 from tsur.analytics import executor_kpis, parse_period
 from tsur.console import (
+    StopSignals,
     fmt_time,
     instant,
     markup_text,
@@ -250,33 +252,52 @@ def cmd_forward(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, console: Console) -> int:
-    """Process messages as they come until SIGTERM or Ctrl-C; survive database outages."""
-    with open_engine(args) as engine:
-        worker = Worker(
-            engine,
-            batch_size=args.batch_size,
-            idle=args.idle,
-            tick_every=args.tick or None,
-        )
-        stopped: list[int] = []
+    """Process messages as they come until SIGTERM or Ctrl-C; survive database outages.
 
-        def stop(signum: int, _frame: object) -> None:
-            if stopped:  # asked twice: stop now, the open batch is rolled back and kept
-                raise KeyboardInterrupt
-            stopped.append(signum)
-            log.info("%s: finishing the batch in hand", signal.Signals(signum).name)
+    The signal handler comes first, before the engine opens (region, models,
+    the database): a stop asked for while the worker starts, even before
+    this command ran (``args.stop_signals``), ends it before its first batch.
+    Once the handler is in place the worker prints a line saying it is ready.
+    """
+    stopped: list[int] = []
+    worker: Worker | None = None
+
+    def stop(signum: int, _frame: object) -> None:
+        if stopped:  # asked twice: stop now, the open batch is rolled back and kept
+            raise KeyboardInterrupt
+        stopped.append(signum)
+        log.info("%s: finishing the batch in hand", signal.Signals(signum).name)
+        if worker is not None:
             worker.stop()
 
-        previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
-        try:
+    early: StopSignals | None = getattr(args, "stop_signals", None)
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for signum in early.take() if early is not None else ():
+            stop(signum, None)
+        with open_engine(args) as engine:
+            worker = Worker(
+                engine,
+                batch_size=args.batch_size,
+                idle=args.idle,
+                tick_every=args.tick or None,
+            )
+            if stopped:
+                worker.stop()
+            console.print(
+                f"обработчик готов (pid {os.getpid()}): SIGTERM или Ctrl-C — доделать "
+                "пачку в работе и остановиться"
+            )
             report = worker.run(until_idle=args.until_idle)
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-        console.print(
-            f"обработано сообщений: {report.run.processed} (пачек {report.batches}), "
-            f"проверок сроков {report.ticks}, перерывов связи с базой {report.outages}"
-        )
+            console.print(
+                f"обработано сообщений: {report.run.processed} (пачек {report.batches}), "
+                f"проверок сроков {report.ticks}, перерывов связи с базой {report.outages}"
+            )
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if early is not None:
+            early.take()  # a stop asked for as the worker ends: it is ending
     return 0
 
 
@@ -353,14 +374,15 @@ def register_commands(add_command: Callable[..., argparse.ArgumentParser]) -> No
         "delivers their notifications at once, waits for new ones when the queue is empty "
         "(LISTEN/NOTIFY on PostgreSQL, a poll on SQLite), runs the tick every --tick "
         "seconds, and waits for the database when it goes away. SIGTERM or Ctrl-C finish "
-        "the batch in hand and stop; a second one stops at once (nothing is lost: the open "
+        "the batch in hand and stop (one that comes while the worker starts stops it before "
+        "its first batch); a second one stops at once (nothing is lost: the open "
         "batch is rolled back). Run as many as you like against one PostgreSQL database.",
     )
     p.add_argument("--batch-size", type=int, default=200, help="messages per transaction")
     p.add_argument("--idle", type=float, default=5.0, help="longest wait for new work, seconds")
     p.add_argument("--tick", type=float, default=60.0, help="seconds between ticks (0: no ticks)")
     p.add_argument("--until-idle", action="store_true", help="stop when the queue is empty")
-    p.set_defaults(func=cmd_worker)
+    p.set_defaults(func=cmd_worker, graceful_stop=True)
 
     p = add_command(
         "notifications",
