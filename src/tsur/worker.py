@@ -5,7 +5,7 @@
 decided), and when the queue is empty it delivers notifications whose retry
 came due, runs the lifecycle's tick when one is due, and waits for new work
 (:meth:`~tsur.store.base.Repository.wait_for_work`: LISTEN/NOTIFY on
-PostgreSQL, a poll on SQLite). When the database goes away (a restart, a
+PostgreSQL, a watch on the file's commits on SQLite). When the database goes away (a restart, a
 lost connection) it waits with a growing delay and carries on; a batch
 whose transaction broke is simply claimed again, since nothing of it was
 written. :meth:`Worker.stop` (what ``tsur worker`` calls on SIGTERM or
@@ -50,8 +50,9 @@ class WorkerReport:
 class Worker:
     """Process messages until stopped, through database outages.
 
-    ``idle`` is the longest wait for new work when the queue is empty (on
-    PostgreSQL new work ends the wait at once); ``tick_every`` runs the
+    ``idle`` is the longest wait for new work when the queue is empty (new
+    work ends the wait at once: a NOTIFY on PostgreSQL, a commit to a SQLite
+    file); ``tick_every`` runs the
     lifecycle's tick (warnings, escalation) that often, None never;
     ``reconnect`` is the first and the longest wait when the database is
     unavailable (doubled each time, with jitter); ``outage_limit`` gives up
