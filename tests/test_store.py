@@ -9,12 +9,13 @@ from typing import Any
 import attrs
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 
 from tsur import Engine, Incident, NotFound, Notification, Status, open_repository
 from tsur.decide import Outcome
 from tsur.grouping import Lookup
 from tsur.store.lookup import MAX_OPEN_CANDIDATES as MAX_OPEN
-from tsur.store.lookup import BatchLookup, CandidateCache
+from tsur.store.lookup import BatchLookup, CandidateCache, _compiled
 from tsur.store.migrations import MIGRATIONS, current_version
 from tsur.store.sql import SqlRepository
 
@@ -292,3 +293,35 @@ def test_a_cached_candidate_is_made_again_when_its_row_changes() -> None:
     for i in range(3):  # past its size the cache starts again; answers stay right
         assert cache.get((i, *row[1:])).id == i
     assert cache.get(row).words == {"яма"}
+
+
+def test_the_open_candidates_query_uses_the_group_index_however_long_its_lists(
+    tmp_path: Any,
+) -> None:
+    """Nine topics of a family in the ten territories of a city: without statistics
+    SQLite would take the status index and read every open incident of the region
+    for each message. The lookup keeps it on (topic, territory, created_at)."""
+    repo = open_repository(str(tmp_path / "plan.db"))
+    assert isinstance(repo, SqlRepository)
+    compiled, convert = _compiled(sqlite.dialect(), "open")
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    for topics, territories in [(1, 1), (5, 10), (9, 10), (20, 30)]:
+        params = {
+            "topics": [f"topic{i}" for i in range(topics)],
+            "territories": [f"place{i}" for i in range(territories)],
+            "since": at - timedelta(days=7),
+            "until": at + timedelta(days=7),
+        }
+        state = compiled.construct_expanded_state(params)
+        values = {k: convert[k](v) if k in convert else v for k, v in state.parameters.items()}
+        with repo.engine.connect() as conn:
+            driver: Any = conn.connection.driver_connection
+            plan = [
+                r[3]
+                for r in driver.execute(
+                    "EXPLAIN QUERY PLAN " + state.statement,
+                    [values[k] for k in state.positiontup or ()],
+                )
+            ]
+        assert any("USING INDEX ix_incidents_group" in step for step in plan), plan
+    repo.close()
