@@ -245,6 +245,7 @@ def test_the_lookup_names_what_to_find(region: Region) -> None:
     assert look.territories == ("gorod",)
     assert look.open_since == a.message.created_at - timedelta(days=7)
     assert look.open_until == a.message.created_at + timedelta(days=7)
+    assert look.topic == a.topic
     assert look.closed_since == a.message.created_at - timedelta(days=30)
 
 

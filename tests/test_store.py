@@ -17,7 +17,7 @@ from tsur.grouping import Lookup
 from tsur.store.lookup import MAX_OPEN_CANDIDATES as MAX_OPEN
 from tsur.store.lookup import BatchLookup, CandidateCache, _compiled
 from tsur.store.migrations import MIGRATIONS, current_version
-from tsur.store.sql import SqlRepository
+from tsur.store.sql import SqlRepository, normalize_url
 
 from .helpers import msg
 
@@ -311,6 +311,8 @@ def test_the_open_candidates_query_uses_the_group_index_however_long_its_lists(
             "territories": [f"place{i}" for i in range(territories)],
             "since": at - timedelta(days=7),
             "until": at + timedelta(days=7),
+            "topic": "topic0",
+            "places": '["house=5", "street=ленина"]',
         }
         state = compiled.construct_expanded_state(params)
         values = {k: convert[k](v) if k in convert else v for k, v in state.parameters.items()}
@@ -325,3 +327,42 @@ def test_the_open_candidates_query_uses_the_group_index_however_long_its_lists(
             ]
         assert any("USING INDEX ix_incidents_group" in step for step in plan), plan
     repo.close()
+
+
+def test_in_a_busy_municipality_the_candidates_compared_are_ones_that_could_match(
+    bundled_region: Any, db_url: str
+) -> None:
+    """A message joins an incident of another topic of its family only by a shared
+    place; two hundred newer pothole incidents on other streets cannot hold a
+    streetlight report back from the streetlight incident at its own address."""
+    repo = SqlRepository(normalize_url(db_url))
+    repo.migrate()
+    engine = Engine(bundled_region, repo, entry_points=False)
+
+    def line(ext: str, text: str, when: str) -> str:
+        return json.dumps(
+            {"source": "vk", "external_id": ext, "text": text, "created_at": when},
+            ensure_ascii=False,
+        )
+
+    light = "Самара, ул. Ленина, д. 5. Не горит уличный фонарь у дома, темно."
+    engine.ingest_jsonl(lines=[line("light-1", light, "2026-03-10T10:00:00+04:00")])
+    engine.run()
+    potholes = [
+        line(
+            f"pit-{i}",
+            f"Самара, ул. Гагарина, д. {i + 1}. Огромная яма на дороге, разбит асфальт.",
+            "2026-03-10T11:00:00+04:00",
+        )
+        for i in range(MAX_OPEN + 10)
+    ]
+    engine.ingest_jsonl(lines=potholes)
+    engine.run()
+    engine.ingest_jsonl(lines=[line("light-2", light, "2026-03-10T12:00:00+04:00")])
+    engine.run()
+    ids = {sm.message.external_id: sm.incident_id for sm in engine.repository.messages(limit=500)}
+    pits = {engine.incident(ids[f"pit-{i}"]).topic for i in range(MAX_OPEN + 10)}  # type: ignore[arg-type]
+    assert pits == {"roads.potholes"}
+    assert len({ids[f"pit-{i}"] for i in range(MAX_OPEN + 10)}) > MAX_OPEN
+    assert ids["light-2"] == ids["light-1"]
+    engine.close()

@@ -43,6 +43,9 @@ class Lookup:
     open_since: datetime
     closed_since: datetime
     open_until: datetime | None = None
+    #: the message's own topic: incidents of other topics of the family can only
+    #: match by a shared place (None: every topic of ``topics`` is looked at alike)
+    topic: str | None = None
 
 
 @attrs.frozen
@@ -115,4 +118,5 @@ def lookup_for(analysis: Analysis, region: Region) -> Lookup:
         open_since=m.created_at - timedelta(days=cfg.pipeline.group_window_days),
         closed_since=m.created_at - timedelta(days=cfg.lifecycle.reopen_window_days),
         open_until=m.created_at + timedelta(days=cfg.pipeline.group_window_days),
+        topic=topic,
     )

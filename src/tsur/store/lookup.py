@@ -16,7 +16,8 @@ the batch writes forgets them, since it changes what they would say.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Sequence
+import json
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -69,6 +70,35 @@ def _mostly(condition: sa.ColumnElement[bool], dialect: str) -> sa.ColumnElement
     return sa.func.likely(condition, type_=sa.Boolean)
 
 
+def _may_match(dialect: str) -> sa.ColumnElement[bool]:
+    """An open incident a message could join: of its topic, or naming one of its places.
+
+    A message joins an incident of another topic of its family only by a
+    shared place (the same street and house, the same numbered object); an
+    incident with neither can never match (:func:`~tsur.grouping.best_match`),
+    and is left out here, so that in a busy municipality the
+    :data:`MAX_OPEN_CANDIDATES` compared are ones that could. ``topic`` None:
+    no such condition. ``places`` are the message's ``key=value`` items, as
+    :func:`~tsur.store.rows.encode_places` joins them with ``;``.
+    """
+    topic = sa.cast(sa.bindparam("topic", type_=sa.Text), sa.Text)
+    key = sa.func.coalesce(INC.c.address_key, "")
+    named: sa.ColumnElement[bool]
+    if dialect == "postgresql":
+        places = sa.bindparam("places", type_=postgresql.ARRAY(sa.Text()))
+        named = sa.func.string_to_array(key, ";", type_=postgresql.ARRAY(sa.Text())).op("&&")(
+            places
+        )
+    else:
+        item = sa.func.json_each(sa.bindparam("places", type_=sa.Text)).table_valued("value")
+        named = sa.exists(
+            sa.select(1)
+            .select_from(item)
+            .where(sa.func.instr(";" + key + ";", ";" + item.c.value + ";") > 0)
+        )
+    return sa.or_(topic.is_(None), INC.c.topic == topic, named)
+
+
 @functools.cache
 def _queries(dialect: str) -> dict[str, Any]:
     """The lookup's statements for ``dialect``, built once (each message only binds
@@ -111,6 +141,7 @@ def _queries(dialect: str) -> dict[str, Any]:
             INC.c.created_at >= since,
             INC.c.created_at <= sa.bindparam("until", type_=UTCDateTime),
             _mostly(_among(INC.c.status, "open_statuses", dialect, _OPEN), dialect),
+            _may_match(dialect),
         )
         .order_by(INC.c.id.desc())
         .limit(MAX_OPEN_CANDIDATES),
@@ -129,6 +160,13 @@ def _queries(dialect: str) -> dict[str, Any]:
             INC.c.address_key == sa.bindparam("key"),
         ),
     }
+
+
+def _place_items(places: Mapping[str, str], dialect: str) -> Any:
+    """A message's places as the ``key=value`` items an incident's address key holds."""
+    encoded = encode_places(places)
+    items = encoded.split(";") if encoded else []
+    return items if dialect == "postgresql" else json.dumps(items, ensure_ascii=False)
 
 
 def _key(name: str, params: dict[str, Any]) -> tuple[Any, ...]:
@@ -348,13 +386,15 @@ class BatchLookup:
             return executor
         return self.conn.execute(_queries(self.dialect)["executor"], {"id": incident_id}).scalar()
 
-    @staticmethod
-    def _open_params(lookup: Lookup) -> dict[str, Any]:
+    def _open_params(self, lookup: Lookup) -> dict[str, Any]:
+        dialect = self.dialect
         return {
             "topics": list(lookup.topics),
             "territories": list(lookup.territories),
             "since": lookup.open_since,
             "until": lookup.open_until or _NO_END,
+            "topic": lookup.topic,
+            "places": _place_items(lookup.places, dialect),
         }
 
     def _open(self, lookup: Lookup) -> list[OpenCandidate]:
