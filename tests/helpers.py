@@ -130,3 +130,15 @@ def hostile_texts(pattern: re.Pattern[str], size: int) -> dict[str, str]:
         "own characters spaced": fill(" ".join(own_text) + " "),
         "own characters doubled": fill("".join(c * 2 for c in own_text)),
     }
+
+
+#: a small region's everyday mix for workload tests: heating, transport, a road, a
+#: clinic, thanks and an unclear complaint (``{n}`` a house or stop number)
+WORKLOAD_TEXTS = [
+    "В Тольятти на улице Мира {n} нет отопления, батареи холодные",
+    "Сызрань, остановка {n}: автобус не пришёл второй час",
+    "Смышляевка, яма на дороге у дома {n}, асфальт разбит",
+    "Тольятти, поликлиника {n}: к врачу не записаться",
+    "Спасибо за работу!",
+    "Сколько можно ждать, дом {n}",
+]

@@ -54,17 +54,10 @@ from tsur.wire import message_to_dict
 
 from .conftest import SMALL_REGION, _url, fault_figures
 from .fault_worker_script import RecorderPlugin
-from .helpers import SAMARA, msg
+from .helpers import SAMARA, WORKLOAD_TEXTS, msg
 
 SCRIPT = Path(__file__).with_name("fault_worker_script.py")
-TEXTS = [
-    "В Тольятти на улице Мира {n} нет отопления, батареи холодные",
-    "Сызрань, остановка {n}: автобус не пришёл второй час",
-    "Смышляевка, яма на дороге у дома {n}, асфальт разбит",
-    "Тольятти, поликлиника {n}: к врачу не записаться",
-    "Спасибо за работу!",
-    "Сколько можно ждать, дом {n}",
-]
+TEXTS = WORKLOAD_TEXTS
 #: one message an hour from here (20,000 take until 2026): a message groups with the
 #: same complaint about the same house within the week (every 138 hours), not with all
 START = datetime(2024, 1, 8, 9, 0, tzinfo=SAMARA)

@@ -26,7 +26,7 @@ from tsur.testing import FixedClock
 from tsur.wire import message_from_dict, message_to_dict
 
 from .conftest import PgSchema, require_pg
-from .helpers import SAMARA, msg
+from .helpers import SAMARA, WORKLOAD_TEXTS, msg
 
 T0 = datetime(2026, 11, 16, 9, 0, tzinfo=SAMARA)
 HOSTILE = [
@@ -36,14 +36,7 @@ HOSTILE = [
     "Тольятти, поликлиника: emoji 🚑🏥, 中文, עברית, ﷽, \u2028\u2029 разделители",
     "Спасибо\tза работу!\n",
 ]
-TEXTS = [
-    "В Тольятти на улице Мира {n} нет отопления, батареи холодные",
-    "Сызрань, остановка {n}: автобус не пришёл второй час",
-    "Смышляевка, яма на дороге у дома {n}, асфальт разбит",
-    "Тольятти, поликлиника {n}: к врачу не записаться",
-    "Спасибо за работу!",
-    "Сколько можно ждать, дом {n}",
-]
+TEXTS = WORKLOAD_TEXTS
 
 
 def _first_wave() -> list[Message]:

@@ -16,18 +16,11 @@ from tsur import Engine, RegionConfig
 from tsur.store.sql import open_repository
 
 from .conftest import SMALL_REGION
-from .helpers import msg
+from .helpers import WORKLOAD_TEXTS, msg
 
 WORKER = Path(__file__).with_name("worker_script.py")
 CONFIG = str(SMALL_REGION)
-TEXTS = [
-    "В Тольятти на улице Мира {n} нет отопления, батареи холодные",
-    "Сызрань, остановка {n}: автобус не пришёл второй час",
-    "Смышляевка, яма на дороге у дома {n}, асфальт разбит",
-    "Тольятти, поликлиника {n}: к врачу не записаться",
-    "Спасибо за работу!",
-    "Сколько можно ждать, дом {n}",
-]
+TEXTS = WORKLOAD_TEXTS
 
 
 def _messages(n: int) -> list:
