@@ -314,12 +314,7 @@ def run_backend(
     load_s = loader(repo, gen, args.n)
     at = end - timedelta(hours=4)
     month = "2026-11"
-    import tsur.analytics.renderers as renderers
-
-    from tsur.plugins import DEFAULT_PLUGINS
-
-    plugins = [] if renderers.__name__ in DEFAULT_PLUGINS else [renderers]
-    engine = Engine(config, repo, entry_points=False, clock=lambda: at, plugins=plugins)
+    engine = Engine(config, repo, entry_points=False, clock=lambda: at)
     result: dict[str, Any] = {"rows": args.n, "load_s": round(load_s, 1)}
     with repo.engine.connect() as conn:
         in_month = conn.execute(
