@@ -49,20 +49,22 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import attrs
 import sqlalchemy as sa
 
 from tsur.errors import ReportError
 from tsur.sla.calendar import WorkingCalendar
-from tsur.store import schema
+from tsur.store import aggregates, schema
 from tsur.store.base import Repository
 
 __all__ = ["ExecutorKPI", "executor_kpis"]
 
 INC, E, M = schema.incidents, schema.events, schema.messages
+AGG, AGG_META = schema.analytics_daily, schema.analytics_meta
 _DONE = ("resolved", "closed")
 _EXCLUDED = ("rejected", "duplicate")
 _MEDIAN, _P90 = (1, 2), (9, 10)
@@ -159,12 +161,19 @@ def executor_kpis(
     calendar: WorkingCalendar | None = None,
     min_cases: int = 10,
     as_of: datetime | None = None,
+    use_aggregates: bool = True,
 ) -> list[ExecutorKPI]:
     """KPIs per executor for incidents received in ``[since, until)``; ranked ones first.
 
     ``as_of`` (default: ``until`` or now, whichever is earlier) is the
     instant at which missing answers count as late. ``calendar`` measures
     durations in its working time instead of plain seconds.
+
+    With ``use_aggregates`` (the default) the counts of whole days come from
+    the store's daily aggregates (:mod:`tsur.store.aggregates`), those of
+    the partial days at the edges and of the incidents whose outcome still
+    depends on ``as_of`` (unanswered or unresolved) from the incidents; the
+    percentiles are always exact. The figures are the same either way.
     """
     engine = getattr(repository, "engine", None)
     if not isinstance(engine, sa.Engine):
@@ -181,6 +190,11 @@ def executor_kpis(
         raise ReportError(f"must not be negative, got {min_cases}", option="min_cases")
     as_of = as_of or min(until, datetime.now(UTC))
     dialect = engine.dialect.name
+    if use_aggregates:
+        with engine.connect() as conn:
+            zone = _aggregate_zone(conn)
+            if zone is not None:
+                return _rank(_aggregated_kpis(conn, zone, since, until, as_of, calendar), min_cases)
 
     cohort = sa.and_(
         INC.c.created_at >= since,
@@ -276,19 +290,7 @@ def executor_kpis(
         sa.func.sum(sa.case((resolution_known, one), else_=0)),
     ).group_by(b.executor)
 
-    thanked_executor = sa.func.coalesce(M.c.thanks_executor, INC.c.executor)
-    # one thanks per author and executor in a period (an anonymous one counts alone)
-    author = M.c.payload["author"]["id"].as_string()
-    thanker = sa.func.coalesce(
-        sa.literal("a:") + author, sa.literal("m:") + sa.cast(M.c.id, sa.String)
-    )
-    thanks_q = (
-        sa.select(thanked_executor, sa.func.count(sa.distinct(thanker)))
-        .select_from(M.outerjoin(INC, INC.c.id == M.c.incident_id))
-        .where(M.c.status == "thanked", M.c.created_at >= since, M.c.created_at < until)
-        .where(thanked_executor.is_not(None))
-        .group_by(thanked_executor)
-    )
+    thanks_q = _thanks_query(since, until)
 
     with engine.connect() as conn:
         rows = conn.execute(totals).all()
@@ -352,6 +354,253 @@ def executor_kpis(
     for ex, n in thanks.items():  # thanked, with no incident received in the period
         out.append(_only_thanks(ex, n))
     return _rank(out, min_cases)
+
+
+def _aggregate_zone(conn: sa.Connection) -> ZoneInfo | None:
+    if not sa.inspect(conn).has_table(AGG_META.name):
+        return None
+    name = aggregates.stored_tz(conn)
+    return ZoneInfo(name) if name else None
+
+
+def _split_days(
+    since: datetime, until: datetime, tz: ZoneInfo
+) -> tuple[tuple[date, date] | None, list[tuple[datetime, datetime]]]:
+    first = since.astimezone(tz).date()
+    lo = datetime.combine(first, time(0), tzinfo=tz)
+    if lo < since:
+        first += timedelta(days=1)
+        lo = datetime.combine(first, time(0), tzinfo=tz)
+    last = until.astimezone(tz).date()
+    hi = datetime.combine(last, time(0), tzinfo=tz)
+    if first >= last or lo >= hi:
+        return None, [(since, until)]
+    return (first, last), [(a, b) for a, b in ((since, lo), (hi, until)) if a < b]
+
+
+#: Measures of the aggregates the KPIs add up (see :mod:`tsur.store.aggregates`).
+_STATIC = (
+    "n",
+    "answered",
+    "on_time",
+    "resolved",
+    "reopened",
+    "rated",
+    "score",
+    "final",
+    "final_on_time",
+    "settled",
+    "settled_late",
+)
+
+
+def _aggregated_kpis(
+    conn: sa.Connection,
+    zone: ZoneInfo,
+    since: datetime,
+    until: datetime,
+    as_of: datetime,
+    calendar: WorkingCalendar | None,
+) -> list[ExecutorKPI]:
+    """The KPIs from the daily aggregates, the edges and the undecided incidents."""
+    dialect = conn.dialect.name
+    static: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_STATIC, 0))
+    days, edges = _split_days(since, until, zone)
+    if days is not None:
+        q = (
+            sa.select(AGG.c.executor, *[sa.func.sum(AGG.c[m]) for m in _STATIC])
+            .where(
+                AGG.c.grain == "es",
+                AGG.c.day >= days[0],
+                AGG.c.day < days[1],
+                AGG.c.executor != "",
+                AGG.c.status.not_in(_EXCLUDED),
+            )
+            .group_by(AGG.c.executor)
+        )
+        for ex, *values in conn.execute(q):
+            for m, v in zip(_STATIC, values, strict=True):
+                static[ex][m] += int(v or 0)
+    for lo, hi in edges:  # the same profile the aggregates are made of, of the edge days
+        prof = aggregates.profile_select(
+            conn,
+            zone.key,
+            where=[
+                INC.c.created_at >= lo,
+                INC.c.created_at < hi,
+                INC.c.executor.is_not(None),
+                INC.c.status.not_in(_EXCLUDED),
+            ],
+        )
+        if prof is None:
+            continue
+        p = prof.subquery()
+        q = sa.select(p.c.executor, *[sa.func.sum(p.c[m]) for m in _STATIC]).group_by(p.c.executor)
+        for ex, *values in conn.execute(q):
+            for m, v in zip(_STATIC, values, strict=True):
+                static[ex][m] += int(v or 0)
+
+    cohort = sa.and_(
+        INC.c.created_at >= since,
+        INC.c.created_at < until,
+        INC.c.executor.is_not(None),
+        INC.c.status.not_in(_EXCLUDED),
+    )
+    resolved_at = (
+        sa.select(sa.func.max(E.c.at))
+        .where(E.c.incident_id == INC.c.id, E.c.kind == "status", E.c.to_status == "resolved")
+        .scalar_subquery()
+    )
+    has_resolved = (
+        sa.select(E.c.id)
+        .where(E.c.incident_id == INC.c.id, E.c.kind == "status", E.c.to_status == "resolved")
+        .exists()
+    )
+    # not settled: an outcome that may still change with as_of (as the aggregates' «settled»)
+    pending = (
+        sa.select(
+            INC.c.executor,
+            INC.c.first_response_at.label("fra"),
+            INC.c.first_response_due.label("frd"),
+            INC.c.resolution_due.label("rd"),
+            sa.case((INC.c.status.in_(_DONE), resolved_at)).label("final_at"),
+        )
+        .where(
+            cohort,
+            sa.or_(
+                INC.c.first_response_at.is_(None),
+                INC.c.status.not_in(_DONE),
+                sa.not_(has_resolved),
+            ),
+        )
+        .subquery()
+    )
+    b = pending.c
+    one = sa.literal(1)
+    first_late = sa.or_(
+        sa.and_(b.fra.is_not(None), b.frd.is_not(None), b.fra > b.frd),
+        sa.and_(b.fra.is_(None), b.frd < as_of),
+    )
+    resolution_late = sa.and_(
+        b.rd.is_not(None),
+        sa.or_(
+            sa.and_(b.final_at.is_not(None), b.final_at > b.rd),
+            sa.and_(b.final_at.is_(None), b.rd < as_of),
+        ),
+    )
+    q = sa.select(
+        b.executor,
+        sa.func.sum(sa.case((sa.and_(b.fra.is_(None), b.frd < as_of), one), else_=0)),
+        sa.func.sum(sa.case((sa.and_(b.final_at.is_(None), b.rd < as_of), one), else_=0)),
+        sa.func.sum(sa.case((sa.or_(first_late, resolution_late), one), else_=0)),
+    ).group_by(b.executor)
+    dynamic = {ex: (int(d or 0), int(k or 0), int(o or 0)) for ex, d, k, o in conn.execute(q)}
+
+    thanks = {ex: int(n) for ex, n in conn.execute(_thanks_query(since, until))}
+    first, final = _exact_percentiles(conn, dialect, cohort, resolved_at, calendar)
+
+    out = []
+    for ex in sorted(set(static) | set(dynamic)):
+        st = static[ex]
+        if not st["n"]:
+            continue
+        decided_late, known_late, overdue_pending = dynamic.get(ex, (0, 0, 0))
+        decided = st["answered"] + decided_late
+        known = st["final"] + known_late
+        fm, fp = first.get(ex, (None, None))
+        rm, _ = final.get(ex, (None, None))
+        out.append(
+            ExecutorKPI(
+                executor=ex,
+                received=st["n"],
+                answered=st["answered"],
+                answered_on_time=st["on_time"],
+                decided=decided,
+                first_response_on_time_share=(st["on_time"] / decided) if decided else None,
+                resolved_on_time=st["final_on_time"],
+                resolution_decided=known,
+                resolution_on_time_share=(st["final_on_time"] / known) if known else None,
+                first_response_median_s=_round(fm),
+                first_response_p90_s=_round(fp),
+                resolved=st["resolved"],
+                resolution_median_s=_round(rm),
+                overdue=st["settled_late"] + overdue_pending,
+                reopened=st["reopened"],
+                reopen_rate=(st["reopened"] / st["resolved"]) if st["resolved"] else None,
+                avg_rating=round(st["score"] / st["rated"], 3) if st["rated"] else None,
+                ratings=st["rated"],
+                thanks=thanks.pop(ex, 0),
+            )
+        )
+    for ex, n in thanks.items():
+        out.append(_only_thanks(ex, n))
+    return out
+
+
+def _exact_percentiles(
+    conn: sa.Connection,
+    dialect: str,
+    cohort: Any,
+    resolved_at: Any,
+    calendar: WorkingCalendar | None,
+) -> tuple[_Pcts, _Pcts]:
+    """Median and 90th percentile of the first response, median of the resolution,
+    per executor, from the durations of the cohort (one lean query)."""
+    final_at = sa.case((INC.c.status.in_(_DONE), resolved_at))
+    measured = sa.or_(INC.c.first_response_at.is_not(None), INC.c.status.in_(_DONE))
+    if calendar is not None:
+        q = sa.select(
+            INC.c.executor, INC.c.created_at, INC.c.first_response_at, final_at.label("final_at")
+        ).where(cohort, measured)
+        rows = conn.execute(q).all()
+        fixed = [
+            (ex, created, fra, _as_utc(final, conn.dialect)) for ex, created, fra, final in rows
+        ]
+        return _working_percentiles(fixed, calendar)
+    durations = sa.select(
+        INC.c.executor,
+        _seconds(dialect, INC.c.first_response_at, INC.c.created_at),
+        _seconds(dialect, final_at, INC.c.created_at),
+    ).where(cohort, measured)
+    first: dict[str, list[float]] = defaultdict(list)
+    final: dict[str, list[float]] = defaultdict(list)
+    for ex, fs, rs in conn.execute(durations):
+        if fs is not None:
+            first[ex].append(float(fs))
+        if rs is not None:
+            final[ex].append(float(rs))
+
+    def pct(values: dict[str, list[float]]) -> _Pcts:
+        out: _Pcts = {}
+        for ex, v in values.items():
+            v.sort()
+            out[ex] = (_percentile(v, _MEDIAN), _percentile(v, _P90))
+        return out
+
+    return pct(first), pct(final)
+
+
+def _as_utc(value: Any, dialect: sa.Dialect) -> datetime | None:
+    """A timestamp a scalar subquery returned (SQLite: naive text) as an aware datetime."""
+    if value is None:
+        return None
+    return schema.UTCDateTime().process_result_value(value, dialect)
+
+
+def _thanks_query(since: datetime, until: datetime) -> sa.Executable:
+    thanked_executor = sa.func.coalesce(M.c.thanks_executor, INC.c.executor)
+    # one thanks per author and executor in a period (an anonymous one counts alone)
+    author = M.c.payload["author"]["id"].as_string()
+    thanker = sa.func.coalesce(
+        sa.literal("a:") + author, sa.literal("m:") + sa.cast(M.c.id, sa.String)
+    )
+    return (
+        sa.select(thanked_executor, sa.func.count(sa.distinct(thanker)))
+        .select_from(M.outerjoin(INC, INC.c.id == M.c.incident_id))
+        .where(M.c.status == "thanked", M.c.created_at >= since, M.c.created_at < until)
+        .where(thanked_executor.is_not(None))
+        .group_by(thanked_executor)
+    )
 
 
 def _only_thanks(executor: str, n: int) -> ExecutorKPI:
