@@ -142,7 +142,10 @@ class World:
             self.serial += 1
             key = f"m{self.serial}"
             self.sent.append(key)
-            created = START + timedelta(minutes=(minutes * 97 + i * 611 + b * 13) % (6 * 1440))
+            created = START + timedelta(
+                minutes=(minutes * 97 + i * 611 + b * 13) % (6 * 1440),
+                microseconds=(minutes * 7919 + i) % 10**6 if c % 2 else 0,
+            )
             messages.append(
                 Message(
                     source=SOURCES[(b + i) % len(SOURCES)],
@@ -172,7 +175,9 @@ class World:
 
     def answer(self, incident_id: int, minutes: int, *, resolve: bool) -> None:
         with self.repo.update_incident(incident_id) as inc:
-            at = inc.created_at + timedelta(minutes=(minutes * 37) % 5000 - 30)
+            at = inc.created_at + timedelta(
+                minutes=(minutes * 37) % 5000 - 30, microseconds=(minutes * 104729) % 10**6
+            )
             inc.first_response_at = at
             inc.record("reply", at=at, actor="test", data={"kind": "final"})
             for step in (Status.IN_PROGRESS, Status.RESOLVED) if resolve else ():

@@ -117,15 +117,6 @@ def require_aware(**values: datetime) -> None:
             )
 
 
-def _bucket_start(d: date, unit: str) -> date:
-    """The first day of the ``unit`` (day, Monday-started week, month) ``d`` falls in."""
-    if unit == "week":
-        return d - timedelta(days=d.weekday())
-    if unit == "month":
-        return d.replace(day=1)
-    return d
-
-
 def _next_bucket(d: date, unit: str) -> date:
     if unit == "day":
         return d + timedelta(days=1)
@@ -162,9 +153,13 @@ class Analytics:
         self.bucket_join = self.dialect != "postgresql"
 
     @classmethod
-    def for_engine(cls, engine: EngineView) -> Analytics:
-        """Analytics over an :class:`~tsur.Engine`'s store and region."""
-        return cls(engine.repository, engine.region)
+    def for_engine(cls, engine: EngineView, *, use_aggregates: bool = True) -> Analytics:
+        """Analytics over an :class:`~tsur.Engine`'s store and region.
+
+        ``use_aggregates=False`` counts every figure over the incidents
+        (slower; the same figures, but the median first response exact).
+        """
+        return cls(engine.repository, engine.region, use_aggregates=use_aggregates)
 
     def period(self, text: str) -> Period:
         """A reporting period in the region's time zone (see :func:`parse_period`)."""
@@ -262,12 +257,15 @@ class Analytics:
         columns: Sequence[str],
         measures: Sequence[str] = ("n",),
         *,
-        by_day: bool = False,
+        unit: str | None = None,
     ) -> list[tuple[Any, ...]]:
         """Sums of ``measures`` of grain ``grain`` over the local days ``[first, last)``,
-        grouped by ``columns`` (and the day): rows ``(*columns, [day], *sums)``,
-        missing values as None."""
-        keys: list[Col] = [AGG.c[c] for c in columns] + ([AGG.c.day] if by_day else [])
+        grouped by ``columns`` (and the first day of the ``unit`` a day is in): rows
+        ``(*columns, [bucket], *sums)``, missing values as None."""
+        by_day = unit is not None
+        keys: list[Col] = [AGG.c[c] for c in columns]
+        if unit is not None:
+            keys.append(self._unit_of_day(unit))
         q = (
             sa.select(*keys, *[sa.func.sum(AGG.c[m]) for m in measures])
             .where(AGG.c.grain == grain, AGG.c.day >= days[0], AGG.c.day < days[1])
@@ -283,6 +281,19 @@ class Analytics:
                 values[len(columns)] = _as_date(values[len(columns)])
             out.append(tuple(values))
         return out
+
+    def _unit_of_day(self, unit: str) -> Col:
+        """SQL for the first day of the ``unit`` an aggregate's day falls in."""
+        day = AGG.c.day
+        if unit == "day":
+            return day
+        if self.dialect == "postgresql":
+            return sa.cast(sa.func.date_trunc(unit, day), sa.Date)
+        if unit == "month":
+            return sa.func.date(day, "start of month")
+        # the Monday on or before: %w counts from Sunday (0)
+        back = (sa.cast(sa.func.strftime("%w", day), sa.Integer) + 6) % 7
+        return sa.func.date(day, sa.literal("-") + sa.cast(back, sa.String) + " days")
 
     @staticmethod
     def grain_for(columns: Sequence[str]) -> str | None:
@@ -416,14 +427,9 @@ class Analytics:
         days, edges = self.split_days(since, until, zone)
         rows: list[tuple[Any, ...]] = []
         if days is not None:
-            for row in self.aggregate_rows(grain, days, columns, by_day=unit is not None):
-                if not row[-1]:
-                    continue
-                if unit is None:
+            for row in self.aggregate_rows(grain, days, columns, unit=unit):
+                if row[-1]:
                     rows.append(row)
-                else:
-                    day = row[len(columns)]
-                    rows.append((*row[: len(columns)], _bucket_start(day, unit), row[-1]))
         for lo, hi in edges:
             rows.extend(tuple(r) for r in self._grouped(columns, unit, lo, hi))
         return rows

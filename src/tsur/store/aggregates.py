@@ -483,6 +483,7 @@ def rebuild(conn: sa.Connection, tz: str) -> int:
         if grain == "fr":
             sel = sel.where(prof.c.bucket.is_not(None))
         conn.execute(AGG.insert().from_select([*_KEY_COLUMNS, *MEASURES], sel))
+    conn.execute(sa.text(f"ANALYZE {AGG.name}"))  # the planner learns the new table's shape
     return int(conn.execute(sa.select(sa.func.count()).select_from(AGG)).scalar() or 0)
 
 
