@@ -331,7 +331,7 @@ def run_backend(
         "rebuild_s": round(rebuild_s, 2),
         "aggregate_rows": agg_rows,
     }
-    say(f"  aggregates rebuilt in {rebuild_s:.2f} s: {agg_rows:,} rows")
+    say(f"  loaded in {load_s:.1f} s; aggregates rebuilt in {rebuild_s:.2f} s: {agg_rows:,} rows")
     with repo.engine.connect() as conn:
         in_month = conn.execute(
             sa.text("SELECT count(*) FROM incidents WHERE created_at >= :a AND created_at < :b"),
@@ -341,7 +341,7 @@ def run_backend(
             },
         ).scalar()
     result["rows_in_month"] = in_month
-    say(f"  loaded in {load_s:.1f} s; {in_month:,} incidents in {month}")
+    say(f"  {in_month:,} incidents in {month}")
     say("  exact queries (over the incidents, the schema's indexes):")
     result["exact"] = time_queries(engine, month, at, args.repeat, use_aggregates=False)
     say("  queries reading the daily aggregates:")

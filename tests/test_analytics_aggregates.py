@@ -463,3 +463,29 @@ def test_a_reply_that_reopens_and_one_that_joins_keep_the_aggregates(
         assert_queries_agree(world, since, since + timedelta(days=9), START + timedelta(days=8))
     finally:
         world.engine.close()
+
+
+def test_the_rebuild_command(
+    small_region: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tsur.cli import main
+
+    from .conftest import SMALL_REGION
+
+    db = tmp_path / "cli.db"
+    world = World(small_region, str(db))
+    try:
+        world.send(3, 1, 2, 100)
+        with world.repo.engine.begin() as conn:  # an import around tsur's writer
+            conn.execute(sa.text("DELETE FROM analytics_daily"))
+    finally:
+        world.engine.close()
+    assert main(["rebuild-aggregates", "--db", str(db), "--config", str(SMALL_REGION)]) == 0
+    assert "агрегаты пересчитаны" in capsys.readouterr().out
+    repo = open_repository(str(db))
+    try:
+        assert_same_as_rebuilt(repo)
+        with repo.engine.connect() as conn:
+            assert sum(int(r.n) for r in stored_rows(conn, "us")) == 4
+    finally:
+        repo.close()

@@ -558,7 +558,9 @@ def _exact_percentiles(
             sa.type_coerce(INC.c.first_response_at, raw),
             sa.type_coerce(final_at, raw),
         ).where(cohort, measured)
-        spans = [(ex, _instant(c), _instant(f), _instant(r)) for ex, c, f, r in conn.execute(q)]
+        spans = [
+            (ex, _instant(c), _instant(f), _instant(r)) for ex, c, f, r in conn.execute(q).all()
+        ]
         return _working_percentiles(spans, calendar)
     durations = sa.select(
         INC.c.executor,
@@ -567,7 +569,7 @@ def _exact_percentiles(
     ).where(cohort, measured)
     first: dict[str, list[float]] = defaultdict(list)
     final: dict[str, list[float]] = defaultdict(list)
-    for ex, fs, rs in conn.execute(durations):
+    for ex, fs, rs in conn.execute(durations).all():
         if fs is not None:
             first[ex].append(float(fs))
         if rs is not None:

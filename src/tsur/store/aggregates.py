@@ -330,7 +330,7 @@ def profiles(conn: sa.Connection, tz: str, ids: Iterable[int]) -> dict[_Key, lis
         q = profile_select(conn, tz, wanted[chunk : chunk + 500])
         if q is None:
             continue
-        for row in conn.execute(q):
+        for row in conn.execute(q).all():
             _add_profile(out, row._mapping, 1)
     return out
 
@@ -462,7 +462,13 @@ def rebuild(conn: sa.Connection, tz: str) -> int:
     q = profile_select(conn, tz)
     if q is None:
         return 0
-    prof = q.subquery("p")
+    # every incident's profile once, into a temporary table the grains are grouped from
+    temp = _profile_table(conn.dialect.name)
+    temp.create(conn)
+    names = ["day", *DIMS, *MEASURES, "bucket"]
+    source = q.subquery("p")
+    conn.execute(temp.insert().from_select(names, sa.select(*[source.c[n] for n in names])))
+    prof = temp
     for grain, dims in GRAINS.items():
         group: list[Any] = [prof.c.day]
         keys: list[Any] = [sa.literal(grain, sa.String).label("grain"), prof.c.day]
@@ -479,12 +485,28 @@ def rebuild(conn: sa.Connection, tz: str) -> int:
         else:
             keys.append(sa.literal(0, sa.Integer).label("bucket"))
         sums = [sa.func.sum(prof.c[m]).label(m) for m in MEASURES]
-        sel = sa.select(*keys, *sums).group_by(*group)
+        # in the primary key's order: the index grows at its end, not all over
+        sel = sa.select(*keys, *sums).group_by(*group).order_by(*group)
         if grain == "fr":
             sel = sel.where(prof.c.bucket.is_not(None))
         conn.execute(AGG.insert().from_select([*_KEY_COLUMNS, *MEASURES], sel))
+    temp.drop(conn)
     conn.execute(sa.text(f"ANALYZE {AGG.name}"))  # the planner learns the new table's shape
     return int(conn.execute(sa.select(sa.func.count()).select_from(AGG)).scalar() or 0)
+
+
+def _profile_table(dialect: str) -> sa.Table:
+    """A temporary table for the profiles of a rebuild (its days as SQLite gives them)."""
+    day: Any = sa.Date() if dialect == "postgresql" else sa.String(10)
+    return sa.Table(
+        "tsur_profile",
+        sa.MetaData(),
+        sa.Column("day", day),
+        *(sa.Column(d, sa.String(64)) for d in DIMS),
+        *(sa.Column(m, sa.BigInteger) for m in MEASURES),
+        sa.Column("bucket", sa.Integer),
+        prefixes=["TEMPORARY"],
+    )
 
 
 def _set_tz(conn: sa.Connection, tz: str) -> None:
@@ -505,6 +527,10 @@ def ensure(engine: sa.Engine, tz: str) -> bool:
     if current == tz:
         return False
     with engine.begin() as conn:
-        if stored_tz(conn, lock=True) != tz:
-            rebuild(conn, tz)
+        # the zone's row locked for update at once: two engines opening the store
+        # together rebuild one after the other (the second finds nothing to do)
+        q = sa.select(META.c.value).where(META.c.key == "tz").with_for_update()
+        if conn.execute(q).scalar() == tz:
+            return False
+        rebuild(conn, tz)
     return True
