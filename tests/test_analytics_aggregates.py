@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -489,3 +490,64 @@ def test_the_rebuild_command(
             assert sum(int(r.n) for r in stored_rows(conn, "us")) == 4
     finally:
         repo.close()
+
+
+def test_days_across_a_clock_change_split_as_the_store_counts_them(
+    small_region: Any, store_url: str
+) -> None:
+    """Aggregates kept in a zone with summer time (Berlin left it on 25 October 2026)."""
+    world = World(small_region, store_url)
+    try:
+        berlin = ZoneInfo("Europe/Berlin")
+        first = datetime(2026, 10, 23, 21, 17, tzinfo=UTC)
+        messages = [
+            Message(
+                source=SOURCES[i % 3],
+                external_id=f"dst{i}",
+                text=f"Обращение {i}: {WORDS[i % len(WORDS)]} сломан",
+                created_at=first + timedelta(minutes=97 * i),
+                topic=TOPICS[i % len(TOPICS)],
+                territory=TERRITORIES[i % len(TERRITORIES)],
+            )
+            for i in range(90)
+        ]
+        world.engine.process(messages)
+        world.repo.rebuild_aggregates("Europe/Berlin")
+        with world.repo.engine.connect() as conn:
+            days = {str(r.day) for r in stored_rows(conn, "us")}
+        assert "2026-10-25" in days
+        region = world.engine.region
+        fast = Analytics(world.repo, region)
+        exact = Analytics(world.repo, region, use_aggregates=False)
+        assert fast.aggregate_zone() == berlin
+        for since, until in (
+            (datetime(2026, 10, 24, tzinfo=berlin), datetime(2026, 10, 27, tzinfo=berlin)),
+            (datetime(2026, 10, 24, 13, 5, tzinfo=berlin), datetime(2026, 10, 26, 1, tzinfo=UTC)),
+            (datetime(2026, 10, 25, 0, 30, tzinfo=UTC), datetime(2026, 10, 30, tzinfo=UTC)),
+        ):
+            for by in (("municipality", "topic"), ("source",), ("executor", "status")):
+                assert fast.counts(since, until, by=by) == exact.counts(since, until, by=by)
+            at = since + timedelta(days=1)
+            assert fast.municipality_stats(since, until, at=at) == exact.municipality_stats(
+                since, until, at=at
+            )
+            kwargs: dict[str, Any] = {"since": since, "until": until, "as_of": at}
+            assert executor_kpis(world.repo, **kwargs) == executor_kpis(
+                world.repo, use_aggregates=False, **kwargs
+            )
+    finally:
+        world.engine.close()
+
+
+def test_a_snapshot_that_has_read_already_finds_the_aggregates(
+    small_region: Any, tmp_path: Path
+) -> None:
+    world = World(small_region, str(tmp_path / "snap.db"))
+    try:
+        world.send(3, 1, 2, 100)
+        a = Analytics(world.repo, world.engine.region)
+        with a.snapshot():  # holds SQLite's write lock once it has read
+            a.fetch(sa.select(sa.func.count()).select_from(schema.incidents))
+            assert a.total(START, START + timedelta(days=7)) == 4
+    finally:
+        world.engine.close()

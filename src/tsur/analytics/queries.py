@@ -216,9 +216,14 @@ class Analytics:
         if self._conn is not None and self._zone is not None:
             return self._zone[0]
         if self._has_aggregates is None:
-            with self.engine.connect() as conn:
-                self._has_aggregates = sa.inspect(conn).has_table(schema.analytics_meta.name)
-                conn.rollback()
+            table = schema.analytics_meta.name
+            if self._conn is not None:  # inside a snapshot: its own connection, no other
+                self._has_aggregates = sa.inspect(self._conn).has_table(table)
+            else:
+                with self.engine.connect() as plain:
+                    conn = plain.execution_options(tsur_read=True)
+                    self._has_aggregates = sa.inspect(conn).has_table(table)
+                    conn.rollback()
         zone: ZoneInfo | None = None
         if self._has_aggregates:
             name = self.fetch(
