@@ -403,7 +403,6 @@ def _aggregated_kpis(
     calendar: WorkingCalendar | None,
 ) -> list[ExecutorKPI]:
     """The KPIs from the daily aggregates, the edges and the undecided incidents."""
-    dialect = conn.dialect.name
     static: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_STATIC, 0))
     days, edges = _split_days(since, until, zone)
     if days is not None:
@@ -446,58 +445,8 @@ def _aggregated_kpis(
         INC.c.executor.is_not(None),
         INC.c.status.not_in(_EXCLUDED),
     )
-    resolved_at = (
-        sa.select(sa.func.max(E.c.at))
-        .where(E.c.incident_id == INC.c.id, E.c.kind == "status", E.c.to_status == "resolved")
-        .scalar_subquery()
-    )
-    has_resolved = (
-        sa.select(E.c.id)
-        .where(E.c.incident_id == INC.c.id, E.c.kind == "status", E.c.to_status == "resolved")
-        .exists()
-    )
-    # not settled: an outcome that may still change with as_of (as the aggregates' «settled»)
-    pending = (
-        sa.select(
-            INC.c.executor,
-            INC.c.first_response_at.label("fra"),
-            INC.c.first_response_due.label("frd"),
-            INC.c.resolution_due.label("rd"),
-            sa.case((INC.c.status.in_(_DONE), resolved_at)).label("final_at"),
-        )
-        .where(
-            cohort,
-            sa.or_(
-                INC.c.first_response_at.is_(None),
-                INC.c.status.not_in(_DONE),
-                sa.not_(has_resolved),
-            ),
-        )
-        .subquery()
-    )
-    b = pending.c
-    one = sa.literal(1)
-    first_late = sa.or_(
-        sa.and_(b.fra.is_not(None), b.frd.is_not(None), b.fra > b.frd),
-        sa.and_(b.fra.is_(None), b.frd < as_of),
-    )
-    resolution_late = sa.and_(
-        b.rd.is_not(None),
-        sa.or_(
-            sa.and_(b.final_at.is_not(None), b.final_at > b.rd),
-            sa.and_(b.final_at.is_(None), b.rd < as_of),
-        ),
-    )
-    q = sa.select(
-        b.executor,
-        sa.func.sum(sa.case((sa.and_(b.fra.is_(None), b.frd < as_of), one), else_=0)),
-        sa.func.sum(sa.case((sa.and_(b.final_at.is_(None), b.rd < as_of), one), else_=0)),
-        sa.func.sum(sa.case((sa.or_(first_late, resolution_late), one), else_=0)),
-    ).group_by(b.executor)
-    dynamic = {ex: (int(d or 0), int(k or 0), int(o or 0)) for ex, d, k, o in conn.execute(q)}
-
     thanks = {ex: int(n) for ex, n in conn.execute(_thanks_query(since, until))}
-    first, final = _exact_percentiles(conn, dialect, cohort, resolved_at, calendar)
+    dynamic, first, final = _cohort_scan(conn, cohort, as_of, calendar)
 
     out = []
     for ex in sorted(set(static) | set(dynamic)):
@@ -537,43 +486,81 @@ def _aggregated_kpis(
     return out
 
 
-def _exact_percentiles(
-    conn: sa.Connection,
-    dialect: str,
-    cohort: Any,
-    resolved_at: Any,
-    calendar: WorkingCalendar | None,
-) -> tuple[_Pcts, _Pcts]:
-    """Median and 90th percentile of the first response, median of the resolution,
-    per executor, from the durations of the cohort (one lean query)."""
-    final_at = sa.case((INC.c.status.in_(_DONE), resolved_at))
-    measured = sa.or_(INC.c.first_response_at.is_not(None), INC.c.status.in_(_DONE))
-    if calendar is not None:
-        # instants read by the driver itself (PostgreSQL) or as their text (SQLite): far
-        # cheaper than through the column type, and as exact
-        raw: Any = sa.DateTime(timezone=True) if dialect == "postgresql" else sa.String()
-        q = sa.select(
+def _cohort_scan(
+    conn: sa.Connection, cohort: Any, as_of: datetime, calendar: WorkingCalendar | None
+) -> tuple[dict[str, tuple[int, int, int]], _Pcts, _Pcts]:
+    """One lean pass over the period's incidents: what depends on ``as_of`` and the
+    exact percentiles.
+
+    Per executor: ``(decided late, resolution decided late, overdue)`` of the
+    incidents not *settled* (answered and resolved — the aggregates count the
+    settled ones), and the first-response median and 90th percentile and the
+    resolution median (working time with ``calendar``).
+    """
+    dialect = conn.dialect.name
+    resolved = (
+        sa.select(E.c.incident_id.label("iid"), sa.func.max(E.c.at).label("at"))
+        .where(
+            E.c.kind == "status",
+            E.c.to_status == "resolved",
+            E.c.incident_id.in_(sa.select(INC.c.id).where(cohort)),
+        )
+        .group_by(E.c.incident_id)
+        .subquery()
+    )
+    final_at = sa.case((INC.c.status.in_(_DONE), resolved.c.at))
+    # instants read by the driver itself (PostgreSQL) or as their text (SQLite): far
+    # cheaper than through the column type, and as exact
+    raw: Any = sa.DateTime(timezone=True) if dialect == "postgresql" else sa.String()
+    q = (
+        sa.select(
             INC.c.executor,
+            _seconds(dialect, INC.c.first_response_at, INC.c.created_at),
+            _seconds(dialect, final_at, INC.c.created_at),
             sa.type_coerce(INC.c.created_at, raw),
             sa.type_coerce(INC.c.first_response_at, raw),
+            sa.type_coerce(INC.c.first_response_due, raw),
+            sa.type_coerce(INC.c.resolution_due, raw),
             sa.type_coerce(final_at, raw),
-        ).where(cohort, measured)
-        spans = [
-            (ex, _instant(c), _instant(f), _instant(r)) for ex, c, f, r in conn.execute(q).all()
-        ]
-        return _working_percentiles(spans, calendar)
-    durations = sa.select(
-        INC.c.executor,
-        _seconds(dialect, INC.c.first_response_at, INC.c.created_at),
-        _seconds(dialect, final_at, INC.c.created_at),
-    ).where(cohort, measured)
-    first: dict[str, list[float]] = defaultdict(list)
-    final: dict[str, list[float]] = defaultdict(list)
-    for ex, fs, rs in conn.execute(durations).all():
-        if fs is not None:
-            first[ex].append(float(fs))
-        if rs is not None:
-            final[ex].append(float(rs))
+        )
+        .select_from(INC.outerjoin(resolved, resolved.c.iid == INC.c.id))
+        .where(cohort)
+    )
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    first_s: dict[str, list[float]] = defaultdict(list)
+    final_s: dict[str, list[float]] = defaultdict(list)
+    spans: list[tuple[str, datetime | None, datetime | None, datetime | None]] = []
+    for ex, fs, rs, created, fra, frd, rd, final in conn.execute(q).all():
+        if calendar is not None:
+            if fra is not None or final is not None:
+                spans.append((ex, _instant(created), _instant(fra), _instant(final)))
+        else:
+            if fs is not None:
+                first_s[ex].append(float(fs))
+            if rs is not None:
+                final_s[ex].append(float(rs))
+        if fra is not None and final is not None:
+            continue  # settled: counted by the aggregates
+        fra_t, frd_t, rd_t, final_t = _instant(fra), _instant(frd), _instant(rd), _instant(final)
+        c = counts[ex]
+        first_due_passed = frd_t is not None and frd_t < as_of
+        term_passed = rd_t is not None and rd_t < as_of
+        if fra_t is None and first_due_passed:
+            c[0] += 1
+        if final_t is None and term_passed:
+            c[1] += 1
+        first_late = (fra_t is not None and frd_t is not None and fra_t > frd_t) or (
+            fra_t is None and first_due_passed
+        )
+        resolution_late = rd_t is not None and (
+            (final_t is not None and final_t > rd_t) or (final_t is None and term_passed)
+        )
+        if first_late or resolution_late:
+            c[2] += 1
+    dynamic = {ex: (c[0], c[1], c[2]) for ex, c in counts.items()}
+    if calendar is not None:
+        first, final_p = _working_percentiles(spans, calendar)
+        return dynamic, first, final_p
 
     def pct(values: dict[str, list[float]]) -> _Pcts:
         out: _Pcts = {}
@@ -582,7 +569,7 @@ def _exact_percentiles(
             out[ex] = (_percentile(v, _MEDIAN), _percentile(v, _P90))
         return out
 
-    return pct(first), pct(final)
+    return dynamic, pct(first_s), pct(final_s)
 
 
 def _instant(value: Any) -> datetime | None:
