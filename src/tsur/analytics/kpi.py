@@ -526,6 +526,9 @@ def _cohort_scan(
         .select_from(INC.outerjoin(resolved, resolved.c.iid == INC.c.id))
         .where(cohort)
     )
+    limit: Any = as_of
+    if dialect != "postgresql":  # as SQLite stores instants: naive UTC text, microseconds
+        limit = as_of.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     first_s: dict[str, list[float]] = defaultdict(list)
     final_s: dict[str, list[float]] = defaultdict(list)
@@ -541,19 +544,20 @@ def _cohort_scan(
                 final_s[ex].append(float(rs))
         if fra is not None and final is not None:
             continue  # settled: counted by the aggregates
-        fra_t, frd_t, rd_t, final_t = _instant(fra), _instant(frd), _instant(rd), _instant(final)
+        # compared as read: aware datetimes (PostgreSQL) or the stored text (SQLite),
+        # whose order is the instants' order, as the SQL compares them
         c = counts[ex]
-        first_due_passed = frd_t is not None and frd_t < as_of
-        term_passed = rd_t is not None and rd_t < as_of
-        if fra_t is None and first_due_passed:
+        first_due_passed = frd is not None and frd < limit
+        term_passed = rd is not None and rd < limit
+        if fra is None and first_due_passed:
             c[0] += 1
-        if final_t is None and term_passed:
+        if final is None and term_passed:
             c[1] += 1
-        first_late = (fra_t is not None and frd_t is not None and fra_t > frd_t) or (
-            fra_t is None and first_due_passed
+        first_late = (fra is not None and frd is not None and fra > frd) or (
+            fra is None and first_due_passed
         )
-        resolution_late = rd_t is not None and (
-            (final_t is not None and final_t > rd_t) or (final_t is None and term_passed)
+        resolution_late = rd is not None and (
+            (final is not None and final > rd) or (final is None and term_passed)
         )
         if first_late or resolution_late:
             c[2] += 1
