@@ -812,9 +812,13 @@ class Analytics:
     ) -> dict[str | None, float]:
         """Median seconds from an incident's creation to its first answer.
 
-        Computed in the database with window functions (the middle one or
-        two rows of each group); key None holds the whole region unless
-        ``by_executor``.
+        Key None holds the whole region unless ``by_executor``. The region's
+        median is read from the daily aggregates' histogram when they are
+        kept (whole days; the partial days at the edges exactly): within
+        ``RELATIVE_ERROR · |exact| + ABSOLUTE_ERROR_S`` — 1 % plus 2 s — of
+        the exact median (:mod:`tsur.store.aggregates`). Otherwise, and per
+        executor, it is exact: computed in the database with window
+        functions (the middle one or two rows of each group).
         """
         require_aware(since=since, until=until)
         seconds = self.duration_seconds(INC.c.first_response_at, INC.c.created_at)
