@@ -19,7 +19,8 @@ grain   dimensions                  serves
 
 The dimensions outside a grain are ``""`` (so is a missing value). The
 measures (:data:`MEASURES`) are counts of incidents with a property, the
-sum of their messages and of their last rating.
+sums of their messages, of their last rating and of their first-answer
+times.
 
 **One writer.** The aggregates are written only by :func:`apply_delta`,
 called inside the transaction that writes the incidents — the batch flush
@@ -33,9 +34,11 @@ by construction.
 **Days.** An incident's day is the local date of its ``created_at`` in
 the time zone recorded in ``analytics_meta`` (key ``tz``). Schema
 migration 6 back-fills by UTC days; an engine opening the store rebuilds
-them in its region's zone (:func:`ensure`). Analytics uses them only when
-the recorded zone is its region's, and combines whole days from the
-aggregates with exact queries over the partial days at a period's edges.
+them in its region's zone (:func:`ensure`). Analytics splits a period on
+the recorded zone's days — whole days from the aggregates, the partial
+days at the edges counted over the incidents — so any zone gives exact
+counts; grouping by day, week or month needs the region's own zone, else
+it counts over the incidents.
 
 **Percentiles.** The ``fr`` grain is a log-bucketed histogram of the
 seconds from creation to the first answer: bucket ``b ≥ 1`` holds
@@ -45,7 +48,11 @@ seconds from creation to the first answer: bucket ``b ≥ 1`` holds
 the mean of its bucket and interpolates as the exact percentile does, so
 it is within ``RELATIVE_ERROR · |exact| + ABSOLUTE_ERROR_S`` of the exact
 value — 1 % plus 2 s — and exact where the values around the rank are
-alone in their buckets.
+alone in their buckets. (A value and its bucket's mean share a bucket, so
+they differ by less than ``(γ − 1)·|value|``, or 2 s in bucket 0; the
+interpolation keeps the bound. Should the two values around the rank have
+opposite signs — an answer stamped before the incident, clock skew — the
+relative part is of the larger of their magnitudes instead.)
 """
 
 from __future__ import annotations
@@ -73,7 +80,6 @@ __all__ = [
     "Tracker",
     "apply_delta",
     "bucket_of",
-    "bucket_value",
     "ensure",
     "profile_select",
     "profiles",
@@ -130,14 +136,6 @@ def bucket_of(seconds: float) -> int:
     if seconds <= -1:
         return -(1 + math.floor(math.log(-seconds) / _LOG_GAMMA))
     return 0
-
-
-def bucket_value(bucket: int) -> float:
-    """The value a bucket stands for: its geometric middle (0 for bucket 0)."""
-    if bucket == 0:
-        return 0.0
-    value: float = GAMMA ** (abs(bucket) - 0.5)
-    return value if bucket > 0 else -value
 
 
 def _bucket_sql(seconds: Any) -> Any:
