@@ -566,7 +566,7 @@ def test_a_database_from_before_verification_marks_nothing_verified(db_url: str)
     try:
         with repo.engine.begin() as conn:
             conn.execute(sa.text("ALTER TABLE rejected_input DROP COLUMN verified"))
-            conn.execute(sa.text("DELETE FROM tsur_schema_version WHERE version = 5"))
+            conn.execute(sa.text("DELETE FROM tsur_schema_version WHERE version >= 5"))
             conn.execute(
                 sa.text(
                     "INSERT INTO rejected_input (origin, raw, reason, created_at) "

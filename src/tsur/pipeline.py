@@ -126,6 +126,8 @@ class Engine:
     ) -> None:
         self.region = config if isinstance(config, Region) else Region.from_config(config)
         self.repository = repository
+        # the daily analytics aggregates count by this region's local days
+        repository.ensure_aggregates(self.region.calendar.tz.key)
         self.clock = clock
         #: how long notifications a notifier refuses are retried
         self.delivery = delivery or DeliveryPolicy()

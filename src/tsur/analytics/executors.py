@@ -64,6 +64,7 @@ def executor_ratings(
         calendar=calendar,
         min_cases=min_cases,
         as_of=at,
+        use_aggregates=analytics.use_aggregates,
     )
     names = analytics.region.executor_names
     rows = []

@@ -49,20 +49,22 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import attrs
 import sqlalchemy as sa
 
 from tsur.errors import ReportError
 from tsur.sla.calendar import WorkingCalendar
-from tsur.store import schema
+from tsur.store import aggregates, schema
 from tsur.store.base import Repository
 
 __all__ = ["ExecutorKPI", "executor_kpis"]
 
 INC, E, M = schema.incidents, schema.events, schema.messages
+AGG, AGG_META = schema.analytics_daily, schema.analytics_meta
 _DONE = ("resolved", "closed")
 _EXCLUDED = ("rejected", "duplicate")
 _MEDIAN, _P90 = (1, 2), (9, 10)
@@ -159,12 +161,19 @@ def executor_kpis(
     calendar: WorkingCalendar | None = None,
     min_cases: int = 10,
     as_of: datetime | None = None,
+    use_aggregates: bool = True,
 ) -> list[ExecutorKPI]:
     """KPIs per executor for incidents received in ``[since, until)``; ranked ones first.
 
     ``as_of`` (default: ``until`` or now, whichever is earlier) is the
     instant at which missing answers count as late. ``calendar`` measures
     durations in its working time instead of plain seconds.
+
+    With ``use_aggregates`` (the default) the counts of whole days come from
+    the store's daily aggregates (:mod:`tsur.store.aggregates`), those of
+    the partial days at the edges and of the incidents whose outcome still
+    depends on ``as_of`` (unanswered or unresolved) from the incidents; the
+    percentiles are always exact. The figures are the same either way.
     """
     engine = getattr(repository, "engine", None)
     if not isinstance(engine, sa.Engine):
@@ -181,6 +190,11 @@ def executor_kpis(
         raise ReportError(f"must not be negative, got {min_cases}", option="min_cases")
     as_of = as_of or min(until, datetime.now(UTC))
     dialect = engine.dialect.name
+    if use_aggregates:
+        with engine.connect() as conn:
+            zone = _aggregate_zone(conn)
+            if zone is not None:
+                return _rank(_aggregated_kpis(conn, zone, since, until, as_of, calendar), min_cases)
 
     cohort = sa.and_(
         INC.c.created_at >= since,
@@ -276,19 +290,7 @@ def executor_kpis(
         sa.func.sum(sa.case((resolution_known, one), else_=0)),
     ).group_by(b.executor)
 
-    thanked_executor = sa.func.coalesce(M.c.thanks_executor, INC.c.executor)
-    # one thanks per author and executor in a period (an anonymous one counts alone)
-    author = M.c.payload["author"]["id"].as_string()
-    thanker = sa.func.coalesce(
-        sa.literal("a:") + author, sa.literal("m:") + sa.cast(M.c.id, sa.String)
-    )
-    thanks_q = (
-        sa.select(thanked_executor, sa.func.count(sa.distinct(thanker)))
-        .select_from(M.outerjoin(INC, INC.c.id == M.c.incident_id))
-        .where(M.c.status == "thanked", M.c.created_at >= since, M.c.created_at < until)
-        .where(thanked_executor.is_not(None))
-        .group_by(thanked_executor)
-    )
+    thanks_q = _thanks_query(since, until)
 
     with engine.connect() as conn:
         rows = conn.execute(totals).all()
@@ -352,6 +354,249 @@ def executor_kpis(
     for ex, n in thanks.items():  # thanked, with no incident received in the period
         out.append(_only_thanks(ex, n))
     return _rank(out, min_cases)
+
+
+def _aggregate_zone(conn: sa.Connection) -> ZoneInfo | None:
+    if not sa.inspect(conn).has_table(AGG_META.name):
+        return None
+    name = aggregates.stored_tz(conn)
+    return ZoneInfo(name) if name else None
+
+
+def _split_days(
+    since: datetime, until: datetime, tz: ZoneInfo
+) -> tuple[tuple[date, date] | None, list[tuple[datetime, datetime]]]:
+    first = since.astimezone(tz).date()
+    lo = datetime.combine(first, time(0), tzinfo=tz)
+    if lo < since:
+        first += timedelta(days=1)
+        lo = datetime.combine(first, time(0), tzinfo=tz)
+    last = until.astimezone(tz).date()
+    hi = datetime.combine(last, time(0), tzinfo=tz)
+    if first >= last or lo >= hi:
+        return None, [(since, until)]
+    return (first, last), [(a, b) for a, b in ((since, lo), (hi, until)) if a < b]
+
+
+#: Measures of the aggregates the KPIs add up (see :mod:`tsur.store.aggregates`).
+_STATIC = (
+    "n",
+    "answered",
+    "on_time",
+    "resolved",
+    "reopened",
+    "rated",
+    "score",
+    "final",
+    "final_on_time",
+    "settled",
+    "settled_late",
+)
+
+
+def _aggregated_kpis(
+    conn: sa.Connection,
+    zone: ZoneInfo,
+    since: datetime,
+    until: datetime,
+    as_of: datetime,
+    calendar: WorkingCalendar | None,
+) -> list[ExecutorKPI]:
+    """The KPIs from the daily aggregates, the edges and the undecided incidents."""
+    static: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_STATIC, 0))
+    days, edges = _split_days(since, until, zone)
+    if days is not None:
+        q = (
+            sa.select(AGG.c.executor, *[sa.func.sum(AGG.c[m]) for m in _STATIC])
+            .where(
+                AGG.c.grain == "es",
+                AGG.c.day >= days[0],
+                AGG.c.day < days[1],
+                AGG.c.executor != "",
+                AGG.c.status.not_in(_EXCLUDED),
+            )
+            .group_by(AGG.c.executor)
+        )
+        for ex, *values in conn.execute(q):
+            for m, v in zip(_STATIC, values, strict=True):
+                static[ex][m] += int(v or 0)
+    for lo, hi in edges:  # the same profile the aggregates are made of, of the edge days
+        prof = aggregates.profile_select(
+            conn,
+            zone.key,
+            where=[
+                INC.c.created_at >= lo,
+                INC.c.created_at < hi,
+                INC.c.executor.is_not(None),
+                INC.c.status.not_in(_EXCLUDED),
+            ],
+        )
+        if prof is None:
+            continue
+        p = prof.subquery()
+        q = sa.select(p.c.executor, *[sa.func.sum(p.c[m]) for m in _STATIC]).group_by(p.c.executor)
+        for ex, *values in conn.execute(q):
+            for m, v in zip(_STATIC, values, strict=True):
+                static[ex][m] += int(v or 0)
+
+    cohort = sa.and_(
+        INC.c.created_at >= since,
+        INC.c.created_at < until,
+        INC.c.executor.is_not(None),
+        INC.c.status.not_in(_EXCLUDED),
+    )
+    thanks = {ex: int(n) for ex, n in conn.execute(_thanks_query(since, until))}
+    dynamic, first, final = _cohort_scan(conn, cohort, as_of, calendar)
+
+    out = []
+    for ex in sorted(set(static) | set(dynamic)):
+        st = static[ex]
+        if not st["n"]:
+            continue
+        decided_late, known_late, overdue_pending = dynamic.get(ex, (0, 0, 0))
+        decided = st["answered"] + decided_late
+        known = st["final"] + known_late
+        fm, fp = first.get(ex, (None, None))
+        rm, _ = final.get(ex, (None, None))
+        out.append(
+            ExecutorKPI(
+                executor=ex,
+                received=st["n"],
+                answered=st["answered"],
+                answered_on_time=st["on_time"],
+                decided=decided,
+                first_response_on_time_share=(st["on_time"] / decided) if decided else None,
+                resolved_on_time=st["final_on_time"],
+                resolution_decided=known,
+                resolution_on_time_share=(st["final_on_time"] / known) if known else None,
+                first_response_median_s=_round(fm),
+                first_response_p90_s=_round(fp),
+                resolved=st["resolved"],
+                resolution_median_s=_round(rm),
+                overdue=st["settled_late"] + overdue_pending,
+                reopened=st["reopened"],
+                reopen_rate=(st["reopened"] / st["resolved"]) if st["resolved"] else None,
+                avg_rating=round(st["score"] / st["rated"], 3) if st["rated"] else None,
+                ratings=st["rated"],
+                thanks=thanks.pop(ex, 0),
+            )
+        )
+    for ex, n in thanks.items():
+        out.append(_only_thanks(ex, n))
+    return out
+
+
+def _cohort_scan(
+    conn: sa.Connection, cohort: Any, as_of: datetime, calendar: WorkingCalendar | None
+) -> tuple[dict[str, tuple[int, int, int]], _Pcts, _Pcts]:
+    """One lean pass over the period's incidents: what depends on ``as_of`` and the
+    exact percentiles.
+
+    Per executor: ``(decided late, resolution decided late, overdue)`` of the
+    incidents not *settled* (answered and resolved — the aggregates count the
+    settled ones), and the first-response median and 90th percentile and the
+    resolution median (working time with ``calendar``).
+    """
+    dialect = conn.dialect.name
+    resolved = (
+        sa.select(E.c.incident_id.label("iid"), sa.func.max(E.c.at).label("at"))
+        .where(
+            E.c.kind == "status",
+            E.c.to_status == "resolved",
+            E.c.incident_id.in_(sa.select(INC.c.id).where(cohort)),
+        )
+        .group_by(E.c.incident_id)
+        .subquery()
+    )
+    final_at = sa.case((INC.c.status.in_(_DONE), resolved.c.at))
+    # instants read by the driver itself (PostgreSQL) or as their text (SQLite): far
+    # cheaper than through the column type, and as exact
+    raw: Any = sa.DateTime(timezone=True) if dialect == "postgresql" else sa.String()
+    q = (
+        sa.select(
+            INC.c.executor,
+            _seconds(dialect, INC.c.first_response_at, INC.c.created_at),
+            _seconds(dialect, final_at, INC.c.created_at),
+            sa.type_coerce(INC.c.created_at, raw),
+            sa.type_coerce(INC.c.first_response_at, raw),
+            sa.type_coerce(INC.c.first_response_due, raw),
+            sa.type_coerce(INC.c.resolution_due, raw),
+            sa.type_coerce(final_at, raw),
+        )
+        .select_from(INC.outerjoin(resolved, resolved.c.iid == INC.c.id))
+        .where(cohort)
+    )
+    limit: Any = as_of
+    if dialect != "postgresql":  # as SQLite stores instants: naive UTC text, microseconds
+        limit = as_of.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    first_s: dict[str, list[float]] = defaultdict(list)
+    final_s: dict[str, list[float]] = defaultdict(list)
+    spans: list[tuple[str, datetime | None, datetime | None, datetime | None]] = []
+    for ex, fs, rs, created, fra, frd, rd, final in conn.execute(q).all():
+        if calendar is not None:
+            if fra is not None or final is not None:
+                spans.append((ex, _instant(created), _instant(fra), _instant(final)))
+        else:
+            if fs is not None:
+                first_s[ex].append(float(fs))
+            if rs is not None:
+                final_s[ex].append(float(rs))
+        if fra is not None and final is not None:
+            continue  # settled: counted by the aggregates
+        # compared as read: aware datetimes (PostgreSQL) or the stored text (SQLite),
+        # whose order is the instants' order, as the SQL compares them
+        c = counts[ex]
+        first_due_passed = frd is not None and frd < limit
+        term_passed = rd is not None and rd < limit
+        if fra is None and first_due_passed:
+            c[0] += 1
+        if final is None and term_passed:
+            c[1] += 1
+        first_late = (fra is not None and frd is not None and fra > frd) or (
+            fra is None and first_due_passed
+        )
+        resolution_late = rd is not None and (
+            (final is not None and final > rd) or (final is None and term_passed)
+        )
+        if first_late or resolution_late:
+            c[2] += 1
+    dynamic = {ex: (c[0], c[1], c[2]) for ex, c in counts.items()}
+    if calendar is not None:
+        first, final_p = _working_percentiles(spans, calendar)
+        return dynamic, first, final_p
+
+    def pct(values: dict[str, list[float]]) -> _Pcts:
+        out: _Pcts = {}
+        for ex, v in values.items():
+            v.sort()
+            out[ex] = (_percentile(v, _MEDIAN), _percentile(v, _P90))
+        return out
+
+    return dynamic, pct(first_s), pct(final_s)
+
+
+def _instant(value: Any) -> datetime | None:
+    """An aware datetime from what the driver returned (an aware datetime, or naive UTC text)."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _thanks_query(since: datetime, until: datetime) -> sa.Executable:
+    thanked_executor = sa.func.coalesce(M.c.thanks_executor, INC.c.executor)
+    # one thanks per author and executor in a period (an anonymous one counts alone)
+    author = M.c.payload["author"]["id"].as_string()
+    thanker = sa.func.coalesce(
+        sa.literal("a:") + author, sa.literal("m:") + sa.cast(M.c.id, sa.String)
+    )
+    return (
+        sa.select(thanked_executor, sa.func.count(sa.distinct(thanker)))
+        .select_from(M.outerjoin(INC, INC.c.id == M.c.incident_id))
+        .where(M.c.status == "thanked", M.c.created_at >= since, M.c.created_at < until)
+        .where(thanked_executor.is_not(None))
+        .group_by(thanked_executor)
+    )
 
 
 def _only_thanks(executor: str, n: int) -> ExecutorKPI:

@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -36,7 +37,7 @@ from tsur.analytics.region import RegionIndex
 from tsur.domain import Status
 from tsur.errors import ReportError, StorageError
 from tsur.region import Region
-from tsur.store import schema
+from tsur.store import aggregates, schema
 from tsur.store.base import Repository
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ __all__ = [
 ]
 
 INC = schema.incidents
+AGG = schema.analytics_daily
 OPEN_STATUSES: tuple[str, ...] = tuple(s.value for s in Status if s.is_open)
 #: Time buckets a count can be grouped by.
 UNITS = ("day", "week", "month")
@@ -131,8 +133,14 @@ class Analytics:
     attrs records; :mod:`tsur.analytics.report` turns them into a report.
     """
 
-    def __init__(self, repository: Repository, region: Region) -> None:
+    def __init__(
+        self, repository: Repository, region: Region, *, use_aggregates: bool = True
+    ) -> None:
         self.repository = repository
+        #: read whole days from the daily aggregates when they are kept in the region's zone
+        self.use_aggregates = use_aggregates
+        self._has_aggregates: bool | None = None
+        self._zone: tuple[ZoneInfo | None] | None = None  # cached inside a snapshot
         self.engine = _sa_engine(repository)
         self.dialect = self.engine.dialect.name
         self.config = region.config
@@ -145,9 +153,13 @@ class Analytics:
         self.bucket_join = self.dialect != "postgresql"
 
     @classmethod
-    def for_engine(cls, engine: EngineView) -> Analytics:
-        """Analytics over an :class:`~tsur.Engine`'s store and region."""
-        return cls(engine.repository, engine.region)
+    def for_engine(cls, engine: EngineView, *, use_aggregates: bool = True) -> Analytics:
+        """Analytics over an :class:`~tsur.Engine`'s store and region.
+
+        ``use_aggregates=False`` counts every figure over the incidents
+        (slower; the same figures, but the median first response exact).
+        """
+        return cls(engine.repository, engine.region, use_aggregates=use_aggregates)
 
     def period(self, text: str) -> Period:
         """A reporting period in the region's time zone (see :func:`parse_period`)."""
@@ -174,6 +186,7 @@ class Analytics:
                     yield self
                 finally:
                     self._conn = None
+                    self._zone = None
                     conn.rollback()
         except sa.exc.DBAPIError as exc:
             raise StorageError(f"analytics query failed: {exc.orig or exc}") from exc
@@ -189,6 +202,111 @@ class Analytics:
                 return rows
         except sa.exc.DBAPIError as exc:
             raise StorageError(f"analytics query failed: {exc.orig or exc}") from exc
+
+    # daily aggregates ---------------------------------------------------------------
+    def aggregate_zone(self) -> ZoneInfo | None:
+        """The zone the daily aggregates are kept in, when they can be used; else None.
+
+        None when ``use_aggregates`` is off, the store has none (an old schema
+        opened read-only) or they are not kept (yet). Inside a :meth:`snapshot`
+        the answer is read once.
+        """
+        if not self.use_aggregates:
+            return None
+        if self._conn is not None and self._zone is not None:
+            return self._zone[0]
+        if self._has_aggregates is None:
+            table = schema.analytics_meta.name
+            if self._conn is not None:  # inside a snapshot: its own connection, no other
+                self._has_aggregates = sa.inspect(self._conn).has_table(table)
+            else:
+                with self.engine.connect() as plain:
+                    conn = plain.execution_options(tsur_read=True)
+                    self._has_aggregates = sa.inspect(conn).has_table(table)
+                    conn.rollback()
+        zone: ZoneInfo | None = None
+        if self._has_aggregates:
+            name = self.fetch(
+                sa.select(schema.analytics_meta.c.value).where(schema.analytics_meta.c.key == "tz")
+            )
+            if name and name[0][0]:
+                zone = ZoneInfo(str(name[0][0]))
+        if self._conn is not None:
+            self._zone = (zone,)
+        return zone
+
+    def split_days(
+        self, since: datetime, until: datetime, tz: ZoneInfo
+    ) -> tuple[tuple[date, date] | None, list[tuple[datetime, datetime]]]:
+        """``[since, until)`` as whole local days of ``tz`` (first, after last) and the
+        partial days at its edges (instants); ``(None, [(since, until)])`` when no
+        day lies wholly inside."""
+        if since >= until:
+            return None, []
+        first = since.astimezone(tz).date()
+        lo = datetime.combine(first, time(0), tzinfo=tz)
+        if lo < since:
+            first += timedelta(days=1)
+            lo = datetime.combine(first, time(0), tzinfo=tz)
+        last = until.astimezone(tz).date()
+        hi = datetime.combine(last, time(0), tzinfo=tz)
+        if first >= last or lo >= hi:
+            return None, [(since, until)]
+        edges = [(a, b) for a, b in ((since, lo), (hi, until)) if a < b]
+        return (first, last), edges
+
+    def aggregate_rows(
+        self,
+        grain: str,
+        days: tuple[date, date],
+        columns: Sequence[str],
+        measures: Sequence[str] = ("n",),
+        *,
+        unit: str | None = None,
+    ) -> list[tuple[Any, ...]]:
+        """Sums of ``measures`` of grain ``grain`` over the local days ``[first, last)``,
+        grouped by ``columns`` (and the first day of the ``unit`` a day is in): rows
+        ``(*columns, [bucket], *sums)``, missing values as None."""
+        by_day = unit is not None
+        keys: list[Col] = [AGG.c[c] for c in columns]
+        if unit is not None:
+            keys.append(self._unit_of_day(unit))
+        q = (
+            sa.select(*keys, *[sa.func.sum(AGG.c[m]) for m in measures])
+            .where(AGG.c.grain == grain, AGG.c.day >= days[0], AGG.c.day < days[1])
+            .group_by(*keys)
+        )
+        out = []
+        for row in self.fetch(q):
+            values = list(row)
+            for i, c in enumerate(columns):
+                if c != "bucket" and values[i] == "":
+                    values[i] = None
+            if by_day:
+                values[len(columns)] = _as_date(values[len(columns)])
+            out.append(tuple(values))
+        return out
+
+    def _unit_of_day(self, unit: str) -> Col:
+        """SQL for the first day of the ``unit`` an aggregate's day falls in."""
+        day = AGG.c.day
+        if unit == "day":
+            return day
+        if self.dialect == "postgresql":
+            return sa.cast(sa.func.date_trunc(unit, day), sa.Date)
+        if unit == "month":
+            return sa.func.date(day, "start of month")
+        # the Monday on or before: %w counts from Sunday (0)
+        back = (sa.cast(sa.func.strftime("%w", day), sa.Integer) + 6) % 7
+        return sa.func.date(day, sa.literal("-") + sa.cast(back, sa.String) + " days")
+
+    @staticmethod
+    def grain_for(columns: Sequence[str]) -> str | None:
+        """The smallest grain of the aggregates that has every one of ``columns``."""
+        for grain in ("so", "us", "to", "es", "tt"):
+            if set(columns) <= set(aggregates.GRAINS[grain]):
+                return grain
+        return None
 
     # SQL building blocks ----------------------------------------------------------
     def bucket_table(self, unit: str, since: datetime, until: datetime) -> sa.CTE:
@@ -274,7 +392,7 @@ class Analytics:
             raise ReportError("group by one time unit at most", option="by")
         raw = {"municipality": "territory", "direction": "topic", "channel": "source"}
         columns = list(dict.fromkeys(raw.get(g, g) for g in by if g not in UNITS))
-        rows = self._grouped(columns, units[0] if units else None, since, until)
+        rows = self.grouped(columns, units[0] if units else None, since, until)
         totals: dict[tuple[Any, ...], int] = defaultdict(int)
         for row in rows:
             values = dict(zip(columns, row[: len(columns)], strict=True))
@@ -290,15 +408,41 @@ class Analytics:
                     key.append(self.region.channel_of(values["source"]))
                 else:
                     key.append(values[g])
-            totals[tuple(key)] += int(row.n)
+            totals[tuple(key)] += int(row[-1])
         out = [{**dict(zip(by, k, strict=True)), "count": n} for k, n in totals.items()]
         out.sort(key=lambda r: (-r["count"], [str(r[g]) for g in by]))
         return out
 
+    def grouped(
+        self, columns: Sequence[str], unit: str | None, since: datetime, until: datetime
+    ) -> list[tuple[Any, ...]]:
+        """Rows ``(*columns, [bucket], n)``: incidents of ``[since, until)`` counted by raw
+        ``columns`` (and the ``unit`` they fall in).
+
+        Whole local days come from the daily aggregates when a grain has the
+        columns (and, for a unit, the aggregates are kept in the region's
+        zone); the partial days at the edges, and everything else, are
+        counted over the incidents.
+        """
+        columns = list(columns)
+        zone = self.aggregate_zone()
+        grain = self.grain_for(columns) if columns else "us"
+        if zone is None or grain is None or (unit is not None and zone.key != self.tz.key):
+            return [tuple(r) for r in self._grouped(columns, unit, since, until)]
+        days, edges = self.split_days(since, until, zone)
+        rows: list[tuple[Any, ...]] = []
+        if days is not None:
+            for row in self.aggregate_rows(grain, days, columns, unit=unit):
+                if row[-1]:
+                    rows.append(row)
+        for lo, hi in edges:
+            rows.extend(tuple(r) for r in self._grouped(columns, unit, lo, hi))
+        return rows
+
     def _grouped(
         self, columns: list[str], unit: str | None, since: datetime, until: datetime
     ) -> list[sa.Row[Any]]:
-        """Rows ``(*columns, [bucket], n)``: counts grouped in SQL."""
+        """Rows ``(*columns, [bucket], n)``: counts grouped in SQL over the incidents."""
         if unit is None:
             cols: list[Col] = [INC.c[c].label(c) for c in columns]
             q = sa.select(*cols, sa.func.count().label("n")).where(self.in_range(since, until))
@@ -326,8 +470,7 @@ class Analytics:
     def total(self, since: datetime, until: datetime) -> int:
         """Number of incidents created in ``[since, until)``."""
         require_aware(since=since, until=until)
-        rows = self.fetch(sa.select(sa.func.count()).where(self.in_range(since, until)))
-        return int(rows[0][0])
+        return sum(int(r[-1]) for r in self.grouped([], None, since, until))
 
     # municipalities --------------------------------------------------------------
     def municipality_stats(
@@ -340,34 +483,12 @@ class Analytics:
         The last row (id None) holds incidents without a municipality.
         """
         require_aware(since=since, until=until, at=at)
-        answered = INC.c.first_response_at.is_not(None)
-        on_time = sa.and_(
-            answered,
-            sa.or_(
-                INC.c.first_response_due.is_(None),
-                INC.c.first_response_at <= INC.c.first_response_due,
-            ),
-        )
-        q = (
-            sa.select(
-                INC.c.territory,
-                sa.func.count().label("n"),
-                count_if(overdue_clause(at)).label("overdue"),
-                count_if(INC.c.urgency == "urgent").label("urgent"),
-                count_if(INC.c.status.in_(OPEN_STATUSES)).label("open"),
-                count_if(answered).label("answered"),
-                count_if(on_time).label("on_time"),
-                sa.func.coalesce(sa.func.sum(INC.c.message_count), 0).label("messages"),
-            )
-            .where(self.in_range(since, until))
-            .group_by(INC.c.territory)
-        )
         fields = ("n", "overdue", "urgent", "open", "answered", "on_time", "messages")
         acc: dict[str | None, dict[str, int]] = defaultdict(lambda: dict.fromkeys(fields, 0))
-        for row in self.fetch(q):
-            target = acc[self.region.municipality_of(row.territory)]
+        for territory, values in self._territory_figures(since, until, at).items():
+            target = acc[self.region.municipality_of(territory)]
             for f in fields:
-                target[f] += int(getattr(row, f))
+                target[f] += values[f]
         out = []
         ids: list[str | None] = [*self.region.municipalities, None]
         for mid in ids:
@@ -398,31 +519,72 @@ class Analytics:
             )
         return out
 
+    def _territory_figures(
+        self, since: datetime, until: datetime, at: datetime
+    ) -> dict[str | None, dict[str, int]]:
+        """Per raw territory: n, overdue (at ``at``), urgent, open, answered, on_time, messages."""
+        answered = INC.c.first_response_at.is_not(None)
+        on_time = sa.and_(
+            answered,
+            sa.or_(
+                INC.c.first_response_due.is_(None),
+                INC.c.first_response_at <= INC.c.first_response_due,
+            ),
+        )
+        exact_measures: dict[str, Col] = {
+            "n": sa.func.count(),
+            "urgent": count_if(INC.c.urgency == "urgent"),
+            "open": count_if(INC.c.status.in_(OPEN_STATUSES)),
+            "answered": count_if(answered),
+            "on_time": count_if(on_time),
+            "messages": sa.func.coalesce(sa.func.sum(INC.c.message_count), 0),
+        }
+        names = list(exact_measures)
+        out: dict[str | None, dict[str, int]] = defaultdict(
+            lambda: dict.fromkeys(["overdue", *names], 0)
+        )
+
+        def exact(lo: datetime, hi: datetime) -> None:
+            q = (
+                sa.select(INC.c.territory, *exact_measures.values())
+                .where(self.in_range(lo, hi))
+                .group_by(INC.c.territory)
+            )
+            for got in self.fetch(q):
+                for name, count in zip(names, list(got)[1:], strict=True):
+                    out[got[0]][name] += int(count or 0)
+
+        zone = self.aggregate_zone()
+        if zone is None:
+            exact(since, until)
+        else:
+            days, edges = self.split_days(since, until, zone)
+            if days is not None:
+                for row in self.aggregate_rows("tt", days, ["territory"], names):
+                    for name, value in zip(names, row[1:], strict=True):
+                        out[row[0]][name] += int(value or 0)
+            for lo, hi in edges:
+                exact(lo, hi)
+        # overdue depends on the moment: counted over the open incidents, always exactly
+        q = (
+            sa.select(INC.c.territory, sa.func.count().label("n"))
+            .where(self.in_range(since, until), overdue_clause(at))
+            .group_by(INC.c.territory)
+        )
+        for late in self.fetch(q):
+            out[late.territory]["overdue"] += int(late.n)
+        return out
+
     # top problems --------------------------------------------------------------------
     def _problem_counts(
         self, start: datetime, end: datetime, previous_start: datetime
     ) -> dict[tuple[str | None, str], list[int]]:
         require_aware(since=start, until=end, previous_since=previous_start)
-        current = INC.c.created_at >= start
-        q = (
-            sa.select(
-                INC.c.territory,
-                INC.c.topic,
-                count_if(current).label("cur"),
-                count_if(sa.not_(current)).label("prev"),
-            )
-            .where(
-                INC.c.created_at >= previous_start,
-                INC.c.created_at < end,
-                INC.c.topic.is_not(None),
-            )
-            .group_by(INC.c.territory, INC.c.topic)
-        )
         acc: dict[tuple[str | None, str], list[int]] = defaultdict(lambda: [0, 0])
-        for row in self.fetch(q):
-            pair = acc[(self.region.municipality_of(row.territory), row.topic)]
-            pair[0] += int(row.cur)
-            pair[1] += int(row.prev)
+        for slot, (lo, hi) in enumerate(((start, end), (previous_start, start))):
+            for territory, topic, n in self.grouped(["territory", "topic"], None, lo, hi):
+                if topic is not None:
+                    acc[(self.region.municipality_of(territory), topic)][slot] += int(n)
         return acc
 
     def _problems(
@@ -650,12 +812,19 @@ class Analytics:
     ) -> dict[str | None, float]:
         """Median seconds from an incident's creation to its first answer.
 
-        Computed in the database with window functions (the middle one or
-        two rows of each group); key None holds the whole region unless
-        ``by_executor``.
+        Key None holds the whole region unless ``by_executor``. The region's
+        median is read from the daily aggregates' histogram when they are
+        kept (whole days; the partial days at the edges exactly): within
+        ``RELATIVE_ERROR · |exact| + ABSOLUTE_ERROR_S`` — 1 % plus 2 s — of
+        the exact median (:mod:`tsur.store.aggregates`). Otherwise, and per
+        executor, it is exact: computed in the database with window
+        functions (the middle one or two rows of each group).
         """
         require_aware(since=since, until=until)
         seconds = self.duration_seconds(INC.c.first_response_at, INC.c.created_at)
+        zone = self.aggregate_zone()
+        if zone is not None and not by_executor:
+            return self._median_from_histogram(since, until, zone, seconds)
         group: Col = INC.c.executor if by_executor else sa.literal_column("'*'")
         inner = (
             sa.select(
@@ -677,3 +846,60 @@ class Analytics:
             key, seconds = tuple(row)
             out[key if by_executor else None] = round(float(seconds), 1)
         return out
+
+    def _median_from_histogram(
+        self, since: datetime, until: datetime, zone: ZoneInfo, seconds: Col
+    ) -> dict[str | None, float]:
+        """The region's median first response from the aggregates' histogram
+        (whole days) and the exact durations of the partial days at the edges."""
+        days, edges = self.split_days(since, until, zone)
+        counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+        if days is not None:
+            for bucket, n, ms in self.aggregate_rows("fr", days, ["bucket"], ("n", "fr_ms")):
+                counts[int(bucket)][0] += int(n)
+                counts[int(bucket)][1] += int(ms)
+        for lo, hi in edges:
+            q = sa.select(seconds).where(
+                self.in_range(lo, hi), INC.c.first_response_at.is_not(None)
+            )
+            for (value,) in self.fetch(q):
+                entry = counts[aggregates.bucket_of(float(value))]
+                entry[0] += 1
+                entry[1] += round(float(value) * 1000)
+        value = histogram_percentile(counts, (1, 2))
+        return {} if value is None else {None: round(value, 1)}
+
+
+def histogram_percentile(counts: dict[int, list[int]], share: tuple[int, int]) -> float | None:
+    """The percentile ``share`` (numerator, denominator) of a log-bucketed histogram.
+
+    ``counts`` maps a bucket (:func:`tsur.store.aggregates.bucket_of`) to
+    its count and the sum of its values in milliseconds. Linear interpolation
+    between the two values around the rank, as :mod:`tsur.analytics.kpi` and
+    PostgreSQL's ``percentile_cont`` do, each value standing for the mean of
+    its bucket. The result is within ``RELATIVE_ERROR · |exact| +
+    ABSOLUTE_ERROR_S`` (1 % plus 2 s) of the exact percentile, since a value
+    and its bucket's mean lie in the same bucket
+    (:mod:`tsur.store.aggregates`).
+    """
+    total = sum(n for n, _ in counts.values() if n > 0)
+    if total == 0:
+        return None
+    num, den = share
+    lo_rank = (total - 1) * num // den
+    frac = ((total - 1) * num % den) / den
+    hi_rank = lo_rank + (1 if frac else 0)
+    found: dict[int, float] = {}
+    seen = 0
+    for bucket in sorted(counts):
+        n, ms = counts[bucket]
+        if n <= 0:
+            continue
+        for rank in (lo_rank, hi_rank):
+            if seen <= rank < seen + n:
+                found[rank] = ms / n / 1000
+        seen += n
+        if hi_rank < seen:
+            break
+    lo, hi = found[lo_rank], found[hi_rank]
+    return lo + frac * (hi - lo)

@@ -155,14 +155,17 @@ def build_report(
     geometry: str | Path | None = None,
     top: int = 10,
     spike_options: Mapping[str, Any] | None = None,
+    use_aggregates: bool = True,
 ) -> dict[str, Any]:
     """All figures of ``period`` (``"2026-11"``, ``"2026-W46"`` …; default: this month).
 
     ``at`` is the moment overdue is judged at (default: the engine's
     clock); ``geometry`` a boundary file for the maps (default: the
     shipped one matching the region, or tiles). Returns a JSON-safe mapping.
+    Whole days are read from the store's daily aggregates unless
+    ``use_aggregates`` is off (see :class:`~tsur.analytics.queries.Analytics`).
     """
-    analytics = Analytics.for_engine(engine)
+    analytics = Analytics.for_engine(engine, use_aggregates=use_aggregates)
     now = at or engine.clock()
     if period is None:
         p = period_of(now, "month", analytics.tz)

@@ -48,23 +48,16 @@ def find_spikes(
         raise ReportError("window_days, baseline_weeks and min_count must be positive")
     span = timedelta(days=window_days)
     edges = [until - span * (i + 1) for i in range(baseline_weeks + 1)]
-    bucket = sa.case(
-        *[(INC.c.created_at >= edge, i) for i, edge in enumerate(edges)], else_=-1
-    ).label("wk")
-    inner = (
-        sa.select(INC.c.territory, INC.c.topic, bucket)
-        .where(INC.c.created_at >= edges[-1], INC.c.created_at < until)
-        .where(INC.c.topic.is_not(None))
-        .subquery()
-    )
-    q = sa.select(inner.c.territory, inner.c.topic, inner.c.wk, sa.func.count().label("n"))
-    q = q.group_by(inner.c.territory, inner.c.topic, inner.c.wk)
     weekly: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * (baseline_weeks + 1))
-    for row in analytics.fetch(q):
-        mid = analytics.region.municipality_of(row.territory)
-        if mid is None or row.wk < 0:
-            continue
-        weekly[(mid, row.topic)][int(row.wk)] += int(row.n)
+    # window i is [edges[i], edges[i - 1]) (the last one ends at ``until``); whole days
+    # are read from the daily aggregates, the partial ones at the windows' edges counted
+    for i, lo in enumerate(edges):
+        hi = until if i == 0 else edges[i - 1]
+        for territory, topic, n in analytics.grouped(["territory", "topic"], None, lo, hi):
+            mid = analytics.region.municipality_of(territory)
+            if mid is None or topic is None:
+                continue
+            weekly[(mid, topic)][i] += int(n)
     found: list[tuple[tuple[str, str], int, list[int], float, float, float, float]] = []
     for pair, counts in weekly.items():
         count, baseline = counts[0], counts[1:]

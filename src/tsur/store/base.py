@@ -182,6 +182,12 @@ class Repository(abc.ABC):
     def close(self) -> None:
         """Release connections."""
 
+    def ensure_aggregates(self, tz: str) -> bool:
+        """Keep the analytics aggregates by local days of ``tz``, rebuilding them if
+        they were kept otherwise; whether they were rebuilt. A store without
+        aggregates does nothing."""
+        return False
+
     # ingest ---------------------------------------------------------------
     @abc.abstractmethod
     def ingest(self, messages: Sequence[Message], *, received_at: datetime) -> IngestResult:

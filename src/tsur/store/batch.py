@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from tsur.domain import Incident, Notification, Status
 from tsur.store import bulk, schema
+from tsur.store.aggregates import Tracker
 from tsur.store.base import Batch, ClaimedMessage
 from tsur.store.lookup import BatchLookup, CandidateCache
 from tsur.store.rows import (
@@ -59,8 +60,11 @@ class SqlBatch(BatchLookup, Batch):
         *,
         bulk: bool = True,
         cache: CandidateCache | None = None,
+        aggregates: bool = True,
     ) -> None:
         super().__init__(conn, prefetch=bulk, cache=cache)
+        #: keeps the daily aggregates in step with the incidents this batch writes
+        self.tracker = Tracker(conn, enabled=aggregates)
         self.messages = messages
         self.now = now
         self.bulk = bulk
@@ -160,6 +164,7 @@ class SqlBatch(BatchLookup, Batch):
         }
         if outcome.resolution_due is not None:
             values["resolution_due"] = outcome.resolution_due
+        self.tracker.before([outcome.incident_id])
         changed = self.conn.execute(
             INC.update()
             .where(INC.c.id == outcome.incident_id, INC.c.status.in_(_DONE))
@@ -195,8 +200,14 @@ class SqlBatch(BatchLookup, Batch):
 
     def flush(self) -> None:
         """Write everything the batch collected (the transaction commits after)."""
+        touched = set(self._attached) | {
+            int(ev["incident_id"]) for ev in self._events if ev["incident_id"] > 0
+        }
+        self.tracker.before(touched)
+        new_ids: list[int] = []
         if self._new:
             ids = self._insert_incidents()
+            new_ids = ids
             for i, (new_id, obj) in enumerate(zip(ids, self._new_objects, strict=True)):
                 self.id_map[-(i + 1)] = new_id
                 obj.id = new_id
@@ -229,6 +240,7 @@ class SqlBatch(BatchLookup, Batch):
                 if u["inc"] is not None:
                     u["inc"] = real(u["inc"])
             self._mark_messages()
+        self.tracker.commit(new_ids)
 
     def _insert_incidents(self) -> list[int]:
         """Insert the batch's new incidents in order; their ids."""

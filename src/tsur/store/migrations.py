@@ -18,7 +18,7 @@ import attrs
 import sqlalchemy as sa
 
 from tsur.errors import StorageError
-from tsur.store import schema
+from tsur.store import aggregates, schema
 
 __all__ = ["MIGRATIONS", "Migration", "check", "current_version", "migrate"]
 
@@ -72,12 +72,19 @@ def _v5(conn: sa.Connection) -> None:
         )
 
 
+def _v6(conn: sa.Connection) -> None:
+    schema.metadata.create_all(conn, tables=[schema.analytics_daily, schema.analytics_meta])
+    # by UTC days: an engine opening the store rebuilds them in its region's time zone
+    aggregates.rebuild(conn, "UTC")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "messages, incidents, events, rejected input, cursors", _v1),
     Migration(2, "notification outbox", _v2),
     Migration(3, "the executor a message of thanks is credited to", _v3),
     Migration(4, "outbox retries: per-notifier delivery, backoff, leases, dead letters", _v4),
     Migration(5, "rejected input records whether a pushed body was verified", _v5),
+    Migration(6, "daily analytics aggregates, back-filled from the incidents", _v6),
 )
 
 

@@ -177,3 +177,59 @@ notifications = sa.Table(
     sa.Column("dead_at", UTCDateTime),
 )
 sa.Index("ix_notifications_unsent", notifications.c.sent_at, notifications.c.id)
+
+#: Daily aggregates of the incidents, by the region's local day (see :mod:`tsur.store.aggregates`).
+#: Each incident counts once in every *grain* (a set of dimensions; the others are "").
+analytics_daily = sa.Table(
+    "analytics_daily",
+    metadata,
+    sa.Column("grain", sa.String(4), nullable=False),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("territory", sa.String(64), nullable=False, server_default=""),
+    sa.Column("topic", sa.String(64), nullable=False, server_default=""),
+    sa.Column("source", sa.String(64), nullable=False, server_default=""),
+    sa.Column("executor", sa.String(64), nullable=False, server_default=""),
+    sa.Column("urgency", sa.String(16), nullable=False, server_default=""),
+    sa.Column("status", sa.String(32), nullable=False, server_default=""),
+    sa.Column("bucket", sa.Integer, nullable=False, server_default="0"),
+    *(
+        sa.Column(name, sa.BigInteger, nullable=False, server_default="0")
+        for name in (
+            "n",
+            "messages",
+            "urgent",
+            "open",
+            "answered",
+            "on_time",
+            "resolved",
+            "reopened",
+            "rated",
+            "score",
+            "final",
+            "final_on_time",
+            "settled",
+            "settled_late",
+            "fr_ms",
+        )
+    ),
+    sa.PrimaryKeyConstraint(
+        "grain",
+        "day",
+        "territory",
+        "topic",
+        "source",
+        "executor",
+        "urgency",
+        "status",
+        "bucket",
+        name="pk_analytics_daily",
+    ),
+)
+
+#: What the aggregates were built for: ``tz`` (the time zone of their days).
+analytics_meta = sa.Table(
+    "analytics_meta",
+    metadata,
+    sa.Column("key", sa.String(32), primary_key=True),
+    sa.Column("value", sa.Text),
+)

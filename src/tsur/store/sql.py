@@ -26,7 +26,7 @@ from sqlalchemy.pool import StaticPool
 
 from tsur.domain import Incident, Message, Notification, Status, Urgency
 from tsur.errors import NotFound, StorageError
-from tsur.store import bulk, schema
+from tsur.store import aggregates, bulk, schema
 from tsur.store.base import (
     Batch,
     ClaimedMessage,
@@ -286,6 +286,7 @@ class SqlRepository(Repository):
         self._candidates = CandidateCache()  # open candidates, by incident, while unchanged
         self._watcher: sqlite3.Connection | None = None  # … or watches the file with (SQLite)
         self._seen_version: int | None = None
+        self._aggregates: bool | None = None  # the aggregates' tables exist
 
     def __repr__(self) -> str:
         return f"SqlRepository({self.engine.url.render_as_string(hide_password=True)!r})"
@@ -307,7 +308,39 @@ class SqlRepository(Repository):
             raise _storage_error(exc) from exc
 
     def migrate(self) -> int:
+        self._aggregates = None
         return migrate(self.engine)
+
+    def _has_aggregates(self, conn: sa.Connection) -> bool:
+        """Whether this database has the daily aggregates' tables (schema version 6 on)."""
+        if self._aggregates is None:
+            self._aggregates = sa.inspect(conn).has_table(schema.analytics_meta.name)
+        return self._aggregates
+
+    def aggregates_timezone(self) -> str | None:
+        """The time zone the daily aggregates are kept in (None: not kept)."""
+        with self._tx(read=True) as conn:
+            return aggregates.stored_tz(conn) if self._has_aggregates(conn) else None
+
+    def rebuild_aggregates(self, tz: str) -> int:
+        """Recompute the daily analytics aggregates from the incidents, by local days
+        of ``tz``, in one transaction; the number of aggregate rows written."""
+        with self._tx() as conn:
+            if not self._has_aggregates(conn):
+                raise StorageError("this database has no analytics aggregates; migrate it first")
+            return aggregates.rebuild(conn, tz)
+
+    def ensure_aggregates(self, tz: str) -> bool:
+        """Rebuild the aggregates in ``tz`` unless they are kept in it; whether it did.
+
+        A read-only store is left as it is (analytics then counts the incidents).
+        """
+        if self.read_only:
+            return False
+        try:
+            return aggregates.ensure(self.engine, tz)
+        except sa.exc.DBAPIError as exc:
+            raise _storage_error(exc) from exc
 
     def close(self) -> None:
         if self._listener is not None:
@@ -574,7 +607,14 @@ class SqlRepository(Repository):
                 ClaimedMessage(r.id, message_from_dict(r.payload), r.attempts)
                 for r in conn.execute(q)
             ]
-            batch = SqlBatch(conn, claimed, now, bulk=self.bulk, cache=self._candidates)
+            batch = SqlBatch(
+                conn,
+                claimed,
+                now,
+                bulk=self.bulk,
+                cache=self._candidates,
+                aggregates=self._has_aggregates(conn),
+            )
             yield batch
             batch.flush()
 
@@ -716,6 +756,8 @@ class SqlRepository(Repository):
     def update_incident(self, incident_id: int) -> Iterator[Incident]:
         with self._tx() as conn:
             inc = self._load(conn, incident_id, lock=True)
+            tracker = aggregates.Tracker(conn, enabled=self._has_aggregates(conn))
+            tracker.before([incident_id])
             known = len(inc.history)
             yield inc
             now = inc.history[-1].at if len(inc.history) > known else datetime.now(UTC)
@@ -724,6 +766,7 @@ class SqlRepository(Repository):
             new = inc.history[known:]
             if new:
                 conn.execute(E.insert(), [event_values(incident_id, ev) for ev in new])
+            tracker.commit()
 
     # cursors & outbox -------------------------------------------------------
     def get_cursor(self, source: str) -> str | None:
