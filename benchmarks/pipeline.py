@@ -52,7 +52,14 @@ def load_texts(path: Path | None, column: str) -> tuple[list[str], str]:
         return [t for t in texts if t], str(path)
     demo = resources.files("tsur") / "data" / "demo" / "messages.jsonl"
     lines = demo.read_text("utf-8").splitlines()
-    return [json.loads(line)["text"] for line in lines], "bundled demo messages"
+    texts = [json.loads(line)["text"] for line in lines]
+    # few texts repeated make every message a near-duplicate of many: say so, loudly
+    print(
+        f"{path} not found: using the {len(texts)} bundled demo messages instead "
+        "(give --texts for real appeals)",
+        file=sys.stderr,
+    )
+    return texts, "bundled demo messages"
 
 
 def make_messages(texts: list[str], n: int, seed: int = 1) -> list[Message]:
