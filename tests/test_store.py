@@ -366,3 +366,92 @@ def test_in_a_busy_municipality_the_candidates_compared_are_ones_that_could_matc
     assert len({ids[f"pit-{i}"] for i in range(MAX_OPEN + 10)}) > MAX_OPEN
     assert ids["light-2"] == ids["light-1"]
     engine.close()
+
+
+def _open_lookup(topic: str, places: dict[str, str], at: datetime) -> Lookup:
+    return Lookup(
+        source="vk",
+        refs=(),
+        author=None,
+        topics=("roads", "roads.lighting", "roads.potholes"),
+        territory="samara",
+        territories=("samara",),
+        places=places,
+        open_since=at - timedelta(days=7),
+        closed_since=at - timedelta(days=30),
+        open_until=at + timedelta(days=7),
+        topic=topic,
+    )
+
+
+def test_a_sibling_topic_finds_an_incident_by_a_place_past_the_stored_length(
+    bundled_region: Any, tmp_path: Any
+) -> None:
+    """Every place of the message counts when incidents of other topics are looked
+    for, however long the list (an incident's stored key is cut at 200 characters,
+    the message's own places are not)."""
+    engine = Engine(bundled_region, open_repository(str(tmp_path / "p.db")), entry_points=False)
+    text = "Самара, маршрут 41: автобус объезжает яму, освещения нет"
+    engine.ingest_jsonl(
+        lines=[
+            json.dumps(
+                {
+                    "source": "vk",
+                    "external_id": "1",
+                    "text": text,
+                    "created_at": "2026-03-10T10:00:00+04:00",
+                },
+                ensure_ascii=False,
+            )
+        ]
+    )
+    engine.run()
+    repo = engine.repository
+    assert isinstance(repo, SqlRepository)
+    at = datetime(2026, 3, 10, 6, tzinfo=UTC)
+    with repo.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE incidents SET topic = 'roads', address_key = 'route=41'"))
+        places = {"aaa": "x" * 190, "route": "41"}
+        found = BatchLookup(conn).candidates(_open_lookup("roads.potholes", places, at)).open
+        assert [dict(c.places) for c in found] == [{"route": "41"}]
+    engine.close()
+
+
+def test_a_place_learned_earlier_in_the_batch_is_found_by_a_sibling_topic(
+    bundled_region: Any, tmp_path: Any
+) -> None:
+    """An incident that learned its address from a message earlier in the batch is
+    found by a later message of another topic at that address, though the database
+    has not heard of the address yet."""
+    engine = Engine(bundled_region, open_repository(str(tmp_path / "l.db")), entry_points=False)
+    engine.ingest_jsonl(
+        lines=[
+            json.dumps(
+                {
+                    "source": "vk",
+                    "external_id": "1",
+                    "text": "Самара: не горит фонарь",
+                    "created_at": "2026-03-10T10:00:00+04:00",
+                },
+                ensure_ascii=False,
+            )
+        ]
+    )
+    engine.run()
+    repo = engine.repository
+    assert isinstance(repo, SqlRepository)
+    at = datetime(2026, 3, 10, 6, tzinfo=UTC)
+    with repo.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE incidents SET topic = 'roads.lighting', address_key = NULL"))
+        (incident_id,) = conn.execute(sa.text("SELECT id FROM incidents")).one()
+        look = BatchLookup(conn)
+        # a lighting report joins it and teaches it the address …
+        assert [c.id for c in look.candidates(_open_lookup("roads.lighting", {}, at)).open] == [
+            incident_id
+        ]
+        look._learned[incident_id] = {"address_key": "house=5;street=ленина"}
+        # … which a pothole report at that address then finds
+        places = {"street": "ленина", "house": "5"}
+        found = look.candidates(_open_lookup("roads.potholes", places, at)).open
+        assert [(c.id, dict(c.places)) for c in found] == [(incident_id, places)]
+    engine.close()

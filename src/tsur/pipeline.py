@@ -322,7 +322,10 @@ class Engine:
                         else:
                             progress(chunk[-1].line, chunk[-1].line)
         except OSError as exc:
-            raise IngestError(f"cannot read {path}: {exc}") from exc
+            stored = (
+                f"; {report.inserted} new messages before it are stored" if report.inserted else ""
+            )
+            raise IngestError(f"cannot read {path or origin}: {exc}{stored}") from exc
         return report
 
     def _ingest_lines(

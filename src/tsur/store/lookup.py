@@ -134,6 +134,7 @@ def _queries(dialect: str) -> dict[str, Any]:
             INC.c.created_at,
             INC.c.address_key,
             INC.c.signature,
+            INC.c.territory,
         )
         .where(
             _among(INC.c.topic, "topics", dialect),
@@ -164,8 +165,7 @@ def _queries(dialect: str) -> dict[str, Any]:
 
 def _place_items(places: Mapping[str, str], dialect: str) -> Any:
     """A message's places as the ``key=value`` items an incident's address key holds."""
-    encoded = encode_places(places)
-    items = encoded.split(";") if encoded else []
+    items = [f"{k}={v}" for k, v in sorted(places.items())]  # all of them, uncut
     return items if dialect == "postgresql" else json.dumps(items, ensure_ascii=False)
 
 
@@ -202,12 +202,13 @@ class CandidateCache:
     ``size`` candidates are kept; past that the cache starts again.
     """
 
-    def __init__(self, size: int = 50_000) -> None:
+    def __init__(self, size: int = 20_000) -> None:
         self.size = size
         self._by_id: dict[int, tuple[tuple[Any, ...], OpenCandidate]] = {}
 
     def get(self, row: tuple[Any, ...]) -> OpenCandidate:
-        """The candidate of ``row`` (id, status, topic, created_at, address key, signature)."""
+        """The candidate of ``row`` (id, status, topic, created_at, address key, signature,
+        territory)."""
         kept = self._by_id.get(row[0])
         if kept is not None and kept[0] == row:
             return kept[1]
@@ -243,6 +244,7 @@ class BatchLookup:
         self._cache = cache if cache is not None else CandidateCache()
         self._new: list[dict[str, Any]] = []  # incident rows; index i has provisional id -(i+1)
         self._new_by_topic: dict[str | None, list[int]] = {}  # topic → indexes in _new
+        self._open_rows: dict[int, tuple[Any, ...]] = {}  # open incidents read, by id
         self._learned: dict[int, dict[str, str | None]] = {}
         self._any_done: bool | None = None
         self._seen: dict[tuple[str, str], int] = {}  # (source, external id) → incident
@@ -402,13 +404,25 @@ class BatchLookup:
             return []
         cache, learned = self._cache, self._learned
         found = []
+        read = set()
         for r in self._rows("open", self._open_params(lookup)):
+            read.add(r[0])
+            self._open_rows[r[0]] = r
             if learned and r[0] in learned:  # what this batch taught the incident
-                taught = learned[r[0]]
-                r = (*r[:4], taught.get("address_key", r[4]), taught.get("signature", r[5]))
+                r = self._taught(r)
             found.append(cache.get(r))
         territories = set(lookup.territories)
         until = lookup.open_until
+        # An incident that learned a place earlier in this batch may match this message by
+        # it, though the database, which has not heard of it yet, did not find it. It was
+        # read when it was joined: it is taken from there.
+        for incident_id in learned.keys() - read:
+            r = self._open_rows.get(incident_id)
+            if r is None or r[2] not in lookup.topics or r[6] not in territories:
+                continue
+            c = cache.get(self._taught(r))
+            if c.created_at >= lookup.open_since and (until is None or c.created_at <= until):
+                found.append(c)
         for topic in lookup.topics:
             for i in self._new_by_topic.get(topic, ()):
                 row = self._new[i]
@@ -429,6 +443,16 @@ class BatchLookup:
                         )
                     )
         return found
+
+    def _taught(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        """An open incident's row with what this batch taught it (places, words)."""
+        taught = self._learned[row[0]]
+        return (
+            *row[:4],
+            taught.get("address_key", row[4]),
+            taught.get("signature", row[5]),
+            *row[6:],
+        )
 
     def _add_new(self, values: dict[str, Any]) -> int:
         """Keep an incident the batch made (its row ``values``); its provisional id."""

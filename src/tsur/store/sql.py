@@ -393,13 +393,14 @@ class SqlRepository(Repository):
             return super().wait_for_work(timeout)
         deadline = time.monotonic() + max(0.0, timeout)
         try:
-            if self._watcher is None:
-                self._watcher = sqlite3.connect(
+            watcher = self._watcher
+            if watcher is None:
+                watcher = self._watcher = sqlite3.connect(
                     f"file:{quote(path)}?mode=ro", uri=True, check_same_thread=False
                 )
                 self._seen_version = None
             while True:
-                version = self._watcher.execute("PRAGMA data_version").fetchone()[0]
+                version = watcher.execute("PRAGMA data_version").fetchone()[0]
                 if version != self._seen_version:
                     # the first look has nothing to compare with: say "maybe", and claim
                     self._seen_version = version
