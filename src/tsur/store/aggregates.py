@@ -91,23 +91,7 @@ __all__ = [
 AGG, META = schema.analytics_daily, schema.analytics_meta
 INC, E = schema.incidents, schema.events
 DIMS = ("territory", "topic", "source", "executor", "urgency", "status")
-MEASURES = (
-    "n",
-    "messages",
-    "urgent",
-    "open",
-    "answered",
-    "on_time",
-    "resolved",
-    "reopened",
-    "rated",
-    "score",
-    "final",
-    "final_on_time",
-    "settled",
-    "settled_late",
-    "fr_ms",
-)
+MEASURES = schema.AGGREGATE_MEASURES
 GRAINS: dict[str, tuple[str, ...]] = {
     "tt": ("territory", "topic"),
     "to": ("topic",),

@@ -180,6 +180,25 @@ sa.Index("ix_notifications_unsent", notifications.c.sent_at, notifications.c.id)
 
 #: Daily aggregates of the incidents, by the region's local day (see :mod:`tsur.store.aggregates`).
 #: Each incident counts once in every *grain* (a set of dimensions; the others are "").
+#: what the daily aggregates add up per group (see :mod:`tsur.store.aggregates`)
+AGGREGATE_MEASURES = (
+    "n",
+    "messages",
+    "urgent",
+    "open",
+    "answered",
+    "on_time",
+    "resolved",
+    "reopened",
+    "rated",
+    "score",
+    "final",
+    "final_on_time",
+    "settled",
+    "settled_late",
+    "fr_ms",
+)
+
 analytics_daily = sa.Table(
     "analytics_daily",
     metadata,
@@ -194,23 +213,7 @@ analytics_daily = sa.Table(
     sa.Column("bucket", sa.Integer, nullable=False, server_default="0"),
     *(
         sa.Column(name, sa.BigInteger, nullable=False, server_default="0")
-        for name in (
-            "n",
-            "messages",
-            "urgent",
-            "open",
-            "answered",
-            "on_time",
-            "resolved",
-            "reopened",
-            "rated",
-            "score",
-            "final",
-            "final_on_time",
-            "settled",
-            "settled_late",
-            "fr_ms",
-        )
+        for name in AGGREGATE_MEASURES
     ),
     sa.PrimaryKeyConstraint(
         "grain",
