@@ -49,7 +49,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -363,21 +363,6 @@ def _aggregate_zone(conn: sa.Connection) -> ZoneInfo | None:
     return ZoneInfo(name) if name else None
 
 
-def _split_days(
-    since: datetime, until: datetime, tz: ZoneInfo
-) -> tuple[tuple[date, date] | None, list[tuple[datetime, datetime]]]:
-    first = since.astimezone(tz).date()
-    lo = datetime.combine(first, time(0), tzinfo=tz)
-    if lo < since:
-        first += timedelta(days=1)
-        lo = datetime.combine(first, time(0), tzinfo=tz)
-    last = until.astimezone(tz).date()
-    hi = datetime.combine(last, time(0), tzinfo=tz)
-    if first >= last or lo >= hi:
-        return None, [(since, until)]
-    return (first, last), [(a, b) for a, b in ((since, lo), (hi, until)) if a < b]
-
-
 #: Measures of the aggregates the KPIs add up (see :mod:`tsur.store.aggregates`).
 _STATIC = (
     "n",
@@ -404,7 +389,7 @@ def _aggregated_kpis(
 ) -> list[ExecutorKPI]:
     """The KPIs from the daily aggregates, the edges and the undecided incidents."""
     static: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_STATIC, 0))
-    days, edges = _split_days(since, until, zone)
+    days, edges = aggregates.split_days(since, until, zone)
     if days is not None:
         q = (
             sa.select(AGG.c.executor, *[sa.func.sum(AGG.c[m]) for m in _STATIC])

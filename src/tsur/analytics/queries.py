@@ -241,19 +241,7 @@ class Analytics:
         """``[since, until)`` as whole local days of ``tz`` (first, after last) and the
         partial days at its edges (instants); ``(None, [(since, until)])`` when no
         day lies wholly inside."""
-        if since >= until:
-            return None, []
-        first = since.astimezone(tz).date()
-        lo = datetime.combine(first, time(0), tzinfo=tz)
-        if lo < since:
-            first += timedelta(days=1)
-            lo = datetime.combine(first, time(0), tzinfo=tz)
-        last = until.astimezone(tz).date()
-        hi = datetime.combine(last, time(0), tzinfo=tz)
-        if first >= last or lo >= hi:
-            return None, [(since, until)]
-        edges = [(a, b) for a, b in ((since, lo), (hi, until)) if a < b]
-        return (first, last), edges
+        return aggregates.split_days(since, until, tz)
 
     def aggregate_rows(
         self,

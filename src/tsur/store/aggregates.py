@@ -84,6 +84,7 @@ __all__ = [
     "profile_select",
     "profiles",
     "rebuild",
+    "split_days",
     "stored_tz",
     "subtract",
 ]
@@ -516,3 +517,24 @@ def ensure(engine: sa.Engine, tz: str) -> bool:
             return False
         rebuild(conn, tz)
     return True
+
+
+def split_days(
+    since: datetime, until: datetime, tz: ZoneInfo
+) -> tuple[tuple[date, date] | None, list[tuple[datetime, datetime]]]:
+    """``[since, until)`` as whole local days of ``tz`` (first, after last), which the
+    aggregates answer, and the partial days at its edges (instants), which are counted
+    over the incidents; ``(None, [(since, until)])`` when no day lies wholly inside,
+    ``(None, [])`` for an empty period."""
+    if since >= until:
+        return None, []
+    first = since.astimezone(tz).date()
+    lo = datetime.combine(first, time(0), tzinfo=tz)
+    if lo < since:
+        first += timedelta(days=1)
+        lo = datetime.combine(first, time(0), tzinfo=tz)
+    last = until.astimezone(tz).date()
+    hi = datetime.combine(last, time(0), tzinfo=tz)
+    if first >= last or lo >= hi:
+        return None, [(since, until)]
+    return (first, last), [(a, b) for a, b in ((since, lo), (hi, until)) if a < b]
