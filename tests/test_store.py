@@ -187,6 +187,14 @@ def test_naive_datetime_is_refused_by_the_store(repo: SqlRepository) -> None:
         repo.set_cursor("vk", "1", at=datetime(2026, 1, 1))
 
 
+def _vk_line(ext: str, text: str, when: str = "2026-03-10T10:00:00+04:00") -> str:
+    """One VK message as a JSON Lines line."""
+    return json.dumps(
+        {"source": "vk", "external_id": ext, "text": text, "created_at": when},
+        ensure_ascii=False,
+    )
+
+
 def test_a_message_read_late_still_finds_its_incident_among_many_newer_ones(
     bundled_region: Any,
 ) -> None:
@@ -196,15 +204,8 @@ def test_a_message_read_late_still_finds_its_incident_among_many_newer_ones(
     engine = Engine(bundled_region, open_repository(":memory:"), entry_points=False)
 
     def line(ext: str, when: str, house: int) -> str:
-        return json.dumps(
-            {
-                "source": "vk",
-                "external_id": ext,
-                "text": f"Самара, ул. Ленина, д. {house}. Не горит уличный фонарь у дома, темно.",
-                "created_at": when,
-            },
-            ensure_ascii=False,
-        )
+        text = f"Самара, ул. Ленина, д. {house}. Не горит уличный фонарь у дома, темно."
+        return _vk_line(ext, text, when)
 
     engine.ingest_jsonl(lines=[line("jan-1", "2026-01-10T10:00:00+04:00", 1)])
     engine.run()
@@ -254,21 +255,14 @@ def test_a_report_matches_what_its_incident_learned_earlier_in_the_same_batch(
     joins it by address — whether it comes in the next batch or the same one."""
     engine = Engine(bundled_region, open_repository(":memory:"), entry_points=False)
 
-    def line(ext: str, text: str) -> str:
-        when = "2026-03-10T10:00:00+04:00"
-        return json.dumps(
-            {"source": "vk", "external_id": ext, "text": text, "created_at": when},
-            ensure_ascii=False,
-        )
-
     engine.ingest_jsonl(
-        lines=[line("1", "Самара, улица Ленина. Не горит уличный фонарь у остановки, темно.")]
+        lines=[_vk_line("1", "Самара, улица Ленина. Не горит уличный фонарь у остановки, темно.")]
     )
     engine.run()
     engine.ingest_jsonl(
         lines=[
-            line("2", "Самара, ул. Ленина, д. 5: не горит уличный фонарь у остановки, темно."),
-            line("3", "Самара, ул. Ленина, 5. Освещение не работает уже неделю, почините"),
+            _vk_line("2", "Самара, ул. Ленина, д. 5: не горит уличный фонарь у остановки, темно."),
+            _vk_line("3", "Самара, ул. Ленина, 5. Освещение не работает уже неделю, почините"),
         ]
     )
     if not one_batch:
@@ -339,17 +333,11 @@ def test_in_a_busy_municipality_the_candidates_compared_are_ones_that_could_matc
     repo.migrate()
     engine = Engine(bundled_region, repo, entry_points=False)
 
-    def line(ext: str, text: str, when: str) -> str:
-        return json.dumps(
-            {"source": "vk", "external_id": ext, "text": text, "created_at": when},
-            ensure_ascii=False,
-        )
-
     light = "Самара, ул. Ленина, д. 5. Не горит уличный фонарь у дома, темно."
-    engine.ingest_jsonl(lines=[line("light-1", light, "2026-03-10T10:00:00+04:00")])
+    engine.ingest_jsonl(lines=[_vk_line("light-1", light, "2026-03-10T10:00:00+04:00")])
     engine.run()
     potholes = [
-        line(
+        _vk_line(
             f"pit-{i}",
             f"Самара, ул. Гагарина, д. {i + 1}. Огромная яма на дороге, разбит асфальт.",
             "2026-03-10T11:00:00+04:00",
@@ -358,7 +346,7 @@ def test_in_a_busy_municipality_the_candidates_compared_are_ones_that_could_matc
     ]
     engine.ingest_jsonl(lines=potholes)
     engine.run()
-    engine.ingest_jsonl(lines=[line("light-2", light, "2026-03-10T12:00:00+04:00")])
+    engine.ingest_jsonl(lines=[_vk_line("light-2", light, "2026-03-10T12:00:00+04:00")])
     engine.run()
     ids = {sm.message.external_id: sm.incident_id for sm in engine.repository.messages(limit=500)}
     pits = {engine.incident(ids[f"pit-{i}"]).topic for i in range(MAX_OPEN + 10)}  # type: ignore[arg-type]
@@ -392,19 +380,7 @@ def test_a_sibling_topic_finds_an_incident_by_a_place_past_the_stored_length(
     the message's own places are not)."""
     engine = Engine(bundled_region, open_repository(str(tmp_path / "p.db")), entry_points=False)
     text = "Самара, маршрут 41: автобус объезжает яму, освещения нет"
-    engine.ingest_jsonl(
-        lines=[
-            json.dumps(
-                {
-                    "source": "vk",
-                    "external_id": "1",
-                    "text": text,
-                    "created_at": "2026-03-10T10:00:00+04:00",
-                },
-                ensure_ascii=False,
-            )
-        ]
-    )
+    engine.ingest_jsonl(lines=[_vk_line("1", text)])
     engine.run()
     repo = engine.repository
     assert isinstance(repo, SqlRepository)
@@ -424,19 +400,7 @@ def test_a_place_learned_earlier_in_the_batch_is_found_by_a_sibling_topic(
     found by a later message of another topic at that address, though the database
     has not heard of the address yet."""
     engine = Engine(bundled_region, open_repository(str(tmp_path / "l.db")), entry_points=False)
-    engine.ingest_jsonl(
-        lines=[
-            json.dumps(
-                {
-                    "source": "vk",
-                    "external_id": "1",
-                    "text": "Самара: не горит фонарь",
-                    "created_at": "2026-03-10T10:00:00+04:00",
-                },
-                ensure_ascii=False,
-            )
-        ]
-    )
+    engine.ingest_jsonl(lines=[_vk_line("1", "Самара: не горит фонарь")])
     engine.run()
     repo = engine.repository
     assert isinstance(repo, SqlRepository)
