@@ -191,6 +191,25 @@ def _compiled(dialect: sa.Dialect, name: str) -> tuple[sa.sql.compiler.SQLCompil
     return compiled, convert
 
 
+def _candidate(
+    incident_id: int,
+    status: str,
+    topic: str | None,
+    created_at: Any,
+    address_key: str | None,
+    signature: str,
+) -> OpenCandidate:
+    """An open candidate from an incident's stored values."""
+    return OpenCandidate(
+        incident_id,
+        Status(status),
+        topic,
+        utc_value(created_at),
+        decode_places(address_key),
+        frozenset(signature.split()),
+    )
+
+
 class CandidateCache:
     """Open candidates made from their rows, kept while their rows stay the same.
 
@@ -212,14 +231,7 @@ class CandidateCache:
         kept = self._by_id.get(row[0])
         if kept is not None and kept[0] == row:
             return kept[1]
-        made = OpenCandidate(
-            row[0],
-            Status(row[1]),
-            row[2],
-            utc_value(row[3]),
-            decode_places(row[4]),
-            frozenset(row[5].split()),
-        )
+        made = _candidate(*row[:6])
         if len(self._by_id) >= self.size:
             self._by_id.clear()
         self._by_id[row[0]] = (tuple(row), made)
@@ -433,13 +445,13 @@ class BatchLookup:
                     and (until is None or created <= until)
                 ):
                     found.append(
-                        OpenCandidate(
+                        _candidate(
                             -(i + 1),
-                            Status(row["status"]),
+                            row["status"],
                             topic,
                             created,
-                            decode_places(row["address_key"]),
-                            frozenset(row["signature"].split()),
+                            row["address_key"],
+                            row["signature"],
                         )
                     )
         return found
