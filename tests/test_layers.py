@@ -8,7 +8,7 @@ built-in plugin lists, ``importlib.import_module``). A module may import modules
 own layer or of a lower one, never of a higher one, and no two modules may
 import each other, however indirectly. The layers, lowest first:
 
-1. the domain: errors, domain types, the version;
+1. the domain: errors, domain types, the version, roles and API keys;
 2. what reads and computes without the engine: configuration, text,
    calendars, the wire schema, shared secrets, models;
 3. the region and what decides on it, without storage: the region's
@@ -17,13 +17,13 @@ import each other, however indirectly. The layers, lowest first:
 4. storage and what plugins are given: the store, the context, the
    components' protocols (with the view of an engine that adapters and
    analytics take), the hook specifications, the registry of components,
-   the run reports;
+   the run reports, access decisions on API keys;
 5. adapters and analytics, on that view of an engine;
 6. the built-in components (``default_plugins`` but the commands);
 7. the plugin manager, which registers them;
 8. the engine;
 9. the lifecycle, intake and the long-running worker;
-10. embedding helpers: the HTTP application, ``tsur.testing``;
+10. embedding helpers: the service (``tsur.server``), ``tsur.testing``;
 11. what commands share (``tsur.console``);
 12. tsur's own commands (``default_plugins.commands`` and its siblings);
 13. the command line, which registers them, and the package root.
@@ -50,10 +50,11 @@ COMMANDS = (
     "model_commands",
     "classify_command",
     "serve",
+    "keys_commands",
 )
 
 LAYERS: list[tuple[str, ...]] = [
-    ("tsur.errors", "tsur.domain", "tsur._version"),
+    ("tsur.errors", "tsur.domain", "tsur._version", "tsur.roles"),
     (
         "tsur.config",
         "tsur.text",
@@ -81,13 +82,14 @@ LAYERS: list[tuple[str, ...]] = [
         "tsur.runs",
         "tsur.reading",
         "tsur.delivery",
+        "tsur.access",
     ),
     ("tsur.adapters", "tsur.analytics"),
     ("tsur.default_plugins",),
     ("tsur.plugins",),
     ("tsur.pipeline",),
     ("tsur.lifecycle", "tsur.intake", "tsur.worker"),
-    ("tsur.http", "tsur.testing"),
+    ("tsur.http", "tsur.server", "tsur.testing"),
     ("tsur.console",),
     tuple(f"tsur.default_plugins.{name}" for name in COMMANDS),
     ("tsur.cli", "tsur", "tsur.__main__"),

@@ -59,6 +59,7 @@ COMMAND_PLUGINS: tuple[str, ...] = (
     "tsur.default_plugins.model_commands",
     "tsur.default_plugins.classify_command",
     "tsur.default_plugins.serve",
+    "tsur.default_plugins.keys_commands",
 )
 
 

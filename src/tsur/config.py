@@ -36,6 +36,7 @@ from tsur.errors import ConfigError
 __all__ = [
     "BUNDLED_REGION",
     "RegionConfig",
+    "ServerConfig",
     "Span",
     "bundled_region_path",
     "load_region",
@@ -421,6 +422,39 @@ class PipelineConfig(_Model):
     )
 
 
+class ServerConfig(_Model):
+    """The ``[server]`` table: how ``tsur serve`` (:mod:`tsur.server`) meets the network."""
+
+    jurisdiction_id: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Open311 jurisdiction_id this server answers for (default: the region code)",
+    )
+    max_body_bytes: int = Field(
+        default=5 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024, description="largest request body"
+    )
+    body_timeout: float = Field(
+        default=30.0, gt=0, le=600, description="seconds a client may take to send its body"
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list, description="origins allowed cross-site requests (none: CORS off)"
+    )
+    open311_public: bool = Field(
+        default=False,
+        description="answer Open311 reads (services, requests) without an API key",
+    )
+    process_inline: bool = Field(
+        default=False,
+        description="process what a request brought before answering (no separate workers)",
+    )
+    session_hours: float = Field(
+        default=12.0, gt=0, le=24 * 30, description="how long a web desk login lasts"
+    )
+    auth_failures_per_minute: int = Field(
+        default=30, ge=1, description="failed logins an address may make a minute"
+    )
+
+
 class RegionConfig(_Model):
     """A whole region: validated, cross-checked, ready for the engine."""
 
@@ -436,6 +470,7 @@ class RegionConfig(_Model):
     lifecycle: LifecycleConfig = Field(default_factory=LifecycleConfig)
     models: list[ModelConfig] = Field(default_factory=list)
     notifiers: list[NotifierConfig] = Field(default_factory=list)
+    server: ServerConfig = Field(default_factory=ServerConfig)
     plugins: dict[Annotated[str, Field(pattern=_ID, max_length=64)], dict[str, Any]] = Field(
         default_factory=dict,
         description="settings of plugins by the name they declare (``[plugins.NAME]``), "

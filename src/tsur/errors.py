@@ -19,6 +19,7 @@ embedding application can catch the whole family with one clause::
     │   └── WebhookAuthError   ... because a pushed request failed verification
     ├── NotifierError          an e-mail or webhook notification could not be delivered
     ├── ModelError             a model file is missing, damaged or needs an extra
+    ├── AccessDenied           an API key is missing, unknown, revoked or lacks the right
     ├── ReportError            a report or analytics query cannot be made as asked
     └── LifecycleError         a lifecycle request cannot be carried out
         ├── InvalidRequest     ... because an argument is wrong (empty text, score 7)
@@ -38,6 +39,7 @@ from typing import Any
 
 __all__ = [
     "MAX_RAW",
+    "AccessDenied",
     "AdapterError",
     "AnswerRejected",
     "ConfigError",
@@ -314,6 +316,15 @@ class NotifierError(TsurError):
 
 class ModelError(TsurError):
     """A model file is missing, damaged, of another format, or needs an extra."""
+
+
+class AccessDenied(TsurError):
+    """A request without a valid key (``status`` 401) or outside the key's rights (403)."""
+
+    def __init__(self, message: str, *, status: int = 403) -> None:
+        super().__init__(message)
+        #: the HTTP status a service answers with: 401 unauthenticated, 403 forbidden
+        self.status = status
 
 
 class LifecycleError(TsurError):

@@ -17,11 +17,12 @@ unmasked; tsur keeps no unmasked copy of them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 from tsur.domain import Incident, Notification, Status
-from tsur.errors import IllegalTransition, InvalidRequest
+from tsur.errors import IllegalTransition, InvalidRequest, TsurError
 from tsur.lifecycle.core import LifecycleCore
 from tsur.lifecycle.state import lifecycle_state
 from tsur.sla.deadlines import due
@@ -63,14 +64,24 @@ def rate(
     resolved: bool | None = None,
     *,
     actor: str = "citizen",
+    ref: str | None = None,
 ) -> Incident:
-    """Record the citizen's rating; reopen on a low one, close a resolved incident on a good one."""
+    """Record the citizen's rating; reopen on a low one, close a resolved incident on a good one.
+
+    ``ref`` names the rating where a channel delivers it (a portal's status
+    callback): a rating whose ``ref`` is already in the history is not
+    recorded again, so a callback delivered twice counts once.
+    """
     score, comment, resolved = _check_rating(incident_id, score, comment, resolved)
     now = life.now()
     low_limit = life.config.lifecycle.low_rating
     window = timedelta(days=life.config.lifecycle.reopen_window_days)
     outcome = "recorded"
     with life.repository.update_incident(incident_id) as inc:
+        if ref is not None and any(
+            e.kind == "rating" and e.data.get("ref") == ref for e in inc.history
+        ):
+            return inc
         answered = inc.status in (Status.RESOLVED, Status.CLOSED) or (
             inc.first_response_at is not None and inc.status.is_open
         )
@@ -85,7 +96,8 @@ def rate(
             at=now,
             actor=actor,
             reason=f"оценка {score}" + (" — не решено" if resolved is False else ""),
-            data={"score": score, "comment": comment, "resolved": resolved},
+            data={"score": score, "comment": comment, "resolved": resolved}
+            | ({"ref": ref} if ref is not None else {}),
         )
         state = lifecycle_state(inc)
         state.setdefault("ratings", []).append({"score": score, "at": life.iso(now)})
@@ -171,3 +183,48 @@ def _after_reopen(life: LifecycleCore, inc: Incident, now: datetime) -> Incident
     )
     text = life.render_answer("reopened", inc, due_at=inc.resolution_due)
     return life.post_answer(inc, "intermediate", text, actor="tsur", notice="reopened")
+
+
+def rate_from_channel(
+    life: LifecycleCore, source_id: str, events: Iterable[Any]
+) -> list[tuple[str, Incident | None, str]]:
+    """Ratings a channel pushed with its status callbacks, recorded on their incidents.
+
+    Each event with an ``appeal_id`` and a ``rating`` or ``resolved`` (a
+    ПОС ``closed`` status) is the rating of the incident that the message
+    ``(source_id, appeal_id)`` belongs to; an ``incident_id`` in the event
+    is not trusted. Returns, per rating event, the appeal id, the incident
+    (None when it cannot be rated) and what happened: ``rated``,
+    ``no_incident`` (unknown appeal, or not yet processed) or the reason the
+    rating was refused. Delivered twice, a rating counts once (``ref``).
+    """
+    done: list[tuple[str, Incident | None, str]] = []
+    for event in events:
+        appeal = getattr(event, "appeal_id", None)
+        score = getattr(event, "rating", None)
+        resolved = getattr(event, "resolved", None)
+        if appeal is None or (score is None and resolved is None):
+            continue
+        incident_id = life.repository.incident_of_message(source_id, str(appeal))
+        if incident_id is None:
+            done.append((str(appeal), None, "no_incident"))
+            continue
+        at = getattr(event, "at", None)
+        ref = f"{source_id}:{appeal}:{at.isoformat() if at is not None else ''}"
+        if score is None:  # «не решено» without a score is the lowest one
+            score = 1 if resolved is False else 5
+        try:
+            inc = rate(
+                life,
+                incident_id,
+                int(score),
+                getattr(event, "rating_comment", None),
+                resolved,
+                actor=f"citizen:{source_id}",
+                ref=ref,
+            )
+        except TsurError as exc:
+            done.append((str(appeal), None, str(exc)))
+            continue
+        done.append((str(appeal), inc, "rated"))
+    return done

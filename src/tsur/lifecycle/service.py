@@ -419,9 +419,10 @@ class Lifecycle(LifecycleCore):
         resolved: bool | None = None,
         *,
         actor: str = "citizen",
+        ref: str | None = None,
     ) -> Incident:
         """The citizen's rating; a low one (or «не решено») reopens. See :mod:`.feedback`."""
-        return rate(self, incident_id, score, comment, resolved, actor=actor)
+        return rate(self, incident_id, score, comment, resolved, actor=actor, ref=ref)
 
     def reopen(self, incident_id: int, reason: str, *, actor: str = "citizen") -> Incident:
         """RESOLVED/CLOSED → REOPENED, back to the same executor with a new term."""

@@ -13,6 +13,7 @@ import attrs
 
 from tsur.domain import Incident, Message, Notification
 from tsur.grouping.candidates import Candidates, Lookup
+from tsur.roles import ApiKey
 
 if TYPE_CHECKING:
     from tsur.decide import Outcome
@@ -249,6 +250,10 @@ class Repository(abc.ABC):
 
     # incidents -------------------------------------------------------------
     @abc.abstractmethod
+    def incident_of_message(self, source: str, external_id: str) -> int | None:
+        """The incident the message ``(source, external_id)`` belongs to, if any."""
+
+    @abc.abstractmethod
     def get_incident(self, incident_id: int) -> Incident:
         """An incident with its history and messages; :class:`NotFound` if absent."""
 
@@ -264,11 +269,16 @@ class Repository(abc.ABC):
         overdue_at: datetime | None = None,
         limit: int | None = 100,
         offset: int = 0,
+        before_id: int | None = None,
+        text: str | None = None,
     ) -> list[Incident]:
         """Incidents matching all given filters, newest first (without history).
 
         ``topic`` is one topic id or several (:meth:`tsur.Engine.incidents`
-        gives a topic with its subtopics).
+        gives a topic with its subtopics); ``territory`` a list of ids (an
+        empty one matches nothing); ``before_id`` keeps ids below it (a
+        stable cursor for paging); ``text`` a case-insensitive substring of
+        the summary or the address.
         """
 
     @abc.abstractmethod
@@ -278,6 +288,23 @@ class Repository(abc.ABC):
     @abc.abstractmethod
     def update_incident(self, incident_id: int) -> AbstractContextManager[Incident]:
         """Load an incident locked for update; changes and new events are saved on exit."""
+
+    # API keys ---------------------------------------------------------------
+    @abc.abstractmethod
+    def add_api_key(self, key: ApiKey) -> None:
+        """Store a new key (:func:`tsur.access.issue_key` makes it)."""
+
+    @abc.abstractmethod
+    def get_api_key(self, key_id: str) -> ApiKey | None:
+        """A stored key by its id, revoked or not; None if there is none."""
+
+    @abc.abstractmethod
+    def api_keys(self) -> list[ApiKey]:
+        """Every stored key, oldest first."""
+
+    @abc.abstractmethod
+    def revoke_api_key(self, key_id: str, *, at: datetime) -> bool:
+        """Revoke a key from ``at`` on; False if there is no such key or it was revoked."""
 
     # cursors & outbox -------------------------------------------------------
     @abc.abstractmethod

@@ -78,6 +78,10 @@ def _v6(conn: sa.Connection) -> None:
     aggregates.rebuild(conn, "UTC")
 
 
+def _v7(conn: sa.Connection) -> None:
+    schema.metadata.create_all(conn, tables=[schema.api_keys])
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "messages, incidents, events, rejected input, cursors", _v1),
     Migration(2, "notification outbox", _v2),
@@ -85,6 +89,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "outbox retries: per-notifier delivery, backoff, leases, dead letters", _v4),
     Migration(5, "rejected input records whether a pushed body was verified", _v5),
     Migration(6, "daily analytics aggregates, back-filled from the incidents", _v6),
+    Migration(7, "API keys of the service (hashed secrets, roles, scopes)", _v7),
 )
 
 

@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import attrs
 import sqlalchemy as sa
 from sqlalchemy.pool import StaticPool
 
 from tsur.domain import Incident, Message, Notification, Status, Urgency
 from tsur.errors import NotFound, StorageError
+from tsur.roles import ApiKey, Role
 from tsur.store import aggregates, bulk, schema
 from tsur.store.base import (
     Batch,
@@ -125,6 +127,10 @@ def _sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
 def _sqlite_engine(url: str, *, read_only: bool = False, keep_journal: bool = False) -> sa.Engine:
     path = _sqlite_path(url)
     kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 60}}
@@ -151,6 +157,8 @@ def _sqlite_engine(url: str, *, read_only: bool = False, keep_journal: bool = Fa
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=60000")
         cur.close()
+        # SQLite's own lower() folds ASCII only: Cyrillic searches need Python's
+        dbapi_conn.create_function("lower", 1, _lower, deterministic=True)
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
@@ -698,17 +706,29 @@ class SqlRepository(Repository):
         overdue_at: datetime | None = None,
         limit: int | None = 100,
         offset: int = 0,
+        before_id: int | None = None,
+        text: str | None = None,
     ) -> list[Incident]:
         q = sa.select(INC).order_by(INC.c.id.desc()).offset(offset)
         if limit is not None:
             q = q.limit(limit)
+        if before_id is not None:
+            q = q.where(INC.c.id < before_id)
+        if text:
+            needle = text.lower()
+            q = q.where(
+                sa.or_(
+                    sa.func.lower(INC.c.summary).contains(needle, autoescape=True),
+                    sa.func.lower(INC.c.address).contains(needle, autoescape=True),
+                )
+            )
         if status:
             q = q.where(INC.c.status.in_([Status(s).value for s in status]))
         if isinstance(topic, str):
             q = q.where(INC.c.topic == topic)
         elif topic is not None:
             q = q.where(INC.c.topic.in_(list(topic)))
-        if territory:
+        if territory is not None:  # an empty list matches nothing
             q = q.where(INC.c.territory.in_(list(territory)))
         if executor is not None:
             q = q.where(INC.c.executor == executor)
@@ -768,6 +788,39 @@ class SqlRepository(Repository):
             if new:
                 conn.execute(E.insert(), [event_values(incident_id, ev) for ev in new])
             tracker.commit()
+
+    def incident_of_message(self, source: str, external_id: str) -> int | None:
+        with self._tx(read=True) as conn:
+            q = sa.select(M.c.incident_id).where(
+                M.c.source == source, M.c.external_id == external_id
+            )
+            found = conn.execute(q).scalar()
+        return None if found is None else int(found)
+
+    # API keys ---------------------------------------------------------------
+    def add_api_key(self, key: ApiKey) -> None:
+        row = attrs.asdict(key, recurse=False)
+        row["role"] = key.role.value
+        with self._tx() as conn:
+            conn.execute(schema.api_keys.insert().values(**row))
+
+    def get_api_key(self, key_id: str) -> ApiKey | None:
+        K = schema.api_keys
+        with self._tx(read=True) as conn:
+            row = conn.execute(sa.select(K).where(K.c.id == key_id)).mappings().first()
+        return None if row is None else _api_key(row)
+
+    def api_keys(self) -> list[ApiKey]:
+        K = schema.api_keys
+        with self._tx(read=True) as conn:
+            rows = conn.execute(sa.select(K).order_by(K.c.created_at, K.c.id)).mappings()
+            return [_api_key(r) for r in rows]
+
+    def revoke_api_key(self, key_id: str, *, at: datetime) -> bool:
+        K = schema.api_keys
+        with self._tx() as conn:
+            q = K.update().where(K.c.id == key_id, K.c.revoked_at.is_(None))
+            return bool(conn.execute(q.values(revoked_at=at)).rowcount)
 
     # cursors & outbox -------------------------------------------------------
     def get_cursor(self, source: str) -> str | None:
@@ -954,4 +1007,17 @@ def _outbox_item(r: Any) -> OutboxItem:
         error=r.error,
         next_attempt_at=r.next_attempt_at,
         dead_at=r.dead_at,
+    )
+
+
+def _api_key(row: sa.RowMapping) -> ApiKey:
+    return ApiKey(
+        id=row["id"],
+        name=row["name"],
+        role=Role(row["role"]),
+        scope=row["scope"],
+        secret_hash=row["secret_hash"],
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+        rate_per_minute=row["rate_per_minute"],
     )

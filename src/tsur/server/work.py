@@ -1,0 +1,104 @@
+"""The work API under ``/api/v1``: incidents for curators, executors and analysts.
+
+Every route needs an API key (:mod:`tsur.access`); a key sees only the
+incidents within its scope — another municipality's or organisation's
+incident is answered 404, exactly like one that does not exist, so ids
+cannot be probed. Every action is signed in the incident's history with the
+key's actor (``role:name``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+from starlette.concurrency import run_in_threadpool
+
+from tsur.access import Principal, can_see, incident_scope, narrow
+from tsur.domain import Incident, Status, Urgency
+from tsur.errors import NotFound
+from tsur.roles import Right
+from tsur.server.deps import ServerState, needs, state
+from tsur.server.models import IncidentDetail, IncidentPage, incident_detail, incident_out
+
+__all__ = ["router", "visible_incident"]
+
+router = APIRouter(prefix="/api/v1", tags=["work"])
+
+Reader = Annotated[Principal, Depends(needs(Right.READ))]
+State = Annotated[ServerState, Depends(state)]
+_MAX_ID = 2**63 - 1
+IncidentId = Annotated[int, Path(ge=1, le=_MAX_ID, description="the incident's number")]
+
+
+def visible_incident(st: ServerState, who: Principal, incident_id: int) -> Incident:
+    """The incident with its history if the principal may see it; NotFound otherwise."""
+    if not 1 <= incident_id <= _MAX_ID:
+        raise NotFound("incident", incident_id)
+    inc = st.engine.incident(incident_id)
+    if not can_see(who, inc, st.engine.region):
+        raise NotFound("incident", incident_id)
+    return inc
+
+
+@router.get("/incidents", response_model=IncidentPage, summary="List and search incidents")
+async def list_incidents(
+    who: Reader,
+    st: State,
+    status: Annotated[list[Status] | None, Query(description="any of these statuses")] = None,
+    urgency: Annotated[Urgency | None, Query()] = None,
+    topic: Annotated[
+        str | None, Query(max_length=64, description="a topic with its subtopics")
+    ] = None,
+    territory: Annotated[list[str] | None, Query(max_length=50)] = None,
+    executor: Annotated[str | None, Query(max_length=64)] = None,
+    overdue: Annotated[bool, Query(description="only open incidents past a term")] = False,
+    q: Annotated[
+        str | None, Query(max_length=200, description="text in the summary or the address")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[
+        str | None, Query(pattern=r"^[1-9][0-9]{0,18}$", description="next_cursor of a page")
+    ] = None,
+) -> IncidentPage:
+    """Incidents within the key's scope matching every filter, newest first."""
+    scope = incident_scope(who, st.engine.region)
+    if scope.executor is not None and executor is not None and executor != scope.executor:
+        return IncidentPage(items=[], next_cursor=None)
+    filters = {
+        "status": [s.value for s in status] if status else None,
+        "urgency": urgency.value if urgency else None,
+        "topic": topic,
+        "territory": narrow(scope, territory),
+        "executor": scope.executor or executor,
+        "overdue_at": st.engine.clock() if overdue else None,
+        "text": q,
+        "before_id": int(cursor) if cursor else None,
+        "limit": limit + 1,
+    }
+    if topic is not None and topic not in st.engine.region.topics:
+        raise NotFound("topic", topic)
+    found = await run_in_threadpool(lambda: st.engine.incidents(**filters))
+    more = len(found) > limit
+    items = found[:limit]
+    return IncidentPage(
+        items=[incident_out(i) for i in items],
+        next_cursor=str(items[-1].id) if more and items else None,
+    )
+
+
+@router.get(
+    "/incidents/{incident_id}",
+    response_model=IncidentDetail,
+    summary="One incident with its messages and history",
+    responses={404: {"description": "no such incident within the key's scope"}},
+)
+async def get_incident(incident_id: IncidentId, who: Reader, st: State) -> IncidentDetail:
+    """An incident with its messages and history (texts masked for an analyst)."""
+
+    def load() -> IncidentDetail:
+        inc = visible_incident(st, who, incident_id)
+        messages = st.engine.repository.messages(incident_id=incident_id, limit=1000)
+        return incident_detail(inc, list(reversed(messages)), masked=who.masked)
+
+    return await run_in_threadpool(load)
