@@ -111,6 +111,10 @@ def test_pages_send_a_visitor_without_a_session_to_the_login_page(desk: Service)
         assert r.headers["location"].startswith("/desk/login?next=%2Fdesk")
     login = desk.client.get("/desk/login")
     assert login.status_code == 200 and "Вход в рабочее место" in login.text
+    # a form sent after the session ended leads back to its page once logged in
+    r = desk.client.post("/desk/incidents/1/take", data={"csrf": "x"})
+    assert r.status_code == 303
+    assert r.headers["location"] == "/desk/login?next=%2Fdesk%2Fincidents%2F1"
 
 
 def test_the_session_cookie_is_httponly_strict_and_scoped_to_the_desk(desk: Service) -> None:

@@ -361,7 +361,10 @@ def _page(fn: Callable[P, Response]) -> Callable[P, Response]:
             return fn(*args, **kwargs)
         except _LoginNeeded:
             target = request.url.path
-            if request.method == "GET" and request.url.query:
+            if request.method != "GET":  # back to the page the form was on, not to the POST
+                parent = target.rsplit("/", 1)[0]
+                target = parent if parent.startswith("/desk/incidents/") else "/desk/queue"
+            elif request.url.query:
                 target += "?" + request.url.query
             response = RedirectResponse(
                 "/desk/login?" + urlencode({"next": target}), status_code=303
