@@ -483,3 +483,46 @@ def test_kpi_page_lists_the_executors(desk: Service, ids: dict[str, int]) -> Non
     assert {"teplo", "adm-gorod", "adm-sela"} <= executors
     assert "Теплосеть" in page
     assert desk.client.get("/desk/kpi?period=2026-13").status_code == 400
+
+
+def test_a_curator_reassigns_and_corrects_an_executor_cannot(
+    desk: Service, ids: dict[str, int]
+) -> None:
+    csrf = login(desk, "teplo")
+    heat = f"/desk/incidents/{ids['heat']}"
+    page = desk.client.get(heat).text
+    assert 'id="form-reassign"' not in page and 'id="form-correct"' not in page
+    for action, data in (("reassign", {"executor": "cur", "reason": "x"}), ("correct", {})):
+        r = desk.client.post(f"{heat}/{action}", data={"csrf": csrf, **data})
+        assert r.status_code == 403, action
+    assert desk.engine.incident(ids["heat"]).executor == "teplo"
+
+    desk.client.cookies.clear()
+    csrf = login(desk, "region")
+    vague = f"/desk/incidents/{ids['vague']}"
+    assert 'id="form-reassign"' in desk.client.get(vague).text
+    data = {"csrf": csrf, "executor": "adm-gorod", "reason": "двор в Тольятти"}
+    assert desk.client.post(f"{vague}/reassign", data=data).status_code == 303
+    inc = desk.engine.incident(ids["vague"])
+    assert (inc.executor, inc.status) == ("adm-gorod", Status.ROUTED)
+    assert any(e.kind == "reassigned" and e.actor == "region_curator:region" for e in inc.history)
+
+    r = desk.client.post(f"{heat}/correct", data={"csrf": csrf})
+    assert r.status_code == 422 and "Выберите тему или территорию" in r.text
+    r = desk.client.post(f"{heat}/correct", data={"csrf": csrf, "topic": "nope"})
+    assert r.status_code == 422
+    r = desk.client.post(f"{heat}/correct", data={"csrf": csrf, "topic": "zhkh", "reason": "шире"})
+    assert r.status_code == 303
+    inc = desk.engine.incident(ids["heat"])
+    assert inc.topic == "zhkh" and any(e.kind == "corrected" for e in inc.history)
+
+
+def test_a_municipal_curator_who_moves_an_incident_away_returns_to_the_queue(
+    desk: Service, ids: dict[str, int]
+) -> None:
+    csrf = login(desk, "gorod")
+    url = f"/desk/incidents/{ids['road-g']}"
+    r = desk.client.post(f"{url}/correct", data={"csrf": csrf, "territory": "sela"})
+    assert r.status_code == 303 and r.headers["location"] == "/desk/queue?done=correct"
+    assert desk.engine.incident(ids["road-g"]).territory == "sela"
+    assert desk.client.get(url).status_code == 404

@@ -676,6 +676,8 @@ _DONE = {
     "final": "Окончательный ответ дан: инцидент решён.",
     "forward": "Инцидент переадресован.",
     "extend": "Срок продлён по 59-ФЗ.",
+    "reassign": "Инцидент передан другому исполнителю.",
+    "correct": "Тема и территория исправлены.",
 }
 
 _EVENT_NAMES = {
@@ -697,6 +699,8 @@ _EVENT_NAMES = {
     "merged": "объединение",
     "message": "новое сообщение",
     "received": "поступило",
+    "reassigned": "передано другому исполнителю",
+    "corrected": "исправление куратора",
 }
 
 
@@ -708,6 +712,7 @@ def _parse_id(raw: str) -> int:
 
 def _actions(st: ServerState, who: Principal, inc: Incident) -> dict[str, bool]:
     work = who.allows(Right.WORK)
+    curate = who.allows(Right.CURATE)
     life = st.lifecycle
     return {
         "take": work and inc.status in (Status.ROUTED, Status.REOPENED),
@@ -720,6 +725,8 @@ def _actions(st: ServerState, who: Principal, inc: Incident) -> dict[str, bool]:
         and inc.status.is_open
         and life.is_written_appeal(inc)
         and not lifecycle_state(inc).get("extension"),
+        "reassign": curate and inc.status.is_open and inc.can_transition(Status.ROUTED),
+        "correct": curate,
     }
 
 
@@ -756,6 +763,8 @@ def _incident_page(
         actions=actions,
         any_action=any(actions.values()),
         executors=executors,
+        topics=[(t, region.topic_name(t)) for t in region.topics],
+        territories=[(t, region.territory_name(t)) for t in region.territories],
         written=st.lifecycle.is_written_appeal(inc),
         late=inc.status.is_open
         and inc.resolution_due is not None
@@ -805,11 +814,28 @@ def _act(
         if not days.isdigit() or not 1 <= int(days) <= 30:
             raise InvalidRequest("продление — от 1 до 30 дней")
         life.extend_59fz(incident_id, reason, days=int(days), actor=actor)
+    elif action == "reassign":
+        to = _need_text(form.get("executor"), "выберите исполнителя")
+        reason = _need_text(form.get("reason"), "укажите причину передачи")
+        life.reassign(incident_id, to, reason, actor=actor)
+    elif action == "correct":
+        topic = form.get("topic", "").strip() or None
+        territory = form.get("territory", "").strip() or None
+        if topic is None and territory is None:
+            raise InvalidRequest("выберите тему или территорию")
+        life.correct(
+            incident_id,
+            actor=actor,
+            topic=topic,
+            territory=territory,
+            reason=form.get("reason", "").strip(),
+            reroute=form.get("reroute") == "yes",
+        )
     else:  # pragma: no cover - the route admits only the actions above
         raise NotFound("action", action)
 
 
-_FORM_FIELDS = ("text", "photos", "executor", "reason", "days")
+_FORM_FIELDS = ("text", "photos", "executor", "reason", "days", "topic", "territory", "reroute")
 
 
 @router.post("/incidents/{incident_id}/{action}", response_class=HTMLResponse)
@@ -824,6 +850,9 @@ def incident_action(
     executor: Field = None,
     reason: Field = None,
     days: Field = None,
+    topic: Field = None,
+    territory: Field = None,
+    reroute: Field = None,
 ) -> Response:
     """Carry out one action on an incident through the lifecycle, signed with the key's actor."""
     viewer = _viewer(request)
@@ -833,11 +862,16 @@ def incident_action(
     if action not in _DONE:
         raise NotFound("action", action[:40])
     visible_incident(st, viewer.who, number)  # 404 outside the scope, before anything else
-    if not viewer.who.allows(Right.WORK):
-        raise AccessDenied(f"a {viewer.who.role.value} key may not work")
+    right = Right.CURATE if action in ("reassign", "correct") else Right.WORK
+    if not viewer.who.allows(right):
+        raise AccessDenied(f"a {viewer.who.role.value} key may not {right.value}")
     form = {
         k: v
-        for k, v in zip(_FORM_FIELDS, (text, photos, executor, reason, days), strict=True)
+        for k, v in zip(
+            _FORM_FIELDS,
+            (text, photos, executor, reason, days, topic, territory, reroute),
+            strict=True,
+        )
         if v is not None
     }
     if any(len(v) > _MAX_TEXT for v in form.values()):
@@ -850,7 +884,7 @@ def incident_action(
     except IllegalTransition as exc:  # the status moved on meanwhile
         return _failed(request, viewer, number, action, form, exc)
     except NotFound as exc:
-        if exc.kind == "executor":  # a forward to an executor the region does not know
+        if exc.kind in ("executor", "topic", "territory"):  # a field the region does not know
             return _failed(request, viewer, number, action, form, exc, status=422)
         raise
     try:
