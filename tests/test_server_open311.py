@@ -500,6 +500,10 @@ def test_unknown_paths_formats_and_methods_answer_in_the_specs_format(svc: Servi
     errors_of(svc.get(f"{PREFIX}/services.csv", "integration"), 404)
     r = svc.client.delete(f"{PREFIX}/requests.json", headers=svc.headers("integration"))
     errors_of(r, 405)
+    assert r.headers["Allow"] == "GET, POST"
+    r = svc.client.put(f"{PREFIX}/services.json", headers=svc.headers("integration"))
+    errors_of(r, 405)
+    assert r.headers["Allow"] == "GET"
     x = svc.get(f"{PREFIX}/services/nope.xml", "integration")
     assert x.status_code == 404
     root = ElementTree.fromstring(x.content)
@@ -586,3 +590,29 @@ def test_tsurs_open311_client_collects_from_tsurs_server(svc: Service, clock: Fi
     # the cursor goes on from where the window ended
     cursor = json.loads(batch.cursor or "{}")
     assert datetime.fromisoformat(cursor["start"]) < datetime.now(UTC) + timedelta(days=400)
+
+
+# the store's lookups the server stands on ------------------------------------------
+def test_the_store_finds_a_message_by_key_and_incidents_by_ids_and_creation(
+    engine: Engine, clock: FixedClock
+) -> None:
+    from tsur.domain import Message
+
+    def msg(n: int, text: str) -> Message:
+        return Message("vk", f"m{n}", text, clock(), address="Тольятти, ул. Ленина, 5")
+
+    engine.process([msg(1, "Яма на дороге в Тольятти")])
+    clock.advance(hours=1)
+    engine.process([msg(2, "Нет отопления в Тольятти, батареи холодные")])
+    first, second = sorted(i.id for i in engine.incidents())  # type: ignore[type-var]
+    repo = engine.repository
+    found = repo.message_by_key("vk", "m2")
+    assert found is not None and found.incident_id == second and found.status == "done"
+    assert found.message.text.startswith("Нет отопления")
+    assert repo.message_by_key("vk", "m3") is None and repo.message_by_key("tg", "m1") is None
+    ids = lambda **f: [i.id for i in repo.incidents(**f)]  # noqa: E731
+    assert ids(ids=[first]) == [first] and ids(ids=[]) == [] and ids(ids=[0, -5, 2**64]) == []
+    at_second = repo.get_incident(second).created_at
+    assert ids(created_from=at_second) == [second]  # from: inclusive
+    assert ids(created_before=at_second) == [first]  # before: exclusive
+    assert ids(created_from=at_second, ids=[first]) == []

@@ -760,11 +760,16 @@ async def get_token(
 )
 async def not_here(request: Request, rest: str) -> Response:
     """Open311's 404 for an unknown path, 405 for a known one with another method."""
-    for route in router.routes:
-        if (
-            isinstance(route, APIRoute)
-            and route.endpoint is not not_here
-            and route.matches(request.scope)[0] is Match.PARTIAL
-        ):
-            raise HTTPException(405, f"{request.method} is not allowed here")
+    allowed = sorted(
+        method
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        and route.endpoint is not not_here
+        and route.matches(request.scope)[0] is Match.PARTIAL
+        for method in route.methods or ()
+    )
+    if allowed:
+        raise HTTPException(
+            405, f"{request.method} is not allowed here", headers={"Allow": ", ".join(allowed)}
+        )
     raise Open311Refused(f"{request.url.path} not found", status=404)
