@@ -143,7 +143,7 @@ def test_sources_lists_kinds_with_their_keys(capsys: pytest.CaptureFixture[str])
     assert mode["type"] == "Literal['wall', 'newsfeed', 'callback'] | None"
     assert next(o for o in vk["options"] if o["name"] == "page_size")["default"] == 100
     code, out, _ = run(capsys, "sources")
-    assert code == 0 and "Адаптеры источников (10)" in out and "встроенный" in out
+    assert code == 0 and "Адаптеры источников (11)" in out and "встроенный" in out
     assert "укажите options.adapter: ok, hotline, written" in out
 
 

@@ -127,7 +127,7 @@ def test_unknown_source_is_refused_and_kept(engine: Engine) -> None:
     assert report.inserted == 1
     (err,) = report.errors
     assert isinstance(err, UnknownSource)
-    assert "unknown source 'myspace'; configured sources: portal, vk, written" in str(err)
+    assert "unknown source 'myspace'; configured sources: open311, portal, vk, written" in str(err)
     (kept,) = engine.repository.rejected_inputs()
     assert '"myspace"' in kept.raw and "unknown source" in kept.reason
 

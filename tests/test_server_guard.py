@@ -195,3 +195,10 @@ def test_a_topic_filter_takes_its_subtopics_and_wildcards_match_nothing(svc: Ser
         "/api/v1/incidents", params={"q": "МИРА, 7"}, headers=svc.headers("region")
     )
     assert [i["topic"] for i in found.json()["items"]] == ["roads"]  # Cyrillic, any case
+
+
+def test_two_different_keys_in_one_request_count_as_none(svc: Service) -> None:
+    both = svc.headers("region") | {"X-API-Key": svc.tokens["analyst"]}
+    assert svc.client.get("/api/v1/incidents", headers=both).status_code == 401
+    same = svc.headers("region") | {"X-API-Key": svc.tokens["region"]}
+    assert svc.client.get("/api/v1/incidents", headers=same).status_code == 200

@@ -84,6 +84,7 @@ SOURCE_KINDS = (
     "pos",
     "webhook",
     "open311",
+    "open311_server",
     "email",
     "rss",
     "nats",

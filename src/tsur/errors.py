@@ -52,6 +52,7 @@ __all__ = [
     "NotFound",
     "NotifierError",
     "Open311Error",
+    "Open311Refused",
     "PayloadError",
     "PhotoRequired",
     "PluginError",
@@ -324,6 +325,19 @@ class AccessDenied(TsurError):
     def __init__(self, message: str, *, status: int = 403) -> None:
         super().__init__(message)
         #: the HTTP status a service answers with: 401 unauthenticated, 403 forbidden
+        self.status = status
+
+
+class Open311Refused(TsurError):
+    """A service request tsur's Open311 server cannot take or answer (``status``: its HTTP code).
+
+    400 for a missing or malformed field, 404 for an unknown service code,
+    jurisdiction, request or token, 415 for a body of another type.
+    """
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        #: the HTTP status the Open311 server answers with
         self.status = status
 
 

@@ -106,7 +106,7 @@ def small_region() -> RegionConfig:
     Territories ``oblast`` → ``gorod`` (Тольятти), ``sela`` (Сызрань),
     ``volzhsky`` → ``smyshlyaevka``; topics ``zhkh`` (``zhkh.heating``),
     ``roads``, ``transport``, ``health``; sources ``vk``, ``written``,
-    ``portal``; executors with routing rules and SLA policies.
+    ``portal``, ``open311`` (Open311 server); executors with routing rules and SLA policies.
     """
     return load_region(bundled_region_path("small"))
 

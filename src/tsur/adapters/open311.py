@@ -32,11 +32,18 @@ from tsur.domain import Attachment, FetchResult, GeoPoint, Message, Reply
 from tsur.errors import AdapterError, Open311Error, PayloadError, RateLimited
 from tsur.wire import check_instant
 
-from ._base import AdapterOptions, HttpAdapter, secret
+from ._base import AdapterOptions, BaseAdapter, HttpAdapter, secret
 from ._http import ApiRequest, http_error, retry_after_seconds, snippet
 from ._payload import FetchBatch, convert_items, load_json, refusing, response_json, validate
 
-__all__ = ["Open311Adapter", "Open311Error", "Open311Options", "Service", "ServiceRequest"]
+__all__ = [
+    "Open311Adapter",
+    "Open311Error",
+    "Open311InboxAdapter",
+    "Open311Options",
+    "Service",
+    "ServiceRequest",
+]
 
 log = logging.getLogger("tsur.adapters")
 
@@ -361,3 +368,27 @@ class Open311Adapter(HttpAdapter):
         if data is not None and not isinstance(data, Mapping):
             log.info("%s: the server answered %s", self.source.id, snippet(str(data)))
         return reply.in_reply_to
+
+
+class Open311InboxAdapter(BaseAdapter):
+    """Requests filed on tsur's own Open311 server (source kind ``open311_server``).
+
+    Nothing to collect and nothing pushed to ``/webhooks``: the requests
+    arrive through ``POST /open311/v2/requests.json`` (:mod:`tsur.server.open311`).
+    An answer needs no posting either: the server publishes it as the
+    request's ``status_notes``, where the client that filed it reads it, so
+    :meth:`reply` records it as delivered.
+    """
+
+    kind: ClassVar[str] = "open311_server"
+
+    def parse(self, payload: bytes | str | Mapping[str, Any]) -> Iterable[Message]:
+        """Refused: requests come through the Open311 server, not as payloads."""
+        raise PayloadError(
+            "an open311_server source takes requests through POST /open311/v2/requests.json",
+            source=self.source.id,
+        )
+
+    def reply(self, reply: Reply) -> str | None:
+        """The answer's reference: it is published as the request's ``status_notes``."""
+        return f"status_notes:{reply.incident_id}"

@@ -205,7 +205,8 @@ def rate_from_channel(
         resolved = getattr(event, "resolved", None)
         if appeal is None or (score is None and resolved is None):
             continue
-        incident_id = life.repository.incident_of_message(source_id, str(appeal))
+        stored = life.repository.message_by_key(source_id, str(appeal))
+        incident_id = stored.incident_id if stored is not None else None
         if incident_id is None:
             done.append((str(appeal), None, "no_incident"))
             continue

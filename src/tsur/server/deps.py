@@ -112,8 +112,10 @@ def principal(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header: Annotated[str | None, Depends(_header)],
 ) -> Principal:
-    """The caller, by the API key of the request (401 without a valid one)."""
+    """The caller, by the API key of the request (401 without a valid one, or with two)."""
     token = bearer.credentials if bearer is not None else header
+    if bearer is not None and header is not None and header != bearer.credentials:
+        token = None  # which one counts is not a guess to make: neither does
     return admit(request, token)
 
 

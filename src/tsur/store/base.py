@@ -289,11 +289,11 @@ class Repository(abc.ABC):
     ) -> list[StoredMessage]:
         """Stored messages, newest first."""
 
-    # incidents -------------------------------------------------------------
     @abc.abstractmethod
-    def incident_of_message(self, source: str, external_id: str) -> int | None:
-        """The incident the message ``(source, external_id)`` belongs to, if any."""
+    def message_by_key(self, source: str, external_id: str) -> StoredMessage | None:
+        """The stored message ``(source, external_id)`` with its state; None if there is none."""
 
+    # incidents -------------------------------------------------------------
     @abc.abstractmethod
     def get_incident(self, incident_id: int) -> Incident:
         """An incident with its history and messages; :class:`NotFound` if absent."""
@@ -312,6 +312,9 @@ class Repository(abc.ABC):
         offset: int = 0,
         before_id: int | None = None,
         text: str | None = None,
+        ids: Sequence[int] | None = None,
+        created_from: datetime | None = None,
+        created_before: datetime | None = None,
     ) -> list[Incident]:
         """Incidents matching all given filters, newest first (without history).
 
@@ -319,7 +322,9 @@ class Repository(abc.ABC):
         gives a topic with its subtopics); ``territory`` a list of ids (an
         empty one matches nothing); ``before_id`` keeps ids below it (a
         stable cursor for paging); ``text`` a case-insensitive substring of
-        the summary or the address.
+        the summary or the address; ``ids`` the incidents with these ids (an
+        empty list matches nothing); ``created_from`` and ``created_before``
+        the incidents created at or after, and before, these instants.
         """
 
     @abc.abstractmethod

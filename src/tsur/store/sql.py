@@ -257,6 +257,21 @@ def _storable(text: str) -> str:
     return text
 
 
+def _stored_message(r: Any) -> StoredMessage:
+    return StoredMessage(
+        id=r.id,
+        message=message_from_dict(r.payload),
+        status=r.status,
+        received_at=r.received_at,
+        attempts=r.attempts,
+        error_stage=r.error_stage,
+        error=r.error,
+        incident_id=r.incident_id,
+        moderation=r.moderation,
+        thanks_executor=r.thanks_executor,
+    )
+
+
 class SqlRepository(Repository):
     """:class:`Repository` on SQLAlchemy Core, for SQLite and PostgreSQL.
 
@@ -663,6 +678,12 @@ class SqlRepository(Repository):
             q = sa.select(M).where(M.c.id.in_(wanted)).order_by(M.c.id)
             return [_stored_message(r) for r in conn.execute(q)]
 
+    def message_by_key(self, source: str, external_id: str) -> StoredMessage | None:
+        q = sa.select(M).where(M.c.source == source, M.c.external_id == external_id)
+        with self._tx(read=True) as conn:
+            r = conn.execute(q).first()
+        return None if r is None else _stored_message(r)
+
     # incidents -------------------------------------------------------------
     def _load(self, conn: sa.Connection, incident_id: int, *, lock: bool = False) -> Incident:
         if not 0 < incident_id < 2**63:  # no such id can be stored (nor bound)
@@ -704,8 +725,17 @@ class SqlRepository(Repository):
         offset: int = 0,
         before_id: int | None = None,
         text: str | None = None,
+        ids: Sequence[int] | None = None,
+        created_from: datetime | None = None,
+        created_before: datetime | None = None,
     ) -> list[Incident]:
         q = sa.select(INC).order_by(INC.c.id.desc()).offset(offset)
+        if ids is not None:  # an empty list matches nothing; no stored id is out of range
+            q = q.where(INC.c.id.in_([i for i in ids if 0 < i < 2**63]))
+        if created_from is not None:
+            q = q.where(INC.c.created_at >= created_from)
+        if created_before is not None:
+            q = q.where(INC.c.created_at < created_before)
         if limit is not None:
             q = q.limit(limit)
         if before_id is not None:
@@ -804,14 +834,6 @@ class SqlRepository(Repository):
             q = q.where(E.c.at >= since)
         with self._tx(read=True) as conn:
             return [(int(r.incident_id), row_to_event(r)) for r in conn.execute(q)]
-
-    def incident_of_message(self, source: str, external_id: str) -> int | None:
-        with self._tx(read=True) as conn:
-            q = sa.select(M.c.incident_id).where(
-                M.c.source == source, M.c.external_id == external_id
-            )
-            found = conn.execute(q).scalar()
-        return None if found is None else int(found)
 
     # API keys ---------------------------------------------------------------
     def add_api_key(self, key: ApiKey) -> None:
@@ -1000,21 +1022,6 @@ class SqlRepository(Repository):
                 stmt.values(dead_at=None, next_attempt_at=None, claimed_until=None, attempts=0)
             )
             return int(result.rowcount or 0)
-
-
-def _stored_message(r: Any) -> StoredMessage:
-    return StoredMessage(
-        id=r.id,
-        message=message_from_dict(r.payload),
-        status=r.status,
-        received_at=r.received_at,
-        attempts=r.attempts,
-        error_stage=r.error_stage,
-        error=r.error,
-        incident_id=r.incident_id,
-        moderation=r.moderation,
-        thanks_executor=r.thanks_executor,
-    )
 
 
 def _notification(r: Any) -> Notification:
