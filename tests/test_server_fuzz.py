@@ -20,6 +20,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.specs.openapi import checks
 
 from tsur import Engine
 from tsur.access import issue_key
@@ -36,6 +37,18 @@ TEXTS = (
     "Сызрань, ул. Ленина 3 — нет отопления вторые сутки",
     "В Смышляевке не ходит автобус 12",
 )
+
+
+#: Filing an Open311 request follows the spec's rules, some of which JSON Schema cannot
+#: state exactly (a location is lat and long together or an address; texts printable;
+#: media_url http(s)): its document is looser than the server, so whether generated data
+#: is accepted is not judged there. Every other check applies to it.
+LOOSE = {
+    "POST /open311/v2/requests.{fmt}": [
+        checks.positive_data_acceptance,
+        checks.negative_data_rejection,
+    ]
+}
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +89,8 @@ def test_no_request_breaks_the_service(fuzzed: tuple[Any, str]) -> None:
             )
             def call(case: Any) -> None:
                 runs[operation.label] += 1  # noqa: B023 - run at once, in this iteration
-                case.call_and_validate(headers=auth)
+                excluded = LOOSE.get(operation.label, [])  # noqa: B023
+                case.call_and_validate(headers=auth, excluded_checks=excluded)
 
             try:
                 call()

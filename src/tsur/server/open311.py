@@ -176,7 +176,11 @@ class Open311Error(BaseModel):
 
 #: The errors every Open311 operation may answer, as the spec's array.
 OPEN311_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": list[Open311Error], "description": what}
+    status: {
+        "model": list[Open311Error],
+        "description": what,
+        "content": {"application/xml": {"schema": {"type": "string"}}},
+    }
     for status, what in (
         (400, "a field is missing or malformed"),
         (401, "no valid api_key"),
@@ -192,8 +196,16 @@ OPEN311_ERRORS: dict[int | str, dict[str, Any]] = {
     )
 }
 
+#: Every Open311 answer comes as JSON or, for a path ending in ``.xml``, as XML.
+OPEN311_FORMATS: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/xml": {"schema": {"type": "string"}}}},
+}
+
 router = APIRouter(
-    prefix="/open311/v2", tags=["open311"], route_class=Open311Route, responses=OPEN311_ERRORS
+    prefix="/open311/v2",
+    tags=["open311"],
+    route_class=Open311Route,
+    responses=OPEN311_FORMATS | OPEN311_ERRORS,
 )
 
 State = Annotated[ServerState, Depends(state)]
@@ -702,11 +714,47 @@ _QUEUED_NOTICE = (
 )
 
 
+def _text(longest: int) -> dict[str, Any]:
+    return {"type": "string", "maxLength": longest}
+
+
+#: The fields of a filed request (form-encoded as the spec says, or a JSON object). The
+#: rules JSON Schema cannot state are checked by :func:`new_message`: a location is lat
+#: and long together or an address; texts are printable; media_url is http(s).
+REQUEST_FIELDS: dict[str, Any] = {
+    "type": "object",
+    "required": ["service_code"],
+    "properties": {
+        "api_key": _text(200),
+        "jurisdiction_id": _text(200),
+        "service_code": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_.-]*$", "maxLength": 64},
+        "lat": {"type": "number", "minimum": -90, "maximum": 90},
+        "long": {"type": "number", "minimum": -180, "maximum": 180},
+        "address_string": _text(500),
+        "description": _text(_MAX_DESCRIPTION),
+        "email": _text(254),
+        "phone": {"type": "string", "pattern": "^[0-9+()\\-. ]{3,40}$"},
+        "first_name": _text(100),
+        "last_name": _text(100),
+        "media_url": _text(2000),
+    },
+}
+
+
 @router.post(
     "/requests.{fmt}",
     summary="Open311: file a service request",
     responses={
         200: {"description": "taken: a token, or the service_request_id when processed"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {"schema": REQUEST_FIELDS},
+                "application/json": {"schema": REQUEST_FIELDS},
+            },
+        }
     },
 )
 async def post_request(request: Request, xml: Xml, st: State) -> Response:
