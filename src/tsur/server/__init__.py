@@ -8,6 +8,9 @@ over an :class:`~tsur.Engine`:
 - ``/api/v1/…`` — the work API for curators, executors and analysts, with
   API keys, roles and territorial scopes (:mod:`tsur.server.work`,
   :mod:`tsur.access`);
+- ``/open311/v2/…`` — Open311 GeoReport v2 for other city systems
+  (:mod:`tsur.server.open311`);
+- ``/desk/…`` — the curators' web desk in Russian (:mod:`tsur.server.desk`);
 - ``GET /health`` and the OpenAPI document at ``/openapi.json``.
 
 Every request first passes :class:`~tsur.server.guard.Guard` (body limits
