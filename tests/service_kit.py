@@ -64,3 +64,13 @@ def service(engine: Engine, settings: ServerConfig | None = None) -> Iterator[Se
     app = create_app(engine, settings=settings, lifecycle=life)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Service(engine, life, client, tokens)
+
+
+def post_raw(
+    app: Any, path: str, body: bytes, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
+    """One POST of ``body`` exactly as given (with its Content-Length) through ``app``."""
+    raw = {k: v.encode() if not v.isascii() else v for k, v in (headers or {}).items()}
+    with TestClient(app, raise_server_exceptions=False) as client:
+        r = client.post(path, content=body, headers=raw)
+    return r.status_code, r.content

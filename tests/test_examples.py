@@ -5,7 +5,7 @@ the way a plugin author would: real ``httpx`` requests and responses
 through :class:`httpx.MockTransport` and through a real local HTTP server,
 real entry-point discovery from a distribution found on ``sys.path``, and
 the engine, the ``tsur`` command line and the webhook route of
-:class:`tsur.http.App`, with the plugin registered in code and by entry
+:func:`tsur.server.create_app`, with the plugin registered in code and by entry
 point.
 """
 
@@ -28,7 +28,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from wsgiref.util import setup_testing_defaults
 
 import attrs
 import httpx
@@ -37,11 +36,12 @@ import pytest
 import tsur
 from tsur import testing
 from tsur.cli import main
-from tsur.http import App
 from tsur.intake import collect
 from tsur.plugins import PluginWarning, collect_components
+from tsur.server import create_app as App
 
 from .conftest import SMALL_REGION
+from .service_kit import post_raw
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PLUGIN_DIR = EXAMPLES / "custom_source_plugin"
@@ -504,22 +504,9 @@ def test_pushed_webhooks_are_verified_by_the_plugin(
         assert engine.repository.message_counts() == {"pending": 1}
 
 
-def wsgi(app: App, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-    """One POST through the WSGI application."""
-    environ: dict[str, Any] = {}
-    setup_testing_defaults(environ)
-    environ.update(
-        REQUEST_METHOD="POST",
-        PATH_INFO=path,
-        CONTENT_LENGTH=str(len(body)),
-        CONTENT_TYPE=headers.get("Content-Type", ""),
-    )
-    for k, v in headers.items():
-        environ["HTTP_" + k.upper().replace("-", "_")] = v
-    environ["wsgi.input"] = io.BytesIO(body)
-    status: list[int] = []
-    data = b"".join(app(environ, lambda s, h: status.append(int(s.split()[0]))))
-    return status[0], data
+def wsgi(app: Any, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    """One POST through the service."""
+    return post_raw(app, path, body, headers)
 
 
 # the command line, against a real HTTP server ------------------------------------------

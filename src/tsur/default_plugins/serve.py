@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import threading
 from collections.abc import Callable
 
@@ -29,10 +30,14 @@ def cmd_serve(args: argparse.Namespace, console: Console) -> int:
         raise ConfigError(
             f"tsur serve needs the server extra: pip install 'tsur[server]' ({exc.name} missing)"
         ) from None
+    if args.stop_signals.take():  # stopped while starting: nothing to serve
+        return 0
+    # after a stop, uvicorn delivers the signal again to the handler it found: a quiet one
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, _stopped)
     engine = open_engine(args)
-    app = create_app(engine)
-    for line in app.state.warnings:
-        console.print(f"[bold red]ВНИМАНИЕ[/bold red] {line}", highlight=False)
+    app = create_app(engine)  # its warnings are logged (and shown by the CLI's log handler)
     workers = [Worker(open_engine(args), tick_every=args.tick or None) for _ in range(args.workers)]
     threads = [
         threading.Thread(target=w.run, name=f"tsur-worker-{i}", daemon=True)
@@ -70,6 +75,10 @@ def cmd_serve(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _stopped(signum: int, frame: object) -> None:
+    """What a stop signal does once the server has shut down: nothing more."""
+
+
 @hookimpl
 def register_commands(add_command: Callable[..., argparse.ArgumentParser]) -> None:
     """``tsur serve``."""
@@ -100,4 +109,4 @@ def register_commands(add_command: Callable[..., argparse.ArgumentParser]) -> No
         metavar="ADDR",
         help="address(es) of a reverse proxy whose X-Forwarded-For/-Proto are trusted",
     )
-    p.set_defaults(func=cmd_serve)
+    p.set_defaults(func=cmd_serve, graceful_stop=True)

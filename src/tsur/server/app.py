@@ -15,7 +15,7 @@ from tsur.lifecycle import Lifecycle
 from tsur.pipeline import Engine
 from tsur.server import actions, summaries, webhooks, work
 from tsur.server.deps import ServerState, state
-from tsur.server.errors import install_error_handlers
+from tsur.server.errors import ERROR_RESPONSES, install_error_handlers
 from tsur.server.guard import Guard
 
 __all__ = ["Health", "create_app"]
@@ -49,6 +49,7 @@ def create_app(
         description="Webhooks, the work API and Open311 GeoReport v2 of a tsur region.",
         docs_url=None,
         redoc_url=None,
+        responses=ERROR_RESPONSES,
     )
     app.state.tsur = ServerState(
         engine=engine,

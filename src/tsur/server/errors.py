@@ -8,10 +8,12 @@ its traceback and answered 500 without details.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from tsur.errors import (
@@ -28,9 +30,29 @@ from tsur.errors import (
 )
 from tsur.server.deps import RateLimited, retry_after
 
-__all__ = ["error_status", "install_error_handlers"]
+__all__ = ["ERROR_RESPONSES", "ErrorOut", "error_status", "install_error_handlers"]
 
 log = logging.getLogger("tsur.server")
+
+
+class ErrorOut(BaseModel):
+    """An error answer: what went wrong, a stable code, and an «отписка»'s reasons."""
+
+    detail: str
+    code: str
+    reasons: list[str] | None = None
+
+
+#: The error answers any route may give (documented once for every operation).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "a malformed request (a bogus Content-Length …)"},
+    401: {"model": ErrorOut, "description": "no valid API key"},
+    403: {"model": ErrorOut, "description": "the key's role may not do this"},
+    404: {"model": ErrorOut, "description": "no such resource within the key's scope"},
+    408: {"model": ErrorOut, "description": "the body took too long to arrive"},
+    413: {"model": ErrorOut, "description": "the body is over the limit"},
+    429: {"model": ErrorOut, "description": "over the key's rate; see Retry-After"},
+}
 
 _STATUS: tuple[tuple[type[TsurError], int, str], ...] = (
     (NotFound, 404, "not_found"),
@@ -88,7 +110,11 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
 def _invalid(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = [
-        {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
+        {
+            "loc": [p if isinstance(p, int) else str(p) for p in e.get("loc", ())],
+            "msg": str(e.get("msg", "")),
+            "type": str(e.get("type", "")),
+        }
         for e in exc.errors()
     ]
     return JSONResponse(
