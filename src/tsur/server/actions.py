@@ -34,7 +34,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Self
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from tsur.access import Principal
@@ -42,12 +42,12 @@ from tsur.domain import Incident
 from tsur.errors import InvalidRequest
 from tsur.roles import Right
 from tsur.server.deps import ServerState, needs
+from tsur.server.errors import ErrorOut
 from tsur.server.models import IncidentDetail
 from tsur.server.work import IncidentId, State, detail_of, visible_incident
 
 __all__ = [
     "AnswerBody",
-    "ErrorOut",
     "ExtendBody",
     "ForwardBody",
     "RatingBody",
@@ -63,28 +63,33 @@ router = APIRouter(prefix="/api/v1", tags=["actions"])
 Worker = Annotated[Principal, Depends(needs(Right.WORK))]
 Curator = Annotated[Principal, Depends(needs(Right.CURATE))]
 
-_MAX_ID = 2**63 - 1
 #: The longest answer a citizen is sent (a final answer with its grounds fits easily).
 MAX_ANSWER = 20_000
 #: The longest reason or comment.
 MAX_REASON = 2_000
 
-Id = Annotated[int, Field(ge=1, le=_MAX_ID)]
-Ref = Annotated[str, Field(min_length=1, max_length=64, description="an id of the region file")]
+
+def _whole(value: Any) -> Any:
+    """A whole number written as a float (``5.0``) as the integer JSON Schema takes it for."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: A positive id in a body; as JSON Schema has an integer, ``5.0`` is 5 (but no text, no
+#: true/false). At most 2**53 - 1, the largest integer every JSON reader keeps exactly.
+Id = Annotated[int, Field(ge=1, le=2**53 - 1), BeforeValidator(_whole)]
+Ref = Annotated[
+    str,
+    Field(max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$", description="a region file's id"),
+]
 Reason = Annotated[
-    str, Field(min_length=1, max_length=MAX_REASON, description="why (shown in the history)")
+    str,
+    Field(min_length=1, max_length=MAX_REASON, pattern=r"\S", description="why (in the history)"),
 ]
 PhotoUrl = Annotated[
-    str, Field(min_length=8, max_length=2048, pattern=r"^https?://\S+$", description="a photo")
+    str, Field(min_length=8, max_length=2048, pattern=r"^https?://[!-~]+$", description="a photo")
 ]
-
-
-class ErrorOut(BaseModel):
-    """An error: what is wrong, a stable code, and for an «отписка» the reasons."""
-
-    detail: str | list[dict[str, Any]]
-    code: str
-    reasons: list[str] | None = None
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -108,10 +113,18 @@ class StrictBody(BaseModel):
 class AnswerBody(StrictBody):
     """An answer to the citizen: intermediate (default) or final, with photos of the work."""
 
+    model_config = ConfigDict(
+        json_schema_extra={  # a final answer has its text (the validator below, as schema)
+            "if": {"properties": {"final": {"const": True}}, "required": ["final"]},
+            "then": {"properties": {"text": {"type": "string"}}, "required": ["text"]},
+        }
+    )
+
     text: str | None = Field(
         None,
         min_length=1,
         max_length=MAX_ANSWER,
+        pattern=r"\S",
         description="the answer; an intermediate one without it uses the topic's template",
     )
     final: bool = Field(False, description="the final answer: checked for «отписка», resolves")
@@ -134,14 +147,14 @@ class ForwardBody(StrictBody):
 class ExtendBody(StrictBody):
     """Extend a written appeal's term once (59-ФЗ art. 12 p. 2), by at most 30 days."""
 
-    days: int = Field(30, ge=1, le=30)
+    days: Annotated[int, Field(ge=1, le=30), BeforeValidator(_whole)] = 30
     reason: Reason
 
 
 class RatingBody(StrictBody):
     """A citizen's rating taken by a curator (by phone, say); a low one reopens."""
 
-    score: int = Field(ge=1, le=5)
+    score: Annotated[int, Field(ge=1, le=5), BeforeValidator(_whole)]
     comment: str | None = Field(None, max_length=MAX_REASON)
     resolved: bool | None = Field(None, description="the citizen's «решено / не решено»")
 

@@ -38,8 +38,8 @@ from tsur.analytics.exports import HtmlRenderer
 from tsur.analytics.report import CHANNEL_NAMES, build_report, render
 from tsur.errors import AccessDenied, ReportError
 from tsur.roles import Right, Role
-from tsur.server.actions import ErrorOut
 from tsur.server.deps import ServerState, needs
+from tsur.server.errors import ErrorOut
 from tsur.server.work import State
 
 __all__ = [
@@ -62,7 +62,14 @@ PERIOD_HELP = (
     "a month 2026-11, a week 2026-W46, a day 2026-11-16, a year 2026 or days "
     "2026-11-01..2026-11-20 (default: this month)"
 )
-PeriodQuery = Annotated[str | None, Query(min_length=4, max_length=40, description=PERIOD_HELP)]
+#: What a period looks like (whether it is a date is for :func:`validated_period` to say).
+PERIOD_PATTERN = (
+    r"^[0-9]{4}(-[Ww][0-9]{2}|-[0-9]{2}(-[0-9]{2}( ?(\.\.|/) ?[0-9]{4}-[0-9]{2}-[0-9]{2})?)?)?$"
+)
+PeriodQuery = Annotated[
+    str | None,
+    Query(min_length=4, max_length=40, pattern=PERIOD_PATTERN, description=PERIOD_HELP),
+]
 #: The longest period asked for (days): a leap year.
 MAX_DAYS = 366
 _YEARS = (1971, 9000)
@@ -367,7 +374,9 @@ async def analytics_summary(who: Analyst, st: State, period: PeriodQuery = None)
 async def report(
     who: Analyst,
     st: State,
-    period: Annotated[str, Path(min_length=4, max_length=40, description=PERIOD_HELP)],
+    period: Annotated[
+        str, Path(min_length=4, max_length=40, pattern=PERIOD_PATTERN, description=PERIOD_HELP)
+    ],
 ) -> Response:
     """The leaders' report of the period as an HTML file (``Content-Disposition:
     attachment``), as ``tsur report`` writes it; overdue as of now.

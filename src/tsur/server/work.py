@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
+from pydantic import StringConstraints
 from starlette.concurrency import run_in_threadpool
 
 from tsur.access import Principal, can_see, incident_scope, narrow
@@ -29,6 +30,8 @@ Reader = Annotated[Principal, Depends(needs(Right.READ))]
 State = Annotated[ServerState, Depends(state)]
 _MAX_ID = 2**63 - 1
 IncidentId = Annotated[int, Path(ge=1, le=_MAX_ID, description="the incident's number")]
+#: The shape of a region file's ids (topics, territories, executors).
+REGION_ID = r"^[a-z0-9][a-z0-9_.-]*$"
 
 
 def visible_incident(st: ServerState, who: Principal, incident_id: int) -> Incident:
@@ -55,10 +58,14 @@ async def list_incidents(
     status: Annotated[list[Status] | None, Query(description="any of these statuses")] = None,
     urgency: Annotated[Urgency | None, Query()] = None,
     topic: Annotated[
-        str | None, Query(max_length=64, description="a topic with its subtopics")
+        str | None,
+        Query(max_length=64, pattern=REGION_ID, description="a topic with its subtopics"),
     ] = None,
-    territory: Annotated[list[str] | None, Query(max_length=50)] = None,
-    executor: Annotated[str | None, Query(max_length=64)] = None,
+    territory: Annotated[
+        list[Annotated[str, StringConstraints(max_length=64, pattern=REGION_ID)]] | None,
+        Query(max_length=50),
+    ] = None,
+    executor: Annotated[str | None, Query(max_length=64, pattern=REGION_ID)] = None,
     overdue: Annotated[bool, Query(description="only open incidents past a term")] = False,
     q: Annotated[
         str | None, Query(max_length=200, description="text in the summary or the address")
