@@ -20,12 +20,15 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error, positive_data_acceptance
 
 from tsur import Engine
 from tsur.access import issue_key
 from tsur.config import ServerConfig
 from tsur.server import create_app
 from tsur.testing import FixedClock, make_engine, message
+
+from .work_kit import CURATOR_OPS
 
 pytestmark = pytest.mark.slow
 
@@ -65,6 +68,17 @@ def test_no_request_breaks_the_service(fuzzed: tuple[Any, str]) -> None:
     runs: Counter[str] = Counter()
     for result in api.get_all_operations():
         operation = result.ok()
+        # a well-formed action can still be refused by the lifecycle's rules (an «отписка», no
+        # answer to rate yet, an unknown executor: 422), a well-formed period be no date (400)
+        path, method = operation.path, operation.method.upper()
+        refusable = (method == "POST" and path.startswith("/api/v1/incidents/")) or path in (
+            "/api/v1/executors/kpi",
+            "/api/v1/analytics/summary",
+            "/api/v1/reports/{period}",
+        )
+        excluded = [positive_data_acceptance] if refusable else []
+        if not CURATOR_OPS and path.rsplit("/", 1)[-1] in ("reassign", "merge", "split", "correct"):
+            excluded.append(not_a_server_error)  # 501 until the lifecycle makes them
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
             @given(case=operation.as_strategy(generation_mode=mode))
@@ -76,7 +90,7 @@ def test_no_request_breaks_the_service(fuzzed: tuple[Any, str]) -> None:
             )
             def call(case: Any) -> None:
                 runs[operation.label] += 1  # noqa: B023 - run at once, in this iteration
-                case.call_and_validate(headers=auth)
+                case.call_and_validate(headers=auth, excluded_checks=excluded)  # noqa: B023
 
             try:
                 call()
