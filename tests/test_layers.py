@@ -89,7 +89,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("tsur.plugins",),
     ("tsur.pipeline",),
     ("tsur.lifecycle", "tsur.intake", "tsur.worker"),
-    ("tsur.http", "tsur.server", "tsur.testing"),
+    ("tsur.server", "tsur.testing"),
     ("tsur.console",),
     tuple(f"tsur.default_plugins.{name}" for name in COMMANDS),
     ("tsur.cli", "tsur", "tsur.__main__"),
@@ -247,7 +247,7 @@ def test_the_checker_sees_deferred_and_type_only_imports(tmp_path: Path) -> None
         "import importlib, logging\n"
         "log = logging.getLogger('tsur.store')\n"
         "PLUGINS = ('tsur.lifecycle.demo',)\n"
-        "importlib.import_module('tsur.http')\n"
+        "importlib.import_module('tsur.server')\n"
         "from tsur.sla.deadlines import due\n"
     )
     path = tmp_path / "probe.py"
@@ -259,7 +259,7 @@ def test_the_checker_sees_deferred_and_type_only_imports(tmp_path: Path) -> None
         "tsur.region",
         "tsur.lifecycle.demo",
         "tsur.lifecycle",  # the package runs before its module
-        "tsur.http",
+        "tsur.server",
         "tsur.sla.deadlines",
         "tsur.sla",
     }

@@ -27,13 +27,11 @@ from .conftest import SMALL_REGION, FrozenClock
 from .service_kit import Service, service
 from .work_kit import (
     CONCRETE,
-    CURATOR_OPS,
     GOROD,
     SELA,
     IncidentMaker,
     Made,
     Spec,
-    needs_curator_ops,
 )
 
 
@@ -177,7 +175,6 @@ def test_a_forwarded_incident_leaves_the_executors_scope(
     assert svc.post(f"{path}/take", "teplo").status_code == 200
 
 
-@needs_curator_ops
 def test_a_forward_or_reassignment_to_no_executor_is_422(
     svc: Service, maker: IncidentMaker
 ) -> None:
@@ -201,7 +198,6 @@ def test_an_executor_may_forward_but_not_reassign(svc: Service, maker: IncidentM
 
 
 # a curator's corrections ----------------------------------------------------------------------
-@needs_curator_ops
 def test_a_duplicate_outside_the_scope_is_404_and_nothing_is_merged(
     svc: Service, maker: IncidentMaker
 ) -> None:
@@ -218,7 +214,6 @@ def test_a_duplicate_outside_the_scope_is_404_and_nothing_is_merged(
     assert set(other.message_ids) <= {m["id"] for m in r.json()["messages"]}
 
 
-@needs_curator_ops
 def test_a_municipal_curator_corrects_only_within_its_municipality(
     svc: Service, maker: IncidentMaker
 ) -> None:
@@ -244,7 +239,6 @@ def test_a_municipal_curator_corrects_only_within_its_municipality(
     assert svc.get(path, "sela").status_code == 200
 
 
-@needs_curator_ops
 def test_a_split_answers_201_with_the_new_incident(svc: Service, maker: IncidentMaker) -> None:
     inc = one(maker, Spec(SELA, messages=2))
     r = svc.post(
@@ -307,7 +301,7 @@ BAD_BODIES: list[tuple[str, dict[str, Any]]] = [
     ("split", {"message_ids": [1], "reason": "x", "topic": "nope"}),
     ("correct", {"topic": "nope"}),
     ("correct", {"territory": "nowhere"}),
-    *([("correct", {})] if CURATOR_OPS else []),  # neither given: the lifecycle's refusal
+    ("correct", {}),  # neither given: the lifecycle's refusal
 ]
 
 

@@ -20,6 +20,7 @@ from tsur.config import ServerConfig
 from tsur.errors import AccessDenied, InvalidRequest, NotFound
 from tsur.roles import Role
 from tsur.server.deps import RateLimiter
+from tsur.testing import message
 
 from .service_kit import Service, service
 
@@ -170,3 +171,27 @@ def test_authenticate_refuses_with_our_own_error(engine: Engine) -> None:
     with pytest.raises(AccessDenied) as info:
         authenticate(engine.repository, None)
     assert info.value.status == 401
+
+
+def test_a_topic_filter_takes_its_subtopics_and_wildcards_match_nothing(svc: Service) -> None:
+    svc.engine.ingest(
+        [
+            message("В Тольятти на ул. Мира, 5 нет отопления", source="vk"),
+            message("В Тольятти на ул. Мира, 7 огромная яма на дороге", source="vk"),
+        ]
+    )
+    svc.engine.run()
+    page = svc.get("/api/v1/incidents?topic=zhkh", "region").json()
+    assert [i["topic"] for i in page["items"]] == ["zhkh.heating"]
+    for hostile in ("%", "zhkh%", "_", "zhkh.%"):
+        r = svc.client.get(
+            "/api/v1/incidents", params={"topic": hostile}, headers=svc.headers("region")
+        )
+        assert r.status_code == 404, hostile
+    for text in ("%", "_", "\\", "' OR 1=1 --"):
+        r = svc.client.get("/api/v1/incidents", params={"q": text}, headers=svc.headers("region"))
+        assert (r.status_code, r.json()["items"]) == (200, []), text
+    found = svc.client.get(
+        "/api/v1/incidents", params={"q": "МИРА, 7"}, headers=svc.headers("region")
+    )
+    assert [i["topic"] for i in found.json()["items"]] == ["roads"]  # Cyrillic, any case

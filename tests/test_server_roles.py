@@ -22,13 +22,12 @@ from collections.abc import Callable
 from typing import Any
 
 import attrs
-import pytest
 
 from tsur import Engine
 from tsur.roles import RIGHTS, Right, Role
 
 from .service_kit import ROLES, Service, service
-from .work_kit import CONCRETE, CURATOR_OPS, GOROD, TOWNS, IncidentMaker, Made, Spec
+from .work_kit import CONCRETE, TOWNS, IncidentMaker, Made, Spec
 
 ACTORS = {key: f"{role}:{key}" for key, (role, _) in ROLES.items()}
 
@@ -69,8 +68,6 @@ class Endpoint:
     answered: bool = False
     pair: bool = False
     body: Callable[[Setup], dict[str, Any]] | None = None
-    #: whether it calls a curator's correction of the lifecycle (see work_kit.CURATOR_OPS)
-    curation: bool = False
     #: what a success shows in the answer (besides the actor in the history)
     done: Callable[[dict[str, Any], Setup], bool] = lambda r, s: True
 
@@ -116,7 +113,6 @@ ENDPOINTS = (
         "reassign",
         "POST",
         Right.CURATE,
-        curation=True,
         body=lambda s: {"to_executor": "minzdrav", "reason": "ошибка маршрутизации"},
         done=lambda r, s: r["executor"] == "minzdrav",
     ),
@@ -124,7 +120,6 @@ ENDPOINTS = (
         "merge",
         "POST",
         Right.CURATE,
-        curation=True,
         pair=True,
         body=lambda s: {"duplicates": [s.dup.id if s.dup else 0], "reason": "одна и та же яма"},
         done=lambda r, s: (
@@ -135,7 +130,6 @@ ENDPOINTS = (
         "split",
         "POST",
         Right.CURATE,
-        curation=True,
         ok=201,
         messages=2,
         body=lambda s: {"message_ids": [s.made.message_ids[1]], "reason": "другая проблема"},
@@ -147,7 +141,6 @@ ENDPOINTS = (
         "correct",
         "POST",
         Right.CURATE,
-        curation=True,
         body=lambda s: {"topic": "transport", "reason": "тема уточнена"},
         done=lambda r, s: r["topic"] == "transport",
     ),
@@ -191,8 +184,7 @@ def _prepare(
 
 
 def test_every_role_on_every_incident_endpoint(engine: Engine) -> None:
-    endpoints = [ep for ep in ENDPOINTS if CURATOR_OPS or not ep.curation]
-    cases = [(key, ep, side) for key in ROLES for ep in endpoints for side in TOWNS]
+    cases = [(key, ep, side) for key in ROLES for ep in ENDPOINTS for side in TOWNS]
     with service(engine) as svc:
         setups, probes = _prepare(svc, cases)
         wrong: list[str] = []
@@ -261,14 +253,3 @@ def test_every_role_on_the_listing_and_the_figures(engine: Engine) -> None:
                 if r.status_code != want_status:
                     wrong.append(f"{key} {path}: {r.status_code} (want {want_status})")
         assert wrong == []
-
-
-@pytest.mark.skipif(CURATOR_OPS, reason="the lifecycle makes the curator's corrections")
-def test_without_the_lifecycles_corrections_they_are_501_after_the_rule(engine: Engine) -> None:
-    with service(engine) as svc:
-        setup = Setup(*IncidentMaker(engine).make([Spec(GOROD, messages=2), Spec(GOROD)]))
-        for ep in (e for e in ENDPOINTS if e.curation):
-            for key in ROLES:
-                want = expected(key, ep, "gorod")
-                r = svc.post(ep.path(setup), key, json=ep.body(setup) if ep.body else None)
-                assert r.status_code == (501 if want < 400 else want), (key, ep.name, r.text)

@@ -13,10 +13,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import attrs
-import pytest
 
 from tsur import Engine, Message
-from tsur.lifecycle import Lifecycle
 
 from .helpers import SAMARA
 
@@ -35,13 +33,6 @@ class Town:
 GOROD = Town("Тольятти", "gorod", "adm-gorod", "roads", "глубокая яма на дороге")
 SELA = Town("Сызрань", "sela", "teplo", "zhkh.heating", "батарея холодная в квартире")
 TOWNS = {"gorod": GOROD, "sela": SELA}
-
-#: Whether the lifecycle makes a curator's corrections (reassign, merge, split, correct); the
-#: service answers them 501 until it does.
-CURATOR_OPS = all(hasattr(Lifecycle, m) for m in ("reassign", "merge", "split", "correct"))
-needs_curator_ops = pytest.mark.skipif(
-    not CURATOR_OPS, reason="the lifecycle has no reassign, merge, split and correct here"
-)
 
 #: A final answer that passes the «отписка» check: an action done, with its date.
 CONCRETE = "Яма у дома заделана 17.11.2026 литым асфальтом, работы приняты."

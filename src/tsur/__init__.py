@@ -42,6 +42,7 @@ from tsur.domain import (
     parse_duration,
 )
 from tsur.errors import (
+    AccessDenied,
     AdapterError,
     AnswerRejected,
     ConfigError,
@@ -79,6 +80,7 @@ from tsur.text.normalize import Lemmatizer, Text
 
 __all__ = [
     "TRANSITIONS",
+    "AccessDenied",
     "AdapterError",
     "Analysis",
     "AnswerRejected",

@@ -57,10 +57,12 @@ __all__ = [
     "can_see",
     "incident_scope",
     "issue_key",
+    "principal_of_key",
     "require",
 ]
 
 _TOKEN = re.compile(r"^tsur_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
+_KEY_ID = re.compile(r"^[0-9a-f]{12}$")
 
 
 @attrs.frozen
@@ -172,6 +174,22 @@ def authenticate(repository: Repository, token: str | None) -> Principal:
     # the hash is compared even for an unknown id, so timing tells nothing
     stored = key.secret_hash if key is not None else "0" * 64
     if not hmac.compare_digest(stored, _hash(m.group(2))) or key is None:
+        raise AccessDenied("the API key is not valid", status=401)
+    if key.revoked_at is not None:
+        raise AccessDenied("the API key is revoked", status=401)
+    return Principal(key.id, key.name, key.role, key.scope, key.rate)
+
+
+def principal_of_key(repository: Repository, key_id: str) -> Principal:
+    """The principal of the stored key ``key_id``, checked again: :class:`AccessDenied`
+    (401) for an unknown or revoked key.
+
+    No secret is checked here: this is for a caller that has already proven
+    the key — a web desk session, signed by the service when the key was
+    given at login — and must learn, on each request, whether it still holds.
+    """
+    key = repository.get_api_key(key_id) if _KEY_ID.match(key_id) else None
+    if key is None:
         raise AccessDenied("the API key is not valid", status=401)
     if key.revoked_at is not None:
         raise AccessDenied("the API key is revoked", status=401)

@@ -181,10 +181,13 @@ TRANSITIONS: Mapping[Status, frozenset[Status]] = {
         }
     ),
     _S.IN_PROGRESS: frozenset({_S.ROUTED, _S.ANSWERED_INTERMEDIATE, _S.RESOLVED, _S.DUPLICATE}),
-    _S.ANSWERED_INTERMEDIATE: frozenset({_S.ROUTED, _S.IN_PROGRESS, _S.RESOLVED}),
+    # a curator may merge an incident into another at any open stage (it becomes a duplicate)
+    _S.ANSWERED_INTERMEDIATE: frozenset({_S.ROUTED, _S.IN_PROGRESS, _S.RESOLVED, _S.DUPLICATE}),
     _S.RESOLVED: frozenset({_S.CLOSED, _S.REOPENED}),
     _S.CLOSED: frozenset({_S.REOPENED}),
-    _S.REOPENED: frozenset({_S.ROUTED, _S.IN_PROGRESS, _S.ANSWERED_INTERMEDIATE, _S.RESOLVED}),
+    _S.REOPENED: frozenset(
+        {_S.ROUTED, _S.IN_PROGRESS, _S.ANSWERED_INTERMEDIATE, _S.RESOLVED, _S.DUPLICATE}
+    ),
     _S.REJECTED: frozenset({_S.REOPENED}),
     _S.DUPLICATE: frozenset({_S.REOPENED}),
 }

@@ -1,8 +1,9 @@
 """``tsur keys add|list|revoke``: the API keys of the service (:mod:`tsur.access`).
 
 ``tsur keys add NAME --role ROLE [--scope ID] [--rate N]``
-    Issue a key and print it once (only its hash is stored); ``--json``
-    prints ``{"id", "token", ...}`` for scripts.
+    Issue a key and print it once, alone on standard output (only its hash
+    is stored; ``TOKEN=$(tsur keys add ...)`` keeps it); ``--json`` prints
+    ``{"id", "token", ...}`` instead.
 ``tsur keys list [--json]``
     The keys: id, name, role, scope, rate, issued, revoked (never a secret).
 ``tsur keys revoke ID``
@@ -46,9 +47,11 @@ def cmd_keys_add(args: argparse.Namespace, console: Console) -> int:
         out = {"id": key.id, "name": key.name, "role": key.role.value, "scope": key.scope}
         print(json.dumps(out | {"token": token}, ensure_ascii=False))
         return 0
-    console.print(f"Ключ {key.id} ({key.role.value}{', ' + key.scope if key.scope else ''}):")
+    # the token alone on standard output: TOKEN=$(tsur keys add ...) keeps it
+    err = Console(stderr=True, highlight=False)
+    err.print(f"Ключ {key.id} ({key.role.value}{', ' + key.scope if key.scope else ''}):")
     print(token)
-    console.print("Сохраните его сейчас: показать его ещё раз нельзя.", style="bold")
+    err.print("Сохраните его сейчас: показать его ещё раз нельзя.", style="bold")
     return 0
 
 

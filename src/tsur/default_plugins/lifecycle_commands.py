@@ -1,5 +1,5 @@
 """``tsur`` subcommands of the lifecycle: tick, kpi, take, answer, rate, extend, forward,
-notifications, worker.
+reassign, merge, split, correct, notifications, worker.
 
 A plugin like any other: :func:`register_commands` adds them. Every command accepts
 ``--now ISO`` to act at a given instant (replaying a day, testing); the
@@ -251,6 +251,85 @@ def cmd_forward(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_reassign(args: argparse.Namespace, console: Console) -> int:
+    """Give an incident to another executor (the curator's decision; the citizen is not told)."""
+    with _life(args) as life:
+        _show(
+            console,
+            life,
+            life.reassign(
+                args.id, args.executor, args.reason, actor=args.actor or life.region.curator
+            ),
+        )
+    return 0
+
+
+def cmd_merge(args: argparse.Namespace, console: Console) -> int:
+    """Merge duplicates into one incident."""
+    with _life(args) as life:
+        inc = life.merge(
+            args.id,
+            args.duplicates,
+            actor=args.actor or life.region.curator,
+            reason=args.reason or "",
+        )
+        dups = ", ".join(f"№ {d}" for d in args.duplicates)
+        console.print(
+            terminal_text(
+                f"объединены с обращением № {inc.id}: {dups}; "
+                f"сообщений в нём {len(inc.message_ids)}"
+            ),
+            markup=False,
+        )
+        _show(console, life, inc)
+    return 0
+
+
+def cmd_split(args: argparse.Namespace, console: Console) -> int:
+    """Move messages of an incident to a new incident, routed anew."""
+    with _life(args) as life:
+        new = life.split(
+            args.id,
+            args.message,
+            actor=args.actor or life.region.curator,
+            reason=args.reason,
+            topic=args.topic,
+            territory=args.territory,
+        )
+        console.print(
+            terminal_text(
+                f"из обращения № {args.id} выделено новое обращение № {new.id} "
+                f"(сообщений {len(new.message_ids)}), тема «{life.region.topic_name(new.topic)}»"
+            ),
+            markup=False,
+        )
+        _show(console, life, new)
+    return 0
+
+
+def cmd_correct(args: argparse.Namespace, console: Console) -> int:
+    """Correct an incident's topic or territory (optionally route it again)."""
+    with _life(args) as life:
+        inc = life.correct(
+            args.id,
+            actor=args.actor or life.region.curator,
+            topic=args.topic,
+            territory=args.territory,
+            reason=args.reason or "",
+            reroute=args.reroute,
+        )
+        region = life.region
+        console.print(
+            terminal_text(
+                f"№ {inc.id}: тема «{region.topic_name(inc.topic)}», территория "
+                f"«{region.territory_name(inc.territory)}»"
+            ),
+            markup=False,
+        )
+        _show(console, life, inc)
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace, console: Console) -> int:
     """Process messages as they come until SIGTERM or Ctrl-C; survive database outages.
 
@@ -334,8 +413,8 @@ def cmd_notifications(args: argparse.Namespace, console: Console) -> int:
 
 @hookimpl
 def register_commands(add_command: Callable[..., argparse.ArgumentParser]) -> None:
-    """Add ``tick``, ``kpi``, ``take``, ``answer``, ``rate``, ``extend``, ``forward`` and
-    ``notifications``."""
+    """Add ``tick``, ``kpi``, ``take``, ``answer``, ``rate``, ``extend``, ``forward``,
+    ``reassign``, ``merge``, ``split``, ``correct`` and ``notifications``."""
     p = add_command(
         "tick",
         help="warn, mark overdue and escalate late incidents",
@@ -397,6 +476,8 @@ def register_commands(add_command: Callable[..., argparse.ArgumentParser]) -> No
     _add_now(p)
     p.set_defaults(func=cmd_notifications)
 
+    _register_curator_commands(add_command)
+
     for name, helptext, func in (
         ("take", "take an incident into work", cmd_take),
         ("answer", "answer the citizen (intermediate, or --final)", cmd_answer),
@@ -433,3 +514,66 @@ def register_commands(add_command: Callable[..., argparse.ArgumentParser]) -> No
         p.add_argument("--actor", default=None, help="who acts (default: the executor)")
         _add_now(p)
         p.set_defaults(func=func)
+
+
+def _register_curator_commands(add_command: Callable[..., argparse.ArgumentParser]) -> None:
+    """The curator's corrections: ``reassign``, ``merge``, ``split``, ``correct``."""
+    p = add_command(
+        "reassign",
+        help="give an incident to another executor (the curator's decision)",
+        description="Give an open incident to another executor of the region: out of triage "
+        "or after a wrong assignment. The citizen is not told (unlike forward); the terms are "
+        "counted again under the new executor (a written appeal keeps its term).",
+    )
+    p.add_argument("id", type=int, help="incident number")
+    p.add_argument("executor", help="executor id to give it to")
+    p.add_argument("reason", help="why")
+    _curator_options(p)
+    p.set_defaults(func=cmd_reassign)
+
+    p = add_command(
+        "merge",
+        help="merge duplicates into one incident",
+        description="The duplicates' messages move to the incident, each duplicate is closed "
+        "as a duplicate, and the final answer reaches every citizen once.",
+    )
+    p.add_argument("id", type=int, help="the incident that stays")
+    p.add_argument("duplicates", type=int, nargs="+", help="numbers of the duplicates")
+    p.add_argument("--reason", default=None, help="why (kept in the history)")
+    _curator_options(p)
+    p.set_defaults(func=cmd_merge)
+
+    p = add_command(
+        "split",
+        help="move messages of an incident to a new incident",
+        description="Some messages of an incident are another problem: they move to a new "
+        "incident (same topic and territory unless given), routed anew, with its own terms.",
+    )
+    p.add_argument("id", type=int, help="incident number")
+    p.add_argument(
+        "--message", type=int, action="append", required=True, help="message id (repeat)"
+    )
+    p.add_argument("--reason", required=True, help="why")
+    p.add_argument("--topic", default=None, help="the new incident's topic id")
+    p.add_argument("--territory", default=None, help="the new incident's territory id")
+    _curator_options(p)
+    p.set_defaults(func=cmd_split)
+
+    p = add_command(
+        "correct",
+        help="correct an incident's topic or territory",
+        description="Record the correct topic or territory (kept as a labelled example for "
+        "the models); --reroute asks the routing rules again.",
+    )
+    p.add_argument("id", type=int, help="incident number")
+    p.add_argument("--topic", default=None, help="the correct topic id")
+    p.add_argument("--territory", default=None, help="the correct territory id")
+    p.add_argument("--reason", default=None, help="why (kept in the history)")
+    p.add_argument("--reroute", action="store_true", help="route the incident again")
+    _curator_options(p)
+    p.set_defaults(func=cmd_correct)
+
+
+def _curator_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--actor", default=None, help="who acts (default: the region's curator)")
+    _add_now(p)

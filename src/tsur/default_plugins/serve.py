@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from rich.console import Console
 
@@ -22,20 +24,20 @@ log = logging.getLogger("tsur.server")
 
 def cmd_serve(args: argparse.Namespace, console: Console) -> int:
     """``tsur serve``."""
-    try:
+    try:  # imported here: the other commands do not pay for the web stack
         import uvicorn
 
         from tsur.server import create_app
-    except ImportError as exc:  # the extra is not installed
+    except ImportError as exc:
         raise ConfigError(
             f"tsur serve needs the server extra: pip install 'tsur[server]' ({exc.name} missing)"
         ) from None
-    if args.stop_signals.take():  # stopped while starting: nothing to serve
+    stop = threading.Event()
+    if args.stop_signals.take():  # stopped while tsur was starting: nothing to serve
         return 0
-    # after a stop, uvicorn delivers the signal again to the handler it found: a quiet one
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in (signal.SIGTERM, signal.SIGINT):  # a stop while the app is being built
         if signal.getsignal(signum) is not signal.SIG_IGN:
-            signal.signal(signum, _stopped)
+            signal.signal(signum, lambda *_: stop.set())
     engine = open_engine(args)
     app = create_app(engine)  # its warnings are logged (and shown by the CLI's log handler)
     workers = [Worker(open_engine(args), tick_every=args.tick or None) for _ in range(args.workers)]
@@ -51,7 +53,7 @@ def cmd_serve(args: argparse.Namespace, console: Console) -> int:
         highlight=False,
     )
     try:
-        uvicorn.run(
+        config = uvicorn.Config(
             app,
             host=args.host,
             port=args.port,
@@ -64,6 +66,7 @@ def cmd_serve(args: argparse.Namespace, console: Console) -> int:
             proxy_headers=bool(args.trusted_proxy),
             forwarded_allow_ips=args.trusted_proxy or None,
         )
+        _server(config, stop).run()
     finally:
         for w in workers:
             w.stop()
@@ -75,8 +78,42 @@ def cmd_serve(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def _stopped(signum: int, frame: object) -> None:
-    """What a stop signal does once the server has shut down: nothing more."""
+def _server(config: Any, stop: threading.Event) -> Any:
+    """A uvicorn server that also stops on a signal which came while the app was built."""
+    import uvicorn
+
+    class _Server(uvicorn.Server):
+        """uvicorn's server, stopping on a signal that came while the app was being built.
+
+        uvicorn delivers a stop signal again once it has shut down (so that the
+        default handler ends the process with it); ``tsur serve`` exits with
+        status 0 instead, as ``tsur worker`` does.
+        """
+
+        def __init__(self, config: Any, stop: threading.Event) -> None:
+            super().__init__(config)
+            self._stop_event = stop
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            signums = [
+                s
+                for s in (signal.SIGTERM, signal.SIGINT)
+                if signal.getsignal(s) is not signal.SIG_IGN
+            ]
+            previous = {s: signal.signal(s, self.handle_exit) for s in signums}
+            if self._stop_event.is_set():
+                self.should_exit = True
+            try:
+                yield
+            finally:
+                for s, handler in previous.items():
+                    signal.signal(s, handler)
+
+    return _Server(config, stop)
 
 
 @hookimpl

@@ -17,6 +17,7 @@ lifecycle's errors are in :mod:`tsur.errors`.
 """
 
 from tsur.lifecycle.answers import AnswerCheck, AnswerChecker, AnswerTemplates, check_answer
+from tsur.lifecycle.curator import Correction
 from tsur.lifecycle.demo import DemoClock, DemoRun, Habits, simulate
 from tsur.lifecycle.escalation import TickReport
 from tsur.lifecycle.replies import Delivery
@@ -26,6 +27,7 @@ __all__ = [
     "AnswerCheck",
     "AnswerChecker",
     "AnswerTemplates",
+    "Correction",
     "Delivery",
     "DemoClock",
     "DemoRun",

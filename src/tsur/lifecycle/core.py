@@ -18,7 +18,7 @@ from tsur.lifecycle.replies import ReplyChannel
 from tsur.lifecycle.state import WRITTEN, lifecycle_state
 from tsur.pipeline import Engine
 from tsur.sla.calendar import WorkingCalendar
-from tsur.sla.deadlines import policy_for
+from tsur.sla.deadlines import deadlines_for, policy_for
 
 __all__ = ["ANSWERABLE", "LifecycleCore", "nonempty_text"]
 
@@ -186,6 +186,27 @@ class LifecycleCore:
                 "first_response_due": self.iso(inc.first_response_due),
                 "resolution_due": self.iso(inc.resolution_due),
             },
+        )
+
+    def recount_deadlines(self, inc: Incident, start: datetime, now: datetime, actor: str) -> None:
+        """Count the incident's terms again from ``start`` under the policy and calendar of
+        its (new) executor, and record them; the first response's only while none was given.
+
+        A forward and a curator's reassignment both call it after changing the executor.
+        """
+        dl = deadlines_for(self.region, inc, start)
+        if dl is None:
+            return
+        inc.sla_policy = dl.policy
+        first = dl.first_response_due if inc.first_response_at is None else None
+        self.set_deadlines(
+            inc,
+            now,
+            actor,
+            f"новый исполнитель, политика {dl.policy}",
+            first_response_due=first or inc.first_response_due,
+            resolution_due=dl.resolution_due,
+            resolution_from=start,
         )
 
     def queue(self, *notifications: Notification) -> list[bool]:

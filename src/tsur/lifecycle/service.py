@@ -33,7 +33,9 @@ from tsur.errors import (
     NotFound,
     PhotoRequired,
 )
+from tsur.lifecycle import curator
 from tsur.lifecycle.core import ANSWERABLE, LifecycleCore, nonempty_text
+from tsur.lifecycle.curator import Correction
 from tsur.lifecycle.escalation import TickReport, run_tick
 from tsur.lifecycle.feedback import rate, reopen
 from tsur.lifecycle.state import (
@@ -43,7 +45,7 @@ from tsur.lifecycle.state import (
     duration_ru,
     lifecycle_state,
 )
-from tsur.sla.deadlines import deadlines_for, due
+from tsur.sla.deadlines import due
 
 __all__ = ["Lifecycle"]
 
@@ -369,20 +371,7 @@ class Lifecycle(LifecycleCore):
             )
             state = lifecycle_state(inc)
             state["forwards"] = int(state.get("forwards", 0)) + 1
-            start = now if written else inc.created_at
-            dl = deadlines_for(self.region, inc, start)
-            if dl is not None:
-                inc.sla_policy = dl.policy
-                first = dl.first_response_due if inc.first_response_at is None else None
-                self.set_deadlines(
-                    inc,
-                    now,
-                    who,
-                    f"новый исполнитель, политика {dl.policy}",
-                    first_response_due=first or inc.first_response_due,
-                    resolution_due=dl.resolution_due,
-                    resolution_from=start,
-                )
+            self.recount_deadlines(inc, now if written else inc.created_at, now, who)
             text = self.render_answer("forward", inc, due_at=inc.resolution_due, reason=reason)
         self.queue(
             Notification(
@@ -409,6 +398,120 @@ class Lifecycle(LifecycleCore):
                 )
             )
         return self.post_answer(inc, "intermediate", text, actor=who, notice="forward")
+
+    # a curator's corrections live in their own module -------------------------------
+    def reassign(self, incident_id: int, to_executor: str, reason: str, *, actor: str) -> Incident:
+        """Give an open incident to another executor of the region (ROUTED), with the reason.
+
+        For an incident out of triage or a wrong assignment; unlike
+        :meth:`forward` (59-ФЗ forwarding to a competent body) the citizen is
+        not told and a written appeal keeps its term. Other incidents' terms
+        are counted again from their first message under the new executor's
+        policy and calendar, as a forward counts them (the first response's
+        only while none was given). The new executor is notified (``routed``);
+        the history gains ``reassigned`` and a status event, both by ``actor``.
+
+        Raises :class:`NotFound` for an unknown executor, :class:`InvalidRequest`
+        for the executor it already has or an empty reason, and
+        :class:`IllegalTransition` for an incident that is closed (resolved,
+        closed, rejected, a duplicate) or not yet classified.
+        """
+        return curator.reassign(self, incident_id, to_executor, reason, actor=actor)
+
+    def merge(
+        self, target_id: int, duplicate_ids: Sequence[int], *, actor: str, reason: str = ""
+    ) -> Incident:
+        """Merge duplicates of one problem into ``target_id``; the target as it is now.
+
+        The duplicates' messages move to the target, so its answers reach
+        their authors too (each author once). Each duplicate records a
+        ``merged`` event (``{"into": target}``) and becomes ``duplicate``;
+        the target records ``merged`` (``{"from": [...]}``) and takes the
+        earliest terms of them all. The executors concerned are notified
+        (``merged``); citizens are not.
+
+        Refused: an empty list or a repeated id, the target among the
+        duplicates, duplicates in a territory unrelated to the target's
+        (neither inside the other), a written appeal (59-ФЗ) merged into an
+        incident that is not one (:class:`InvalidRequest`); a target or a
+        duplicate that is no longer open (:class:`IllegalTransition`); an
+        unknown incident (:class:`NotFound`). Nothing changes when one is refused.
+        """
+        return curator.merge(self, target_id, duplicate_ids, actor=actor, reason=reason)
+
+    def split(
+        self,
+        incident_id: int,
+        message_ids: Sequence[int],
+        *,
+        actor: str,
+        reason: str,
+        topic: str | None = None,
+        territory: str | None = None,
+    ) -> Incident:
+        """Move messages of an open incident (another problem) to a new incident; the new one.
+
+        The new incident has the incident's topic and territory unless
+        ``topic`` or ``territory`` is given, is routed again by the engine's
+        routers (to triage when it has no topic), gets its terms from its
+        first message (a written appeal's from the registration it came
+        with) and is notified to its executor. Both record a ``split`` event
+        by ``actor`` naming the other and the messages. When the incident's
+        first message leaves, its summary is written again from what stays.
+
+        Raises :class:`InvalidRequest` for no messages, messages that are not
+        the incident's, all of its messages, or an empty reason;
+        :class:`NotFound` for an unknown incident, topic or territory;
+        :class:`IllegalTransition` for an incident that is no longer open.
+        """
+        return curator.split(
+            self,
+            incident_id,
+            message_ids,
+            actor=actor,
+            reason=reason,
+            topic=topic,
+            territory=territory,
+        )
+
+    def correct(
+        self,
+        incident_id: int,
+        *,
+        actor: str,
+        topic: str | None = None,
+        territory: str | None = None,
+        reason: str = "",
+        reroute: bool = False,
+    ) -> Incident:
+        """Correct the incident's topic or territory (event ``corrected`` with ``[old, new]``).
+
+        Any incident can be corrected (it labels the data the models learn
+        from: :meth:`corrections`). With ``reroute`` the routers are asked
+        again and an open incident goes to the executor they pick as
+        :meth:`reassign` gives it (out of triage even when the executor stays).
+
+        Raises :class:`NotFound` for an unknown topic or territory,
+        :class:`InvalidRequest` when neither is given or neither changes, and
+        :class:`IllegalTransition` when ``reroute`` is asked for an incident
+        that is no longer open.
+        """
+        return curator.correct(
+            self,
+            incident_id,
+            actor=actor,
+            topic=topic,
+            territory=territory,
+            reason=reason,
+            reroute=reroute,
+        )
+
+    def corrections(self, since: datetime | None = None) -> list[Correction]:
+        """The curators' corrections of topics and territories (at or after ``since``),
+        oldest first, with the texts of the messages as stored: labelled examples for
+        training the classifiers and locators. See :class:`~tsur.lifecycle.curator.Correction`.
+        """
+        return curator.corrections(self, since)
 
     # ratings and escalation live in their own modules ------------------------------
     def rate(

@@ -12,10 +12,9 @@ curator may name only territories within its municipality (403 otherwise).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Annotated, Any, Protocol, runtime_checkable
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import Field
 
 from tsur.access import Principal, incident_scope
@@ -33,66 +32,14 @@ from tsur.server.actions import (
     known_executor,
 )
 from tsur.server.deps import ServerState, needs
-from tsur.server.errors import ErrorOut
 from tsur.server.models import IncidentDetail
 from tsur.server.work import IncidentId, State
 
-__all__ = ["CorrectBody", "CuratorOps", "MergeBody", "ReassignBody", "SplitBody", "router"]
+__all__ = ["CorrectBody", "MergeBody", "ReassignBody", "SplitBody", "router"]
 
 router = APIRouter(prefix="/api/v1", tags=["actions"])
 
 Curator = Annotated[Principal, Depends(needs(Right.CURATE))]
-
-
-@runtime_checkable
-class CuratorOps(Protocol):
-    """The lifecycle's curator corrections these routes call (:class:`~tsur.lifecycle.Lifecycle`
-    ``reassign``, ``merge``, ``split``, ``correct``)."""
-
-    def reassign(
-        self, incident_id: int, to_executor: str, reason: str, *, actor: str
-    ) -> Incident: ...
-
-    def merge(
-        self, target_id: int, duplicate_ids: Sequence[int], *, actor: str, reason: str = ""
-    ) -> Incident: ...
-
-    def split(
-        self,
-        incident_id: int,
-        message_ids: Sequence[int],
-        *,
-        actor: str,
-        reason: str,
-        topic: str | None = None,
-        territory: str | None = None,
-    ) -> Incident: ...
-
-    def correct(
-        self,
-        incident_id: int,
-        *,
-        actor: str,
-        topic: str | None = None,
-        territory: str | None = None,
-        reason: str = "",
-        reroute: bool = False,
-    ) -> Incident: ...
-
-
-def _ops(st: ServerState) -> CuratorOps:
-    """The service's lifecycle as :class:`CuratorOps`; 501 for a lifecycle without them."""
-    life = st.lifecycle
-    if not isinstance(life, CuratorOps):
-        raise HTTPException(501, "this lifecycle makes no curator corrections")
-    return life
-
-
-def _responses() -> dict[int | str, dict[str, Any]]:
-    return {
-        **error_responses(403, 404, 409, 422),
-        501: {"model": ErrorOut, "description": "the lifecycle makes no curator corrections"},
-    }
 
 
 class ReassignBody(StrictBody):
@@ -148,7 +95,7 @@ def _place(st: ServerState, who: Principal, topic: str | None, territory: str | 
     "/incidents/{incident_id}/reassign",
     response_model=IncidentDetail,
     summary="Give to another executor",
-    responses=_responses(),
+    responses=error_responses(403, 404, 409, 422),
 )
 async def reassign(
     incident_id: IncidentId, body: ReassignBody, who: Curator, st: State
@@ -163,7 +110,7 @@ async def reassign(
         st,
         who,
         incident_id,
-        lambda: _ops(st).reassign(
+        lambda: st.lifecycle.reassign(
             incident_id, known_executor(st, body.to_executor), body.reason, actor=who.actor
         ),
     )
@@ -173,7 +120,7 @@ async def reassign(
     "/incidents/{incident_id}/merge",
     response_model=IncidentDetail,
     summary="Merge duplicates into this incident",
-    responses=_responses(),
+    responses=error_responses(403, 404, 409, 422),
 )
 async def merge(
     incident_id: IncidentId, body: MergeBody, who: Curator, st: State
@@ -189,7 +136,9 @@ async def merge(
         st,
         who,
         incident_id,
-        lambda: _ops(st).merge(incident_id, body.duplicates, actor=who.actor, reason=body.reason),
+        lambda: st.lifecycle.merge(
+            incident_id, body.duplicates, actor=who.actor, reason=body.reason
+        ),
         also_visible=tuple(body.duplicates),
     )
 
@@ -199,7 +148,7 @@ async def merge(
     response_model=IncidentDetail,
     status_code=201,
     summary="Split messages off into a new incident",
-    responses=_responses(),
+    responses=error_responses(403, 404, 409, 422),
 )
 async def split(
     incident_id: IncidentId, body: SplitBody, who: Curator, st: State, response: Response
@@ -213,7 +162,7 @@ async def split(
 
     def run() -> Incident:
         _place(st, who, body.topic, body.territory)
-        return _ops(st).split(
+        return st.lifecycle.split(
             incident_id,
             body.message_ids,
             actor=who.actor,
@@ -231,7 +180,7 @@ async def split(
     "/incidents/{incident_id}/correct",
     response_model=IncidentDetail,
     summary="Correct the topic or territory",
-    responses=_responses(),
+    responses=error_responses(403, 404, 409, 422),
 )
 async def correct(
     incident_id: IncidentId, body: CorrectBody, who: Curator, st: State
@@ -244,7 +193,7 @@ async def correct(
 
     def run() -> Incident:
         _place(st, who, body.topic, body.territory)
-        return _ops(st).correct(
+        return st.lifecycle.correct(
             incident_id,
             actor=who.actor,
             topic=body.topic,

@@ -9,10 +9,10 @@ key's actor (``role:name``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import StringConstraints
 from starlette.concurrency import run_in_threadpool
 
 from tsur.access import Principal, can_see, incident_scope, narrow
@@ -22,7 +22,7 @@ from tsur.roles import Right
 from tsur.server.deps import ServerState, needs, state
 from tsur.server.models import IncidentDetail, IncidentPage, incident_detail, incident_out
 
-__all__ = ["IncidentId", "State", "detail_of", "router", "visible_incident"]
+__all__ = ["IncidentId", "State", "detail_of", "find_incidents", "router", "visible_incident"]
 
 router = APIRouter(prefix="/api/v1", tags=["work"])
 
@@ -30,8 +30,6 @@ Reader = Annotated[Principal, Depends(needs(Right.READ))]
 State = Annotated[ServerState, Depends(state)]
 _MAX_ID = 2**63 - 1
 IncidentId = Annotated[int, Path(ge=1, le=_MAX_ID, description="the incident's number")]
-#: The shape of a region file's ids (topics, territories, executors).
-REGION_ID = r"^[a-z0-9][a-z0-9_.-]*$"
 
 
 def visible_incident(st: ServerState, who: Principal, incident_id: int) -> Incident:
@@ -51,6 +49,50 @@ def detail_of(st: ServerState, inc: Incident, *, masked: bool) -> IncidentDetail
     return incident_detail(inc, list(reversed(messages)), masked=masked)
 
 
+def find_incidents(
+    st: ServerState,
+    who: Principal,
+    *,
+    status: Sequence[Status] | None = None,
+    urgency: Urgency | None = None,
+    topic: str | None = None,
+    territory: Sequence[str] | None = None,
+    executor: str | None = None,
+    overdue: bool = False,
+    text: str | None = None,
+    limit: int = 50,
+    before_id: int | None = None,
+) -> tuple[list[Incident], int | None]:
+    """A page of the incidents within the principal's scope matching every filter.
+
+    Newest first, at most ``limit``; with the cursor of the next page (the
+    ``before_id`` to ask for it; None on the last page). ``topic`` takes its
+    subtopics along, ``territory`` is narrowed to the scope, ``overdue``
+    keeps open incidents past a term at the engine's clock, ``text`` is a
+    substring of the summary or the address. An executor asking for another
+    executor's incidents gets none. Raises NotFound for an unknown topic.
+    """
+    scope = incident_scope(who, st.engine.region)
+    if scope.executor is not None and executor is not None and executor != scope.executor:
+        return [], None
+    if topic is not None and topic not in st.engine.region.topics:
+        raise NotFound("topic", topic)
+    found = st.engine.incidents(
+        status=[s.value for s in status] if status else None,
+        urgency=urgency.value if urgency else None,
+        topic=topic,
+        territory=narrow(scope, territory),
+        executor=scope.executor or executor,
+        overdue_at=st.engine.clock() if overdue else None,
+        text=text,
+        before_id=before_id,
+        limit=limit + 1,
+    )
+    items = found[:limit]
+    more = len(found) > limit and bool(items)
+    return items, items[-1].id if more else None
+
+
 @router.get("/incidents", response_model=IncidentPage, summary="List and search incidents")
 async def list_incidents(
     who: Reader,
@@ -58,14 +100,10 @@ async def list_incidents(
     status: Annotated[list[Status] | None, Query(description="any of these statuses")] = None,
     urgency: Annotated[Urgency | None, Query()] = None,
     topic: Annotated[
-        str | None,
-        Query(max_length=64, pattern=REGION_ID, description="a topic with its subtopics"),
+        str | None, Query(max_length=64, description="a topic with its subtopics")
     ] = None,
-    territory: Annotated[
-        list[Annotated[str, StringConstraints(max_length=64, pattern=REGION_ID)]] | None,
-        Query(max_length=50),
-    ] = None,
-    executor: Annotated[str | None, Query(max_length=64, pattern=REGION_ID)] = None,
+    territory: Annotated[list[str] | None, Query(max_length=50)] = None,
+    executor: Annotated[str | None, Query(max_length=64)] = None,
     overdue: Annotated[bool, Query(description="only open incidents past a term")] = False,
     q: Annotated[
         str | None, Query(max_length=200, description="text in the summary or the address")
@@ -76,28 +114,24 @@ async def list_incidents(
     ] = None,
 ) -> IncidentPage:
     """Incidents within the key's scope matching every filter, newest first."""
-    scope = incident_scope(who, st.engine.region)
-    if scope.executor is not None and executor is not None and executor != scope.executor:
-        return IncidentPage(items=[], next_cursor=None)
-    filters = {
-        "status": [s.value for s in status] if status else None,
-        "urgency": urgency.value if urgency else None,
-        "topic": topic,
-        "territory": narrow(scope, territory),
-        "executor": scope.executor or executor,
-        "overdue_at": st.engine.clock() if overdue else None,
-        "text": q,
-        "before_id": int(cursor) if cursor else None,
-        "limit": limit + 1,
-    }
-    if topic is not None and topic not in st.engine.region.topics:
-        raise NotFound("topic", topic)
-    found = await run_in_threadpool(lambda: st.engine.incidents(**filters))
-    more = len(found) > limit
-    items = found[:limit]
+    items, after = await run_in_threadpool(
+        lambda: find_incidents(
+            st,
+            who,
+            status=status,
+            urgency=urgency,
+            topic=topic,
+            territory=territory,
+            executor=executor,
+            overdue=overdue,
+            text=q,
+            limit=limit,
+            before_id=int(cursor) if cursor else None,
+        )
+    )
     return IncidentPage(
         items=[incident_out(i) for i in items],
-        next_cursor=str(items[-1].id) if more and items else None,
+        next_cursor=str(after) if after is not None else None,
     )
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import abc
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from tsur.domain import Incident, Message, Notification
+from tsur.domain import Event, Incident, Message, Notification
 from tsur.grouping.candidates import Candidates, Lookup
 from tsur.roles import ApiKey
 
@@ -24,6 +24,7 @@ __all__ = [
     "DeliveryResult",
     "IngestResult",
     "OutboxItem",
+    "Regrouping",
     "RejectedInput",
     "Repository",
     "StoredMessage",
@@ -172,6 +173,46 @@ class Batch(abc.ABC):
         """The stored id for an id this batch returned."""
 
 
+class Regrouping(abc.ABC):
+    """Several incidents locked together while messages move between them.
+
+    What :meth:`Repository.regroup` yields: ``incidents`` by id, each loaded
+    with its history and messages and locked for update. :meth:`add` stores a
+    new incident in the same transaction (its id is set at once, so other
+    incidents' events can name it), :meth:`move_messages` gives messages of
+    one incident of the set to another. On exit every incident of the set
+    (the added ones too) is saved with its new events, like
+    :meth:`Repository.update_incident` saves one; an exception writes nothing.
+    """
+
+    @property
+    @abc.abstractmethod
+    def incidents(self) -> Mapping[int, Incident]:
+        """The locked incidents by id (the added ones too)."""
+
+    @abc.abstractmethod
+    def add(
+        self,
+        incident: Incident,
+        *,
+        places: Mapping[str, str] | None = None,
+        words: frozenset[str] | None = None,
+    ) -> Incident:
+        """Store a new incident (without messages yet) and add it to the set; its id is set.
+
+        ``places`` and ``words`` are what grouping compares later messages with
+        (as a new incident made by the pipeline keeps them).
+        """
+
+    @abc.abstractmethod
+    def move_messages(self, message_ids: Sequence[int], to: int) -> None:
+        """Link messages of incidents of the set to the incident ``to`` of the set.
+
+        ``message_ids`` of both sides change at once; a message that no incident
+        of the set holds, or an incident ``to`` outside it, raises :class:`ValueError`.
+        """
+
+
 class Repository(abc.ABC):
     """Storage of messages, incidents, their history, cursors and the outbox."""
 
@@ -288,6 +329,23 @@ class Repository(abc.ABC):
     @abc.abstractmethod
     def update_incident(self, incident_id: int) -> AbstractContextManager[Incident]:
         """Load an incident locked for update; changes and new events are saved on exit."""
+
+    @abc.abstractmethod
+    def regroup(self, incident_ids: Sequence[int]) -> AbstractContextManager[Regrouping]:
+        """Lock several incidents (in id order) to move messages between them and add new
+        ones, all in one transaction; see :class:`Regrouping`. :class:`NotFound` if one
+        is absent."""
+
+    @abc.abstractmethod
+    def messages_by_id(self, ids: Sequence[int]) -> list[StoredMessage]:
+        """The stored messages with these ids, in id order (unknown ids are left out)."""
+
+    @abc.abstractmethod
+    def events_of_kind(
+        self, kinds: Sequence[str], *, since: datetime | None = None
+    ) -> list[tuple[int, Event]]:
+        """History events of these kinds across all incidents, at or after ``since``,
+        as ``(incident id, event)`` in the order they were recorded."""
 
     # API keys ---------------------------------------------------------------
     @abc.abstractmethod

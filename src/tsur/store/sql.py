@@ -25,7 +25,7 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.pool import StaticPool
 
-from tsur.domain import Incident, Message, Notification, Status, Urgency
+from tsur.domain import Event, Incident, Message, Notification, Status, Urgency
 from tsur.errors import NotFound, StorageError
 from tsur.roles import ApiKey, Role
 from tsur.store import aggregates, bulk, schema
@@ -35,6 +35,7 @@ from tsur.store.base import (
     DeliveryResult,
     IngestResult,
     OutboxItem,
+    Regrouping,
     RejectedInput,
     Repository,
     StoredMessage,
@@ -42,6 +43,7 @@ from tsur.store.base import (
 from tsur.store.batch import SqlBatch
 from tsur.store.lookup import CandidateCache
 from tsur.store.migrations import MIGRATIONS, check, migrate
+from tsur.store.regroup import SqlRegrouping
 from tsur.store.rows import (
     dialect_insert,
     event_values,
@@ -651,21 +653,15 @@ class SqlRepository(Repository):
         if incident_id is not None:
             q = q.where(M.c.incident_id == incident_id)
         with self._tx(read=True) as conn:
-            return [
-                StoredMessage(
-                    id=r.id,
-                    message=message_from_dict(r.payload),
-                    status=r.status,
-                    received_at=r.received_at,
-                    attempts=r.attempts,
-                    error_stage=r.error_stage,
-                    error=r.error,
-                    incident_id=r.incident_id,
-                    moderation=r.moderation,
-                    thanks_executor=r.thanks_executor,
-                )
-                for r in conn.execute(q)
-            ]
+            return [_stored_message(r) for r in conn.execute(q)]
+
+    def messages_by_id(self, ids: Sequence[int]) -> list[StoredMessage]:
+        wanted = sorted({int(i) for i in ids if 0 < int(i) < 2**63})
+        if not wanted:
+            return []
+        with self._tx(read=True) as conn:
+            q = sa.select(M).where(M.c.id.in_(wanted)).order_by(M.c.id)
+            return [_stored_message(r) for r in conn.execute(q)]
 
     # incidents -------------------------------------------------------------
     def _load(self, conn: sa.Connection, incident_id: int, *, lock: bool = False) -> Incident:
@@ -788,6 +784,26 @@ class SqlRepository(Repository):
             if new:
                 conn.execute(E.insert(), [event_values(incident_id, ev) for ev in new])
             tracker.commit()
+
+    @contextlib.contextmanager
+    def regroup(self, incident_ids: Sequence[int]) -> Iterator[Regrouping]:
+        with self._tx() as conn:
+            ids = sorted(set(incident_ids))
+            loaded = [self._load(conn, iid, lock=True) for iid in ids]  # in id order: no deadlock
+            tracker = aggregates.Tracker(conn, enabled=self._has_aggregates(conn))
+            tracker.before(ids)
+            unit = SqlRegrouping(conn, loaded, tracker)
+            yield unit
+            unit.save()
+
+    def events_of_kind(
+        self, kinds: Sequence[str], *, since: datetime | None = None
+    ) -> list[tuple[int, Event]]:
+        q = sa.select(E).where(E.c.kind.in_(list(kinds))).order_by(E.c.id)
+        if since is not None:
+            q = q.where(E.c.at >= since)
+        with self._tx(read=True) as conn:
+            return [(int(r.incident_id), row_to_event(r)) for r in conn.execute(q)]
 
     def incident_of_message(self, source: str, external_id: str) -> int | None:
         with self._tx(read=True) as conn:
@@ -984,6 +1000,21 @@ class SqlRepository(Repository):
                 stmt.values(dead_at=None, next_attempt_at=None, claimed_until=None, attempts=0)
             )
             return int(result.rowcount or 0)
+
+
+def _stored_message(r: Any) -> StoredMessage:
+    return StoredMessage(
+        id=r.id,
+        message=message_from_dict(r.payload),
+        status=r.status,
+        received_at=r.received_at,
+        attempts=r.attempts,
+        error_stage=r.error_stage,
+        error=r.error,
+        incident_id=r.incident_id,
+        moderation=r.moderation,
+        thanks_executor=r.thanks_executor,
+    )
 
 
 def _notification(r: Any) -> Notification:
