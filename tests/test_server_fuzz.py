@@ -78,6 +78,17 @@ def test_no_request_breaks_the_service(fuzzed: tuple[Any, str]) -> None:
     runs: Counter[str] = Counter()
     for result in api.get_all_operations():
         operation = result.ok()
+        # a well-formed action can still be refused by the lifecycle's rules (an «отписка», no
+        # answer to rate yet, an unknown executor: 422), a well-formed period be no date (400)
+        path, method = operation.path, operation.method.upper()
+        refusable = (method == "POST" and path.startswith("/api/v1/incidents/")) or path in (
+            "/api/v1/executors/kpi",
+            "/api/v1/analytics/summary",
+            "/api/v1/reports/{period}",
+        )
+        excluded = LOOSE.get(operation.label, []) + (
+            [checks.positive_data_acceptance] if refusable else []
+        )
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
             @given(case=operation.as_strategy(generation_mode=mode))
@@ -89,8 +100,7 @@ def test_no_request_breaks_the_service(fuzzed: tuple[Any, str]) -> None:
             )
             def call(case: Any) -> None:
                 runs[operation.label] += 1  # noqa: B023 - run at once, in this iteration
-                excluded = LOOSE.get(operation.label, [])  # noqa: B023
-                case.call_and_validate(headers=auth, excluded_checks=excluded)
+                case.call_and_validate(headers=auth, excluded_checks=excluded)  # noqa: B023
 
             try:
                 call()

@@ -13,7 +13,7 @@ from tsur.config import ServerConfig
 from tsur.intake import check_webhook_sources
 from tsur.lifecycle import Lifecycle
 from tsur.pipeline import Engine
-from tsur.server import desk, open311, webhooks, work
+from tsur.server import actions, curation, desk, open311, summaries, webhooks, work
 from tsur.server.deps import ServerState, state
 from tsur.server.errors import ERROR_RESPONSES, install_error_handlers
 from tsur.server.guard import Guard
@@ -66,6 +66,9 @@ def create_app(
 
     app.include_router(webhooks.router)
     app.include_router(work.router)
+    app.include_router(actions.router)
+    app.include_router(curation.router)
+    app.include_router(summaries.router)
     app.include_router(open311.router)
     app.include_router(desk.router)
     app.mount(desk.STATIC_URL, desk.static_files(), name="desk-static")

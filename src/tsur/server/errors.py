@@ -38,7 +38,8 @@ log = logging.getLogger("tsur.server")
 class ErrorOut(BaseModel):
     """An error answer: what went wrong, a stable code, and an «отписка»'s reasons."""
 
-    detail: str
+    #: a text, or for a body or query that fails validation one entry per problem
+    detail: str | list[dict[str, Any]]
     code: str
     reasons: list[str] | None = None
 

@@ -22,7 +22,7 @@ from tsur.roles import Right
 from tsur.server.deps import ServerState, needs, state
 from tsur.server.models import IncidentDetail, IncidentPage, incident_detail, incident_out
 
-__all__ = ["find_incidents", "router", "visible_incident"]
+__all__ = ["IncidentId", "State", "detail_of", "find_incidents", "router", "visible_incident"]
 
 router = APIRouter(prefix="/api/v1", tags=["work"])
 
@@ -40,6 +40,13 @@ def visible_incident(st: ServerState, who: Principal, incident_id: int) -> Incid
     if not can_see(who, inc, st.engine.region):
         raise NotFound("incident", incident_id)
     return inc
+
+
+def detail_of(st: ServerState, inc: Incident, *, masked: bool) -> IncidentDetail:
+    """The incident with its messages (oldest first) and history, as the API shows it."""
+    assert inc.id is not None
+    messages = st.engine.repository.messages(incident_id=inc.id, limit=1000)
+    return incident_detail(inc, list(reversed(messages)), masked=masked)
 
 
 def find_incidents(
@@ -138,8 +145,6 @@ async def get_incident(incident_id: IncidentId, who: Reader, st: State) -> Incid
     """An incident with its messages and history (texts masked for an analyst)."""
 
     def load() -> IncidentDetail:
-        inc = visible_incident(st, who, incident_id)
-        messages = st.engine.repository.messages(incident_id=incident_id, limit=1000)
-        return incident_detail(inc, list(reversed(messages)), masked=who.masked)
+        return detail_of(st, visible_incident(st, who, incident_id), masked=who.masked)
 
     return await run_in_threadpool(load)
