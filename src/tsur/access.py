@@ -61,7 +61,7 @@ __all__ = [
     "require",
 ]
 
-_TOKEN = re.compile(r"^tsur_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
+_TOKEN = re.compile(r"tsur_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
 _KEY_ID = re.compile(r"^[0-9a-f]{12}$")
 
 
@@ -167,7 +167,7 @@ def authenticate(repository: Repository, token: str | None) -> Principal:
     """The principal of a token; :class:`AccessDenied` (401) for none, a bad or revoked one."""
     if not token:
         raise AccessDenied("an API key is needed", status=401)
-    m = _TOKEN.match(token)
+    m = _TOKEN.fullmatch(token)
     if m is None:
         raise AccessDenied("the API key is malformed", status=401)
     key = repository.get_api_key(m.group(1))

@@ -38,6 +38,12 @@ def cmd_serve(args: argparse.Namespace, console: Console) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):  # a stop while the app is being built
         if signal.getsignal(signum) is not signal.SIG_IGN:
             signal.signal(signum, lambda *_: stop.set())
+    if args.host not in ("127.0.0.1", "::1", "localhost") and not args.trusted_proxy:
+        log.warning(
+            "listening on %s without a reverse proxy (--trusted-proxy): slow clients can hold "
+            "every connection, and nothing is encrypted; see docs/server.md",
+            args.host,
+        )
     engine = open_engine(args)
     app = create_app(engine)  # its warnings are logged (and shown by the CLI's log handler)
     workers = [Worker(open_engine(args), tick_every=args.tick or None) for _ in range(args.workers)]

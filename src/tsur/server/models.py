@@ -108,16 +108,20 @@ def incident_out(inc: Incident) -> IncidentOut:
     )
 
 
-def event_out(event: Any) -> EventOut:
-    """A history entry."""
+def event_out(event: Any, *, masked: bool = False) -> EventOut:
+    """A history entry; with ``masked``, its texts (an answer, a comment, a reason) masked."""
+
+    def shown(value: Any) -> Any:
+        return mask_citizen_text(value) if masked and isinstance(value, str) else value
+
     return EventOut(
         at=event.at,
         actor=event.actor,
         kind=event.kind,
-        reason=event.reason,
+        reason=shown(event.reason),
         from_status=event.from_status.value if event.from_status else None,
         to_status=event.to_status.value if event.to_status else None,
-        data=dict(event.data),
+        data={key: shown(value) for key, value in event.data.items()},
     )
 
 
@@ -138,5 +142,5 @@ def incident_detail(
             )
             for m in messages
         ],
-        history=[event_out(e) for e in inc.history],
+        history=[event_out(e, masked=masked) for e in inc.history],
     )

@@ -167,7 +167,7 @@ class Open311Route(APIRoute):
         return route_handler
 
 
-class Open311Error(BaseModel):
+class Open311Problem(BaseModel):
     """One entry of Open311's errors array."""
 
     code: int
@@ -177,7 +177,7 @@ class Open311Error(BaseModel):
 #: The errors every Open311 operation may answer, as the spec's array.
 OPEN311_ERRORS: dict[int | str, dict[str, Any]] = {
     status: {
-        "model": list[Open311Error],
+        "model": list[Open311Problem],
         "description": what,
         "content": {"application/xml": {"schema": {"type": "string"}}},
     }
@@ -276,8 +276,15 @@ def _bearer(request: Request) -> str | None:
 
 
 def _key(request: Request, given: str | None) -> str | None:
-    """The API key: the spec's ``api_key`` parameter, else ``X-API-Key``, else Bearer."""
-    return given or request.headers.get("x-api-key") or _bearer(request)
+    """The API key: the spec's ``api_key`` parameter, ``X-API-Key`` or Bearer.
+
+    Given more than once, the keys must be the same: which of two different
+    keys counts is not a guess to make, so neither does (refused as no key).
+    """
+    keys = {k for k in (given, request.headers.get("x-api-key"), _bearer(request)) if k}
+    if len(keys) > 1:
+        raise AccessDenied("two different API keys in one request", status=401)
+    return keys.pop() if keys else None
 
 
 def _filer(request: Request, given: str | None) -> Principal:
@@ -435,7 +442,14 @@ def _instant(name: str, value: str | None) -> datetime | None:
         ) from None
     if at.utcoffset() is None:
         raise Open311Refused(f"{name} must carry a time zone (Z or +04:00)")
+    if not 1971 <= at.year <= 9000:  # and a 90-day window around it stays a date
+        raise Open311Refused(f"{name} must be a date between 1971 and 9000")
     return at
+
+
+def _number(text: str) -> bool:
+    """Whether ``text`` is a request number: ASCII digits («²» is a digit to Python), in range."""
+    return text.isascii() and text.isdigit() and 0 < int(text) <= _MAX_ID
 
 
 def _listed(name: str, value: str | None) -> list[str]:
@@ -449,7 +463,7 @@ def _filters(st: ServerState, q: Mapping[str, str]) -> dict[str, Any]:
     """The store's incident filters of a ``GET requests`` query (see the module)."""
     ids = _listed("service_request_id", q.get("service_request_id"))
     if ids:  # "this overrides all other arguments"
-        if not all(i.isdigit() and 0 < int(i) <= _MAX_ID for i in ids):
+        if not all(_number(i) for i in ids):
             raise Open311Refused("service_request_id must be request numbers, comma-separated")
         return {"ids": sorted({int(i) for i in ids})}
     filters: dict[str, Any] = {}
@@ -525,7 +539,7 @@ async def get_request(
 ) -> Response:
     """One request; another municipality's is 404 for a scoped key, like a missing one."""
     missing = Open311Refused(f"service_request_id {service_request_id!r} not found", status=404)
-    if not service_request_id.isdigit() or not 0 < int(service_request_id) <= _MAX_ID:
+    if not _number(service_request_id):
         raise missing
 
     def load() -> list[dict[str, Any]]:
@@ -550,7 +564,7 @@ async def _form(request: Request) -> tuple[dict[str, str], dict[str, list[str]]]
     if ctype == "application/json":
         try:
             data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise Open311Refused("the body is not valid JSON") from None
         if not isinstance(data, dict):
             raise Open311Refused("the JSON body must be an object of fields")

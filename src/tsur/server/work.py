@@ -110,7 +110,7 @@ async def list_incidents(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[
-        str | None, Query(pattern=r"^[1-9][0-9]{0,18}$", description="next_cursor of a page")
+        str | None, Query(pattern=r"^[1-9][0-9]{0,17}$", description="next_cursor of a page")
     ] = None,
 ) -> IncidentPage:
     """Incidents within the key's scope matching every filter, newest first."""
