@@ -202,3 +202,13 @@ def test_two_different_keys_in_one_request_count_as_none(svc: Service) -> None:
     assert svc.client.get("/api/v1/incidents", headers=both).status_code == 401
     same = svc.headers("region") | {"X-API-Key": svc.tokens["region"]}
     assert svc.client.get("/api/v1/incidents", headers=same).status_code == 200
+
+
+def test_the_rate_limiter_forgets_idle_names_instead_of_growing() -> None:
+    now = [0.0]
+    limiter = RateLimiter(clock=lambda: now[0])
+    for i in range(100_001):
+        limiter.take(f"addr-{i}", 30)
+    now[0] += 61.0
+    limiter.take("late", 30)
+    assert len(limiter._buckets) == 1

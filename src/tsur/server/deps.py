@@ -51,14 +51,14 @@ class RateLimiter:
         rate = per_minute / 60.0
         now = self._clock()
         with self._lock:
+            if len(self._buckets) > 100_000:  # forget the idle (refilled) ones rather than grow
+                self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 60}
             tokens, last = self._buckets.get(name, (float(per_minute), now))
             tokens = min(float(per_minute), tokens + (now - last) * rate)
             if tokens >= 1.0:
                 self._buckets[name] = (tokens - 1.0, now)
                 return 0.0
             self._buckets[name] = (tokens, now)
-            if len(self._buckets) > 100_000:  # forget the idle ones rather than grow
-                self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 60}
             return (1.0 - tokens) / rate
 
 
