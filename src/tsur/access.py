@@ -98,6 +98,15 @@ class IncidentScope:
     executor: str | None = None
 
 
+_DOING = {
+    Right.READ: "read incidents",
+    Right.WORK: "work on incidents",
+    Right.CURATE: "curate incidents",
+    Right.ANALYTICS: "read analytics",
+    Right.OPEN311: "use Open311",
+}
+
+
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode("ascii")).hexdigest()
 
@@ -199,7 +208,7 @@ def principal_of_key(repository: Repository, key_id: str) -> Principal:
 def require(principal: Principal, right: Right) -> None:
     """:class:`AccessDenied` (403) unless the principal's role has ``right``."""
     if not principal.allows(right):
-        raise AccessDenied(f"a {principal.role.value} key may not {right.value}")
+        raise AccessDenied(f"the role {principal.role.value} has no right to {_DOING[right]}")
 
 
 def incident_scope(principal: Principal, region: Region) -> IncidentScope:

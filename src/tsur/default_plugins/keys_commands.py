@@ -76,7 +76,8 @@ def cmd_keys_list(args: argparse.Namespace, console: Console) -> int:
             print(json.dumps(row, ensure_ascii=False))
         return 0
     table = Table(title="Ключи API")
-    for col in ("id", "имя", "роль", "область", "запросов/мин", "выдан", "отозван"):
+    table.add_column("id", no_wrap=True)
+    for col in ("имя", "роль", "зона действия", "запросов/мин", "выдан", "отозван"):
         table.add_column(col)
     for k in keys:
         table.add_row(

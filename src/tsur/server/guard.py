@@ -146,7 +146,8 @@ class Guard:
 
 
 async def _plain_error(send: Send, status: int, detail: str) -> None:
-    data = json.dumps({"detail": detail}).encode()
+    code = {400: "bad_request", 408: "timeout", 413: "too_large"}.get(status, "http_error")
+    data = json.dumps({"detail": detail, "code": code}).encode()
     await send(
         {
             "type": "http.response.start",
