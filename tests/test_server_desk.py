@@ -124,7 +124,7 @@ def test_the_session_cookie_is_httponly_strict_and_scoped_to_the_desk(desk: Serv
     assert "httponly" in cookie and "samesite=strict" in cookie and "path=/desk" in cookie
     assert "max-age=43200" in cookie  # session_hours = 12 by default
     assert "secure" not in cookie  # plain http: a Secure cookie would never come back
-    assert desk.tokens["region"].split("_")[2] not in cookie  # the key's secret stays out
+    assert desk.tokens["region"].split("_", 2)[2] not in cookie  # the key's secret stays out
 
 
 def test_over_https_the_session_cookie_is_secure(engine: Engine) -> None:
@@ -305,7 +305,20 @@ def test_an_analyst_reads_masked_texts_and_has_no_forms(desk: Service, ids: dict
     assert PHONE in desk.client.get(f"/desk/incidents/{ids['heat']}").text
 
 
-@pytest.mark.parametrize("path", ["999999", "0", "abc", "9" * 30, "-1"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "999999",
+        "0",
+        "abc",
+        "9" * 30,
+        "-1",
+        "²",  # a digit to str.isdigit, not a number
+        "١٢",  # Arabic-Indic digits
+        str(2**63 - 1),  # the largest number an incident may have
+        str(2**63),  # past what the stores hold
+    ],
+)
 def test_an_unknown_id_is_a_404_page(desk: Service, ids: dict[str, int], path: str) -> None:
     login(desk, "region")
     r = desk.client.get(f"/desk/incidents/{path}")
@@ -517,12 +530,148 @@ def test_a_curator_reassigns_and_corrects_an_executor_cannot(
     assert inc.topic == "zhkh" and any(e.kind == "corrected" for e in inc.history)
 
 
-def test_a_municipal_curator_who_moves_an_incident_away_returns_to_the_queue(
+def correct_form(html: str) -> str:
+    m = re.search(r'<form[^>]*id="form-correct".*?</form>', html, re.S)
+    assert m is not None, "no correction form on the page"
+    return m.group(0)
+
+
+def test_a_municipal_curator_corrects_only_within_its_municipality(
     desk: Service, ids: dict[str, int]
 ) -> None:
     csrf = login(desk, "gorod")
     url = f"/desk/incidents/{ids['road-g']}"
+    form = correct_form(desk.client.get(url).text)
+    assert 'value="gorod"' in form
+    assert 'value="sela"' not in form and 'value="volzhsky"' not in form
+    # forced anyway, it is refused, as the work API refuses it, and nothing changes
     r = desk.client.post(f"{url}/correct", data={"csrf": csrf, "territory": "sela"})
-    assert r.status_code == 303 and r.headers["location"] == "/desk/queue?done=correct"
+    assert r.status_code == 403 and "только в пределах своего муниципалитета" in r.text
+    assert 'id="form-correct"' in r.text  # back on the incident, the form at hand
+    api = desk.client.post(
+        f"/api/v1/incidents/{ids['road-g']}/correct",
+        json={"territory": "sela"},
+        headers=desk.headers("gorod"),
+    )
+    assert api.status_code == 403
+    inc = desk.engine.incident(ids["road-g"])
+    assert inc.territory == "gorod" and not any(e.kind == "corrected" for e in inc.history)
+    # the topic within its own municipality is still its to correct
+    data = {"csrf": csrf, "topic": "zhkh", "territory": "gorod", "reason": "двор"}
+    assert desk.client.post(f"{url}/correct", data=data).status_code == 303
+    assert desk.engine.incident(ids["road-g"]).topic == "zhkh"
+
+
+def test_the_region_curator_moves_an_incident_to_another_municipality(
+    desk: Service, ids: dict[str, int]
+) -> None:
+    csrf = login(desk, "region")
+    url = f"/desk/incidents/{ids['road-g']}"
+    form = correct_form(desk.client.get(url).text)
+    assert 'value="gorod"' in form and 'value="sela"' in form
+    r = desk.client.post(f"{url}/correct", data={"csrf": csrf, "territory": "sela"})
+    assert r.status_code == 303 and r.headers["location"] == f"{url}?done=correct"
     assert desk.engine.incident(ids["road-g"]).territory == "sela"
-    assert desk.client.get(url).status_code == 404
+
+
+# analytics within the key's scope ---------------------------------------------------------
+def municipality_rows(html: str) -> dict[str, int]:
+    """The «Муниципалитеты» table of the analytics page: name → incidents."""
+    table = re.search(r'<table class="munis">.*?</table>', html, re.S)
+    assert table is not None
+    return {
+        n: int(c)
+        for n, c in re.findall(r"<tr><td>([^<]+)</td><td class=\"num\">(\d+)", table.group(0))
+    }
+
+
+def test_a_municipal_curators_analytics_are_its_municipalitys_alone(
+    desk: Service, ids: dict[str, int]
+) -> None:
+    login(desk, "region")
+    region_page = desk.client.get("/desk/analytics?period=2026-11").text
+    assert municipality_rows(region_page) == {"Тольятти": 2, "Сызрань": 1, "Волжский район": 0}
+    assert 'id="report-link"' in region_page
+
+    desk.client.cookies.clear()
+    login(desk, "gorod")
+    page = desk.client.get("/desk/analytics?period=2026-11").text
+    assert municipality_rows(page) == {"Тольятти": 2}
+    assert "Сызрань" not in page  # neither in the table nor on the map
+    assert 'id="report-link"' not in page  # the report is not offered …
+    summary = desk.client.get(
+        "/api/v1/analytics/summary?period=2026-11", headers=desk.headers("gorod")
+    ).json()
+    assert {m["name"]: m["count"] for m in summary["municipalities"]} == municipality_rows(page)
+
+
+def test_the_region_wide_report_is_refused_to_a_municipal_curator(
+    desk: Service, ids: dict[str, int]
+) -> None:
+    login(desk, "gorod")
+    r = desk.client.get("/desk/analytics/report?period=2026-11")
+    assert r.status_code == 403 and "Нет доступа" in r.text
+    assert "content-disposition" not in r.headers and "Сызрань" not in r.text
+    api = desk.client.get("/api/v1/reports/2026-11", headers=desk.headers("gorod"))
+    assert api.status_code == 403
+    # the executors' KPIs stay region-wide, as in the work API
+    kpi = desk.client.get("/desk/kpi?period=2026-11").text
+    assert {"teplo", "adm-gorod", "adm-sela"} <= set(
+        re.findall(r'<tr data-executor="([\w-]+)"', kpi)
+    )
+
+    desk.client.cookies.clear()
+    login(desk, "region")
+    r = desk.client.get("/desk/analytics/report?period=2026-11")
+    assert r.status_code == 200 and "Сызрань" in r.text
+
+
+# hostile input --------------------------------------------------------------------------
+@pytest.mark.parametrize("cursor", ["²", "١", "0", "-1", "abc", str(2**63), "9" * 30])
+def test_a_cursor_that_is_not_an_incident_number_is_a_400_page(
+    desk: Service, ids: dict[str, int], cursor: str
+) -> None:
+    login(desk, "region")
+    r = desk.client.get("/desk/queue", params={"view": "all", "cursor": cursor})
+    assert r.status_code == 400 and r.headers["content-type"].startswith("text/html")
+    assert "Неверный запрос" in r.text
+
+
+def test_the_largest_cursor_is_the_first_page(desk: Service, ids: dict[str, int]) -> None:
+    login(desk, "region")
+    r = desk.client.get("/desk/queue", params={"view": "all", "cursor": str(2**63 - 1)})
+    assert r.status_code == 200 and listed(r.text) == set(ids.values())
+
+
+@pytest.mark.parametrize(
+    "period",
+    [
+        "0001-01",  # before 1971
+        "0001",
+        "1970-12",
+        "9999",  # after 9000
+        "9001-01-01",
+        "1000-01-01..9999-12-31",
+        "2026-01-01..2099-01-01",  # 73 years: longer than 366 days
+        "2026-01-01..2027-01-02",  # 367 days
+        "2026-11-01" + " " * 40 + "x",
+    ],
+)
+@pytest.mark.parametrize("page", ["/desk/kpi", "/desk/analytics", "/desk/analytics/report"])
+def test_a_period_outside_the_services_limits_is_a_400_page(
+    desk: Service, ids: dict[str, int], page: str, period: str
+) -> None:
+    login(desk, "region")
+    r = desk.client.get(page, params={"period": period})
+    assert r.status_code == 400, r.text[:300]
+    assert r.headers["content-type"].startswith("text/html") and "Неверный запрос" in r.text
+
+
+@pytest.mark.parametrize("page", ["/desk/kpi", "/desk/analytics", "/desk/analytics/report"])
+def test_a_period_at_the_services_limits_is_served(
+    desk: Service, ids: dict[str, int], page: str
+) -> None:
+    login(desk, "region")
+    for period in ("1971-01", "9000", "2024-01-01..2024-12-31", ""):  # 366 days; empty: now
+        r = desk.client.get(page, params={"period": period})
+        assert r.status_code == 200, (period, r.text[:300])

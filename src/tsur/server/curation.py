@@ -35,7 +35,7 @@ from tsur.server.deps import ServerState, needs
 from tsur.server.models import IncidentDetail
 from tsur.server.work import IncidentId, State
 
-__all__ = ["CorrectBody", "MergeBody", "ReassignBody", "SplitBody", "router"]
+__all__ = ["CorrectBody", "MergeBody", "ReassignBody", "SplitBody", "check_place", "router"]
 
 router = APIRouter(prefix="/api/v1", tags=["actions"])
 
@@ -74,8 +74,10 @@ class CorrectBody(StrictBody):
     reroute: bool = False
 
 
-def _place(st: ServerState, who: Principal, topic: str | None, territory: str | None) -> None:
-    """A topic and territory the region knows (422), a territory within the key's scope (403)."""
+def check_place(st: ServerState, who: Principal, topic: str | None, territory: str | None) -> None:
+    """A topic and territory the region knows (:class:`InvalidRequest`, 422), a territory
+    within the key's scope (:class:`AccessDenied`, 403: a municipal curator places
+    incidents only within its municipality)."""
     region = st.engine.region
     if topic is not None and topic not in region.topics:
         raise InvalidRequest(f"the region has no topic {topic!r}")
@@ -161,7 +163,7 @@ async def split(
     """
 
     def run() -> Incident:
-        _place(st, who, body.topic, body.territory)
+        check_place(st, who, body.topic, body.territory)
         return st.lifecycle.split(
             incident_id,
             body.message_ids,
@@ -192,7 +194,7 @@ async def correct(
     """
 
     def run() -> Incident:
-        _place(st, who, body.topic, body.territory)
+        check_place(st, who, body.topic, body.territory)
         return st.lifecycle.correct(
             incident_id,
             actor=who.actor,

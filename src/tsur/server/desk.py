@@ -30,7 +30,14 @@ engine, lifecycle and access rules as the work API:
   key's actor. Another scope's incident is 404, like a missing one.
 - **KPI** and **analytics** pages for roles with ``analytics``: executors'
   figures for a period, the heat map of municipalities and the period's
-  HTML report to download.
+  HTML report to download, with the work API's periods
+  (:func:`tsur.server.summaries.validated_period`) and scopes: a municipal
+  curator's heat map shows its municipality alone
+  (:func:`~tsur.server.summaries.summary_municipality`), the region-wide
+  report is refused to it (:func:`~tsur.server.summaries.check_report_access`),
+  and the KPIs are region-wide as in ``/api/v1/executors/kpi``. A curator
+  corrects an incident only to a territory it may place incidents in
+  (:func:`tsur.server.curation.check_place`).
 """
 
 from __future__ import annotations
@@ -57,11 +64,11 @@ from fastapi.staticfiles import StaticFiles
 from markupsafe import Markup
 
 from tsur.access import Principal, incident_scope, principal_of_key
-from tsur.analytics import Analytics, executor_kpis, parse_period, period_of
-from tsur.analytics.exports import HtmlRenderer, boundaries_for
+from tsur.analytics import Analytics, executor_kpis
+from tsur.analytics.exports import boundaries_for
 from tsur.analytics.heatmap import MEASURES, choropleth
 from tsur.analytics.periods import Period
-from tsur.analytics.report import build_report, jsonable
+from tsur.analytics.report import jsonable
 from tsur.domain import Incident, Status, Urgency
 from tsur.errors import (
     AccessDenied,
@@ -79,10 +86,17 @@ from tsur.errors import (
 from tsur.lifecycle.core import ANSWERABLE
 from tsur.lifecycle.state import lifecycle_state
 from tsur.roles import Right, Role
+from tsur.server.curation import check_place
 from tsur.server.deps import RateLimited, ServerState, admit, retry_after, state
 from tsur.server.errors import error_status
 from tsur.server.models import IncidentDetail, incident_detail
-from tsur.server.work import find_incidents, visible_incident
+from tsur.server.summaries import (
+    check_report_access,
+    report_file,
+    summary_municipality,
+    validated_period,
+)
+from tsur.server.work import MAX_ID, find_incidents, visible_incident
 from tsur.text.masking import mask_citizen_text
 
 __all__ = [
@@ -610,7 +624,11 @@ def queue(
     territory = _choice(territory, [t for t, _ in territories], "территория")
     urgency = _choice(urgency, [u.value for u in Urgency], "срочность")
     text = (q or "").strip()[:200] or None
-    before = int(cursor) if cursor and cursor.isdigit() and len(cursor) < 19 else None
+    before = None
+    if cursor:
+        before = _number(cursor)
+        if before is None:
+            raise ReportError(f"неверная ссылка на страницу: {cursor[:40]!r}", option="cursor")
     statuses = (Status(status),) if status else chosen.statuses
     items, after = find_incidents(
         st,
@@ -704,10 +722,19 @@ _EVENT_NAMES = {
 }
 
 
+def _number(raw: str) -> int | None:
+    """An incident number written in ASCII digits, 1 … :data:`MAX_ID`; None otherwise."""
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19:
+        return None
+    number = int(raw)
+    return number if 1 <= number <= MAX_ID else None
+
+
 def _parse_id(raw: str) -> int:
-    if not raw.isdigit() or len(raw) > 19:
+    number = _number(raw)
+    if number is None:
         raise NotFound("incident", raw[:40])
-    return int(raw)
+    return number
 
 
 def _actions(st: ServerState, who: Principal, inc: Incident) -> dict[str, bool]:
@@ -764,7 +791,7 @@ def _incident_page(
         any_action=any(actions.values()),
         executors=executors,
         topics=[(t, region.topic_name(t)) for t in region.topics],
-        territories=[(t, region.territory_name(t)) for t in region.territories],
+        territories=_territories_for(st, viewer.who),
         written=st.lifecycle.is_written_appeal(inc),
         late=inc.status.is_open
         and inc.resolution_due is not None
@@ -823,6 +850,7 @@ def _act(
         territory = form.get("territory", "").strip() or None
         if topic is None and territory is None:
             raise InvalidRequest("выберите тему или территорию")
+        check_place(st, who, topic, territory)
         life.correct(
             incident_id,
             actor=actor,
@@ -835,6 +863,10 @@ def _act(
         raise NotFound("action", action)
 
 
+_OUTSIDE = (
+    "Куратор муниципалитета переносит инциденты только в пределах своего муниципалитета: "
+    "чтобы передать инцидент другому, обратитесь к куратору региона."
+)
 _FORM_FIELDS = ("text", "photos", "executor", "reason", "days", "topic", "territory", "reroute")
 
 
@@ -883,6 +915,8 @@ def incident_action(
         return _failed(request, viewer, number, action, form, exc)
     except IllegalTransition as exc:  # the status moved on meanwhile
         return _failed(request, viewer, number, action, form, exc)
+    except AccessDenied as exc:  # a territory outside the key's municipality
+        return _failed(request, viewer, number, action, form, exc, text=_OUTSIDE)
     except NotFound as exc:
         if exc.kind in ("executor", "topic", "territory"):  # a field the region does not know
             return _failed(request, viewer, number, action, form, exc, status=422)
@@ -903,10 +937,13 @@ def _failed(
     exc: TsurError,
     *,
     status: int | None = None,
+    text: str | None = None,
 ) -> HTMLResponse:
     problem = _problem(exc)
     if isinstance(exc, InvalidRequest) and not str(exc).isascii():
         problem = {**problem, "text": str(exc).capitalize() + ".", "detail": ""}
+    if text is not None:
+        problem = {**problem, "text": text, "detail": ""}
     code = status or error_status(exc)[0]
     return _incident_page(
         request, viewer, number, status=code, problem=problem, failed=action, form=form
@@ -915,10 +952,11 @@ def _failed(
 
 # analytics ------------------------------------------------------------------------------
 def _period(st: ServerState, text: str | None) -> Period:
-    tz = st.engine.region.calendar.tz
-    if text:
-        return parse_period(text.strip()[:40], tz)
-    return period_of(st.engine.clock(), "month", tz)
+    """The period asked for (this month when empty), within the work API's limits (400)."""
+    text = (text or "").strip()
+    if len(text) > 40:
+        raise ReportError(f"period: {text[:40]!r}… is too long", option="period")
+    return validated_period(st, text or None)
 
 
 @router.get("/kpi", response_class=HTMLResponse)
@@ -945,6 +983,9 @@ def analytics_page(request: Request, period: str | None = None, measure: str = "
     analytics = Analytics.for_engine(st.engine)
     with analytics.snapshot() as a:
         stats = a.municipality_stats(p.start, p.end, at=st.engine.clock())
+    mine = summary_municipality(viewer.who)
+    if mine is not None:  # a municipal curator's figures are its municipality's alone
+        stats = [m for m in stats if m.id == mine]
     rows = [jsonable(r) for r in stats]
     region = st.engine.region
     svg = choropleth(
@@ -965,18 +1006,27 @@ def analytics_page(request: Request, period: str | None = None, measure: str = "
         map=Markup(svg),  # heatmap escapes every text it draws
         rows=[r for r in stats if r.id is not None],
         unplaced=next((r.count for r in stats if r.id is None), 0),
+        report=_may_report(viewer.who),
     )
+
+
+def _may_report(who: Principal) -> bool:
+    try:
+        check_report_access(who)
+    except AccessDenied:
+        return False
+    return True
 
 
 @router.get("/analytics/report")
 @_page
 def report_download(request: Request, period: str | None = None) -> Response:
     """The period's self-contained HTML report, as a file to save and open."""
-    _viewer(request, Right.ANALYTICS)
+    viewer = _viewer(request, Right.ANALYTICS)
+    check_report_access(viewer.who)
     st = state(request)
     p = _period(st, period)
-    report = build_report(st.engine, p)
-    data = HtmlRenderer(st.engine.region).render(report)
+    data = report_file(st, p)
     name = f"report-{p.key.replace('..', '_')}.html"
     return Response(
         data,

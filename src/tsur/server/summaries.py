@@ -51,7 +51,10 @@ __all__ = [
     "ProblemOut",
     "Summary",
     "Totals",
+    "check_report_access",
+    "report_file",
     "router",
+    "summary_municipality",
     "validated_period",
 ]
 
@@ -219,6 +222,37 @@ def validated_period(st: ServerState, text: str | None) -> Period:
     return period
 
 
+def summary_municipality(who: Principal) -> str | None:
+    """The municipality ``who``'s figures are limited to: a municipal curator's own;
+    None (the whole region) for every other key."""
+    return who.scope if who.role is Role.MUNICIPAL_CURATOR else None
+
+
+def check_report_access(who: Principal) -> None:
+    """Refuse (:class:`AccessDenied`, 403) the region-wide report to a scoped key.
+
+    The report names incidents of every municipality (its map's points, the
+    systemic problems' incidents), which a municipal key may not see.
+    """
+    if who.scope is not None:
+        raise AccessDenied(
+            f"the report covers the whole region; a key scoped to {who.scope!r} may ask for "
+            "/api/v1/analytics/summary instead"
+        )
+
+
+def report_file(st: ServerState, period: Period) -> bytes:
+    """The leaders' report of ``period`` as an HTML file, as ``tsur report`` writes it.
+
+    Overdue as of now; the region's own ``html`` renderer if it has one.
+    Check :func:`check_report_access` first.
+    """
+    built = build_report(st.engine, period, at=st.engine.clock())
+    if "html" in st.engine.components.report_renderers:
+        return render(st.engine, built, "html")
+    return HtmlRenderer(st.engine.region).render(built)
+
+
 def _period_out(p: Period) -> PeriodOut:
     return PeriodOut(key=p.key, kind=p.kind, label=p.label, start=p.start, end=p.end)
 
@@ -284,7 +318,7 @@ async def analytics_summary(who: Analyst, st: State, period: PeriodQuery = None)
     def load() -> Summary:
         p = validated_period(st, period)
         prev = p.previous()
-        mine = who.scope if who.role is Role.MUNICIPAL_CURATOR else None
+        mine = summary_municipality(who)
         now = st.engine.clock()
         analytics = Analytics.for_engine(st.engine)
         with analytics.snapshot() as a:
@@ -384,20 +418,11 @@ async def report(
     Refused (403) to a municipal curator: the report covers the whole region
     and names its incidents (see the module).
     """
-    if who.scope is not None:
-        raise AccessDenied(
-            f"the report covers the whole region; a key scoped to {who.scope!r} may ask for "
-            "/api/v1/analytics/summary instead"
-        )
+    check_report_access(who)
 
     def load() -> tuple[str, bytes]:
         p = validated_period(st, period)
-        built = build_report(st.engine, p, at=st.engine.clock())
-        if "html" in st.engine.components.report_renderers:
-            data = render(st.engine, built, "html")
-        else:
-            data = HtmlRenderer(st.engine.region).render(built)
-        return p.key.replace("..", "_"), data
+        return p.key.replace("..", "_"), report_file(st, p)
 
     key, data = await run_in_threadpool(load)
     return Response(

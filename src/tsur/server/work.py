@@ -22,19 +22,28 @@ from tsur.roles import Right
 from tsur.server.deps import ServerState, needs, state
 from tsur.server.models import IncidentDetail, IncidentPage, incident_detail, incident_out
 
-__all__ = ["IncidentId", "State", "detail_of", "find_incidents", "router", "visible_incident"]
+__all__ = [
+    "MAX_ID",
+    "IncidentId",
+    "State",
+    "detail_of",
+    "find_incidents",
+    "router",
+    "visible_incident",
+]
 
 router = APIRouter(prefix="/api/v1", tags=["work"])
 
 Reader = Annotated[Principal, Depends(needs(Right.READ))]
 State = Annotated[ServerState, Depends(state)]
-_MAX_ID = 2**63 - 1
-IncidentId = Annotated[int, Path(ge=1, le=_MAX_ID, description="the incident's number")]
+#: The largest incident number (a signed 64-bit integer, as the stores keep it).
+MAX_ID = 2**63 - 1
+IncidentId = Annotated[int, Path(ge=1, le=MAX_ID, description="the incident's number")]
 
 
 def visible_incident(st: ServerState, who: Principal, incident_id: int) -> Incident:
     """The incident with its history if the principal may see it; NotFound otherwise."""
-    if not 1 <= incident_id <= _MAX_ID:
+    if not 1 <= incident_id <= MAX_ID:
         raise NotFound("incident", incident_id)
     inc = st.engine.incident(incident_id)
     if not can_see(who, inc, st.engine.region):
