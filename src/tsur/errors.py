@@ -20,6 +20,7 @@ embedding application can catch the whole family with one clause::
     ├── NotifierError          an e-mail or webhook notification could not be delivered
     ├── ModelError             a model file is missing, damaged or needs an extra
     ├── AccessDenied           an API key is missing, unknown, revoked or lacks the right
+    │   └── TooManyRequests    ... or is over its rate (429, ``retry_after``)
     ├── ReportError            a report or analytics query cannot be made as asked
     └── LifecycleError         a lifecycle request cannot be carried out
         ├── InvalidRequest     ... because an argument is wrong (empty text, score 7)
@@ -62,6 +63,7 @@ __all__ = [
     "ReportError",
     "StorageError",
     "TelegramError",
+    "TooManyRequests",
     "TsurError",
     "UnknownSource",
     "UnknownTerritory",
@@ -339,6 +341,15 @@ class Open311Refused(TsurError):
         super().__init__(message)
         #: the HTTP status the Open311 server answers with
         self.status = status
+
+
+class TooManyRequests(AccessDenied):
+    """A key (or an address) over its rate: ``status`` 429, ``retry_after`` seconds to wait."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message, status=429)
+        #: seconds until a request would be admitted
+        self.retry_after = retry_after
 
 
 class LifecycleError(TsurError):

@@ -21,21 +21,12 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from tsur.access import Principal, authenticate, require
 from tsur.config import ServerConfig
-from tsur.errors import AccessDenied
+from tsur.errors import AccessDenied, TooManyRequests
 from tsur.lifecycle import Lifecycle
 from tsur.pipeline import Engine
 from tsur.roles import Right
 
-__all__ = ["RateLimited", "RateLimiter", "ServerState", "needs", "principal", "state"]
-
-
-class RateLimited(AccessDenied):
-    """Too many requests: answered 429 with ``Retry-After``."""
-
-    def __init__(self, message: str, *, retry_after: float) -> None:
-        super().__init__(message, status=429)
-        #: seconds until a request would be admitted
-        self.retry_after = retry_after
+__all__ = ["RateLimiter", "ServerState", "needs", "principal", "state"]
 
 
 class RateLimiter:
@@ -98,11 +89,11 @@ def admit(request: Request, token: str | None) -> Principal:
     except AccessDenied:
         wait = st.limiter.take(f"fail:{address}", st.settings.auth_failures_per_minute)
         if wait:
-            raise RateLimited("too many failed logins; wait", retry_after=wait) from None
+            raise TooManyRequests("too many failed logins; wait", retry_after=wait) from None
         raise
     wait = st.limiter.take(f"key:{who.key_id}", who.rate)
     if wait:
-        raise RateLimited(f"over {who.rate} requests a minute for this key", retry_after=wait)
+        raise TooManyRequests(f"over {who.rate} requests a minute for this key", retry_after=wait)
     request.scope.setdefault("state", {})["principal"] = who
     return who
 
@@ -130,6 +121,6 @@ def needs(right: Right) -> Callable[..., Principal]:
     return dependency
 
 
-def retry_after(exc: RateLimited) -> dict[str, Any]:
+def retry_after(exc: TooManyRequests) -> dict[str, Any]:
     """The headers of a 429 answer."""
     return {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}

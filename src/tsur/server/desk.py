@@ -81,13 +81,14 @@ from tsur.errors import (
     NotFound,
     PhotoRequired,
     ReportError,
+    TooManyRequests,
     TsurError,
 )
 from tsur.lifecycle.core import ANSWERABLE
 from tsur.lifecycle.state import lifecycle_state
 from tsur.roles import Right, Role
 from tsur.server.curation import check_place
-from tsur.server.deps import RateLimited, ServerState, admit, retry_after, state
+from tsur.server.deps import ServerState, admit, retry_after, state
 from tsur.server.errors import error_status
 from tsur.server.models import IncidentDetail, incident_detail
 from tsur.server.summaries import (
@@ -328,7 +329,7 @@ _TITLES: tuple[tuple[type[TsurError], str, str], ...] = (
 
 def _problem(exc: TsurError) -> dict[str, Any]:
     """The title, explanation, details and reasons of an error, for a page."""
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, TooManyRequests):
         wait = max(1, math.ceil(exc.retry_after))
         return {
             "title": "Слишком много запросов",
@@ -355,7 +356,7 @@ def _error_page(request: Request, viewer: _Viewer | None, exc: TsurError) -> HTM
     code, _ = error_status(exc)
     if isinstance(exc, NotFound):
         code = 404
-    headers = retry_after(exc) if isinstance(exc, RateLimited) else None
+    headers = retry_after(exc) if isinstance(exc, TooManyRequests) else None
     return _render(
         request, "error.html", viewer, status=code, headers=headers, problem=_problem(exc)
     )
@@ -417,7 +418,7 @@ def _viewer(request: Request, right: Right = Right.READ) -> _Viewer:
         raise _LoginNeeded
     wait = st.limiter.take(f"key:{who.key_id}", who.rate)
     if wait:
-        raise RateLimited(f"over {who.rate} requests a minute for this key", retry_after=wait)
+        raise TooManyRequests(f"over {who.rate} requests a minute for this key", retry_after=wait)
     request.scope.setdefault("state", {})["principal"] = who
     viewer = _Viewer(who, value, sessions.csrf(value))
     request.state.desk_viewer = viewer
@@ -523,7 +524,7 @@ def login(request: Request, key: Field = None, csrf: Field = None, next: Field =
         return _render(request, "error.html", None, status=403, problem=problem)
     try:
         who = admit(request, (key or "").strip())
-    except RateLimited as exc:
+    except TooManyRequests as exc:
         wait = max(1, math.ceil(exc.retry_after))
         return _login_form(
             request,

@@ -25,10 +25,11 @@ from tsur.errors import (
     NotFound,
     PhotoRequired,
     ReportError,
+    TooManyRequests,
     TsurError,
     UnknownSource,
 )
-from tsur.server.deps import RateLimited, retry_after
+from tsur.server.deps import retry_after
 
 __all__ = ["ERROR_RESPONSES", "ErrorOut", "error_status", "install_error_handlers"]
 
@@ -86,7 +87,7 @@ def _tsur_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, AnswerRejected):
         body["reasons"] = list(exc.reasons)
     headers: dict[str, str] = {}
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, TooManyRequests):
         headers.update(retry_after(exc))
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"

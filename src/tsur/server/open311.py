@@ -59,10 +59,17 @@ from starlette.routing import Match
 
 from tsur.access import Principal, can_see, incident_scope, narrow, require
 from tsur.domain import Attachment, Author, GeoPoint, Incident, Message, Status
-from tsur.errors import AccessDenied, NotFound, Open311Refused, StorageError, TsurError
+from tsur.errors import (
+    AccessDenied,
+    NotFound,
+    Open311Refused,
+    StorageError,
+    TooManyRequests,
+    TsurError,
+)
 from tsur.region import Region
 from tsur.roles import Right
-from tsur.server.deps import RateLimited, ServerState, admit, client_address, retry_after, state
+from tsur.server.deps import ServerState, admit, client_address, retry_after, state
 from tsur.server.errors import error_status
 from tsur.text.masking import mask_citizen_text
 
@@ -130,7 +137,7 @@ def _problem(exc: Exception) -> tuple[int, str, dict[str, str]]:
         return 400, "; ".join(parts) or "invalid request", {}
     if isinstance(exc, HTTPException):
         return exc.status_code, str(exc.detail), dict(exc.headers or {})
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, TooManyRequests):
         return 429, str(exc), retry_after(exc)
     if isinstance(exc, AccessDenied):  # the spec answers a missing or bad api_key 403
         return (403 if exc.status == 401 else exc.status), f"api_key: {exc}", {}
@@ -299,7 +306,7 @@ def reader(request: Request, st: State) -> Principal | None:
     if token is None and st.settings.open311_public:
         wait = st.limiter.take(f"open311:{client_address(request)}", PUBLIC_RATE)
         if wait:
-            raise RateLimited(f"over {PUBLIC_RATE} requests a minute", retry_after=wait)
+            raise TooManyRequests(f"over {PUBLIC_RATE} requests a minute", retry_after=wait)
         return None
     return _filer(request, token)
 
