@@ -59,4 +59,5 @@ def test_the_readme_service_session_works_as_written(tmp_path: Path) -> None:
     assert proc.returncode == 0, out
     assert '"service_request_id":"1"' in out, out
     assert '"status":"routed"' in out and '"executor":"adm-tolyatti"' in out, out
+    assert [line for line in out.splitlines() if line == "200"] == ["200", "200"], out
     assert '"status":"closed"' in out and "Яма на ул. Мира, 5 заделана" in out, out
