@@ -91,7 +91,12 @@ def admit(request: Request, token: str | None) -> Principal:
         if wait:
             raise TooManyRequests("too many failed logins; wait", retry_after=wait) from None
         raise
-    wait = st.limiter.take(f"key:{who.key_id}", who.rate)
+    return count(request, who)
+
+
+def count(request: Request, who: Principal) -> Principal:
+    """Count a request against its key's rate and record who made it (for the access log)."""
+    wait = state(request).limiter.take(f"key:{who.key_id}", who.rate)
     if wait:
         raise TooManyRequests(f"over {who.rate} requests a minute for this key", retry_after=wait)
     request.scope.setdefault("state", {})["principal"] = who

@@ -63,7 +63,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from markupsafe import Markup
 
-from tsur.access import Principal, incident_scope, principal_of_key
+from tsur.access import Principal, incident_scope, principal_of_key, require
 from tsur.analytics import Analytics, executor_kpis
 from tsur.analytics.exports import boundaries_for
 from tsur.analytics.heatmap import MEASURES, choropleth
@@ -88,16 +88,16 @@ from tsur.lifecycle.core import ANSWERABLE
 from tsur.lifecycle.state import lifecycle_state
 from tsur.roles import Right, Role
 from tsur.server.curation import check_place
-from tsur.server.deps import ServerState, admit, retry_after, state
+from tsur.server.deps import ServerState, admit, count, retry_after, state
 from tsur.server.errors import error_status
-from tsur.server.models import IncidentDetail, incident_detail
+from tsur.server.models import IncidentDetail
 from tsur.server.summaries import (
     check_report_access,
     report_file,
     summary_municipality,
     validated_period,
 )
-from tsur.server.work import MAX_ID, find_incidents, visible_incident
+from tsur.server.work import MAX_ID, detail_of, find_incidents, visible_incident
 from tsur.text.masking import mask_citizen_text
 
 __all__ = [
@@ -416,14 +416,10 @@ def _viewer(request: Request, right: Right = Right.READ) -> _Viewer:
         raise _LoginNeeded from None
     if who.role is Role.INTEGRATION:
         raise _LoginNeeded
-    wait = st.limiter.take(f"key:{who.key_id}", who.rate)
-    if wait:
-        raise TooManyRequests(f"over {who.rate} requests a minute for this key", retry_after=wait)
-    request.scope.setdefault("state", {})["principal"] = who
+    count(request, who)
     viewer = _Viewer(who, value, sessions.csrf(value))
     request.state.desk_viewer = viewer
-    if not who.allows(right):
-        raise AccessDenied(f"a {who.role.value} key may not {right.value}")
+    require(who, right)
     return viewer
 
 
@@ -771,10 +767,7 @@ def _incident_page(
 ) -> HTMLResponse:
     st = state(request)
     inc = visible_incident(st, viewer.who, incident_id)
-    messages = st.engine.repository.messages(incident_id=incident_id, limit=1000)
-    detail: IncidentDetail = incident_detail(
-        inc, list(reversed(messages)), masked=viewer.who.masked
-    )
+    detail: IncidentDetail = detail_of(st, inc, masked=viewer.who.masked)
     actions = _actions(st, viewer.who, inc)
     region = st.engine.region
     executors = [(e, region.executor_name(e)) for e in region.executors if e != inc.executor]
