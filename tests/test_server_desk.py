@@ -59,6 +59,11 @@ def seed(engine: Engine) -> dict[str, int]:
     return {name: inc.id for name, inc in found.items() if inc.id is not None}
 
 
+#: The desk's own behaviour is the same on every store: it runs on SQLite; the tests of
+#: who sees and changes what (the scope) run on PostgreSQL too.
+SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+
 @pytest.fixture
 def desk(engine: Engine) -> Iterator[Service]:
     with service(engine) as svc:
@@ -104,6 +109,7 @@ def set_cookie(response: Any, name: str) -> str:
 
 
 # sessions -------------------------------------------------------------------------------
+@SQLITE_ONLY
 def test_pages_send_a_visitor_without_a_session_to_the_login_page(desk: Service) -> None:
     for path in ("/desk", "/desk/queue?view=late", "/desk/incidents/1", "/desk/kpi"):
         r = desk.client.get(path)
@@ -117,6 +123,7 @@ def test_pages_send_a_visitor_without_a_session_to_the_login_page(desk: Service)
     assert r.headers["location"] == "/desk/login?next=%2Fdesk%2Fincidents%2F1"
 
 
+@SQLITE_ONLY
 def test_the_session_cookie_is_httponly_strict_and_scoped_to_the_desk(desk: Service) -> None:
     r = log_in(desk.client, desk.tokens["region"])
     assert r.status_code == 303 and r.headers["location"] == "/desk/queue"
@@ -127,6 +134,7 @@ def test_the_session_cookie_is_httponly_strict_and_scoped_to_the_desk(desk: Serv
     assert desk.tokens["region"].split("_", 2)[2] not in cookie  # the key's secret stays out
 
 
+@SQLITE_ONLY
 def test_over_https_the_session_cookie_is_secure(engine: Engine) -> None:
     with service(engine) as svc:
         client = TestClient(svc.client.app, base_url="https://testserver", follow_redirects=False)
@@ -135,6 +143,7 @@ def test_over_https_the_session_cookie_is_secure(engine: Engine) -> None:
         assert "secure" in set_cookie(r, SESSION_COOKIE).lower()
 
 
+@SQLITE_ONLY
 def test_logout_needs_the_token_and_ends_the_session(desk: Service, ids: dict[str, int]) -> None:
     csrf = login(desk, "region")
     assert desk.client.post("/desk/logout").status_code == 403
@@ -145,6 +154,7 @@ def test_logout_needs_the_token_and_ends_the_session(desk: Service, ids: dict[st
     assert desk.client.get("/desk/queue").status_code == 303
 
 
+@SQLITE_ONLY
 def test_a_wrong_key_is_refused_and_failed_logins_are_limited(engine: Engine) -> None:
     with service(engine, ServerConfig(auth_failures_per_minute=3)) as svc:
         svc.client.follow_redirects = False
@@ -154,6 +164,7 @@ def test_a_wrong_key_is_refused_and_failed_logins_are_limited(engine: Engine) ->
         assert SESSION_COOKIE not in svc.client.cookies
 
 
+@SQLITE_ONLY
 def test_an_integration_key_does_not_open_the_desk(desk: Service) -> None:
     r = log_in(desk.client, desk.tokens["integration"])
     assert r.status_code == 403 and "Ключ интеграции" in r.text
@@ -161,6 +172,7 @@ def test_an_integration_key_does_not_open_the_desk(desk: Service) -> None:
     assert desk.client.get("/desk/queue").status_code == 303
 
 
+@SQLITE_ONLY
 def test_the_login_form_needs_its_own_token(desk: Service) -> None:
     key = desk.tokens["region"]
     assert desk.client.post("/desk/login", data={"key": key}).status_code == 403
@@ -170,6 +182,7 @@ def test_the_login_form_needs_its_own_token(desk: Service) -> None:
     assert SESSION_COOKIE not in desk.client.cookies
 
 
+@SQLITE_ONLY
 def test_after_login_the_user_returns_to_the_desk_page_asked_for_never_elsewhere(
     desk: Service,
 ) -> None:
@@ -184,6 +197,7 @@ def test_after_login_the_user_returns_to_the_desk_page_asked_for_never_elsewhere
         assert ".." not in r.headers["location"] or r.headers["location"].startswith("/desk/")
 
 
+@SQLITE_ONLY
 def test_a_forged_tampered_or_expired_session_is_refused(desk: Service) -> None:
     login(desk, "region")
     genuine = desk.client.cookies[SESSION_COOKIE]
@@ -204,6 +218,7 @@ def test_a_forged_tampered_or_expired_session_is_refused(desk: Service) -> None:
     assert desk.client.get("/desk/queue").status_code == 200
 
 
+@SQLITE_ONLY
 def test_a_revoked_key_ends_its_sessions_at_once(desk: Service) -> None:
     login(desk, "gorod")
     key_id = desk.tokens["gorod"].split("_")[1]
@@ -211,6 +226,7 @@ def test_a_revoked_key_ends_its_sessions_at_once(desk: Service) -> None:
     assert desk.client.get("/desk/queue").status_code == 303
 
 
+@SQLITE_ONLY
 def test_sessions_are_shared_by_processes_with_one_secret_only(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -234,6 +250,7 @@ def test_sessions_are_shared_by_processes_with_one_secret_only(
 
 
 # CSRF -----------------------------------------------------------------------------------
+@SQLITE_ONLY
 @pytest.mark.parametrize("token", [None, "", "wrong", "A" * 43])
 def test_a_post_without_the_sessions_token_is_403_and_changes_nothing(
     desk: Service, ids: dict[str, int], token: str | None
@@ -245,6 +262,7 @@ def test_a_post_without_the_sessions_token_is_403_and_changes_nothing(
     assert desk.engine.incident(ids["heat"]).status is Status.ROUTED
 
 
+@SQLITE_ONLY
 def test_another_sessions_token_does_not_pass(desk: Service, ids: dict[str, int]) -> None:
     first = login(desk, "region")
     desk.client.cookies.clear()
@@ -319,6 +337,7 @@ def test_an_analyst_reads_masked_texts_and_has_no_forms(desk: Service, ids: dict
         str(2**63),  # past what the stores hold
     ],
 )
+@SQLITE_ONLY
 def test_an_unknown_id_is_a_404_page(desk: Service, ids: dict[str, int], path: str) -> None:
     login(desk, "region")
     r = desk.client.get(f"/desk/incidents/{path}")
@@ -327,6 +346,7 @@ def test_an_unknown_id_is_a_404_page(desk: Service, ids: dict[str, int], path: s
 
 
 # the queue ------------------------------------------------------------------------------
+@SQLITE_ONLY
 def test_the_queue_views_and_filters(desk: Service, ids: dict[str, int]) -> None:
     login(desk, "region")
     get = desk.client.get
@@ -343,6 +363,7 @@ def test_the_queue_views_and_filters(desk: Service, ids: dict[str, int]) -> None
         assert r.status_code == 400 and r.headers["content-type"].startswith("text/html"), bad
 
 
+@SQLITE_ONLY
 def test_the_late_view_lists_incidents_past_their_term(desk: Service, ids: dict[str, int]) -> None:
     login(desk, "region")
     desk.engine.clock.advance(days=3)  # type: ignore[attr-defined]
@@ -351,6 +372,7 @@ def test_the_late_view_lists_incidents_past_their_term(desk: Service, ids: dict[
     assert ids["road-s"] not in listed(page)  # a written appeal has 30 days
 
 
+@SQLITE_ONLY
 def test_the_queue_comes_in_pages(
     desk: Service, ids: dict[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -366,6 +388,7 @@ def test_the_queue_comes_in_pages(
 
 
 # actions --------------------------------------------------------------------------------
+@SQLITE_ONLY
 def test_an_otpiska_is_refused_with_its_reasons_then_a_real_answer_resolves(
     desk: Service, ids: dict[str, int]
 ) -> None:
@@ -388,6 +411,7 @@ def test_an_otpiska_is_refused_with_its_reasons_then_a_real_answer_resolves(
     assert 'id="form-final"' not in page
 
 
+@SQLITE_ONLY
 def test_take_intermediate_and_an_empty_final_answer(desk: Service, ids: dict[str, int]) -> None:
     csrf = login(desk, "gorod")
     url = f"/desk/incidents/{ids['road-g']}"
@@ -409,6 +433,7 @@ def test_take_intermediate_and_an_empty_final_answer(desk: Service, ids: dict[st
     assert desk.engine.incident(ids["vague"]).status is Status.TRIAGE
 
 
+@SQLITE_ONLY
 def test_a_written_appeal_is_extended_once(desk: Service, ids: dict[str, int]) -> None:
     csrf = login(desk, "sela")
     url = f"/desk/incidents/{ids['road-s']}"
@@ -425,6 +450,7 @@ def test_a_written_appeal_is_extended_once(desk: Service, ids: dict[str, int]) -
     assert r.status_code == 409 and "Продление невозможно" in r.text
 
 
+@SQLITE_ONLY
 def test_an_executor_forwards_an_incident_out_of_its_hands(
     desk: Service, ids: dict[str, int]
 ) -> None:
@@ -441,6 +467,7 @@ def test_an_executor_forwards_an_incident_out_of_its_hands(
     assert desk.client.get(url).status_code == 404  # no longer its incident
 
 
+@SQLITE_ONLY
 def test_an_unknown_action_is_404(desk: Service, ids: dict[str, int]) -> None:
     csrf = login(desk, "region")
     r = desk.client.post(f"/desk/incidents/{ids['heat']}/delete", data={"csrf": csrf})
@@ -448,6 +475,7 @@ def test_an_unknown_action_is_404(desk: Service, ids: dict[str, int]) -> None:
 
 
 # pages are served within the content security policy --------------------------------------
+@SQLITE_ONLY
 def test_no_inline_scripts_or_styles_and_the_assets_are_served(
     desk: Service, ids: dict[str, int]
 ) -> None:
@@ -474,6 +502,7 @@ def test_no_inline_scripts_or_styles_and_the_assets_are_served(
     assert js.status_code == 200 and "javascript" in js.headers["content-type"]
 
 
+@SQLITE_ONLY
 def test_analytics_shows_the_heat_map_and_offers_the_report(
     desk: Service, ids: dict[str, int]
 ) -> None:
@@ -489,6 +518,7 @@ def test_analytics_shows_the_heat_map_and_offers_the_report(
     assert r.content.startswith(b"<!doctype html") or r.content.startswith(b"<!DOCTYPE html")
 
 
+@SQLITE_ONLY
 def test_kpi_page_lists_the_executors(desk: Service, ids: dict[str, int]) -> None:
     login(desk, "region")
     page = desk.client.get("/desk/kpi?period=2026-11").text
@@ -627,6 +657,7 @@ def test_the_region_wide_report_is_refused_to_a_municipal_curator(
 
 
 # hostile input --------------------------------------------------------------------------
+@SQLITE_ONLY
 @pytest.mark.parametrize("cursor", ["²", "١", "0", "-1", "abc", str(2**63), "9" * 30])
 def test_a_cursor_that_is_not_an_incident_number_is_a_400_page(
     desk: Service, ids: dict[str, int], cursor: str
@@ -637,6 +668,7 @@ def test_a_cursor_that_is_not_an_incident_number_is_a_400_page(
     assert "Неверный запрос" in r.text
 
 
+@SQLITE_ONLY
 def test_the_largest_cursor_is_the_first_page(desk: Service, ids: dict[str, int]) -> None:
     login(desk, "region")
     r = desk.client.get("/desk/queue", params={"view": "all", "cursor": str(2**63 - 1)})
@@ -657,6 +689,7 @@ def test_the_largest_cursor_is_the_first_page(desk: Service, ids: dict[str, int]
         "2026-11-01" + " " * 40 + "x",
     ],
 )
+@SQLITE_ONLY
 @pytest.mark.parametrize("page", ["/desk/kpi", "/desk/analytics", "/desk/analytics/report"])
 def test_a_period_outside_the_services_limits_is_a_400_page(
     desk: Service, ids: dict[str, int], page: str, period: str
@@ -667,6 +700,7 @@ def test_a_period_outside_the_services_limits_is_a_400_page(
     assert r.headers["content-type"].startswith("text/html") and "Неверный запрос" in r.text
 
 
+@SQLITE_ONLY
 @pytest.mark.parametrize("page", ["/desk/kpi", "/desk/analytics", "/desk/analytics/report"])
 def test_a_period_at_the_services_limits_is_served(
     desk: Service, ids: dict[str, int], page: str
