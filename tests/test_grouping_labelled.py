@@ -17,6 +17,7 @@ recall 0.47 on 182 messages); raise them as the grouping stage improves.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from datetime import UTC, datetime
@@ -29,6 +30,8 @@ from tests.test_grouping import pairs
 from tsur import Engine, load_region, open_repository
 
 LABELLED = Path(__file__).parent / "data" / "grouping_labelled.jsonl"
+#: 36 more messages written before grouping was tuned, never tuned on
+FRESH = Path(__file__).parent / "data" / "grouping_fresh.jsonl"
 SOURCES = {"vk", "telegram", "ok", "pos", "hotline", "email", "portal"}
 # after the last message (20.11.2026, Samara time), inside every grouping window
 CLOCK = datetime(2026, 11, 20, 20, 0, tzinfo=UTC)
@@ -37,9 +40,44 @@ MIN_PRECISION = 0.68
 MIN_RECALL = 0.43
 
 
-def load_rows() -> list[dict[str, Any]]:
-    with LABELLED.open(encoding="utf-8") as f:
+def load_rows(path: Path = LABELLED) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def half_of(row: dict[str, Any], sizes: Counter[str]) -> str:
+    """``dev`` or ``frozen``: the half a labelled message belongs to, fixed once.
+
+    A problem's messages stay together (the hash of ``meta.group``); a one-off
+    goes by the hash of ``source:external_id``. Odd first 32 bits → frozen.
+    """
+    group = row["meta"]["group"]
+    key = group if sizes[group] > 1 else f"{row['source']}:{row['external_id']}"
+    return "frozen" if int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % 2 else "dev"
+
+
+def half_rows(rows: list[dict[str, Any]], half: str) -> list[dict[str, Any]]:
+    """The messages of one half (``dev`` or ``frozen``), in their order."""
+    sizes = Counter(r["meta"]["group"] for r in rows)
+    return [r for r in rows if half_of(r, sizes) == half]
+
+
+def labelled_engine_for(rows: list[dict[str, Any]], tmp: Path) -> Engine:
+    """A fresh in-memory engine that has grouped ``rows``."""
+    path = tmp / "rows.jsonl"
+    with path.open("w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    eng = Engine(
+        load_region(),
+        open_repository(":memory:"),
+        entry_points=False,
+        clock=lambda: CLOCK,
+    )
+    report = eng.ingest_jsonl(path)
+    assert not report.errors, report.errors
+    eng.run()
+    return eng
 
 
 def labelled_scores(engine: Engine, rows: list[dict[str, Any]]) -> tuple[float, float, int, int]:
