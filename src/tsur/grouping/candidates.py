@@ -18,7 +18,19 @@ from tsur.analysis import Analysis
 from tsur.domain import Status
 from tsur.region import Region
 
-__all__ = ["Candidates", "ClosedCandidate", "Lookup", "OpenCandidate", "lookup_for"]
+__all__ = [
+    "Candidates",
+    "ClosedCandidate",
+    "Lookup",
+    "OpenCandidate",
+    "has_address",
+    "lookup_for",
+]
+
+
+def has_address(places: Mapping[str, str]) -> bool:
+    """Whether ``places`` name a street and a house: an address of its own."""
+    return "street" in places and "house" in places
 
 
 @attrs.frozen
@@ -102,7 +114,10 @@ def lookup_for(analysis: Analysis, region: Region) -> Lookup:
     ``pipeline.group_window_days`` of it, before or after (a message read late
     or out of order joins neither last month's incident nor next month's);
     resolved ones changed within
-    ``lifecycle.reopen_window_days``.
+    ``lifecycle.reopen_window_days``. A message that names no territory
+    but a street and a house («Ворошилова, 12») is looked up in the whole
+    region: it can join an open incident at that address
+    (:func:`~tsur.grouping.best_match` with ``address_only``).
     """
     m = analysis.message
     topic, territory = analysis.topic, analysis.territory
@@ -113,7 +128,11 @@ def lookup_for(analysis: Analysis, region: Region) -> Lookup:
         author=m.author.id if m.author and m.author.id else None,
         topics=region.family(topic),
         territory=territory,
-        territories=region.same_municipality(territory) if territory else (),
+        territories=region.same_municipality(territory)
+        if territory
+        else tuple(region.territories)
+        if has_address(analysis.places)
+        else (),
         places=analysis.places,
         open_since=m.created_at - timedelta(days=cfg.pipeline.group_window_days),
         closed_since=m.created_at - timedelta(days=cfg.lifecycle.reopen_window_days),
