@@ -15,6 +15,7 @@ from tsur.grouping.candidates import (
     ClosedCandidate,
     Lookup,
     OpenCandidate,
+    close_topics,
     has_address,
     lookup_for,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "OpenCandidate",
     "Places",
     "best_match",
+    "close_topics",
     "has_address",
     "lookup_for",
     "match_candidate",

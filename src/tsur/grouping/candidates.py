@@ -23,9 +23,28 @@ __all__ = [
     "ClosedCandidate",
     "Lookup",
     "OpenCandidate",
+    "close_topics",
     "has_address",
     "lookup_for",
 ]
+
+
+#: a runner-up topic with at least this share of the winner's confidence is a close one
+CLOSE_SHARE = 0.5
+
+
+def close_topics(analysis: Analysis) -> frozenset[str]:
+    """The topics the classifiers nearly chose instead of the message's own.
+
+    Runner-ups with at least :data:`CLOSE_SHARE` of the winner's confidence
+    («с потолка льёт» is a roof or the management company): an open incident
+    of one of them at the same place may be the same problem. None when a
+    source gave the topic.
+    """
+    c = analysis.classification
+    if analysis.message.topic is not None or c is None or c.topic is None:
+        return frozenset()
+    return frozenset(t for t, conf in c.alternatives if conf >= CLOSE_SHARE * c.confidence)
 
 
 def has_address(places: Mapping[str, str]) -> bool:
@@ -126,7 +145,9 @@ def lookup_for(analysis: Analysis, region: Region) -> Lookup:
         source=m.source,
         refs=tuple(r for r in (m.parent_id, m.thread_id) if r),
         author=m.author.id if m.author and m.author.id else None,
-        topics=region.family(topic),
+        topics=tuple(
+            dict.fromkeys(t for k in (topic, *close_topics(analysis)) for t in region.family(k))
+        ),
         territory=territory,
         territories=region.same_municipality(territory)
         if territory

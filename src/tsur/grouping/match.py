@@ -98,11 +98,15 @@ def match_candidate(
     same_topic: bool,
     threshold: float,
     address_only: bool = False,
+    close_topic: bool = False,
 ) -> GroupMatch | None:
     """Whether a message (``mine``, ``words``) belongs to a candidate incident.
 
     ``address_only``: only the same street and house will do (a message that
     names no town, compared with incidents of the whole region).
+    ``close_topic``: the incident's topic is one the classifiers nearly gave
+    the message (:func:`~tsur.grouping.close_topics`): at one place, as good
+    as the same subtopic; words alone never join across subtopics.
 
     Two known and different places (another house, school, route, crossroads
     or stop) are two problems. Otherwise, in order: the same street and
@@ -122,19 +126,19 @@ def match_candidate(
     problem = _problem_words(words, mine) & _problem_words(their_words, theirs)
     # a house has many problems (a lift, the heating, the roof): two words of the
     # problem in common; a route, a school or a crossroads fewer: one
-    related = same_topic or len(problem) >= 2
+    related = same_topic or close_topic or len(problem) >= 2
     if "street" in shared and "house" in shared and related:
         return GroupMatch(2.0, f"тот же адрес ({mine['street']} {mine['house']})")
     if address_only:
         return None
     if "crossing" in shared and related:
         return GroupMatch(1.8, f"тот же перекрёсток ({mine['crossing'].replace('+', ' и ')})")
-    related = same_topic or len(problem) >= 1
+    related = same_topic or close_topic or len(problem) >= 1
     objects = sorted(k for k in shared if k not in {"street", "house", "crossing"})
     if objects and related:
         what = ", ".join(f"{_OBJECT_NAMES.get(k, k)} {mine[k]}" for k in objects)
         return GroupMatch(1.5, f"тот же объект: {what}")
-    if "street" in shared and same_topic:
+    if "street" in shared and (same_topic or close_topic):
         return GroupMatch(1.2, f"та же улица ({mine['street']}) и та же тема")
     if not same_topic:
         return None
@@ -175,11 +179,14 @@ def best_match(
     *,
     threshold: float,
     address_only: bool = False,
+    close: frozenset[str] = frozenset(),
 ) -> Joined | None:
     """The candidate a message (on ``topic``, naming ``places``) joins best, if any.
 
     ``address_only``: the message names no territory; only an incident at the
-    same street and house can be its own.
+    same street and house can be its own. ``close``: the topics the
+    classifiers nearly chose (an incident of one of them matches by place as
+    if of the same topic).
     """
     best: tuple[float, OpenCandidate, str] | None = None
     for c in candidates:
@@ -191,6 +198,7 @@ def best_match(
             same_topic=c.topic == topic,
             threshold=threshold,
             address_only=address_only,
+            close_topic=c.topic in close,
         )
         if found is not None and (best is None or found.score > best[0]):
             best = (found.score, c, found.reason)
