@@ -283,7 +283,11 @@ def _tokens(text: Text) -> list[_Tok]:
 
 
 def place_keys(
-    text: Text, address: Text | None = None, *, not_streets: frozenset[str] = frozenset()
+    text: Text,
+    address: Text | None = None,
+    *,
+    not_streets: frozenset[str] = frozenset(),
+    streets: frozenset[str] = frozenset(),
 ) -> dict[str, str]:
     """Street, house, crossroads, stop and numbered objects named in ``text`` (the address wins).
 
@@ -297,13 +301,16 @@ def place_keys(
     «Щорса, 86») is read as the street, unless its lemma is in
     ``not_streets`` (the region's town names) or a stop word, or the number
     is followed by a unit («5 дней»); «на Революционной», «по Мира» with no
-    number name a street without a house.
+    number name a street without a house. ``streets``: the town's known
+    streets (street keys); when given, a street without a marker must be one
+    of them, and one named anywhere, capitalised, is read when nothing
+    better is.
     """
     keys: dict[str, str] = {}
     for source in (text, address):
         if source is None:
             continue
-        found = _read(_tokens(source), not_streets)
+        found = _read(_tokens(source), not_streets, streets)
         if source is address:
             keys.update(found)
         else:
@@ -440,7 +447,9 @@ def _stop_name(toks: Sequence[_Tok], j: int) -> str | None:
     return " ".join(words) if words else None
 
 
-def _read(toks: Sequence[_Tok], not_streets: frozenset[str]) -> dict[str, str]:
+def _read(
+    toks: Sequence[_Tok], not_streets: frozenset[str], streets: frozenset[str] = frozenset()
+) -> dict[str, str]:
     """Every place key of one text, read left to right; the first of each kind wins."""
     keys: dict[str, str] = {}
     n = len(toks)
@@ -524,7 +533,8 @@ def _read(toks: Sequence[_Tok], not_streets: frozenset[str]) -> dict[str, str]:
                 keys.setdefault("сад", house[0])
         elif t.word and (t.cap or low in {"на", "по"}) and "street" not in keys:
             # a bare address: «Ленинская 202», «Солнечной,53», «АВТОСТРОИТЕЛЕЙ 68»
-            if t.cap and _street_word(t, not_streets) and i + 1 < n:
+            known = not streets or lemma in streets
+            if t.cap and known and _street_word(t, not_streets) and i + 1 < n:
                 house = _house(toks, i + 1, 3)
                 if house is not None and not (i > 0 and toks[i - 1].low in _OBJECTS):
                     nxt = toks[i + 1]
@@ -540,11 +550,18 @@ def _read(toks: Sequence[_Tok], not_streets: frozenset[str]) -> dict[str, str]:
                 and toks[i + 1].low == "от"
                 and (toks[i + 2].cap or toks[i + 2].low in _STREET_MARKERS)
                 and _street_word(t, not_streets)
+                and (not streets or lemma in streets)
             ):
                 loose = lemma  # «Революционная от Юбилейной до 40 лет Победы»
+            if streets and loose is None and t.cap and lemma in streets:
+                loose = lemma  # a known street, named anywhere
             if low in {"на", "по"} and i + 1 < n and loose is None:
                 nxt = toks[i + 1]
-                if nxt.cap and _street_word(nxt, not_streets):
+                if (
+                    nxt.cap
+                    and _street_word(nxt, not_streets)
+                    and (not streets or nxt.lemma in streets)
+                ):
                     loose = nxt.lemma
             if t.cap and i + 2 < n and toks[i + 1].low == "/":
                 found = _crossing(toks, i, not_streets)
@@ -586,10 +603,30 @@ class Places:
         self.place_lemmas = frozenset(names)
         #: one-word town names, never read as a street
         self.towns = frozenset(towns)
+        #: the known streets of each municipality (``pipeline.streets``), as street keys
+        self.streets: dict[str, frozenset[str]] = {}
+        for mid, listed in region.config.pipeline.streets.items():
+            keys: set[str] = set()
+            for name in listed:
+                words = [w for w in lemmatizer.phrase(name) if w not in _STREET_MARKERS]
+                words = [w for w in words if not w[:1].isdigit() and w not in {"год", "лет"}]
+                if words:
+                    keys.add(words[-1])
+            self.streets[mid] = frozenset(keys)
+        self.region = region
 
-    def keys(self, text: Text, address: Text | None = None) -> dict[str, str]:
-        """The places ``text`` and ``address`` name (street, house, numbered objects)."""
-        return place_keys(text, address, not_streets=self.towns)
+    def keys(
+        self, text: Text, address: Text | None = None, territory: str | None = None
+    ) -> dict[str, str]:
+        """The places ``text`` and ``address`` name (street, house, numbered objects).
+
+        In a municipality with a list of streets (``pipeline.streets``), a
+        street without a marker is read only among them, and a known street
+        named with no house («Революционная от Юбилейной до …») is read too.
+        """
+        mid = self.region.municipality_of(territory) if territory else None
+        streets = self.streets.get(mid, frozenset()) if mid else frozenset()
+        return place_keys(text, address, not_streets=self.towns, streets=streets)
 
     def words(self, text: Text) -> frozenset[str]:
         """The content words that say what the problem is (place names left out)."""
