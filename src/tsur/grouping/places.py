@@ -14,8 +14,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-import attrs
-
 from tsur.region import Region
 from tsur.text.normalize import STOP_WORDS, Lemmatizer, Text
 
@@ -251,34 +249,28 @@ def _ordinal(token: str) -> str | None:
     return head if head.isdigit() and len(head) <= 4 else None
 
 
-@attrs.frozen
 class _Tok:
     """One token of the place reader: lower-cased, its lemma, and whether capitalised."""
 
-    low: str
-    lemma: str
-    cap: bool
+    __slots__ = ("cap", "lemma", "low", "number", "word")
 
-    @property
-    def word(self) -> bool:
-        return self.low[0].isalpha()
-
-    @property
-    def number(self) -> bool:
-        return self.low[0].isdigit()
+    def __init__(self, low: str, lemma: str, cap: bool) -> None:
+        self.low = low
+        self.lemma = lemma
+        self.cap = cap
+        self.word = low[0].isalpha()
+        self.number = low[0].isdigit()
 
 
 def _tokens(text: Text) -> list[_Tok]:
     lemma_of = dict(zip(text.tokens, text.lemmas, strict=False))
+    get = lemma_of.get
     out: list[_Tok] = []
-    for m in _PLACE_TOKEN.finditer(text.original):
-        raw = m.group()
-        low = raw.lower().replace("ё", "е")
-        if low[0].isalpha() and "-" not in low and len(low) > 1 and low in lemma_of:
-            lemma = lemma_of[low]
-        else:
-            lemma = lemma_of.get(low, low)
-        out.append(_Tok(low, lemma.replace("ё", "е"), raw[0].isupper()))
+    for raw in _PLACE_TOKEN.findall(text.original):
+        low = raw.lower()
+        if "ё" in low:
+            low = low.replace("ё", "е")
+        out.append(_Tok(low, get(low, low), raw[0].isupper()))
     return out
 
 
