@@ -130,3 +130,58 @@ def test_tick_raises_each_spike_once_to_the_curator(engine: Engine, clock: Froze
     assert by_place["gorod"].text.startswith("Системная проблема: ")
     assert all(r.sent_at is not None for r in rows)  # delivered by the same tick
     assert life.tick(now=UNTIL).watched == 0  # idempotent: each spike is told once
+
+
+def test_one_citizen_repeating_himself_is_no_surge() -> None:
+    from tsur.analytics import judge_surge
+    from tsur.analytics.systemic import REPEAT_SHARE
+
+    quiet = [1, 0, 1, 2, 0, 1, 1, 0]
+    assert judge_surge(12, quiet) is not None  # twelve incidents where one is usual
+    assert judge_surge(12, quiet, authors=1) is None  # ... all from one citizen
+    assert judge_surge(12, quiet, authors=3) is None  # three voices, below the minimum
+    # a few citizens writing twice do not hide a surge
+    assert REPEAT_SHARE > 0 and judge_surge(12, quiet, authors=10) is not None
+
+
+def test_a_growing_season_is_expected_not_a_surge() -> None:
+    from tsur.analytics import judge_surge
+
+    heating = [14, 11, 8, 6, 4, 3, 2, 2]  # most recent first: the season is starting
+    assert judge_surge(19, heating, recent_weeks=0) is not None  # against the mean alone
+    assert judge_surge(19, heating) is None  # what the trend predicts
+    assert judge_surge(45, heating) is not None  # far above even the trend
+
+
+def test_spikes_count_different_citizens(engine: Engine, clock: FrozenClock) -> None:
+    from tsur import Author
+
+    clock.now = UNTIL
+    messages = []
+    for k in range(8):  # eight complaints in the last week from one citizen, none before
+        messages.append(
+            Message(
+                source="vk",
+                external_id=f"one-{k}",
+                text=f"Жалоба номер {k}",
+                created_at=in_week(0, k),
+                topic="zhkh",
+                territory="gorod",
+                author=Author(id="id777"),
+            )
+        )
+    for k in range(8):  # eight in another municipality from eight citizens
+        messages.append(
+            Message(
+                source="vk",
+                external_id=f"many-{k}",
+                text=f"Жалоба номер {k}",
+                created_at=in_week(0, k),
+                topic="zhkh",
+                territory="sela",
+                author=Author(id=f"id{k}"),
+            )
+        )
+    engine.process(messages)
+    spikes = find_spikes(Analytics.for_engine(engine), UNTIL)
+    assert [(s.municipality, s.topic) for s in spikes] == [("sela", "zhkh")]

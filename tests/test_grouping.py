@@ -118,3 +118,141 @@ def test_bare_addresses_without_a_street_marker() -> None:
     }
     for text, keys in cases.items():
         assert place_keys(Text.from_raw(text), not_streets=towns) == keys, text
+
+
+def test_place_keys_read_addresses_as_citizens_write_them() -> None:
+    from tsur import Text
+    from tsur.grouping import place_keys
+
+    towns = frozenset({"самара", "тольятти", "сызрань"})
+    lenina5 = {"street": "ленин", "house": "5"}
+    cases = {
+        # one address, four ways
+        "Самара, ул. Ленина, 5 — нет воды": lenina5,
+        "на Ленина 5 третий день нет воды": lenina5,
+        "в доме 5 по улице Ленина нет воды": lenina5,
+        "дом № 5 по Ленина, нет воды": lenina5,
+        # blocks, letters, fractions
+        "Ленина д.5 корп.2 — нет воды": {"street": "ленин", "house": "5к2"},
+        "ул. Гагарина, д. 86 А, течёт крыша": {"street": "гагарин", "house": "86а"},
+        "Гагарина 86А, течёт крыша": {"street": "гагарин", "house": "86а"},
+        "Ново-Садовая 20/1, холодно": {"street": "ново-садовый", "house": "20/1"},
+        # street names of several words: the last word is the key
+        "ул. Льва Яшина, 7 — мусор": {"street": "яшин", "house": "7"},
+        "Льва Яшина 7, мусор": {"street": "яшин", "house": "7"},
+        "Тольятти, Степана Разина 30 — двор": {"street": "разин", "house": "30"},
+        # a district's name is a street too; a town's is not
+        "Самара, Ленинская 202 — двор не чищен": {"street": "ленинский", "house": "202"},
+        "Самара 2026, отчёт": {},
+        "АВТОСТРОИТЕЛЕЙ 68 БЕЗ ТЕПЛА": {"street": "автостроитель", "house": "68"},
+        "на Солнечной,53 мусор": {"street": "солнечный", "house": "53"},
+        # crossroads, in any order and spelling
+        "на перекрестке 40 лет Победы и Юбилейной": {"crossing": "победа+юбилейный"},
+        "светофор на 40 лет Победы/Юбилейная": {"crossing": "победа+юбилейный"},
+        "перекрёсток ул. Юбилейная – ул. 40 лет Победы": {"crossing": "победа+юбилейный"},
+        "пересечение Юбилейной и Ворошилова": {"crossing": "ворошилов+юбилейный"},
+        # numbered objects and stops; a building's parts and amounts are no houses
+        "В МБОУ СОШ № 10 холодно": {"школа": "10"},
+        "детский сад № 5, в группах холодно": {"сад": "5"},
+        "остановка «Пятая просека» — яма": {"stop": "пятый просека"},
+        "Маршрут 50 вечером не ходит": {"route": "50"},
+        "В доме 16 этажей, лифт во 2-м подъезде": {},
+        "не работает с 15 ноября": {},
+        "на Кирова 5 минут ждали": {"street": "киров"},
+        # a street with no house
+        "улица Кирова — снег не убран": {"street": "киров"},
+        "На Революционной темно": {"street": "революционный"},
+        "Революционная от Юбилейной до 40 лет Победы — темно": {"street": "революционный"},
+    }
+    for text, keys in cases.items():
+        assert place_keys(Text.from_raw(text), not_streets=towns) == keys, text
+
+
+def test_a_towns_street_list_decides_bare_streets() -> None:
+    from tsur import Text
+    from tsur.grouping import place_keys
+
+    known = frozenset({"революционный", "ленин"})
+    # a stop's name is no street when the town's streets are known
+    assert place_keys(Text.from_raw("Стояла на Металлурге час")) == {"street": "металлург"}
+    assert place_keys(Text.from_raw("Стояла на Металлурге час"), streets=known) == {}
+    assert place_keys(Text.from_raw("Металлург 5 — яма"), streets=known) == {}
+    # a known street is read anywhere, even with no marker and no house
+    assert place_keys(Text.from_raw("Тольятти. Революционная — темно"), streets=known) == {
+        "street": "революционный"
+    }
+    assert place_keys(Text.from_raw("Ленина 5, нет воды"), streets=known) == {
+        "street": "ленин",
+        "house": "5",
+    }
+
+
+def test_one_house_other_problem_stays_apart_unless_the_words_agree() -> None:
+    from tsur.grouping import match_candidate
+
+    house = {"street": "автостроитель", "house": "68"}
+    lift = frozenset({"лифт", "застревать", "подъезд", "автостроитель"})
+    heat = frozenset({"батарея", "холодный", "отопление", "подъезд", "автостроитель"})
+    # another subtopic, only the house and generic words in common: two problems
+    assert match_candidate(house, lift, house, heat, same_topic=False, threshold=0.5) is None
+    # the classifiers nearly chose the incident's topic: the same problem
+    assert (
+        match_candidate(house, lift, house, heat, same_topic=False, threshold=0.5, close_topic=True)
+        is not None
+    )
+    # a crossroads and a street not on it are two places
+    assert (
+        match_candidate(
+            {"crossing": "победа+юбилейный"},
+            heat,
+            {"street": "ленин"},
+            heat,
+            same_topic=True,
+            threshold=0.1,
+        )
+        is None
+    )
+    # one street, one subtopic, no house on one side: together
+    found = match_candidate(
+        {"street": "приморский"},
+        lift,
+        {"street": "приморский", "house": "5"},
+        heat,
+        same_topic=True,
+        threshold=0.9,
+    )
+    assert found is not None and "та же улица" in found.reason
+    # a message naming no town joins only at its street and house
+    assert (
+        match_candidate(
+            {"street": "приморский"},
+            heat,
+            {"street": "приморский"},
+            heat,
+            same_topic=True,
+            threshold=0.1,
+            address_only=True,
+        )
+        is None
+    )
+
+
+def test_the_region_file_lists_a_towns_streets() -> None:
+    from tsur import Text, load_region
+    from tsur.grouping import Places
+    from tsur.region import Region
+    from tsur.text.normalize import get_lemmatizer
+
+    cfg = load_region()
+    cfg = cfg.model_copy(
+        update={
+            "pipeline": cfg.pipeline.model_copy(
+                update={"streets": {"tolyatti": ["улица Революционная", "40 лет Победы"]}}
+            )
+        }
+    )
+    places = Places(Region.from_config(cfg), get_lemmatizer())
+    text = Text.from_raw("Революционная — фонари не горят, стояла на Металлурге")
+    assert places.keys(text, territory="tolyatti") == {"street": "революционный"}
+    # in a town without a list the general rules read the stop's name as a street
+    assert places.keys(text, territory="samara") == {"street": "металлург"}

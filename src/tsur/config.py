@@ -416,6 +416,12 @@ class PipelineConfig(_Model):
     min_confidence: float = Field(default=0.3, ge=0, le=1)
     group_window_days: float = Field(default=7, gt=0)
     group_similarity: float = Field(default=0.5, gt=0, le=1)
+    streets: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="known street names per municipality (its territory id → names as "
+        "written: 'Революционная', 'улица 40 лет Победы'); where given, grouping reads a "
+        "street without a marker only among them, and finds them with no house number",
+    )
     disabled_plugins: list[str] = Field(
         default_factory=list,
         description="component names to switch off; 'kind:name' (e.g. 'locators:geotag') "

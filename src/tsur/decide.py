@@ -37,7 +37,14 @@ from tsur.domain import (
     Urgency,
     status_event,
 )
-from tsur.grouping import Candidates, ClosedCandidate, best_match, reopen_target
+from tsur.grouping import (
+    Candidates,
+    ClosedCandidate,
+    best_match,
+    close_topics,
+    has_address,
+    reopen_target,
+)
 from tsur.region import Region
 from tsur.sla.deadlines import deadlines_for, due, policy_for, registration_policy
 from tsur.text.normalize import plain_mentions
@@ -138,7 +145,7 @@ class Decider:
             return Outcome(
                 "merged", message_id, candidates.thread, events=(event,), verdicts=verdicts
             )
-        if topic is not None and territory is not None:
+        if topic is not None and (territory is not None or has_address(analysis.places)):
             window_end = m.created_at + self.group_window
             joined = best_match(
                 analysis.places,
@@ -146,6 +153,8 @@ class Decider:
                 topic,
                 (c for c in candidates.open if c.created_at <= window_end),
                 threshold=self.group_similarity,
+                address_only=territory is None,
+                close=close_topics(analysis),
             )
             if joined is not None:
                 event = Event(now, ENGINE_ACTOR, "message_added", joined.reason, data=added)

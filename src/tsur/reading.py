@@ -87,7 +87,7 @@ class Reader:
             if message.address
             else None
         )
-        places = run_stage("group", self.places.keys, text, address)
+        places = run_stage("group", self.places.keys, text, address, loc.territory if loc else None)
         return Analysis(
             message,
             text,

@@ -33,7 +33,7 @@ from tsur.analytics.records import (
     TrendPoint,
 )
 from tsur.analytics.report import build_report, demo_report, render, write_report
-from tsur.analytics.systemic import find_spikes
+from tsur.analytics.systemic import find_spikes, judge_surge
 
 __all__ = [
     "Analytics",
@@ -50,6 +50,7 @@ __all__ = [
     "executor_kpis",
     "executor_ratings",
     "find_spikes",
+    "judge_surge",
     "parse_period",
     "period_of",
     "render",

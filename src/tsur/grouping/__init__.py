@@ -15,14 +15,17 @@ from tsur.grouping.candidates import (
     ClosedCandidate,
     Lookup,
     OpenCandidate,
+    close_topics,
+    has_address,
     lookup_for,
 )
-from tsur.grouping.match import GroupMatch, Joined, best_match, match_candidate
+from tsur.grouping.match import GENERIC_WORDS, GroupMatch, Joined, best_match, match_candidate
 from tsur.grouping.places import ADDRESS_WORDS, Places, place_keys
 from tsur.grouping.reopen import reopen_reason, reopen_target
 
 __all__ = [
     "ADDRESS_WORDS",
+    "GENERIC_WORDS",
     "Candidates",
     "ClosedCandidate",
     "GroupMatch",
@@ -31,6 +34,8 @@ __all__ = [
     "OpenCandidate",
     "Places",
     "best_match",
+    "close_topics",
+    "has_address",
     "lookup_for",
     "match_candidate",
     "place_keys",

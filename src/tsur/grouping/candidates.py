@@ -18,7 +18,38 @@ from tsur.analysis import Analysis
 from tsur.domain import Status
 from tsur.region import Region
 
-__all__ = ["Candidates", "ClosedCandidate", "Lookup", "OpenCandidate", "lookup_for"]
+__all__ = [
+    "Candidates",
+    "ClosedCandidate",
+    "Lookup",
+    "OpenCandidate",
+    "close_topics",
+    "has_address",
+    "lookup_for",
+]
+
+
+#: a runner-up topic with at least this share of the winner's confidence is a close one
+CLOSE_SHARE = 0.5
+
+
+def close_topics(analysis: Analysis) -> frozenset[str]:
+    """The topics the classifiers nearly chose instead of the message's own.
+
+    Runner-ups with at least :data:`CLOSE_SHARE` of the winner's confidence
+    («с потолка льёт» is a roof or the management company): an open incident
+    of one of them at the same place may be the same problem. None when a
+    source gave the topic.
+    """
+    c = analysis.classification
+    if analysis.message.topic is not None or c is None or c.topic is None:
+        return frozenset()
+    return frozenset(t for t, conf in c.alternatives if conf >= CLOSE_SHARE * c.confidence)
+
+
+def has_address(places: Mapping[str, str]) -> bool:
+    """Whether ``places`` name a street and a house: an address of its own."""
+    return "street" in places and "house" in places
 
 
 @attrs.frozen
@@ -102,7 +133,10 @@ def lookup_for(analysis: Analysis, region: Region) -> Lookup:
     ``pipeline.group_window_days`` of it, before or after (a message read late
     or out of order joins neither last month's incident nor next month's);
     resolved ones changed within
-    ``lifecycle.reopen_window_days``.
+    ``lifecycle.reopen_window_days``. A message that names no territory
+    but a street and a house («Ворошилова, 12») is looked up in the whole
+    region: it can join an open incident at that address
+    (:func:`~tsur.grouping.best_match` with ``address_only``).
     """
     m = analysis.message
     topic, territory = analysis.topic, analysis.territory
@@ -111,9 +145,15 @@ def lookup_for(analysis: Analysis, region: Region) -> Lookup:
         source=m.source,
         refs=tuple(r for r in (m.parent_id, m.thread_id) if r),
         author=m.author.id if m.author and m.author.id else None,
-        topics=region.family(topic),
+        topics=tuple(
+            dict.fromkeys(t for k in (topic, *close_topics(analysis)) for t in region.family(k))
+        ),
         territory=territory,
-        territories=region.same_municipality(territory) if territory else (),
+        territories=region.same_municipality(territory)
+        if territory
+        else tuple(region.territories)
+        if has_address(analysis.places)
+        else (),
         places=analysis.places,
         open_since=m.created_at - timedelta(days=cfg.pipeline.group_window_days),
         closed_since=m.created_at - timedelta(days=cfg.lifecycle.reopen_window_days),

@@ -19,10 +19,10 @@ from tsur.grouping.candidates import OpenCandidate
 from tsur.grouping.places import MAX_WORDS
 from tsur.text.russian import decimal
 
-__all__ = ["GroupMatch", "Joined", "best_match", "match_candidate"]
+__all__ = ["GENERIC_WORDS", "GroupMatch", "Joined", "best_match", "match_candidate"]
 
 #: numbered objects whose key is not a Russian word (how a curator reads them)
-_OBJECT_NAMES = {"route": "маршрут"}
+_OBJECT_NAMES = {"route": "маршрут", "stop": "остановка"}
 
 
 @attrs.frozen
@@ -33,6 +33,62 @@ class GroupMatch:
     reason: str
 
 
+#: Words every report of a house, a school or a bus says: not what the problem is.
+GENERIC_WORDS = frozenset(
+    [
+        "дом",
+        "подъезд",
+        "квартира",
+        "этаж",
+        "житель",
+        "жилец",
+        "заявитель",
+        "заявительница",
+        "сообщать",
+        "просить",
+        "прошу",
+        "день",
+        "неделя",
+        "сегодня",
+        "вчера",
+        "ук",
+        "управляющий",
+        "управляйка",
+        "компания",
+        "организация",
+        "здравствуйте",
+        "добрый",
+        "адрес",
+        "мкд",
+        "автобус",
+        "маршрут",
+        "остановка",
+        "школа",
+        "ребенок",
+        "дети",
+        "человек",
+        "люди",
+        "работать",
+        "нет",
+        "уже",
+        "опять",
+        "снова",
+        "второй",
+        "третий",
+        "пассажир",
+        "далее",
+    ]
+)
+
+
+def _problem_words(words: frozenset[str], places: Mapping[str, str]) -> frozenset[str]:
+    """The words that say what the problem is: no generic words, numbers or place names."""
+    named = {w for v in places.values() for w in v.replace("+", " ").split()}
+    return frozenset(
+        w for w in words if w not in GENERIC_WORDS and w not in named and not w[:1].isdigit()
+    )
+
+
 def match_candidate(
     mine: Mapping[str, str],
     words: frozenset[str],
@@ -41,21 +97,49 @@ def match_candidate(
     *,
     same_topic: bool,
     threshold: float,
+    address_only: bool = False,
+    close_topic: bool = False,
 ) -> GroupMatch | None:
-    """Whether a message (``mine``, ``words``) belongs to a candidate incident."""
+    """Whether a message (``mine``, ``words``) belongs to a candidate incident.
+
+    ``address_only``: only the same street and house will do (a message that
+    names no town, compared with incidents of the whole region).
+    ``close_topic``: the incident's topic is one the classifiers nearly gave
+    the message (:func:`~tsur.grouping.close_topics`): at one place, as good
+    as the same subtopic; words alone never join across subtopics.
+
+    Two known and different places (another house, school, route, crossroads
+    or stop) are two problems. Otherwise, in order: the same street and
+    house, the same crossroads, the same numbered object or stop, each with
+    the same subtopic or two problem words in common (:data:`GENERIC_WORDS`
+    do not count); the same street with a house on at most one side, in the
+    same subtopic; else, in the same subtopic, enough words in common.
+    """
     shared = set(mine) & set(theirs)
     if any(mine[k] != theirs[k] for k in shared):
         return None  # another house, another school, another route: another problem
+    if _crossing_apart(mine, theirs) or _crossing_apart(theirs, mine):
+        return None
     common = len(words & their_words)
     # One place may have several problems (a roof and the heating of one house):
     # a place match needs the same subtopic or some words of the problem in common.
-    related = same_topic or common >= 2
+    problem = _problem_words(words, mine) & _problem_words(their_words, theirs)
+    # a house has many problems (a lift, the heating, the roof): two words of the
+    # problem in common; a route, a school or a crossroads fewer: one
+    related = same_topic or close_topic or len(problem) >= 2
     if "street" in shared and "house" in shared and related:
         return GroupMatch(2.0, f"тот же адрес ({mine['street']} {mine['house']})")
-    objects = sorted(k for k in shared if k not in {"street", "house"})
+    if address_only:
+        return None
+    if "crossing" in shared and related:
+        return GroupMatch(1.8, f"тот же перекрёсток ({mine['crossing'].replace('+', ' и ')})")
+    related = same_topic or close_topic or len(problem) >= 1
+    objects = sorted(k for k in shared if k not in {"street", "house", "crossing"})
     if objects and related:
         what = ", ".join(f"{_OBJECT_NAMES.get(k, k)} {mine[k]}" for k in objects)
         return GroupMatch(1.5, f"тот же объект: {what}")
+    if "street" in shared and (same_topic or close_topic):
+        return GroupMatch(1.2, f"та же улица ({mine['street']}) и та же тема")
     if not same_topic:
         return None
     # Cosine of the two word sets: symmetric, so a short message is not
@@ -64,6 +148,12 @@ def match_candidate(
     if common >= 3 and score >= threshold:
         return GroupMatch(score, f"та же тема и территория, тексты совпадают на {decimal(score)}")
     return None
+
+
+def _crossing_apart(a: Mapping[str, str], b: Mapping[str, str]) -> bool:
+    """A crossroads on one side, a street not on it on the other: two places."""
+    crossing, street = a.get("crossing"), b.get("street")
+    return bool(crossing and street and "crossing" not in b and street not in crossing.split("+"))
 
 
 @attrs.frozen
@@ -88,12 +178,27 @@ def best_match(
     candidates: Iterable[OpenCandidate],
     *,
     threshold: float,
+    address_only: bool = False,
+    close: frozenset[str] = frozenset(),
 ) -> Joined | None:
-    """The candidate a message (on ``topic``, naming ``places``) joins best, if any."""
+    """The candidate a message (on ``topic``, naming ``places``) joins best, if any.
+
+    ``address_only``: the message names no territory; only an incident at the
+    same street and house can be its own. ``close``: the topics the
+    classifiers nearly chose (an incident of one of them matches by place as
+    if of the same topic).
+    """
     best: tuple[float, OpenCandidate, str] | None = None
     for c in candidates:
         found = match_candidate(
-            places, words, c.places, c.words, same_topic=c.topic == topic, threshold=threshold
+            places,
+            words,
+            c.places,
+            c.words,
+            same_topic=c.topic == topic,
+            threshold=threshold,
+            address_only=address_only,
+            close_topic=c.topic in close,
         )
         if found is not None and (best is None or found.score > best[0]):
             best = (found.score, c, found.reason)

@@ -67,24 +67,33 @@ _STREET_MARKERS = frozenset(
         "пр",
         "пр-т",
         "пр-кт",
+        "просп",
         "шоссе",
         "бульвар",
         "б-р",
+        "бул",
         "переулок",
         "пер",
         "проезд",
         "площадь",
+        "пл",
         "набережная",
         "наб",
         "микрорайон",
         "мкр",
         "ш",
+        "тракт",
+        "аллея",
+        "тупик",
     ]
 )
 _HOUSE_MARKERS = frozenset({"дом", "д"})
+_BLOCK_MARKERS = frozenset({"корп", "корпус", "к", "строение", "стр"})
+_CROSSING_MARKERS = frozenset({"перекресток", "пересечение", "угол"})
+_STOP_MARKERS = frozenset({"остановка", "ост", "остановочный"})
 # Words that are never a street's name, next to a marker («бульвар после снегопада»).
 _NOT_STREETS = STOP_WORDS | frozenset(
-    ["после", "до", "перед", "за", "из", "от", "к", "по", "при", "через", "между"]
+    ["после", "до", "перед", "за", "из", "от", "к", "по", "при", "через", "между", "около"]
 )
 _SKIP = frozenset(
     ["в", "во", "у", "на", "около", "возле", "напротив", "район", "районе", "рядом", "с", "со", "№"]
@@ -92,11 +101,15 @@ _SKIP = frozenset(
 # Numbered objects, by lemma; transport words share one key: «автобус 41» is «маршрут 41».
 _OBJECTS = {
     "школа": "школа",
+    "сош": "школа",
+    "оош": "школа",
     "лицей": "школа",
     "гимназия": "школа",
     "сад": "сад",
     "садик": "сад",
     "детсад": "сад",
+    "доу": "сад",
+    "мдоу": "сад",
     "поликлиника": "поликлиника",
     "больница": "больница",
     "амбулатория": "поликлиника",
@@ -105,11 +118,116 @@ _OBJECTS = {
     "маршрутка": "route",
     "троллейбус": "route",
     "трамвай": "route",
-    "корпус": "корпус",
     "котельная": "котельная",
     "подстанция": "подстанция",
     "мфц": "мфц",
 }
+# Parts of a building or a trip: «подъезд 2», «этаж 9» are never a street and a house.
+_NOT_A_STREET_BEFORE_NUMBER = frozenset(
+    [
+        *_OBJECTS,
+        *_HOUSE_MARKERS,
+        *_BLOCK_MARKERS,
+        *_CROSSING_MARKERS,
+        "подъезд",
+        "этаж",
+        "квартира",
+        "кв",
+        "кабинет",
+        "палата",
+        "группа",
+        "класс",
+        "рейс",
+        "номер",
+        "остановка",
+        "линия",
+        "участок",
+        "квартал",
+        "палец",
+        "улица",
+        "телефон",
+        "тел",
+        "заявка",
+        "обращение",
+        "пункт",
+        "статья",
+        "мкд",
+        "сообщение",
+        "ноябрь",
+        "октябрь",
+        "декабрь",
+        "январь",
+        "февраль",
+        "март",
+        "апрель",
+        "май",
+        "июнь",
+        "июль",
+        "август",
+        "сентябрь",
+    ]
+)
+# A number followed by one of these is an amount, not a house.
+_UNITS = (
+    "год",
+    "лет",
+    "дне",
+    "дня",
+    "днях",
+    "час",
+    "мин",
+    "сек",
+    "руб",
+    "рубл",
+    "коп",
+    "тыс",
+    "млн",
+    "процент",
+    "раз",
+    "день",
+    "сут",
+    "недел",
+    "месяц",
+    "мес",
+    "этаж",
+    "человек",
+    "чел",
+    "градус",
+    "метр",
+    "литр",
+    "штук",
+    "подъезд",
+    "ноябр",
+    "октябр",
+    "декабр",
+    "январ",
+    "феврал",
+    "март",
+    "апрел",
+    "июн",
+    "июл",
+    "август",
+    "сентябр",
+    "утра",
+    "вечера",
+    "ночи",
+)
+
+_SHORT_UNITS = frozenset(
+    {"р", "м", "г", "гр", "ч", "т", "мая", "май", "км", "см", "кг", "шт", "мм", "л", "мин"}
+)
+
+
+def _is_unit(token: str) -> bool:
+    """Whether ``token`` after a number makes it an amount («5 дней», «14 тыс», «15 мая»)."""
+    return token in _SHORT_UNITS or token.startswith(_UNITS)
+
+
+#: one token of the place reader: a word (hyphens inside), a number, or one sign
+_PLACE_TOKEN = re.compile(r"[а-яёА-ЯЁa-zA-Z0-9]+(?:-[а-яёА-ЯЁa-zA-Z0-9]+)*|[^\w\s]")
+_HOUSE = re.compile(r"\d{1,4}(?:[а-я]|к\d{1,2})?")
+_SEPARATORS = frozenset({"и", "с", "/", "-", "–", "—", "x", "х"})
+_QUOTES = frozenset({"«", "»", '"', "'", "“", "”", "„"})
 
 
 def _is_number(token: str) -> bool:
@@ -131,32 +249,60 @@ def _ordinal(token: str) -> str | None:
     return head if head.isdigit() and len(head) <= 4 else None
 
 
-def _next_number(tokens: Sequence[str], start: int, limit: int = 4) -> str | None:
-    for t in tokens[start : start + limit]:
-        if _is_number(t):
-            return t
-        if t not in _SKIP and t not in _HOUSE_MARKERS and not t.startswith("район"):
-            return None
-    return None
+class _Tok:
+    """One token of the place reader: lower-cased, its lemma, and whether capitalised."""
+
+    __slots__ = ("cap", "lemma", "low", "number", "word")
+
+    def __init__(self, low: str, lemma: str, cap: bool) -> None:
+        self.low = low
+        self.lemma = lemma
+        self.cap = cap
+        self.word = low[0].isalpha()
+        self.number = low[0].isdigit()
+
+
+def _tokens(text: Text) -> list[_Tok]:
+    lemma_of = dict(zip(text.tokens, text.lemmas, strict=False))
+    get = lemma_of.get
+    out: list[_Tok] = []
+    for raw in _PLACE_TOKEN.findall(text.original):
+        low = raw.lower()
+        if "ё" in low:
+            low = low.replace("ё", "е")
+        out.append(_Tok(low, get(low, low), raw[0].isupper()))
+    return out
 
 
 def place_keys(
-    text: Text, address: Text | None = None, *, not_streets: frozenset[str] = frozenset()
+    text: Text,
+    address: Text | None = None,
+    *,
+    not_streets: frozenset[str] = frozenset(),
+    streets: frozenset[str] = frozenset(),
 ) -> dict[str, str]:
-    """Street, house and numbered objects named in ``text`` (the address wins).
+    """Street, house, crossroads, stop and numbered objects named in ``text`` (the address wins).
 
-    Without a street marker («ул.», «проспект» …), a capitalised word right
-    before a house number («на Ново-Садовой 20», «Щорса, 86») is read as the
-    street, unless its lemma is in ``not_streets`` (the region's place
-    names) or a stop word, or the number is followed by a unit («5 дней»).
+    Keys: ``street`` (the lemma of the last word of the street's name:
+    «ул. Льва Яшина» and «Яшина 7» are both ``яшин``), ``house`` («5»,
+    «86а», «12/1», «5к2» for «д. 5 корп. 2»), ``crossing`` (the two streets
+    of «пересечение X и Y» or «X/Y», sorted, joined by «+»), ``stop`` (a bus
+    stop's name), and numbered objects (``школа``, ``сад``, ``поликлиника``,
+    ``route`` …). Without a street marker («ул.», «проспект» …), a
+    capitalised word right before a house number («на Ново-Садовой 20»,
+    «Щорса, 86») is read as the street, unless its lemma is in
+    ``not_streets`` (the region's town names) or a stop word, or the number
+    is followed by a unit («5 дней»); «на Революционной», «по Мира» with no
+    number name a street without a house. ``streets``: the town's known
+    streets (street keys); when given, a street without a marker must be one
+    of them, and one named anywhere, capitalised, is read when nothing
+    better is.
     """
     keys: dict[str, str] = {}
     for source in (text, address):
         if source is None:
             continue
-        found = _scan(source.tokens, source.lemmas)
-        if "street" not in found:
-            found.update(_bare_address(source, not_streets))
+        found = _read(_tokens(source), not_streets, streets)
         if source is address:
             keys.update(found)
         else:
@@ -165,83 +311,265 @@ def place_keys(
     return keys
 
 
-# A number followed by one of these is an amount, not a house.
-_UNITS = [
-    "год",
-    "лет",
-    "час",
-    "мин",
-    "сек",
-    "руб",
-    "рубл",
-    "коп",
-    "тыс",
-    "млн",
-    "процент",
-    "раз",
-    "дн",
-    "сут",
-    "недел",
-    "месяц",
-    "мес",
-    "кв",
-    "этаж",
-    "человек",
-    "градус",
-    "метр",
-    "км",
-    "см",
-    "кг",
-    "литр",
-    "шт",
-    "штук",
-]
-_BARE = re.compile(
-    r"(?<![\w.])([А-ЯЁ][а-яё]+(?:-[А-ЯЁа-яё][а-яё]+)?)\s*,?\s+(?:д\.\s*|дом\s+)?"
-    r"(\d{1,4}[а-яА-Я]?)(?![\w])(?!\s*(?:" + "|".join(_UNITS) + r"))"
-)
+def _street_word(t: _Tok, not_streets: frozenset[str]) -> bool:
+    """Whether ``t`` can be a word of a street's name."""
+    return (
+        t.word
+        and _is_word(t.low)
+        and t.low not in _SKIP
+        and t.lemma not in not_streets
+        and t.lemma not in _STREET_MARKERS
+        and t.low not in _STREET_MARKERS
+        and t.lemma not in _NOT_A_STREET_BEFORE_NUMBER
+        and t.lemma not in STOP_WORDS
+    )
 
 
-def _bare_address(text: Text, not_streets: frozenset[str]) -> dict[str, str]:
-    for m in _BARE.finditer(text.original):
-        word = m.group(1).lower().replace("ё", "е")
-        at = text.positions_of_token(word)
-        lemma = text.lemmas[at] if at is not None else word
-        if lemma in not_streets or lemma in STOP_WORDS or word in STOP_WORDS:
+def _name(
+    toks: Sequence[_Tok], j: int, not_streets: frozenset[str], *, capital: bool = False
+) -> tuple[str, int] | None:
+    """A street's name starting at ``j``: (the lemma of its last word, the index after it).
+
+    «Ленина», «Льва Яшина», «40 лет Победы», «Ново-Садовой»: the first word
+    may be lower-case, the next ones must be capitalised (so «улица Кирова
+    снег» is «Кирова»); at most four tokens.
+    """
+    n = len(toks)
+    while j < n and toks[j].low in {".", "№"}:
+        j += 1
+    last: str | None = None
+    years = False
+    k = j
+    while k < n and k - j < 4:
+        t = toks[k]
+        if t.number and k == j and k + 1 < n and toks[k + 1].lemma in {"год", "лет", "летие"}:
+            k += 2  # «40 лет Победы»: the next word must be capitalised
+            years = True
             continue
-        return {"street": lemma, "house": m.group(2).lower()}
-    return {}
+        if _street_word(t, not_streets) and (t.cap or (last is None and not years and not capital)):
+            last = t.lemma
+            k += 1
+            continue
+        break
+    if last is None:
+        return None
+    return last, k
 
 
-def _scan(tokens: Sequence[str], lemmas: Sequence[str]) -> dict[str, str]:
+def _house(toks: Sequence[_Tok], j: int, limit: int = 4) -> tuple[str, int] | None:
+    """A house number at ``j`` (after «,», «д.», «дом», «№»): «5», «86а», «12/1», «5к2»."""
+    n = len(toks)
+    k = j
+    while k < n and k - j < limit:
+        t = toks[k]
+        if t.number:
+            break
+        if t.low in {",", ".", "№", ":"} or t.low in _HOUSE_MARKERS:
+            k += 1
+            continue
+        return None
+    else:
+        return None
+    if k >= n or not _HOUSE.fullmatch(toks[k].low):
+        return None
+    if k + 1 < n and _is_unit(toks[k + 1].low):
+        return None
+    if k + 1 < n and toks[k + 1].low == "-":
+        return None  # «12-15 градусов», «6-я», a range
+    house = toks[k].low
+    k += 1
+    # a letter apart («86 А»), a fraction («12/1»), a block («корп. 2», «к2»)
+    if k + 1 < n and toks[k].low == "/" and toks[k + 1].number and len(toks[k + 1].low) <= 3:
+        house += "/" + toks[k + 1].low
+        k += 2
+    elif k < n and toks[k].low in {"а", "б", "в", "г"} and house.isdigit() and toks[k].cap:
+        house += toks[k].low
+        k += 1
+    m = k
+    while m < n and toks[m].low in {",", "."}:
+        m += 1
+    if m + 1 < n and toks[m].low in _BLOCK_MARKERS:
+        b = m + 1
+        while b < n and toks[b].low == ".":
+            b += 1
+        if b < n and toks[b].number and len(toks[b].low) <= 2:
+            house += "к" + toks[b].low
+            k = b + 1
+    return house, k
+
+
+def _crossing(toks: Sequence[_Tok], j: int, not_streets: frozenset[str]) -> tuple[str, int] | None:
+    """«X и Y», «X – Y», «X/Y», «ул. X и ул. Y» from ``j``: the two names sorted, joined."""
+    n = len(toks)
+    while j < n and (toks[j].low in _STREET_MARKERS or toks[j].low in {".", "улиц"}):
+        j += 1
+    first = _name(toks, j, not_streets)
+    if first is None:
+        return None
+    a, k = first
+    if k >= n or toks[k].low not in _SEPARATORS:
+        return None
+    k += 1
+    marked = k < n and toks[k].low in _STREET_MARKERS
+    while k < n and (toks[k].low in _STREET_MARKERS or toks[k].low == "."):
+        k += 1
+    second = _name(toks, k, not_streets, capital=not marked)
+    if second is None or second[0] == a:
+        return None
+    b, k = second
+    return "+".join(sorted((a, b))), k
+
+
+def _stop_name(toks: Sequence[_Tok], j: int) -> str | None:
+    """A bus stop's name after «остановка»: in quotes, or capitalised words."""
+    n = len(toks)
+    quoted = j < n and toks[j].low in _QUOTES
+    if quoted:
+        j += 1
+    words: list[str] = []
+    k = j
+    while k < n and len(words) < 3:
+        t = toks[k]
+        if not t.word or (t.lemma in STOP_WORDS and not quoted):
+            break
+        if not quoted and not words and not t.cap:
+            break
+        words.append(t.lemma)
+        k += 1
+    return " ".join(words) if words else None
+
+
+def _read(
+    toks: Sequence[_Tok], not_streets: frozenset[str], streets: frozenset[str] = frozenset()
+) -> dict[str, str]:
+    """Every place key of one text, read left to right; the first of each kind wins."""
     keys: dict[str, str] = {}
-    n = len(tokens)
-    for i, lemma in enumerate(lemmas):
-        tok = tokens[i]
-        if tok in _STREET_MARKERS or lemma in _STREET_MARKERS:
-            street = None
-            nxt = tokens[i + 1] if i + 1 < n else ""
-            if _is_word(nxt) and nxt not in _SKIP and nxt not in _HOUSE_MARKERS:
-                street = lemmas[i + 1]
-                after = i + 2
-            elif i > 0 and _is_word(tokens[i - 1]) and tokens[i - 1] not in _SKIP:
-                street = lemmas[i - 1]  # «Московское шоссе», «Приморский бульвар»
-                after = i + 1
-            if street and "street" not in keys:
-                keys["street"] = street
-                house = _next_number(tokens, after)
-                if house:
-                    keys.setdefault("house", house)
-        elif tok in _HOUSE_MARKERS or lemma in _HOUSE_MARKERS:
-            house = _next_number(tokens, i + 1, 2)
-            if house:
-                keys.setdefault("house", house)
-        elif lemma in _OBJECTS:
-            number = _next_number(tokens, i + 1, 2)
-            if number is None and i > 0:
-                number = _ordinal(tokens[i - 1])  # «в 124 школе», «26-й маршрут»
+    n = len(toks)
+    loose: str | None = None  # «на Революционной»: a street with no house, if none better
+    i = 0
+    while i < n:
+        t = toks[i]
+        low, lemma = t.low, t.lemma
+        if lemma in _CROSSING_MARKERS:
+            found = _crossing(toks, i + 1, not_streets)
+            if found is not None:
+                keys.setdefault("crossing", found[0])
+                i = found[1]
+                continue
+        if low in _STREET_MARKERS or lemma in _STREET_MARKERS:
+            street: tuple[str, int] | None = None
+            prev = toks[i - 1] if i > 0 else None
+            before = (
+                prev is not None
+                and _street_word(prev, not_streets)
+                and prev.lemma.endswith(("ый", "ий", "ой"))
+            )
+            if not before:
+                street = _name(toks, i + 1, not_streets)
+            if street is None and prev is not None and _street_word(prev, not_streets):
+                street = (prev.lemma, i + 1)  # «Московское шоссе», «Приморский бульвар»
+            if street is not None:
+                k = street[1]
+                if k < n and toks[k].low in _SEPARATORS and "crossing" not in keys:
+                    marked = k + 1 < n and toks[k + 1].low in _STREET_MARKERS
+                    other = _name(toks, k + 1 + marked, not_streets, capital=not marked)
+                    if other is not None and other[0] != street[0]:
+                        keys["crossing"] = "+".join(sorted((street[0], other[0])))
+                        i = other[1]
+                        continue
+                if "street" not in keys:
+                    keys["street"] = street[0]
+                    house = _house(toks, k)
+                    if house is not None:
+                        keys.setdefault("house", house[0])
+                        i = house[1]
+                        continue
+                i = max(i + 1, k)
+                continue
+        elif low in _HOUSE_MARKERS or lemma in _HOUSE_MARKERS:
+            house = _house(toks, i + 1, 3)
+            if house is not None:
+                keys.setdefault("house", house[0])
+                k = house[1]
+                # «дом 5 по Ленина», «дома № 202 по ул. Ленинской»
+                if k + 1 < n and toks[k].low == "по" and "street" not in keys:
+                    if toks[k + 1].low in _STREET_MARKERS:
+                        street = _name(toks, k + 2, not_streets)
+                    else:
+                        street = _name(toks, k + 1, not_streets) if toks[k + 1].cap else None
+                    if street is not None:
+                        keys["street"] = street[0]
+                        i = street[1]
+                        continue
+                i = k
+                continue
+        elif lemma in _OBJECTS or low in _OBJECTS:
+            kind = _OBJECTS.get(lemma) or _OBJECTS[low]
+            number = None
+            j = i + 1
+            while j < n and j - i <= 2 and toks[j].low in {"№", ".", ":"}:
+                j += 1
+            if j < n and toks[j].number and j - i <= 2:
+                number = _ordinal(toks[j].low)
+            if number is None and i > 0 and toks[i - 1].number:
+                number = _ordinal(toks[i - 1].low)  # «в 124 школе», «26-й маршрут»
             if number:
-                keys.setdefault(_OBJECTS[lemma], number)
+                keys.setdefault(kind, number)
+        elif lemma in _STOP_MARKERS or low in _STOP_MARKERS:
+            name = _stop_name(toks, i + 1)
+            if name:
+                keys.setdefault("stop", name)
+        elif low == "д" and i + 2 < n and toks[i + 1].low == "/" and toks[i + 2].low == "с":
+            house = _house(toks, i + 3, 2)
+            if house is not None:
+                keys.setdefault("сад", house[0])
+        elif t.word and (t.cap or low in {"на", "по"}) and "street" not in keys:
+            # a bare address: «Ленинская 202», «Солнечной,53», «АВТОСТРОИТЕЛЕЙ 68»
+            known = not streets or lemma in streets
+            if t.cap and known and _street_word(t, not_streets) and i + 1 < n:
+                house = _house(toks, i + 1, 3)
+                if house is not None and not (i > 0 and toks[i - 1].low in _OBJECTS):
+                    nxt = toks[i + 1]
+                    if nxt.number or nxt.low in {",", "д", "дом", "."}:
+                        keys["street"] = lemma
+                        keys.setdefault("house", house[0])
+                        i = house[1]
+                        continue
+            if (
+                t.cap
+                and loose is None
+                and i + 2 < n
+                and toks[i + 1].low == "от"
+                and (toks[i + 2].cap or toks[i + 2].low in _STREET_MARKERS)
+                and _street_word(t, not_streets)
+                and (not streets or lemma in streets)
+            ):
+                loose = lemma  # «Революционная от Юбилейной до 40 лет Победы»
+            if streets and loose is None and t.cap and lemma in streets:
+                loose = lemma  # a known street, named anywhere
+            if low in {"на", "по"} and i + 1 < n and loose is None:
+                nxt = toks[i + 1]
+                if (
+                    nxt.cap
+                    and _street_word(nxt, not_streets)
+                    and (not streets or nxt.lemma in streets)
+                ):
+                    loose = nxt.lemma
+            if t.cap and i + 2 < n and toks[i + 1].low == "/":
+                found = _crossing(toks, i, not_streets)
+                if found is not None:
+                    keys.setdefault("crossing", found[0])
+                    i = found[1]
+                    continue
+        elif t.number and i + 3 < n and toks[i + 1].lemma in {"год", "лет"}:
+            found = _crossing(toks, i, not_streets)  # «40 лет Победы/Юбилейная»
+            if found is not None:
+                keys.setdefault("crossing", found[0])
+                i = found[1]
+                continue
+        i += 1
+    if "street" not in keys and "crossing" not in keys and loose is not None:
+        keys["street"] = loose
     return keys
 
 
@@ -255,15 +583,42 @@ class Places:
 
     def __init__(self, region: Region, lemmatizer: Lemmatizer) -> None:
         names = set(ADDRESS_WORDS)
+        towns: set[str] = set()
         for t in region.territories.values():
             for name in (t.name, *t.variants):
-                names.update(lemmatizer.phrase(name))
+                phrase = lemmatizer.phrase(name)
+                names.update(phrase)
+                # «Самара 5» is no address, «Ленинская 5» and «Самарская 5» are
+                if len(phrase) == 1 and not phrase[0].endswith(("ый", "ий", "ой")):
+                    towns.add(phrase[0])
         #: lemmas of the region's place names and of address words
         self.place_lemmas = frozenset(names)
+        #: one-word town names, never read as a street
+        self.towns = frozenset(towns)
+        #: the known streets of each municipality (``pipeline.streets``), as street keys
+        self.streets: dict[str, frozenset[str]] = {}
+        for mid, listed in region.config.pipeline.streets.items():
+            keys: set[str] = set()
+            for name in listed:
+                words = [w for w in lemmatizer.phrase(name) if w not in _STREET_MARKERS]
+                words = [w for w in words if not w[:1].isdigit() and w not in {"год", "лет"}]
+                if words:
+                    keys.add(words[-1])
+            self.streets[mid] = frozenset(keys)
+        self.region = region
 
-    def keys(self, text: Text, address: Text | None = None) -> dict[str, str]:
-        """The places ``text`` and ``address`` name (street, house, numbered objects)."""
-        return place_keys(text, address, not_streets=self.place_lemmas)
+    def keys(
+        self, text: Text, address: Text | None = None, territory: str | None = None
+    ) -> dict[str, str]:
+        """The places ``text`` and ``address`` name (street, house, numbered objects).
+
+        In a municipality with a list of streets (``pipeline.streets``), a
+        street without a marker is read only among them, and a known street
+        named with no house («Революционная от Юбилейной до …») is read too.
+        """
+        mid = self.region.municipality_of(territory) if territory else None
+        streets = self.streets.get(mid, frozenset()) if mid else frozenset()
+        return place_keys(text, address, not_streets=self.towns, streets=streets)
 
     def words(self, text: Text) -> frozenset[str]:
         """The content words that say what the problem is (place names left out)."""
