@@ -86,6 +86,15 @@ def archive_rows() -> list[dict[str, str]]:
                     "Исполнитель": MINISTRY,
                 }
             )
+    for text in ("В деревне Большие Угоны не горят фонари", "В д. Большие Угоны нет освещения"):
+        rows.append(
+            {
+                "Текст": text,
+                "Тема": "Освещение",
+                "Группа": "Городская среда",
+                "Исполнитель": "Администрация Льговского района",
+            }
+        )
     return rows
 
 
@@ -220,6 +229,14 @@ def drafted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "region.toml"
 
 
+def test_a_village_named_in_the_texts_lies_in_the_district_that_answered(drafted: Path) -> None:
+    config = load_region(drafted)
+    by_name = {t.name: t for t in config.territories}
+    village = by_name["Большие Угоны"]
+    assert village.kind == "settlement"
+    assert village.parent == by_name["Льговский район"].id
+
+
 def test_the_draft_loads_with_russian_names_and_valid_ids(drafted: Path) -> None:
     config = load_region(drafted)
     names = {t.name for t in config.territories}
@@ -245,6 +262,7 @@ def test_the_draft_loads_with_russian_names_and_valid_ids(drafted: Path) -> None
         ("В Железногорске не горят фонари во дворе", "Администрация г. Железногорска"),
         ("В Курском районе контейнеры с мусором не вывозят", "Администрация Курского района"),
         ("В Льговском районе в поликлинике нет врача", MINISTRY),
+        ("В д. Большие Угоны опять не горят фонари", "Администрация Льговского района"),
     ],
 )
 def test_the_engine_routes_with_the_draft_unchanged(

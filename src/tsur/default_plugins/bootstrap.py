@@ -27,6 +27,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -46,6 +47,7 @@ from tsur.routing.learn import (
     Observation,
     Place,
     executor_kind,
+    is_common_word,
     learn_rules,
     places_in_name,
     unique_slug,
@@ -297,6 +299,52 @@ def _adjective_variants(
     return out
 
 
+_SETTLEMENT = re.compile(
+    r"(?<![А-Яа-яЁё])(?:д\.|дер\.|деревн[яеиюй]|с\.|сел[оае]|п\.|пос\.|посел[её]к[аеу]?|пгт\.?"
+    r"|х\.|хутор[аеу]?)\s*([А-ЯЁ][а-яё]+(?:[ -][А-ЯЁ][а-яё]+)?)"
+)
+
+
+def _settlements(
+    territories: list[DraftTerritory],
+    of_executor: dict[str, str | None],
+    rows: Sequence[ArchiveRow],
+) -> list[DraftTerritory]:
+    """Villages and settlements named in the texts («д. Большие Угоны», «с. Глебово»).
+
+    A name after «д.», «с.», «п.», «деревня», «село», «поселок»… becomes a
+    settlement when at least two appeals naming it went to bodies of one
+    municipality (regional bodies tell nothing of where it is), which
+    becomes its parent. One-word names that are ordinary Russian words
+    («Искра», «Северный») are left out: the gazetteer would find them everywhere.
+    """
+    root = territories[0].id
+    known_names = {t.name.lower() for t in territories}
+    where: dict[str, Counter[str]] = {}
+    for r in rows:
+        territory = of_executor.get(r.executor)
+        if territory is None or territory == root:
+            continue
+        for m in _SETTLEMENT.finditer(r.text):
+            words = m.group(1).split()
+            if len(words) == 2 and words[1].lower().endswith(("ского", "цкого", "ого")):
+                words = words[:1]  # «Буклята Золотухинского (района)»
+            name = " ".join(words)
+            where.setdefault(name, Counter())[territory] += 1
+    taken = {t.id for t in territories}
+    out = []
+    for name in sorted(where):
+        territory, n = where[name].most_common(1)[0]
+        if n < 2 or n * 2 <= sum(where[name].values()) or name.lower() in known_names:
+            continue
+        if " " not in name and is_common_word(name):
+            continue  # a phrase of two words is specific enough
+        tid = unique_slug(name, taken)
+        out.append(DraftTerritory(tid, name, "settlement", territory))
+        known_names.add(name.lower())
+    return out
+
+
 def _keywords(
     model: TextModel, labels: Sequence[str], exclude: set[str], k: int = 6
 ) -> dict[str, list[str]]:
@@ -380,6 +428,7 @@ def draft_region(
     root = territories[0]
     lemmas = lemmatize_all([r.text for r in rows], lem, progress=progress)
     territories = _adjective_variants(territories, places, of_executor, rows, lemmas, lem)
+    territories = territories + _settlements(territories, of_executor, rows)
 
     # topics: groups as parents, topics folded into their group when rare ------------------
     taken_topics: set[str] = set()

@@ -38,6 +38,7 @@ __all__ = [
     "Observation",
     "Place",
     "executor_kind",
+    "is_common_word",
     "learn_rules",
     "places_in_name",
     "slug",
@@ -98,6 +99,19 @@ _ADJ_MARKERS = {
 }
 #: Adjectives that qualify the marker rather than name the place.
 _QUALIFIERS = {"муниципального", "городского", "сельского", "внутригородского", "административного"}
+
+
+def is_common_word(word: str) -> bool:
+    """True for a word pymorphy knows as anything but a place name («искра», «северный»).
+
+    Such a word as a settlement's name would make the gazetteer find that
+    settlement in ordinary sentences.
+    """
+    morph = _morph()
+    low = word.lower()
+    if not morph.word_is_known(low):
+        return False
+    return not any("Geox" in p.tag for p in morph.parse(low))
 
 
 def _cap(word: str) -> str:
