@@ -319,6 +319,21 @@ def test_rows_without_text_or_labels_are_skipped_and_counted(tmp_path: Path) -> 
     assert len(archive.rows) == len(rows) - 3  # type: ignore[attr-defined]
 
 
+def test_quotes_and_control_characters_in_labels_still_make_a_loadable_file(
+    tmp_path: Path,
+) -> None:
+    rows = archive_rows()
+    for row in rows:
+        if row["Тема"] == "Мусор":
+            row["Тема"] = 'Мусор "на улице" \\ и \x7f «во дворе»'
+        if row["Исполнитель"] == MINISTRY:
+            row["Исполнитель"] = 'ООО "Здоровье\\" \x7f'
+    draft = draft_region(read(write(tmp_path / "a.csv", rows)))
+    config = draft.write(tmp_path / "region.toml")
+    assert 'ООО "Здоровье\\" \x7f' in {e.name for e in config.executors}
+    assert any(t.name.startswith('Мусор "на улице"') for t in config.topics)
+
+
 def test_an_empty_archive_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "a.csv"
     path.write_text("", encoding="utf-8")

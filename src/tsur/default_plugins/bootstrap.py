@@ -204,7 +204,6 @@ class Draft:
     topic_ids: dict[str, str] = attrs.field(factory=dict)
     group_ids: dict[str, str] = attrs.field(factory=dict)
     executor_ids: dict[str, str] = attrs.field(factory=dict)
-    notes: list[str] = attrs.field(factory=list)
 
     def config(self, origin: str = "<draft>") -> RegionConfig:
         """The draft validated as a region (without its model file's folder)."""
@@ -422,7 +421,6 @@ def draft_region(
     """
     lem = lemmatizer or get_lemmatizer()
     rows = archive.rows
-    notes: list[str] = []
     executors = sorted(Counter(r.executor for r in rows), key=lambda e: (e.lower(), e))
     territories, of_executor, places = _territories(executors, region_name)
     root = territories[0]
@@ -470,9 +468,7 @@ def draft_region(
     # where each appeal is, found as the engine will find it --------------------------------
     taken_executors: set[str] = {"cur"}
     executor_id = {e: unique_slug(e, taken_executors) for e in executors}
-    skeleton = _mapping(
-        root.name, code, timezone, root.id, territories, [], [], [], None, executor_id={}
-    )
+    skeleton = _mapping(root.name, code, timezone, root.id, territories, [], [], [], None)
     locator = GazetteerLocator(Region.from_config(region_from_mapping(skeleton)), lem)
     located: list[str | None] = []
     for i, r in enumerate(rows, 1):
@@ -562,11 +558,8 @@ def draft_region(
             for n, r in zip(rule_names, rules, strict=True)
         ],
         {"name": "topics", "path": model_file, "target": "topic", "weight": MODEL_WEIGHT},
-        executor_id=executor_id,
     )
     found = sum(1 for t in located if t is not None)
-    if archive.skipped:
-        notes.append(f"пропущено строк без текста или меток: {archive.skipped}")
     draft = Draft(
         mapping=mapping,
         model=model,
@@ -580,7 +573,6 @@ def draft_region(
         topic_ids={t: topic_id.get(t) or group_id[group_of[t]] for t in topic_counts},
         group_ids=dict(group_id),
         executor_ids=dict(executor_id),
-        notes=notes,
     )
     try:
         draft.config()
@@ -655,8 +647,6 @@ def _mapping(
     executors: list[dict[str, Any]],
     routing: list[dict[str, Any]],
     model: dict[str, Any] | None,
-    *,
-    executor_id: dict[str, str],
 ) -> dict[str, Any]:
     terr = []
     for t in territories:
@@ -693,7 +683,7 @@ def _mapping(
 
 def _q(value: str) -> str:
     """A TOML basic string (JSON escapes are TOML's)."""
-    return json.dumps(value, ensure_ascii=False)
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def _value(value: Any) -> str:
