@@ -297,8 +297,23 @@ def test_text_that_is_not_utf8_names_its_line(tmp_path: Path) -> None:
     lines = path.read_bytes().split(b"\n")
     lines[3] = "Плохая строка".encode("cp1251")
     path.write_bytes(b"\n".join(lines))
-    with pytest.raises(IngestError, match=r"a\.csv:4: not UTF-8"):
+    with pytest.raises(IngestError, match=r"a\.csv:4: not utf-8 text"):
         read(path)
+
+
+def test_an_archive_in_cp1251_is_read_when_its_encoding_is_given(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_bytes(write(tmp_path / "u.csv", archive_rows()).read_text("utf-8").encode("cp1251"))
+    with pytest.raises(IngestError, match="--encoding cp1251"):
+        read(path)
+    archive = read_archive(
+        path,
+        text_column="Текст",
+        topic_column="Тема",
+        executor_column="Исполнитель",
+        encoding="cp1251",
+    )
+    assert archive.rows[0].executor == "Администрация Курского района"
 
 
 def test_a_huge_field_is_refused_with_its_line(tmp_path: Path) -> None:

@@ -104,8 +104,9 @@ def read_archive(
     topic_column: str,
     executor_column: str,
     group_column: str | None = None,
+    encoding: str = "utf-8",
 ) -> Archive:
-    """Read a labelled history (UTF-8 CSV with a header row).
+    """Read a labelled history (a CSV with a header row, UTF-8 unless ``encoding`` says).
 
     Rows lacking the text, the topic or the executor (or the group, when a
     group column is given) are skipped and counted. Raises
@@ -118,12 +119,16 @@ def read_archive(
         raw = p.read_bytes()
     except OSError as exc:
         raise IngestError(f"cannot read {p}: {exc.strerror or exc}", origin=str(p)) from None
+    codec = "utf-8-sig" if encoding.lower().replace("_", "-") in {"utf-8", "utf8"} else encoding
     try:
-        content = raw.decode("utf-8-sig")
+        content = raw.decode(codec)
+    except LookupError:
+        raise IngestError(f"unknown encoding {encoding!r}", origin=str(p)) from None
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise IngestError(
-            f"not UTF-8 text (byte {raw[exc.start]:#04x}); save the file as UTF-8",
+            f"not {encoding} text (byte {raw[exc.start]:#04x}); save the file as UTF-8 "
+            "or give its encoding (--encoding cp1251)",
             line=line,
             origin=str(p),
         ) from None

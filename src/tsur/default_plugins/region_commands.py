@@ -47,6 +47,7 @@ def cmd_bootstrap(args: argparse.Namespace, console: Console) -> int:
         topic_column=args.topic_column,
         executor_column=args.executor_column,
         group_column=args.group_column,
+        encoding=args.encoding,
     )
     console.print(
         f"{args.archive}: {len(archive.rows)} обращений, пропущено строк без текста "
@@ -118,12 +119,15 @@ def register_commands(add_command: Callable[..., argparse.ArgumentParser]) -> No
         "skipped and counted. The file loads as it is; review it before use. Needs pip "
         "install 'tsur[ml]'.",
     )
-    b.add_argument("archive", help="labelled CSV of past appeals (UTF-8, header row)")
+    b.add_argument("archive", help="labelled CSV of past appeals (header row)")
     b.add_argument("--text-column", required=True, help="column with the appeal's text")
     b.add_argument("--topic-column", required=True, help="column with its topic")
     b.add_argument("--executor-column", required=True, help="column with who answered it")
     b.add_argument(
         "--group-column", help="column with the topic's group (becomes the parent topic)"
+    )
+    b.add_argument(
+        "--encoding", default="utf-8", help="the archive's encoding (default utf-8; cp1251…)"
     )
     b.add_argument("--out", required=True, help="region file to write (.toml)")
     b.add_argument("--force", action="store_true", help="overwrite --out if it exists")
