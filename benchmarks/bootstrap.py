@@ -57,14 +57,20 @@ def write_csv(appeals: Sequence[Appeal], path: Path) -> None:
             w.writerow([a.id, a.text, a.topic, a.executor, a.group])
 
 
-def draft_from(appeals: Sequence[Appeal], folder: Path, min_support: int) -> Draft:
+def draft_from(
+    appeals: Sequence[Appeal], folder: Path, min_support: int, executor_model: bool = False
+) -> Draft:
     """A draft region from ``appeals`` (written to a CSV in ``folder`` first)."""
     path = folder / "history.csv"
     write_csv(appeals, path)
     archive = read_archive(
         path, text_column=TEXT, topic_column=TOPIC, executor_column=EXECUTOR, group_column=GROUP
     )
-    return draft_region(archive, min_support=min_support)
+    return draft_region(
+        archive,
+        min_support=min_support,
+        executor_model_file="executors.npz" if executor_model else None,
+    )
 
 
 def rules_routing(draft: Draft, appeals: Sequence[Appeal]) -> dict[str, list[Any]]:
@@ -118,22 +124,37 @@ def territorial(executor: str) -> bool:
     return any(p.kind != "region" for p in places_in_name(executor))
 
 
-def cross_validate(dev: Sequence[Appeal], k: int, min_support: int) -> dict[str, Any]:
-    """Executor accuracy of topic model + gazetteer + rules, K-fold inside ``dev``."""
+def cross_validate(
+    dev: Sequence[Appeal], k: int, min_support: int, executor_model: bool, folds: int
+) -> dict[str, Any]:
+    """Executor accuracy of the learned rules and of the engine, K-fold inside ``dev``."""
     rows = list(dev)
     random.Random(0).shuffle(rows)
-    right = total = 0
-    for f in range(k):
+    right = engine_right = total = 0
+    for f in range(min(k, folds)):
         held = rows[f::k]
         train = [a for i, a in enumerate(rows) if i % k != f]
         with tempfile.TemporaryDirectory() as tmp:
-            draft = draft_from(train, Path(tmp), min_support)
+            draft = draft_from(train, Path(tmp), min_support, executor_model)
+            draft.write(Path(tmp) / "region.toml")
+            run = engine_run(Path(tmp) / "region.toml", held)
         got = rules_routing(draft, held)["executor"]
         truth = [draft.executor_ids.get(norm(a.executor)) for a in held]
         right += sum(g == t for g, t in zip(got, truth, strict=True))
+        engine_right += sum(r["executor"] == t for r, t in zip(run, truth, strict=True))
         total += len(held)
-        print(f"fold {f + 1}/{k}: {right / total:.4f} so far", file=sys.stderr)
-    return {"cv": k, "min_support": min_support, "executor_accuracy": round(right / total, 4)}
+        print(
+            f"fold {f + 1}/{k}: rules {right / total:.4f}, engine {engine_right / total:.4f}",
+            file=sys.stderr,
+        )
+    return {
+        "cv": k,
+        "folds": min(k, folds),
+        "min_support": min_support,
+        "executor_model": executor_model,
+        "rules_executor_accuracy": round(right / total, 4),
+        "engine_executor_accuracy": round(engine_right / total, 4),
+    }
 
 
 def engine_run(region_file: Path, appeals: Sequence[Appeal]) -> list[dict[str, Any]]:
@@ -168,16 +189,20 @@ def main() -> None:
     ap.add_argument("--csv", type=Path, default=KURSK_CSV)
     ap.add_argument("--min-support", type=int, default=2)
     ap.add_argument("--cv", type=int, help="cross-validate inside the development part only")
+    ap.add_argument("--folds", type=int, default=99, help="with --cv: run only this many folds")
+    ap.add_argument(
+        "--executor-model", action="store_true", help="draft with an executor model after the rules"
+    )
     args = ap.parse_args()
     dev, frozen = split(args.csv)
     if args.cv:
-        result = cross_validate(dev, args.cv, args.min_support)
+        result = cross_validate(dev, args.cv, args.min_support, args.executor_model, args.folds)
         print(json.dumps(result, ensure_ascii=False))
         return
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        draft = draft_from(dev, folder, args.min_support)
+        draft = draft_from(dev, folder, args.min_support, args.executor_model)
         region_file = folder / "region.toml"
         draft.write(region_file)
         drafted = time.perf_counter() - started
@@ -250,6 +275,7 @@ def main() -> None:
         }
     result = {
         "development": len(dev),
+        "executor_model": args.executor_model,
         "frozen": len(frozen),
         "draft": {
             "territories": len(draft.mapping["territories"]),

@@ -285,6 +285,41 @@ def test_the_engine_routes_with_the_draft_unchanged(
         engine.close()
 
 
+def test_an_executor_model_routes_what_the_rules_leave(tmp_path: Path) -> None:
+    from tsur import Engine
+
+    archive = read(write(tmp_path / "history.csv", archive_rows()))
+    draft = draft_region(archive, executor_model_file="executors.npz")
+    config = draft.write(tmp_path / "region.toml")
+    assert [(m.target, m.priority) for m in config.models if m.target == "executor"] == [
+        ("executor", 90)
+    ]
+    # no topic-only rule to a municipality: those appeals are the model's
+    territory = {e.id: e.territory for e in config.executors}
+    topic_only = [r for r in config.routing if not r.territories]
+    assert topic_only and all(territory[r.executor] == config.region.territory for r in topic_only)
+    engine = Engine.from_config(tmp_path / "region.toml", db=":memory:")
+    try:
+        at = datetime(2026, 3, 3, 10, tzinfo=UTC)
+        for text, expected in (
+            (
+                "Фонари на улице не горят",
+                {
+                    "Администрация Курского района",
+                    "Администрация Льговского района",
+                    "Администрация г. Железногорска",
+                },
+            ),
+            ("В поликлинике нет врача", {MINISTRY}),
+        ):
+            message = Message(source="archive", external_id=text, text=text, created_at=at)
+            _, outcome = engine.preview(message, now=at)
+            assert outcome.incident is not None
+            assert engine.region.executor_name(outcome.incident.executor) in expected
+    finally:
+        engine.close()
+
+
 # hostile archives -------------------------------------------------------------------------
 def test_a_missing_column_is_named(tmp_path: Path) -> None:
     path = write(tmp_path / "a.csv", archive_rows(), ["Текст", "Тема", "Группа"])

@@ -72,6 +72,10 @@ Progress = Callable[[str, int, int], None]
 #: unchanged, against weight 1).
 MODEL_WEIGHT = 3.0
 
+#: Where a drafted executor model is asked: after the rules (100), before the executors
+#: declaring a topic (0).
+EXECUTOR_MODEL_PRIORITY = 90
+
 #: The largest field a CSV row may hold (characters): an appeal is never a megabyte.
 MAX_FIELD = 1_000_000
 
@@ -206,6 +210,8 @@ class Draft:
     skipped: int
     located: int
     folded_topics: int
+    executor_model: TextModel | None = None
+    executor_model_file: str | None = None
     topic_ids: dict[str, str] = attrs.field(factory=dict)
     group_ids: dict[str, str] = attrs.field(factory=dict)
     executor_ids: dict[str, str] = attrs.field(factory=dict)
@@ -223,6 +229,8 @@ class Draft:
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
         self.model.save(p.parent / self.model_file)
+        if self.executor_model is not None and self.executor_model_file is not None:
+            self.executor_model.save(p.parent / self.executor_model_file)
         p.write_text(self.to_toml(), encoding="utf-8")
         return load_region(p)
 
@@ -414,6 +422,7 @@ def draft_region(
     model_file: str = "topics.npz",
     min_support: int = 2,
     min_topic_rows: int = 5,
+    executor_model_file: str | None = None,
     lemmatizer: Lemmatizer | None = None,
     progress: Progress | None = None,
 ) -> Draft:
@@ -422,6 +431,10 @@ def draft_region(
     ``min_support`` is the fewest appeals a routing rule must rest on;
     with a group column, topics with fewer than ``min_topic_rows`` appeals
     are folded into their group (the model learns the group instead).
+    With ``executor_model_file`` a text model of the executors is trained
+    too and asked after the rules (``priority`` :data:`EXECUTOR_MODEL_PRIORITY`):
+    the rules then keep to territories and regional topics, and the model
+    routes what they leave (mostly appeals naming no place).
     Needs scikit-learn for the topic model (``pip install 'tsur[ml]'``).
     """
     lem = lemmatizer or get_lemmatizer()
@@ -473,7 +486,7 @@ def draft_region(
     # where each appeal is, found as the engine will find it --------------------------------
     taken_executors: set[str] = {"cur"}
     executor_id = {e: unique_slug(e, taken_executors) for e in executors}
-    skeleton = _mapping(root.name, code, timezone, root.id, territories, [], [], [], None)
+    skeleton = _mapping(root.name, code, timezone, root.id, territories, [], [], [], [])
     locator = GazetteerLocator(Region.from_config(region_from_mapping(skeleton)), lem)
     located: list[str | None] = []
     for i, r in enumerate(rows, 1):
@@ -501,7 +514,17 @@ def draft_region(
         min_support=min_support,
         skip_territories={root.id},
         administrations=_administrations(executors, executor_id, of_executor, places),
+        fallbacks=executor_model_file is None,
     )
+    executor_model = None
+    if executor_model_file is not None:
+        executor_model = train_model(
+            [r.text for r in rows],
+            [executor_id[r.executor] for r in rows],
+            lemmas=lemmas,
+            calibrate=False,  # it routes what the rules leave, whatever its confidence
+            meta={"source": Path(archive.origin).name, "target": "executor"},
+        )
     if progress:
         progress("rules", 1, 1)
 
@@ -562,7 +585,21 @@ def draft_region(
             }
             for n, r in zip(rule_names, rules, strict=True)
         ],
-        {"name": "topics", "path": model_file, "target": "topic", "weight": MODEL_WEIGHT},
+        [
+            {"name": "topics", "path": model_file, "target": "topic", "weight": MODEL_WEIGHT},
+            *(
+                [
+                    {
+                        "name": "executors",
+                        "path": executor_model_file,
+                        "target": "executor",
+                        "priority": EXECUTOR_MODEL_PRIORITY,
+                    }
+                ]
+                if executor_model_file is not None
+                else []
+            ),
+        ],
     )
     found = sum(1 for t in located if t is not None)
     draft = Draft(
@@ -575,6 +612,8 @@ def draft_region(
         skipped=archive.skipped,
         located=found,
         folded_topics=folded,
+        executor_model=executor_model,
+        executor_model_file=executor_model_file,
         topic_ids={t: topic_id.get(t) or group_id[group_of[t]] for t in topic_counts},
         group_ids=dict(group_id),
         executor_ids=dict(executor_id),
@@ -651,7 +690,7 @@ def _mapping(
     topics: list[dict[str, Any]],
     executors: list[dict[str, Any]],
     routing: list[dict[str, Any]],
-    model: dict[str, Any] | None,
+    models: list[dict[str, Any]],
 ) -> dict[str, Any]:
     terr = []
     for t in territories:
@@ -682,7 +721,7 @@ def _mapping(
                 "resolution": "10 working days",
             }
         ],
-        "models": [model] if model else [],
+        "models": models,
     }
 
 

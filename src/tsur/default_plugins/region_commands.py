@@ -76,6 +76,7 @@ def cmd_bootstrap(args: argparse.Namespace, console: Console) -> int:
             model_file=f"{out.stem}.topics.npz",
             min_support=args.min_support,
             min_topic_rows=args.min_topic_rows,
+            executor_model_file=f"{out.stem}.executors.npz" if args.executor_model else None,
             progress=update,
         )
     config = draft.write(out)
@@ -146,5 +147,11 @@ def register_commands(add_command: Callable[..., argparse.ArgumentParser]) -> No
         default=5,
         help="with --group-column, topics with fewer appeals are folded into their group "
         "(default 5)",
+    )
+    b.add_argument(
+        "--executor-model",
+        action="store_true",
+        help="also train a text model of the executors, asked after the rules: the rules keep "
+        "to territories and regional topics, the model routes the rest",
     )
     b.set_defaults(func=cmd_bootstrap)

@@ -421,6 +421,7 @@ def learn_rules(
     min_support: int = 2,
     skip_territories: Iterable[str] = (),
     administrations: Mapping[str, str] | None = None,
+    fallbacks: bool = True,
 ) -> list[LearnedRule]:
     """An ordered decision list of routing rules learned from ``observations``.
 
@@ -439,7 +440,9 @@ def learn_rules(
     rule gets one to it, after the learned territory-only rules — an appeal
     from a district the archive rarely saw still goes to that district.
     Its ``support`` counts the history's appeals located there that went to
-    it (possibly none).
+    it (possibly none). Without ``fallbacks`` the last group (topic-only
+    rules to non-regional executors) is left out: something else — an
+    executor model asked after the rules — decides those appeals.
     """
     obs = list(observations)
     tchains = _chains(topic_parents)
@@ -476,7 +479,7 @@ def learn_rules(
             tiers[1].append((order, rule))
         elif k is None:
             tiers[2].append(((-depth(pchains, p), -support), rule))
-        else:
+        elif fallbacks:
             tiers[3].append((order, rule))
     ordered = [
         r
