@@ -321,18 +321,21 @@ def _settlements(
     territories: list[DraftTerritory],
     of_executor: dict[str, str | None],
     rows: Sequence[ArchiveRow],
+    lem: Lemmatizer,
 ) -> list[DraftTerritory]:
     """Villages and settlements named in the texts («д. Большие Угоны», «с. Глебово»).
 
     A name after «д.», «с.», «п.», «деревня», «село», «поселок»… becomes a
     settlement when at least two appeals naming it went to bodies of one
     municipality (regional bodies tell nothing of where it is), which
-    becomes its parent. One-word names that are ordinary Russian words
+    becomes its parent; the forms of a name («Глебово», «Глебове») count
+    together, under the form written most. One-word names that are ordinary Russian words
     («Искра», «Северный») are left out: the gazetteer would find them everywhere.
     """
     root = territories[0].id
-    known_names = {t.name.lower() for t in territories}
-    where: dict[str, Counter[str]] = {}
+    known = {lem.phrase(t.name) for t in territories}
+    where: dict[tuple[str, ...], Counter[str]] = {}
+    forms: dict[tuple[str, ...], Counter[str]] = {}
     for r in rows:
         territory = of_executor.get(r.executor)
         if territory is None or territory == root:
@@ -342,18 +345,20 @@ def _settlements(
             if len(words) == 2 and words[1].lower().endswith(("ского", "цкого", "ого")):
                 words = words[:1]  # «Буклята Золотухинского (района)»
             name = " ".join(words)
-            where.setdefault(name, Counter())[territory] += 1
+            key = lem.phrase(name)
+            where.setdefault(key, Counter())[territory] += 1
+            forms.setdefault(key, Counter())[name] += 1
     taken = {t.id for t in territories}
     out = []
-    for name in sorted(where):
-        territory, n = where[name].most_common(1)[0]
-        if n < 2 or n * 2 <= sum(where[name].values()) or name.lower() in known_names:
+    for key in sorted(where):
+        territory, n = where[key].most_common(1)[0]
+        if n < 2 or n * 2 <= sum(where[key].values()) or key in known:
             continue
+        name = forms[key].most_common(1)[0][0]
         if " " not in name and is_common_word(name):
             continue  # a phrase of two words is specific enough
-        tid = unique_slug(name, taken)
-        out.append(DraftTerritory(tid, name, "settlement", territory))
-        known_names.add(name.lower())
+        out.append(DraftTerritory(unique_slug(name, taken), name, "settlement", territory))
+        known.add(key)
     return out
 
 
@@ -444,7 +449,7 @@ def draft_region(
     root = territories[0]
     lemmas = lemmatize_all([r.text for r in rows], lem, progress=progress)
     territories = _adjective_variants(territories, places, of_executor, rows, lemmas, lem)
-    territories = territories + _settlements(territories, of_executor, rows)
+    territories = territories + _settlements(territories, of_executor, rows, lem)
 
     # topics: groups as parents, topics folded into their group when rare ------------------
     taken_topics: set[str] = set()

@@ -225,7 +225,6 @@ def places_in_name(name: str) -> list[Place]:
                 i = j
                 continue
         i += 1
-    # an adjectival district sits inside the town or region named after it
     return places
 
 
