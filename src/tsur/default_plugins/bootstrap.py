@@ -781,7 +781,10 @@ def _toml(draft: Draft) -> str:
     out.append("# подходящих под правило, ушли этому исполнителю.")
     out.append("")
     for rule, entry in zip(draft.rules, m["routing"], strict=True):
-        out.append(f"# {rule.support} из {rule.total} обращений ({rule.share:.0%})")
+        if rule.total == 0:
+            out.append("# своя администрация территории (в архиве таких обращений нет)")
+        else:
+            out.append(f"# {rule.support} из {rule.total} обращений ({rule.share:.0%})")
         _table(out, "[[routing]]", entry)
     for p in m["sla"]:
         _table(out, "[[sla]]", p)
