@@ -23,6 +23,7 @@ from tsur.routing.learn import (
     LearnedRules,
     Observation,
     executor_kind,
+    is_common_word,
     learn_rules,
     places_in_name,
     slug,
@@ -184,6 +185,11 @@ def test_ids_are_transliterated_and_valid() -> None:
     taken: set[str] = set()
     assert unique_slug("Курск", taken) == "kursk"
     assert unique_slug("Курск", taken) == "kursk-2"
+
+
+def test_only_uncommon_words_may_name_a_village() -> None:
+    assert is_common_word("Искра") and is_common_word("Северный")
+    assert not is_common_word("Глебово") and not is_common_word("Волобуево")
 
 
 # learning rules ------------------------------------------------------------------------
@@ -421,6 +427,12 @@ def test_the_command_drafts_a_file_that_tsur_config_accepts(
     assert "пропущено строк без текста или меток: 1" in printed
     assert out.is_file() and (out.parent / "region.topics.npz").is_file()
     assert main(["config", "--config", str(out)]) == 0
+    capsys.readouterr()
+    config = load_region(out)
+    assert (config.region.name, config.region.code) == ("Курская область", "00")
+    assert main([*argv, "--force", "--region-name", "Тестовая область", "--code", "46"]) == 0
+    config = load_region(out)
+    assert (config.region.name, config.region.code) == ("Тестовая область", "46")
     capsys.readouterr()
     assert main(argv) == 2  # refuses to overwrite
     assert "--force" in capsys.readouterr().err
