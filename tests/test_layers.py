@@ -51,6 +51,7 @@ COMMANDS = (
     "classify_command",
     "serve",
     "keys_commands",
+    "region_commands",
 )
 
 LAYERS: list[tuple[str, ...]] = [

@@ -60,6 +60,7 @@ COMMAND_PLUGINS: tuple[str, ...] = (
     "tsur.default_plugins.classify_command",
     "tsur.default_plugins.serve",
     "tsur.default_plugins.keys_commands",
+    "tsur.default_plugins.region_commands",
 )
 
 

@@ -1,0 +1,462 @@
+"""``tsur region bootstrap``: a region drafted from a labelled history loads and routes.
+
+The archive here is synthetic: three municipalities (two districts and a
+town), three local topics answered by each municipality's administration,
+and health answered by a regional committee wherever the appeal is from.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tsur.cli import main
+from tsur.config import load_region
+from tsur.default_plugins.bootstrap import draft_region, read_archive
+from tsur.domain import Message
+from tsur.errors import IngestError
+from tsur.routing.learn import (
+    LearnedRules,
+    Observation,
+    executor_kind,
+    is_common_word,
+    learn_rules,
+    places_in_name,
+    slug,
+    unique_slug,
+)
+
+pytest.importorskip("sklearn")
+
+ID = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+#: where (as the text says it) → the administration that answers there
+PLACES = {
+    "в Курском районе": "Администрация Курского района",
+    "в Льговском районе": "Администрация Льговского района",
+    "в Железногорске": "Администрация г. Железногорска",
+}
+PROBLEMS = {
+    "Дороги": [
+        "на дороге огромная яма, асфальт разбит",
+        "дорогу не ремонтируют, ямы по колено",
+        "разбитый асфальт на дороге у остановки, ямы",
+    ],
+    "Освещение": [
+        "не горят фонари на улице, темно вечером",
+        "уличное освещение не работает, фонари погасли",
+        "фонарь у дома не горит уже месяц",
+    ],
+    "Мусор": [
+        "не вывозят мусор, контейнеры переполнены",
+        "мусорные контейнеры не вывозят неделю",
+        "свалка мусора у контейнерной площадки",
+    ],
+}
+HEALTH = [
+    "в поликлинике нет врача терапевта, запись на месяц вперёд",
+    "врач в поликлинике не принимает, очередь к терапевту",
+    "в больнице нет лекарств, врачи не помогают",
+]
+MINISTRY = "Комитет здравоохранения Курской области"
+
+
+def archive_rows() -> list[dict[str, str]]:
+    rows = []
+    for where, executor in PLACES.items():
+        for topic, texts in PROBLEMS.items():
+            for text in texts:
+                rows.append(
+                    {
+                        "Текст": f"{where.capitalize()} {text}",
+                        "Тема": topic,
+                        "Группа": "Городская среда",
+                        "Исполнитель": executor,
+                    }
+                )
+        for text in HEALTH:
+            rows.append(
+                {
+                    "Текст": f"{where.capitalize()} {text}",
+                    "Тема": "Здравоохранение",
+                    "Группа": "Здоровье",
+                    "Исполнитель": MINISTRY,
+                }
+            )
+    for text in ("В деревне Большие Угоны не горят фонари", "В д. Большие Угоны нет освещения"):
+        rows.append(
+            {
+                "Текст": text,
+                "Тема": "Освещение",
+                "Группа": "Городская среда",
+                "Исполнитель": "Администрация Льговского района",
+            }
+        )
+    return rows
+
+
+def write(path: Path, rows: list[dict[str, str]], columns: list[str] | None = None) -> Path:
+    columns = columns or ["Текст", "Тема", "Группа", "Исполнитель"]
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def read(path: Path, group: bool = True) -> object:
+    return read_archive(
+        path,
+        text_column="Текст",
+        topic_column="Тема",
+        executor_column="Исполнитель",
+        group_column="Группа" if group else None,
+    )
+
+
+# the executor's territory from its name: genitive → nominative ---------------------------
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("Администрация Курского района", [("Курский район", "municipal_district")]),
+        ("Администрация Льговского района", [("Льговский район", "municipal_district")]),
+        ("Администрация г. Железногорска", [("Железногорск", "city_okrug")]),
+        ("Администрация города Курчатова", [("Курчатов", "city_okrug")]),
+        ("Администрация г. Обояни", [("Обоянь", "city_okrug")]),  # a feminine noun
+        ("Администрация города Льгов", [("Льгов", "city_okrug")]),  # already nominative
+        ("Администрация города Щигры", [("Щигры", "city_okrug")]),  # plural only
+        ("Администрация города Старого Оскола", [("Старый Оскол", "city_okrug")]),
+        ("Администрация поселка Кшенский", [("Кшенский", "urban_settlement")]),
+        (
+            "Администрация Клюквинского сельсовета Курского района",
+            [
+                ("Клюквинский сельсовет", "rural_settlement"),
+                ("Курский район", "municipal_district"),
+            ],
+        ),
+        (
+            "Администрация Центрального округа города Курска",
+            [("Центральный округ", "city_district"), ("Курск", "city_okrug")],
+        ),
+        (
+            "Администрация Большесолдатского муниципального района",
+            [("Большесолдатский район", "municipal_district")],
+        ),
+        ("Администрация Хомутовского района", [("Хомутовский район", "municipal_district")]),
+        ("Комитет здравоохранения Курской области", [("Курская область", "region")]),
+        ("ООО «УК Сейм»", []),
+        ("Ответственный ПМИ", []),
+    ],
+)
+def test_territories_are_read_from_executor_names(
+    name: str, expected: list[tuple[str, str]]
+) -> None:
+    assert [(p.name, p.kind) for p in places_in_name(name)] == expected
+
+
+def test_a_district_keeps_its_adjective_for_the_locator() -> None:
+    (place,) = places_in_name("Администрация Льговского района")
+    assert place.adjective == "льговский"
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("Администрация Курского района", "district_administration"),
+        ("Администрация города Курска", "municipal_administration"),
+        ("Комитет здравоохранения Курской области", "ministry"),
+        ("Государственная жилищная инспекция Курской области", "regional_agency"),
+        ("ООО «УК Сейм»", "management_company"),
+        ("Ответственный ПМИ", "other"),
+    ],
+)
+def test_executor_kind_follows_the_name(name: str, kind: str) -> None:
+    assert executor_kind(name) == kind
+
+
+def test_ids_are_transliterated_and_valid() -> None:
+    assert slug("Администрация Курского района") == "administratsiya-kurskogo-rayona"
+    assert slug("Щигры") == "shchigry"
+    assert ID.match(slug("«»!!!")) and len(slug("Комитет " * 40)) <= 48
+    taken: set[str] = set()
+    assert unique_slug("Курск", taken) == "kursk"
+    assert unique_slug("Курск", taken) == "kursk-2"
+
+
+def test_only_uncommon_words_may_name_a_village() -> None:
+    assert is_common_word("Искра") and is_common_word("Северный")
+    assert not is_common_word("Глебово") and not is_common_word("Волобуево")
+
+
+# learning rules ------------------------------------------------------------------------
+def test_rules_send_a_ministry_topic_anywhere_and_local_topics_by_territory() -> None:
+    obs = [
+        *(Observation("roads", place, f"adm-{place}") for place in ("a", "b") for _ in range(3)),
+        *(Observation("health", place, "minzdrav") for place in ("a", "b", None) for _ in range(2)),
+        *(Observation("roads", None, "adm-a") for _ in range(2)),
+    ]
+    rules = learn_rules(
+        obs,
+        topic_parents={"roads": None, "health": None},
+        territory_parents={"root": None, "a": "root", "b": "root", "c": "root"},
+        regional={"minzdrav"}.__contains__,
+        skip_territories={"root"},
+        administrations={"a": "adm-a", "b": "adm-b", "c": "adm-c"},
+    )
+    router = LearnedRules(
+        rules,
+        {"roads": None, "health": None},
+        {"root": None, "a": "root", "b": "root", "c": "root"},
+    )
+
+    def executor(topic: str, territory: str | None) -> str | None:
+        rule = router.route(topic, territory)
+        return rule.executor if rule else None
+
+    assert executor("roads", "b") == "adm-b"
+    assert executor("health", "b") == "minzdrav"
+    assert executor("health", "c") == "minzdrav"  # regional: wherever it is from
+    assert executor("roads", "c") == "adm-c"  # unseen place: its own administration
+    assert executor("roads", None) == "adm-a"  # unlocated: what the history did
+    assert all(r.support <= r.total for r in rules)
+
+
+# the draft ----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def drafted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("draft")
+    archive = read(write(folder / "history.csv", archive_rows()))
+    draft = draft_region(archive, model_file="region.topics.npz")
+    draft.write(folder / "region.toml")
+    return folder / "region.toml"
+
+
+def test_a_village_named_in_the_texts_lies_in_the_district_that_answered(drafted: Path) -> None:
+    config = load_region(drafted)
+    by_name = {t.name: t for t in config.territories}
+    village = by_name["Большие Угоны"]
+    assert village.kind == "settlement"
+    assert village.parent == by_name["Льговский район"].id
+
+
+def test_the_draft_loads_with_russian_names_and_valid_ids(drafted: Path) -> None:
+    config = load_region(drafted)
+    names = {t.name for t in config.territories}
+    assert {"Курская область", "Курский район", "Льговский район", "Железногорск"} <= names
+    executors = {e.name: e for e in config.executors}
+    assert executors["Администрация Льговского района"].kind == "district_administration"
+    assert executors[MINISTRY].territory == config.region.territory
+    for section in (config.territories, config.topics, config.executors):
+        assert all(ID.match(item.id) for item in section)
+    topics = {t.name: t for t in config.topics}
+    assert topics["Дороги"].parent is not None  # under its group
+    assert {"яма", "асфальт"} & set(topics["Дороги"].keywords)
+    assert [m.target for m in config.models] == ["topic"]
+    assert (drafted.parent / config.models[0].path).is_file()
+    text = drafted.read_text("utf-8")
+    blocks = text.split("[[routing]]")[:-1]  # what precedes each rule
+    assert all(
+        re.search(r"# (\d+ из \d+ обращений|своя администрация территории)[^\n]*\n$", b)
+        for b in blocks
+    )  # every rule says its support
+
+
+@pytest.mark.parametrize(
+    ("text", "executor"),
+    [
+        ("В Льговском районе на дороге яма, асфальт разбит", "Администрация Льговского района"),
+        ("В Железногорске не горят фонари во дворе", "Администрация г. Железногорска"),
+        ("В Курском районе контейнеры с мусором не вывозят", "Администрация Курского района"),
+        ("В Льговском районе в поликлинике нет врача", MINISTRY),
+        ("В д. Большие Угоны опять не горят фонари", "Администрация Льговского района"),
+    ],
+)
+def test_the_engine_routes_with_the_draft_unchanged(
+    drafted: Path, text: str, executor: str
+) -> None:
+    from tsur import Engine
+
+    engine = Engine.from_config(drafted, db=":memory:")
+    try:
+        message = Message(
+            source="archive",
+            external_id="1",
+            text=text,
+            created_at=datetime(2026, 3, 3, 10, tzinfo=UTC),
+        )
+        _, outcome = engine.preview(message, now=message.created_at)
+        assert outcome.incident is not None
+        assert engine.region.executor_name(outcome.incident.executor) == executor
+    finally:
+        engine.close()
+
+
+def test_an_executor_model_routes_what_the_rules_leave(tmp_path: Path) -> None:
+    from tsur import Engine
+
+    archive = read(write(tmp_path / "history.csv", archive_rows()))
+    draft = draft_region(archive, executor_model_file="executors.npz")
+    config = draft.write(tmp_path / "region.toml")
+    assert [(m.target, m.priority) for m in config.models if m.target == "executor"] == [
+        ("executor", 90)
+    ]
+    # no topic-only rule to a municipality: those appeals are the model's
+    territory = {e.id: e.territory for e in config.executors}
+    topic_only = [r for r in config.routing if not r.territories]
+    assert topic_only and all(territory[r.executor] == config.region.territory for r in topic_only)
+    engine = Engine.from_config(tmp_path / "region.toml", db=":memory:")
+    try:
+        at = datetime(2026, 3, 3, 10, tzinfo=UTC)
+        for text, expected in (
+            (
+                "Фонари на улице не горят",
+                {
+                    "Администрация Курского района",
+                    "Администрация Льговского района",
+                    "Администрация г. Железногорска",
+                },
+            ),
+            ("В поликлинике нет врача", {MINISTRY}),
+        ):
+            message = Message(source="archive", external_id=text, text=text, created_at=at)
+            _, outcome = engine.preview(message, now=at)
+            assert outcome.incident is not None
+            assert engine.region.executor_name(outcome.incident.executor) in expected
+    finally:
+        engine.close()
+
+
+# hostile archives -------------------------------------------------------------------------
+def test_a_missing_column_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path / "a.csv", archive_rows(), ["Текст", "Тема", "Группа"])
+    with pytest.raises(IngestError, match=r"'Исполнитель'.*columns are: 'Текст', 'Тема'"):
+        read(path)
+
+
+def test_text_that_is_not_utf8_names_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path / "a.csv", archive_rows())
+    lines = path.read_bytes().split(b"\n")
+    lines[3] = "Плохая строка".encode("cp1251")
+    path.write_bytes(b"\n".join(lines))
+    with pytest.raises(IngestError, match=r"a\.csv:4: not utf-8 text"):
+        read(path)
+
+
+def test_an_archive_in_cp1251_is_read_when_its_encoding_is_given(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_bytes(write(tmp_path / "u.csv", archive_rows()).read_text("utf-8").encode("cp1251"))
+    with pytest.raises(IngestError, match="--encoding cp1251"):
+        read(path)
+    archive = read_archive(
+        path,
+        text_column="Текст",
+        topic_column="Тема",
+        executor_column="Исполнитель",
+        encoding="cp1251",
+    )
+    assert archive.rows[0].executor == "Администрация Курского района"
+
+
+def test_a_huge_field_is_refused_with_its_line(tmp_path: Path) -> None:
+    rows = archive_rows()
+    rows[1]["Текст"] = "я" * 1_100_000
+    path = write(tmp_path / "a.csv", rows)
+    with pytest.raises(IngestError, match=r"a\.csv:3: not a readable CSV"):
+        read(path)
+
+
+def test_rows_without_text_or_labels_are_skipped_and_counted(tmp_path: Path) -> None:
+    rows = archive_rows()
+    rows[0]["Текст"] = "  "
+    rows[1]["Исполнитель"] = ""
+    rows[2]["Тема"] = ""
+    archive = read(write(tmp_path / "a.csv", rows))
+    assert archive.skipped == 3  # type: ignore[attr-defined]
+    assert len(archive.rows) == len(rows) - 3  # type: ignore[attr-defined]
+
+
+def test_quotes_and_control_characters_in_labels_still_make_a_loadable_file(
+    tmp_path: Path,
+) -> None:
+    rows = archive_rows()
+    for row in rows:
+        if row["Тема"] == "Мусор":
+            row["Тема"] = 'Мусор "на улице" \\ и \x7f «во дворе»'
+        if row["Исполнитель"] == MINISTRY:
+            row["Исполнитель"] = 'ООО "Здоровье\\" \x7f'
+    draft = draft_region(read(write(tmp_path / "a.csv", rows)))
+    config = draft.write(tmp_path / "region.toml")
+    assert 'ООО "Здоровье\\" \x7f' in {e.name for e in config.executors}
+    assert any(t.name.startswith('Мусор "на улице"') for t in config.topics)
+
+
+def test_an_empty_archive_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text("", encoding="utf-8")
+    with pytest.raises(IngestError, match="empty"):
+        read(path)
+
+
+# the command ---------------------------------------------------------------------------------
+def test_the_command_drafts_a_file_that_tsur_config_accepts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = archive_rows()
+    rows[0]["Исполнитель"] = ""
+    history = write(tmp_path / "history.csv", rows)
+    out = tmp_path / "out" / "region.toml"
+    argv = [
+        "region",
+        "bootstrap",
+        str(history),
+        "--text-column",
+        "Текст",
+        "--topic-column",
+        "Тема",
+        "--executor-column",
+        "Исполнитель",
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "пропущено строк без текста или меток: 1" in printed
+    assert out.is_file() and (out.parent / "region.topics.npz").is_file()
+    assert main(["config", "--config", str(out)]) == 0
+    capsys.readouterr()
+    config = load_region(out)
+    assert (config.region.name, config.region.code) == ("Курская область", "00")
+    assert main([*argv, "--force", "--region-name", "Тестовая область", "--code", "46"]) == 0
+    config = load_region(out)
+    assert (config.region.name, config.region.code) == ("Тестовая область", "46")
+    capsys.readouterr()
+    assert main(argv) == 2  # refuses to overwrite
+    assert "--force" in capsys.readouterr().err
+
+
+def test_the_command_names_a_missing_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    history = write(tmp_path / "history.csv", archive_rows())
+    code = main(
+        [
+            "region",
+            "bootstrap",
+            str(history),
+            "--text-column",
+            "Текст",
+            "--topic-column",
+            "Тема",
+            "--executor-column",
+            "Кто",
+            "--out",
+            str(tmp_path / "r.toml"),
+        ]
+    )
+    assert code == 2
+    assert "no column 'Кто'" in capsys.readouterr().err
+    assert not (tmp_path / "r.toml").exists()
