@@ -1,6 +1,6 @@
 """The Kursk appeals beside the repository, split once into a development part and a frozen fifth.
 
-``../shared/data/kursk/appeals.csv`` (2,000 labelled appeals; not shipped)
+``../shared/data/kursk/appeals.csv`` (or ``TSUR_KURSK_CSV``; 2,000 labelled appeals; not shipped)
 is split by a hash of each appeal's id: the rows whose SHA-256 is 0 modulo 5
 (415 appeals) are the *frozen* part. Nothing is tuned on it — no feature,
 threshold, parameter or rule is chosen by looking at it; every figure
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 from pathlib import Path
 
 import attrs
@@ -20,7 +21,10 @@ import attrs
 from tsur.ml.data import clean_text
 
 REPO = Path(__file__).resolve().parent.parent
-KURSK_CSV = REPO.parent / "shared" / "data" / "kursk" / "appeals.csv"
+#: The archive: ``TSUR_KURSK_CSV`` if set, else ``../shared/data/kursk/appeals.csv``.
+KURSK_CSV = Path(
+    os.environ.get("TSUR_KURSK_CSV") or REPO.parent / "shared" / "data" / "kursk" / "appeals.csv"
+)
 
 TEXT, TOPIC, EXECUTOR, GROUP = "Текст Сообщения", "Тематика", "Ответственное лицо", "Категория"
 
