@@ -397,12 +397,13 @@ def split(
             geo=first.geo,
             address=first.address,
         )
+        given = {k: v for k, v in (("topic", topic), ("territory", territory)) if v}
         new.record(
             "split",
             at=now,
             actor=who,
             reason=reason,
-            data={"from": incident_id, "message_ids": sorted(wanted)},
+            data={"from": incident_id, "message_ids": sorted(wanted), **given},
         )
         written = life.is_written_appeal(inc)
         start = new.created_at
