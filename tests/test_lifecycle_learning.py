@@ -77,8 +77,10 @@ def test_triage_thanks_and_masked_personal_data(life: Lifecycle) -> None:
     assert labels(life, "executor").keys() == found.keys()  # the curator's queue is no label
     # once the curator has decided, the triaged incident teaches
     assert unclear.id
-    life.correct(unclear.id, actor="cur", topic="roads", territory="sela", reroute=True)
+    life.correct(unclear.id, actor="cur", topic="roads")  # still in triage, but labelled
+    assert life.engine.incident(unclear.id).status.value == "triage"
     assert labels(life)["что-то непонятное"] == ("roads", "corrected")
+    life.correct(unclear.id, actor="cur", territory="sela", reroute=True)
     assert labels(life, "executor")["что-то непонятное"] == ("adm-sela", "corrected")
 
 

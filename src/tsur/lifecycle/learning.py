@@ -12,8 +12,8 @@ incidents' history into what a model learns from:
   history only tells where the label came from (:attr:`LabelledExample.origin`).
   Messages of thanks are left out (a message a moderation filter masked
   gives its masked text: personal data never reaches a model file), and so
-  are incidents still waiting for a curator (their topic is only the
-  engine's guess), rejected ones, and the curator's own queue as an
+  are labels of incidents still waiting for a curator that no curator set
+  (only the engine's guess), rejected incidents, and the curator's own queue as an
   executor (the fallback, no executor's label).
 - :func:`duplicate_pairs` — pairs of messages a curator said are one problem
   (``merge``) or two (``split``); the latest word on a pair wins.
@@ -53,8 +53,8 @@ CURATION_EVENTS = ("corrected", "reassigned", "merged", "split")
 #: Where a label comes from: a curator changed it, a curator handled the incident
 #: and left it as it was, or nobody but the engine ever set it.
 Origin = Literal["corrected", "confirmed", "engine"]
-#: Incidents whose labels teach nothing: still a guess, or not an appeal at all.
-_UNLABELLED = frozenset({Status.NEW, Status.TRIAGE, Status.REJECTED})
+#: Incidents whose labels are only the engine's guess until a curator handles them.
+_GUESSES = frozenset({Status.NEW, Status.TRIAGE})
 #: Message statuses whose texts are not about the incident's problem (a thanks).
 _NOT_AN_APPEAL = frozenset({"thanked"})
 #: A large page: every stored message of a kind at once.
@@ -185,12 +185,14 @@ def labelled_examples(
         if inc.id is None or inc.id not in by_incident:
             continue
         label = inc.topic if target == "topic" else inc.executor
-        if label is None or inc.status in _UNLABELLED:
+        if label is None or inc.status is Status.REJECTED:
             continue
         if target == "executor" and label == life.region.curator:
             continue
         events = curation.get(inc.id, [])
         origin, at = _origin(target, events, inc)
+        if origin == "engine" and inc.status in _GUESSES:
+            continue
         if curated_only and origin == "engine":
             continue
         if since is not None and inc.created_at < since and not any(e.at >= since for e in events):
