@@ -541,6 +541,7 @@ def correct(
         inc.record("corrected", at=now, actor=who, reason=why, data=data)
         if "topic" in data:
             inc.topic = topic
+            inc.confidence = 1.0  # the curator's topic, as a split with a topic gives it
         if "territory" in data:
             inc.territory = territory
         if analysis is not None:
