@@ -137,6 +137,11 @@ def test_since_and_hostile_inputs(life: Lifecycle, clock: FrozenClock) -> None:
     for bad in ("nope", None, 5):
         with pytest.raises(InvalidRequest, match="target"):
             life.labelled_examples(bad)  # type: ignore[arg-type]
+    for when in (datetime(2026, 12, 1), "2026-12-01"):  # no offset; not a date-time
+        with pytest.raises(InvalidRequest, match="UTC offset"):
+            life.labelled_examples(since=when)  # type: ignore[arg-type]
+        with pytest.raises(InvalidRequest, match="UTC offset"):
+            life.duplicate_pairs(since=when)  # type: ignore[arg-type]
     # a message that comes later into the same incident shares its label
     life.engine.process([msg("c", "ещё про автобус 12", parent_id="b")])
     assert labels(life)["ещё про автобус 12"] == ("roads", "corrected")

@@ -16,9 +16,11 @@
   problem), which the engine's routers route again and which gets its own
   terms.
 - **correct** fixes an incident's topic or territory (event ``corrected``
-  with ``[old, new]``), optionally routing it again. The corrections are the
-  curators' labels for the models: :func:`corrections` reads them back with
-  the messages' texts.
+  with ``[old, new]``; a corrected topic is certain: confidence 1),
+  optionally routing it again. The corrections are the curators' labels for
+  the models: :func:`corrections` reads them back with the messages' texts,
+  and :mod:`tsur.lifecycle.learning` reads every operation here as labelled
+  examples and duplicate pairs.
 
 Every operation changes its incidents while their rows are locked and
 records the curator (``actor``) in their history.

@@ -112,6 +112,14 @@ def _check_target(target: Any) -> str:
     return str(target)
 
 
+def _check_since(since: Any) -> datetime | None:
+    if since is not None and (
+        not isinstance(since, datetime) or since.tzinfo is None or since.utcoffset() is None
+    ):
+        raise InvalidRequest(f"'since' must be a date-time with a UTC offset, got {since!r}")
+    return since
+
+
 def training_text(sm: StoredMessage) -> str:
     """The text of a stored message a model may learn from: the text a moderation filter
     masked (personal data and obscene words replaced) if one did, else the text as
@@ -175,6 +183,7 @@ def labelled_examples(
     Oldest incident first, its messages in order.
     """
     target = _check_target(target)
+    since = _check_since(since)
     curation = _curation(life)
     by_incident: dict[int, list[StoredMessage]] = defaultdict(list)
     for sm in life.repository.messages(status="done", limit=_ALL):
@@ -222,7 +231,7 @@ def duplicate_pairs(life: LifecycleCore, since: datetime | None = None) -> list[
     ``since`` keeps the judgements made at or after it; when a curator
     judged a pair twice (merged, then split apart) only the latest counts.
     """
-    found = life.repository.events_of_kind(["merged", "split"], since=since)
+    found = life.repository.events_of_kind(["merged", "split"], since=_check_since(since))
     # each judgement: (incident moved from/into, its moved messages, the other incident)
     judged: list[tuple[Event, int, list[int], int, bool]] = []
     for incident_id, ev in found:
