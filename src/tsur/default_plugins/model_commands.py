@@ -1,8 +1,9 @@
 """``tsur train`` and ``tsur eval``: text models on the command line.
 
 Train a linear text model from any labelled CSV (topics, topic groups or
-executors) and measure it, or cross-validate the default model. Needs
-``pip install 'tsur[ml]'`` for training.
+executors), from the curators' corrections kept in the store
+(``--from-db``), or from both, and measure it, or cross-validate the
+default model. Needs ``pip install 'tsur[ml]'`` for training.
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections import Counter
 from collections.abc import Callable
+from datetime import date, datetime
+from datetime import time as day_time
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +22,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from tsur.errors import PluginError
+from tsur.console import open_engine
+from tsur.errors import ModelError, PluginError
 from tsur.hookspecs import hookimpl
+from tsur.lifecycle import Lifecycle
+from tsur.lifecycle.learning import TARGETS
 from tsur.ml.data import LabelledData, read_labelled_csv
 from tsur.ml.metrics import evaluate_predictions
 from tsur.ml.model import TextModel
@@ -52,11 +59,83 @@ def _data(args: argparse.Namespace) -> LabelledData:
     )
 
 
+def since_date(text: str) -> date | datetime:
+    """The argparse ``type`` of ``--since``: a date (``2026-11-01``) or an ISO date-time
+    with a UTC offset."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date (2026-11-01) nor an ISO date-time (2026-11-01T09:00:00+04:00)"
+        ) from None
+    if not 1970 <= value.year <= 2100:
+        raise argparse.ArgumentTypeError(f"{text!r} is outside 1970–2100")
+    if len(text.strip()) == 10:
+        return value.date()
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise argparse.ArgumentTypeError(f"{text!r} needs a UTC offset, e.g. +04:00")
+    return value
+
+
+def _store_data(args: argparse.Namespace) -> tuple[LabelledData, Counter[str]]:
+    """The curated history of ``--db`` as labelled data, and how many examples per origin."""
+    with open_engine(args, create=False) as engine, Lifecycle(engine, post_replies=False) as life:
+        since = args.since
+        if isinstance(since, date) and not isinstance(since, datetime):
+            # a date starts at midnight in the region's time zone
+            since = datetime.combine(since, day_time(0), engine.region.calendar.tz)
+        examples = life.labelled_examples(args.target, since=since, curated_only=args.curated_only)
+    origins: Counter[str] = Counter(e.origin for e in examples)
+    data = LabelledData(tuple(e.text for e in examples), tuple(e.label for e in examples))
+    return data, origins
+
+
+def _training_data(args: argparse.Namespace) -> tuple[LabelledData, str, Counter[str]]:
+    """The texts and labels to train on, where they came from, examples per origin."""
+    if not args.from_db and (args.since is not None or args.curated_only):
+        raise PluginError("--since and --curated-only go with --from-db", plugin=__name__)
+    if args.data is None and not args.from_db:
+        raise PluginError("give a labelled CSV, --from-db, or both", plugin=__name__)
+    parts: list[LabelledData] = []
+    origins: Counter[str] = Counter()
+    names = []
+    if args.data is not None:
+        parts.append(_data(args))
+        names.append(Path(args.data).name)
+    if args.from_db:
+        stored, origins = _store_data(args)
+        parts.append(stored)
+        names.append("store")
+    data = LabelledData(
+        tuple(t for p in parts for t in p.texts),
+        tuple(lab for p in parts for lab in p.labels),
+        sum(p.skipped for p in parts),
+    )
+    labels = sorted(set(data.labels))
+    if len(labels) < 2:
+        found = f"only {labels[0]!r}" if labels else "none"
+        raise ModelError(
+            f"too little data to train: {len(data)} examples with {len(labels)} distinct "
+            f"labels ({found}); a model needs examples of at least 2 labels"
+            + (
+                " — curators' corrections accumulate in the store as they work"
+                if args.from_db
+                else ""
+            )
+        )
+    return data, " + ".join(names), origins
+
+
 def cmd_train(args: argparse.Namespace, console: Console) -> int:
     """``tsur train``."""
-    data = _data(args)
+    data, source, origins = _training_data(args)
     started = time.perf_counter()
     bar, update = _progress(console)
+    meta: dict[str, Any] = {"source": source}
+    if args.data is not None:
+        meta |= {"text_column": args.text_column, "label_column": args.label_column}
+    if args.from_db:
+        meta |= {"target": args.target, "from_db": dict(origins)}
     with bar:
         model = train_model(
             data.texts,
@@ -65,13 +144,15 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
             class_weight=args.class_weight,
             max_features=args.max_features,
             progress=update,
-            meta={
-                "source": Path(args.data).name,
-                "text_column": args.text_column,
-                "label_column": args.label_column,
-            },
+            meta=meta,
         )
     out = model.save(args.out)
+    if args.from_db:
+        console.print(
+            f"from the store: {sum(origins.values())} examples ({args.target}), "
+            f"{origins['corrected']} from curators' corrections, {origins['confirmed']} "
+            f"confirmed by curators, {origins['engine']} labelled by the engine alone"
+        )
     console.print(
         f"trained on {len(data)} rows ({data.skipped} skipped), {len(model.labels)} labels, "
         f"{len(model.features)} features in {time.perf_counter() - started:.1f} s; "
@@ -150,8 +231,13 @@ def cmd_eval(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def _common_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("data", help="labelled CSV (UTF-8, header row)")
+def _common_model_args(p: argparse.ArgumentParser, *, optional_data: bool = False) -> None:
+    if optional_data:
+        p.add_argument(
+            "data", nargs="?", help="labelled CSV (UTF-8, header row); optional with --from-db"
+        )
+    else:
+        p.add_argument("data", help="labelled CSV (UTF-8, header row)")
     p.add_argument("--text-column", default="text", help="column with the text")
     p.add_argument(
         "--label-column", default="label", help="column with the label (topic, group or executor)"
@@ -173,14 +259,39 @@ def register_commands(add_command: Callable[..., argparse.ArgumentParser]) -> No
     """``tsur train`` and ``tsur eval``."""
     p = add_command(
         "train",
-        help="train a text model from a labelled CSV",
+        help="train a text model from a labelled CSV or the curators' corrections",
         description="Train a linear text model (lemma and character n-gram TF-IDF, linear "
         "SVM, calibrated confidence) from any labelled CSV: topics, topic groups or "
-        "executors. Needs pip install 'tsur[ml]'. The model file is a versioned archive "
-        "of plain arrays, loaded without pickle.",
+        "executors; or, with --from-db, from the incidents in the store, where every "
+        "curator's correction (topic, executor, merge, split) overrides the engine's label "
+        "and the latest correction wins; or from both. Needs pip install 'tsur[ml]'. The "
+        "model file is a versioned archive of plain arrays, loaded without pickle.",
     )
-    _common_model_args(p)
+    _common_model_args(p, optional_data=True)
     p.add_argument("--out", required=True, help="model file to write (.npz)")
+    p.add_argument(
+        "--from-db",
+        action="store_true",
+        help="learn from the store (--db): every incident's topic or executor, a curator's "
+        "correction overriding the engine's label (with a CSV: both)",
+    )
+    p.add_argument(
+        "--target",
+        choices=TARGETS,
+        default="topic",
+        help="with --from-db: what the model predicts (default topic)",
+    )
+    p.add_argument(
+        "--since",
+        type=since_date,
+        help="with --from-db: incidents created or corrected since this date "
+        "(2026-11-01, midnight in the region) or ISO date-time with offset",
+    )
+    p.add_argument(
+        "--curated-only",
+        action="store_true",
+        help="with --from-db: only labels a curator corrected or confirmed",
+    )
     p.set_defaults(func=cmd_train)
 
     p = add_command(

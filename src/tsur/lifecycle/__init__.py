@@ -20,6 +20,7 @@ from tsur.lifecycle.answers import AnswerCheck, AnswerChecker, AnswerTemplates, 
 from tsur.lifecycle.curator import Correction
 from tsur.lifecycle.demo import DemoClock, DemoRun, Habits, simulate
 from tsur.lifecycle.escalation import TickReport
+from tsur.lifecycle.learning import DuplicatePair, LabelledExample
 from tsur.lifecycle.replies import Delivery
 from tsur.lifecycle.service import Lifecycle
 
@@ -31,7 +32,9 @@ __all__ = [
     "Delivery",
     "DemoClock",
     "DemoRun",
+    "DuplicatePair",
     "Habits",
+    "LabelledExample",
     "Lifecycle",
     "TickReport",
     "check_answer",

@@ -16,9 +16,11 @@
   problem), which the engine's routers route again and which gets its own
   terms.
 - **correct** fixes an incident's topic or territory (event ``corrected``
-  with ``[old, new]``), optionally routing it again. The corrections are the
-  curators' labels for the models: :func:`corrections` reads them back with
-  the messages' texts.
+  with ``[old, new]``; a corrected topic is certain: confidence 1),
+  optionally routing it again. The corrections are the curators' labels for
+  the models: :func:`corrections` reads them back with the messages' texts,
+  and :mod:`tsur.lifecycle.learning` reads every operation here as labelled
+  examples and duplicate pairs.
 
 Every operation changes its incidents while their rows are locked and
 records the curator (``actor``) in their history.
@@ -397,12 +399,13 @@ def split(
             geo=first.geo,
             address=first.address,
         )
+        given = {k: v for k, v in (("topic", topic), ("territory", territory)) if v}
         new.record(
             "split",
             at=now,
             actor=who,
             reason=reason,
-            data={"from": incident_id, "message_ids": sorted(wanted)},
+            data={"from": incident_id, "message_ids": sorted(wanted), **given},
         )
         written = life.is_written_appeal(inc)
         start = new.created_at
@@ -540,6 +543,7 @@ def correct(
         inc.record("corrected", at=now, actor=who, reason=why, data=data)
         if "topic" in data:
             inc.topic = topic
+            inc.confidence = 1.0  # the curator's topic, as a split with a topic gives it
         if "territory" in data:
             inc.territory = territory
         if analysis is not None:

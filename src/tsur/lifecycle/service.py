@@ -38,6 +38,12 @@ from tsur.lifecycle.core import ANSWERABLE, LifecycleCore, nonempty_text
 from tsur.lifecycle.curator import Correction
 from tsur.lifecycle.escalation import TickReport, run_tick
 from tsur.lifecycle.feedback import rate, reopen
+from tsur.lifecycle.learning import (
+    DuplicatePair,
+    LabelledExample,
+    duplicate_pairs,
+    labelled_examples,
+)
 from tsur.lifecycle.state import (
     ACTOR,
     EXTENSION_DAYS,
@@ -512,6 +518,29 @@ class Lifecycle(LifecycleCore):
         training the classifiers and locators. See :class:`~tsur.lifecycle.curator.Correction`.
         """
         return curator.corrections(self, since)
+
+    def labelled_examples(
+        self,
+        target: str = "topic",
+        *,
+        since: datetime | None = None,
+        curated_only: bool = False,
+    ) -> list[LabelledExample]:
+        """Every curator correction as feedback: ``(text, topic)`` or ``(text, executor)``
+        examples from the stored incidents, a curator's label overriding the engine's and
+        the latest correction winning; messages of thanks and masked messages left out.
+        ``since`` keeps incidents created or worked on by a curator at or after it;
+        ``curated_only`` only labels a curator corrected or confirmed. See
+        :mod:`tsur.lifecycle.learning`.
+        """
+        return labelled_examples(self, target, since=since, curated_only=curated_only)
+
+    def duplicate_pairs(self, since: datetime | None = None) -> list[DuplicatePair]:
+        """Message pairs curators merged (duplicates) or split apart (not duplicates), at or
+        after ``since``; the latest judgement of a pair wins. See
+        :func:`tsur.lifecycle.learning.duplicate_pairs`.
+        """
+        return duplicate_pairs(self, since)
 
     # ratings and escalation live in their own modules ------------------------------
     def rate(

@@ -580,6 +580,10 @@ VIEWS: dict[str, _View] = {
 }
 
 
+#: How the queue is ordered (``order``): the newest first, or the least certain first.
+_ORDERS = {"newest": "сначала новые", "uncertainty": "сначала наименее уверенные"}
+
+
 def _choice(value: str | None, allowed: Sequence[str], what: str) -> str | None:
     if value is None or value == "":
         return None
@@ -607,8 +611,10 @@ def queue(
     q: str | None = None,
     cursor: str | None = None,
     done: str | None = None,
+    order: str | None = None,
 ) -> Response:
-    """Incidents of the chosen view within the key's scope, filtered, in pages."""
+    """Incidents of the chosen view within the key's scope, filtered, in pages: the newest
+    first, or (``order=uncertainty``) the least certain classification first."""
     viewer = _viewer(request)
     st = state(request)
     region = st.engine.region
@@ -621,6 +627,7 @@ def queue(
     territory = _choice(territory, [t for t, _ in territories], "территория")
     urgency = _choice(urgency, [u.value for u in Urgency], "срочность")
     text = (q or "").strip()[:200] or None
+    order = _choice(order, list(_ORDERS), "порядок")
     before = None
     if cursor:
         before = _number(cursor)
@@ -638,6 +645,8 @@ def queue(
         text=text,
         limit=PAGE_SIZE,
         before_id=before,
+        order="uncertainty" if order == "uncertainty" else "newest",
+        offset=before or 0,
     )
     filters = {
         k: v
@@ -648,6 +657,7 @@ def queue(
             "territory": territory,
             "urgency": urgency,
             "q": text,
+            "order": order,
         }.items()
         if v
     }
@@ -674,6 +684,7 @@ def queue(
         topics=[(t, region.topic_name(t)) for t in region.topics],
         territories=territories,
         urgencies=[(u.value, u.label) for u in Urgency],
+        orders=list(_ORDERS.items()),
         next_url="/desk/queue?" + urlencode({**filters, "cursor": after}) if after else None,
         first_url="/desk/queue?" + urlencode(filters) if before else None,
         done=_DONE.get(done or ""),

@@ -10,7 +10,7 @@ key's actor (``role:name``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from starlette.concurrency import run_in_threadpool
@@ -25,6 +25,7 @@ from tsur.server.models import IncidentDetail, IncidentPage, incident_detail, in
 __all__ = [
     "MAX_ID",
     "IncidentId",
+    "IncidentOrder",
     "State",
     "detail_of",
     "find_incidents",
@@ -39,6 +40,9 @@ State = Annotated[ServerState, Depends(state)]
 #: The largest incident number (a signed 64-bit integer, as the stores keep it).
 MAX_ID = 2**63 - 1
 IncidentId = Annotated[int, Path(ge=1, le=MAX_ID, description="the incident's number")]
+#: How a list of incidents is ordered: the newest first, or the least certain
+#: classification first (a curator's triage by what the models most need a word on).
+IncidentOrder = Literal["newest", "uncertainty"]
 
 
 def visible_incident(st: ServerState, who: Principal, incident_id: int) -> Incident:
@@ -71,11 +75,16 @@ def find_incidents(
     text: str | None = None,
     limit: int = 50,
     before_id: int | None = None,
+    order: IncidentOrder = "newest",
+    offset: int = 0,
 ) -> tuple[list[Incident], int | None]:
     """A page of the incidents within the principal's scope matching every filter.
 
     Newest first, at most ``limit``; with the cursor of the next page (the
-    ``before_id`` to ask for it; None on the last page). ``topic`` takes its
+    ``before_id`` to ask for it; None on the last page). With
+    ``order="uncertainty"`` the lowest classification confidence comes first
+    (the oldest first among equals) and pages go by
+    position: the cursor is the ``offset`` of the next page. ``topic`` takes its
     subtopics along, ``territory`` is narrowed to the scope, ``overdue``
     keeps open incidents past a term at the engine's clock, ``text`` is a
     substring of the summary or the address. An executor asking for another
@@ -94,12 +103,16 @@ def find_incidents(
         executor=scope.executor or executor,
         overdue_at=st.engine.clock() if overdue else None,
         text=text,
-        before_id=before_id,
+        before_id=before_id if order == "newest" else None,
         limit=limit + 1,
+        order=order,
+        offset=offset if order == "uncertainty" else 0,
     )
     items = found[:limit]
     more = len(found) > limit and bool(items)
-    return items, items[-1].id if more else None
+    if not more:
+        return items, None
+    return items, offset + len(items) if order == "uncertainty" else items[-1].id
 
 
 @router.get("/incidents", response_model=IncidentPage, summary="List and search incidents")
@@ -121,8 +134,17 @@ async def list_incidents(
     cursor: Annotated[
         str | None, Query(pattern=r"^[1-9][0-9]{0,17}$", description="next_cursor of a page")
     ] = None,
+    order: Annotated[
+        IncidentOrder,
+        Query(
+            description="newest: the newest first; uncertainty: the lowest classification "
+            "confidence first (the oldest first among equals) — with status=triage, the "
+            "curator's queue by what the models most need a word on"
+        ),
+    ] = "newest",
 ) -> IncidentPage:
-    """Incidents within the key's scope matching every filter, newest first."""
+    """Incidents within the key's scope matching every filter, newest first, or the least
+    certain classification first (``order=uncertainty``)."""
     items, after = await run_in_threadpool(
         lambda: find_incidents(
             st,
@@ -135,7 +157,9 @@ async def list_incidents(
             overdue=overdue,
             text=q,
             limit=limit,
-            before_id=int(cursor) if cursor else None,
+            before_id=int(cursor) if cursor and order == "newest" else None,
+            order=order,
+            offset=int(cursor) if cursor and order == "uncertainty" else 0,
         )
     )
     return IncidentPage(

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from tsur.decide import Outcome
 
 __all__ = [
+    "INCIDENT_ORDERS",
     "Batch",
     "ClaimedMessage",
     "DeliveryResult",
@@ -29,6 +30,9 @@ __all__ = [
     "Repository",
     "StoredMessage",
 ]
+
+#: The orders :meth:`Repository.incidents` knows.
+INCIDENT_ORDERS = ("newest", "uncertainty")
 
 
 @attrs.frozen
@@ -315,8 +319,14 @@ class Repository(abc.ABC):
         ids: Sequence[int] | None = None,
         created_from: datetime | None = None,
         created_before: datetime | None = None,
+        order: str = "newest",
     ) -> list[Incident]:
         """Incidents matching all given filters, newest first (without history).
+
+        ``order="uncertainty"`` gives the least certain classification first
+        instead: the lowest stored confidence first, the oldest first among
+        equals — a curator's triage queue by what the models most need a word
+        on (page with ``offset``).
 
         ``topic`` is one topic id or several (:meth:`tsur.Engine.incidents`
         gives a topic with its subtopics); ``territory`` a list of ids (an

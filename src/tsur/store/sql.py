@@ -30,6 +30,7 @@ from tsur.errors import NotFound, StorageError
 from tsur.roles import ApiKey, Role
 from tsur.store import aggregates, bulk, schema
 from tsur.store.base import (
+    INCIDENT_ORDERS,
     Batch,
     ClaimedMessage,
     DeliveryResult,
@@ -728,8 +729,15 @@ class SqlRepository(Repository):
         ids: Sequence[int] | None = None,
         created_from: datetime | None = None,
         created_before: datetime | None = None,
+        order: str = "newest",
     ) -> list[Incident]:
-        q = sa.select(INC).order_by(INC.c.id.desc()).offset(offset)
+        if order == "uncertainty":
+            by = [INC.c.confidence.asc(), INC.c.created_at.asc(), INC.c.id.asc()]
+        elif order == "newest":
+            by = [INC.c.id.desc()]
+        else:
+            raise StorageError(f"unknown order {order!r}: one of {', '.join(INCIDENT_ORDERS)}")
+        q = sa.select(INC).order_by(*by).offset(offset)
         if ids is not None:  # an empty list matches nothing; no stored id is out of range
             q = q.where(INC.c.id.in_([i for i in ids if 0 < i < 2**63]))
         if created_from is not None:
