@@ -64,6 +64,7 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
             c=args.c,
             class_weight=args.class_weight,
             max_features=args.max_features,
+            embeddings=_embeddings(args),
             progress=update,
             meta={
                 "source": Path(args.data).name,
@@ -75,7 +76,8 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
     console.print(
         f"trained on {len(data)} rows ({data.skipped} skipped), {len(model.labels)} labels, "
         f"{len(model.features)} features in {time.perf_counter() - started:.1f} s; "
-        f"confidence temperature {model.temperature:.3f}; written to {out}"
+        f"confidence temperature {model.temperature:.3f}"
+        f"{'; with navec word vectors' if model.uses_embeddings else ''}; written to {out}"
     )
     return 0
 
@@ -96,6 +98,7 @@ def cmd_eval(args: argparse.Namespace, console: Console) -> int:
                 class_weight=args.class_weight,
                 c=args.c,
                 max_features=args.max_features,
+                embeddings=_embeddings(args),
             )
             how = f"{args.cv}-fold cross-validation of the default model"
         else:
@@ -166,6 +169,17 @@ def _common_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--max-features", type=int, default=100_000, help="vocabulary size (default 100000)"
     )
+    p.add_argument(
+        "--word-vectors",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="add navec word vectors to the features (needs pip install 'tsur[natasha]'; "
+        "auto: when installed)",
+    )
+
+
+def _embeddings(args: argparse.Namespace) -> bool | None:
+    return {"auto": None, "yes": True, "no": False}[args.word_vectors]
 
 
 @hookimpl
