@@ -341,3 +341,29 @@ def test_unmapped_model_labels_are_a_clear_error(
     cfg = _region_with_models(small_region, [{"name": "topics", "path": str(path)}])
     with pytest.raises(PluginError, match="labels 'heating' are not topic ids"):
         Engine(cfg, open_repository(":memory:"), entry_points=False)
+
+
+def test_a_region_whose_model_needs_word_vectors_says_so_at_start_up(
+    vector_model: TextModel, small_region: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from tsur.ml import embeddings
+
+    path = vector_model.save(tmp_path / "needs-vectors.npz")
+    cfg = _region_with_models(
+        small_region,
+        [{"name": "topics", "path": str(path), "labels": {"heating": "zhkh.heating"}}],
+    )
+    monkeypatch.setitem(sys.modules, "natasha", None)
+    embeddings.navec.cache_clear()
+    try:
+        with pytest.raises(PluginError, match=r"'topics'.*pip install 'tsur\[natasha\]'"):
+            Engine(cfg, open_repository(":memory:"), entry_points=False)
+    finally:
+        embeddings.navec.cache_clear()
+    monkeypatch.delitem(sys.modules, "natasha")
+    eng = Engine(cfg, open_repository(":memory:"), entry_points=False)
+    eng.process([msg("1", "Колея и выбоины по всей проезжей части в Тольятти")])
+    (inc,) = eng.incidents()
+    assert inc.topic == "roads"

@@ -104,7 +104,7 @@ def cmd_eval(args: argparse.Namespace, console: Console) -> int:
         else:
             model = TextModel.load(args.model)
             lemmas = lemmatize_all(data.texts, progress=update)
-            predictions = [model.predict_lemmas(lem) for lem in lemmas]
+            predictions = model.predict_many_lemmas(lemmas)
             known = model.threshold_for(model.labels[0]) is not None
             metrics = evaluate_predictions(
                 data.labels,

@@ -5,7 +5,8 @@ one-letter tokens left out, words unknown to navec skipped), scaled to unit
 length; a text with no known word gets the zero vector. Nothing is
 downloaded: the vectors (``navec_news_v1_1B_250K_300d_100q``, 250,000 words,
 300 dimensions) come inside the wheel, ``pip install 'tsur[natasha]'``.
-They are loaded once per process, on first use.
+They are loaded once per process, on first use; each word's vector is
+decoded once and kept (up to 100,000 words).
 """
 
 from __future__ import annotations
@@ -42,17 +43,25 @@ def navec() -> Any:
     return NewsEmbedding()
 
 
+@functools.lru_cache(maxsize=100_000)
+def _vector(word: str) -> Any:
+    """A content word's vector (decoded from navec's quantised table once), else None."""
+    if len(word) < 2 or word in STOP_WORDS:
+        return None
+    return navec().get(word)
+
+
 def embed(texts_lemmas: Sequence[Iterable[str]]) -> Any:
     """One unit-length row per text: the mean navec vector of its content lemmas."""
     import numpy as np
 
-    emb = navec()
+    navec()  # the vectors, or the error naming the extra, before any cached word
     out = np.zeros((len(texts_lemmas), _DIM), dtype=np.float64)
     for i, lemmas in enumerate(texts_lemmas):
-        words = [w for w in lemmas if len(w) > 1 and w not in STOP_WORDS and w in emb]
-        if not words:
+        vectors = [v for v in map(_vector, lemmas) if v is not None]
+        if not vectors:
             continue
-        v = np.mean([emb[w] for w in words], axis=0)
+        v = np.mean(vectors, axis=0)
         norm = float(np.linalg.norm(v))
         if norm > 0:
             out[i] = v / norm

@@ -126,6 +126,17 @@ class TextModel:
         """True for a model that needs word vectors (``tsur[natasha]``) to predict."""
         return self.embedding_coef is not None
 
+    def warm_up(self) -> None:
+        """Load what prediction needs now (the word vectors) rather than on the first text.
+
+        Raises :class:`ModelError` with the pip command when the model needs
+        word vectors and ``tsur[natasha]`` is not installed.
+        """
+        if self.embedding_coef is not None:
+            from tsur.ml.embeddings import navec
+
+            navec()
+
     def _embedding_scores(self, texts_lemmas: Sequence[Sequence[str]]) -> np.ndarray | None:
         if self.embedding_coef is None:
             return None
