@@ -188,9 +188,10 @@ def register_commands(add_command: Callable[..., argparse.ArgumentParser]) -> No
     p = add_command(
         "train",
         help="train a text model from a labelled CSV",
-        description="Train a linear text model (lemma and character n-gram TF-IDF, linear "
-        "SVM, calibrated confidence) from any labelled CSV: topics, topic groups or "
-        "executors. Needs pip install 'tsur[ml]'. The model file is a versioned archive "
+        description="Train a linear text model (lemma and character n-gram TF-IDF, navec "
+        "word vectors when tsur[natasha] is installed, linear SVM, calibrated confidence) "
+        "from any labelled CSV: topics, topic groups or executors. Needs pip install "
+        "'tsur[ml]'. The model file is a versioned archive "
         "of plain arrays, loaded without pickle.",
     )
     _common_model_args(p)
