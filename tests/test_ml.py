@@ -107,7 +107,10 @@ def test_numpy_prediction_equals_scikit_learn(data_csv: Path) -> None:
 
     d = read_labelled_csv(data_csv, text_column="Текст", label_column="Тема")
     lemmas = lemmatize_all(d.texts)
-    m = train_model(d.texts, d.labels, lemmas=lemmas, calibrate=False, class_weight="none")
+    m = train_model(
+        d.texts, d.labels, lemmas=lemmas, calibrate=False, class_weight="none", embeddings=False
+    )
+    assert not m.uses_embeddings
     vec = TfidfVectorizer(
         analyzer=text_features, sublinear_tf=True, min_df=2, max_features=100_000, dtype=np.float64
     )
@@ -149,8 +152,93 @@ def test_foreign_or_damaged_files_are_refused(model: TextModel, tmp_path: Path) 
     meta = json.loads(str(arrays["meta"]))
     arrays["meta"] = np.asarray(json.dumps({**meta, "version": 99}))
     np.savez(old, **arrays)
-    with pytest.raises(ModelError, match="model version 99, this tsur reads 1"):
+    with pytest.raises(ModelError, match="model version 99, this tsur reads versions 1, 2"):
         TextModel.load(old)
+
+
+def test_a_version_1_file_still_loads_and_predicts_the_same(data_csv: Path, tmp_path: Path) -> None:
+    d = read_labelled_csv(data_csv, text_column="Текст", label_column="Тема")
+    m = train_model(d.texts, d.labels, embeddings=False)
+    path = m.save(tmp_path / "v1.npz")
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    assert "embedding_coef" not in arrays
+    arrays["meta"] = np.asarray(json.dumps({**json.loads(str(arrays["meta"])), "version": 1}))
+    np.savez(path, **arrays)
+    probe = ["Яма во дворе", "Нет отопления третий день", "Автобус не пришел"]
+    loaded = TextModel.load(path)
+    assert not loaded.uses_embeddings
+    assert [p.label for p in loaded.predict(probe)] == ["roads", "heating", "transport"]
+
+
+@pytest.fixture(scope="module")
+def vector_model(data_csv: Path) -> TextModel:
+    d = read_labelled_csv(data_csv, text_column="Текст", label_column="Тема")
+    return train_model(d.texts, d.labels, embeddings=True)
+
+
+def test_word_vectors_are_a_second_block_of_the_same_linear_model(
+    vector_model: TextModel, data_csv: Path
+) -> None:
+    from scipy.sparse import csr_matrix, hstack
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.svm import LinearSVC
+
+    from tsur.ml.embeddings import embed
+    from tsur.ml.model import text_features
+
+    m = vector_model
+    assert m.uses_embeddings and m.meta["embeddings"] == "navec_news_v1_1B_250K_300d_100q"
+    d = read_labelled_csv(data_csv, text_column="Текст", label_column="Тема")
+    lemmas = lemmatize_all(d.texts)
+    w = m.meta["embedding_weight"]
+    vec = TfidfVectorizer(
+        analyzer=text_features, sublinear_tf=True, min_df=2, max_features=100_000, dtype=np.float64
+    )
+    x = hstack([vec.fit_transform(lemmas), csr_matrix(embed(lemmas) * w)]).tocsr()
+    y = [m.labels.index(x) for x in d.labels]
+    counts = {k: y.count(k) for k in set(y)}
+    weights = {k: (len(y) / (3 * n)) ** 0.5 for k, n in counts.items()}
+    clf = LinearSVC(C=0.5, class_weight=weights, random_state=0).fit(x, y)
+    probe = lemmatize_all(["Холодно в квартире, батареи не греют", "Маршрутку отменили"])
+    px = hstack([vec.transform(probe), csr_matrix(embed(probe) * w)]).tocsr()
+    expected = clf.decision_function(px)
+    got = np.vstack([m.scores(p) for p in probe])
+    assert np.allclose(got, expected, atol=1e-9)
+    # one text at a time or a batch: the same answers
+    batch = m.predict_many_lemmas(probe)
+    assert batch == [m.predict_lemmas(p) for p in probe]
+
+
+def test_a_model_with_word_vectors_round_trips_and_names_what_it_needs(
+    vector_model: TextModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from tsur.ml import embeddings
+
+    path = vector_model.save(tmp_path / "vectors.npz")
+    loaded = TextModel.load(path)
+    probe = ["Яма во дворе", "Нет отопления третий день", "Автобус не пришел"]
+    assert loaded.uses_embeddings
+    assert loaded.predict(probe) == vector_model.predict(probe)
+    with np.load(path, allow_pickle=False) as z:
+        assert all(z[k].dtype != object for k in z.files)
+    # without the natasha extra: loading works, predicting says what to install
+    monkeypatch.setitem(sys.modules, "natasha", None)
+    embeddings.navec.cache_clear()
+    try:
+        model = TextModel.load(path)
+        with pytest.raises(ModelError, match=r"pip install 'tsur\[natasha\]'"):
+            model.predict(probe)
+        d_texts = probe * 30
+        d_labels = ["roads", "heating", "transport"] * 30
+        with pytest.raises(ModelError, match=r"pip install 'tsur\[natasha\]'"):
+            train_model(d_texts, d_labels, embeddings=True, calibrate=False)
+        # by default a model is trained with what is installed
+        assert not train_model(d_texts, d_labels, calibrate=False).uses_embeddings
+    finally:
+        embeddings.navec.cache_clear()
 
 
 def test_metrics_against_hand_computed_values() -> None:
@@ -253,3 +341,29 @@ def test_unmapped_model_labels_are_a_clear_error(
     cfg = _region_with_models(small_region, [{"name": "topics", "path": str(path)}])
     with pytest.raises(PluginError, match="labels 'heating' are not topic ids"):
         Engine(cfg, open_repository(":memory:"), entry_points=False)
+
+
+def test_a_region_whose_model_needs_word_vectors_says_so_at_start_up(
+    vector_model: TextModel, small_region: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from tsur.ml import embeddings
+
+    path = vector_model.save(tmp_path / "needs-vectors.npz")
+    cfg = _region_with_models(
+        small_region,
+        [{"name": "topics", "path": str(path), "labels": {"heating": "zhkh.heating"}}],
+    )
+    monkeypatch.setitem(sys.modules, "natasha", None)
+    embeddings.navec.cache_clear()
+    try:
+        with pytest.raises(PluginError, match=r"'topics'.*pip install 'tsur\[natasha\]'"):
+            Engine(cfg, open_repository(":memory:"), entry_points=False)
+    finally:
+        embeddings.navec.cache_clear()
+    monkeypatch.delitem(sys.modules, "natasha")
+    eng = Engine(cfg, open_repository(":memory:"), entry_points=False)
+    eng.process([msg("1", "Колея и выбоины по всей проезжей части в Тольятти")])
+    (inc,) = eng.incidents()
+    assert inc.topic == "roads"

@@ -91,6 +91,23 @@ def test_a_label_never_precise_enough_is_never_decided_alone(
     assert p.label == "roads" and not model.decides_alone(p)
 
 
+def test_every_text_counts_in_calibration_even_with_a_label_seen_once(
+    texts_labels: tuple[list[str], list[str]],
+) -> None:
+    # one text of a fourth label: the model trained without it cannot predict it,
+    # and that is a held-out prediction like any other (not a reason to drop its fold)
+    texts, labels = texts_labels
+    texts = [*texts, "Сосулька свисает с крыши дома 5"]
+    labels = [*labels, "icicles"]
+    model = train_model(texts, labels, calibration_folds=5)
+    assert model.meta["calibration_folds"] == 5
+    assert model.meta["calibration_n"] == len(texts)
+    assert 0.0 < model.temperature < 2.5
+    assert model.threshold_for("roads") is not None
+    with pytest.raises(ValueError, match="at least 2"):
+        train_model(texts, labels, calibration_folds=1)
+
+
 def test_cross_validation_reports_what_would_be_decided_alone(
     texts_labels: tuple[list[str], list[str]],
 ) -> None:

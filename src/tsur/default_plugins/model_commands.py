@@ -143,6 +143,7 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
             c=args.c,
             class_weight=args.class_weight,
             max_features=args.max_features,
+            embeddings=_embeddings(args),
             progress=update,
             meta=meta,
         )
@@ -156,7 +157,8 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
     console.print(
         f"trained on {len(data)} rows ({data.skipped} skipped), {len(model.labels)} labels, "
         f"{len(model.features)} features in {time.perf_counter() - started:.1f} s; "
-        f"confidence temperature {model.temperature:.3f}; written to {out}"
+        f"confidence temperature {model.temperature:.3f}"
+        f"{'; with navec word vectors' if model.uses_embeddings else ''}; written to {out}"
     )
     return 0
 
@@ -177,12 +179,13 @@ def cmd_eval(args: argparse.Namespace, console: Console) -> int:
                 class_weight=args.class_weight,
                 c=args.c,
                 max_features=args.max_features,
+                embeddings=_embeddings(args),
             )
             how = f"{args.cv}-fold cross-validation of the default model"
         else:
             model = TextModel.load(args.model)
             lemmas = lemmatize_all(data.texts, progress=update)
-            predictions = [model.predict_lemmas(lem) for lem in lemmas]
+            predictions = model.predict_many_lemmas(lemmas)
             known = model.threshold_for(model.labels[0]) is not None
             metrics = evaluate_predictions(
                 data.labels,
@@ -252,6 +255,17 @@ def _common_model_args(p: argparse.ArgumentParser, *, optional_data: bool = Fals
     p.add_argument(
         "--max-features", type=int, default=100_000, help="vocabulary size (default 100000)"
     )
+    p.add_argument(
+        "--word-vectors",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="add navec word vectors to the features (needs pip install 'tsur[natasha]'; "
+        "auto: when installed)",
+    )
+
+
+def _embeddings(args: argparse.Namespace) -> bool | None:
+    return {"auto": None, "yes": True, "no": False}[args.word_vectors]
 
 
 @hookimpl
@@ -260,12 +274,13 @@ def register_commands(add_command: Callable[..., argparse.ArgumentParser]) -> No
     p = add_command(
         "train",
         help="train a text model from a labelled CSV or the curators' corrections",
-        description="Train a linear text model (lemma and character n-gram TF-IDF, linear "
-        "SVM, calibrated confidence) from any labelled CSV: topics, topic groups or "
-        "executors; or, with --from-db, from the incidents in the store, where every "
-        "curator's correction (topic, executor, merge, split) overrides the engine's label "
-        "and the latest correction wins; or from both. Needs pip install 'tsur[ml]'. The "
-        "model file is a versioned archive of plain arrays, loaded without pickle.",
+        description="Train a linear text model (lemma and character n-gram TF-IDF, navec "
+        "word vectors when tsur[natasha] is installed, linear SVM, calibrated confidence) "
+        "from any labelled CSV: topics, topic groups or executors; or, with --from-db, from "
+        "the incidents in the store, where every curator's correction (topic, executor, "
+        "merge, split) overrides the engine's label and the latest correction wins; or from "
+        "both. Needs pip install 'tsur[ml]'. The model file is a versioned archive of plain "
+        "arrays, loaded without pickle.",
     )
     _common_model_args(p, optional_data=True)
     p.add_argument("--out", required=True, help="model file to write (.npz)")

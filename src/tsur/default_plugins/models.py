@@ -26,7 +26,9 @@ __all__ = ["ModelClassifier", "ModelRouter"]
 
 @lru_cache(maxsize=16)
 def _load(path: str, mtime: float) -> TextModel:
-    return TextModel.load(path)
+    model = TextModel.load(path)
+    model.warm_up()  # word vectors loaded at start-up, once; a missing extra said here
+    return model
 
 
 def _model_for(mc: ModelConfig, config: RegionConfig, known: set[str], what: str) -> TextModel:

@@ -1,7 +1,9 @@
 """Trainable text models: a linear classifier over lemma and character n-gram features.
 
 Training needs scikit-learn (``pip install 'tsur[ml]'``); prediction needs
-only numpy. Models are saved as a versioned ``.npz`` archive of plain
+only numpy — and, for a model trained with navec word vectors as a second
+block of features (:mod:`tsur.ml.embeddings`), ``pip install 'tsur[natasha]'``.
+See docs/models.md. Models are saved as a versioned ``.npz`` archive of plain
 arrays loaded with ``allow_pickle=False``, so a model file cannot run code.
 """
 

@@ -6,11 +6,17 @@ typos). Weights: sublinear TF-IDF, L2-normalised — the same as
 scikit-learn's ``TfidfVectorizer(sublinear_tf=True)`` with this analyzer, so
 a model trained there predicts identically here.
 
+Optionally a second block of features: the text's mean navec word vector
+(:mod:`tsur.ml.embeddings`), weighed by ``embedding_coef``; such a model
+names the vectors in ``meta["embeddings"]`` and needs
+``pip install 'tsur[natasha]'`` to predict.
+
 File format (``MODEL_FORMAT``, version ``MODEL_VERSION``): a NumPy ``.npz``
 archive of plain arrays — ``labels``, ``features``, ``idf``, ``coef``,
-``intercept`` — and ``meta``, a JSON string (format, version, training
-parameters and figures). Loading uses ``allow_pickle=False``: a model file
-is data, never code.
+``intercept``, and ``embedding_coef`` for a model with word vectors — and
+``meta``, a JSON string (format, version, training parameters and figures).
+Version 1 files (before word vectors) load unchanged. Loading uses
+``allow_pickle=False``: a model file is data, never code.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from tsur.errors import ModelError
+from tsur.ml.embeddings import NAVEC
 from tsur.text.normalize import STOP_WORDS, Lemmatizer, Text, get_lemmatizer
 
 if TYPE_CHECKING:
@@ -39,7 +46,9 @@ __all__ = [
 ]
 
 MODEL_FORMAT = "tsur-linear-text-model"
-MODEL_VERSION = 1
+MODEL_VERSION = 2
+#: Versions this tsur reads: 1 is version 2 without word vectors.
+READABLE_VERSIONS = (1, 2)
 _NGRAMS = (2, 3, 4, 5)
 
 
@@ -86,6 +95,8 @@ class TextModel:
     intercept: np.ndarray
     temperature: float = 1.0  # softmax temperature fitted on held-out scores
     meta: dict[str, Any] = attrs.field(factory=dict)
+    #: labels × embedding dimensions, for a model with word vectors (else None)
+    embedding_coef: np.ndarray | None = None
     _words: dict[int, str] = attrs.field(init=False, factory=dict)
 
     def __attrs_post_init__(self) -> None:
@@ -110,10 +121,41 @@ class TextModel:
             values /= norm
         return index, values
 
-    def scores(self, lemmas: Iterable[str]) -> np.ndarray:
-        """Decision scores of every label."""
+    @property
+    def uses_embeddings(self) -> bool:
+        """True for a model that needs word vectors (``tsur[natasha]``) to predict."""
+        return self.embedding_coef is not None
+
+    def warm_up(self) -> None:
+        """Load what prediction needs now (the word vectors) rather than on the first text.
+
+        Raises :class:`ModelError` with the pip command when the model needs
+        word vectors and ``tsur[natasha]`` is not installed.
+        """
+        if self.embedding_coef is not None:
+            from tsur.ml.embeddings import navec
+
+            navec()
+
+    def _embedding_scores(self, texts_lemmas: Sequence[Sequence[str]]) -> np.ndarray | None:
+        if self.embedding_coef is None:
+            return None
+        from tsur.ml.embeddings import embed
+
+        result: np.ndarray = embed(texts_lemmas) @ self.embedding_coef.T
+        return result
+
+    def _sparse_scores(self, lemmas: Iterable[str]) -> np.ndarray:
         index, values = self.vector(lemmas)
         result: np.ndarray = self.coef[:, index] @ values + self.intercept
+        return result
+
+    def scores(self, lemmas: Sequence[str]) -> np.ndarray:
+        """Decision scores of every label."""
+        result = self._sparse_scores(lemmas)
+        extra = self._embedding_scores([lemmas])
+        if extra is not None:
+            result = result + extra[0]
         return result
 
     def probabilities(self, scores: np.ndarray) -> np.ndarray:
@@ -125,9 +167,24 @@ class TextModel:
 
     def predict_lemmas(self, lemmas: Sequence[str], *, top: int = 3) -> Prediction:
         """Predict from lemmas already computed (the engine's :class:`Text`)."""
+        return self.predict_many_lemmas([lemmas], top=top)[0]
+
+    def predict_many_lemmas(
+        self, texts_lemmas: Sequence[Sequence[str]], *, top: int = 3
+    ) -> list[Prediction]:
+        """Predict a batch of lemmatised texts (word vectors looked up in one pass)."""
+        extra = self._embedding_scores(texts_lemmas)
+        return [
+            self._predict_one(lemmas, None if extra is None else extra[i], top)
+            for i, lemmas in enumerate(texts_lemmas)
+        ]
+
+    def _predict_one(self, lemmas: Sequence[str], extra: np.ndarray | None, top: int) -> Prediction:
         np = _numpy()
         index, values = self.vector(lemmas)
         scores = self.coef[:, index] @ values + self.intercept
+        if extra is not None:
+            scores = scores + extra
         probs = self.probabilities(scores)
         order = np.argsort(-probs)
         best = int(order[0])
@@ -152,11 +209,8 @@ class TextModel:
     ) -> list[Prediction]:
         """Predict raw texts (lemmatised here) or :class:`Text` objects."""
         lem = lemmatizer or get_lemmatizer()
-        out = []
-        for t in texts:
-            text = t if isinstance(t, Text) else Text.from_raw(t, lem)
-            out.append(self.predict_lemmas(text.lemmas))
-        return out
+        lemmas = [(t if isinstance(t, Text) else Text.from_raw(t, lem)).lemmas for t in texts]
+        return self.predict_many_lemmas(lemmas)
 
     # deciding alone ----------------------------------------------------------
     def threshold_for(self, label: str) -> float | None:
@@ -191,16 +245,18 @@ class TextModel:
             "version": MODEL_VERSION,
             "temperature": self.temperature,
         }
+        arrays = {
+            "labels": np.asarray(self.labels, dtype=str),
+            "features": np.asarray(names, dtype=str),
+            "idf": self.idf.astype(np.float32),
+            "coef": self.coef.astype(np.float32),
+            "intercept": self.intercept.astype(np.float32),
+            "meta": np.asarray(json.dumps(meta, ensure_ascii=False)),
+        }
+        if self.embedding_coef is not None:
+            arrays["embedding_coef"] = self.embedding_coef.astype(np.float32)
         with p.open("wb") as f:
-            np.savez_compressed(
-                f,
-                labels=np.asarray(self.labels, dtype=str),
-                features=np.asarray(names, dtype=str),
-                idf=self.idf.astype(np.float32),
-                coef=self.coef.astype(np.float32),
-                intercept=self.intercept.astype(np.float32),
-                meta=np.asarray(json.dumps(meta, ensure_ascii=False)),
-            )
+            np.savez_compressed(f, **arrays)
         return p
 
     @classmethod
@@ -224,10 +280,10 @@ class TextModel:
             raise ModelError(f"{p}: damaged model metadata: {exc}") from exc
         if meta.get("format") != MODEL_FORMAT:
             raise ModelError(f"{p}: format {meta.get('format')!r}, expected {MODEL_FORMAT!r}")
-        if meta.get("version") != MODEL_VERSION:
+        if meta.get("version") not in READABLE_VERSIONS:
             raise ModelError(
-                f"{p}: model version {meta.get('version')}, this tsur reads {MODEL_VERSION}; "
-                "train it again"
+                f"{p}: model version {meta.get('version')}, this tsur reads versions "
+                f"{', '.join(map(str, READABLE_VERSIONS))}; train it again"
             )
         labels = tuple(str(x) for x in arrays["labels"].tolist())
         names = [str(x) for x in arrays["features"].tolist()]
@@ -237,6 +293,15 @@ class TextModel:
                 f"{p}: damaged model (weights {coef.shape} for "
                 f"{len(labels)} labels × {len(names)} features)"
             )
+        emb = arrays.get("embedding_coef")
+        if (emb is None) != (meta.get("embeddings") is None) or (
+            emb is not None and emb.shape[0] != len(labels)
+        ):
+            raise ModelError(f"{p}: damaged model (word-vector weights and metadata disagree)")
+        if emb is not None and meta["embeddings"] != NAVEC:
+            raise ModelError(
+                f"{p}: trained with word vectors {meta['embeddings']!r}; this tsur has {NAVEC!r}"
+            )
         return cls(
             labels=labels,
             features={f: i for i, f in enumerate(names)},
@@ -245,6 +310,7 @@ class TextModel:
             intercept=arrays["intercept"].astype(np.float64),
             temperature=float(meta.get("temperature", 1.0)),
             meta=meta,
+            embedding_coef=None if emb is None else emb.astype(np.float64),
         )
 
     def describe(self) -> Mapping[str, Any]:

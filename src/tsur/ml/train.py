@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tsur.errors import ModelError
+from tsur.ml.embeddings import NAVEC, available, embed
 from tsur.ml.metrics import (
     MIN_SUPPORT,
     TARGET_PRECISION,
@@ -27,6 +28,9 @@ __all__ = ["CLASS_WEIGHTS", "cross_validate", "lemmatize_all", "train_model"]
 CLASS_WEIGHTS = ("sqrt", "balanced", "none")
 
 Progress = Callable[[str, int, int], None]
+
+#: The held-out score of a label its fold's model never saw (see ``_held_out_scores``).
+_ABSENT = -1e3
 
 
 def _sklearn() -> Any:
@@ -71,6 +75,8 @@ def _fit(
     class_weight: str,
     max_features: int,
     min_df: int,
+    vectors: Any = None,
+    embedding_weight: float = 0.0,
 ) -> tuple[Any, Any, tuple[str, ...]]:
     tfidf_cls, svc_cls = _sklearn()
     classes = tuple(sorted(set(labels)))
@@ -88,12 +94,22 @@ def _fit(
         dtype=np.float64,
     )
     x = vec.fit_transform(lemmas)
+    if vectors is not None:
+        from scipy.sparse import csr_matrix, hstack
+
+        x = hstack([x, csr_matrix(vectors * embedding_weight)]).tocsr()
     clf = svc_cls(C=c, class_weight=_weights(y, len(classes), class_weight), random_state=0)
     clf.fit(x, y)
     return vec, clf, classes
 
 
-def _to_model(vec: Any, clf: Any, classes: tuple[str, ...], meta: dict[str, Any]) -> TextModel:
+def _to_model(
+    vec: Any,
+    clf: Any,
+    classes: tuple[str, ...],
+    meta: dict[str, Any],
+    embedding_weight: float = 0.0,
+) -> TextModel:
     import numpy as np
 
     coef = np.asarray(clf.coef_, dtype=np.float64)
@@ -101,6 +117,12 @@ def _to_model(vec: Any, clf: Any, classes: tuple[str, ...], meta: dict[str, Any]
     if len(classes) == 2:  # a binary SVM has one weight row: score(label 1) = -score(label 0)
         coef = np.vstack([-coef[0], coef[0]]) / 2
         intercept = np.asarray([-intercept[0], intercept[0]]) / 2
+    n = len(vec.vocabulary_)
+    emb = None
+    if coef.shape[1] > n:  # the word-vector block: its weight folded into its coefficients
+        emb = coef[:, n:] * embedding_weight
+        coef = coef[:, :n]
+        meta = {**meta, "embeddings": NAVEC, "embedding_weight": embedding_weight}
     return TextModel(
         labels=classes,
         features={str(f): int(i) for f, i in vec.vocabulary_.items()},
@@ -108,6 +130,7 @@ def _to_model(vec: Any, clf: Any, classes: tuple[str, ...], meta: dict[str, Any]
         coef=coef,
         intercept=intercept,
         meta=meta,
+        embedding_coef=emb,
     )
 
 
@@ -156,6 +179,9 @@ def train_model(
     max_features: int = 100_000,
     min_df: int = 2,
     calibrate: bool = True,
+    calibration_folds: int = 3,
+    embeddings: bool | None = None,
+    embedding_weight: float = 0.5,
     lemmas: Sequence[Sequence[str]] | None = None,
     progress: Progress | None = None,
     meta: dict[str, Any] | None = None,
@@ -163,19 +189,33 @@ def train_model(
     """Train a model on ``texts`` and their ``labels``.
 
     With ``calibrate`` the softmax temperature (which turns scores into the
-    confidence the engine compares with ``pipeline.min_confidence``) is
-    fitted on 3-fold held-out scores.
+    confidence the engine compares with ``pipeline.min_confidence``) and the
+    thresholds for deciding alone are fitted on held-out scores of
+    ``calibration_folds``-fold cross-validation inside ``texts``.
+
+    ``embeddings`` adds each text's mean navec word vector, scaled by
+    ``embedding_weight``, to its features (see :mod:`tsur.ml.embeddings`):
+    True needs ``tsur[natasha]`` (:class:`ModelError` without it), False
+    never, None (the default) whenever ``natasha`` is installed. A model
+    trained with them needs ``tsur[natasha]`` to predict as well.
     """
     if len(texts) != len(labels):
         raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+    if calibrate and calibration_folds < 2:
+        raise ValueError(f"calibration needs at least 2 folds, got {calibration_folds}")
     lemmas = list(lemmas) if lemmas is not None else lemmatize_all(texts, progress=progress)
+    use_vectors = available() if embeddings is None else embeddings
+    if use_vectors and embedding_weight <= 0:
+        raise ValueError(f"embedding weight must be positive, got {embedding_weight}")
+    vectors = embed(lemmas) if use_vectors else None
     params: dict[str, Any] = {
         "c": c,
         "class_weight": class_weight,
         "max_features": max_features,
         "min_df": min_df,
     }
-    vec, clf, classes = _fit(lemmas, labels, **params)
+    weight = embedding_weight if use_vectors else 0.0
+    vec, clf, classes = _fit(lemmas, labels, **params, vectors=vectors, embedding_weight=weight)
     if progress:
         progress("train", 1, 1)
     model = _to_model(
@@ -189,29 +229,66 @@ def train_model(
             "label_counts": dict(Counter(labels).most_common()),
             "params": params,
         },
+        weight,
     )
     if calibrate and len(texts) >= 60:
-        scores, truth = [], []
-        index = {lab: i for i, lab in enumerate(classes)}
-        for fold in _folds(labels, 3, seed=7):
-            held = set(fold)
-            train_idx = [i for i in range(len(texts)) if i not in held]
-            if len({labels[i] for i in train_idx}) != len(classes):
-                continue  # a label missing from this split: skip the fold
-            v, cl, cs = _fit(
-                [lemmas[i] for i in train_idx], [labels[i] for i in train_idx], **params
-            )
-            fold_model = _to_model(v, cl, cs, {})
-            for i in fold:
-                scores.append(fold_model.scores(lemmas[i]))
-                truth.append(index[labels[i]])
-        if scores:
-            model.temperature = _fit_temperature(scores, truth)
-            model.meta.update(_thresholds(model, scores, truth))
+        scores, truth = _held_out_scores(
+            lemmas, labels, classes, params, calibration_folds, vectors, weight
+        )
+        seen = [(s, t) for s, t in zip(scores, truth, strict=True) if s[t] > _ABSENT]
+        model.temperature = _fit_temperature([s for s, _ in seen], [t for _, t in seen])
+        model.meta.update(_thresholds(model, scores, truth))
+        model.meta["calibration_folds"] = calibration_folds
+        model.meta["calibration_n"] = len(scores)
         if progress:
             progress("calibrate", 1, 1)
     model.meta["temperature"] = model.temperature
     return model
+
+
+def _held_out_scores(
+    lemmas: Sequence[Sequence[str]],
+    labels: Sequence[str],
+    classes: tuple[str, ...],
+    params: dict[str, Any],
+    k: int,
+    vectors: Any = None,
+    embedding_weight: float = 0.0,
+) -> tuple[list[Any], list[int]]:
+    """Scores of every label for each text, from a model trained on the other folds.
+
+    A label absent from a fold's training part (a rare one) gets a score far
+    below the others there: that model cannot predict it, which is what
+    the held-out figures must show.
+    """
+    import numpy as np
+
+    index = {lab: i for i, lab in enumerate(classes)}
+    scores: list[Any] = []
+    truth: list[int] = []
+    for fold in _folds(labels, k, seed=7):
+        held = set(fold)
+        train_idx = [i for i in range(len(labels)) if i not in held]
+        if len({labels[i] for i in train_idx}) < 2:
+            continue
+        v, cl, cs = _fit(
+            [lemmas[i] for i in train_idx],
+            [labels[i] for i in train_idx],
+            **params,
+            vectors=None if vectors is None else vectors[train_idx],
+            embedding_weight=embedding_weight,
+        )
+        fold_model = _to_model(v, cl, cs, {}, embedding_weight)
+        cols = np.asarray([index[c] for c in cs])
+        for i in fold:
+            row = np.full(len(classes), _ABSENT)
+            s = fold_model._sparse_scores(lemmas[i])
+            if vectors is not None and fold_model.embedding_coef is not None:
+                s = s + fold_model.embedding_coef @ vectors[i]
+            row[cols] = s
+            scores.append(row)
+            truth.append(index[labels[i]])
+    return scores, truth
 
 
 def _thresholds(model: TextModel, scores: Sequence[Any], truth: Sequence[int]) -> dict[str, Any]:
