@@ -344,3 +344,34 @@ def test_an_incident_keeps_the_most_informative_words() -> None:
     )
     assert joined is not None and joined.words is not None
     assert "ямочный" in joined.words and len(joined.words) == MAX_WORDS
+
+
+def test_a_message_without_a_topic_joins_its_bus_route(bundled_region: Any) -> None:
+    from tsur import load_region
+    from tsur.domain import Message
+    from tsur.grouping import object_topics
+    from tsur.region import Region
+
+    region = Region.from_config(load_region())
+    transport = object_topics(region, {"route": "9"})
+    assert "transport.schedule" in transport and "transport.routes" in transport
+    assert "education.schools" in object_topics(region, {"школа": "5"})
+    assert object_topics(region, {"street": "мир", "house": "5"}) == ()
+    at = datetime(2026, 11, 18, 8, 0, tzinfo=UTC)
+    engine = Engine(
+        bundled_region, open_repository(":memory:"), entry_points=False, clock=lambda: at
+    )
+    texts = [
+        "Сызрань, у автобуса № 9 отменили вечерние рейсы, последний уходит в 19:00",
+        # no topic the classifiers are sure of, the route by its nickname, «вечера»
+        "Девятка в Сызрани после 8 вечера не ходит, как домой добираться?",
+        # the same route, another problem: apart
+        "Девятка в Сызрани, водитель курит и хамит, не дал сдачу",
+    ]
+    engine.process([Message("vk", f"m{i}", t, at) for i, t in enumerate(texts)])
+    incident = {
+        sm.message.external_id: sm.incident_id
+        for sm in engine.repository.messages(status="done", limit=10)
+    }
+    assert incident["m0"] == incident["m1"] != incident["m2"]
+    engine.close()

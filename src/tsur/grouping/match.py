@@ -200,7 +200,7 @@ class Joined:
 def best_match(
     places: Mapping[str, str],
     words: frozenset[str],
-    topic: str,
+    topic: str | None,
     candidates: Iterable[OpenCandidate],
     *,
     threshold: float,
@@ -208,6 +208,9 @@ def best_match(
     close: frozenset[str] = frozenset(),
 ) -> Joined | None:
     """The candidate a message (on ``topic``, naming ``places``) joins best, if any.
+
+    ``topic`` None: the classifiers gave none; only a shared place with a word
+    of the problem in common can join.
 
     ``address_only``: the message names no territory; only an incident at the
     same street and house can be its own. ``close``: the topics the

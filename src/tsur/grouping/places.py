@@ -218,6 +218,10 @@ _TRANSPORT_WORDS = frozenset(
         "расписание",
     ]
 )
+#: the words that name each kind of numbered object (``route``: «автобус», «маршрут» …)
+OBJECT_WORDS: dict[str, frozenset[str]] = {
+    kind: frozenset(w for w, k in _OBJECTS.items() if k == kind) for kind in set(_OBJECTS.values())
+}
 # Parts of a building or a trip: «подъезд 2», «этаж 9» are never a street and a house.
 _NOT_A_STREET_BEFORE_NUMBER = frozenset(
     [
@@ -729,7 +733,7 @@ class Places:
     """
 
     def __init__(self, region: Region, lemmatizer: Lemmatizer) -> None:
-        names = set(ADDRESS_WORDS)
+        names = set(ADDRESS_WORDS) | set(_ROUTE_NICKNAMES)  # «девятка» names a route
         towns: set[str] = set()
         for t in region.territories.values():
             for name in (t.name, *t.variants):
