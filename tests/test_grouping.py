@@ -375,3 +375,14 @@ def test_a_message_without_a_topic_joins_its_bus_route(bundled_region: Any) -> N
     }
     assert incident["m0"] == incident["m1"] != incident["m2"]
     engine.close()
+
+
+def test_a_floor_or_a_day_is_no_word_of_the_problem() -> None:
+    from tsur.grouping import match_candidate
+
+    school = {"школа": "12"}
+    cold = frozenset({"пятый", "холодно", "кабинет"})
+    food = frozenset({"пятый", "столовая", "кормить"})
+    # «в пятом классе холодно», «пятый день кормят плохо»: a number, not the problem;
+    # another subtopic at the same school stays apart
+    assert match_candidate(school, cold, school, food, same_topic=False, threshold=0.5) is None

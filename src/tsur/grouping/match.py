@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 import attrs
 
 from tsur.grouping.candidates import OpenCandidate
-from tsur.grouping.places import informative
+from tsur.grouping.places import SPELLED_ORDINALS, informative
 from tsur.text.russian import decimal
 
 __all__ = [
@@ -109,7 +109,10 @@ def _problem_words(words: frozenset[str], places: Mapping[str, str]) -> frozense
     return frozenset(
         SAME_PROBLEM_WORD.get(w, w)
         for w in words
-        if w not in GENERIC_WORDS and w not in named and not w[:1].isdigit()
+        if w not in GENERIC_WORDS
+        and w not in named
+        and not w[:1].isdigit()
+        and w not in SPELLED_ORDINALS  # «пятый этаж», «третий день»: a number
     )
 
 

@@ -194,7 +194,7 @@ _TENS_ORDINALS = [
     "девяностый",
 ]
 #: spelled ordinals, by lemma: «пятидесятый» → 50; «двадцать шестой» adds the tens
-_SPELLED_ORDINALS = {
+SPELLED_ORDINALS = {
     **{w: i + 1 for i, w in enumerate(_UNIT_ORDINALS)},
     **{w: 20 + 10 * i for i, w in enumerate(_TENS_ORDINALS)},
 }
@@ -552,7 +552,7 @@ def _read(
         t = toks[i]
         low, lemma = t.low, t.lemma
         if bare is None and (
-            lemma in _ROUTE_NICKNAMES or lemma in _SPELLED_ORDINALS or (t.number and "-" in low)
+            lemma in _ROUTE_NICKNAMES or lemma in SPELLED_ORDINALS or (t.number and "-" in low)
         ):
             bare = _bare_route(toks, i)
         if lemma in _CROSSING_MARKERS:
@@ -684,7 +684,7 @@ def _read(
 
 def _spelled(toks: Sequence[_Tok], i: int) -> str | None:
     """The number of a spelled ordinal ending at ``i``: «пятидесятый» 50, «двадцать шестой» 26."""
-    value = _SPELLED_ORDINALS.get(toks[i].lemma)
+    value = SPELLED_ORDINALS.get(toks[i].lemma)
     if value is None:
         return None
     if value < 10 and i > 0 and toks[i - 1].lemma in _SPELLED_TENS:
