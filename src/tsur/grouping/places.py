@@ -199,6 +199,8 @@ SPELLED_ORDINALS = {
     **{w: 20 + 10 * i for i, w in enumerate(_TENS_ORDINALS)},
 }
 _SPELLED_TENS = {w: 20 + 10 * i for i, w in enumerate(_TENS)}
+#: words that may name a route by themselves («девятка», «на пятидесятом»)
+_BARE_ROUTE_WORDS = frozenset(_ROUTE_NICKNAMES) | frozenset(SPELLED_ORDINALS)
 #: words that say a message is about a bus: a bare «50-го» or «девятка» is then a route
 _TRANSPORT_WORDS = frozenset(
     [
@@ -551,9 +553,7 @@ def _read(
     while i < n:
         t = toks[i]
         low, lemma = t.low, t.lemma
-        if bare is None and (
-            lemma in _ROUTE_NICKNAMES or lemma in SPELLED_ORDINALS or (t.number and "-" in low)
-        ):
+        if bare is None and (lemma in _BARE_ROUTE_WORDS or (t.number and "-" in low)):
             bare = _bare_route(toks, i)
         if lemma in _CROSSING_MARKERS:
             found = _crossing(toks, i + 1, not_streets)
