@@ -256,3 +256,133 @@ def test_the_region_file_lists_a_towns_streets() -> None:
     assert places.keys(text, territory="tolyatti") == {"street": "революционный"}
     # in a town without a list the general rules read the stop's name as a street
     assert places.keys(text, territory="samara") == {"street": "металлург"}
+
+
+def test_routes_named_as_citizens_say_them() -> None:
+    from tsur import Text
+    from tsur.grouping import place_keys
+
+    cases = {
+        "Девятка в Сызрани после 7 вечера не ходит": {"route": "9"},
+        "Пятёрку ждём сорок минут на остановке": {"route": "5"},
+        "50-го опять нет уже 40 минут, остановка Металлург": {
+            "stop": "металлург",
+            "route": "50",
+        },
+        "Каждый день езжу на пятидесятом, автобус битком": {"route": "50"},
+        "пятидесятый автобус вечером не ходит": {"route": "50"},
+        "двадцать шестой маршрут утром не пришёл": {"route": "26"},
+        "жду 26-й уже час на остановке": {"route": "26"},
+        # a route is written out: the nickname does not override it
+        "автобус № 41, девятка тоже не ходит": {"route": "41"},
+        # no bus anywhere: a number is no route
+        "50-го опять нет горячей воды": {},
+        "Купил девятку, а она не заводится": {},
+        # the number of something else, or a date
+        "первый рейс опять не вышел, стою на остановке": {},
+        "на 5-м этаже живу, до остановки далеко": {},
+        "С 20-го числа автобус ходит реже": {},
+    }
+    for text, keys in cases.items():
+        assert place_keys(Text.from_raw(text)) == keys, text
+
+
+def test_a_route_has_problems_of_its_own() -> None:
+    from tsur.grouping import match_candidate
+
+    route = {"route": "50"}
+    rude = frozenset({"водитель", "грубо", "разговаривать", "сдача", "автобус"})
+    evening = frozenset({"вечером", "ходить", "расписание", "час", "автобус"})
+    # the classifiers nearly chose the incident's topic, but no word of the problem
+    # is shared: a rude driver is not the evening timetable
+    assert (
+        match_candidate(
+            route, rude, route, evening, same_topic=False, threshold=0.5, close_topic=True
+        )
+        is None
+    )
+    # «вечерние рейсы» and «вечером не ходит» say the same: together
+    late = frozenset({"вечерний", "рейс", "отменить"})
+    found = match_candidate(route, late, route, evening, same_topic=False, threshold=0.5)
+    assert found is not None and "маршрут 50" in found.reason
+    # «утренний» and «утром» too
+    assert (
+        match_candidate(
+            {"route": "26"},
+            frozenset({"утром", "прийти"}),
+            {"route": "26"},
+            frozenset({"утренний", "выполняться"}),
+            same_topic=False,
+            threshold=0.5,
+        )
+        is not None
+    )
+
+
+def test_an_incident_keeps_the_most_informative_words() -> None:
+    from tsur.domain import Status
+    from tsur.grouping import OpenCandidate, best_match
+    from tsur.grouping.places import MAX_WORDS, informative
+
+    # a long report: numbers and generic words make way for the words of the problem
+    many = {f"{n}" for n in range(40)} | {f"слово{n:02d}" for n in range(70)} | {"я"}
+    kept = informative(many | {"канализация"}, generic=frozenset({"дом"}))
+    assert len(kept) == MAX_WORDS and "канализация" in kept
+    assert not any(w[:1].isdigit() for w in kept) and "я" not in kept
+    # an incident full of words still learns a rarer word of a new report, whatever
+    # letter it starts with («яма» would never make it in alphabetical order)
+    full = frozenset(f"аа{n:02d}" for n in range(MAX_WORDS))
+    incident = OpenCandidate(
+        1, Status.NEW, "roads.pits", datetime(2026, 11, 1, tzinfo=UTC), {"route": "9"}, full
+    )
+    joined = best_match(
+        {"route": "9"},
+        frozenset({"ямочный", "аа00"}),
+        "roads.pits",
+        [incident],
+        threshold=0.5,
+    )
+    assert joined is not None and joined.words is not None
+    assert "ямочный" in joined.words and len(joined.words) == MAX_WORDS
+
+
+def test_a_message_without_a_topic_joins_its_bus_route(bundled_region: Any) -> None:
+    from tsur import load_region
+    from tsur.domain import Message
+    from tsur.grouping import object_topics
+    from tsur.region import Region
+
+    region = Region.from_config(load_region())
+    transport = object_topics(region, {"route": "9"})
+    assert "transport.schedule" in transport and "transport.routes" in transport
+    assert "education.schools" in object_topics(region, {"школа": "5"})
+    assert object_topics(region, {"street": "мир", "house": "5"}) == ()
+    at = datetime(2026, 11, 18, 8, 0, tzinfo=UTC)
+    engine = Engine(
+        bundled_region, open_repository(":memory:"), entry_points=False, clock=lambda: at
+    )
+    texts = [
+        "Сызрань, у автобуса № 9 отменили вечерние рейсы, последний уходит в 19:00",
+        # no topic the classifiers are sure of, the route by its nickname, «вечера»
+        "Девятка в Сызрани после 8 вечера не ходит, как домой добираться?",
+        # the same route, another problem: apart
+        "Девятка в Сызрани, водитель курит и хамит, не дал сдачу",
+    ]
+    engine.process([Message("vk", f"m{i}", t, at) for i, t in enumerate(texts)])
+    incident = {
+        sm.message.external_id: sm.incident_id
+        for sm in engine.repository.messages(status="done", limit=10)
+    }
+    assert incident["m0"] == incident["m1"] != incident["m2"]
+    engine.close()
+
+
+def test_a_floor_or_a_day_is_no_word_of_the_problem() -> None:
+    from tsur.grouping import match_candidate
+
+    school = {"школа": "12"}
+    cold = frozenset({"пятый", "холодно", "кабинет"})
+    food = frozenset({"пятый", "столовая", "кормить"})
+    # «в пятом классе холодно», «пятый день кормят плохо»: a number, not the problem;
+    # another subtopic at the same school stays apart
+    assert match_candidate(school, cold, school, food, same_topic=False, threshold=0.5) is None

@@ -145,7 +145,11 @@ class Decider:
             return Outcome(
                 "merged", message_id, candidates.thread, events=(event,), verdicts=verdicts
             )
-        if topic is not None and (territory is not None or has_address(analysis.places)):
+        # a message with no topic may still join an incident at the same numbered object
+        # about the same problem (the store found those of the object's topics)
+        if (topic is not None or candidates.open) and (
+            territory is not None or has_address(analysis.places)
+        ):
             window_end = m.created_at + self.group_window
             joined = best_match(
                 analysis.places,

@@ -224,8 +224,8 @@ def _top_problems(rows: Sequence[Row], weeks: int) -> str:
 def _systemic(rows: Sequence[Row], rule: Mapping[str, Any]) -> str:
     rule_text = (
         f"тема в муниципалитете за последние {rule.get('window_days', 7)} дн. — не меньше "
-        f"{rule.get('min_count', 5)} обращений, больше среднего + "
-        f"{fmt_float(rule.get('k', 3), 1)}·σ "
+        f"{rule.get('min_count', 4)} обращений, больше среднего + "
+        f"{fmt_float(rule.get('k', 2.5), 1)}·σ "
         f"за {rule.get('baseline_weeks', 8)} предыдущих недель и вероятность по Пуассону "
         f"ниже {fmt_float(rule.get('alpha', 0.01), 2)}"
     )

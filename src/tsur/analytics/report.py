@@ -62,8 +62,8 @@ EXECUTOR_MIN_CASES = 10
 SPIKE_DEFAULTS: dict[str, Any] = {
     "window_days": 7,
     "baseline_weeks": 8,
-    "k": 3.0,
-    "min_count": 5,
+    "k": 2.5,
+    "min_count": 4,
     "alpha": 0.01,
 }
 

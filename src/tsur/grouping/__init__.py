@@ -18,6 +18,7 @@ from tsur.grouping.candidates import (
     close_topics,
     has_address,
     lookup_for,
+    object_topics,
 )
 from tsur.grouping.match import GENERIC_WORDS, GroupMatch, Joined, best_match, match_candidate
 from tsur.grouping.places import ADDRESS_WORDS, Places, place_keys
@@ -38,6 +39,7 @@ __all__ = [
     "has_address",
     "lookup_for",
     "match_candidate",
+    "object_topics",
     "place_keys",
     "reopen_reason",
     "reopen_target",

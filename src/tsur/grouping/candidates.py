@@ -9,6 +9,7 @@ decides which one, if any, the message belongs to.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
@@ -16,6 +17,7 @@ import attrs
 
 from tsur.analysis import Analysis
 from tsur.domain import Status
+from tsur.grouping.places import OBJECT_WORDS
 from tsur.region import Region
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "close_topics",
     "has_address",
     "lookup_for",
+    "object_topics",
 ]
 
 
@@ -47,6 +50,33 @@ def close_topics(analysis: Analysis) -> frozenset[str]:
     return frozenset(t for t, conf in c.alternatives if conf >= CLOSE_SHARE * c.confidence)
 
 
+#: the topics named by each kind of numbered object, per region (computed once)
+_OBJECT_TOPICS: weakref.WeakKeyDictionary[Region, dict[str, tuple[str, ...]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def object_topics(region: Region, places: Mapping[str, str]) -> tuple[str, ...]:
+    """The topic families of the numbered objects ``places`` name (none for a street).
+
+    A bus route belongs to the families whose topics list «автобус» or
+    «маршрут» among their keywords, a school to those that list «школа»: the
+    region's own topic tree says where an object's problems are filed. A
+    message the classifiers gave no topic is looked up there (and joins only
+    an incident at the same object, about the same problem).
+    """
+    found = _OBJECT_TOPICS.get(region)
+    if found is None:
+        found = {}
+        for kind, names in OBJECT_WORDS.items():
+            named = [
+                t.id for t in region.topics.values() if names & {k.lower() for k in t.keywords}
+            ]
+            found[kind] = tuple(dict.fromkeys(f for t in named for f in region.family(t)))
+        _OBJECT_TOPICS[region] = found
+    return tuple(dict.fromkeys(t for k in sorted(places) for t in found.get(k, ())))
+
+
 def has_address(places: Mapping[str, str]) -> bool:
     """Whether ``places`` name a street and a house: an address of its own."""
     return "street" in places and "house" in places
@@ -58,7 +88,8 @@ class Lookup:
 
     ``refs`` are the external ids it replies to (its parent and thread, on
     ``source``); ``topics`` every topic of its topic family (the
-    direction its topic belongs to; empty without a topic) and
+    direction its topic belongs to; without a topic, the families of the
+    numbered objects it names, :func:`object_topics`, else empty) and
     ``territories`` every territory of its municipality (open incidents created since
     ``open_since``); ``author``, ``territory`` and ``places`` find the
     resolved incidents it may repeat (changed since ``closed_since``).
@@ -147,7 +178,9 @@ def lookup_for(analysis: Analysis, region: Region) -> Lookup:
         author=m.author.id if m.author and m.author.id else None,
         topics=tuple(
             dict.fromkeys(t for k in (topic, *close_topics(analysis)) for t in region.family(k))
-        ),
+        )
+        if topic is not None
+        else object_topics(region, analysis.places),
         territory=territory,
         territories=region.same_municipality(territory)
         if territory

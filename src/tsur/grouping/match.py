@@ -16,10 +16,17 @@ from collections.abc import Iterable, Mapping
 import attrs
 
 from tsur.grouping.candidates import OpenCandidate
-from tsur.grouping.places import MAX_WORDS
+from tsur.grouping.places import SPELLED_ORDINALS, informative
 from tsur.text.russian import decimal
 
-__all__ = ["GENERIC_WORDS", "GroupMatch", "Joined", "best_match", "match_candidate"]
+__all__ = [
+    "GENERIC_WORDS",
+    "SAME_PROBLEM_WORD",
+    "GroupMatch",
+    "Joined",
+    "best_match",
+    "match_candidate",
+]
 
 #: numbered objects whose key is not a Russian word (how a curator reads them)
 _OBJECT_NAMES = {"route": "маршрут", "stop": "остановка"}
@@ -81,11 +88,31 @@ GENERIC_WORDS = frozenset(
 )
 
 
+#: one word of the problem said as a noun, an adverb or an adjective: «вечером», «вечерние
+#: рейсы» and «после 7 вечера» all say when the bus is missing
+SAME_PROBLEM_WORD = {
+    "вечером": "вечер",
+    "вечерний": "вечер",
+    "утром": "утро",
+    "утренний": "утро",
+    "ночью": "ночь",
+    "ночной": "ночь",
+}
+
+
 def _problem_words(words: frozenset[str], places: Mapping[str, str]) -> frozenset[str]:
-    """The words that say what the problem is: no generic words, numbers or place names."""
+    """The words that say what the problem is: no generic words, numbers or place names.
+
+    Forms of one word (:data:`SAME_PROBLEM_WORD`) count as that word.
+    """
     named = {w for v in places.values() for w in v.replace("+", " ").split()}
     return frozenset(
-        w for w in words if w not in GENERIC_WORDS and w not in named and not w[:1].isdigit()
+        SAME_PROBLEM_WORD.get(w, w)
+        for w in words
+        if w not in GENERIC_WORDS
+        and w not in named
+        and not w[:1].isdigit()
+        and w not in SPELLED_ORDINALS  # «пятый этаж», «третий день»: a number
     )
 
 
@@ -133,7 +160,9 @@ def match_candidate(
         return None
     if "crossing" in shared and related:
         return GroupMatch(1.8, f"тот же перекрёсток ({mine['crossing'].replace('+', ' и ')})")
-    related = same_topic or close_topic or len(problem) >= 1
+    # a bus route or a school has problems of its own too (a rude driver, the evening
+    # timetable): a topic the classifiers only nearly chose needs a word of the problem
+    related = same_topic or len(problem) >= 1
     objects = sorted(k for k in shared if k not in {"street", "house", "crossing"})
     if objects and related:
         what = ", ".join(f"{_OBJECT_NAMES.get(k, k)} {mine[k]}" for k in objects)
@@ -174,7 +203,7 @@ class Joined:
 def best_match(
     places: Mapping[str, str],
     words: frozenset[str],
-    topic: str,
+    topic: str | None,
     candidates: Iterable[OpenCandidate],
     *,
     threshold: float,
@@ -182,6 +211,9 @@ def best_match(
     close: frozenset[str] = frozenset(),
 ) -> Joined | None:
     """The candidate a message (on ``topic``, naming ``places``) joins best, if any.
+
+    ``topic`` None: the classifiers gave none; only a shared place with a word
+    of the problem in common can join.
 
     ``address_only``: the message names no territory; only an incident at the
     same street and house can be its own. ``close``: the topics the
@@ -206,12 +238,11 @@ def best_match(
         return None
     _, c, why = best
     merged = {**places, **c.places}
-    more = words - c.words
+    # the incident keeps the most informative of its messages' words (a fixed number)
+    kept = informative(c.words | words, generic=GENERIC_WORDS)
     return Joined(
         c.id,
         why,
         places=merged if merged != dict(c.places) else None,
-        words=frozenset(sorted(c.words | more)[:MAX_WORDS])
-        if more and len(c.words) < MAX_WORDS
-        else None,
+        words=kept if kept != c.words else None,
     )

@@ -12,7 +12,7 @@ words compared between reports.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from tsur.region import Region
 from tsur.text.normalize import STOP_WORDS, Lemmatizer, Text
@@ -58,6 +58,24 @@ ADDRESS_WORDS = frozenset(
 
 #: The most words of a message (or an incident) compared between reports.
 MAX_WORDS = 60
+
+
+def informative(
+    words: Iterable[str], limit: int = MAX_WORDS, generic: frozenset[str] = frozenset()
+) -> frozenset[str]:
+    """At most ``limit`` of ``words``, the ones that say most about a problem.
+
+    When there are more, numbers and ``generic`` words go first, then the
+    shortest words: a long lemma («водоотведение», «мусоропровод») is
+    rarer, and tells one problem from another better than «быть» or «год».
+    Ties go by the alphabet, so the choice never depends on the order.
+    """
+    kept = frozenset(words)
+    if len(kept) <= limit:
+        return kept
+    ranked = sorted(kept, key=lambda w: (w[:1].isdigit() or w in generic, -len(w), w))
+    return frozenset(ranked[:limit])
+
 
 _STREET_MARKERS = frozenset(
     [
@@ -121,6 +139,90 @@ _OBJECTS = {
     "котельная": "котельная",
     "подстанция": "подстанция",
     "мфц": "мфц",
+}
+#: how citizens call a bus route by its number: «девятка не ходит», «ждём пятёрку»
+_ROUTE_NICKNAMES = {
+    "двойка": "2",
+    "тройка": "3",
+    "четверка": "4",
+    "пятерка": "5",
+    "шестерка": "6",
+    "семерка": "7",
+    "восьмерка": "8",
+    "девятка": "9",
+    "десятка": "10",
+}
+_UNIT_ORDINALS = [
+    "первый",
+    "второй",
+    "третий",
+    "четвертый",
+    "пятый",
+    "шестой",
+    "седьмой",
+    "восьмой",
+    "девятый",
+    "десятый",
+    "одиннадцатый",
+    "двенадцатый",
+    "тринадцатый",
+    "четырнадцатый",
+    "пятнадцатый",
+    "шестнадцатый",
+    "семнадцатый",
+    "восемнадцатый",
+    "девятнадцатый",
+]
+_TENS = [
+    "двадцать",
+    "тридцать",
+    "сорок",
+    "пятьдесят",
+    "шестьдесят",
+    "семьдесят",
+    "восемьдесят",
+    "девяносто",
+]
+_TENS_ORDINALS = [
+    "двадцатый",
+    "тридцатый",
+    "сороковой",
+    "пятидесятый",
+    "шестидесятый",
+    "семидесятый",
+    "восьмидесятый",
+    "девяностый",
+]
+#: spelled ordinals, by lemma: «пятидесятый» → 50; «двадцать шестой» adds the tens
+SPELLED_ORDINALS = {
+    **{w: i + 1 for i, w in enumerate(_UNIT_ORDINALS)},
+    **{w: 20 + 10 * i for i, w in enumerate(_TENS_ORDINALS)},
+}
+_SPELLED_TENS = {w: 20 + 10 * i for i, w in enumerate(_TENS)}
+#: words that may name a route by themselves («девятка», «на пятидесятом»)
+_BARE_ROUTE_WORDS = frozenset(_ROUTE_NICKNAMES) | frozenset(SPELLED_ORDINALS)
+#: words that say a message is about a bus: a bare «50-го» or «девятка» is then a route
+_TRANSPORT_WORDS = frozenset(
+    [
+        "автобус",
+        "маршрут",
+        "маршрутка",
+        "троллейбус",
+        "трамвай",
+        "остановка",
+        "рейс",
+        "ходить",
+        "приходить",
+        "прийти",
+        "ездить",
+        "водитель",
+        "перевозчик",
+        "расписание",
+    ]
+)
+#: the words that name each kind of numbered object (``route``: «автобус», «маршрут» …)
+OBJECT_WORDS: dict[str, frozenset[str]] = {
+    kind: frozenset(w for w, k in _OBJECTS.items() if k == kind) for kind in set(_OBJECTS.values())
 }
 # Parts of a building or a trip: «подъезд 2», «этаж 9» are never a street and a house.
 _NOT_A_STREET_BEFORE_NUMBER = frozenset(
@@ -446,10 +548,13 @@ def _read(
     keys: dict[str, str] = {}
     n = len(toks)
     loose: str | None = None  # «на Революционной»: a street with no house, if none better
+    bare: str | None = None  # «девятка», «50-го», «на пятидесятом»: a route, if none better
     i = 0
     while i < n:
         t = toks[i]
         low, lemma = t.low, t.lemma
+        if bare is None and (lemma in _BARE_ROUTE_WORDS or (t.number and "-" in low)):
+            bare = _bare_route(toks, i)
         if lemma in _CROSSING_MARKERS:
             found = _crossing(toks, i + 1, not_streets)
             if found is not None:
@@ -513,6 +618,8 @@ def _read(
                 number = _ordinal(toks[j].low)
             if number is None and i > 0 and toks[i - 1].number:
                 number = _ordinal(toks[i - 1].low)  # «в 124 школе», «26-й маршрут»
+            if number is None and i > 0:
+                number = _spelled(toks, i - 1)  # «пятидесятый автобус», «двадцать шестой маршрут»
             if number:
                 keys.setdefault(kind, number)
         elif lemma in _STOP_MARKERS or low in _STOP_MARKERS:
@@ -570,7 +677,51 @@ def _read(
         i += 1
     if "street" not in keys and "crossing" not in keys and loose is not None:
         keys["street"] = loose
+    if bare is not None and "route" not in keys and any(t.lemma in _TRANSPORT_WORDS for t in toks):
+        keys["route"] = bare
     return keys
+
+
+def _spelled(toks: Sequence[_Tok], i: int) -> str | None:
+    """The number of a spelled ordinal ending at ``i``: «пятидесятый» 50, «двадцать шестой» 26."""
+    value = SPELLED_ORDINALS.get(toks[i].lemma)
+    if value is None:
+        return None
+    if value < 10 and i > 0 and toks[i - 1].lemma in _SPELLED_TENS:
+        value += _SPELLED_TENS[toks[i - 1].lemma]
+    return str(value)
+
+
+#: words that may follow a bare route number: «50-го опять нет», «девятка снова не пришла»
+_AFTER_ROUTE = STOP_WORDS | frozenset(["опять", "снова", "вообще", "сегодня", "утром", "вечером"])
+#: before a bare number, a date or a time («с 15-го», «до 20-го»), not a route
+_NOT_ROUTE_BEFORE = frozenset(["с", "со", "до", "по", "к", "от", "после", "перед", "за"])
+
+
+def _bare_route(toks: Sequence[_Tok], i: int) -> str | None:
+    """A route named with no «автобус» or «маршрут» at ``i``, if it is one.
+
+    «Девятка не ходит», «ждём пятёрку»: a number's nickname. «50-го опять
+    нет», «уехала на пятидесятом.»: an ordinal that qualifies no word after
+    it (the end, a sign or a stop word follow; «5-й день», «на первом этаже»
+    are no routes) and, spelled, follows «на» or «в». The caller keeps it
+    only when the message speaks of buses.
+    """
+    t = toks[i]
+    nickname = _ROUTE_NICKNAMES.get(t.lemma)
+    if nickname is not None:
+        return nickname
+    nxt = toks[i + 1] if i + 1 < len(toks) else None
+    if nxt is not None and nxt.word and nxt.low not in _AFTER_ROUTE:
+        return None  # «5-й день», «первый рейс»: the number of something else
+    if t.number:
+        prev = toks[i - 1].low if i > 0 else ""
+        return None if prev in _NOT_ROUTE_BEFORE else _ordinal(t.low)
+    number = _spelled(toks, i)
+    start = i - 1 if number is not None and int(number) > 20 and number[-1] != "0" else i
+    if start > 0 and toks[start - 1].low in {"на", "в"}:
+        return number
+    return None
 
 
 class Places:
@@ -582,7 +733,7 @@ class Places:
     """
 
     def __init__(self, region: Region, lemmatizer: Lemmatizer) -> None:
-        names = set(ADDRESS_WORDS)
+        names = set(ADDRESS_WORDS) | set(_ROUTE_NICKNAMES)  # «девятка» names a route
         towns: set[str] = set()
         for t in region.territories.values():
             for name in (t.name, *t.variants):
@@ -622,4 +773,4 @@ class Places:
 
     def words(self, text: Text) -> frozenset[str]:
         """The content words that say what the problem is (place names left out)."""
-        return frozenset(sorted(text.content_lemmas - self.place_lemmas)[:MAX_WORDS])
+        return informative(text.content_lemmas - self.place_lemmas)
