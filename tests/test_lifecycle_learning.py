@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from tsur.errors import InvalidRequest
 from tsur.lifecycle import Lifecycle
+from tsur.lifecycle.learning import training_text
 
 from .conftest import FrozenClock
 from .helpers import msg
-from .test_lifecycle import make_life, new_incident
+from .test_lifecycle import life_region, make_life, new_incident
 from .test_lifecycle_curator import msg_in_thread
 
 ROAD = "Сызрань, ул. Мира, 5: яма на дороге, асфальт разбит"
@@ -145,3 +147,38 @@ def test_since_and_hostile_inputs(life: Lifecycle, clock: FrozenClock) -> None:
     # a message that comes later into the same incident shares its label
     life.engine.process([msg("c", "ещё про автобус 12", parent_id="b")])
     assert labels(life)["ещё про автобус 12"] == ("roads", "corrected")
+
+
+# personal data never reaches a model ----------------------------------------------------------
+CLOCK = datetime(2026, 11, 16, 6, 0, tzinfo=UTC)
+SIGNED = "Тольятти, ул. Мира, {n}: нет отопления. Иванов Пётр Сергеевич, тел. +7 917 123-45-67."
+
+
+def test_a_long_appeal_is_learnt_masked_not_from_its_raw_cut(tmp_path: Path) -> None:
+    """A text over the reading limit is cut first, then masked: the cut alone is no mask."""
+    life = make_life(str(tmp_path / "t.db"), FrozenClock(CLOCK))
+    try:
+        pad = " Батареи холодные, в квартире очень холодно." * 500  # > 20 000 characters
+        new_incident(life, SIGNED.format(n=7) + pad, ext="a")
+        new_incident(life, "Сызрань, ул. Мира, 5: яма на дороге, асфальт разбит", ext="c")
+        texts = [e.text for e in life.labelled_examples("topic")]
+        assert texts and not any("917" in t or "Иванов" in t for t in texts)
+        assert any("[телефон]" in t for t in texts), texts[0][:200]
+    finally:
+        life.close()
+        life.engine.close()
+
+
+def test_without_the_masking_filter_training_texts_are_still_masked(tmp_path: Path) -> None:
+    region = life_region(
+        pipeline=lambda d: d.setdefault("pipeline", {}).update(disabled_plugins=["masking"])
+    )
+    life = make_life(str(tmp_path / "t.db"), FrozenClock(CLOCK), region=region)
+    try:
+        new_incident(life, SIGNED.format(n=7), ext="a")
+        (sm,) = life.engine.repository.messages(limit=10)
+        assert "+7 917" in sm.message.text  # stored as written
+        assert "917" not in training_text(sm) and "Мира" in training_text(sm)
+    finally:
+        life.close()
+        life.engine.close()

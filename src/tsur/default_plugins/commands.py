@@ -49,7 +49,7 @@ from tsur.pipeline import ADAPTER_ORIGINS, Engine
 from tsur.plugins import collect_components
 from tsur.region import Region
 from tsur.store.base import StoredMessage
-from tsur.text.masking import mask_citizen_text
+from tsur.text.masking import masked_stored_text
 from tsur.text.normalize import get_lemmatizer
 from tsur.text.russian import decimal
 from tsur.wire import file_lines, incident_to_dict, parse_record
@@ -294,19 +294,10 @@ def cmd_incidents(args: argparse.Namespace, console: Console) -> int:
 
 
 def shown_text(sm: StoredMessage) -> str:
-    """A stored message's text as it may be shown: the last masked text moderation recorded.
-
-    A message not read yet (or read before masking was recorded) is masked
-    here; the unmasked text stays in the store of raw messages only.
-    """
-    masks = [
-        v["masked_text"]
-        for v in sm.moderation or ()
-        if isinstance(v, dict)
-        and v.get("action") == "mask"
-        and isinstance(v.get("masked_text"), str)
-    ]
-    return masks[-1] if masks else mask_citizen_text(sm.message.text)
+    """A stored message's text as it may be shown: masked (see
+    :func:`~tsur.text.masking.masked_stored_text`); the unmasked text stays in
+    the store of raw messages only."""
+    return masked_stored_text(sm.message.text, sm.moderation)
 
 
 def cmd_show(args: argparse.Namespace, console: Console) -> int:

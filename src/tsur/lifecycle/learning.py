@@ -10,16 +10,15 @@ incidents' history into what a model learns from:
   stands now. A curator's label overrides the engine's and the latest
   correction wins, because each correction changes the incident itself; the
   history only tells where the label came from (:attr:`LabelledExample.origin`).
-  Messages of thanks are left out (a message a moderation filter masked
-  gives its masked text: personal data never reaches a model file), and so
+  Messages of thanks are left out, and so
   are labels of incidents still waiting for a curator that no curator set
   (only the engine's guess), rejected incidents, and the curator's own queue as an
   executor (the fallback, no executor's label).
 - :func:`duplicate_pairs` — pairs of messages a curator said are one problem
   (``merge``) or two (``split``); the latest word on a pair wins.
 
-Texts are the messages as stored, masked where a moderation filter masked
-them (:func:`training_text`).
+Texts are always masked (:func:`training_text`): personal data never
+reaches a model file, whatever moderation recorded.
 """
 
 from __future__ import annotations
@@ -35,6 +34,7 @@ from tsur.domain import Event, Incident, Status
 from tsur.errors import InvalidRequest
 from tsur.lifecycle.core import LifecycleCore
 from tsur.store.base import StoredMessage
+from tsur.text.masking import masked_stored_text
 
 __all__ = [
     "CURATION_EVENTS",
@@ -121,19 +121,10 @@ def _check_since(since: Any) -> datetime | None:
 
 
 def training_text(sm: StoredMessage) -> str:
-    """The text of a stored message a model may learn from: the text a moderation filter
-    masked (personal data and obscene words replaced) if one did, else the text as
-    stored. A model file keeps words of its texts, so no unmasked personal data it found
-    may reach one."""
-    verdicts = sm.moderation if isinstance(sm.moderation, list) else []
-    for v in verdicts:
-        if (
-            isinstance(v, dict)
-            and v.get("action") == "mask"
-            and isinstance(v.get("masked_text"), str)
-        ):
-            return str(v["masked_text"])
-    return sm.message.text
+    """The text of a stored message a model may learn from: masked as it may be shown
+    (:func:`~tsur.text.masking.masked_stored_text`). A model file keeps words of its
+    texts, so no personal data may reach one, whatever moderation recorded."""
+    return masked_stored_text(sm.message.text, sm.moderation)
 
 
 def _is_appeal(sm: StoredMessage) -> bool:

@@ -528,7 +528,7 @@ class Lifecycle(LifecycleCore):
     ) -> list[LabelledExample]:
         """Every curator correction as feedback: ``(text, topic)`` or ``(text, executor)``
         examples from the stored incidents, a curator's label overriding the engine's and
-        the latest correction winning; messages of thanks and masked messages left out.
+        the latest correction winning; messages of thanks left out, every text masked.
         ``since`` keeps incidents created or worked on by a curator at or after it;
         ``curated_only`` only labels a curator corrected or confirmed. See
         :mod:`tsur.lifecycle.learning`.

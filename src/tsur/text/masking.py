@@ -34,6 +34,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -55,6 +56,7 @@ __all__ = [
     "mask_citizen_text",
     "mask_personal_data",
     "mask_text",
+    "masked_stored_text",
     "snils_valid",
 ]
 
@@ -678,3 +680,24 @@ def mask_citizen_text(text: str) -> str:
     reason they give for returning an answer).
     """
     return mask_text(text[:MAX_TEXT_CHARS]).text
+
+
+def masked_stored_text(text: str, verdicts: Any) -> str:
+    """A stored message's text as it may be shown or learnt from.
+
+    ``verdicts`` are the moderation verdicts stored with the message (dicts
+    with ``action`` and ``masked_text``). The last ``mask`` verdict's text is
+    taken (a length cut comes before the masking filter's verdict, and its
+    text is the raw cut), or the text itself when there is none; either is
+    masked once more here, so that a region that switched the masking
+    filter off, or a message read before masking was recorded, still gives
+    no personal data away.
+    """
+    masks = [
+        v["masked_text"]
+        for v in (verdicts if isinstance(verdicts, list) else ())
+        if isinstance(v, dict)
+        and v.get("action") == "mask"
+        and isinstance(v.get("masked_text"), str)
+    ]
+    return mask_citizen_text(masks[-1] if masks else text)
