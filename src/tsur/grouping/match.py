@@ -28,6 +28,9 @@ __all__ = [
     "match_candidate",
 ]
 
+#: the keys of an address, not objects of their own (a street's name and kind only tell
+#: two streets apart)
+_ADDRESS_KEYS = frozenset({"street", "street_name", "street_kind", "house", "crossing"})
 #: numbered objects whose key is not a Russian word (how a curator reads them)
 _OBJECT_NAMES = {"route": "маршрут", "stop": "остановка"}
 
@@ -163,7 +166,7 @@ def match_candidate(
     # a bus route or a school has problems of its own too (a rude driver, the evening
     # timetable): a topic the classifiers only nearly chose needs a word of the problem
     related = same_topic or len(problem) >= 1
-    objects = sorted(k for k in shared if k not in {"street", "house", "crossing"})
+    objects = sorted(k for k in shared if k not in _ADDRESS_KEYS)
     if objects and related:
         what = ", ".join(f"{_OBJECT_NAMES.get(k, k)} {mine[k]}" for k in objects)
         return GroupMatch(1.5, f"тот же объект: {what}")

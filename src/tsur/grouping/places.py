@@ -105,6 +105,8 @@ _STREET_MARKERS = frozenset(
         "тупик",
     ]
 )
+#: Markers of a side street: «пер. Ленина» is not «пр. Ленина» (a prospekt) nor «ул. Ленина».
+_SIDE_STREET_MARKERS = frozenset(["переулок", "пер", "проезд", "тупик"])
 _HOUSE_MARKERS = frozenset({"дом", "д"})
 _BLOCK_MARKERS = frozenset({"корп", "корпус", "к", "строение", "стр"})
 _CROSSING_MARKERS = frozenset({"перекресток", "пересечение", "угол"})
@@ -386,7 +388,10 @@ def place_keys(
     """Street, house, crossroads, stop and numbered objects named in ``text`` (the address wins).
 
     Keys: ``street`` (the lemma of the last word of the street's name:
-    «ул. Льва Яшина» and «Яшина 7» are both ``яшин``), ``house`` («5»,
+    «ул. Льва Яшина» and «Яшина 7» are both ``яшин``), ``street_name`` and
+    ``street_kind`` when the text says them (the name's other words, «лев»;
+    «переулок» or «улица» by the marker: two streets that differ in either
+    are two places), ``house`` («5»,
     «86а», «12/1», «5к2» for «д. 5 корп. 2»), ``crossing`` (the two streets
     of «пересечение X и Y» or «X/Y», sorted, joined by «+»), ``stop`` (a bus
     stop's name), and numbered objects (``школа``, ``сад``, ``поликлиника``,
@@ -456,6 +461,24 @@ def _name(
     if last is None:
         return None
     return last, k
+
+
+def _qualified(keys: dict[str, str], toks: Sequence[_Tok], j: int, k: int, marker: str) -> None:
+    """Set ``street_name`` and ``street_kind`` of the street named by ``toks[j:k]``.
+
+    ``street_name``: the words of the name before its last one («Льва
+    Толстого» → «лев»), so that «ул. Льва Толстого» and «ул. Алексея
+    Толстого» are two streets while «ул. Толстого» may be either.
+    ``street_kind``: «переулок» for a side street («пер.», «проезд»,
+    «тупик»), «улица» for any other marker, so that «пер. Ленина» and
+    «пр. Ленина» are two streets. A key is set only when the text says it;
+    a message that does not is compatible with both.
+    """
+    words = [t.lemma for t in toks[j : k - 1] if t.word and not t.number and t.cap]
+    if words:
+        keys.setdefault("street_name", " ".join(words))
+    if marker:
+        keys.setdefault("street_kind", "переулок" if marker in _SIDE_STREET_MARKERS else "улица")
 
 
 def _house(toks: Sequence[_Tok], j: int, limit: int = 4) -> tuple[str, int] | None:
@@ -584,6 +607,8 @@ def _read(
                         continue
                 if "street" not in keys:
                     keys["street"] = street[0]
+                    marker = low if low in _STREET_MARKERS else lemma
+                    _qualified(keys, toks, i + 1, k, marker)
                     house = _house(toks, k)
                     if house is not None:
                         keys.setdefault("house", house[0])
@@ -598,12 +623,15 @@ def _read(
                 k = house[1]
                 # «дом 5 по Ленина», «дома № 202 по ул. Ленинской»
                 if k + 1 < n and toks[k].low == "по" and "street" not in keys:
-                    if toks[k + 1].low in _STREET_MARKERS:
-                        street = _name(toks, k + 2, not_streets)
+                    marker = toks[k + 1].low if toks[k + 1].low in _STREET_MARKERS else ""
+                    start = k + 2 if marker else k + 1
+                    if marker:
+                        street = _name(toks, start, not_streets)
                     else:
-                        street = _name(toks, k + 1, not_streets) if toks[k + 1].cap else None
+                        street = _name(toks, start, not_streets) if toks[k + 1].cap else None
                     if street is not None:
                         keys["street"] = street[0]
+                        _qualified(keys, toks, start, street[1], marker)
                         i = street[1]
                         continue
                 i = k
