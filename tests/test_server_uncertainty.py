@@ -76,6 +76,26 @@ def test_pages_by_uncertainty_have_no_gap_nor_repeat(svc: Service) -> None:
     assert seen == _by_uncertainty(svc.engine)
 
 
+def test_the_uncertainty_order_stops_at_its_depth(
+    svc: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the order's depth a page is empty without asking the store (a deep offset makes
+    it sort everything), and the page that reaches the depth has no next cursor."""
+    from tsur.server import work
+
+    total = len(_by_uncertainty(svc.engine))
+    assert total >= 4
+    monkeypatch.setattr(work, "MAX_UNCERTAINTY_OFFSET", 3)
+    page = svc.get("/api/v1/incidents?order=uncertainty&limit=2&cursor=2", "region").json()
+    assert len(page["items"]) == 1 and page["next_cursor"] is None
+    asked: list[object] = []
+    monkeypatch.setattr(svc.engine, "incidents", lambda **kw: asked.append(kw) or [])
+    for cursor in ("3", "999999999999999999"):
+        deep = svc.get(f"/api/v1/incidents?order=uncertainty&cursor={cursor}", "region")
+        assert deep.status_code == 200 and deep.json() == {"items": [], "next_cursor": None}
+    assert asked == []
+
+
 def test_a_corrected_topic_is_certain_and_leaves_the_front_of_the_queue(svc: Service) -> None:
     first = svc.get("/api/v1/incidents?order=uncertainty&status=triage", "region").json()
     least = first["items"][0]["id"]

@@ -24,6 +24,7 @@ from tsur.server.models import IncidentDetail, IncidentPage, incident_detail, in
 
 __all__ = [
     "MAX_ID",
+    "MAX_UNCERTAINTY_OFFSET",
     "IncidentId",
     "IncidentOrder",
     "State",
@@ -39,6 +40,9 @@ Reader = Annotated[Principal, Depends(needs(Right.READ))]
 State = Annotated[ServerState, Depends(state)]
 #: The largest incident number (a signed 64-bit integer, as the stores keep it).
 MAX_ID = 2**63 - 1
+#: How deep the uncertainty order pages: a store sorts every matching incident for it,
+#: so a page past the first 10,000 is empty (narrow the filters instead).
+MAX_UNCERTAINTY_OFFSET = 10_000
 IncidentId = Annotated[int, Path(ge=1, le=MAX_ID, description="the incident's number")]
 #: How a list of incidents is ordered: the newest first, or the least certain
 #: classification first (a curator's triage by what the models most need a word on).
@@ -89,7 +93,12 @@ def find_incidents(
     keeps open incidents past a term at the engine's clock, ``text`` is a
     substring of the summary or the address. An executor asking for another
     executor's incidents gets none. Raises NotFound for an unknown topic.
+    The uncertainty order ends after :data:`MAX_UNCERTAINTY_OFFSET` incidents.
     """
+    if order == "uncertainty":
+        if offset >= MAX_UNCERTAINTY_OFFSET:
+            return [], None
+        limit = min(limit, MAX_UNCERTAINTY_OFFSET - offset)
     scope = incident_scope(who, st.engine.region)
     if scope.executor is not None and executor is not None and executor != scope.executor:
         return [], None
@@ -110,6 +119,8 @@ def find_incidents(
     )
     items = found[:limit]
     more = len(found) > limit and bool(items)
+    if order == "uncertainty" and offset + len(items) >= MAX_UNCERTAINTY_OFFSET:
+        more = False
     if not more:
         return items, None
     return items, offset + len(items) if order == "uncertainty" else items[-1].id
@@ -139,7 +150,8 @@ async def list_incidents(
         Query(
             description="newest: the newest first; uncertainty: the lowest classification "
             "confidence first (the oldest first among equals) — with status=triage, the "
-            "curator's queue by what the models most need a word on"
+            "curator's queue by what the models most need a word on; it lists the first "
+            f"{MAX_UNCERTAINTY_OFFSET:,} incidents that match"
         ),
     ] = "newest",
 ) -> IncidentPage:
