@@ -433,3 +433,33 @@ def test_confirm_refusals_change_nothing(unsure: Lifecycle) -> None:
     assert rejected.status is Status.REJECTED
     with pytest.raises(IllegalTransition, match="'rejected' to 'confirmed'"):
         unsure.confirm(bus.id, actor="cur")
+
+
+def test_confirm_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tsur import Engine
+    from tsur.cli import main
+
+    from .conftest import SMALL_REGION
+    from .test_lifecycle import lifecycle_pm
+
+    db, region = str(tmp_path / "confirm.db"), str(SMALL_REGION)
+    with Engine.from_config(region, db=db, entry_points=False, clock=lambda: at(16, 10)) as engine:
+        (iid,) = engine.process([msg("1", "яма на дороге, асфальт разбит")]).incident_ids
+        assert engine.incident(iid).status is Status.TRIAGE  # no town: the curators' queue
+    c = ["--db", db, "--config", region, "--now", "2026-11-16T11:00:00+04:00"]
+    assert main(["confirm", str(iid), *c], pm=lifecycle_pm()) != 0  # no executor proposed
+    assert main(["confirm", str(iid), "--executor", "nobody", *c], pm=lifecycle_pm()) != 0
+    capsys.readouterr()
+    argv = ["confirm", str(iid), "--executor", "adm-sela", "--note", "это Сызрань", *c]
+    assert main([*argv, "--actor", "cur-ivanova"], pm=lifecycle_pm()) == 0
+    out = capsys.readouterr().out
+    assert f"№ {iid}: классификация подтверждена — тема «Дороги»" in out
+    assert f"№ {iid}: направлен, исполнитель Администрация г.о. Сызрань" in out
+    assert main(["show", str(iid), "--db", db, "--config", region], pm=lifecycle_pm()) == 0
+    shown = capsys.readouterr().out
+    assert "подтверждено куратором" in shown and "это Сызрань" in shown
+    assert main(argv, pm=lifecycle_pm()) != 0  # confirmed already
+    with Engine.from_config(region, db=db, entry_points=False) as engine:
+        inc = engine.incident(iid)
+    assert (inc.status, inc.executor, inc.confidence) == (Status.ROUTED, "adm-sela", 1.0)
+    assert [e.actor for e in inc.history if e.kind == "confirmed"] == ["cur-ivanova"]
