@@ -460,13 +460,15 @@ def test_a_curator_confirms_a_triage_incident_with_one_button(
     page = desk.client.get(r.headers["location"]).text
     assert "Классификация подтверждена" in page and "подтверждение куратора" in page
     assert 'id="form-confirm"' not in page  # no longer in triage
-    # an incident without a topic cannot be confirmed: correct it instead
+    # an incident without a topic cannot be confirmed (correct it instead): not offered,
+    # and refused if forced
     desk.client.cookies.clear()
     csrf = login(desk, "region")
     vague = f"/desk/incidents/{ids['vague']}"
+    assert 'id="form-confirm"' not in desk.client.get(vague).text
     data = {"csrf": csrf, "executor": "adm-gorod"}
     r = desk.client.post(f"{vague}/confirm", data=data)
-    assert r.status_code == 422 and 'id="form-confirm"' in r.text
+    assert r.status_code == 422 and 'id="problem"' in r.text and "no topic" in r.text
     assert desk.engine.incident(ids["vague"]).status is Status.TRIAGE
 
 

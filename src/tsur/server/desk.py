@@ -763,7 +763,7 @@ def _actions(st: ServerState, who: Principal, inc: Incident) -> dict[str, bool]:
         and inc.status.is_open
         and life.is_written_appeal(inc)
         and not lifecycle_state(inc).get("extension"),
-        "confirm": curate and inc.status is Status.TRIAGE,
+        "confirm": curate and inc.status is Status.TRIAGE and inc.topic is not None,
         "reassign": curate and inc.status.is_open and inc.can_transition(Status.ROUTED),
         "correct": curate,
     }
