@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,7 @@ from tsur.lifecycle import Lifecycle
 
 from .conftest import FrozenClock
 from .helpers import msg
-from .test_lifecycle import Channel, at, events, make_life, new_incident
+from .test_lifecycle import Channel, at, events, life_region, make_life, new_incident
 
 ROAD = "Сызрань, ул. Мира, 5: яма на дороге, асфальт разбит"
 
@@ -307,3 +308,158 @@ def test_curator_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     out = run("reassign", str(bus), "adm-gorod", "дорога — администрация")
     assert f"№ {bus}: направлен, исполнитель Администрация г.о. Тольятти" in out
     assert main(["reassign", str(bus), "nobody", "x", *c], pm=lifecycle_pm()) != 0
+
+
+# confirm -------------------------------------------------------------------------------------
+BUS = "Тольятти, ул. Мира, 5: автобус 12 не ходит по расписанию"
+
+
+@pytest.fixture
+def unsure(tmp_path: Path, clock: FrozenClock, channel: Channel) -> Iterator[Lifecycle]:
+    """A lifecycle whose engine sends every classification below 0.9 to triage."""
+
+    def strict(data: dict[str, Any]) -> None:
+        data.setdefault("pipeline", {})["min_confidence"] = 0.9
+
+    lc = make_life(str(tmp_path / "unsure.db"), clock, channel, region=life_region(pipeline=strict))
+    try:
+        yield lc
+    finally:
+        lc.close()
+        lc.engine.close()
+
+
+def test_confirm_sends_a_triage_incident_to_its_proposed_executor_as_it_is(
+    unsure: Lifecycle, channel: Channel, clock: FrozenClock
+) -> None:
+    inc = new_incident(unsure, BUS)
+    iid = inc.id
+    assert iid is not None and inc.status is Status.TRIAGE
+    assert (inc.topic, inc.territory, inc.executor) == ("transport", "gorod", "carrier")
+    assert inc.confidence < 0.9
+    clock.now = at(16, 11)
+    done = unsure.confirm(iid, actor="cur-ivanova", note="модель права")
+    assert done.status is Status.ROUTED and done.executor == "carrier"
+    assert (done.topic, done.territory, done.confidence) == ("transport", "gorod", 1.0)
+    (ev,) = events(done, "confirmed")
+    assert ev.actor == "cur-ivanova" and ev.reason == "модель права"
+    assert ev.data["topic"] == "transport" and ev.data["executor"] == "carrier"
+    assert ev.data["confidence"] == inc.confidence
+    assert events(done, "routed")[-1].actor == "cur-ivanova"
+    assert events(done, "reassigned") == []
+    assert done.resolution_due == inc.resolution_due  # same executor: the terms stand
+    assert channel.posted == []  # the citizen is not told
+    assert (iid, ("carrier",)) in notes(unsure, channel, "routed")
+    stored = unsure.engine.incident(iid)
+    assert (stored.status, stored.confidence) == (Status.ROUTED, 1.0)
+    # the models learn the engine's labels as the curator's
+    (topic,) = unsure.labelled_examples()
+    assert (topic.label, topic.origin, topic.incident_id) == ("transport", "confirmed", iid)
+    (executor,) = unsure.labelled_examples("executor")
+    assert (executor.label, executor.origin) == ("carrier", "confirmed")
+    # confirmed once: a second time is refused, and so is a confirmation once at work
+    with pytest.raises(InvalidRequest, match="already confirmed"):
+        unsure.confirm(iid, actor="cur")
+    unsure.take_in_work(iid)
+    with pytest.raises(IllegalTransition, match="'in_progress' to 'confirmed'"):
+        unsure.confirm(iid, actor="cur")
+    assert len(events(unsure.engine.incident(iid), "confirmed")) == 1
+
+
+def test_confirm_to_another_executor_is_a_reassignment_too(
+    unsure: Lifecycle, channel: Channel
+) -> None:
+    inc = new_incident(unsure, BUS)
+    iid = inc.id
+    assert iid is not None and inc.status is Status.TRIAGE
+    done = unsure.confirm(iid, actor="cur-ivanova", executor="adm-gorod")
+    assert done.status is Status.ROUTED and done.executor == "adm-gorod"
+    assert done.topic == "transport" and done.confidence == 1.0
+    assert events(done, "reassigned")[0].data == {"from": "carrier", "to": "adm-gorod"}
+    assert (iid, ("adm-gorod",)) in notes(unsure, channel, "routed")
+    assert [(e.label, e.origin) for e in unsure.labelled_examples()] == [("transport", "confirmed")]
+    assert [(e.label, e.origin) for e in unsure.labelled_examples("executor")] == [
+        ("adm-gorod", "corrected")
+    ]
+
+
+def test_a_routed_incident_not_yet_confirmed_can_be_confirmed_where_it_is(
+    life: Lifecycle, channel: Channel
+) -> None:
+    inc = new_incident(life, ROAD)
+    iid = inc.id
+    assert iid is not None and inc.status is Status.ROUTED
+    before = notes(life, channel, "routed")  # the engine's own notice
+    done = life.confirm(iid, actor="cur")
+    assert (done.status, done.executor, done.confidence) == (Status.ROUTED, "adm-sela", 1.0)
+    assert len(events(done, "confirmed")) == 1
+    assert [e for e in done.history if e.to_status is not None] == [
+        e for e in inc.history if e.to_status is not None
+    ]  # no new status: it was already with its executor
+    assert notes(life, channel, "routed") == before  # nobody is told again
+    with pytest.raises(InvalidRequest, match="already confirmed"):
+        life.confirm(iid, actor="cur")
+    # naming another executor still moves it
+    moved = life.confirm(iid, actor="cur", executor="duty")
+    assert moved.executor == "duty" and len(events(moved, "confirmed")) == 2
+
+
+def test_confirm_refusals_change_nothing(unsure: Lifecycle) -> None:
+    vague = new_incident(unsure, "что-то непонятное", ext="v")
+    nowhere = new_incident(unsure, "яма на дороге", ext="n")
+    bus = new_incident(unsure, BUS, ext="b")
+    assert vague.id is not None and nowhere.id is not None and bus.id is not None
+    assert vague.status is nowhere.status is bus.status is Status.TRIAGE
+    assert nowhere.topic == "roads" and nowhere.executor == unsure.region.curator
+    with pytest.raises(InvalidRequest, match="no topic"):
+        unsure.confirm(vague.id, actor="cur", executor="adm-gorod")
+    with pytest.raises(InvalidRequest, match="no executor"):
+        unsure.confirm(nowhere.id, actor="cur")  # only the curators' own queue was proposed
+    with pytest.raises(NotFound, match="executor 'nobody'"):
+        unsure.confirm(bus.id, actor="cur", executor="nobody")
+    with pytest.raises(InvalidRequest, match="curator"):
+        unsure.confirm(bus.id, actor="  ")
+    with pytest.raises(NotFound):
+        unsure.confirm(9999, actor="cur")
+    for inc in (vague, nowhere, bus):
+        assert inc.id is not None
+        stored = unsure.engine.incident(inc.id)
+        assert stored.status is Status.TRIAGE and not events(stored, "confirmed")
+        assert stored.confidence == inc.confidence
+    # the curator names the executor: the topic the engine found is confirmed
+    done = unsure.confirm(nowhere.id, actor="cur", executor="adm-sela")
+    assert (done.status, done.executor, done.topic) == (Status.ROUTED, "adm-sela", "roads")
+    rejected = unsure.engine.transition(bus.id, Status.REJECTED, actor="cur", reason="спам")
+    assert rejected.status is Status.REJECTED
+    with pytest.raises(IllegalTransition, match="'rejected' to 'confirmed'"):
+        unsure.confirm(bus.id, actor="cur")
+
+
+def test_confirm_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tsur import Engine
+    from tsur.cli import main
+
+    from .conftest import SMALL_REGION
+    from .test_lifecycle import lifecycle_pm
+
+    db, region = str(tmp_path / "confirm.db"), str(SMALL_REGION)
+    with Engine.from_config(region, db=db, entry_points=False, clock=lambda: at(16, 10)) as engine:
+        (iid,) = engine.process([msg("1", "яма на дороге, асфальт разбит")]).incident_ids
+        assert engine.incident(iid).status is Status.TRIAGE  # no town: the curators' queue
+    c = ["--db", db, "--config", region, "--now", "2026-11-16T11:00:00+04:00"]
+    assert main(["confirm", str(iid), *c], pm=lifecycle_pm()) != 0  # no executor proposed
+    assert main(["confirm", str(iid), "--executor", "nobody", *c], pm=lifecycle_pm()) != 0
+    capsys.readouterr()
+    argv = ["confirm", str(iid), "--executor", "adm-sela", "--note", "это Сызрань", *c]
+    assert main([*argv, "--actor", "cur-ivanova"], pm=lifecycle_pm()) == 0
+    out = capsys.readouterr().out
+    assert f"№ {iid}: классификация подтверждена — тема «Дороги»" in out
+    assert f"№ {iid}: направлен, исполнитель Администрация г.о. Сызрань" in out
+    assert main(["show", str(iid), "--db", db, "--config", region], pm=lifecycle_pm()) == 0
+    shown = capsys.readouterr().out
+    assert "подтверждено куратором" in shown and "это Сызрань" in shown
+    assert main(argv, pm=lifecycle_pm()) != 0  # confirmed already
+    with Engine.from_config(region, db=db, entry_points=False) as engine:
+        inc = engine.incident(iid)
+    assert (inc.status, inc.executor, inc.confidence) == (Status.ROUTED, "adm-sela", 1.0)
+    assert [e.actor for e in inc.history if e.kind == "confirmed"] == ["cur-ivanova"]

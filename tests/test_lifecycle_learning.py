@@ -86,6 +86,30 @@ def test_triage_thanks_and_masked_personal_data(life: Lifecycle) -> None:
     assert labels(life, "executor")["что-то непонятное"] == ("adm-sela", "corrected")
 
 
+def test_a_confirmation_makes_the_engines_labels_the_curators(
+    life: Lifecycle, clock: FrozenClock
+) -> None:
+    road = new_incident(life, ROAD, ext="r")
+    pothole = "яма на дороге, асфальт разбит"  # no town: triage, the curators' queue
+    unsure = new_incident(life, pothole, ext="u")
+    assert road.id and unsure.id and unsure.status.value == "triage" and unsure.topic == "roads"
+    assert labels(life) == {ROAD: ("roads", "engine")}  # a guess in triage teaches nothing
+    assert labels(life, curated_only=True) == {}
+    clock.now = datetime(2026, 12, 2, tzinfo=UTC)
+    life.confirm(road.id, actor="cur")
+    life.confirm(unsure.id, actor="cur", executor="adm-sela")
+    assert labels(life) == {ROAD: ("roads", "confirmed"), pothole: ("roads", "confirmed")}
+    # the executor the curator named for the triaged one is a correction of the engine's
+    assert labels(life, "executor") == {
+        ROAD: ("adm-sela", "confirmed"),
+        pothole: ("adm-sela", "corrected"),
+    }
+    assert labels(life, curated_only=True).keys() == {ROAD, pothole}
+    assert {e.at for e in life.labelled_examples(since=datetime(2026, 12, 1, tzinfo=UTC))} == {
+        clock.now
+    }
+
+
 def test_merge_and_split_give_labels_and_duplicate_pairs(life: Lifecycle) -> None:
     a = new_incident(life, ROAD, ext="a")
     other = "Сызрань, ул. Ленина, 9: яма на дороге, асфальт провалился"

@@ -239,6 +239,33 @@ def test_a_municipal_curator_corrects_only_within_its_municipality(
     assert svc.get(path, "sela").status_code == 200
 
 
+def test_a_curator_confirms_a_triage_incident_within_its_scope(
+    svc: Service, maker: IncidentMaker
+) -> None:
+    inc = one(maker, Spec(GOROD))
+    svc.engine.transition(inc.id, "triage", actor="tsur", reason="низкая уверенность")
+    path = f"/api/v1/incidents/{inc.id}/confirm"
+    assert svc.post(path, "sela").status_code == 404  # another municipality's
+    for key in ("adm-gorod", "analyst"):
+        assert svc.post(path, key).status_code == 403, key
+    r = svc.post(path, "gorod", json={"executor": "nobody"})
+    assert (r.status_code, r.json()["code"]) == (422, "invalid_request")
+    assert svc.engine.incident(inc.id).status.value == "triage"
+    r = svc.post(path, "gorod", json={"note": "модель права"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["status"], body["executor"], body["topic"]) == ("routed", "adm-gorod", "roads")
+    assert kinds_by(body, "municipal_curator:gorod")[:2] == ["confirmed", "status"]
+    (ev,) = [e for e in body["history"] if e["kind"] == "confirmed"]
+    assert ev["reason"] == "модель права" and ev["data"]["territory"] == "gorod"
+    r = svc.post(path, "gorod")  # no body at all: the engine's proposal, again
+    assert (r.status_code, r.json()["code"]) == (422, "invalid_request")
+    assert svc.post(f"/api/v1/incidents/{inc.id}/take", "adm-gorod").status_code == 200
+    r = svc.post(path, "region", json={"executor": "teplo"})
+    assert (r.status_code, r.json()["code"]) == (409, "illegal_transition")
+    assert svc.engine.incident(inc.id).executor == "adm-gorod"
+
+
 def test_a_split_answers_201_with_the_new_incident(svc: Service, maker: IncidentMaker) -> None:
     inc = one(maker, Spec(SELA, messages=2))
     r = svc.post(
@@ -302,6 +329,11 @@ BAD_BODIES: list[tuple[str, dict[str, Any]]] = [
     ("correct", {"topic": "nope"}),
     ("correct", {"territory": "nowhere"}),
     ("correct", {}),  # neither given: the lifecycle's refusal
+    ("confirm", {"executor": "nobody"}),
+    ("confirm", {"executor": "T"}),
+    ("confirm", {"note": 5}),
+    ("confirm", {"note": "x" * 2001}),
+    ("confirm", {"extra": 1}),
 ]
 
 
@@ -333,11 +365,19 @@ def test_a_body_that_is_not_json_is_422(svc: Service, maker: IncidentMaker) -> N
 
 def test_the_openapi_document_describes_every_action(svc: Service) -> None:
     doc = svc.client.get("/openapi.json").json()
-    for action in ("take", "answer", "forward", "extend", "rating", "reassign", "merge", "split"):
+    actions = ("take", "answer", "forward", "extend", "rating", "confirm", "reassign", "merge")
+    for action in (*actions, "split", "correct"):
         op = doc["paths"][f"/api/v1/incidents/{{incident_id}}/{action}"]["post"]
         assert {"403", "404"} <= set(op["responses"]), action
     schemas = doc["components"]["schemas"]
-    for name in ("AnswerBody", "ForwardBody", "ExtendBody", "RatingBody", "MergeBody"):
+    for name in (
+        "AnswerBody",
+        "ForwardBody",
+        "ExtendBody",
+        "RatingBody",
+        "MergeBody",
+        "ConfirmBody",
+    ):
         assert schemas[name]["additionalProperties"] is False, name
 
 

@@ -434,6 +434,45 @@ def test_take_intermediate_and_an_empty_final_answer(desk: Service, ids: dict[st
 
 
 @SQLITE_ONLY
+def test_a_curator_confirms_a_triage_incident_with_one_button(
+    desk: Service, ids: dict[str, int]
+) -> None:
+    desk.engine.transition(ids["road-g"], Status.TRIAGE, actor="tsur", reason="не уверен")
+    url = f"/desk/incidents/{ids['road-g']}"
+    csrf = login(desk, "adm-gorod")  # an executor: no button, and refused if forced
+    assert 'id="form-confirm"' not in desk.client.get(url).text
+    assert desk.client.post(f"{url}/confirm", data={"csrf": csrf}).status_code == 403
+    desk.client.cookies.clear()
+    csrf = login(desk, "gorod")
+    page = desk.client.get(url).text
+    form = page[page.index('id="form-confirm"') :]
+    assert f'name="csrf" value="{csrf}"' in form[: form.index("</form>")]
+    assert "Подтвердить</button>" in form and "(предложен)" in form
+    assert desk.client.post(f"{url}/confirm", data={}).status_code == 403  # no token
+    assert desk.client.post(f"{url}/confirm", data={"csrf": "x" + csrf}).status_code == 403
+    assert desk.engine.incident(ids["road-g"]).status is Status.TRIAGE
+    r = desk.client.post(f"{url}/confirm", data={"csrf": csrf, "reason": "всё верно"})
+    assert r.status_code == 303 and r.headers["location"] == f"{url}?done=confirm"
+    inc = desk.engine.incident(ids["road-g"])
+    assert (inc.status, inc.executor, inc.confidence) == (Status.ROUTED, "adm-gorod", 1.0)
+    (ev,) = [e for e in inc.history if e.kind == "confirmed"]
+    assert (ev.actor, ev.reason) == ("municipal_curator:gorod", "всё верно")
+    page = desk.client.get(r.headers["location"]).text
+    assert "Классификация подтверждена" in page and "подтверждение куратора" in page
+    assert 'id="form-confirm"' not in page  # no longer in triage
+    # an incident without a topic cannot be confirmed (correct it instead): not offered,
+    # and refused if forced
+    desk.client.cookies.clear()
+    csrf = login(desk, "region")
+    vague = f"/desk/incidents/{ids['vague']}"
+    assert 'id="form-confirm"' not in desk.client.get(vague).text
+    data = {"csrf": csrf, "executor": "adm-gorod"}
+    r = desk.client.post(f"{vague}/confirm", data=data)
+    assert r.status_code == 422 and 'id="problem"' in r.text and "no topic" in r.text
+    assert desk.engine.incident(ids["vague"]).status is Status.TRIAGE
+
+
+@SQLITE_ONLY
 def test_a_written_appeal_is_extended_once(desk: Service, ids: dict[str, int]) -> None:
     csrf = login(desk, "sela")
     url = f"/desk/incidents/{ids['road-s']}"

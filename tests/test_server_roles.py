@@ -110,6 +110,16 @@ ENDPOINTS = (
         done=lambda r, s: r["status"] == "closed",
     ),
     Endpoint(
+        "confirm",
+        "POST",
+        Right.CURATE,
+        done=lambda r, s: (
+            r["status"] == "routed"
+            and r["executor"] in {t.executor for t in TOWNS.values()}  # where it was
+            and any(e["kind"] == "confirmed" for e in r["history"])
+        ),
+    ),
+    Endpoint(
         "reassign",
         "POST",
         Right.CURATE,

@@ -114,6 +114,11 @@ EVENT_LABELS = {
     "photo": "фото",
     "rating": "оценка",
     "gratitude": "благодарность",
+    "confirmed": "подтверждено куратором",
+    "corrected": "исправлено куратором",
+    "reassigned": "передано другому исполнителю",
+    "merged": "объединение",
+    "split": "выделение",
 }
 
 #: Pipeline stages as a curator reads them (where a message failed or was refused).

@@ -29,7 +29,7 @@ class Right(enum.StrEnum):
 
     READ = "read"  # incidents, their messages and history
     WORK = "work"  # take into work, answer, extend, forward
-    CURATE = "curate"  # reassign, merge, split, correct, record a rating
+    CURATE = "curate"  # confirm, reassign, merge, split, correct, record a rating
     ANALYTICS = "analytics"  # summaries and reports
     OPEN311 = "open311"  # GeoReport v2: file and read service requests
 

@@ -1,5 +1,5 @@
 """``tsur`` subcommands of the lifecycle: tick, kpi, take, answer, rate, extend, forward,
-reassign, merge, split, correct, notifications, worker.
+confirm, reassign, merge, split, correct, notifications, worker.
 
 A plugin like any other: :func:`register_commands` adds them. Every command accepts
 ``--now ISO`` to act at a given instant (replaying a day, testing); the
@@ -251,6 +251,27 @@ def cmd_forward(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_confirm(args: argparse.Namespace, console: Console) -> int:
+    """Approve the engine's topic, territory and executor (out of triage, to the executor)."""
+    with _life(args) as life:
+        inc = life.confirm(
+            args.id,
+            actor=args.actor or life.region.curator,
+            executor=args.executor,
+            note=args.note,
+        )
+        region = life.region
+        console.print(
+            terminal_text(
+                f"№ {inc.id}: классификация подтверждена — тема «{region.topic_name(inc.topic)}», "
+                f"территория «{region.territory_name(inc.territory)}»"
+            ),
+            markup=False,
+        )
+        _show(console, life, inc)
+    return 0
+
+
 def cmd_reassign(args: argparse.Namespace, console: Console) -> int:
     """Give an incident to another executor (the curator's decision; the citizen is not told)."""
     with _life(args) as life:
@@ -414,7 +435,7 @@ def cmd_notifications(args: argparse.Namespace, console: Console) -> int:
 @hookimpl
 def register_commands(add_command: Callable[..., argparse.ArgumentParser]) -> None:
     """Add ``tick``, ``kpi``, ``take``, ``answer``, ``rate``, ``extend``, ``forward``,
-    ``reassign``, ``merge``, ``split``, ``correct`` and ``notifications``."""
+    ``confirm``, ``reassign``, ``merge``, ``split``, ``correct`` and ``notifications``."""
     p = add_command(
         "tick",
         help="warn, mark overdue and escalate late incidents",
@@ -517,7 +538,20 @@ def register_commands(add_command: Callable[..., argparse.ArgumentParser]) -> No
 
 
 def _register_curator_commands(add_command: Callable[..., argparse.ArgumentParser]) -> None:
-    """The curator's corrections: ``reassign``, ``merge``, ``split``, ``correct``."""
+    """The curator's corrections: ``confirm``, ``reassign``, ``merge``, ``split``, ``correct``."""
+    p = add_command(
+        "confirm",
+        help="approve an incident's topic, territory and executor as the engine proposed",
+        description="The engine was right: the incident keeps its topic and territory (kept "
+        "as a confirmed label for the models) and goes out of triage to its proposed executor, "
+        "or to --executor. A routed incident not yet confirmed can be confirmed too.",
+    )
+    p.add_argument("id", type=int, help="incident number")
+    p.add_argument("--executor", default=None, help="send it to this executor id instead")
+    p.add_argument("--note", default=None, help="a note (kept in the history)")
+    _curator_options(p)
+    p.set_defaults(func=cmd_confirm)
+
     p = add_command(
         "reassign",
         help="give an incident to another executor (the curator's decision)",

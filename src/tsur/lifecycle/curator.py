@@ -1,4 +1,11 @@
-"""A curator's corrections of the engine's work: reassign, merge, split, correct.
+"""A curator's corrections of the engine's work: confirm, reassign, merge, split, correct.
+
+- **confirm** approves the engine's work as it stands: an incident waiting in
+  triage (or routed and not yet confirmed) keeps its topic and territory,
+  its classification becomes certain (confidence 1, event ``confirmed``) and
+  it goes to its proposed executor — or to the one the curator names, which
+  is a reassignment as well. The models read a confirmation as a curator's
+  label that agrees with the engine.
 
 - **reassign** gives an incident to another executor of the region (out of
   triage, or after a wrong assignment). Unlike a forward under 59-ФЗ the
@@ -43,7 +50,7 @@ from tsur.sla.deadlines import deadlines_for
 from tsur.store.base import StoredMessage
 from tsur.text.normalize import plain_mentions
 
-__all__ = ["Correction", "correct", "corrections", "merge", "reassign", "split"]
+__all__ = ["Correction", "confirm", "correct", "corrections", "merge", "reassign", "split"]
 
 #: Message statuses whose texts are not about the incident's problem (a thanks).
 _NOT_AN_APPEAL = frozenset({"thanked"})
@@ -204,6 +211,77 @@ def reassign(
         _require_open(inc, Status.ROUTED)
         note = _route_to(life, inc, to_executor, reason, now, who)
     life.queue(note)
+    return inc
+
+
+# confirm -------------------------------------------------------------------------------
+#: Where a curator can confirm the engine's work: waiting in triage, or routed and untouched.
+CONFIRMABLE = (Status.TRIAGE, Status.ROUTED)
+
+
+def _confirmed(inc: Incident) -> bool:
+    """Whether a curator confirmed the incident since it last went to triage."""
+    for ev in reversed(inc.history):
+        if ev.kind == "confirmed":
+            return True
+        if ev.to_status is Status.TRIAGE:
+            return False
+    return False
+
+
+def confirm(
+    life: LifecycleCore,
+    incident_id: int,
+    *,
+    actor: str,
+    executor: str | None = None,
+    note: str | None = None,
+) -> Incident:
+    """Approve the engine's labels and send the incident on; see :meth:`Lifecycle.confirm`."""
+    who = _actor(actor, incident_id)
+    why = note.strip() if isinstance(note, str) else ""
+    if executor is not None and (
+        not isinstance(executor, str) or executor not in life.region.executors
+    ):
+        raise NotFound("executor", executor)
+    now = life.now()
+    routed = None
+    with life.repository.update_incident(incident_id) as inc:
+        if inc.status not in CONFIRMABLE:
+            raise IllegalTransition(inc.status.value, "confirmed", incident_id=incident_id)
+        to = executor or inc.executor
+        if inc.status is Status.ROUTED and _confirmed(inc) and to == inc.executor:
+            raise InvalidRequest("the incident is already confirmed", incident_id=incident_id)
+        if inc.topic is None:
+            raise InvalidRequest(
+                "the incident has no topic to confirm: correct it instead",
+                incident_id=incident_id,
+            )
+        if to is None or (executor is None and to == life.region.curator):
+            raise InvalidRequest(
+                "the engine proposed no executor for the incident: name the executor",
+                incident_id=incident_id,
+            )
+        inc.record(
+            "confirmed",
+            at=now,
+            actor=who,
+            reason=why,
+            data={
+                "topic": inc.topic,
+                "territory": inc.territory,
+                "executor": to,
+                "proposed": inc.executor,
+                "confidence": inc.confidence,
+                "message_ids": list(inc.message_ids),
+            },
+        )
+        inc.confidence = 1.0  # the curator's word, as a corrected topic is
+        if inc.status is Status.TRIAGE or to != inc.executor:
+            said = "классификация подтверждена" + (f": {why}" if why else "")
+            routed = _route_to(life, inc, to, said, now, who)
+    if routed is not None:
+        life.queue(routed)
     return inc
 
 

@@ -1,8 +1,9 @@
 """Learning from curators: the store's curated history read back as labelled examples.
 
-The lifecycle is the one writer of a curator's work — ``corrected`` (topic,
-territory), ``reassigned`` (executor), ``merged`` and ``split`` events, each
-signed by the curator — and this module is its one reader. It turns the
+The lifecycle is the one writer of a curator's work — ``confirmed`` (the
+engine's labels approved), ``corrected`` (topic, territory), ``reassigned``
+(executor), ``merged`` and ``split`` events, each signed by the curator —
+and this module is its one reader. It turns the
 incidents' history into what a model learns from:
 
 - :func:`labelled_examples` — ``(text, label)`` pairs, one per appeal message
@@ -48,8 +49,8 @@ __all__ = [
 
 #: What a model can learn to predict from the curated history.
 TARGETS = ("topic", "executor")
-#: The history events in which a curator corrects the engine's work.
-CURATION_EVENTS = ("corrected", "reassigned", "merged", "split")
+#: The history events in which a curator confirms or corrects the engine's work.
+CURATION_EVENTS = ("confirmed", "corrected", "reassigned", "merged", "split")
 #: Where a label comes from: a curator changed it, a curator handled the incident
 #: and left it as it was, or nobody but the engine ever set it.
 Origin = Literal["corrected", "confirmed", "engine"]
@@ -68,7 +69,8 @@ class LabelledExample:
     ``origin`` is ``"corrected"`` when a curator set this label (a topic
     corrected, an executor reassigned, a topic given when splitting),
     ``"confirmed"`` when a curator handled the incident and kept the
-    engine's label, ``"engine"`` when only the engine ever set it.
+    engine's label (confirmed it, or changed something else), ``"engine"``
+    when only the engine ever set it.
     ``at`` is when the label was last set by a curator (else when the
     incident was created).
     """

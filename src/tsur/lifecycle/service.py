@@ -406,6 +406,36 @@ class Lifecycle(LifecycleCore):
         return self.post_answer(inc, "intermediate", text, actor=who, notice="forward")
 
     # a curator's corrections live in their own module -------------------------------
+    def confirm(
+        self,
+        incident_id: int,
+        *,
+        actor: str,
+        executor: str | None = None,
+        note: str | None = None,
+    ) -> Incident:
+        """Approve the engine's work: the incident keeps its topic and territory, goes on.
+
+        For an incident in triage, or routed and not yet confirmed. The history
+        gains ``confirmed`` (topic, territory, the executor it goes to, the
+        engine's proposal and confidence) by ``actor``, with ``note`` as its
+        reason; the classification becomes certain (confidence 1). An
+        incident in triage goes to its proposed executor — or to
+        ``executor`` when given — as :meth:`reassign` gives it (ROUTED, the
+        executor notified, the terms counted again only when the executor
+        changes); a routed one stays where it is unless ``executor`` names
+        another. :meth:`labelled_examples` reads the confirmation as a
+        curator's label (origin ``"confirmed"``).
+
+        Raises :class:`IllegalTransition` for an incident in any other status
+        (taken into work, answered, closed), :class:`InvalidRequest` for one
+        already confirmed, one without a topic (correct it instead) or
+        without an executor to go to (the engine proposed none, or only the
+        curators' own queue: name one), :class:`NotFound` for an unknown
+        incident or executor.
+        """
+        return curator.confirm(self, incident_id, actor=actor, executor=executor, note=note)
+
     def reassign(self, incident_id: int, to_executor: str, reason: str, *, actor: str) -> Incident:
         """Give an open incident to another executor of the region (ROUTED), with the reason.
 

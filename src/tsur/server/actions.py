@@ -10,8 +10,8 @@ actor (``role:name``) signs every change in the incident's history.
 Who may act:
 
 - the executor's actions (take, answer, forward, extend) need the
-  :attr:`~tsur.roles.Right.WORK` right, a curator's (rate, reassign, merge,
-  split, correct) :attr:`~tsur.roles.Right.CURATE`: a key without it gets
+  :attr:`~tsur.roles.Right.WORK` right, a curator's (rate, confirm, reassign,
+  merge, split, correct) :attr:`~tsur.roles.Right.CURATE`: a key without it gets
   403 on any incident, before the incident is looked at;
 - an incident outside the key's scope — another municipality's for a
   municipal curator, one not routed to its organisation for an executor —

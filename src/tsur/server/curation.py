@@ -1,6 +1,6 @@
-"""The work API's curator corrections: reassign, merge, split, correct.
+"""The work API's curator corrections: confirm, reassign, merge, split, correct.
 
-``POST /api/v1/incidents/{id}/reassign|merge|split|correct`` call the
+``POST /api/v1/incidents/{id}/confirm|reassign|merge|split|correct`` call the
 :class:`~tsur.lifecycle.Lifecycle` methods of the same names and answer
 with the incident as it is afterwards (the new incident, 201, for a
 split), signed with the key's actor. They need the
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Body, Depends, Response
 from pydantic import Field
 
 from tsur.access import Principal, incident_scope
@@ -35,11 +35,27 @@ from tsur.server.deps import ServerState, needs
 from tsur.server.models import IncidentDetail
 from tsur.server.work import IncidentId, State
 
-__all__ = ["CorrectBody", "MergeBody", "ReassignBody", "SplitBody", "check_place", "router"]
+__all__ = [
+    "ConfirmBody",
+    "CorrectBody",
+    "MergeBody",
+    "ReassignBody",
+    "SplitBody",
+    "check_place",
+    "router",
+]
 
 router = APIRouter(prefix="/api/v1", tags=["actions"])
 
 Curator = Annotated[Principal, Depends(needs(Right.CURATE))]
+
+
+class ConfirmBody(StrictBody):
+    """Approve the engine's topic and territory; the incident goes to its proposed executor
+    (or to ``executor``)."""
+
+    executor: Ref | None = Field(None, description="send it to this executor instead")
+    note: str = Field("", max_length=MAX_REASON, description="kept in the history")
 
 
 class ReassignBody(StrictBody):
@@ -91,6 +107,37 @@ def check_place(st: ServerState, who: Principal, topic: str | None, territory: s
             f"a {who.role.value} key places incidents only within its municipality "
             f"({who.scope}); ask the region's curator to move it"
         )
+
+
+@router.post(
+    "/incidents/{incident_id}/confirm",
+    response_model=IncidentDetail,
+    summary="Confirm the engine's classification",
+    responses=error_responses(403, 404, 409, 422),
+)
+async def confirm(
+    incident_id: IncidentId,
+    who: Curator,
+    st: State,
+    body: Annotated[ConfirmBody | None, Body()] = None,
+) -> IncidentDetail:
+    """The engine was right: the incident keeps its topic and territory (a ``confirmed``
+    event, confidence 1: the models learn from these) and goes out of triage to its
+    proposed executor, or to ``executor`` (a reassignment too). The body may be left out.
+
+    An incident routed and not yet confirmed can be confirmed as well; one in any other
+    status is 409. One already confirmed, without a topic, or with no executor to go to
+    (name one) is 422, as is an unknown executor.
+    """
+    given = body or ConfirmBody()
+
+    def run() -> Incident:
+        to = known_executor(st, given.executor) if given.executor is not None else None
+        return st.lifecycle.confirm(
+            incident_id, actor=who.actor, executor=to, note=given.note or None
+        )
+
+    return await act(st, who, incident_id, run)
 
 
 @router.post(

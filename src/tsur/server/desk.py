@@ -702,6 +702,7 @@ _DONE = {
     "final": "Окончательный ответ дан: инцидент решён.",
     "forward": "Инцидент переадресован.",
     "extend": "Срок продлён по 59-ФЗ.",
+    "confirm": "Классификация подтверждена, инцидент направлен исполнителю.",
     "reassign": "Инцидент передан другому исполнителю.",
     "correct": "Тема и территория исправлены.",
 }
@@ -727,6 +728,8 @@ _EVENT_NAMES = {
     "received": "поступило",
     "reassigned": "передано другому исполнителю",
     "corrected": "исправление куратора",
+    "confirmed": "подтверждение куратора",
+    "split": "выделение",
 }
 
 
@@ -760,6 +763,7 @@ def _actions(st: ServerState, who: Principal, inc: Incident) -> dict[str, bool]:
         and inc.status.is_open
         and life.is_written_appeal(inc)
         and not lifecycle_state(inc).get("extension"),
+        "confirm": curate and inc.status is Status.TRIAGE and inc.topic is not None,
         "reassign": curate and inc.status.is_open and inc.can_transition(Status.ROUTED),
         "correct": curate,
     }
@@ -795,6 +799,7 @@ def _incident_page(
         actions=actions,
         any_action=any(actions.values()),
         executors=executors,
+        proposed=inc.executor if inc.executor not in (None, region.curator) else None,
         topics=[(t, region.topic_name(t)) for t in region.topics],
         territories=_territories_for(st, viewer.who),
         written=st.lifecycle.is_written_appeal(inc),
@@ -846,6 +851,13 @@ def _act(
         if not days.isdigit() or not 1 <= int(days) <= 30:
             raise InvalidRequest("продление — от 1 до 30 дней")
         life.extend_59fz(incident_id, reason, days=int(days), actor=actor)
+    elif action == "confirm":
+        life.confirm(
+            incident_id,
+            actor=actor,
+            executor=form.get("executor", "").strip() or None,
+            note=form.get("reason", "").strip() or None,
+        )
     elif action == "reassign":
         to = _need_text(form.get("executor"), "выберите исполнителя")
         reason = _need_text(form.get("reason"), "укажите причину передачи")
@@ -899,7 +911,7 @@ def incident_action(
     if action not in _DONE:
         raise NotFound("action", action[:40])
     visible_incident(st, viewer.who, number)  # 404 outside the scope, before anything else
-    right = Right.CURATE if action in ("reassign", "correct") else Right.WORK
+    right = Right.CURATE if action in ("confirm", "reassign", "correct") else Right.WORK
     if not viewer.who.allows(right):
         raise AccessDenied(f"a {viewer.who.role.value} key may not {right.value}")
     form = {
