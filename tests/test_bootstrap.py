@@ -460,3 +460,59 @@ def test_the_command_names_a_missing_column(
     assert code == 2
     assert "no column 'Кто'" in capsys.readouterr().err
     assert not (tmp_path / "r.toml").exists()
+
+
+def bootstrap_argv(history: Path | str, out: Path | str, *extra: str) -> list[str]:
+    return [
+        "region",
+        "bootstrap",
+        str(history),
+        "--text-column",
+        "Текст",
+        "--topic-column",
+        "Тема",
+        "--executor-column",
+        "Исполнитель",
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
+def test_an_out_file_that_is_not_toml_is_refused_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    history = write(tmp_path / "history.csv", archive_rows())
+    out = tmp_path / "x" / "region.yaml"
+    assert main(bootstrap_argv(history, out)) == 2
+    assert ".toml" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_the_draft_refuses_to_write_toml_into_another_kind_of_file(tmp_path: Path) -> None:
+    from tsur.errors import ConfigError
+
+    draft = draft_region(read(write(tmp_path / "h.csv", archive_rows())))
+    with pytest.raises(ConfigError, match=r"\.toml"):
+        draft.write(tmp_path / "region.yml")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h.csv"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--timezone", "Mars/Olympus"], "--timezone"),
+        (["--timezone", "../etc"], "--timezone"),
+        (["--min-support", "0"], "--min-support"),
+        (["--min-topic-rows", "0"], "--min-topic-rows"),
+    ],
+)
+def test_bad_options_are_refused_before_the_archive_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    # the archive does not exist: the option is what the command complains about
+    code = main(bootstrap_argv(tmp_path / "missing.csv", tmp_path / "r.toml", *extra))
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message in err and "missing.csv" not in err
+    assert not (tmp_path / "r.toml").exists()

@@ -225,8 +225,16 @@ class Draft:
         return _toml(self)
 
     def write(self, path: str | Path) -> RegionConfig:
-        """Write the region file and its model beside it; load it back with the region loader."""
+        """Write the region file and its model beside it; load it back with the region loader.
+
+        The file is TOML: a ``path`` not ending in ``.toml`` is refused with
+        :class:`~tsur.errors.ConfigError` before anything is written.
+        """
         p = Path(path)
+        if p.suffix.lower() != ".toml":
+            raise ConfigError(
+                f"{p}: the draft is written in TOML; give a file ending in .toml", path=str(p)
+            )
         p.parent.mkdir(parents=True, exist_ok=True)
         self.model.save(p.parent / self.model_file)
         if self.executor_model is not None and self.executor_model_file is not None:
