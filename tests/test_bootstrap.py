@@ -16,7 +16,13 @@ import pytest
 
 from tsur.cli import main
 from tsur.config import load_region
-from tsur.default_plugins.bootstrap import draft_region, plural, read_archive, support_comment
+from tsur.default_plugins.bootstrap import (
+    draft_region,
+    guillemets,
+    plural,
+    read_archive,
+    support_comment,
+)
 from tsur.domain import Message
 from tsur.errors import IngestError
 from tsur.routing.learn import (
@@ -393,10 +399,10 @@ def test_quotes_and_control_characters_in_labels_still_make_a_loadable_file(
         if row["Тема"] == "Мусор":
             row["Тема"] = 'Мусор "на улице" \\ и \x7f «во дворе»'
         if row["Исполнитель"] == MINISTRY:
-            row["Исполнитель"] = 'ООО "Здоровье\\" \x7f'
+            row["Исполнитель"] = 'ООО "Здоровье\\ \x7f'  # a quote left open stays as written
     draft = draft_region(read(write(tmp_path / "a.csv", rows)))
     config = draft.write(tmp_path / "region.toml")
-    assert 'ООО "Здоровье\\" \x7f' in {e.name for e in config.executors}
+    assert 'ООО "Здоровье\\ \x7f' in {e.name for e in config.executors}
     assert any(t.name.startswith('Мусор "на улице"') for t in config.topics)
 
 
@@ -626,3 +632,31 @@ def test_keywords_leave_out_streets_numbers_and_latin(numbered: Path) -> None:
     assert words
     assert all(re.fullmatch(r"[а-яё-]+", w) for w in words), words
     assert "пушкин" not in words
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [
+        ("ООО `УК Сейм`", "ООО «УК Сейм»"),
+        ('МУП "Водоканал", г. Курск', "МУП «Водоканал», г. Курск"),
+        ("АО “Квадра”", "АО «Квадра»"),
+        ("АО „Квадра“", "АО «Квадра»"),
+        ("ООО `Сейм", "ООО `Сейм"),  # not balanced: as written
+        ('ООО "УК "Дом""', 'ООО "УК "Дом""'),  # nested: as written
+        ("ООО «УК»", "ООО «УК»"),
+    ],
+)
+def test_executor_names_get_guillemets_where_their_quotes_pair_up(written: str, shown: str) -> None:
+    assert guillemets(written) == shown
+
+
+def test_the_draft_shows_executor_names_with_guillemets(tmp_path: Path) -> None:
+    rows = archive_rows()
+    for row in rows:
+        if row["Исполнитель"] == MINISTRY:
+            row["Исполнитель"] = "ООО `Здоровье`"
+    draft = draft_region(read(write(tmp_path / "a.csv", rows)))
+    config = draft.write(tmp_path / "region.toml")
+    assert "ООО «Здоровье»" in {e.name for e in config.executors}
+    assert "`Здоровье`" not in tmp_path.joinpath("region.toml").read_text("utf-8")
+    assert "ООО `Здоровье`" in draft.executor_ids  # still keyed by the archive's spelling

@@ -62,6 +62,7 @@ __all__ = [
     "ArchiveRow",
     "Draft",
     "draft_region",
+    "guillemets",
     "plural",
     "read_archive",
     "support_comment",
@@ -577,7 +578,7 @@ def draft_region(
             entry["parent"] = topic_parents[tid]
         entry["keywords"] = keywords.get(tid, [])
         topics.append(entry)
-    names = {eid: e for e, eid in executor_id.items()}
+    names = {eid: guillemets(e) for e, eid in executor_id.items()}
     terr_names = {t.id: t.name for t in territories}
     topic_label = {str(g["id"]): str(g["name"]) for g in topics}
     rule_names = []
@@ -757,10 +758,33 @@ def _message(r: ArchiveRow) -> Message:
     )
 
 
+_QUOTE_CHARS = "`\"'“”„‟‘’″"
+_QUOTED = re.compile(
+    rf"(?<![^\s(\[])[{_QUOTE_CHARS}]([^{_QUOTE_CHARS}«»]+?)[{_QUOTE_CHARS}](?=$|[\s).,;:!?\]])"
+)
+
+
+def guillemets(name: str) -> str:
+    """``name`` with its quoted parts in «»: ``ООО `УК Сейм``` → «ООО «УК Сейм»».
+
+    Backticks, straight and curly quotes are replaced only where they pair
+    up (an opening quote after a space, a closing one before a space or
+    punctuation) and none is left over; otherwise the name is kept as written.
+    """
+    out = _QUOTED.sub(lambda m: f"«{m.group(1)}»", name)
+    if out == name or any(ch in out for ch in _QUOTE_CHARS):
+        return name
+    return out
+
+
 def _executor_entry(
     eid: str, name: str, territory: str | None, places: Sequence[Place]
 ) -> dict[str, Any]:
-    entry: dict[str, Any] = {"id": eid, "name": name, "kind": executor_kind(name, places)}
+    entry: dict[str, Any] = {
+        "id": eid,
+        "name": guillemets(name),
+        "kind": executor_kind(name, places),
+    }
     if territory is not None:
         entry["territory"] = territory
     return entry
