@@ -379,6 +379,26 @@ def _settlements(
     return out
 
 
+_CAPITALISED = re.compile(r"[А-ЯЁ][а-яё]+|[а-яё]+|\S")
+
+
+def _street_words(text: str, street: str, lem: Lemmatizer) -> set[str]:
+    """The lemmas of a street's name in ``text``: its key and the capitalised words before it.
+
+    The grouping keys a street by its last word («ул. Карла Маркса» →
+    «маркс»); «Карла» says where as much and is no keyword either.
+    """
+    out = {street}
+    tokens = _CAPITALISED.findall(text)
+    for i, tok in enumerate(tokens):
+        if tok[:1].isupper() and lem.lemma(tok.lower()) == street:
+            j = i - 1
+            while j >= 0 and i - j <= 2 and tokens[j][:1].isupper() and tokens[j].isalpha():
+                out.add(lem.lemma(tokens[j].lower()))
+                j -= 1
+    return out
+
+
 _RUSSIAN_WORD = re.compile(r"[а-яё]{3,}(?:-[а-яё]+)*")
 
 
@@ -517,7 +537,7 @@ def draft_region(
         loc = locator.locate(_message(r), text)
         street = place_keys(text).get("street")
         if street:
-            streets.add(street)
+            streets.update(_street_words(r.text, street, lem))
         located.append(None if loc is None or loc.territory == root.id else loc.territory)
         if progress and (i % 200 == 0 or i == len(rows)):
             progress("locate", i, len(rows))
@@ -707,7 +727,7 @@ def support_comment(rule: LearnedRule) -> str:
         if rule.total == 0:
             return text + "; обращений отсюда нет)"
         of = plural(rule.total, "обращения", "обращений", "обращений")
-        return text + f"; ей ушли {rule.support} из {rule.total} {of} отсюда)"
+        return text + f"; ей ушло {rule.support} из {rule.total} {of} отсюда)"
     if rule.total == 0:  # pragma: no cover - a learned rule rests on some appeals
         return "в архиве таких обращений нет"
     of = plural(rule.total, "обращения", "обращений", "обращений")
