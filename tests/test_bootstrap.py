@@ -16,10 +16,17 @@ import pytest
 
 from tsur.cli import main
 from tsur.config import load_region
-from tsur.default_plugins.bootstrap import draft_region, read_archive
+from tsur.default_plugins.bootstrap import (
+    draft_region,
+    guillemets,
+    plural,
+    read_archive,
+    support_comment,
+)
 from tsur.domain import Message
 from tsur.errors import IngestError
 from tsur.routing.learn import (
+    LearnedRule,
     LearnedRules,
     Observation,
     executor_kind,
@@ -221,6 +228,8 @@ def test_rules_send_a_ministry_topic_anywhere_and_local_topics_by_territory() ->
     assert executor("health", "b") == "minzdrav"
     assert executor("health", "c") == "minzdrav"  # regional: wherever it is from
     assert executor("roads", "c") == "adm-c"  # unseen place: its own administration
+    assert [r.fallback for r in rules if r.executor == "adm-c"] == [True]
+    assert not any(r.fallback for r in rules if r.executor == "minzdrav")
     assert executor("roads", None) == "adm-a"  # unlocated: what the history did
     assert all(r.support <= r.total for r in rules)
 
@@ -260,7 +269,10 @@ def test_the_draft_loads_with_russian_names_and_valid_ids(drafted: Path) -> None
     text = drafted.read_text("utf-8")
     blocks = text.split("[[routing]]")[:-1]  # what precedes each rule
     assert all(
-        re.search(r"# (\d+ из \d+ обращений|своя администрация территории)[^\n]*\n$", b)
+        re.search(
+            r"# ((проверьте: )?\d+ из \d+ обращени[йя]|своя администрация территории)[^\n]*\n$",
+            b,
+        )
         for b in blocks
     )  # every rule says its support
 
@@ -387,10 +399,10 @@ def test_quotes_and_control_characters_in_labels_still_make_a_loadable_file(
         if row["Тема"] == "Мусор":
             row["Тема"] = 'Мусор "на улице" \\ и \x7f «во дворе»'
         if row["Исполнитель"] == MINISTRY:
-            row["Исполнитель"] = 'ООО "Здоровье\\" \x7f'
+            row["Исполнитель"] = 'ООО "Здоровье\\ \x7f'  # a quote left open stays as written
     draft = draft_region(read(write(tmp_path / "a.csv", rows)))
     config = draft.write(tmp_path / "region.toml")
-    assert 'ООО "Здоровье\\" \x7f' in {e.name for e in config.executors}
+    assert 'ООО "Здоровье\\ \x7f' in {e.name for e in config.executors}
     assert any(t.name.startswith('Мусор "на улице"') for t in config.topics)
 
 
@@ -460,3 +472,191 @@ def test_the_command_names_a_missing_column(
     assert code == 2
     assert "no column 'Кто'" in capsys.readouterr().err
     assert not (tmp_path / "r.toml").exists()
+
+
+def bootstrap_argv(history: Path | str, out: Path | str, *extra: str) -> list[str]:
+    return [
+        "region",
+        "bootstrap",
+        str(history),
+        "--text-column",
+        "Текст",
+        "--topic-column",
+        "Тема",
+        "--executor-column",
+        "Исполнитель",
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
+def test_an_out_file_that_is_not_toml_is_refused_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    history = write(tmp_path / "history.csv", archive_rows())
+    out = tmp_path / "x" / "region.yaml"
+    assert main(bootstrap_argv(history, out)) == 2
+    assert ".toml" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_the_draft_refuses_to_write_toml_into_another_kind_of_file(tmp_path: Path) -> None:
+    from tsur.errors import ConfigError
+
+    draft = draft_region(read(write(tmp_path / "h.csv", archive_rows())))
+    with pytest.raises(ConfigError, match=r"\.toml"):
+        draft.write(tmp_path / "region.yml")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h.csv"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--timezone", "Mars/Olympus"], "--timezone"),
+        (["--timezone", "../etc"], "--timezone"),
+        (["--min-support", "0"], "--min-support"),
+        (["--min-topic-rows", "0"], "--min-topic-rows"),
+    ],
+)
+def test_bad_options_are_refused_before_the_archive_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    # the archive does not exist: the option is what the command complains about
+    code = main(bootstrap_argv(tmp_path / "missing.csv", tmp_path / "r.toml", *extra))
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message in err and "missing.csv" not in err
+    assert not (tmp_path / "r.toml").exists()
+
+
+# what the draft says, in Russian -------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("n", "form"),
+    [
+        (1, "обращения"),
+        (2, "обращений"),
+        (4, "обращений"),
+        (5, "обращений"),
+        (11, "обращений"),
+        (12, "обращений"),
+        (21, "обращения"),
+        (101, "обращения"),
+        (111, "обращений"),
+    ],
+)
+def test_after_iz_the_noun_is_genitive_singular_only_after_one(n: int, form: str) -> None:
+    assert plural(n, "обращения", "обращений", "обращений") == form
+
+
+def test_numbers_agree_with_nouns_in_the_nominative() -> None:
+    forms = ("тема", "темы", "тем")
+    assert [plural(n, *forms) for n in (1, 3, 5, 11, 14, 22, 25)] == [
+        "тема",
+        "темы",
+        "тем",
+        "тем",
+        "тем",
+        "темы",
+        "тем",
+    ]
+
+
+def test_support_comments_agree_and_flag_weak_rules() -> None:
+    assert support_comment(LearnedRule((), ("a",), "x", 1, 1)) == "1 из 1 обращения (100%)"
+    assert support_comment(LearnedRule(("t",), (), "x", 15, 21)) == "15 из 21 обращения (71%)"
+    assert support_comment(LearnedRule(("t",), (), "x", 3, 5)) == "3 из 5 обращений (60%)"
+    weak = support_comment(LearnedRule(("t",), (), "x", 3, 10))
+    assert weak.startswith("проверьте: 3 из 10 обращений")
+    assert not support_comment(LearnedRule(("t",), (), "x", 4, 10)).startswith("проверьте")
+
+
+def test_a_fallback_to_the_territorys_administration_says_so() -> None:
+    unseen = support_comment(LearnedRule((), ("a",), "adm", 0, 0, fallback=True))
+    seen = support_comment(LearnedRule((), ("a",), "adm", 0, 1, fallback=True))
+    for text in (unseen, seen):
+        assert text.startswith("своя администрация территории")
+        assert not text.startswith(("0 из", "проверьте"))
+    assert "0 из 1 обращения" in seen
+
+
+def test_a_cut_id_ends_on_a_word_that_means_something() -> None:
+    long_names = [
+        "Министерство промышленности, торговли и предпринимательства Курской области",
+        "Главное управление по делам ГО и ЧС при администрации Курской области",
+    ]
+    for name in long_names:
+        for n in (30, 40, 48):
+            s = slug(name, n)
+            assert len(s) <= n and ID.match(s)
+            assert s.split("-")[-1] not in {"i", "pri", "po", "v", "na"}, s
+    assert slug(long_names[0], 40) == "ministerstvo-promyshlennosti-torgovli"
+    taken: set[str] = set()
+    ids = [unique_slug(long_names[0], taken) for _ in range(3)]
+    assert len(set(ids)) == 3 and all(ID.match(i) and len(i) <= 48 for i in ids)
+
+
+@pytest.fixture(scope="module")
+def numbered(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A draft of an archive whose groups are bare numbers and whose texts name streets."""
+    folder = tmp_path_factory.mktemp("numbered")
+    rows = archive_rows()
+    for i, row in enumerate(rows):
+        row["Группа"] = {"Городская среда": "3", "Здоровье": "7"}[row["Группа"]]
+        if row["Тема"] == "Дороги":
+            row["Текст"] += ", ул. Пушкина 63а, qгкод" if i % 2 else ", ул. Карла Маркса 5"
+    draft = draft_region(read(write(folder / "history.csv", rows)))
+    draft.write(folder / "region.toml")
+    return folder / "region.toml"
+
+
+def test_a_numbered_group_is_named_neutrally_with_its_topics_in_a_comment(
+    numbered: Path,
+) -> None:
+    config = load_region(numbered)
+    groups = {t.name: t for t in config.topics if t.parent is None}
+    assert {"Группа 3", "Группа 7"} <= groups.keys()
+    assert not any("…" in t.name for t in config.topics)
+    text = numbered.read_text("utf-8")
+    before = text.split(f'[[topics]]\nid = "{groups["Группа 3"].id}"')[0]
+    comment = before.rstrip("\n").rsplit("\n", 1)[-1]
+    assert comment.startswith("# ")
+    assert "3 темы, 29 обращений" in comment
+    assert "«Освещение» (11)" in comment and "«Дороги» (9)" in comment
+    assert "название" in comment
+
+
+def test_keywords_leave_out_streets_numbers_and_latin(numbered: Path) -> None:
+    config = load_region(numbered)
+    words = [w for t in config.topics for w in t.keywords]
+    assert words
+    assert all(re.fullmatch(r"[а-яё-]+", w) for w in words), words
+    assert not {"пушкин", "карл", "карла", "маркс"} & set(words), words
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [
+        ("ООО `УК Сейм`", "ООО «УК Сейм»"),
+        ('МУП "Водоканал", г. Курск', "МУП «Водоканал», г. Курск"),
+        ("АО “Квадра”", "АО «Квадра»"),
+        ("АО „Квадра“", "АО «Квадра»"),
+        ("ООО `Сейм", "ООО `Сейм"),  # not balanced: as written
+        ('ООО "УК "Дом""', 'ООО "УК "Дом""'),  # nested: as written
+        ("ООО «УК»", "ООО «УК»"),
+    ],
+)
+def test_executor_names_get_guillemets_where_their_quotes_pair_up(written: str, shown: str) -> None:
+    assert guillemets(written) == shown
+
+
+def test_the_draft_shows_executor_names_with_guillemets(tmp_path: Path) -> None:
+    rows = archive_rows()
+    for row in rows:
+        if row["Исполнитель"] == MINISTRY:
+            row["Исполнитель"] = "ООО `Здоровье`"
+    draft = draft_region(read(write(tmp_path / "a.csv", rows)))
+    config = draft.write(tmp_path / "region.toml")
+    assert "ООО «Здоровье»" in {e.name for e in config.executors}
+    assert "`Здоровье`" not in tmp_path.joinpath("region.toml").read_text("utf-8")
+    assert "ООО `Здоровье`" in draft.executor_ids  # still keyed by the archive's spelling

@@ -367,3 +367,60 @@ def test_a_region_whose_model_needs_word_vectors_says_so_at_start_up(
     eng.process([msg("1", "Колея и выбоины по всей проезжей части в Тольятти")])
     (inc,) = eng.incidents()
     assert inc.topic == "roads"
+
+
+def test_training_says_what_the_model_may_decide_alone(
+    data_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "topics.npz"
+    args = [str(data_csv), "--text-column", "Текст", "--label-column", "Тема"]
+    assert main(["train", *args, "--out", str(out), "--word-vectors", "no"]) == 0
+    printed = capsys.readouterr().out
+    meta = TextModel.load(out).meta
+    share = meta["held_out_auto_share"]
+    assert 0.0 <= share <= 1.0
+    assert meta["calibration_n"] == 150
+    if meta["auto_threshold"] is None and not any(meta["class_thresholds"].values()):
+        assert "95% precision: not reached on 150 held-out texts" in printed
+    else:
+        assert f"95% precision fitted on 150 held-out texts: {share:.1%} of them" in printed
+    assert "not calibrated" not in printed
+
+
+def test_a_model_of_a_handful_of_rows_is_trained_with_warnings_said_plainly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # twenty labels for thirty rows: scikit-learn warns; pytest turns warnings into errors,
+    # so this passes only if the warning is caught and said our way
+    path = tmp_path / "tiny.csv"
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        for i in range(30):
+            w.writerow([f"яма на дороге не ремонтируют {'асфальт' if i % 2 else 'фонарь'}", i % 20])
+    out = tmp_path / "tiny.npz"
+    assert main(["train", str(path), "--out", str(out), "--word-vectors", "no"]) == 0
+    printed = capsys.readouterr().out
+    assert "not calibrated" in printed
+    assert "very few rows (30; 20 of 20 labels have fewer than 5)" in printed
+    assert "more than half as many labels as rows" in printed
+    assert TextModel.load(out).meta["fit_warnings"]
+
+
+def test_texts_without_a_shared_word_are_refused_plainly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("text,label\nа,x\nб,y\n", encoding="utf-8")
+    assert main(["train", str(path), "--out", str(tmp_path / "m.npz"), "--word-vectors", "no"]) == 2
+    assert "too little text to train on" in capsys.readouterr().err
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_eval_help_names_the_figures_of_deciding_alone(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["eval", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "auto_share" in text and "auto_precision" in text

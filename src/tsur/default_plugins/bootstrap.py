@@ -38,6 +38,7 @@ import attrs
 from tsur.config import RegionConfig, load_region, region_from_mapping
 from tsur.domain import Message
 from tsur.errors import ConfigError, IngestError
+from tsur.grouping.places import place_keys
 from tsur.ml.data import clean_text
 from tsur.ml.model import TextModel
 from tsur.ml.train import lemmatize_all, train_model
@@ -61,7 +62,10 @@ __all__ = [
     "ArchiveRow",
     "Draft",
     "draft_region",
+    "guillemets",
+    "plural",
     "read_archive",
+    "support_comment",
 ]
 
 Progress = Callable[[str, int, int], None]
@@ -75,6 +79,9 @@ MODEL_WEIGHT = 3.0
 #: Where a drafted executor model is asked: after the rules (100), before the executors
 #: declaring a topic (0).
 EXECUTOR_MODEL_PRIORITY = 90
+
+#: A learned rule whose executor got a smaller share of its appeals is marked «проверьте».
+DOUBTFUL_SHARE = 0.4
 
 #: The largest field a CSV row may hold (characters): an appeal is never a megabyte.
 MAX_FIELD = 1_000_000
@@ -215,6 +222,8 @@ class Draft:
     topic_ids: dict[str, str] = attrs.field(factory=dict)
     group_ids: dict[str, str] = attrs.field(factory=dict)
     executor_ids: dict[str, str] = attrs.field(factory=dict)
+    #: A comment written above a topic's table (a group: what the archive put in it).
+    topic_notes: dict[str, str] = attrs.field(factory=dict)
 
     def config(self, origin: str = "<draft>") -> RegionConfig:
         """The draft validated as a region (without its model file's folder)."""
@@ -225,8 +234,16 @@ class Draft:
         return _toml(self)
 
     def write(self, path: str | Path) -> RegionConfig:
-        """Write the region file and its model beside it; load it back with the region loader."""
+        """Write the region file and its model beside it; load it back with the region loader.
+
+        The file is TOML: a ``path`` not ending in ``.toml`` is refused with
+        :class:`~tsur.errors.ConfigError` before anything is written.
+        """
         p = Path(path)
+        if p.suffix.lower() != ".toml":
+            raise ConfigError(
+                f"{p}: the draft is written in TOML; give a file ending in .toml", path=str(p)
+            )
         p.parent.mkdir(parents=True, exist_ok=True)
         self.model.save(p.parent / self.model_file)
         if self.executor_model is not None and self.executor_model_file is not None:
@@ -362,6 +379,34 @@ def _settlements(
     return out
 
 
+_CAPITALISED = re.compile(r"[А-ЯЁ][а-яё]+|[а-яё]+|\S")
+
+
+def _street_words(text: str, street: str, lem: Lemmatizer) -> set[str]:
+    """The lemmas of a street's name in ``text``: its key and the capitalised words before it.
+
+    The grouping keys a street by its last word («ул. Карла Маркса» →
+    «маркс»); «Карла» says where as much and is no keyword either.
+    """
+    out = {street}
+    tokens = _CAPITALISED.findall(text)
+    for i, tok in enumerate(tokens):
+        if tok[:1].isupper() and lem.lemma(tok.lower()) == street:
+            j = i - 1
+            while j >= 0 and i - j <= 2 and tokens[j][:1].isupper() and tokens[j].isalpha():
+                out.add(lem.lemma(tokens[j].lower()))
+                j -= 1
+    return out
+
+
+_RUSSIAN_WORD = re.compile(r"[а-яё]{3,}(?:-[а-яё]+)*")
+
+
+def _keyword_like(word: str) -> bool:
+    """A word fit for keywords: Russian letters only (no «63а», «qгкод»), not a stop word."""
+    return word not in STOP_WORDS and _RUSSIAN_WORD.fullmatch(word) is not None
+
+
 def _keywords(
     model: TextModel, labels: Sequence[str], exclude: set[str], k: int = 6
 ) -> dict[str, list[str]]:
@@ -371,11 +416,7 @@ def _keywords(
     words = [
         (i, f[2:])
         for f, i in model.features.items()
-        if f.startswith("w:")
-        and f[2:] not in STOP_WORDS
-        and f[2:] not in exclude
-        and len(f[2:]) > 2
-        and not f[2:].isdigit()
+        if f.startswith("w:") and _keyword_like(f[2:]) and f[2:] not in exclude
     ]
     if not words:
         return {}
@@ -398,11 +439,7 @@ def _group_keywords(
     words = [
         (i, f[2:])
         for f, i in model.features.items()
-        if f.startswith("w:")
-        and f[2:] not in STOP_WORDS
-        and f[2:] not in exclude
-        and len(f[2:]) > 2
-        and not f[2:].isdigit()
+        if f.startswith("w:") and _keyword_like(f[2:]) and f[2:] not in exclude
     ]
     if not words:
         return {}
@@ -494,8 +531,13 @@ def draft_region(
     skeleton = _mapping(root.name, code, timezone, root.id, territories, [], [], [], [])
     locator = GazetteerLocator(Region.from_config(region_from_mapping(skeleton)), lem)
     located: list[str | None] = []
+    streets: set[str] = set()  # street names read as the grouping reads them: not keywords
     for i, r in enumerate(rows, 1):
-        loc = locator.locate(_message(r), Text.from_raw(r.text, lem))
+        text = Text.from_raw(r.text, lem)
+        loc = locator.locate(_message(r), text)
+        street = place_keys(text).get("street")
+        if street:
+            streets.update(_street_words(r.text, street, lem))
         located.append(None if loc is None or loc.territory == root.id else loc.territory)
         if progress and (i % 200 == 0 or i == len(rows)):
             progress("locate", i, len(rows))
@@ -535,10 +577,10 @@ def draft_region(
 
     # the region file ---------------------------------------------------------------------
     place_words = {w for t in territories for n in (t.name, *t.variants) for w in lem.phrase(n)}
-    exclude = place_words
+    exclude = place_words | streets
     topic_names = {tid: t for t, tid in topic_id.items()}
-    group_names = {gid: f"{archive.group_column} {g}" for g, gid in group_id.items()}
-    group_top = _group_topic_names(rows, group_id)
+    group_names = {gid: _group_name(g) for g, gid in group_id.items()}
+    topic_notes = _group_notes(rows, group_id)
     keywords = _keywords(model, list(model.labels), exclude)
     members: dict[str, list[str]] = {gid: [] for gid in group_id.values()}
     for tid, parent in topic_parents.items():
@@ -548,16 +590,15 @@ def draft_region(
         members[gid].append(gid)
     gkeywords = _group_keywords(model, members, exclude)
     topics = []
-    for g, gid in group_id.items():
-        name = f"{group_names[gid]}: {group_top[g]}" if group_top.get(g) else group_names[gid]
-        topics.append({"id": gid, "name": name, "keywords": gkeywords.get(gid, [])})
+    for gid in group_id.values():
+        topics.append({"id": gid, "name": group_names[gid], "keywords": gkeywords.get(gid, [])})
     for tid, t in sorted(topic_names.items()):
         entry: dict[str, Any] = {"id": tid, "name": t}
         if topic_parents.get(tid):
             entry["parent"] = topic_parents[tid]
         entry["keywords"] = keywords.get(tid, [])
         topics.append(entry)
-    names = {eid: e for e, eid in executor_id.items()}
+    names = {eid: guillemets(e) for e, eid in executor_id.items()}
     terr_names = {t.id: t.name for t in territories}
     topic_label = {str(g["id"]): str(g["name"]) for g in topics}
     rule_names = []
@@ -622,6 +663,7 @@ def draft_region(
         topic_ids={t: topic_id.get(t) or group_id[group_of[t]] for t in topic_counts},
         group_ids=dict(group_id),
         executor_ids=dict(executor_id),
+        topic_notes=topic_notes,
     )
     try:
         draft.config()
@@ -657,13 +699,72 @@ def _short(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[: n - 1].rstrip() + "…"
 
 
-def _group_topic_names(rows: Sequence[ArchiveRow], group_id: dict[str, str]) -> dict[str, str]:
-    """The most frequent topic of each group: a hint of what the group is about."""
+def plural(n: int, one: str, few: str, many: str) -> str:
+    """The Russian form of a noun after the number ``n``: «1 тема», «2 темы», «5 тем».
+
+    ``one`` follows numbers ending in 1 (but not 11), ``few`` those ending
+    in 2–4 (but not 12–14), ``many`` the rest. After «из» give the genitive
+    forms: ``plural(n, "обращения", "обращений", "обращений")``.
+    """
+    n = abs(n)
+    if n % 10 == 1 and n % 100 != 11:
+        return one
+    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
+        return few
+    return many
+
+
+def support_comment(rule: LearnedRule) -> str:
+    """What a learned rule rests on, in Russian, for the comment above it.
+
+    «12 из 21 обращения (57%)»; a rule whose executor got fewer than
+    :data:`DOUBTFUL_SHARE` of its appeals starts with «проверьте: »; a
+    territory's own administration put in where the history had no rule
+    for the territory says so.
+    """
+    if rule.fallback:
+        text = "своя администрация территории (в архиве не было правила для этой территории"
+        if rule.total == 0:
+            return text + "; обращений отсюда нет)"
+        of = plural(rule.total, "обращения", "обращений", "обращений")
+        return text + f"; ей ушло {rule.support} из {rule.total} {of} отсюда)"
+    if rule.total == 0:  # pragma: no cover - a learned rule rests on some appeals
+        return "в архиве таких обращений нет"
+    of = plural(rule.total, "обращения", "обращений", "обращений")
+    text = f"{rule.support} из {rule.total} {of} ({rule.share:.0%})"
+    return f"проверьте: {text}" if rule.share < DOUBTFUL_SHARE else text
+
+
+def _group_name(group: str) -> str:
+    """A group's topic name: the archive's own name, or «Группа N» for a bare number.
+
+    A number tells nothing of what the group holds, and no one topic of it
+    names it honestly: the most frequent topics go in a comment
+    (:func:`_group_notes`) for the reviewer, who renames the group.
+    """
+    return f"Группа {group}" if group.isdigit() else group
+
+
+def _group_notes(rows: Sequence[ArchiveRow], group_id: dict[str, str]) -> dict[str, str]:
+    """What each group holds in the archive, as a comment: its topics, the three most frequent."""
     counts: dict[str, Counter[str]] = {}
     for r in rows:
         if r.group is not None:
             counts.setdefault(r.group, Counter())[r.topic] += 1
-    return {g: _short(c.most_common(1)[0][0], 50) for g, c in counts.items() if g in group_id}
+    out = {}
+    for g, c in counts.items():
+        if g not in group_id:
+            continue
+        total = sum(c.values())
+        top = sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+        listed = ", ".join(f"«{t}» ({n})" for t, n in top)
+        out[group_id[g]] = (
+            f"группа «{g}» архива: {len(c)} {plural(len(c), 'тема', 'темы', 'тем')}, "
+            f"{total} {plural(total, 'обращение', 'обращения', 'обращений')}; "
+            f"чаще всего: {listed}. "
+            + ("Дайте группе название" if g.isdigit() else "Проверьте название группы")
+        )
+    return out
 
 
 def _message(r: ArchiveRow) -> Message:
@@ -677,10 +778,33 @@ def _message(r: ArchiveRow) -> Message:
     )
 
 
+_QUOTE_CHARS = "`\"'“”„‟‘’″"
+_QUOTED = re.compile(
+    rf"(?<![^\s(\[])[{_QUOTE_CHARS}]([^{_QUOTE_CHARS}«»]+?)[{_QUOTE_CHARS}](?=$|[\s).,;:!?\]])"
+)
+
+
+def guillemets(name: str) -> str:
+    """``name`` with its quoted parts in «»: ``ООО `УК Сейм``` → «ООО «УК Сейм»».
+
+    Backticks, straight and curly quotes are replaced only where they pair
+    up (an opening quote after a space, a closing one before a space or
+    punctuation) and none is left over; otherwise the name is kept as written.
+    """
+    out = _QUOTED.sub(lambda m: f"«{m.group(1)}»", name)
+    if out == name or any(ch in out for ch in _QUOTE_CHARS):
+        return name
+    return out
+
+
 def _executor_entry(
     eid: str, name: str, territory: str | None, places: Sequence[Place]
 ) -> dict[str, Any]:
-    entry: dict[str, Any] = {"id": eid, "name": name, "kind": executor_kind(name, places)}
+    entry: dict[str, Any] = {
+        "id": eid,
+        "name": guillemets(name),
+        "kind": executor_kind(name, places),
+    }
     if territory is not None:
         entry["territory"] = territory
     return entry
@@ -754,6 +878,11 @@ def _table(out: list[str], header: str, entry: dict[str, Any]) -> None:
     out.append("")
 
 
+def _comment(text: str) -> str:
+    """``text`` on one comment line (no line breaks or control characters from the archive)."""
+    return "".join(ch if ch.isprintable() else " " for ch in text)
+
+
 def _toml(draft: Draft) -> str:
     m = draft.mapping
     out = [
@@ -769,22 +898,23 @@ def _toml(draft: Draft) -> str:
     out.append("")
     for t in m["territories"]:
         _table(out, "[[territories]]", t)
-    out.append("# Темы: ключевые слова — самые весомые слова обученной модели.")
+    out.append("# Темы: ключевые слова — самые весомые слова обученной модели. Группа,")
+    out.append("# названная в архиве лишь номером, названа «Группа N»: переименуйте её.")
     out.append("")
     for t in m["topics"]:
+        if t["id"] in draft.topic_notes:
+            out.append(f"# {_comment(draft.topic_notes[t['id']])}")
         _table(out, "[[topics]]", t)
     for e in m["executors"]:
         _table(out, "[[executors]]", e)
     for s in m["sources"]:
         _table(out, "[[sources]]", s)
     out.append("# Правила: первое подошедшее решает; «N из M» — сколько обращений архива,")
-    out.append("# подходящих под правило, ушли этому исполнителю.")
+    out.append("# подходящих под правило, ушли этому исполнителю; «проверьте» — меньше")
+    out.append(f"# {DOUBTFUL_SHARE:.0%} из них.")
     out.append("")
     for rule, entry in zip(draft.rules, m["routing"], strict=True):
-        if rule.total == 0:
-            out.append("# своя администрация территории (в архиве таких обращений нет)")
-        else:
-            out.append(f"# {rule.support} из {rule.total} обращений ({rule.share:.0%})")
+        out.append(f"# {support_comment(rule)}")
         _table(out, "[[routing]]", entry)
     for p in m["sla"]:
         _table(out, "[[sla]]", p)

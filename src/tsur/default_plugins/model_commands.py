@@ -30,7 +30,13 @@ from tsur.lifecycle.learning import TARGETS
 from tsur.ml.data import LabelledData, read_labelled_csv
 from tsur.ml.metrics import evaluate_predictions
 from tsur.ml.model import TextModel
-from tsur.ml.train import CLASS_WEIGHTS, cross_validate, lemmatize_all, train_model
+from tsur.ml.train import (
+    CLASS_WEIGHTS,
+    MIN_CALIBRATION_ROWS,
+    cross_validate,
+    lemmatize_all,
+    train_model,
+)
 
 __all__ = ["register_commands"]
 
@@ -160,7 +166,65 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
         f"confidence temperature {model.temperature:.3f}"
         f"{'; with navec word vectors' if model.uses_embeddings else ''}; written to {out}"
     )
+    for line in training_report(model):
+        console.print(line, markup=False, highlight=False)
     return 0
+
+
+#: Fewer training rows than this, or most labels with fewer than :data:`FEW_PER_LABEL`
+#: examples, and ``tsur train`` warns that the model learned from very little.
+FEW_ROWS = 100
+FEW_PER_LABEL = 5
+
+
+def training_report(model: TextModel) -> list[str]:
+    """What a freshly trained model may do alone, and what to beware of, as lines to print.
+
+    Says whether the thresholds for 95 % precision were fitted (and the
+    share of held-out texts decided alone at them), warns when the model is
+    not calibrated or learned from very few rows, and repeats
+    scikit-learn's warnings on the data in plain words.
+    """
+    meta = model.meta
+    n = int(meta.get("n", 0))
+    lines = []
+    if "target_precision" in meta:
+        target = float(meta["target_precision"])
+        share = meta.get("held_out_auto_share")
+        precision = meta.get("held_out_auto_precision")
+        held = meta.get("calibration_n", n)
+        if meta.get("auto_threshold") is None and not any(
+            v is not None for v in (meta.get("class_thresholds") or {}).values()
+        ):
+            lines.append(
+                f"thresholds for {target:.0%} precision: not reached on {held} held-out texts — "
+                "the model never decides without a curator"
+            )
+        elif share is not None:
+            figure = "" if precision is None else f", precision {precision:.1%}"
+            lines.append(
+                f"thresholds for {target:.0%} precision fitted on {held} held-out texts: "
+                f"{share:.1%} of them decided without a curator{figure}"
+            )
+        else:
+            lines.append(f"thresholds for {target:.0%} precision fitted on {held} held-out texts")
+    else:
+        lines.append(
+            f"warning: the model is not calibrated (fewer than {MIN_CALIBRATION_ROWS} rows): "
+            "its confidence is not fitted and it has no thresholds for 95% precision; only "
+            "the region's min_confidence decides when it is trusted"
+        )
+    counts = meta.get("label_counts") or {}
+    rare = sum(1 for k in counts.values() if int(k) < FEW_PER_LABEL)
+    if n < FEW_ROWS or rare * 2 > len(counts):
+        lines.append(
+            f"warning: trained on very few rows ({n}"
+            + (f"; {rare} of {len(counts)} labels have fewer than {FEW_PER_LABEL}" if rare else "")
+            + "): expect it to be often wrong; label more appeals and train again"
+        )
+    for note in meta.get("fit_warnings") or []:
+        lines.append(f"warning: {note}")
+    return lines
 
 
 def cmd_eval(args: argparse.Namespace, console: Console) -> int:
@@ -314,8 +378,11 @@ def register_commands(add_command: Callable[..., argparse.ArgumentParser]) -> No
         help="measure a model, or cross-validate the default one",
         description="Print accuracy, macro-F1, weighted-F1, a per-class table and the most "
         "frequent confusions of a model on labelled data (--model), or of K-fold "
-        "cross-validation of the default model (--cv K). With --json the last line is one "
-        "JSON object (accuracy, macro_f1, weighted_f1, n, per_class, confusions).",
+        "cross-validation of the default model (--cv K); for a calibrated model also "
+        "auto_share (the share of texts it decides without a curator at its thresholds for "
+        "95% precision) and auto_precision (its precision on them). With --json the last "
+        "line is one JSON object (accuracy, macro_f1, weighted_f1, n, auto_share, "
+        "auto_precision, per_class, confusions).",
     )
     _common_model_args(p)
     p.add_argument("--model", help="model file written by tsur train")

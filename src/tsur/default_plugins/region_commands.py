@@ -35,11 +35,7 @@ def cmd_bootstrap(args: argparse.Namespace, console: Console) -> int:
     """``tsur region bootstrap``."""
     from tsur.default_plugins.bootstrap import draft_region, read_archive
 
-    out = Path(args.out)
-    if out.exists() and not args.force:
-        raise ConfigError(f"{out} exists; give --force to overwrite it", path=str(out))
-    if args.min_support < 1:
-        raise ConfigError("--min-support must be at least 1")
+    out = _check_options(args)
     started = time.perf_counter()
     archive = read_archive(
         args.archive,
@@ -92,6 +88,37 @@ def cmd_bootstrap(args: argparse.Namespace, console: Console) -> int:
     )
     console.print(f"проверьте его и запустите: tsur config --config {out}")
     return 0
+
+
+def _check_options(args: argparse.Namespace) -> Path:
+    """Refuse bad options before the archive is read (drafting takes minutes); the --out path."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".toml":
+        raise ConfigError(
+            f"--out {out}: the draft is written in TOML; give a file ending in .toml "
+            f"(e.g. {out.with_suffix('.toml')})",
+            path=str(out),
+        )
+    if out.exists() and not args.force:
+        raise ConfigError(f"{out} exists; give --force to overwrite it", path=str(out))
+    if out.exists() and out.is_dir():
+        raise ConfigError(f"--out {out} is a folder; give a file ending in .toml", path=str(out))
+    try:
+        ZoneInfo(args.timezone)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ConfigError(
+            f"--timezone {args.timezone!r}: unknown time zone (use an IANA name like "
+            "'Europe/Moscow' or 'Europe/Samara')"
+        ) from None
+    if args.min_support < 1:
+        raise ConfigError("--min-support must be at least 1")
+    if args.min_topic_rows < 1:
+        raise ConfigError("--min-topic-rows must be at least 1")
+    if not str(args.code).strip():
+        raise ConfigError("--code must not be empty (the region's code, e.g. 46)")
+    return out
 
 
 @hookimpl

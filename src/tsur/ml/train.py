@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -20,7 +22,13 @@ from tsur.ml.metrics import (
 from tsur.ml.model import TextModel, text_features
 from tsur.text.normalize import Lemmatizer, Text, get_lemmatizer
 
-__all__ = ["CLASS_WEIGHTS", "cross_validate", "lemmatize_all", "train_model"]
+__all__ = [
+    "CLASS_WEIGHTS",
+    "MIN_CALIBRATION_ROWS",
+    "cross_validate",
+    "lemmatize_all",
+    "train_model",
+]
 
 #: How rare labels are weighted: "none" (accuracy on frequent labels),
 #: "balanced" (every label counts equally), "sqrt" (the square root of
@@ -28,6 +36,12 @@ __all__ = ["CLASS_WEIGHTS", "cross_validate", "lemmatize_all", "train_model"]
 CLASS_WEIGHTS = ("sqrt", "balanced", "none")
 
 Progress = Callable[[str, int, int], None]
+
+logger = logging.getLogger(__name__)
+
+#: The fewest rows on which :func:`train_model` calibrates (fits the confidence temperature
+#: and the thresholds for deciding alone); a model trained on fewer is not calibrated.
+MIN_CALIBRATION_ROWS = 60
 
 #: The held-out score of a label its fold's model never saw (see ``_held_out_scores``).
 _ABSENT = -1e3
@@ -77,7 +91,15 @@ def _fit(
     min_df: int,
     vectors: Any = None,
     embedding_weight: float = 0.0,
+    notes: list[str] | None = None,
 ) -> tuple[Any, Any, tuple[str, ...]]:
+    """Fit the vectoriser and the SVM; scikit-learn's warnings go to ``notes``, not the caller.
+
+    On tiny data scikit-learn warns («the number of unique classes is
+    greater than 50% of the number of samples», a failed convergence): each
+    becomes a plain sentence in ``notes`` when given (the caller reports
+    them), else a log record.
+    """
     tfidf_cls, svc_cls = _sklearn()
     classes = tuple(sorted(set(labels)))
     if len(classes) < 2:
@@ -93,14 +115,47 @@ def _fit(
         max_features=max_features,
         dtype=np.float64,
     )
-    x = vec.fit_transform(lemmas)
-    if vectors is not None:
-        from scipy.sparse import csr_matrix, hstack
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        try:
+            x = vec.fit_transform(lemmas)
+        except ValueError as exc:  # no feature left: empty texts, or each word in one text only
+            raise ModelError(
+                f"too little text to train on: no word or character n-gram occurs in {min_df} "
+                f"of the {len(lemmas)} texts ({exc})"
+            ) from None
+        if vectors is not None:
+            from scipy.sparse import csr_matrix, hstack
 
-        x = hstack([x, csr_matrix(vectors * embedding_weight)]).tocsr()
-    clf = svc_cls(C=c, class_weight=_weights(y, len(classes), class_weight), random_state=0)
-    clf.fit(x, y)
+            x = hstack([x, csr_matrix(vectors * embedding_weight)]).tocsr()
+        clf = svc_cls(C=c, class_weight=_weights(y, len(classes), class_weight), random_state=0)
+        clf.fit(x, y)
+    for w in caught:
+        if not issubclass(w.category, UserWarning):  # not ours to judge: pass it on
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    said = sorted(
+        {
+            _plain(w.message, len(y), len(classes))
+            for w in caught
+            if issubclass(w.category, UserWarning)
+        }
+    )
+    for note in said:
+        if notes is None:
+            logger.warning("training: %s", note)
+        elif note not in notes:
+            notes.append(note)
     return vec, clf, classes
+
+
+def _plain(message: Warning | str, rows: int, labels: int) -> str:
+    """A scikit-learn warning on training data, said plainly."""
+    text = str(message)
+    if "unique classes" in text:
+        return "more than half as many labels as rows: too few examples per label to learn them"
+    if "converge" in text:
+        return "the SVM did not converge (too few or too similar texts; try a smaller --c)"
+    return f"scikit-learn: {text}"
 
 
 def _to_model(
@@ -191,7 +246,12 @@ def train_model(
     With ``calibrate`` the softmax temperature (which turns scores into the
     confidence the engine compares with ``pipeline.min_confidence``) and the
     thresholds for deciding alone are fitted on held-out scores of
-    ``calibration_folds``-fold cross-validation inside ``texts``.
+    ``calibration_folds``-fold cross-validation inside ``texts`` (with at
+    least :data:`MIN_CALIBRATION_ROWS` texts; fewer are not calibrated).
+    ``meta`` then holds ``held_out_auto_share`` and ``held_out_auto_precision``:
+    what those thresholds let the model decide alone on the held-out texts.
+    scikit-learn's warnings on tiny data are not raised but said plainly
+    in ``meta["fit_warnings"]`` and logged.
 
     ``embeddings`` adds each text's mean navec word vector, scaled by
     ``embedding_weight``, to its features (see :mod:`tsur.ml.embeddings`):
@@ -215,7 +275,10 @@ def train_model(
         "min_df": min_df,
     }
     weight = embedding_weight if use_vectors else 0.0
-    vec, clf, classes = _fit(lemmas, labels, **params, vectors=vectors, embedding_weight=weight)
+    notes: list[str] = []
+    vec, clf, classes = _fit(
+        lemmas, labels, **params, vectors=vectors, embedding_weight=weight, notes=notes
+    )
     if progress:
         progress("train", 1, 1)
     model = _to_model(
@@ -231,9 +294,9 @@ def train_model(
         },
         weight,
     )
-    if calibrate and len(texts) >= 60:
+    if calibrate and len(texts) >= MIN_CALIBRATION_ROWS:
         scores, truth = _held_out_scores(
-            lemmas, labels, classes, params, calibration_folds, vectors, weight
+            lemmas, labels, classes, params, calibration_folds, vectors, weight, notes
         )
         seen = [(s, t) for s, t in zip(scores, truth, strict=True) if s[t] > _ABSENT]
         model.temperature = _fit_temperature([s for s, _ in seen], [t for _, t in seen])
@@ -243,6 +306,10 @@ def train_model(
         if progress:
             progress("calibrate", 1, 1)
     model.meta["temperature"] = model.temperature
+    if notes:
+        model.meta["fit_warnings"] = notes
+        for note in notes:
+            logger.info("training: %s", note)
     return model
 
 
@@ -254,6 +321,7 @@ def _held_out_scores(
     k: int,
     vectors: Any = None,
     embedding_weight: float = 0.0,
+    notes: list[str] | None = None,
 ) -> tuple[list[Any], list[int]]:
     """Scores of every label for each text, from a model trained on the other folds.
 
@@ -277,6 +345,7 @@ def _held_out_scores(
             **params,
             vectors=None if vectors is None else vectors[train_idx],
             embedding_weight=embedding_weight,
+            notes=notes,
         )
         fold_model = _to_model(v, cl, cs, {}, embedding_weight)
         cols = np.asarray([index[c] for c in cs])
@@ -313,10 +382,21 @@ def _thresholds(model: TextModel, scores: Sequence[Any], truth: Sequence[int]) -
             per_class[label] = auto_threshold(
                 [confidences[i] for i in rows], [correct[i] for i in rows]
             )
+    overall = auto_threshold(confidences, correct)
+    alone = [
+        i
+        for i, p in enumerate(predicted)
+        if (t := per_class.get(model.labels[p], overall)) is not None and confidences[i] >= t
+    ]
     return {
         "target_precision": TARGET_PRECISION,
-        "auto_threshold": auto_threshold(confidences, correct),
+        "auto_threshold": overall,
         "class_thresholds": per_class,
+        # what the thresholds let the model decide alone on the held-out texts
+        "held_out_auto_share": round(len(alone) / len(predicted), 4) if predicted else 0.0,
+        "held_out_auto_precision": (
+            round(sum(correct[i] for i in alone) / len(alone), 4) if alone else None
+        ),
     }
 
 

@@ -304,22 +304,66 @@ _TRANSLIT = {
 }
 
 
+#: Prepositions and conjunctions (transliterated) a cut id must not end on.
+_FUNCTION_WORDS = frozenset(
+    [
+        "i",
+        "v",
+        "vo",
+        "na",
+        "pri",
+        "po",
+        "s",
+        "so",
+        "k",
+        "ko",
+        "o",
+        "ob",
+        "obo",
+        "ot",
+        "iz",
+        "za",
+        "do",
+        "dlya",
+        "ili",
+        "a",
+        "no",
+        "u",
+        "bez",
+        "nad",
+        "pod",
+        "pered",
+        "cherez",
+        "mezhdu",
+        "ne",
+        "ni",
+        "kak",
+        "chto",
+        "li",
+    ]
+)
+
+
 def slug(text: str, max_length: int = 48) -> str:
     """A region-file id from Russian text: transliterated, lower case, words joined by ``-``.
 
     «Администрация Курского района» → ``administratsiya-kurskogo-rayona``;
-    cut at a word boundary to ``max_length``; ``x`` when nothing is left.
+    cut at a word boundary to ``max_length``, never ending on a preposition
+    or a conjunction («…-torgovli», not «…-torgovli-i»); ``x`` when nothing is left.
     The result matches the region file's id pattern (``[a-z0-9][a-z0-9_.-]*``).
     """
     low = unicodedata.normalize("NFKC", text).lower()
     out = "".join(_TRANSLIT.get(ch, ch) for ch in low)
     words = re.findall(r"[a-z0-9]+", out)
-    result = ""
+    kept: list[str] = []
     for w in words:
-        candidate = f"{result}-{w}" if result else w
-        if len(candidate) > max_length:
+        if len("-".join([*kept, w])) > max_length:
+            # cut: end on a word that carries meaning, not on «и», «при», «в»…
+            while len(kept) > 1 and kept[-1] in _FUNCTION_WORDS:
+                kept.pop()
             break
-        result = candidate
+        kept.append(w)
+    result = "-".join(kept)
     if not result and words:
         result = words[0][:max_length]
     return result or "x"
@@ -351,6 +395,9 @@ class LearnedRule:
 
     ``topics``/``territories`` are empty for "any"; ``support`` is how many
     appeals matching the rule went to ``executor``, ``total`` how many matched.
+    ``fallback`` marks a rule sending a territory to its own administration
+    because the history gave it no territory-only rule (see :func:`learn_rules`):
+    it rests on the executors' titles, not on its support.
     """
 
     topics: tuple[str, ...]
@@ -358,6 +405,7 @@ class LearnedRule:
     executor: str
     support: int
     total: int
+    fallback: bool = False
 
     @property
     def share(self) -> float:
@@ -495,7 +543,14 @@ def learn_rules(
             continue
         counter = stats.get((None, territory), Counter())
         defaults.append(
-            LearnedRule((), (territory,), executor, counter[executor], sum(counter.values()))
+            LearnedRule(
+                (),
+                (territory,),
+                executor,
+                counter[executor],
+                sum(counter.values()),
+                fallback=True,
+            )
         )
     defaults.sort(key=lambda r: (-depth(pchains, r.territories[0]), r.territories))
     at = next(
