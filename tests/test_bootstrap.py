@@ -25,6 +25,7 @@ from tsur.default_plugins.bootstrap import (
 )
 from tsur.domain import Message
 from tsur.errors import IngestError
+from tsur.ml.model import TextModel
 from tsur.routing.learn import (
     LearnedRule,
     LearnedRules,
@@ -660,3 +661,90 @@ def test_the_draft_shows_executor_names_with_guillemets(tmp_path: Path) -> None:
     assert "ООО «Здоровье»" in {e.name for e in config.executors}
     assert "`Здоровье`" not in tmp_path.joinpath("region.toml").read_text("utf-8")
     assert "ООО `Здоровье`" in draft.executor_ids  # still keyed by the archive's spelling
+
+
+# hostile archives and output paths -----------------------------------------------------------
+def with_executor(name: str) -> list[dict[str, str]]:
+    rows = archive_rows()
+    for r in rows:
+        if r["Исполнитель"] == MINISTRY:
+            r["Исполнитель"] = name
+    return rows
+
+
+def test_a_title_repeating_its_district_is_one_district(tmp_path: Path) -> None:
+    """«… Курского района» said twice or a thousand times names one district, not a district
+    inside itself (and not a recursion as deep as the title is long)."""
+    for repeats in (3, 1200):
+        name = "Администрация " + "Курского района " * repeats
+        draft = draft_region(read(write(tmp_path / f"a{repeats}.csv", with_executor(name))))
+        config = draft.write(tmp_path / str(repeats) / "region.toml")
+        names = {t.id: t.name for t in config.territories}
+        assert sum(1 for t in config.territories if t.name == "Курский район") == 1
+        assert all(t.parent is None or names[t.parent] != t.name for t in config.territories)
+
+
+@pytest.mark.parametrize("group", ["²", "①", "9" * 5000])
+def test_a_group_named_by_an_odd_number_still_drafts(tmp_path: Path, group: str) -> None:
+    rows = archive_rows()
+    for r in rows:
+        if r["Группа"] == rows[0]["Группа"]:
+            r["Группа"] = group
+    draft_region(read(write(tmp_path / "a.csv", rows))).write(tmp_path / "r.toml")
+    load_region(tmp_path / "r.toml")
+
+
+PII = ". Пишет Пупкин Василий Петрович, тел. 8 917 123-45-67, vasya.pupkin@mail.ru"
+
+
+def test_personal_data_of_the_archive_reaches_neither_the_file_nor_the_model(
+    tmp_path: Path,
+) -> None:
+    """A region file is reviewed, committed and shared; a model file keeps words of its texts.
+    A citizen who signs every appeal must leave no name, phone or e-mail in either."""
+    rows = archive_rows()
+    for r in rows:
+        r["Текст"] += PII
+    draft = draft_region(read(write(tmp_path / "a.csv", rows)))
+    draft.write(tmp_path / "r.toml")
+    text = (tmp_path / "r.toml").read_text("utf-8").lower()
+    model = TextModel.load(tmp_path / draft.model_file)
+    for leaked in ("пупкин", "василий", "петрович", "123-45-67", "917", "vasya", "фио"):
+        assert leaked not in text, leaked
+    assert not [f for f in model.features if any(s in f for s in ("пупкин", "василий", "917"))]
+
+
+def test_no_draft_is_written_through_a_symbolic_link(tmp_path: Path) -> None:
+    history = write(tmp_path / "h.csv", archive_rows())
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (tmp_path / "out").mkdir()
+    # a dangling link where the region file goes, a link to a file where the model goes
+    (tmp_path / "out" / "region.toml").symlink_to(outside / "victim.conf")
+    assert main(bootstrap_argv(history, tmp_path / "out" / "region.toml", "--force")) == 2
+    assert not (outside / "victim.conf").exists()
+    (tmp_path / "out" / "region.toml").unlink()
+    (outside / "important.cfg").write_text("keep me")
+    (tmp_path / "out" / "region.topics.npz").symlink_to(outside / "important.cfg")
+    assert main(bootstrap_argv(history, tmp_path / "out" / "region.toml", "--force")) == 2
+    assert (outside / "important.cfg").read_text() == "keep me"
+    assert not (tmp_path / "out" / "region.toml").exists()
+
+
+def test_a_model_beside_out_is_not_overwritten_without_force(tmp_path: Path) -> None:
+    history = write(tmp_path / "h.csv", archive_rows())
+    precious = tmp_path / "region.topics.npz"
+    precious.write_bytes(b"last year's model")
+    assert main(bootstrap_argv(history, tmp_path / "region.toml")) == 2
+    assert precious.read_bytes() == b"last year's model"
+    assert not (tmp_path / "region.toml").exists()
+    assert main(bootstrap_argv(history, tmp_path / "region.toml", "--force")) == 0
+    assert TextModel.load(precious).labels
+    assert not list(tmp_path.glob(".*.tmp"))  # written through a temporary file, put in place
+
+
+def test_out_as_a_folder_is_a_clear_error(tmp_path: Path) -> None:
+    history = write(tmp_path / "h.csv", archive_rows())
+    (tmp_path / "o.toml").mkdir()
+    assert main(bootstrap_argv(history, tmp_path / "o.toml", "--force")) == 2
+    assert set(tmp_path.iterdir()) == {history, tmp_path / "o.toml"}

@@ -27,6 +27,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -53,6 +54,7 @@ from tsur.routing.learn import (
     places_in_name,
     unique_slug,
 )
+from tsur.text.masking import mask_citizen_text
 from tsur.text.normalize import STOP_WORDS, Lemmatizer, Text, get_lemmatizer
 
 from .locators import GazetteerLocator
@@ -123,7 +125,10 @@ def read_archive(
     group column is given) are skipped and counted. Raises
     :class:`~tsur.errors.IngestError` naming the file and the line for a
     missing column, text that is not UTF-8, a broken CSV or a field larger
-    than :data:`MAX_FIELD` characters.
+    than :data:`MAX_FIELD` characters. Texts are masked as they are read
+    (:func:`~tsur.text.masking.mask_citizen_text`): the draft's keywords and
+    models keep words of the texts, and no citizen's personal data may reach
+    a file a region reviews, commits and shares.
     """
     p = Path(path)
     try:
@@ -172,7 +177,7 @@ def read_archive(
             if len(record) <= last:
                 skipped += 1
                 continue
-            text = clean_text(record[index[text_column]])
+            text = mask_citizen_text(clean_text(record[index[text_column]]))
             topic = " ".join(record[index[topic_column]].split())
             executor = " ".join(record[index[executor_column]].split())
             group = " ".join(record[index[group_column]].split()) if group_column else None
@@ -233,30 +238,75 @@ class Draft:
         """The region file's text, with the support of each routing rule as a comment."""
         return _toml(self)
 
-    def write(self, path: str | Path) -> RegionConfig:
+    def files(self, path: str | Path) -> list[Path]:
+        """The files :meth:`write` writes for a region file at ``path``: it, and its models."""
+        p = Path(path)
+        names = [self.model_file]
+        if self.executor_model is not None and self.executor_model_file is not None:
+            names.append(self.executor_model_file)
+        return [p, *(p.parent / n for n in names)]
+
+    def write(self, path: str | Path, *, force: bool = False) -> RegionConfig:
         """Write the region file and its model beside it; load it back with the region loader.
 
         The file is TOML: a ``path`` not ending in ``.toml`` is refused with
-        :class:`~tsur.errors.ConfigError` before anything is written.
+        :class:`~tsur.errors.ConfigError` before anything is written, and so
+        is any of :meth:`files` that is a symbolic link or a folder, or that
+        exists unless ``force``. Each file is written whole or not at all.
         """
         p = Path(path)
         if p.suffix.lower() != ".toml":
             raise ConfigError(
                 f"{p}: the draft is written in TOML; give a file ending in .toml", path=str(p)
             )
+        check_targets(self.files(p), force=force)
+        try:
+            text = self.to_toml().encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ConfigError(
+                f"{p}: the archive holds characters that are not text ({exc.reason}); "
+                "check its --encoding",
+                path=str(p),
+            ) from None
         p.parent.mkdir(parents=True, exist_ok=True)
-        self.model.save(p.parent / self.model_file)
+        _replace(p.parent / self.model_file, self.model.save)
         if self.executor_model is not None and self.executor_model_file is not None:
-            self.executor_model.save(p.parent / self.executor_model_file)
-        p.write_text(self.to_toml(), encoding="utf-8")
+            _replace(p.parent / self.executor_model_file, self.executor_model.save)
+        _replace(p, lambda tmp: tmp.write_bytes(text))
         return load_region(p)
+
+
+def check_targets(paths: Sequence[Path], *, force: bool = False) -> None:
+    """Refuse to write any of ``paths`` that is a symbolic link or a folder, or that exists
+    unless ``force`` (:class:`~tsur.errors.ConfigError` naming it)."""
+    for target in paths:
+        if target.is_symlink():
+            raise ConfigError(
+                f"{target} is a symbolic link; tsur writes no draft through one", path=str(target)
+            )
+        if target.is_dir():
+            raise ConfigError(
+                f"{target} is a folder; give a file ending in .toml", path=str(target)
+            )
+        if target.exists() and not force:
+            raise ConfigError(f"{target} exists; give --force to overwrite it", path=str(target))
+
+
+def _replace(target: Path, write: Callable[[Path], object]) -> None:
+    """Write ``target`` through a temporary file beside it, then put it in place at once."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _territories(
     executors: Sequence[str], region_name: str | None
 ) -> tuple[list[DraftTerritory], dict[str, str | None], dict[str, list[Place]]]:
     """Territories from the executors' titles; (territories, executor → territory, places)."""
-    places = {name: places_in_name(name) for name in executors}
+    places = {name: _chain(places_in_name(name)) for name in executors}
     regions = Counter(p.name for ps in places.values() for p in ps if p.kind == "region")
     root_name = region_name or (regions.most_common(1)[0][0] if regions else "Регион")
     taken: set[str] = set()
@@ -280,6 +330,25 @@ def _territories(
     for name, ps in places.items():
         of_executor[name] = territory(ps) if ps else None
     return out, of_executor, places
+
+
+#: The deepest chain of places an executor's title gives (a region, a district, a
+#: settlement, a town's district and one more): a longer one repeats itself.
+MAX_PLACE_DEPTH = 5
+
+
+def _chain(places: Sequence[Place]) -> list[Place]:
+    """A title's places, each once (the first mention kept) and at most
+    :data:`MAX_PLACE_DEPTH`: «Администрация Курского района Курского района» is one district,
+    not a district inside itself."""
+    seen: set[tuple[str, str]] = set()
+    out: list[Place] = []
+    for place in places:
+        key = (place.name, place.kind)
+        if key not in seen:
+            seen.add(key)
+            out.append(place)
+    return out[:MAX_PLACE_DEPTH]
 
 
 def _adjective_variants(
@@ -402,9 +471,18 @@ def _street_words(text: str, street: str, lem: Lemmatizer) -> set[str]:
 _RUSSIAN_WORD = re.compile(r"[а-яё]{3,}(?:-[а-яё]+)*")
 
 
+#: What masking leaves in a text in place of personal data: never a keyword.
+_MASK_WORDS = frozenset({"фио", "снилс", "инн", "e-mail"})
+
+
 def _keyword_like(word: str) -> bool:
-    """A word fit for keywords: Russian letters only (no «63а», «qгкод»), not a stop word."""
-    return word not in STOP_WORDS and _RUSSIAN_WORD.fullmatch(word) is not None
+    """A word fit for keywords: Russian letters only (no «63а», «qгкод»), not a stop word,
+    not what masking left in place of personal data («[ФИО]»)."""
+    return (
+        word not in STOP_WORDS
+        and word not in _MASK_WORDS
+        and _RUSSIAN_WORD.fullmatch(word) is not None
+    )
 
 
 def _keywords(
@@ -692,7 +770,10 @@ def _administrations(
 
 
 def _natural(value: str) -> tuple[int, str]:
-    return (int(value), "") if value.isdigit() else (1 << 30, value)
+    """Numbered groups in their numbers' order («2» before «10»), named ones after them."""
+    if value.isascii() and value.isdecimal() and len(value) <= 9:
+        return int(value), ""
+    return 1 << 30, value
 
 
 def _short(text: str, n: int = 60) -> str:

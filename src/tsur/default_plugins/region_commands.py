@@ -16,6 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from tsur.default_plugins.bootstrap import check_targets, draft_region, read_archive
 from tsur.errors import ConfigError
 from tsur.hookspecs import hookimpl
 
@@ -33,8 +34,6 @@ _STAGES = {
 
 def cmd_bootstrap(args: argparse.Namespace, console: Console) -> int:
     """``tsur region bootstrap``."""
-    from tsur.default_plugins.bootstrap import draft_region, read_archive
-
     out = _check_options(args)
     started = time.perf_counter()
     archive = read_archive(
@@ -75,7 +74,7 @@ def cmd_bootstrap(args: argparse.Namespace, console: Console) -> int:
             executor_model_file=f"{out.stem}.executors.npz" if args.executor_model else None,
             progress=update,
         )
-    config = draft.write(out)
+    config = draft.write(out, force=args.force)
     console.print(
         f"черновик региона записан в {out} (модель тем: {out.parent / draft.model_file}) "
         f"за {time.perf_counter() - started:.1f} с"
@@ -101,10 +100,10 @@ def _check_options(args: argparse.Namespace) -> Path:
             f"(e.g. {out.with_suffix('.toml')})",
             path=str(out),
         )
-    if out.exists() and not args.force:
-        raise ConfigError(f"{out} exists; give --force to overwrite it", path=str(out))
-    if out.exists() and out.is_dir():
-        raise ConfigError(f"--out {out} is a folder; give a file ending in .toml", path=str(out))
+    models = [out.with_name(f"{out.stem}.topics.npz")]
+    if args.executor_model:
+        models.append(out.with_name(f"{out.stem}.executors.npz"))
+    check_targets([out, *models], force=args.force)  # before the archive is read
     try:
         ZoneInfo(args.timezone)
     except (ZoneInfoNotFoundError, ValueError, OSError):
