@@ -13,7 +13,7 @@ import os
 import re
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -41,6 +41,7 @@ __all__ = [
     "progress_callback",
     "run_summary",
     "run_with_progress",
+    "stage_progress",
     "terminal_text",
 ]
 
@@ -238,6 +239,31 @@ def progress_callback(
             bar.update(task, completed=done, total=total)
 
         yield update
+
+
+def stage_progress(
+    console: Console, labels: Mapping[str, str] | None = None
+) -> tuple[Progress, Callable[[str, int, int], None]]:
+    """A transient progress display with one bar per stage, and its ``progress(stage, done,
+    total)`` callback (the one :func:`tsur.ml.train_model` takes); ``labels`` name the
+    stages as the user reads them (the stage's own name otherwise). Use the display as a
+    context manager around the work."""
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        transient=True,
+    )
+    tasks: dict[str, Any] = {}
+    names = labels or {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(names.get(stage, stage), total=total)
+        bar.update(tasks[stage], completed=done, total=total)
+
+    return bar, update
 
 
 def run_with_progress(

@@ -485,27 +485,34 @@ def _keyword_like(word: str) -> bool:
     )
 
 
+def _keyword_columns(model: TextModel, exclude: set[str]) -> tuple[list[str], Any]:
+    """The model's words fit for keywords (not in ``exclude``) and their weight columns."""
+    import numpy as np
+
+    found = [
+        (i, f[2:])
+        for f, i in model.features.items()
+        if f.startswith("w:") and _keyword_like(f[2:]) and f[2:] not in exclude
+    ]
+    return [w for _, w in found], np.asarray([i for i, _ in found], dtype=np.int64)
+
+
 def _keywords(
     model: TextModel, labels: Sequence[str], exclude: set[str], k: int = 6
 ) -> dict[str, list[str]]:
     """The strongest positive ``w:`` features of each label (summed over ``labels`` groups)."""
     import numpy as np
 
-    words = [
-        (i, f[2:])
-        for f, i in model.features.items()
-        if f.startswith("w:") and _keyword_like(f[2:]) and f[2:] not in exclude
-    ]
+    words, cols = _keyword_columns(model, exclude)
     if not words:
         return {}
-    cols = np.asarray([i for i, _ in words])
     out: dict[str, list[str]] = {}
     for label in labels:
         if label not in model.labels:
             continue
         row = model.coef[model.labels.index(label), cols]
         order = np.argsort(-row)[:k]
-        out[label] = [words[int(j)][1] for j in order if row[int(j)] > 0]
+        out[label] = [words[int(j)] for j in order if row[int(j)] > 0]
     return out
 
 
@@ -514,14 +521,9 @@ def _group_keywords(
 ) -> dict[str, list[str]]:
     import numpy as np
 
-    words = [
-        (i, f[2:])
-        for f, i in model.features.items()
-        if f.startswith("w:") and _keyword_like(f[2:]) and f[2:] not in exclude
-    ]
+    words, cols = _keyword_columns(model, exclude)
     if not words:
         return {}
-    cols = np.asarray([i for i, _ in words])
     out = {}
     for group, labels in members.items():
         rows = [model.labels.index(lab) for lab in labels if lab in model.labels]
@@ -529,7 +531,7 @@ def _group_keywords(
             continue
         score = model.coef[np.ix_(np.asarray(rows), cols)].mean(axis=0)
         order = np.argsort(-score)[:k]
-        out[group] = [words[int(j)][1] for j in order if score[int(j)] > 0]
+        out[group] = [words[int(j)] for j in order if score[int(j)] > 0]
     return out
 
 

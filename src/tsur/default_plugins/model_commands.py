@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from tsur.console import open_engine
+from tsur.console import open_engine, stage_progress
 from tsur.errors import ModelError, PluginError
 from tsur.hookspecs import hookimpl
 from tsur.lifecycle import Lifecycle
@@ -39,24 +38,6 @@ from tsur.ml.train import (
 )
 
 __all__ = ["register_commands"]
-
-
-def _progress(console: Console) -> tuple[Progress, Callable[[str, int, int], None]]:
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=console,
-        transient=True,
-    )
-    tasks: dict[str, Any] = {}
-
-    def update(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            tasks[stage] = bar.add_task(stage, total=total)
-        bar.update(tasks[stage], completed=done, total=total)
-
-    return bar, update
 
 
 def _data(args: argparse.Namespace) -> LabelledData:
@@ -136,7 +117,7 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
     """``tsur train``."""
     data, source, origins = _training_data(args)
     started = time.perf_counter()
-    bar, update = _progress(console)
+    bar, update = stage_progress(console)
     meta: dict[str, Any] = {"source": source}
     if args.data is not None:
         meta |= {"text_column": args.text_column, "label_column": args.label_column}
@@ -232,7 +213,7 @@ def cmd_eval(args: argparse.Namespace, console: Console) -> int:
     if (args.model is None) == (args.cv is None):
         raise PluginError("give either --model MODEL or --cv K", plugin=__name__)
     data = _data(args)
-    bar, update = _progress(console)
+    bar, update = stage_progress(console)
     with bar:
         if args.cv is not None:
             metrics, _ = cross_validate(

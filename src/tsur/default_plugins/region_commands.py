@@ -11,11 +11,10 @@ import argparse
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from tsur.console import stage_progress
 from tsur.default_plugins.bootstrap import check_targets, draft_region, read_archive
 from tsur.errors import ConfigError
 from tsur.hookspecs import hookimpl
@@ -48,19 +47,7 @@ def cmd_bootstrap(args: argparse.Namespace, console: Console) -> int:
         f"{args.archive}: {len(archive.rows)} обращений, пропущено строк без текста "
         f"или меток: {archive.skipped}"
     )
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=console,
-        transient=True,
-    )
-    tasks: dict[str, Any] = {}
-
-    def update(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            tasks[stage] = bar.add_task(_STAGES.get(stage, stage), total=total)
-        bar.update(tasks[stage], completed=done, total=total)
+    bar, update = stage_progress(console, _STAGES)
 
     with bar:
         draft = draft_region(
