@@ -334,6 +334,46 @@ def test_a_repeat_message_reopens_a_resolved_incident(engine: Engine, clock: Any
     assert got.resolution_due is not None and got.resolution_due > t + timedelta(days=2)
 
 
+def test_the_same_address_written_shorter_reopens_and_a_namesake_street_does_not(
+    engine: Engine,
+) -> None:
+    """Another citizen at «Мира 5» reports the pothole of the resolved «ул. Мира, 5» again:
+    the same address, reopened; «пер. Мира, 5» is another street's house, a new incident."""
+    from tsur import Author
+
+    t = datetime(2026, 11, 16, 9, 0, tzinfo=SAMARA)
+    first = "В Тольятти на ул. Мира, 5 огромная яма на дороге"
+    engine.process([msg("a1", first, at=t, author=Author("1", "Анна"))])
+    (inc,) = engine.incidents()
+    _resolve(engine, inc.id)  # type: ignore[arg-type]
+    again = engine.process(
+        [
+            msg(
+                "c1",
+                "Тольятти, Мира 5: опять огромная яма на дороге",
+                at=t + timedelta(days=1),
+                author=Author("3", "Вера"),
+            )
+        ]
+    )
+    assert again.reopened == 1 and again.created == 0
+    got = engine.incident(inc.id)  # type: ignore[arg-type]
+    reopen = next(e for e in got.history if e.to_status is Status.REOPENED)
+    assert reopen.reason == "повторное сообщение: та же проблема по тому же адресу"
+    _resolve(engine, inc.id)  # type: ignore[arg-type]
+    other = engine.process(
+        [
+            msg(
+                "b1",
+                "Тольятти, пер. Мира, 5 — огромная яма на дороге",
+                at=t + timedelta(days=2),
+                author=Author("2", "Борис"),
+            )
+        ]
+    )
+    assert other.created == 1 and other.reopened == 0
+
+
 def test_a_repeat_long_after_the_window_makes_a_new_incident(engine: Engine) -> None:
     t = datetime(2026, 11, 16, 9, 0, tzinfo=SAMARA)
     engine.process([msg("a1", "В Тольятти на ул. Мира, 5 огромная яма на дороге", at=t)])

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 import attrs
 
 from tsur.grouping.candidates import OpenCandidate
-from tsur.grouping.places import SPELLED_ORDINALS, informative
+from tsur.grouping.places import QUALIFIER_KEYS, SPELLED_ORDINALS, informative
 from tsur.text.russian import decimal
 
 __all__ = [
@@ -30,7 +30,7 @@ __all__ = [
 
 #: the keys of an address, not objects of their own (a street's name and kind only tell
 #: two streets apart)
-_ADDRESS_KEYS = frozenset({"street", "street_name", "street_kind", "house", "crossing"})
+_ADDRESS_KEYS = frozenset({"street", "house", "crossing"}) | QUALIFIER_KEYS
 #: numbered objects whose key is not a Russian word (how a curator reads them)
 _OBJECT_NAMES = {"route": "маршрут", "stop": "остановка"}
 

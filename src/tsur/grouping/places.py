@@ -17,7 +17,11 @@ from collections.abc import Iterable, Sequence
 from tsur.region import Region
 from tsur.text.normalize import STOP_WORDS, Lemmatizer, Text
 
-__all__ = ["ADDRESS_WORDS", "Places", "place_keys"]
+__all__ = ["ADDRESS_WORDS", "QUALIFIER_KEYS", "Places", "place_keys"]
+
+#: Place keys that only tell two places apart (a street's other name words and its kind):
+#: never a place of their own, never a reason to compare a message with an incident.
+QUALIFIER_KEYS = frozenset({"street_name", "street_kind"})
 
 #: Words of addresses («ул.», «дом», «район» …): they say where, not what.
 ADDRESS_WORDS = frozenset(

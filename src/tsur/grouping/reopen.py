@@ -22,8 +22,9 @@ from collections.abc import Collection, Iterable, Mapping
 
 from tsur.domain import Status
 from tsur.grouping.candidates import ClosedCandidate
+from tsur.grouping.places import QUALIFIER_KEYS
 
-__all__ = ["REASONS", "reopen_reason", "reopen_target"]
+__all__ = ["REASONS", "reopen_reason", "reopen_target", "same_place"]
 
 #: Why a message reopens an incident, strongest first (as the history says it).
 REASONS = {
@@ -33,6 +34,16 @@ REASONS = {
 }
 
 _DONE = (Status.RESOLVED, Status.CLOSED)
+
+
+def same_place(a: Mapping[str, str], b: Mapping[str, str]) -> bool:
+    """The same place: the same keys with the same values, except that a qualifier
+    (:data:`~tsur.grouping.places.QUALIFIER_KEYS`, «Льва» of «ул. Льва Толстого») one side
+    does not say agrees with either."""
+    core = {k for k in (*a, *b) if k not in QUALIFIER_KEYS}
+    if any(a.get(k) != b.get(k) for k in core):
+        return False
+    return all(a[k] == b[k] for k in QUALIFIER_KEYS if k in a and k in b)
 
 
 def reopen_reason(
@@ -60,7 +71,7 @@ def reopen_reason(
         territory is not None
         and c.territory == territory
         and {"street", "house"} <= set(places)
-        and dict(c.places) == dict(places)
+        and same_place(c.places, places)
     ):
         return REASONS["address"]
     return None

@@ -25,9 +25,16 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from tsur.domain import Status
-from tsur.grouping.candidates import Candidates, ClosedCandidate, Lookup, OpenCandidate
+from tsur.grouping.candidates import (
+    Candidates,
+    ClosedCandidate,
+    Lookup,
+    OpenCandidate,
+    has_address,
+)
+from tsur.grouping.places import QUALIFIER_KEYS
 from tsur.store.bulk import driver_errors
-from tsur.store.rows import INC, M, decode_places, encode_places
+from tsur.store.rows import INC, M, decode_places
 from tsur.store.schema import UTCDateTime, utc_value
 
 __all__ = ["MAX_OPEN_CANDIDATES", "BatchLookup", "CandidateCache"]
@@ -99,6 +106,21 @@ def _may_match(dialect: str) -> sa.ColumnElement[bool]:
     return sa.or_(topic.is_(None), INC.c.topic == topic, named)
 
 
+def _names_all(dialect: str) -> sa.ColumnElement[bool]:
+    """An incident whose address key holds every one of the ``places`` items (the same
+    street and house, whatever qualifiers either side adds: the caller compares those)."""
+    key = sa.func.coalesce(INC.c.address_key, "")
+    if dialect == "postgresql":
+        places = sa.bindparam("places", type_=postgresql.ARRAY(sa.Text()))
+        return sa.func.string_to_array(key, ";", type_=postgresql.ARRAY(sa.Text())).op("@>")(places)
+    item = sa.func.json_each(sa.bindparam("places", type_=sa.Text)).table_valued("value")
+    return ~sa.exists(
+        sa.select(1)
+        .select_from(item)
+        .where(sa.func.instr(";" + key + ";", ";" + item.c.value + ";") == 0)
+    )
+
+
 @functools.cache
 def _queries(dialect: str) -> dict[str, Any]:
     """The lookup's statements for ``dialect``, built once (each message only binds
@@ -158,14 +180,16 @@ def _queries(dialect: str) -> dict[str, Any]:
         "closed_place": closed.where(
             _among(INC.c.topic, "topics", dialect),
             INC.c.territory == sa.bindparam("territory"),
-            INC.c.address_key == sa.bindparam("key"),
+            _names_all(dialect),
         ),
     }
 
 
 def _place_items(places: Mapping[str, str], dialect: str) -> Any:
-    """A message's places as the ``key=value`` items an incident's address key holds."""
-    items = [f"{k}={v}" for k, v in sorted(places.items())]  # all of them, uncut
+    """A message's places as the ``key=value`` items an incident's address key holds; not
+    the qualifiers (:data:`~tsur.grouping.places.QUALIFIER_KEYS`): every street in a town
+    is an «улица», and sharing that makes no incident a candidate."""
+    items = [f"{k}={v}" for k, v in sorted(places.items()) if k not in QUALIFIER_KEYS]
     return items if dialect == "postgresql" else json.dumps(items, ensure_ascii=False)
 
 
@@ -494,13 +518,12 @@ class BatchLookup:
                     "closed_since": since,
                 },
             )
-        key = encode_places(lookup.places)
-        if key and lookup.topics and lookup.territory:
+        if has_address(lookup.places) and lookup.topics and lookup.territory:
             yield (
                 "closed_place",
                 {
                     "territory": lookup.territory,
-                    "key": key,
+                    "places": _place_items(lookup.places, self.dialect),
                     "topics": list(lookup.topics),
                     "closed_since": since,
                 },
