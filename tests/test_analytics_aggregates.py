@@ -556,3 +556,75 @@ def test_a_snapshot_that_has_read_already_finds_the_aggregates(
             assert a.total(START, START + timedelta(days=7)) == 4
     finally:
         world.engine.close()
+
+
+def per_day(rows: list[Any]) -> dict[str, int]:
+    """Incidents per local day (ISO) in one grain's stored rows."""
+    out: dict[str, int] = {}
+    for r in rows:
+        out[str(r.day)[:10]] = out.get(str(r.day)[:10], 0) + r.n
+    return out
+
+
+def test_local_midnight_in_samara_starts_the_next_day(small_region: Any, store_url: str) -> None:
+    """Samara keeps UTC+4 all year: 23:59:59.999999 local (19:59:59.999999 UTC) is still
+    30 November, local midnight (20:00 UTC) is 1 December, and so is 03:59 local (23:59
+    UTC, still 30 November in UTC) — kept so as messages arrive and when rebuilt."""
+    world = World(small_region, store_url)
+    try:
+        samara = ZoneInfo("Europe/Samara")
+        world.clock.now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+        world.repo.rebuild_aggregates("Europe/Samara")
+        times = {
+            "before": datetime(2026, 11, 30, 19, 59, 59, 999999, tzinfo=UTC),
+            "midnight": datetime(2026, 11, 30, 20, 0, tzinfo=UTC),
+            "after": datetime(2026, 11, 30, 20, 0, 0, 1, tzinfo=UTC),
+            "utc-eve": datetime(2026, 11, 30, 23, 59, 59, tzinfo=UTC),
+            "utc-day": datetime(2026, 12, 1, 0, 0, tzinfo=UTC),
+            "late": datetime(2026, 12, 1, 19, 59, 59, tzinfo=UTC),
+            "next": datetime(2026, 12, 1, 20, 0, tzinfo=UTC),
+        }
+        world.engine.process(
+            [
+                Message(
+                    source="vk",
+                    external_id=key,
+                    text=f"Обращение {i}: {WORDS[i]} сломан",
+                    created_at=at,
+                    topic=TOPICS[i % 5],
+                    territory="gorod",
+                )
+                for i, (key, at) in enumerate(times.items())
+            ]
+        )
+        expected = {"2026-11-30": 1, "2026-12-01": 5, "2026-12-02": 1}
+        assert world.repo.aggregates_timezone() == "Europe/Samara"
+        with world.repo.engine.connect() as conn:
+            kept = per_day(stored_rows(conn, "us"))
+        assert kept == expected
+        world.repo.rebuild_aggregates("Europe/Samara")
+        with world.repo.engine.connect() as conn:
+            rebuilt = per_day(stored_rows(conn, "us"))
+            profiled = {
+                str(r.day)[:10]
+                for r in conn.execute(aggregates.profile_select(conn, "Europe/Samara"))
+            }
+        assert rebuilt == expected
+        assert profiled == set(expected)
+        days = Analytics(world.repo, world.engine.region).counts(
+            datetime(2026, 11, 30, tzinfo=samara), datetime(2026, 12, 3, tzinfo=samara), by=["day"]
+        )
+        assert {str(r["day"]): r["count"] for r in days} == expected
+    finally:
+        world.engine.close()
+
+
+def test_the_sqlite_local_day_reads_the_stored_text() -> None:
+    """The SQLite function reads a time as the store writes it (naive UTC text)."""
+    day = aggregates.sqlite_local_day
+    assert day("2026-11-30 19:59:59.999999", "Europe/Samara") == "2026-11-30"
+    assert day("2026-11-30 20:00:00.000000", "Europe/Samara") == "2026-12-01"
+    assert day("2026-11-30 20:00:00", "Europe/Samara") == "2026-12-01"
+    assert day("2026-10-24 22:30:00.000000", "Europe/Berlin") == "2026-10-25"  # summer time
+    assert day("2026-10-25 22:30:00.000000", "Europe/Berlin") == "2026-10-25"  # winter time
+    assert day(None, "Europe/Samara") is None

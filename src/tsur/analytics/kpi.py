@@ -416,8 +416,6 @@ def _aggregated_kpis(
                 INC.c.status.not_in(_EXCLUDED),
             ],
         )
-        if prof is None:
-            continue
         p = prof.subquery()
         q = sa.select(p.c.executor, *[sa.func.sum(p.c[m]) for m in _STATIC]).group_by(p.c.executor)
         for ex, *values in conn.execute(q):

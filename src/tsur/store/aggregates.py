@@ -57,6 +57,7 @@ relative part is of the larger of their magnitudes instead.)
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -85,6 +86,7 @@ __all__ = [
     "profiles",
     "rebuild",
     "split_days",
+    "sqlite_local_day",
     "stored_tz",
     "subtract",
 ]
@@ -152,20 +154,21 @@ def stored_tz(conn: sa.Connection, *, lock: bool = False) -> str | None:
     return conn.execute(q).scalar()
 
 
-def _local_days(
-    tz: ZoneInfo, first: datetime, last: datetime
-) -> list[tuple[date, datetime, datetime]]:
-    """Every local day from ``first``'s to ``last``'s: (day, its start, the next start)."""
-    d = first.astimezone(tz).date()
-    end = last.astimezone(tz).date()
-    out = []
-    while d <= end:
-        nxt = d + timedelta(days=1)
-        out.append(
-            (d, datetime.combine(d, time(0), tzinfo=tz), datetime.combine(nxt, time(0), tzinfo=tz))
-        )
-        d = nxt
-    return out
+#: the SQLite function :func:`sqlite_local_day` is registered as (see :mod:`tsur.store.sql`)
+SQLITE_LOCAL_DAY = "tsur_local_day"
+
+
+def sqlite_local_day(value: object, tz: object) -> str | None:
+    """The local ISO date, in zone ``tz``, of a time as SQLite stores it (naive UTC text).
+
+    Registered on every SQLite connection as ``tsur_local_day(created_at, tz)``:
+    the statement keeps the same text for any incidents and zone, so SQLAlchemy
+    compiles it once. NULL for NULL.
+    """
+    if value is None or tz is None:
+        return None
+    at = schema.utc_value(value if isinstance(value, datetime) else str(value))
+    return at.astimezone(ZoneInfo(str(tz))).date().isoformat()
 
 
 # profiles --------------------------------------------------------------------------------
@@ -175,19 +178,26 @@ def profile_select(
     ids: Sequence[int] | None = None,
     *,
     where: Sequence[Any] = (),
-) -> sa.Select[Any] | None:
+) -> sa.Select[Any]:
     """One row per incident (of ``ids``, or all; those matching ``where``, conditions on
     the incidents): its day, dimensions, measures and bucket.
-
-    None when there is no incident to profile.
     """
-    dialect = conn.dialect.name
-    zone = ZoneInfo(tz)
+    return _profile_select(conn.dialect.name, tz, None if ids is None else list(ids), where)
+
+
+@functools.lru_cache(maxsize=16)
+def _profiles_of_ids(dialect: str, tz: str) -> sa.Select[Any]:
+    """:func:`profile_select` of the incidents bound as ``profile_ids``, built once."""
+    return _profile_select(dialect, tz, sa.bindparam("profile_ids", expanding=True), ())
+
+
+def _profile_select(dialect: str, tz: str, ids: Any, where: Sequence[Any]) -> sa.Select[Any]:
+    ZoneInfo(tz)  # a valid zone, or ZoneInfoNotFoundError
     where = list(where)
     ev_where: list[Any] = []
     if ids is not None:
-        where.append(INC.c.id.in_(list(ids)))
-        ev_where.append(E.c.incident_id.in_(list(ids)))
+        where.append(INC.c.id.in_(ids))
+        ev_where.append(E.c.incident_id.in_(ids))
     elif where:
         ev_where.append(E.c.incident_id.in_(sa.select(INC.c.id).where(*where)))
     status_ev = sa.and_(E.c.kind == "status", *ev_where)
@@ -229,29 +239,10 @@ def profile_select(
     if dialect == "postgresql":
         local = INC.c.created_at.op("AT TIME ZONE")(sa.literal(tz, sa.String))
         day: Any = sa.cast(local, sa.Date)
-    else:
-        bounds = conn.execute(
-            sa.select(sa.func.min(INC.c.created_at), sa.func.max(INC.c.created_at)).where(*where)
-        ).first()
-        if bounds is None or bounds[0] is None:
-            return None
-        first, last = (schema.UTCDateTime().process_result_value(b, conn.dialect) for b in bounds)
-        assert first is not None and last is not None
-        rows = [(d.isoformat(), lo, hi) for d, lo, hi in _local_days(zone, first, last)]
-        days = (
-            sa.values(
-                sa.column("d", sa.String),
-                sa.column("lo", schema.UTCDateTime()),
-                sa.column("hi", schema.UTCDateTime()),
-                name="days",
-            )
-            .data(rows)
-            .cte("days")
+    else:  # a bound zone: one statement text for every call, compiled once
+        day = getattr(sa.func, SQLITE_LOCAL_DAY)(
+            INC.c.created_at, sa.literal(tz, sa.String), type_=sa.String
         )
-        joined = joined.join(
-            days, sa.and_(INC.c.created_at >= days.c.lo, INC.c.created_at < days.c.hi)
-        )
-        day = days.c.d
     fra, frd, rd = INC.c.first_response_at, INC.c.first_response_due, INC.c.resolution_due
     final_at = sa.case((INC.c.status.in_(_DONE), resolved_ev.c.resolved_at))
     answered = fra.is_not(None)
@@ -310,10 +301,8 @@ def profiles(conn: sa.Connection, tz: str, ids: Iterable[int]) -> dict[_Key, lis
     wanted = sorted({int(i) for i in ids})
     out: dict[_Key, list[int]] = {}
     for chunk in range(0, len(wanted), 500):
-        q = profile_select(conn, tz, wanted[chunk : chunk + 500])
-        if q is None:
-            continue
-        for row in conn.execute(q).all():
+        q = _profiles_of_ids(conn.dialect.name, tz)
+        for row in conn.execute(q, {"profile_ids": wanted[chunk : chunk + 500]}).all():
             _add_profile(out, row._mapping, 1)
     return out
 
@@ -443,8 +432,6 @@ def rebuild(conn: sa.Connection, tz: str) -> int:
         conn.execute(sa.text(f"LOCK TABLE {AGG.name} IN EXCLUSIVE MODE"))
     conn.execute(AGG.delete())
     q = profile_select(conn, tz)
-    if q is None:
-        return 0
     # every incident's profile once, into a temporary table the grains are grouped from
     temp = _profile_table(conn.dialect.name)
     temp.create(conn)

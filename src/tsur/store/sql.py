@@ -162,6 +162,10 @@ def _sqlite_engine(url: str, *, read_only: bool = False, keep_journal: bool = Fa
         cur.close()
         # SQLite's own lower() folds ASCII only: Cyrillic searches need Python's
         dbapi_conn.create_function("lower", 1, _lower, deterministic=True)
+        # the aggregates' local day of a stored time (PostgreSQL has AT TIME ZONE)
+        dbapi_conn.create_function(
+            aggregates.SQLITE_LOCAL_DAY, 2, aggregates.sqlite_local_day, deterministic=True
+        )
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
