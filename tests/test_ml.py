@@ -424,3 +424,21 @@ def test_eval_help_names_the_figures_of_deciding_alone(
         main(["eval", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "auto_share" in text and "auto_precision" in text
+
+
+def test_a_labelled_csv_is_masked_as_it_is_read(tmp_path: Path) -> None:
+    """A model file keeps words of its texts: a citizen's phone and name in an archive must
+    never become one of its features."""
+    path = tmp_path / "signed.csv"
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["Текст", "Тема"])
+        for i, (text, label) in enumerate(_rows(80)):
+            w.writerow([f"{text}. Иванов Пётр Сергеевич, тел. +7 917 123-45-{i % 90 + 10}", label])
+    d = read_labelled_csv(path, text_column="Текст", label_column="Тема")
+    assert all("917" not in t and "Иванов" not in t for t in d.texts)
+    assert all("[телефон]" in t for t in d.texts)
+    m = train_model(d.texts, d.labels, calibrate=False, embeddings=False)
+    assert not [f for f in m.features if "иванов" in f or "917" in f]
+    raw = read_labelled_csv(path, text_column="Текст", label_column="Тема", mask=False)
+    assert all("+7 917" in t for t in raw.texts)  # the caller's explicit choice

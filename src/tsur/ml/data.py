@@ -10,6 +10,7 @@ from pathlib import Path
 import attrs
 
 from tsur.errors import IngestError
+from tsur.text.masking import mask_citizen_text
 
 __all__ = ["LabelledData", "clean_text", "read_labelled_csv"]
 
@@ -35,8 +36,14 @@ class LabelledData:
         return len(self.texts)
 
 
-def read_labelled_csv(path: str | Path, *, text_column: str, label_column: str) -> LabelledData:
+def read_labelled_csv(
+    path: str | Path, *, text_column: str, label_column: str, mask: bool = True
+) -> LabelledData:
     """Read ``text_column`` and ``label_column`` of a UTF-8 CSV with a header row.
+
+    With ``mask`` (the default) each text is masked as it is read
+    (:func:`~tsur.text.masking.mask_citizen_text`): a model file keeps words
+    of its texts, and no citizen's name, phone or e-mail may reach one.
 
     Raises :class:`~tsur.errors.IngestError` naming the missing column and the
     columns the file has.
@@ -60,6 +67,8 @@ def read_labelled_csv(path: str | Path, *, text_column: str, label_column: str) 
         try:
             for row in reader:
                 text = clean_text(row[text_column] or "")
+                if mask and text:
+                    text = mask_citizen_text(text)
                 label = (row[label_column] or "").strip()
                 if not text or not label:
                     skipped += 1
