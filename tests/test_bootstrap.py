@@ -415,14 +415,10 @@ def test_an_empty_archive_is_refused(tmp_path: Path) -> None:
 
 
 # the command ---------------------------------------------------------------------------------
-def test_the_command_drafts_a_file_that_tsur_config_accepts(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    rows = archive_rows()
-    rows[0]["Исполнитель"] = ""
-    history = write(tmp_path / "history.csv", rows)
-    out = tmp_path / "out" / "region.toml"
-    argv = [
+def bootstrap_argv(
+    history: Path | str, out: Path | str, *extra: str, executor: str = "Исполнитель"
+) -> list[str]:
+    return [
         "region",
         "bootstrap",
         str(history),
@@ -431,10 +427,21 @@ def test_the_command_drafts_a_file_that_tsur_config_accepts(
         "--topic-column",
         "Тема",
         "--executor-column",
-        "Исполнитель",
+        executor,
         "--out",
         str(out),
+        *extra,
     ]
+
+
+def test_the_command_drafts_a_file_that_tsur_config_accepts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = archive_rows()
+    rows[0]["Исполнитель"] = ""
+    history = write(tmp_path / "history.csv", rows)
+    out = tmp_path / "out" / "region.toml"
+    argv = bootstrap_argv(history, out)
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "пропущено строк без текста или меток: 1" in printed
@@ -455,41 +462,10 @@ def test_the_command_names_a_missing_column(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     history = write(tmp_path / "history.csv", archive_rows())
-    code = main(
-        [
-            "region",
-            "bootstrap",
-            str(history),
-            "--text-column",
-            "Текст",
-            "--topic-column",
-            "Тема",
-            "--executor-column",
-            "Кто",
-            "--out",
-            str(tmp_path / "r.toml"),
-        ]
-    )
+    code = main(bootstrap_argv(history, tmp_path / "r.toml", executor="Кто"))
     assert code == 2
     assert "no column 'Кто'" in capsys.readouterr().err
     assert not (tmp_path / "r.toml").exists()
-
-
-def bootstrap_argv(history: Path | str, out: Path | str, *extra: str) -> list[str]:
-    return [
-        "region",
-        "bootstrap",
-        str(history),
-        "--text-column",
-        "Текст",
-        "--topic-column",
-        "Тема",
-        "--executor-column",
-        "Исполнитель",
-        "--out",
-        str(out),
-        *extra,
-    ]
 
 
 def test_an_out_file_that_is_not_toml_is_refused_before_anything_is_written(

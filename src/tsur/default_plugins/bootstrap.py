@@ -238,28 +238,21 @@ class Draft:
         """The region file's text, with the support of each routing rule as a comment."""
         return _toml(self)
 
-    def files(self, path: str | Path) -> list[Path]:
-        """The files :meth:`write` writes for a region file at ``path``: it, and its models."""
-        p = Path(path)
+    def model_files(self) -> list[str]:
+        """The names of the model files written beside the region file."""
         names = [self.model_file]
         if self.executor_model is not None and self.executor_model_file is not None:
             names.append(self.executor_model_file)
-        return [p, *(p.parent / n for n in names)]
+        return names
 
     def write(self, path: str | Path, *, force: bool = False) -> RegionConfig:
         """Write the region file and its model beside it; load it back with the region loader.
 
-        The file is TOML: a ``path`` not ending in ``.toml`` is refused with
-        :class:`~tsur.errors.ConfigError` before anything is written, and so
-        is any of :meth:`files` that is a symbolic link or a folder, or that
-        exists unless ``force``. Each file is written whole or not at all.
+        Refused with :class:`~tsur.errors.ConfigError` before anything is
+        written as :func:`check_out` says. Each file is written whole or not at all.
         """
         p = Path(path)
-        if p.suffix.lower() != ".toml":
-            raise ConfigError(
-                f"{p}: the draft is written in TOML; give a file ending in .toml", path=str(p)
-            )
-        check_targets(self.files(p), force=force)
+        check_out(p, self.model_files(), force=force)
         try:
             text = self.to_toml().encode("utf-8")
         except UnicodeEncodeError as exc:
@@ -276,10 +269,18 @@ class Draft:
         return load_region(p)
 
 
-def check_targets(paths: Sequence[Path], *, force: bool = False) -> None:
-    """Refuse to write any of ``paths`` that is a symbolic link or a folder, or that exists
-    unless ``force`` (:class:`~tsur.errors.ConfigError` naming it)."""
-    for target in paths:
+def check_out(path: Path, model_files: Sequence[str], *, force: bool = False) -> None:
+    """Refuse to write a draft at ``path`` with ``model_files`` beside it
+    (:class:`~tsur.errors.ConfigError` naming the file): a ``path`` not ending in
+    ``.toml`` (the draft is TOML), or any of the files that is a symbolic link or a
+    folder, or that exists unless ``force``."""
+    if path.suffix.lower() != ".toml":
+        raise ConfigError(
+            f"{path}: the draft is written in TOML; give a file ending in .toml "
+            f"(e.g. {path.with_suffix('.toml')})",
+            path=str(path),
+        )
+    for target in (path, *(path.parent / name for name in model_files)):
         if target.is_symlink():
             raise ConfigError(
                 f"{target} is a symbolic link; tsur writes no draft through one", path=str(target)

@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 
 from tsur.console import stage_progress
-from tsur.default_plugins.bootstrap import check_targets, draft_region, read_archive
+from tsur.default_plugins.bootstrap import check_out, draft_region, read_archive
 from tsur.errors import ConfigError
 from tsur.hookspecs import hookimpl
 
@@ -34,6 +34,7 @@ _STAGES = {
 def cmd_bootstrap(args: argparse.Namespace, console: Console) -> int:
     """``tsur region bootstrap``."""
     out = _check_options(args)
+    topics_file, executors_file = _model_files(args)
     started = time.perf_counter()
     archive = read_archive(
         args.archive,
@@ -55,10 +56,10 @@ def cmd_bootstrap(args: argparse.Namespace, console: Console) -> int:
             region_name=args.region_name,
             code=args.code,
             timezone=args.timezone,
-            model_file=f"{out.stem}.topics.npz",
+            model_file=topics_file,
             min_support=args.min_support,
             min_topic_rows=args.min_topic_rows,
-            executor_model_file=f"{out.stem}.executors.npz" if args.executor_model else None,
+            executor_model_file=executors_file,
             progress=update,
         )
     config = draft.write(out, force=args.force)
@@ -76,21 +77,19 @@ def cmd_bootstrap(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _model_files(args: argparse.Namespace) -> tuple[str, str | None]:
+    """The model files drafted beside ``--out``: the topics', and the executors' if asked."""
+    stem = Path(args.out).stem
+    return f"{stem}.topics.npz", f"{stem}.executors.npz" if args.executor_model else None
+
+
 def _check_options(args: argparse.Namespace) -> Path:
     """Refuse bad options before the archive is read (drafting takes minutes); the --out path."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     out = Path(args.out)
-    if out.suffix.lower() != ".toml":
-        raise ConfigError(
-            f"--out {out}: the draft is written in TOML; give a file ending in .toml "
-            f"(e.g. {out.with_suffix('.toml')})",
-            path=str(out),
-        )
-    models = [out.with_name(f"{out.stem}.topics.npz")]
-    if args.executor_model:
-        models.append(out.with_name(f"{out.stem}.executors.npz"))
-    check_targets([out, *models], force=args.force)  # before the archive is read
+    names = [n for n in _model_files(args) if n is not None]
+    check_out(out, names, force=args.force)  # before the archive is read
     try:
         ZoneInfo(args.timezone)
     except (ZoneInfoNotFoundError, ValueError, OSError):
