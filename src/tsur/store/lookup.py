@@ -89,36 +89,23 @@ def _may_match(dialect: str) -> sa.ColumnElement[bool]:
     :func:`~tsur.store.rows.encode_places` joins them with ``;``.
     """
     topic = sa.cast(sa.bindparam("topic", type_=sa.Text), sa.Text)
-    key = sa.func.coalesce(INC.c.address_key, "")
-    named: sa.ColumnElement[bool]
-    if dialect == "postgresql":
-        places = sa.bindparam("places", type_=postgresql.ARRAY(sa.Text()))
-        named = sa.func.string_to_array(key, ";", type_=postgresql.ARRAY(sa.Text())).op("&&")(
-            places
-        )
-    else:
-        item = sa.func.json_each(sa.bindparam("places", type_=sa.Text)).table_valued("value")
-        named = sa.exists(
-            sa.select(1)
-            .select_from(item)
-            .where(sa.func.instr(";" + key + ";", ";" + item.c.value + ";") > 0)
-        )
-    return sa.or_(topic.is_(None), INC.c.topic == topic, named)
+    return sa.or_(topic.is_(None), INC.c.topic == topic, _names(dialect, every=False))
 
 
-def _names_all(dialect: str) -> sa.ColumnElement[bool]:
-    """An incident whose address key holds every one of the ``places`` items (the same
-    street and house, whatever qualifiers either side adds: the caller compares those)."""
+def _names(dialect: str, *, every: bool) -> sa.ColumnElement[bool]:
+    """An incident whose address key holds one of the ``places`` items, or with ``every``
+    all of them (the same street and house, whatever qualifiers either side adds: the
+    caller compares those)."""
     key = sa.func.coalesce(INC.c.address_key, "")
     if dialect == "postgresql":
         places = sa.bindparam("places", type_=postgresql.ARRAY(sa.Text()))
-        return sa.func.string_to_array(key, ";", type_=postgresql.ARRAY(sa.Text())).op("@>")(places)
+        held = sa.func.string_to_array(key, ";", type_=postgresql.ARRAY(sa.Text()))
+        return held.op("@>" if every else "&&")(places)
     item = sa.func.json_each(sa.bindparam("places", type_=sa.Text)).table_valued("value")
-    return ~sa.exists(
-        sa.select(1)
-        .select_from(item)
-        .where(sa.func.instr(";" + key + ";", ";" + item.c.value + ";") == 0)
-    )
+    found = sa.func.instr(";" + key + ";", ";" + item.c.value + ";")
+    if every:  # no item the key lacks
+        return ~sa.exists(sa.select(1).select_from(item).where(found == 0))
+    return sa.exists(sa.select(1).select_from(item).where(found > 0))
 
 
 @functools.cache
@@ -180,7 +167,7 @@ def _queries(dialect: str) -> dict[str, Any]:
         "closed_place": closed.where(
             _among(INC.c.topic, "topics", dialect),
             INC.c.territory == sa.bindparam("territory"),
-            _names_all(dialect),
+            _names(dialect, every=True),
         ),
     }
 
