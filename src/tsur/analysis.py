@@ -20,7 +20,7 @@ from tsur.domain import (
     ModerationVerdict,
     Urgency,
 )
-from tsur.text.normalize import Text
+from tsur.text.normalize import Text, plain_mentions
 
 __all__ = ["Analysis"]
 
@@ -69,6 +69,12 @@ class Analysis:
             v.masked_text for v in self.verdicts if v.action == "mask" and v.masked_text is not None
         ]
         return masks[-1] if masks else self.message.text
+
+    @property
+    def summary(self) -> str:
+        """An incident's summary made from this message: the masked text on one line, mentions
+        made plain, at most 300 characters."""
+        return " ".join(plain_mentions(self.masked_text).split())[:300]
 
     @property
     def topic(self) -> str | None:

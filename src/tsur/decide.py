@@ -47,7 +47,6 @@ from tsur.grouping import (
 )
 from tsur.region import Region
 from tsur.sla.deadlines import deadlines_for, due, policy_for, registration_policy
-from tsur.text.normalize import plain_mentions
 from tsur.text.russian import decimal
 
 __all__ = ["OUTCOMES", "Decider", "Outcome", "Route"]
@@ -317,7 +316,7 @@ class Decider:
             confidence=analysis.confidence,
             urgency=urgency,
             territory=territory,
-            summary=" ".join(plain_mentions(analysis.masked_text).split())[:300],
+            summary=analysis.summary,
             source=m.source,
             geo=m.geo,
             address=m.address,

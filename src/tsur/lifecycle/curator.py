@@ -48,7 +48,6 @@ from tsur.errors import IllegalTransition, InvalidRequest, NotFound
 from tsur.lifecycle.core import LifecycleCore, nonempty_text
 from tsur.sla.deadlines import deadlines_for
 from tsur.store.base import StoredMessage
-from tsur.text.normalize import plain_mentions
 
 __all__ = ["Correction", "confirm", "correct", "corrections", "merge", "reassign", "split"]
 
@@ -459,7 +458,7 @@ def split(
     new_summary = None
     if before.message_ids and before.message_ids[0] in set(wanted) and first_staying is not None:
         # the summary told of the problem that leaves: tell of what stays
-        new_summary = _summary(_analysis(life, before, staying))
+        new_summary = _analysis(life, before, staying).summary
     now = life.now()
     with life.repository.regroup([incident_id]) as unit:
         inc = unit.incidents[incident_id]
@@ -472,7 +471,7 @@ def split(
             confidence=1.0 if topic else inc.confidence,
             urgency=analysis.urgency,
             territory=territory or inc.territory,
-            summary=_summary(analysis),
+            summary=analysis.summary,
             source=first.source,
             geo=first.geo,
             address=first.address,
@@ -573,11 +572,6 @@ def _check_split(inc: Incident, wanted: list[int]) -> None:
             "an incident cannot give away all its messages; correct it instead",
             incident_id=inc.id,
         )
-
-
-def _summary(analysis: Analysis) -> str:
-    """The summary of a new incident, as the engine writes it (masked, one line)."""
-    return " ".join(plain_mentions(analysis.masked_text).split())[:300]
 
 
 # correct -------------------------------------------------------------------------------
